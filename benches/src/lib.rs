@@ -1,0 +1,1 @@
+//! Benchmarks of twinkv against its peers (filled in by the benchmarks issue).

@@ -1,0 +1,91 @@
+//! The one error enum of `twinkv-core`.
+
+use core::fmt;
+
+/// Everything that can go wrong in `twinkv-core`, in four families: the
+/// region failed ([`Error::Region`]); the storage is corrupt or not ours
+/// ([`Error::Corrupted`], [`Error::Unrecognised`], [`Error::ForeignStore`],
+/// [`Error::UnsupportedFormat`]); the caller asked for something impossible
+/// (too long, full, bad configuration, …); or a bug in twinkv
+/// ([`Error::LogicBug`]).
+///
+/// `E` is the region's own error type, kept reachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The region reported an error. After a failed program or erase the store
+    /// writes nothing more until it is reopened.
+    Region(E),
+    /// Storage is damaged: a value, a region's newest state, or a key's newest
+    /// record cannot be trusted. Erasing (or `repair`) recovers.
+    Corrupted,
+    /// A region holds bytes that are neither empty nor a twinkv region, and
+    /// nothing proves they are ours to erase. Nothing was written.
+    Unrecognised,
+    /// A region belongs to another store (store id differs). Nothing was written.
+    ForeignStore,
+    /// A region was written by a format version this crate does not read.
+    UnsupportedFormat,
+    /// The region's recorded geometry or limits differ from the configuration.
+    ConfigMismatch,
+    /// The configuration or geometry is invalid (see the docs of `Config`).
+    InvalidConfig,
+    /// The key is empty.
+    EmptyKey,
+    /// The key is longer than the store's max key length.
+    KeyTooLarge,
+    /// The value is longer than the store's max value length.
+    ValueTooLarge,
+    /// The write would push live data above capacity × max-fill. Nothing was
+    /// written; deletes and non-growing overwrites still succeed.
+    Full,
+    /// The in-memory index has no free entry. Nothing was written.
+    IndexFull,
+    /// The caller's buffer is too small; the value needs this many bytes.
+    BufferTooSmall(usize),
+    /// The store was opened read-only, or its log cannot be appended to.
+    ReadOnly,
+    /// A previous write failed part-way; reopen the store.
+    Poisoned,
+    /// A twinkv bug that would otherwise have been a panic.
+    LogicBug,
+}
+
+impl<E> From<E> for Error<E> {
+    fn from(e: E) -> Self {
+        Error::Region(e)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Region(e) => write!(f, "region error: {e:?}"),
+            Error::Corrupted => f.write_str("storage is corrupted"),
+            Error::Unrecognised => {
+                f.write_str("region holds data that is not a twinkv region; left unchanged")
+            }
+            Error::ForeignStore => f.write_str("region belongs to another store; left unchanged"),
+            Error::UnsupportedFormat => f.write_str("region uses an unsupported format version"),
+            Error::ConfigMismatch => {
+                f.write_str("options differ from the geometry or limits recorded in the region")
+            }
+            Error::InvalidConfig => f.write_str("invalid configuration or geometry"),
+            Error::EmptyKey => f.write_str("key is empty"),
+            Error::KeyTooLarge => f.write_str("key is longer than the store's limit"),
+            Error::ValueTooLarge => f.write_str("value is longer than the store's limit"),
+            Error::Full => f.write_str("store is full"),
+            Error::IndexFull => f.write_str("index is full"),
+            Error::BufferTooSmall(n) => write!(f, "buffer too small: {n} bytes needed"),
+            Error::ReadOnly => f.write_str("store is read-only"),
+            Error::Poisoned => f.write_str("a previous write failed; reopen the store"),
+            Error::LogicBug => f.write_str("internal error (a twinkv bug)"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for Error<E> {}
+
+/// Shorthand for core's results.
+pub type Result<T, E> = core::result::Result<T, Error<E>>;

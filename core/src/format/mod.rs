@@ -1,0 +1,130 @@
+//! The on-storage format: pure encode/decode functions over byte slices.
+//!
+//! Every structure here is specified byte by byte in FORMAT.md; the golden
+//! test (`core/tests/format_golden.rs`) keeps the two in step. Nothing in this
+//! module touches a region, so an async front end can reuse it unchanged.
+
+pub mod checks;
+pub mod header;
+pub mod marker;
+pub mod record;
+
+pub use checks::{key_hash, short_hash};
+pub use header::{RegionHeader, HEADER_LEN};
+pub use marker::{Marker, MarkerState, MARKER_LEN};
+pub use record::{Kind, RecordHeader};
+
+/// The magic at offset 0 of every region: `"twKV"`.
+pub const MAGIC: [u8; 4] = *b"twKV";
+/// The format version this crate writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Rounds `x` up to a multiple of `unit` (a power of two), or `None` on
+/// overflow.
+#[inline]
+pub const fn align_up(x: u32, unit: u32) -> Option<u32> {
+    match x.checked_add(unit - 1) {
+        Some(v) => Some(v & !(unit - 1)),
+        None => None,
+    }
+}
+
+/// What every record and marker check also covers: the region's store id and
+/// generation, so bytes from another store or an earlier use never validate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Seal {
+    /// The store id of the region's header.
+    pub store_id: u64,
+    /// The generation of the region's header.
+    pub generation: u64,
+}
+
+impl Seal {
+    /// The 16 bytes fed to a check before the covered bytes.
+    pub fn bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.store_id.to_le_bytes());
+        b[8..].copy_from_slice(&self.generation.to_le_bytes());
+        b
+    }
+}
+
+/// Fixed offsets of a region's header area for one write unit (FORMAT.md §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Layout {
+    /// Write unit `W`.
+    pub write_unit: u32,
+    /// Bytes taken by the header: `align(48)`.
+    pub header_block: u32,
+    /// Bytes of one marker slot: `align(12)`.
+    pub marker_slot: u32,
+}
+
+impl Layout {
+    /// The layout for write unit `w` (one of the supported write units).
+    pub const fn new(w: u32) -> Self {
+        Layout {
+            write_unit: w,
+            header_block: (HEADER_LEN as u32).div_ceil(w) * w,
+            marker_slot: (MARKER_LEN as u32).div_ceil(w) * w,
+        }
+    }
+    /// Offset of the "switching" slot.
+    pub const fn switching(&self) -> u32 {
+        self.header_block
+    }
+    /// Offset of the "commit" slot.
+    pub const fn commit(&self) -> u32 {
+        self.header_block + self.marker_slot
+    }
+    /// Offset of the "superseded" slot.
+    pub const fn superseded(&self) -> u32 {
+        self.header_block + 2 * self.marker_slot
+    }
+    /// Offset of the first record, `D`.
+    pub const fn data_start(&self) -> u32 {
+        self.header_block + 3 * self.marker_slot
+    }
+    /// Offset of the slot for `marker`.
+    pub const fn slot(&self, marker: Marker) -> u32 {
+        match marker {
+            Marker::Switching => self.switching(),
+            Marker::Commit => self.commit(),
+            Marker::Superseded => self.superseded(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_format_table() {
+        for (w, h, m, d) in [
+            (1, 48, 12, 84),
+            (2, 48, 12, 84),
+            (4, 48, 12, 84),
+            (8, 48, 16, 96),
+            (16, 48, 16, 96),
+            (32, 64, 32, 160),
+        ] {
+            let l = Layout::new(w);
+            assert_eq!(
+                (l.header_block, l.marker_slot, l.data_start()),
+                (h, m, d),
+                "W={w}"
+            );
+        }
+    }
+
+    #[test]
+    fn align_up_rounds_and_detects_overflow() {
+        assert_eq!(align_up(0, 4), Some(0));
+        assert_eq!(align_up(1, 4), Some(4));
+        assert_eq!(align_up(40, 32), Some(64));
+        assert_eq!(align_up(u32::MAX, 4), None);
+    }
+}

@@ -1,0 +1,533 @@
+//! Records (FORMAT.md §4).
+//!
+//! Short header, 8 bytes (key ≤ 63 B, value ≤ 8191 B):
+//! ```text
+//! u32 LE: kind[0..4] form=0[4] key_len[5..11] value_len[11..24] key_hash[24..32]
+//! 4: CRC-8/AUTOSAR(bytes 0..4)
+//! 5..8: CRC-24/OPENPGP(store id ‖ generation ‖ bytes 0..5 ‖ key ‖ value), LE
+//! ```
+//! Long header, 16 bytes:
+//! ```text
+//! 0: kind[0..4] form=1[4] | 1: key hash | 2: key_len u16 | 4: value_len u32
+//! 8: CRC-16/IBM-3740(bytes 0..8) | 10: 00 00
+//! 12: CRC-32C(store id ‖ generation ‖ bytes 0..12 ‖ key ‖ value)
+//! ```
+//! Then key, value, and `0xFF` padding up to the write unit.
+
+use super::checks::{CRC16, CRC24, CRC32C, CRC8};
+use super::header::u32_at;
+use super::{align_up, Seal};
+
+/// Length of a short header.
+pub const SHORT_HEADER_LEN: u32 = 8;
+/// Length of a long header.
+pub const LONG_HEADER_LEN: u32 = 16;
+/// Largest key a short header can describe.
+pub const SHORT_MAX_KEY: u32 = 63;
+/// Largest value a short header can describe.
+pub const SHORT_MAX_VALUE: u32 = 8191;
+/// Values of system records (batch, sync) are at most this long, whatever the
+/// store's value limit.
+pub const SYSTEM_VALUE_MAX: u32 = 16;
+
+/// Record kinds (FORMAT.md §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kind {
+    /// Sets a key to a value.
+    Set,
+    /// Deletes a key.
+    Delete,
+    /// Opens an atomic batch.
+    BatchBegin,
+    /// Closes an atomic batch.
+    BatchCommit,
+    /// Deletes every key written before it.
+    Clear,
+    /// Marks a sync point on regions that do not persist in order.
+    SyncMarker,
+    /// A key (or keys) whose newest value was lost to damage.
+    Damaged,
+    /// A kind reserved for a later minor version (8..=14).
+    Reserved(u8),
+}
+
+impl Kind {
+    /// The kind's number on storage.
+    pub const fn code(self) -> u8 {
+        match self {
+            Kind::Set => 1,
+            Kind::Delete => 2,
+            Kind::BatchBegin => 3,
+            Kind::BatchCommit => 4,
+            Kind::Clear => 5,
+            Kind::SyncMarker => 6,
+            Kind::Damaged => 7,
+            Kind::Reserved(c) => c,
+        }
+    }
+    /// The kind for a stored number, `None` for 0 and 15 (never valid).
+    pub const fn from_code(c: u8) -> Option<Kind> {
+        Some(match c {
+            1 => Kind::Set,
+            2 => Kind::Delete,
+            3 => Kind::BatchBegin,
+            4 => Kind::BatchCommit,
+            5 => Kind::Clear,
+            6 => Kind::SyncMarker,
+            7 => Kind::Damaged,
+            8..=14 => Kind::Reserved(c),
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded, valid record header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RecordHeader {
+    /// The record's kind.
+    pub kind: Kind,
+    /// Long (16-byte) header form.
+    pub long: bool,
+    /// Key length in bytes.
+    pub key_len: u32,
+    /// Value length in bytes.
+    pub value_len: u32,
+    /// The 8-bit key hash field.
+    pub hash: u8,
+    /// The stored record check (24 or 32 bits).
+    pub check: u32,
+}
+
+/// What the first bytes of a record slot hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Slot {
+    /// The header bytes read erased: the end of the log (or a hole).
+    Erased,
+    /// Not a valid header.
+    Invalid,
+    /// A valid header.
+    Header(RecordHeader),
+}
+
+/// Whether a record with these lengths uses the short header.
+pub const fn fits_short(key_len: u32, value_len: u32) -> bool {
+    key_len <= SHORT_MAX_KEY && value_len <= SHORT_MAX_VALUE
+}
+
+/// Header length for a record with these lengths.
+pub const fn header_len(key_len: u32, value_len: u32) -> u32 {
+    if fits_short(key_len, value_len) {
+        SHORT_HEADER_LEN
+    } else {
+        LONG_HEADER_LEN
+    }
+}
+
+/// Stored (aligned) length of a record, or `None` if it overflows `u32`.
+pub const fn stored_len(key_len: u32, value_len: u32, write_unit: u32) -> Option<u32> {
+    let h = header_len(key_len, value_len);
+    match h.checked_add(key_len) {
+        Some(x) => match x.checked_add(value_len) {
+            Some(total) => align_up(total, write_unit),
+            None => None,
+        },
+        None => None,
+    }
+}
+
+impl RecordHeader {
+    /// Header length of this record.
+    pub const fn header_len(&self) -> u32 {
+        if self.long {
+            LONG_HEADER_LEN
+        } else {
+            SHORT_HEADER_LEN
+        }
+    }
+    /// Unaligned length: header, key and value.
+    pub const fn unaligned_len(&self) -> u32 {
+        // Decoding bounds both lengths, so this cannot overflow.
+        self.header_len() + self.key_len + self.value_len
+    }
+    /// Stored length (aligned to `write_unit`), `None` on overflow.
+    pub const fn stored_len(&self, write_unit: u32) -> Option<u32> {
+        align_up(self.unaligned_len(), write_unit)
+    }
+    /// Number of header bytes covered by the record check.
+    pub const fn checked_header_bytes(&self) -> usize {
+        if self.long {
+            12
+        } else {
+            5
+        }
+    }
+}
+
+/// Incremental record check: feed the covered header bytes, key and value.
+#[derive(Clone)]
+pub struct RecordCheck {
+    digest: crc::Digest<'static, u32, super::checks::LanesType>,
+}
+
+impl RecordCheck {
+    /// Starts a check for a record in a region sealed with `seal`.
+    pub fn new(seal: Seal, long: bool) -> Self {
+        let mut digest = if long {
+            CRC32C.digest()
+        } else {
+            CRC24.digest()
+        };
+        digest.update(&seal.bytes());
+        RecordCheck { digest }
+    }
+    /// Feeds covered bytes.
+    #[inline]
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.digest.update(bytes);
+    }
+    /// The check value.
+    pub fn finalize(self) -> u32 {
+        self.digest.finalize()
+    }
+}
+
+/// Encodes a record into `out`, padding with `0xFF` to the write unit.
+/// Returns the stored length, or `None` if `out` is too small or the lengths
+/// overflow. The caller has checked the lengths against the store's limits.
+pub fn encode(
+    out: &mut [u8],
+    seal: Seal,
+    kind: Kind,
+    hash: u8,
+    key: &[u8],
+    value: &[u8],
+    write_unit: u32,
+) -> Option<u32> {
+    let key_len = u32::try_from(key.len()).ok()?;
+    let value_len = u32::try_from(value.len()).ok()?;
+    let len = stored_len(key_len, value_len, write_unit)?;
+    let out = out.get_mut(..len as usize)?;
+    let long = !fits_short(key_len, value_len);
+    let h = if long {
+        LONG_HEADER_LEN
+    } else {
+        SHORT_HEADER_LEN
+    } as usize;
+    if long {
+        if key_len > u32::from(u16::MAX) {
+            return None;
+        }
+        out[0] = kind.code() | 0x10;
+        out[1] = hash;
+        out[2..4].copy_from_slice(&(key_len as u16).to_le_bytes());
+        out[4..8].copy_from_slice(&value_len.to_le_bytes());
+        let hc = CRC16.checksum(&out[..8]);
+        out[8..10].copy_from_slice(&hc.to_le_bytes());
+        out[10] = 0;
+        out[11] = 0;
+    } else {
+        let word =
+            u32::from(kind.code()) | (key_len << 5) | (value_len << 11) | (u32::from(hash) << 24);
+        out[0..4].copy_from_slice(&word.to_le_bytes());
+        out[4] = CRC8.checksum(&out[..4]);
+    }
+    let covered = if long { 12 } else { 5 };
+    out[h..h + key.len()].copy_from_slice(key);
+    out[h + key.len()..h + key.len() + value.len()].copy_from_slice(value);
+    out[h + key.len() + value.len()..].fill(0xFF);
+    let mut c = RecordCheck::new(seal, long);
+    c.update(&out[..covered]);
+    c.update(key);
+    c.update(value);
+    let check = c.finalize();
+    if long {
+        out[12..16].copy_from_slice(&check.to_le_bytes());
+    } else {
+        out[5..8].copy_from_slice(&check.to_le_bytes()[..3]);
+    }
+    Some(len)
+}
+
+/// Re-seals an encoded, verified record for another generation (a switch
+/// copies records into a region of generation + 1). `rec` holds the whole
+/// record as stored; only the record check changes.
+pub fn reseal(rec: &mut [u8], h: &RecordHeader, seal: Seal) {
+    let covered = h.checked_header_bytes();
+    let body = covered + (h.header_len() as usize - covered);
+    let end = h.unaligned_len() as usize;
+    let mut c = RecordCheck::new(seal, h.long);
+    c.update(&rec[..covered]);
+    c.update(&rec[body..end]);
+    let check = c.finalize();
+    if h.long {
+        rec[12..16].copy_from_slice(&check.to_le_bytes());
+    } else {
+        rec[5..8].copy_from_slice(&check.to_le_bytes()[..3]);
+    }
+}
+
+/// Decodes a record header from the first bytes of a slot (8 bytes suffice
+/// for a short header; a long one needs 16). `max_key` and `max_value` are the
+/// store's limits.
+pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
+    let Some(first8) = b.get(..8) else {
+        return Slot::Invalid;
+    };
+    if first8.iter().all(|&x| x == 0xFF) {
+        return Slot::Erased;
+    }
+    let max_value = if max_value < SYSTEM_VALUE_MAX {
+        SYSTEM_VALUE_MAX
+    } else {
+        max_value
+    };
+    let Some(kind) = Kind::from_code(b[0] & 0x0F) else {
+        return Slot::Invalid;
+    };
+    let long = b[0] & 0x10 != 0;
+    let h = if long {
+        let Some(b) = b.get(..16) else {
+            return Slot::Invalid;
+        };
+        if b[0] & 0xE0 != 0 || b[10] != 0 || b[11] != 0 {
+            return Slot::Invalid;
+        }
+        if CRC16.checksum(&b[..8]) != u16::from_le_bytes([b[8], b[9]]) {
+            return Slot::Invalid;
+        }
+        RecordHeader {
+            kind,
+            long,
+            key_len: u32::from(u16::from_le_bytes([b[2], b[3]])),
+            value_len: u32_at(b, 4),
+            hash: b[1],
+            check: u32_at(b, 12),
+        }
+    } else {
+        if CRC8.checksum(&b[..4]) != b[4] {
+            return Slot::Invalid;
+        }
+        let word = u32_at(b, 0);
+        RecordHeader {
+            kind,
+            long,
+            key_len: (word >> 5) & 0x3F,
+            value_len: (word >> 11) & 0x1FFF,
+            hash: (word >> 24) as u8,
+            check: u32::from_le_bytes([b[5], b[6], b[7], 0]),
+        }
+    };
+    if h.key_len > max_key || h.value_len > max_value {
+        return Slot::Invalid;
+    }
+    Slot::Header(h)
+}
+
+/// Checks a whole stored record (`rec` starts at the header and holds at
+/// least the unaligned length) against its record check.
+pub fn verify(rec: &[u8], h: &RecordHeader, seal: Seal) -> bool {
+    let end = h.unaligned_len() as usize;
+    let Some(rec) = rec.get(..end) else {
+        return false;
+    };
+    let mut c = RecordCheck::new(seal, h.long);
+    c.update(&rec[..h.checked_header_bytes()]);
+    c.update(&rec[h.header_len() as usize..]);
+    c.finalize() == h.check
+}
+
+/// Value of a batch begin record: count, inner length.
+pub fn batch_begin_value(count: u32, inner_len: u32) -> [u8; 8] {
+    let mut v = [0u8; 8];
+    v[..4].copy_from_slice(&count.to_le_bytes());
+    v[4..].copy_from_slice(&inner_len.to_le_bytes());
+    v
+}
+
+/// Value of a batch commit record.
+pub fn batch_commit_value(begin: u32, count: u32, inner_len: u32, batch_check: u32) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..4].copy_from_slice(&begin.to_le_bytes());
+    v[4..8].copy_from_slice(&count.to_le_bytes());
+    v[8..12].copy_from_slice(&inner_len.to_le_bytes());
+    v[12..].copy_from_slice(&batch_check.to_le_bytes());
+    v
+}
+
+/// Value of a sync marker record.
+pub fn sync_value(prev_sync: u32, coverage: u32) -> [u8; 8] {
+    let mut v = [0u8; 8];
+    v[..4].copy_from_slice(&prev_sync.to_le_bytes());
+    v[4..].copy_from_slice(&coverage.to_le_bytes());
+    v
+}
+
+/// Reads the little-endian `u32` number `i` of a system record's value.
+pub fn value_u32(value: &[u8], i: usize) -> Option<u32> {
+    let b = value.get(i * 4..i * 4 + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEAL: Seal = Seal {
+        store_id: 0x0123_4567_89AB_CDEF,
+        generation: 7,
+    };
+
+    fn enc(kind: Kind, key: &[u8], value: &[u8], w: u32) -> ([u8; 256], u32) {
+        let mut out = [0u8; 256];
+        let hash = if key.is_empty() {
+            0
+        } else {
+            super::super::short_hash(super::super::key_hash(key))
+        };
+        let len = encode(&mut out, SEAL, kind, hash, key, value, w).unwrap();
+        (out, len)
+    }
+
+    #[test]
+    fn short_and_long_roundtrip_at_every_write_unit() {
+        let long_key = [b'k'; 70];
+        for w in [1, 2, 4, 8, 16, 32] {
+            for (key, value) in [
+                (&b"temp"[..], &b"21.5"[..]),
+                (&long_key[..], &[0u8][..]),
+                (b"a", b""),
+            ] {
+                let (out, len) = enc(Kind::Set, key, value, w);
+                assert_eq!(len % w, 0);
+                let Slot::Header(h) = decode_header(&out, 100, 100) else {
+                    panic!()
+                };
+                assert_eq!(
+                    (h.kind, h.key_len as usize, h.value_len as usize),
+                    (Kind::Set, key.len(), value.len())
+                );
+                assert_eq!(h.long, key.len() > 63);
+                assert!(verify(&out, &h, SEAL));
+                assert!(out[h.unaligned_len() as usize..len as usize]
+                    .iter()
+                    .all(|&b| b == 0xFF));
+            }
+        }
+    }
+
+    #[test]
+    fn sixteen_sixteen_is_forty_bytes_up_to_w8() {
+        for (w, want) in [(1, 40), (2, 40), (4, 40), (8, 40), (16, 48), (32, 64)] {
+            assert_eq!(stored_len(16, 16, w), Some(want));
+        }
+    }
+
+    #[test]
+    fn erased_and_zero_headers_never_decode() {
+        assert_eq!(decode_header(&[0xFF; 16], 63, 4096), Slot::Erased);
+        assert_eq!(decode_header(&[0; 16], 63, 4096), Slot::Invalid);
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_a_header_is_caught() {
+        for key in [&b"temp"[..], &[b'k'; 70][..]] {
+            let (out, _) = enc(Kind::Set, key, b"21.5", 4);
+            let hl = if key.len() > 63 { 16 } else { 8 };
+            for i in 0..hl * 8 {
+                let mut c = out;
+                c[i / 8] ^= 1 << (i % 8);
+                match decode_header(&c, 100, 100) {
+                    Slot::Header(h) => assert!(!verify(&c, &h, SEAL), "bit {i} passed"),
+                    Slot::Invalid | Slot::Erased => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_a_body_fails_the_record_check() {
+        let (out, _) = enc(Kind::Set, b"temperature", b"twenty-one", 4);
+        let Slot::Header(h) = decode_header(&out, 63, 4096) else {
+            panic!()
+        };
+        for i in 64..(h.unaligned_len() as usize * 8) {
+            let mut c = out;
+            c[i / 8] ^= 1 << (i % 8);
+            assert!(!verify(&c, &h, SEAL), "bit {i}");
+        }
+    }
+
+    #[test]
+    fn other_generation_or_store_never_validates() {
+        let (out, _) = enc(Kind::Set, b"temp", b"21.5", 4);
+        let Slot::Header(h) = decode_header(&out, 63, 4096) else {
+            panic!()
+        };
+        assert!(!verify(
+            &out,
+            &h,
+            Seal {
+                generation: 8,
+                ..SEAL
+            }
+        ));
+        assert!(!verify(
+            &out,
+            &h,
+            Seal {
+                store_id: 9,
+                ..SEAL
+            }
+        ));
+    }
+
+    #[test]
+    fn reseal_produces_the_encoding_of_the_new_generation() {
+        for key in [&b"temp"[..], &[b'k'; 70][..]] {
+            let (mut out, _) = enc(Kind::Set, key, b"21.5", 4);
+            let Slot::Header(h) = decode_header(&out, 100, 100) else {
+                panic!()
+            };
+            let next = Seal {
+                generation: 8,
+                ..SEAL
+            };
+            reseal(&mut out, &h, next);
+            let mut want = [0u8; 256];
+            let hash = super::super::short_hash(super::super::key_hash(key));
+            let len = encode(&mut want, next, Kind::Set, hash, key, b"21.5", 4).unwrap() as usize;
+            assert_eq!(out[..len], want[..len]);
+        }
+    }
+
+    #[test]
+    fn lengths_over_the_limits_are_invalid() {
+        let (out, _) = enc(Kind::Set, b"temp", b"21.5", 4);
+        assert_eq!(decode_header(&out, 3, 4096), Slot::Invalid);
+        assert_eq!(
+            decode_header(&out, 63, 3).is_header(),
+            true,
+            "system minimum of 16 applies"
+        );
+        let (out, _) = enc(Kind::Set, b"temp", &[0; 20], 4);
+        assert_eq!(decode_header(&out, 63, 19), Slot::Invalid);
+    }
+
+    #[test]
+    fn kinds_zero_and_fifteen_are_invalid() {
+        assert_eq!(Kind::from_code(0), None);
+        assert_eq!(Kind::from_code(15), None);
+        for c in 1..=14 {
+            assert_eq!(Kind::from_code(c).map(Kind::code), Some(c));
+        }
+    }
+
+    impl Slot {
+        fn is_header(&self) -> bool {
+            matches!(self, Slot::Header(_))
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The in-memory index: key hash → offset of the key's newest record.
+//!
+//! The index stores no keys. Equal hashes are allowed: a lookup calls back
+//! for each entry with the same hash and the store compares the key stored at
+//! that offset. [`FixedIndex`] is the allocation-free table core ships;
+//! `twinkv-host` plugs in a growable one through the [`Index`] trait.
+
+/// A full index: the entry was not added and nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct IndexFull;
+
+/// A table of `(hash, offset)` entries, addressed by position.
+///
+/// Positions stay valid until the next `insert` or `remove`.
+pub trait Index {
+    /// Number of entries.
+    fn len(&self) -> usize;
+    /// True when there are no entries.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Whether `additional` more entries can be inserted.
+    fn has_room(&self, additional: usize) -> bool;
+    /// Removes every entry.
+    fn clear(&mut self);
+    /// Number of positions (occupied or not), for iteration.
+    fn positions(&self) -> usize;
+    /// The entry at `pos`, if occupied: `(hash, offset)`.
+    fn entry(&self, pos: usize) -> Option<(u32, u32)>;
+    /// Changes the offset of the entry at `pos`.
+    fn set_offset(&mut self, pos: usize, offset: u32);
+    /// Position of the entry with `hash` for which `is_key(offset)` returns
+    /// true, trying each entry with that hash in turn.
+    fn find<E>(
+        &self,
+        hash: u32,
+        is_key: impl FnMut(u32) -> Result<bool, E>,
+    ) -> Result<Option<usize>, E>;
+    /// Adds an entry; the caller has checked that the key has none.
+    fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull>;
+    /// Removes the entry at `pos`.
+    fn remove(&mut self, pos: usize);
+}
+
+/// Marks a free position.
+const FREE: u32 = u32::MAX;
+
+/// An open-addressing table with linear probing and `N` positions (a power of
+/// two), holding up to `N` entries, without allocation. 8 bytes per position.
+#[derive(Clone, Debug)]
+pub struct FixedIndex<const N: usize> {
+    hashes: [u32; N],
+    offsets: [u32; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for FixedIndex<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> FixedIndex<N> {
+    /// An empty index. `N` must be a power of two (checked at compile time).
+    pub const fn new() -> Self {
+        const {
+            assert!(
+                N.is_power_of_two(),
+                "FixedIndex size must be a power of two"
+            )
+        };
+        FixedIndex {
+            hashes: [0; N],
+            offsets: [FREE; N],
+            len: 0,
+        }
+    }
+}
+
+/// Linear probing over a table of `positions` (a power of two) entries, shared
+/// by [`FixedIndex`] and growable host tables.
+pub mod probe {
+    use super::FREE;
+
+    /// The home position of `hash`.
+    #[inline]
+    pub fn home(hash: u32, positions: usize) -> usize {
+        // Spread the CRC bits before masking (CRC-32C low bits are fine, but a
+        // multiply also mixes in the high ones).
+        (hash.wrapping_mul(0x9E37_79B1) >> 7) as usize & (positions - 1)
+    }
+
+    /// See [`Index::find`](super::Index::find).
+    pub fn find<E>(
+        hashes: &[u32],
+        offsets: &[u32],
+        hash: u32,
+        mut is_key: impl FnMut(u32) -> Result<bool, E>,
+    ) -> Result<Option<usize>, E> {
+        let n = offsets.len();
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut pos = home(hash, n);
+        for _ in 0..n {
+            let off = offsets[pos];
+            if off == FREE {
+                return Ok(None);
+            }
+            if hashes[pos] == hash && is_key(off)? {
+                return Ok(Some(pos));
+            }
+            pos = (pos + 1) & (n - 1);
+        }
+        Ok(None)
+    }
+
+    /// Inserts into the first free position from the home position; false when
+    /// the table is full.
+    pub fn insert(hashes: &mut [u32], offsets: &mut [u32], hash: u32, offset: u32) -> bool {
+        let n = offsets.len();
+        if n == 0 {
+            return false;
+        }
+        let mut pos = home(hash, n);
+        for _ in 0..n {
+            if offsets[pos] == FREE {
+                hashes[pos] = hash;
+                offsets[pos] = offset;
+                return true;
+            }
+            pos = (pos + 1) & (n - 1);
+        }
+        false
+    }
+
+    /// Removes the entry at `pos` with backward-shift deletion (no tombstones).
+    pub fn remove(hashes: &mut [u32], offsets: &mut [u32], pos: usize) {
+        let n = offsets.len();
+        let mut hole = pos;
+        offsets[hole] = FREE;
+        let mut next = (hole + 1) & (n - 1);
+        for _ in 0..n {
+            if offsets[next] == FREE {
+                return;
+            }
+            let h = home(hashes[next], n);
+            // Move `next` into the hole if its home is not in (hole, next].
+            let dist_next = next.wrapping_sub(h) & (n - 1);
+            let dist_hole = next.wrapping_sub(hole) & (n - 1);
+            if dist_next >= dist_hole {
+                hashes[hole] = hashes[next];
+                offsets[hole] = offsets[next];
+                offsets[next] = FREE;
+                hole = next;
+            }
+            next = (next + 1) & (n - 1);
+        }
+    }
+}
+
+impl<const N: usize> Index for FixedIndex<N> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn has_room(&self, additional: usize) -> bool {
+        self.len.saturating_add(additional) <= N
+    }
+    fn clear(&mut self) {
+        self.offsets = [FREE; N];
+        self.len = 0;
+    }
+    fn positions(&self) -> usize {
+        N
+    }
+    fn entry(&self, pos: usize) -> Option<(u32, u32)> {
+        match self.offsets.get(pos) {
+            Some(&off) if off != FREE => Some((self.hashes[pos], off)),
+            _ => None,
+        }
+    }
+    fn set_offset(&mut self, pos: usize, offset: u32) {
+        if let Some(o) = self.offsets.get_mut(pos) {
+            *o = offset;
+        }
+    }
+    fn find<E>(
+        &self,
+        hash: u32,
+        is_key: impl FnMut(u32) -> Result<bool, E>,
+    ) -> Result<Option<usize>, E> {
+        probe::find(&self.hashes, &self.offsets, hash, is_key)
+    }
+    fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull> {
+        if self.len >= N || !probe::insert(&mut self.hashes, &mut self.offsets, hash, offset) {
+            return Err(IndexFull);
+        }
+        self.len += 1;
+        Ok(())
+    }
+    fn remove(&mut self, pos: usize) {
+        if self.entry(pos).is_some() {
+            probe::remove(&mut self.hashes, &mut self.offsets, pos);
+            self.len -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find_off<I: Index>(i: &I, hash: u32, off: u32) -> Option<usize> {
+        i.find::<()>(hash, |o| Ok(o == off)).unwrap()
+    }
+
+    #[test]
+    fn insert_find_remove_with_forced_collisions() {
+        let mut idx = FixedIndex::<8>::new();
+        // Eight entries, all with the same hash: every lookup walks the chain.
+        for off in 0..8 {
+            idx.insert(42, off * 10).unwrap();
+        }
+        assert_eq!(idx.insert(1, 99), Err(IndexFull));
+        for off in 0..8 {
+            assert!(find_off(&idx, 42, off * 10).is_some());
+        }
+        let pos = find_off(&idx, 42, 30).unwrap();
+        idx.remove(pos);
+        assert_eq!(idx.len(), 7);
+        assert!(find_off(&idx, 42, 30).is_none());
+        for off in [0, 10, 20, 40, 50, 60, 70] {
+            assert!(find_off(&idx, 42, off).is_some(), "{off}");
+        }
+    }
+
+    #[test]
+    fn backward_shift_keeps_every_entry_reachable() {
+        // Model check against a list over many random operations.
+        let mut idx = FixedIndex::<16>::new();
+        let mut model: [(u32, u32); 16] = [(0, 0); 16];
+        let mut n = 0usize;
+        let mut x = 0x1234_5678u32;
+        for step in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let hash = x % 5; // few hashes: many collisions
+            if x & 0x100 != 0 && n < 16 {
+                idx.insert(hash, step).unwrap();
+                model[n] = (hash, step);
+                n += 1;
+            } else if n > 0 {
+                let k = (x as usize >> 9) % n;
+                let (h, o) = model[k];
+                let pos = find_off(&idx, h, o).expect("entry lost");
+                idx.remove(pos);
+                model[k] = model[n - 1];
+                n -= 1;
+            }
+            assert_eq!(idx.len(), n);
+            for &(h, o) in &model[..n] {
+                assert!(find_off(&idx, h, o).is_some());
+            }
+        }
+    }
+}

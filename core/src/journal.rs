@@ -1,0 +1,407 @@
+//! One region's log: classification of its header area, record I/O and the
+//! append position. The store owns two of these for its whole life.
+
+use crate::error::{Error, Result};
+use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
+use crate::format::record::{self, RecordCheck, RecordHeader, Slot, LONG_HEADER_LEN};
+use crate::format::{checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN};
+use crate::{Geometry, Region};
+
+/// Bytes read per chunk when a record is streamed through the stack.
+const CHUNK: usize = 64;
+
+/// What a region's header area says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RegionClass {
+    /// Every byte reads erased.
+    Empty,
+    /// A valid header (of some store) with the state of its three markers.
+    Formatted {
+        /// The decoded header.
+        header: RegionHeader,
+        /// "switching" slot.
+        switching: MarkerState,
+        /// "commit" slot (valid ⇒ committed; the argument is the data end).
+        commit: MarkerState,
+        /// "superseded" slot.
+        superseded: MarkerState,
+    },
+    /// A twinkv header of an unsupported format version.
+    Unsupported,
+    /// Neither empty nor a valid header.
+    Unrecognised,
+}
+
+/// Which erase units a region needs erased before it can be formatted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EraseNeed {
+    /// It reads erased and no erase was interrupted: nothing.
+    Nothing,
+    /// Everything (interrupted erase, uncommitted or unrecognised content).
+    All,
+    /// A committed region: the erase units holding any non-erased byte, found
+    /// by reading (a committed region's programmed units never read erased).
+    Used,
+    /// The units covering `0..n` (known from memory after a switch).
+    UpTo(u32),
+}
+
+/// One region and what is known about it.
+pub(crate) struct Journal<R: Region> {
+    pub(crate) region: R,
+    pub(crate) geo: Geometry,
+    pub(crate) layout: Layout,
+    pub(crate) class: RegionClass,
+    /// Next record offset (meaningful for the active region).
+    pub(crate) append: u32,
+    /// The log cannot be appended to (dirty tail or failed program).
+    pub(crate) sealed: bool,
+    /// The last sync point (FORMAT.md §6.1).
+    pub(crate) last_sync: u32,
+    pub(crate) erase_need: EraseNeed,
+}
+
+impl<R: Region> Journal<R> {
+    pub(crate) fn new(region: R) -> Self {
+        let geo = region.geometry();
+        let layout = Layout::new(geo.write_unit);
+        let d = layout.data_start();
+        Journal {
+            region,
+            geo,
+            layout,
+            class: RegionClass::Unrecognised,
+            append: d,
+            sealed: true,
+            last_sync: d,
+            erase_need: EraseNeed::All,
+        }
+    }
+
+    pub(crate) fn size(&self) -> u32 {
+        self.geo.size
+    }
+
+    pub(crate) fn data_start(&self) -> u32 {
+        self.layout.data_start()
+    }
+
+    pub(crate) fn capacity(&self) -> u32 {
+        self.geo.size - self.layout.data_start()
+    }
+
+    pub(crate) fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
+        let end = u32::try_from(buf.len())
+            .ok()
+            .and_then(|l| off.checked_add(l));
+        match end {
+            Some(end) if end <= self.geo.size => self.region.read(off, buf).map_err(Error::Region),
+            _ => Err(Error::LogicBug),
+        }
+    }
+
+    /// Reads the header area and classifies it.
+    pub(crate) fn classify(&mut self) -> Result<RegionClass, R::Error> {
+        let mut h = [0u8; HEADER_LEN];
+        self.read(0, &mut h)?;
+        let class = match RegionHeader::decode(&h) {
+            Err(HeaderError::Erased) => {
+                if self.is_erased(0, self.geo.size)? {
+                    RegionClass::Empty
+                } else {
+                    RegionClass::Unrecognised
+                }
+            }
+            Err(HeaderError::Invalid) => RegionClass::Unrecognised,
+            Err(HeaderError::UnsupportedVersion(_)) => RegionClass::Unsupported,
+            Ok(header) => {
+                let seal = Seal {
+                    store_id: header.store_id,
+                    generation: header.generation,
+                };
+                RegionClass::Formatted {
+                    header,
+                    switching: self.read_marker(Marker::Switching, seal)?,
+                    commit: self.read_marker(Marker::Commit, seal)?,
+                    superseded: self.read_marker(Marker::Superseded, seal)?,
+                }
+            }
+        };
+        self.class = class;
+        Ok(class)
+    }
+
+    pub(crate) fn read_marker(&mut self, m: Marker, seal: Seal) -> Result<MarkerState, R::Error> {
+        let mut slot = [0u8; 32];
+        let n = self.layout.marker_slot as usize;
+        let off = self.layout.slot(m);
+        self.read(off, &mut slot[..n])?;
+        let state = m.read(seal, &slot[..n]);
+        // A commit's data end must lie inside the log.
+        Ok(match state {
+            MarkerState::Valid(end)
+                if m == Marker::Commit && (end < self.data_start() || end > self.geo.size) =>
+            {
+                MarkerState::Torn
+            }
+            s => s,
+        })
+    }
+
+    /// Whether `from..to` reads erased (one read pass, chunked).
+    pub(crate) fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+        let mut buf = [0u8; 256];
+        let mut at = from;
+        while at < to {
+            let n = core::cmp::min(buf.len() as u32, to - at) as usize;
+            self.read(at, &mut buf[..n])?;
+            if buf[..n].iter().any(|&b| b != 0xFF) {
+                return Ok(false);
+            }
+            at += n as u32;
+        }
+        Ok(true)
+    }
+
+    /// Decodes the record slot at `off`.
+    pub(crate) fn slot(
+        &mut self,
+        off: u32,
+        max_key: u32,
+        max_value: u32,
+    ) -> Result<Slot, R::Error> {
+        let mut b = [0xFFu8; LONG_HEADER_LEN as usize];
+        let n = core::cmp::min(LONG_HEADER_LEN, self.geo.size.saturating_sub(off)) as usize;
+        if n < 8 {
+            return Ok(if self.is_erased(off, self.geo.size)? {
+                Slot::Erased
+            } else {
+                Slot::Invalid
+            });
+        }
+        self.read(off, &mut b[..n])?;
+        let slot = record::decode_header(&b[..n], max_key, max_value);
+        // A header must describe a record that ends inside the region.
+        if let Slot::Header(h) = slot {
+            match h
+                .stored_len(self.geo.write_unit)
+                .and_then(|l| off.checked_add(l))
+            {
+                Some(end) if end <= self.geo.size => {}
+                _ => return Ok(Slot::Invalid),
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Streams the record at `off` through its check. Returns whether it is
+    /// intact and the CRC-32C of its key (the index hash).
+    pub(crate) fn verify(
+        &mut self,
+        off: u32,
+        h: &RecordHeader,
+        seal: Seal,
+    ) -> Result<(bool, u32), R::Error> {
+        let mut buf = [0u8; CHUNK];
+        let hl = h.header_len() as usize;
+        self.read(off, &mut buf[..hl])?;
+        let mut check = RecordCheck::new(seal, h.long);
+        check.update(&buf[..h.checked_header_bytes()]);
+        let mut key_hash = CRC32C.digest();
+        let mut at = off + hl as u32;
+        let key_end = at + h.key_len;
+        let end = off + h.unaligned_len();
+        while at < end {
+            let n = core::cmp::min(CHUNK as u32, end - at) as usize;
+            self.read(at, &mut buf[..n])?;
+            check.update(&buf[..n]);
+            if at < key_end {
+                let k = core::cmp::min(n as u32, key_end - at) as usize;
+                key_hash.update(&buf[..k]);
+            }
+            at += n as u32;
+        }
+        Ok((check.finalize() == h.check, key_hash.finalize()))
+    }
+
+    /// Streams the record at `off` through its check, copying its value into
+    /// `out` (exactly `value_len` bytes). Returns whether it is intact.
+    pub(crate) fn read_value_verified(
+        &mut self,
+        off: u32,
+        h: &RecordHeader,
+        seal: Seal,
+        out: &mut [u8],
+    ) -> Result<bool, R::Error> {
+        let mut buf = [0u8; CHUNK];
+        let hl = h.header_len() as usize;
+        self.read(off, &mut buf[..hl])?;
+        let mut check = RecordCheck::new(seal, h.long);
+        check.update(&buf[..h.checked_header_bytes()]);
+        let mut at = off + hl as u32;
+        let key_end = at + h.key_len;
+        while at < key_end {
+            let n = core::cmp::min(CHUNK as u32, key_end - at) as usize;
+            self.read(at, &mut buf[..n])?;
+            check.update(&buf[..n]);
+            at += n as u32;
+        }
+        let out = out.get_mut(..h.value_len as usize).ok_or(Error::LogicBug)?;
+        self.read(at, out)?;
+        check.update(out);
+        Ok(check.finalize() == h.check)
+    }
+
+    /// Whether the key stored at `off` (header `h`) equals `key`.
+    pub(crate) fn key_eq(
+        &mut self,
+        off: u32,
+        h: &RecordHeader,
+        key: &[u8],
+    ) -> Result<bool, R::Error> {
+        if h.key_len as usize != key.len() {
+            return Ok(false);
+        }
+        let mut buf = [0u8; CHUNK];
+        let mut at = off + h.header_len();
+        for chunk in key.chunks(CHUNK) {
+            self.read(at, &mut buf[..chunk.len()])?;
+            if buf[..chunk.len()] != *chunk {
+                return Ok(false);
+            }
+            at += chunk.len() as u32;
+        }
+        Ok(true)
+    }
+
+    /// Whether the keys of two records are equal.
+    pub(crate) fn keys_eq(
+        &mut self,
+        a: u32,
+        ha: &RecordHeader,
+        b: u32,
+        hb: &RecordHeader,
+    ) -> Result<bool, R::Error> {
+        if ha.key_len != hb.key_len {
+            return Ok(false);
+        }
+        let mut x = [0u8; CHUNK];
+        let mut y = [0u8; CHUNK];
+        let (mut pa, mut pb) = (a + ha.header_len(), b + hb.header_len());
+        let mut left = ha.key_len;
+        while left > 0 {
+            let n = core::cmp::min(CHUNK as u32, left) as usize;
+            self.read(pa, &mut x[..n])?;
+            self.read(pb, &mut y[..n])?;
+            if x[..n] != y[..n] {
+                return Ok(false);
+            }
+            pa += n as u32;
+            pb += n as u32;
+            left -= n as u32;
+        }
+        Ok(true)
+    }
+
+    /// Reads the header of a record the index points at (known valid).
+    pub(crate) fn header_at(
+        &mut self,
+        off: u32,
+        max_key: u32,
+        max_value: u32,
+    ) -> Result<RecordHeader, R::Error> {
+        match self.slot(off, max_key, max_value)? {
+            Slot::Header(h) => Ok(h),
+            // The index only points at records whose header was valid; the
+            // medium changed under us.
+            _ => Err(Error::Corrupted),
+        }
+    }
+
+    /// Programs `data` at the append position and advances it. A failed
+    /// program seals the log.
+    pub(crate) fn append(&mut self, data: &[u8]) -> Result<u32, R::Error> {
+        let off = self.append;
+        if self.sealed {
+            return Err(Error::ReadOnly);
+        }
+        let len = u32::try_from(data.len()).map_err(|_| Error::LogicBug)?;
+        let end = off.checked_add(len).ok_or(Error::LogicBug)?;
+        if end > self.geo.size || len % self.geo.write_unit != 0 {
+            return Err(Error::LogicBug);
+        }
+        if let Err(e) = self.region.program(off, data) {
+            self.sealed = true;
+            return Err(Error::Region(e));
+        }
+        self.append = end;
+        Ok(off)
+    }
+
+    /// Programs a marker into its slot.
+    pub(crate) fn program_marker(
+        &mut self,
+        m: Marker,
+        seal: Seal,
+        arg: u32,
+    ) -> Result<(), R::Error> {
+        let mut slot = [0xFFu8; 32];
+        let n = self.layout.marker_slot as usize;
+        slot[..MARKER_LEN].copy_from_slice(&m.encode(seal, arg));
+        self.region
+            .program(self.layout.slot(m), &slot[..n])
+            .map_err(Error::Region)
+    }
+
+    pub(crate) fn sync(&mut self) -> Result<(), R::Error> {
+        self.region.sync().map_err(Error::Region)
+    }
+
+    /// Erases what `erase_need` says, then records that the region is erased.
+    pub(crate) fn erase_for_format(&mut self) -> Result<(), R::Error> {
+        let e = self.geo.erase_unit;
+        match self.erase_need {
+            EraseNeed::Nothing => {}
+            EraseNeed::All => self.region.erase(0, self.geo.size).map_err(Error::Region)?,
+            EraseNeed::UpTo(n) => {
+                let to = n.div_ceil(e).saturating_mul(e).min(self.geo.size);
+                if to > 0 {
+                    self.region.erase(0, to).map_err(Error::Region)?;
+                }
+            }
+            EraseNeed::Used => {
+                let mut unit = 0;
+                while unit < self.geo.size {
+                    if !self.is_erased(unit, unit + e)? {
+                        // Erase the run of used units starting here.
+                        let mut end = unit + e;
+                        while end < self.geo.size && !self.is_erased(end, end + e)? {
+                            end += e;
+                        }
+                        self.region.erase(unit, end).map_err(Error::Region)?;
+                        unit = end;
+                        continue;
+                    }
+                    unit += e;
+                }
+            }
+        }
+        self.erase_need = EraseNeed::Nothing;
+        Ok(())
+    }
+
+    /// CRC-32C over `from..to` of the region (sync marker coverage, batch check).
+    pub(crate) fn crc_range(&mut self, from: u32, to: u32) -> Result<u32, R::Error> {
+        let mut buf = [0u8; CHUNK];
+        let mut d = CRC32C.digest();
+        let mut at = from;
+        while at < to {
+            let n = core::cmp::min(CHUNK as u32, to - at) as usize;
+            self.read(at, &mut buf[..n])?;
+            d.update(&buf[..n]);
+            at += n as u32;
+        }
+        Ok(d.finalize())
+    }
+}

@@ -1,0 +1,35 @@
+//! twinkv-core: a crash-resilient key-value journal over two byte regions.
+//!
+//! Writes are appended as checksummed records to the active of two regions
+//! (A and B). When the active region passes its high-water mark, the live
+//! state is compacted from memory into the other region, which is committed
+//! and becomes active. A switch interrupted at any instant recovers, and the
+//! format works on NOR flash, where bytes are programmed once between erases.
+//! FORMAT.md (in the repository) defines every byte.
+//!
+//! `#![no_std]`, no allocator, no `unsafe`. Storage is reached only through
+//! the [`Region`] trait; [`RamRegion`] is a strict, fault-injecting RAM
+//! implementation for tests and firmware.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod damage;
+mod error;
+pub mod format;
+mod index;
+mod journal;
+mod ram;
+mod region;
+mod scan;
+mod store;
+
+pub use config::{fill_limit, Config, BP_ONE};
+pub use damage::{Damage, Scope, DAMAGE_ENTRIES};
+pub use error::{Error, Result};
+pub use index::{probe, FixedIndex, Index, IndexFull};
+pub use journal::RegionClass;
+pub use ram::{Fault, RamError, RamRegion, RamStats, TearMode};
+pub use region::{Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS};
+pub use store::{Op, RegionId, Stats, Store};

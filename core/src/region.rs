@@ -1,0 +1,142 @@
+//! The byte-region trait: the only way core touches storage.
+//!
+//! A region follows NOR flash rules: erased bytes read `0xFF`, programming can
+//! only clear bits, each write unit is programmed at most once between erases,
+//! and erasing works on whole erase units. RAM ([`RamRegion`](crate::RamRegion)),
+//! memory-mapped files (in `twinkv-host`) and real flash (the
+//! `embedded-storage` adapter) implement it. FORMAT.md, "Assumptions about the
+//! medium", repeats this contract.
+
+/// The value every byte reads after an erase.
+pub const ERASED: u8 = 0xFF;
+
+/// The write units (program granularity, bytes) twinkv supports.
+pub const WRITE_UNITS: [u32; 6] = [1, 2, 4, 8, 16, 32];
+
+/// Largest erase unit twinkv accepts (bytes).
+pub const MAX_ERASE_UNIT: u32 = 1 << 20;
+
+/// Shape of a region. All sizes are in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Geometry {
+    /// Total size of the region; a multiple of `erase_unit`.
+    pub size: u32,
+    /// Read granularity the medium prefers. Informational: [`Region::read`]
+    /// must accept any offset and length (an adapter bounces unaligned reads).
+    pub read_unit: u32,
+    /// Program granularity: one of [`WRITE_UNITS`].
+    pub write_unit: u32,
+    /// Erase granularity: a power of two, a multiple of `write_unit`, at most
+    /// [`MAX_ERASE_UNIT`].
+    pub erase_unit: u32,
+}
+
+impl Geometry {
+    /// Checks the rules listed on each field. Returns `false` for a geometry
+    /// twinkv cannot use.
+    pub const fn is_valid(&self) -> bool {
+        let w = self.write_unit;
+        let write_ok = w == 1 || w == 2 || w == 4 || w == 8 || w == 16 || w == 32;
+        write_ok
+            && self.read_unit >= 1
+            && self.erase_unit.is_power_of_two()
+            && self.erase_unit >= w
+            && self.erase_unit <= MAX_ERASE_UNIT
+            && self.size > 0
+            && self.size.is_multiple_of(self.erase_unit)
+    }
+
+    /// Number of erase units in the region.
+    pub const fn erase_units(&self) -> u32 {
+        self.size / self.erase_unit
+    }
+}
+
+/// A byte region with NOR flash rules.
+///
+/// # Power-loss contract
+/// Every crash argument in FORMAT.md rests on these guarantees; an
+/// implementation that cannot give them must not implement this trait.
+///
+/// - `program`: if power is lost during the call, the write units it touched
+///   may hold any mix of their old and new bits, and nothing else changed. A
+///   unit left with all bits old counts as unprogrammed; a unit left with any
+///   new bit never reads back as fully erased.
+/// - `erase`: if power is lost during the call, the erase units it covered are
+///   undefined: any bytes, possibly reading as fully erased although they are
+///   not reliably so. Nothing outside them changed.
+/// - `sync`: once it returns, everything programmed or erased before it is
+///   durable.
+/// - After a failed `program` or `erase`, core writes nothing more to that
+///   region until it is reopened or switched away from.
+/// - [`Region::persists_in_order`] tells whether programs become durable in the
+///   order they were issued even without `sync` (flash, RAM: yes; a memory
+///   mapped file: no, the OS writes pages back in any order).
+///
+/// Offsets and lengths are in bytes from the start of the region. Callers
+/// (core) never pass a range outside `0..size`; implementations still check and
+/// return an error rather than panic.
+pub trait Region {
+    /// The medium's own error, kept reachable through
+    /// [`Error::Region`](crate::Error::Region).
+    type Error: core::fmt::Debug;
+
+    /// The region's shape. Must not change while core holds the region.
+    fn geometry(&self) -> Geometry;
+
+    /// Whether programs persist in issue order without `sync` (see the trait
+    /// docs).
+    fn persists_in_order(&self) -> bool;
+
+    /// Reads `buf.len()` bytes at `offset`.
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error>;
+
+    /// Programs `data` at `offset`. `offset` and `data.len()` are multiples of
+    /// the write unit, every byte of the range reads erased, and no unit of the
+    /// range was programmed since its last erase.
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error>;
+
+    /// Erases the erase units covering `from..to` (both multiples of the erase
+    /// unit); afterwards they read `0xFF`.
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error>;
+
+    /// Durability barrier: everything programmed or erased before the call is
+    /// durable once it returns.
+    fn sync(&mut self) -> Result<(), Self::Error>;
+}
+
+/// A region whose bytes are in memory and can be lent out, so reads need no
+/// copy (`get_ref` on the store). Flash regions do not implement it.
+pub trait MappedRegion: Region {
+    /// The whole region, `geometry().size` bytes.
+    fn as_bytes(&self) -> &[u8];
+}
+
+impl<R: Region + ?Sized> Region for &mut R {
+    type Error = R::Error;
+    fn geometry(&self) -> Geometry {
+        (**self).geometry()
+    }
+    fn persists_in_order(&self) -> bool {
+        (**self).persists_in_order()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        (**self).read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        (**self).program(offset, data)
+    }
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        (**self).erase(from, to)
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        (**self).sync()
+    }
+}
+
+impl<R: MappedRegion + ?Sized> MappedRegion for &mut R {
+    fn as_bytes(&self) -> &[u8] {
+        (**self).as_bytes()
+    }
+}

@@ -1,0 +1,352 @@
+//! Rebuilding the in-memory state from one region (FORMAT.md §5, §6).
+//!
+//! [`replay`] walks the log once, feeding intact records to a [`Sink`]. If the
+//! walk met no problem (the normal case) that is all. Otherwise it knows the
+//! last sync point and where the dirty tail starts, resets the sink and walks
+//! again up to the tail, registering every problem before it as mid-log damage.
+
+use crate::damage::{Damage, Scope};
+use crate::error::{Error, Result};
+use crate::format::record::{self, Kind, RecordHeader, Slot};
+use crate::format::Seal;
+use crate::journal::Journal;
+use crate::Region;
+
+/// The store's key and value limits, as recorded in the region header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_key: u32,
+    pub(crate) max_value: u32,
+}
+
+/// Receives what a scan finds.
+pub(crate) trait Sink<R: Region> {
+    /// An intact set, delete, or keyed damaged record at `off`.
+    fn record(
+        &mut self,
+        j: &mut Journal<R>,
+        off: u32,
+        h: &RecordHeader,
+        key_hash: u32,
+    ) -> Result<(), R::Error>;
+    /// Keys covered by damage.
+    fn damage(&mut self, d: Damage);
+    /// An intact clear record: forget every key.
+    fn clear(&mut self);
+    /// Forget everything (before the second walk).
+    fn reset(&mut self);
+}
+
+/// What a replay found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Where the log ends: the append position if clean, else the tail start.
+    pub(crate) end: u32,
+    /// The log can be appended to at `end`.
+    pub(crate) clean: bool,
+    /// The last sync point.
+    pub(crate) last_sync: u32,
+    /// Problems registered as mid-log damage.
+    pub(crate) damaged: u32,
+    /// Sync markers whose coverage check failed (damage in padding or slack).
+    pub(crate) coverage_mismatches: u32,
+}
+
+#[derive(Clone, Copy)]
+enum Pass {
+    /// Optimistic walk that also finds sync points and problems.
+    First,
+    /// Walk up to `limit`; every problem is mid-log damage.
+    Second { limit: u32 },
+}
+
+struct Walk {
+    stop: u32,
+    clean: bool,
+    last_sync: u32,
+    pending: Option<u32>,
+    problems: u32,
+    coverage_mismatches: u32,
+}
+
+/// Replays region `j` (committed, data end `data_end`) into `sink`.
+pub(crate) fn replay<R: Region, S: Sink<R>>(
+    j: &mut Journal<R>,
+    seal: Seal,
+    limits: Limits,
+    data_end: u32,
+    sink: &mut S,
+) -> Result<Outcome, R::Error> {
+    let first = walk(j, seal, limits, data_end, sink, Pass::First)?;
+    if first.problems == 0 && first.clean {
+        return Ok(Outcome {
+            end: first.stop,
+            clean: true,
+            last_sync: first.last_sync,
+            damaged: 0,
+            coverage_mismatches: first.coverage_mismatches,
+        });
+    }
+    let tail = first.pending.unwrap_or(first.stop);
+    sink.reset();
+    let second = walk(
+        j,
+        seal,
+        limits,
+        data_end,
+        sink,
+        Pass::Second { limit: tail },
+    )?;
+    Ok(Outcome {
+        end: tail,
+        clean: first.clean && first.pending.is_none(),
+        last_sync: first.last_sync.min(tail),
+        damaged: second.problems,
+        coverage_mismatches: first.coverage_mismatches,
+    })
+}
+
+fn walk<R: Region, S: Sink<R>>(
+    j: &mut Journal<R>,
+    seal: Seal,
+    limits: Limits,
+    data_end: u32,
+    sink: &mut S,
+    pass: Pass,
+) -> Result<Walk, R::Error> {
+    let size = j.size();
+    let w = j.geo.write_unit;
+    let in_order = j.region.persists_in_order();
+    let mut s = Walk {
+        stop: j.data_start(),
+        clean: false,
+        last_sync: data_end,
+        pending: None,
+        problems: 0,
+        coverage_mismatches: 0,
+    };
+    // Records inside a batch do not make sync points until its commit.
+    let mut batch_until: u32 = 0;
+    let mut pos = j.data_start();
+    loop {
+        if let Pass::Second { limit } = pass {
+            if pos >= limit {
+                s.stop = limit;
+                return Ok(s);
+            }
+        }
+        if pos >= size {
+            s.stop = size;
+            s.clean = true;
+            return Ok(s);
+        }
+        let slot = j.slot(pos, limits.max_key, limits.max_value)?;
+        let h = match slot {
+            Slot::Erased if j.is_erased(pos, size)? => {
+                s.stop = pos;
+                s.clean = true;
+                return Ok(s);
+            }
+            Slot::Erased | Slot::Invalid => {
+                // A hole or a bad header: the keys in the gap are unknown.
+                problem(&mut s, pos);
+                sink.damage(Damage {
+                    scope: Scope::Any,
+                    offset: pos,
+                });
+                match resync(j, pos + w, seal, limits)? {
+                    Some(q) => {
+                        pos = q;
+                        continue;
+                    }
+                    None => {
+                        s.stop = pos;
+                        return Ok(s);
+                    }
+                }
+            }
+            Slot::Header(h) => h,
+        };
+        let len = h.stored_len(w).ok_or(Error::LogicBug)?;
+        let (intact, key_hash) = j.verify(pos, &h, seal)?;
+        if !intact || !well_formed(j, pos, &h, limits)? {
+            problem(&mut s, pos);
+            if let Some(scope) = damage_scope(&h) {
+                sink.damage(Damage { scope, offset: pos });
+            }
+            pos += len;
+            continue;
+        }
+        let end = pos + len;
+        let mut sync_point = in_order && end >= batch_until;
+        match h.kind {
+            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash)?,
+            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash)?,
+            Kind::Damaged => {
+                let scope = if h.value_len == 0 {
+                    Scope::Hash(h.hash)
+                } else {
+                    Scope::Any
+                };
+                sink.damage(Damage { scope, offset: pos });
+            }
+            Kind::Clear => sink.clear(),
+            Kind::BatchBegin => {
+                if let Pass::First = pass {
+                    match batch_commit(j, pos, &h, seal, limits, in_order)? {
+                        Batch::Committed(commit_end) => batch_until = commit_end,
+                        Batch::Uncommitted(expected_end) => {
+                            // A problem here; its records make no sync point.
+                            // A sync point after it (an intact record past
+                            // its expected end, on in-order media) turns it
+                            // into mid-log damage.
+                            problem(&mut s, pos);
+                            batch_until = expected_end.unwrap_or(size);
+                        }
+                    }
+                    sync_point = false;
+                }
+            }
+            Kind::BatchCommit => {}
+            Kind::SyncMarker => {
+                let mut v = [0u8; 8];
+                j.read(pos + h.header_len(), &mut v)?;
+                let prev = record::value_u32(&v, 0).unwrap_or(0);
+                let coverage = record::value_u32(&v, 1).unwrap_or(0);
+                if prev < j.data_start() || prev > pos || j.crc_range(prev, pos)? != coverage {
+                    s.coverage_mismatches += 1;
+                }
+                sync_point = true;
+            }
+            Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
+        }
+        if sync_point {
+            s.last_sync = end;
+            s.pending = None;
+        }
+        pos = end;
+    }
+}
+
+fn problem(s: &mut Walk, pos: u32) {
+    s.problems += 1;
+    if s.pending.is_none() {
+        s.pending = Some(pos);
+    }
+}
+
+/// Keys a damaged record (valid header, failed check) may have hidden.
+fn damage_scope(h: &RecordHeader) -> Option<Scope> {
+    match h.kind {
+        Kind::Set | Kind::Delete => Some(Scope::Hash(h.hash)),
+        Kind::Damaged if h.key_len > 0 => Some(Scope::Hash(h.hash)),
+        Kind::Damaged | Kind::Clear | Kind::Reserved(_) => Some(Scope::Any),
+        // Their own fields are lost; the records around them still parse.
+        Kind::BatchBegin | Kind::BatchCommit | Kind::SyncMarker => None,
+    }
+}
+
+/// The per-kind rules of FORMAT.md §4.3 for an intact record.
+fn well_formed<R: Region>(
+    j: &mut Journal<R>,
+    pos: u32,
+    h: &RecordHeader,
+    limits: Limits,
+) -> Result<bool, R::Error> {
+    let (k, v) = (h.key_len, h.value_len);
+    Ok(match h.kind {
+        Kind::Set => k >= 1 && v <= limits.max_value,
+        Kind::Delete => k >= 1 && v == 0,
+        Kind::BatchBegin => k == 0 && v == 8,
+        Kind::BatchCommit => k == 0 && v == 16,
+        Kind::Clear => k == 0 && v == 0,
+        Kind::SyncMarker => k == 0 && v == 8,
+        Kind::Damaged if k >= 1 => v == 0,
+        Kind::Damaged if v == 0 => true,
+        Kind::Damaged if v == 1 => {
+            let mut b = [0u8; 1];
+            j.read(pos + h.header_len(), &mut b)?;
+            b[0] == 0x01
+        }
+        Kind::Damaged => false,
+        Kind::Reserved(_) => true,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Batch {
+    /// Committed; the end of its commit record.
+    Committed(u32),
+    /// Not committed; where its commit record would end, if that is inside
+    /// the region.
+    Uncommitted(Option<u32>),
+}
+
+/// Checks the batch beginning at `b` (FORMAT.md §5).
+fn batch_commit<R: Region>(
+    j: &mut Journal<R>,
+    b: u32,
+    h: &RecordHeader,
+    seal: Seal,
+    limits: Limits,
+    in_order: bool,
+) -> Result<Batch, R::Error> {
+    let w = j.geo.write_unit;
+    let mut v = [0u8; 8];
+    j.read(b + h.header_len(), &mut v)?;
+    let count = record::value_u32(&v, 0).unwrap_or(0);
+    let inner_len = record::value_u32(&v, 1).unwrap_or(0);
+    let begin_len = h.stored_len(w).ok_or(Error::LogicBug)?;
+    let commit_len = record::stored_len(0, 16, w).ok_or(Error::LogicBug)?;
+    let c = b
+        .checked_add(begin_len)
+        .and_then(|x| x.checked_add(inner_len));
+    let Some(c) = c.filter(|&c| c % w == 0 && c < j.size()) else {
+        return Ok(Batch::Uncommitted(None));
+    };
+    let expected_end = c.checked_add(commit_len).filter(|&e| e <= j.size());
+    let uncommitted = Batch::Uncommitted(expected_end);
+    let Slot::Header(ch) = j.slot(c, limits.max_key, limits.max_value)? else {
+        return Ok(uncommitted);
+    };
+    if ch.kind != Kind::BatchCommit || ch.key_len != 0 || ch.value_len != 16 {
+        return Ok(uncommitted);
+    }
+    if !j.verify(c, &ch, seal)?.0 {
+        return Ok(uncommitted);
+    }
+    let mut cv = [0u8; 16];
+    j.read(c + ch.header_len(), &mut cv)?;
+    let fields = (
+        record::value_u32(&cv, 0),
+        record::value_u32(&cv, 1),
+        record::value_u32(&cv, 2),
+    );
+    if fields != (Some(b), Some(count), Some(inner_len)) {
+        return Ok(uncommitted);
+    }
+    if !in_order && j.crc_range(b + begin_len, c)? != record::value_u32(&cv, 3).unwrap_or(0) {
+        return Ok(uncommitted);
+    }
+    Ok(Batch::Committed(c + commit_len))
+}
+
+/// The next offset after `from` that holds an intact record of a known kind.
+fn resync<R: Region>(
+    j: &mut Journal<R>,
+    from: u32,
+    seal: Seal,
+    limits: Limits,
+) -> Result<Option<u32>, R::Error> {
+    let w = j.geo.write_unit;
+    let mut q = from;
+    while q < j.size() {
+        if let Slot::Header(h) = j.slot(q, limits.max_key, limits.max_value)? {
+            if !matches!(h.kind, Kind::Reserved(_)) && j.verify(q, &h, seal)?.0 {
+                return Ok(Some(q));
+            }
+        }
+        q += w;
+    }
+    Ok(None)
+}

@@ -1,0 +1,1456 @@
+//! The store: two journals, one index, and the double-buffer switch.
+
+use crate::config::{fill_limit, Config};
+use crate::damage::{Damage, DamageList, Scope};
+use crate::error::{Error, Result};
+use crate::format::marker::{Marker, MarkerState};
+use crate::format::record::{self, Kind, RecordHeader, Slot};
+use crate::format::{key_hash, short_hash, RegionHeader, Seal};
+use crate::index::Index;
+use crate::journal::{EraseNeed, Journal, RegionClass};
+use crate::scan::{self, Limits, Outcome, Sink};
+use crate::{MappedRegion, Region};
+
+/// One write of an atomic batch ([`Store::apply`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Set a key to a value.
+    Set(&'a [u8], &'a [u8]),
+    /// Delete a key.
+    Delete(&'a [u8]),
+}
+
+impl<'a> Op<'a> {
+    /// The key this operation writes.
+    pub fn key(&self) -> &'a [u8] {
+        match *self {
+            Op::Set(k, _) | Op::Delete(k) => k,
+        }
+    }
+}
+
+/// Which region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RegionId {
+    /// Region A.
+    A,
+    /// Region B.
+    B,
+}
+
+/// A snapshot of the store's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// The active region.
+    pub active: RegionId,
+    /// The active region's generation.
+    pub generation: u64,
+    /// The store id both regions carry.
+    pub store_id: u64,
+    /// Capacity of the active region (bytes for records).
+    pub capacity: u32,
+    /// Record bytes in the active region's log (live or not).
+    pub used_bytes: u32,
+    /// Bytes a compaction would write: the live records and damage records.
+    pub live_bytes: u32,
+    /// Bytes left for appends in the active region.
+    pub free_bytes: u32,
+    /// Live data allowed: capacity × max-fill of the smaller region.
+    pub fill_limit: u32,
+    /// Switches since the store was opened.
+    pub switches: u32,
+    /// Keys with a value.
+    pub live_keys: usize,
+    /// Keys (or key-hash groups) that answer `get` with `Corrupted`.
+    pub damaged_keys: usize,
+    /// Problems found as mid-log damage when the store was opened.
+    pub damage_found_at_open: u32,
+    /// The active log ended in a dirty tail (the next write switches).
+    pub dirty_tail: bool,
+    /// Read-only open found a switch whose "superseded" marker is missing.
+    pub unfinished_switch: bool,
+    /// The store was opened read-only.
+    pub read_only: bool,
+}
+
+/// A crash-resilient key-value store over two regions.
+///
+/// `R` is the region type (both regions), `I` the index and `B` a scratch
+/// buffer of at least [`Store::scratch_len`] bytes, used to assemble and copy
+/// records. Both journals are built and checked when the store is opened; a
+/// switch copies the live records straight from the offsets the index holds.
+///
+/// ```
+/// use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, Store};
+///
+/// let geo = Geometry { size: 4096, read_unit: 1, write_unit: 4, erase_unit: 512 };
+/// let len = RamRegion::<&mut [u8]>::storage_len(4096, 4, 512);
+/// let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+/// let config = Config::new(0x5EED).with_limits(32, 128);
+/// let mut scratch = [0u8; 512];
+/// {
+///     let ra = RamRegion::new(&mut a[..], geo).unwrap();
+///     let rb = RamRegion::new(&mut b[..], geo).unwrap();
+///     let mut store = Store::open(ra, rb, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
+///     store.set(b"volume", b"7").unwrap();
+/// }
+/// // Reopen the same bytes: the value is there.
+/// let ra = RamRegion::with_contents(&mut a[..], geo).unwrap();
+/// let rb = RamRegion::with_contents(&mut b[..], geo).unwrap();
+/// let mut store = Store::open(ra, rb, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
+/// let mut buf = [0u8; 128];
+/// let n = store.get(b"volume", &mut buf).unwrap().unwrap();
+/// assert_eq!(&buf[..n], b"7");
+/// ```
+pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
+    a: Journal<R>,
+    b: Journal<R>,
+    using_a: bool,
+    index: I,
+    damage: DamageList,
+    scratch: B,
+    config: Config,
+    store_id: u64,
+    generation: u64,
+    live_bytes: u32,
+    live_keys: usize,
+    damaged_keyed: usize,
+    read_only: bool,
+    poisoned: bool,
+    switches: u32,
+    unfinished_switch: bool,
+    damage_at_open: u32,
+}
+
+/// What opening decided.
+enum Decision {
+    /// Both regions empty (or an interrupted first format): format A.
+    Fresh { erase_a: bool },
+    /// Use this region; maybe finish a switch by marking the other superseded.
+    Active { a: bool, finish_superseded: bool },
+}
+
+/// The planned effect of a write on one key.
+#[derive(Clone, Copy)]
+struct Effect {
+    live: i64,
+    keys: i64,
+    entries: i64,
+}
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// Scratch bytes a configuration needs at write unit `w`: room for two of
+    /// its largest records.
+    pub const fn scratch_len(config: &Config, w: u32) -> usize {
+        match config.max_record_len(w) {
+            Some(r) => 2 * r as usize,
+            None => usize::MAX,
+        }
+    }
+
+    /// Opens the store on regions `a` and `b`, formatting them if both are
+    /// empty. Nothing is erased; the only bytes written to existing regions
+    /// are a missing "superseded" marker (FORMAT.md §8).
+    pub fn open(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
+        Self::open_with(a, b, index, scratch, config, false)
+    }
+
+    /// Opens the store without writing anything. Writes return
+    /// [`Error::ReadOnly`]. Empty storage is [`Error::ReadOnly`] too: there
+    /// is nothing to read and formatting would write.
+    pub fn open_read_only(
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+    ) -> Result<Self, R::Error> {
+        Self::open_with(a, b, index, scratch, config, true)
+    }
+
+    fn open_with(
+        a: R,
+        b: R,
+        index: I,
+        mut scratch: B,
+        config: Config,
+        read_only: bool,
+    ) -> Result<Self, R::Error> {
+        let (ga, gb) = (a.geometry(), b.geometry());
+        if !config.fits(ga, gb)
+            || scratch.as_mut().len() < Self::scratch_len(&config, ga.write_unit)
+        {
+            return Err(Error::InvalidConfig);
+        }
+        let mut store = Store {
+            a: Journal::new(a),
+            b: Journal::new(b),
+            using_a: true,
+            index,
+            damage: DamageList::default(),
+            scratch,
+            config,
+            store_id: config.store_id,
+            generation: 0,
+            live_bytes: 0,
+            live_keys: 0,
+            damaged_keyed: 0,
+            read_only,
+            poisoned: false,
+            switches: 0,
+            unfinished_switch: false,
+            damage_at_open: 0,
+        };
+        store.index.clear();
+        let ca = store.a.classify()?;
+        let cb = store.b.classify()?;
+        match store.decide(ca, cb)? {
+            Decision::Fresh { erase_a } => {
+                if read_only {
+                    return Err(Error::ReadOnly);
+                }
+                store.format_fresh(erase_a)?;
+            }
+            Decision::Active {
+                a,
+                finish_superseded,
+            } => {
+                store.using_a = a;
+                store.load_active()?;
+                if finish_superseded {
+                    if read_only {
+                        store.unfinished_switch = true;
+                    } else {
+                        let seal = Seal {
+                            store_id: store.store_id,
+                            generation: store.generation - 1,
+                        };
+                        let old = store.inactive_mut();
+                        old.program_marker(Marker::Superseded, seal, 0)?;
+                        old.sync()?;
+                    }
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// The decision table of FORMAT.md §8.
+    fn decide(&mut self, ca: RegionClass, cb: RegionClass) -> Result<Decision, R::Error> {
+        use RegionClass::*;
+        let cfg = self.config;
+        let id_ok = |h: &RegionHeader| cfg.adopt_store_id || h.store_id == cfg.store_id;
+        let committed = |c: &MarkerState| matches!(c, MarkerState::Valid(_));
+        if matches!(ca, Unsupported) || matches!(cb, Unsupported) {
+            return Err(Error::UnsupportedFormat);
+        }
+        let decision = match (ca, cb) {
+            (Empty, Empty) => Decision::Fresh { erase_a: false },
+            (
+                Formatted {
+                    header: ha,
+                    commit: ma,
+                    superseded: sa,
+                    ..
+                },
+                Formatted {
+                    header: hb,
+                    commit: mb,
+                    superseded: sb,
+                    ..
+                },
+            ) => {
+                if ha.store_id != hb.store_id || !id_ok(&ha) {
+                    return Err(Error::ForeignStore);
+                }
+                match (committed(&ma), committed(&mb)) {
+                    (true, true) => {
+                        if ha.generation == hb.generation
+                            || ha.generation.abs_diff(hb.generation) != 1
+                        {
+                            return Err(Error::Corrupted);
+                        }
+                        let a_newer = ha.generation > hb.generation;
+                        let (newer_sup, older_sup) = if a_newer { (sa, sb) } else { (sb, sa) };
+                        if newer_sup.is_set() {
+                            return Err(Error::Corrupted);
+                        }
+                        Decision::Active {
+                            a: a_newer,
+                            finish_superseded: !older_sup.is_set(),
+                        }
+                    }
+                    (true, false) if !sa.is_set() => Decision::Active {
+                        a: true,
+                        finish_superseded: false,
+                    },
+                    (false, true) if !sb.is_set() => Decision::Active {
+                        a: false,
+                        finish_superseded: false,
+                    },
+                    _ => return Err(Error::Corrupted),
+                }
+            }
+            (
+                Formatted {
+                    header,
+                    commit,
+                    superseded,
+                    switching,
+                },
+                other,
+            )
+            | (
+                other,
+                Formatted {
+                    header,
+                    commit,
+                    superseded,
+                    switching,
+                },
+            ) => {
+                let a = matches!(ca, Formatted { .. });
+                if !id_ok(&header) {
+                    return Err(Error::ForeignStore);
+                }
+                let is_committed = committed(&commit);
+                match other {
+                    Empty if is_committed && !superseded.is_set() => Decision::Active {
+                        a,
+                        finish_superseded: false,
+                    },
+                    // An interrupted first format: ours (our store id), and no
+                    // write was ever acknowledged from it.
+                    Empty if !is_committed && !superseded.is_set() && !switching.is_set() => {
+                        if a {
+                            Decision::Fresh { erase_a: true }
+                        } else {
+                            // Format A; B is ours to erase at the first switch.
+                            Decision::Fresh { erase_a: false }
+                        }
+                    }
+                    Unrecognised if is_committed && !superseded.is_set() => {
+                        if switching.is_set() {
+                            Decision::Active {
+                                a,
+                                finish_superseded: false,
+                            }
+                        } else {
+                            return Err(Error::Unrecognised);
+                        }
+                    }
+                    _ => return Err(Error::Corrupted),
+                }
+            }
+            _ => return Err(Error::Unrecognised),
+        };
+        Ok(decision)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_key: u32::from(self.config.max_key_len),
+            max_value: self.config.max_value_len,
+        }
+    }
+
+    fn seal(&self) -> Seal {
+        Seal {
+            store_id: self.store_id,
+            generation: self.generation,
+        }
+    }
+
+    fn active(&self) -> &Journal<R> {
+        if self.using_a {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
+    fn active_mut(&mut self) -> &mut Journal<R> {
+        if self.using_a {
+            &mut self.a
+        } else {
+            &mut self.b
+        }
+    }
+
+    fn inactive_mut(&mut self) -> &mut Journal<R> {
+        if self.using_a {
+            &mut self.b
+        } else {
+            &mut self.a
+        }
+    }
+
+    fn header_for(&self, j: &Journal<R>, generation: u64) -> RegionHeader {
+        RegionHeader {
+            store_id: self.store_id,
+            generation,
+            region_size: j.geo.size,
+            erase_unit: j.geo.erase_unit,
+            write_unit: j.geo.write_unit as u8,
+            read_unit: u16::try_from(j.geo.read_unit).unwrap_or(u16::MAX),
+            max_key_len: self.config.max_key_len,
+            max_value_len: self.config.max_value_len,
+            high_water_bp: self.config.high_water_bp,
+            max_fill_bp: self.config.max_fill_bp,
+        }
+    }
+
+    /// Formats region A as generation 1 of a new store.
+    fn format_fresh(&mut self, erase_a: bool) -> Result<(), R::Error> {
+        self.using_a = true;
+        self.store_id = self.config.store_id;
+        self.generation = 1;
+        let header = self.header_for(&self.a, 1);
+        let seal = self.seal();
+        let partner_empty = matches!(self.b.class, RegionClass::Empty);
+        let a = &mut self.a;
+        a.erase_need = if erase_a {
+            EraseNeed::All
+        } else {
+            EraseNeed::Nothing
+        };
+        a.erase_for_format()?;
+        let mut block = [0xFFu8; 64];
+        let hb = a.layout.header_block as usize;
+        block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
+        a.region.program(0, &block[..hb]).map_err(Error::Region)?;
+        let d = a.data_start();
+        a.sync()?;
+        a.program_marker(Marker::Commit, seal, d)?;
+        a.sync()?;
+        a.class = a.classify()?;
+        a.append = d;
+        a.last_sync = d;
+        a.sealed = false;
+        self.b.erase_need = if partner_empty {
+            EraseNeed::Nothing
+        } else {
+            EraseNeed::All
+        };
+        Ok(())
+    }
+
+    /// Replays the active region and sets up the partner's erase state.
+    fn load_active(&mut self) -> Result<(), R::Error> {
+        let RegionClass::Formatted {
+            header,
+            switching,
+            commit,
+            ..
+        } = self.active().class
+        else {
+            return Err(Error::LogicBug);
+        };
+        let geo = self.active().geo;
+        let cfg = self.config;
+        if header.region_size != geo.size
+            || u32::from(header.write_unit) != geo.write_unit
+            || header.erase_unit != geo.erase_unit
+            || header.max_key_len != cfg.max_key_len
+            || header.max_value_len != cfg.max_value_len
+            || header.high_water_bp != cfg.high_water_bp
+            || header.max_fill_bp != cfg.max_fill_bp
+        {
+            return Err(Error::ConfigMismatch);
+        }
+        self.store_id = header.store_id;
+        self.generation = header.generation;
+        let MarkerState::Valid(data_end) = commit else {
+            return Err(Error::LogicBug);
+        };
+        let seal = self.seal();
+        let limits = self.limits();
+        let outcome: Outcome = {
+            let (index, damage, j) = if self.using_a {
+                (&mut self.index, &mut self.damage, &mut self.a)
+            } else {
+                (&mut self.index, &mut self.damage, &mut self.b)
+            };
+            let mut sink = IndexSink {
+                index,
+                damage,
+                limits,
+            };
+            scan::replay(j, seal, limits, data_end, &mut sink)?
+        };
+        let j = self.active_mut();
+        j.append = outcome.end;
+        j.sealed = !outcome.clean;
+        j.last_sync = outcome.last_sync;
+        self.damage_at_open = outcome.damaged;
+        self.recount()?;
+        let partner_class = self.inactive_mut().class;
+        self.inactive_mut().erase_need = match partner_class {
+            _ if switching.is_set() => EraseNeed::All,
+            RegionClass::Empty => EraseNeed::Nothing,
+            RegionClass::Formatted {
+                commit: MarkerState::Valid(_),
+                ..
+            } => EraseNeed::Used,
+            _ => EraseNeed::All,
+        };
+        Ok(())
+    }
+
+    /// Recomputes live bytes and key counts from the index and damage list.
+    fn recount(&mut self) -> Result<(), R::Error> {
+        let limits = self.limits();
+        let w = self.active().geo.write_unit;
+        let (mut live, mut keys, mut damaged) = (0u64, 0usize, 0usize);
+        for pos in 0..self.index.positions() {
+            let Some((_, off)) = self.index.entry(pos) else {
+                continue;
+            };
+            let h = {
+                let j = if self.using_a {
+                    &mut self.a
+                } else {
+                    &mut self.b
+                };
+                j.header_at(off, limits.max_key, limits.max_value)?
+            };
+            live += u64::from(h.stored_len(w).ok_or(Error::LogicBug)?);
+            match h.kind {
+                Kind::Set => keys += 1,
+                Kind::Damaged => damaged += 1,
+                _ => {}
+            }
+        }
+        for d in self.damage.entries() {
+            live += u64::from(damage_record_len(d.scope, w));
+        }
+        self.live_bytes = u32::try_from(live).map_err(|_| Error::LogicBug)?;
+        self.live_keys = keys;
+        self.damaged_keyed = damaged;
+        Ok(())
+    }
+
+    // ----- reads -------------------------------------------------------------
+
+    fn check_key(&self, key: &[u8]) -> Result<(), R::Error> {
+        if key.is_empty() {
+            Err(Error::EmptyKey)
+        } else if key.len() > usize::from(self.config.max_key_len) {
+            Err(Error::KeyTooLarge)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Index position, offset and header of `key`'s newest record.
+    fn lookup(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+        let limits = self.limits();
+        let (index, j) = if self.using_a {
+            (&self.index, &mut self.a)
+        } else {
+            (&self.index, &mut self.b)
+        };
+        let found = index.find(hash, |off| {
+            let h = j.header_at(off, limits.max_key, limits.max_value)?;
+            j.key_eq(off, &h, key)
+        })?;
+        match found {
+            Some(pos) => {
+                let off = index.entry(pos).ok_or(Error::LogicBug)?.1;
+                let h = j.header_at(off, limits.max_key, limits.max_value)?;
+                Ok(Some((pos, off, h)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Copies `key`'s value into `buf` and returns its length, or `None` if
+    /// the key has no value. The record's check is verified on every call;
+    /// a damaged value is [`Error::Corrupted`], never an older value.
+    pub fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
+        self.usable()?;
+        self.check_key(key)?;
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        let Some((_, off, h)) = self.lookup(key, hash)? else {
+            return if self.damage.covers(short, None) {
+                Err(Error::Corrupted)
+            } else {
+                Ok(None)
+            };
+        };
+        if self.damage.covers(short, Some(off)) {
+            return Err(Error::Corrupted);
+        }
+        match h.kind {
+            Kind::Delete => Ok(None),
+            Kind::Set => {
+                let n = h.value_len as usize;
+                if buf.len() < n {
+                    return Err(Error::BufferTooSmall(n));
+                }
+                let seal = self.seal();
+                let j = if self.using_a {
+                    &mut self.a
+                } else {
+                    &mut self.b
+                };
+                if j.read_value_verified(off, &h, seal, &mut buf[..n])? {
+                    Ok(Some(n))
+                } else {
+                    Err(Error::Corrupted)
+                }
+            }
+            _ => Err(Error::Corrupted),
+        }
+    }
+
+    /// Whether `key` has a value (a damaged key is [`Error::Corrupted`]).
+    pub fn contains(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        self.usable()?;
+        self.check_key(key)?;
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        match self.lookup(key, hash)? {
+            None if self.damage.covers(short, None) => Err(Error::Corrupted),
+            None => Ok(false),
+            Some((_, off, _)) if self.damage.covers(short, Some(off)) => Err(Error::Corrupted),
+            Some((_, _, h)) => match h.kind {
+                Kind::Set => Ok(true),
+                Kind::Delete => Ok(false),
+                _ => Err(Error::Corrupted),
+            },
+        }
+    }
+
+    /// Number of keys with a value.
+    pub fn len(&self) -> usize {
+        self.live_keys
+    }
+
+    /// True when no key has a value.
+    pub fn is_empty(&self) -> bool {
+        self.live_keys == 0
+    }
+
+    /// Calls `f(key, value)` for every key with a value, in index order, with
+    /// each record's check verified (a damaged record is
+    /// [`Error::Corrupted`]). Stops early when `f` returns `false`.
+    pub fn for_each(&mut self, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), R::Error> {
+        self.usable()?;
+        let limits = self.limits();
+        let seal = self.seal();
+        let w = self.active().geo.write_unit;
+        for pos in 0..self.index.positions() {
+            let Some((hash, off)) = self.index.entry(pos) else {
+                continue;
+            };
+            let (j, scratch) = if self.using_a {
+                (&mut self.a, self.scratch.as_mut())
+            } else {
+                (&mut self.b, self.scratch.as_mut())
+            };
+            let h = j.header_at(off, limits.max_key, limits.max_value)?;
+            if h.kind != Kind::Set {
+                continue;
+            }
+            let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
+            let rec = scratch.get_mut(..len).ok_or(Error::LogicBug)?;
+            j.read(off, rec)?;
+            if !record::verify(rec, &h, seal) {
+                return Err(Error::Corrupted);
+            }
+            let (k0, v0) = (
+                h.header_len() as usize,
+                (h.header_len() + h.key_len) as usize,
+            );
+            let key = &rec[k0..v0];
+            if self.damage.covers(short_hash(hash), Some(off)) {
+                return Err(Error::Corrupted);
+            }
+            if !f(key, &rec[v0..v0 + h.value_len as usize]) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the store's state.
+    pub fn stats(&self) -> Stats {
+        let j = self.active();
+        let d = j.data_start();
+        Stats {
+            active: if self.using_a {
+                RegionId::A
+            } else {
+                RegionId::B
+            },
+            generation: self.generation,
+            store_id: self.store_id,
+            capacity: j.capacity(),
+            used_bytes: j.append - d,
+            live_bytes: self.live_bytes,
+            free_bytes: if j.sealed { 0 } else { j.size() - j.append },
+            fill_limit: self.fill_limit(),
+            switches: self.switches,
+            live_keys: self.live_keys,
+            damaged_keys: self.damaged_keyed + self.damage.entries().len(),
+            damage_found_at_open: self.damage_at_open,
+            dirty_tail: j.sealed && !self.poisoned,
+            unfinished_switch: self.unfinished_switch,
+            read_only: self.read_only,
+        }
+    }
+
+    /// Both regions (A, B), e.g. to read their counters.
+    pub fn regions(&self) -> (&R, &R) {
+        (&self.a.region, &self.b.region)
+    }
+
+    /// Gives back the regions, index and scratch buffer (to reopen them).
+    pub fn into_parts(self) -> (R, R, I, B) {
+        (self.a.region, self.b.region, self.index, self.scratch)
+    }
+
+    // ----- writes ------------------------------------------------------------
+
+    fn usable(&self) -> Result<(), R::Error> {
+        if self.poisoned {
+            Err(Error::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn writable(&self) -> Result<(), R::Error> {
+        self.usable()?;
+        if self.read_only {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn fill_limit(&self) -> u32 {
+        let cap = self.a.capacity().min(self.b.capacity());
+        fill_limit(cap, self.config.max_fill_bp)
+    }
+
+    /// Sets `key` to `value`. Returns once the record is written (on a region
+    /// that does not persist in order, call [`Store::sync`] for power-loss
+    /// durability).
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
+        self.write(&[Op::Set(key, value)], false)
+    }
+
+    /// Deletes `key`; returns whether it had a value.
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        self.writable()?;
+        let had = self.contains(key).or_else(|e| match e {
+            Error::Corrupted => Ok(false),
+            e => Err(e),
+        })?;
+        self.write(&[Op::Delete(key)], false)?;
+        Ok(had)
+    }
+
+    /// Applies `ops` atomically: after a power cut either all of them or none
+    /// is visible. Later operations on the same key win.
+    pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        self.write(ops, ops.len() > 1)
+    }
+
+    /// Deletes every key: a switch to an empty committed region. Old data
+    /// never comes back.
+    pub fn clear(&mut self) -> Result<(), R::Error> {
+        self.writable()?;
+        self.switch(Fold::Clear)
+    }
+
+    /// Forces a switch (compaction) now.
+    pub fn compact(&mut self) -> Result<(), R::Error> {
+        self.writable()?;
+        self.switch(Fold::Ops(&[]))
+    }
+
+    /// Durability barrier: everything written before returns survives power
+    /// loss. On regions that do not persist in order, appends a sync marker
+    /// after the flush (FORMAT.md §6.3).
+    pub fn sync(&mut self) -> Result<(), R::Error> {
+        self.writable()?;
+        let w = self.active().geo.write_unit;
+        let seal = self.seal();
+        let (j, scratch) = if self.using_a {
+            (&mut self.a, self.scratch.as_mut())
+        } else {
+            (&mut self.b, self.scratch.as_mut())
+        };
+        j.sync()?;
+        if j.region.persists_in_order() || j.sealed || j.append == j.last_sync {
+            return Ok(());
+        }
+        let prev = j.last_sync;
+        let coverage = j.crc_range(prev, j.append)?;
+        let value = record::sync_value(prev, coverage);
+        let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
+            .ok_or(Error::LogicBug)?;
+        if j.append + len > j.size() {
+            // No room for the marker: the data is durable anyway, and the next
+            // write switches (a switch's commit is a sync point).
+            return Ok(());
+        }
+        j.append(&scratch[..len as usize])?;
+        j.last_sync = j.append;
+        Ok(())
+    }
+
+    /// Plans the effect of `ops` on the live data.
+    fn plan(&mut self, ops: &[Op<'_>]) -> Result<Effect, R::Error> {
+        let w = self.active().geo.write_unit;
+        let mut total = Effect {
+            live: 0,
+            keys: 0,
+            entries: 0,
+        };
+        for (i, op) in ops.iter().enumerate() {
+            if ops[i + 1..].iter().any(|later| later.key() == op.key()) {
+                continue; // shadowed by a later op on the same key
+            }
+            let hash = key_hash(op.key());
+            let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
+            let e = effect(old, op, self.damage.touches(short_hash(hash)), w)?;
+            total.live += e.live;
+            total.keys += e.keys;
+            total.entries += e.entries;
+        }
+        Ok(total)
+    }
+
+    /// Records `ops` appends: bytes, and whether anything is written at all.
+    fn append_len(&mut self, ops: &[Op<'_>], framed: bool) -> Result<u32, R::Error> {
+        let w = self.active().geo.write_unit;
+        let mut total = 0u32;
+        for op in ops {
+            if let Some(len) = self.append_record_len(op, w)? {
+                total = total.checked_add(len).ok_or(Error::LogicBug)?;
+            }
+        }
+        if framed && total > 0 {
+            total += record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
+            total += record::stored_len(0, 16, w).ok_or(Error::LogicBug)?;
+        }
+        Ok(total)
+    }
+
+    /// Length of the record `op` appends, `None` for a no-op (deleting a key
+    /// that has no record and no damage to clear).
+    fn append_record_len(&mut self, op: &Op<'_>, w: u32) -> Result<Option<u32>, R::Error> {
+        Ok(match *op {
+            Op::Set(k, v) => Some(set_len(k, v, w)?),
+            Op::Delete(k) => {
+                let hash = key_hash(k);
+                if self.lookup(k, hash)?.is_some() || self.damage.touches(short_hash(hash)) {
+                    Some(set_len(k, &[], w)?)
+                } else {
+                    None
+                }
+            }
+        })
+    }
+
+    fn write(&mut self, ops: &[Op<'_>], framed: bool) -> Result<(), R::Error> {
+        self.writable()?;
+        for op in ops {
+            self.check_key(op.key())?;
+            if let Op::Set(_, v) = op {
+                if v.len() > self.config.max_value_len as usize {
+                    return Err(Error::ValueTooLarge);
+                }
+            }
+        }
+        let add = self.append_len(ops, framed)?;
+        if add == 0 {
+            return Ok(());
+        }
+        let effect = self.plan(ops)?;
+        let live_after = i64::from(self.live_bytes) + effect.live;
+        let live_after = u32::try_from(live_after).map_err(|_| Error::LogicBug)?;
+        if live_after > self.fill_limit() && live_after > self.live_bytes {
+            return Err(Error::Full);
+        }
+        if effect.entries > 0 && !self.index.has_room(effect.entries as usize) {
+            return Err(Error::IndexFull);
+        }
+        if self.should_switch(add, live_after) {
+            self.switch(Fold::Ops(ops))
+        } else {
+            self.append_ops(ops, framed)
+        }
+    }
+
+    /// The trigger rule of FORMAT.md §7 / issue "double-buffer switch".
+    fn should_switch(&self, add: u32, live_after: u32) -> bool {
+        let j = self.active();
+        if j.sealed {
+            return true;
+        }
+        let cap = j.capacity();
+        let used = j.append - j.data_start();
+        let after = u64::from(used) + u64::from(add);
+        if after > u64::from(cap) {
+            return true;
+        }
+        if after > u64::from(fill_limit(cap, self.config.high_water_bp)) {
+            let frees = after.saturating_sub(u64::from(live_after));
+            let needed = u64::from(cap) - u64::from(fill_limit(cap, self.config.max_fill_bp));
+            return frees >= needed;
+        }
+        false
+    }
+
+    /// Appends `ops` to the active log (framed as a batch if asked) and
+    /// updates the index.
+    fn append_ops(&mut self, ops: &[Op<'_>], framed: bool) -> Result<(), R::Error> {
+        let w = self.active().geo.write_unit;
+        let mut lens = 0u32;
+        let mut count = 0u32;
+        for op in ops {
+            if let Some(l) = self.append_record_len(op, w)? {
+                lens += l;
+                count += 1;
+            }
+        }
+        let mut batch_check = crate::format::checks::CRC32C.digest();
+        let begin = self.active().append;
+        if framed {
+            let v = record::batch_begin_value(count, lens);
+            self.append_encoded(Kind::BatchBegin, 0, &[], &v)?;
+        }
+        for op in ops {
+            let hash = key_hash(op.key());
+            if self.append_record_len(op, w)?.is_none() {
+                continue;
+            }
+            let (kind, value) = match *op {
+                Op::Set(_, v) => (Kind::Set, v),
+                Op::Delete(_) => (Kind::Delete, &[][..]),
+            };
+            let off = self.append_encoded(kind, short_hash(hash), op.key(), value)?;
+            if framed {
+                let len = record::stored_len(op.key().len() as u32, value.len() as u32, w)
+                    .ok_or(Error::LogicBug)? as usize;
+                batch_check.update(&self.scratch.as_mut()[..len]);
+            } else {
+                self.index_put(op.key(), hash, kind, off)?;
+            }
+        }
+        if framed {
+            let v = record::batch_commit_value(begin, count, lens, batch_check.finalize());
+            self.append_encoded(Kind::BatchCommit, 0, &[], &v)?;
+            // Only now, with the commit written, do the writes become visible.
+            let mut off = begin + record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
+            for op in ops {
+                let hash = key_hash(op.key());
+                let Some(len) = self.append_record_len(op, w)? else {
+                    continue;
+                };
+                let kind = if matches!(op, Op::Set(..)) {
+                    Kind::Set
+                } else {
+                    Kind::Delete
+                };
+                self.index_put(op.key(), hash, kind, off)?;
+                off += len;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes one record into scratch and appends it; returns its offset.
+    fn append_encoded(
+        &mut self,
+        kind: Kind,
+        hash: u8,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<u32, R::Error> {
+        let w = self.active().geo.write_unit;
+        let seal = self.seal();
+        let (j, scratch) = if self.using_a {
+            (&mut self.a, self.scratch.as_mut())
+        } else {
+            (&mut self.b, self.scratch.as_mut())
+        };
+        let len =
+            record::encode(scratch, seal, kind, hash, key, value, w).ok_or(Error::LogicBug)?;
+        if j.append + len > j.size() {
+            return Err(Error::LogicBug);
+        }
+        j.append(&scratch[..len as usize])
+    }
+
+    /// Points the index at the new record `off` of `key` and keeps the counts.
+    fn index_put(&mut self, key: &[u8], hash: u32, kind: Kind, off: u32) -> Result<(), R::Error> {
+        let w = self.active().geo.write_unit;
+        let touches = self.damage.touches(short_hash(hash));
+        let old = self.lookup(key, hash)?;
+        let old_h = old.map(|(_, _, h)| h);
+        // The effect of a record of this kind on the counters.
+        let len_new = if kind == Kind::Delete && !touches {
+            0
+        } else {
+            self.active_mut()
+                .header_at(off, u32::MAX, u32::MAX)?
+                .stored_len(w)
+                .ok_or(Error::LogicBug)?
+        };
+        if let Some(h) = old_h {
+            self.live_bytes -= h.stored_len(w).ok_or(Error::LogicBug)?;
+            match h.kind {
+                Kind::Set => self.live_keys -= 1,
+                Kind::Damaged => self.damaged_keyed -= 1,
+                _ => {}
+            }
+        }
+        self.live_bytes += len_new;
+        match kind {
+            Kind::Set => self.live_keys += 1,
+            Kind::Damaged => self.damaged_keyed += 1,
+            _ => {}
+        }
+        match (old, len_new) {
+            (Some((pos, _, _)), 0) => self.index.remove(pos),
+            (Some((pos, _, _)), _) => self.index.set_offset(pos, off),
+            (None, 0) => {}
+            (None, _) => self.index.insert(hash, off).map_err(|_| Error::IndexFull)?,
+        }
+        Ok(())
+    }
+
+    // ----- the switch --------------------------------------------------------
+
+    /// Compacts the live state into the other region, folding in `fold`, and
+    /// makes it active (FORMAT.md §7). Any failure leaves the store poisoned
+    /// until reopened; storage is always recoverable.
+    fn switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let r = self.switch_inner(fold);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let w = self.active().geo.write_unit;
+        let limits = self.limits();
+        let old_seal = self.seal();
+        let new_seal = Seal {
+            store_id: self.store_id,
+            generation: self.generation + 1,
+        };
+        let new_header = self.header_for(
+            if self.using_a { &self.b } else { &self.a },
+            new_seal.generation,
+        );
+
+        // Keys the folded write replaces leave the index before the copy.
+        if let Fold::Ops(ops) = fold {
+            for op in ops {
+                let hash = key_hash(op.key());
+                if let Some((pos, _, _)) = self.lookup(op.key(), hash)? {
+                    self.index.remove(pos);
+                }
+            }
+        }
+        let old_damage = self.damage.clone();
+        if let Fold::Clear = fold {
+            self.index.clear();
+        }
+
+        let (src, dst) = if self.using_a {
+            (&mut self.a, &mut self.b)
+        } else {
+            (&mut self.b, &mut self.a)
+        };
+        let scratch = self.scratch.as_mut();
+        // 1. "switching" in the active region, synced.
+        if !src.read_marker(Marker::Switching, old_seal)?.is_set() {
+            src.program_marker(Marker::Switching, old_seal, 0)?;
+        }
+        src.sync()?;
+        // 2. erase what the target needs.
+        dst.erase_for_format()?;
+        // 3. header with generation + 1.
+        let mut block = [0xFFu8; 64];
+        block[..crate::format::HEADER_LEN].copy_from_slice(&new_header.encode());
+        dst.region
+            .program(0, &block[..dst.layout.header_block as usize])
+            .map_err(Error::Region)?;
+        dst.append = dst.data_start();
+        dst.sealed = false;
+
+        // 4. records: keyless damage records, live records, the folded write.
+        let mut new_damage = DamageList::default();
+        let (mut live, mut keys, mut damaged_keyed) = (0u32, 0usize, 0usize);
+        if !matches!(fold, Fold::Clear) {
+            for d in old_damage.entries() {
+                let (hash, value): (u8, &[u8]) = match d.scope {
+                    Scope::Hash(h) => (h, &[]),
+                    Scope::Any => (0, &[1]),
+                };
+                let len = record::encode(scratch, new_seal, Kind::Damaged, hash, &[], value, w)
+                    .ok_or(Error::LogicBug)?;
+                let off = dst.append(&scratch[..len as usize])?;
+                new_damage.add(Damage {
+                    scope: d.scope,
+                    offset: off,
+                });
+                live += len;
+            }
+        }
+        let mut stale = 0usize;
+        for pos in 0..self.index.positions() {
+            let Some((hash, off)) = self.index.entry(pos) else {
+                continue;
+            };
+            let short = short_hash(hash);
+            let h = src.header_at(off, limits.max_key, limits.max_value)?;
+            let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
+            let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
+            let rec = rec.get_mut(..len).ok_or(Error::LogicBug)?;
+            src.read(off, rec)?;
+            let intact = record::verify(rec, &h, old_seal);
+            let out: &[u8] = if !intact {
+                // The key itself cannot be trusted: a keyless damage record.
+                stale += 1;
+                let n = record::encode(spare, new_seal, Kind::Damaged, short, &[], &[], w)
+                    .ok_or(Error::LogicBug)?;
+                &spare[..n as usize]
+            } else if h.kind == Kind::Set && old_damage.covers(short, Some(off)) {
+                let key = &rec[h.header_len() as usize..(h.header_len() + h.key_len) as usize];
+                let n = record::encode(spare, new_seal, Kind::Damaged, short, key, &[], w)
+                    .ok_or(Error::LogicBug)?;
+                &spare[..n as usize]
+            } else if h.kind == Kind::Delete && !old_damage.touches(short) {
+                // A tombstone nothing needs any more.
+                stale += 1;
+                continue;
+            } else {
+                record::reseal(rec, &h, new_seal);
+                rec
+            };
+            if dst.append + out.len() as u32 > dst.size() {
+                return Err(Error::LogicBug);
+            }
+            let new_off = dst.append(out)?;
+            live += out.len() as u32;
+            match record::decode_header(out, u32::MAX, u32::MAX) {
+                Slot::Header(nh) if nh.key_len == 0 => {
+                    new_damage.add(Damage {
+                        scope: Scope::Hash(short),
+                        offset: new_off,
+                    });
+                }
+                Slot::Header(nh) if nh.kind == Kind::Set => keys += 1,
+                Slot::Header(nh) if nh.kind == Kind::Damaged => damaged_keyed += 1,
+                _ => {}
+            }
+            self.index.set_offset(pos, new_off);
+        }
+        let fold_start = dst.append;
+        match fold {
+            Fold::Clear => {
+                let len = record::encode(scratch, new_seal, Kind::Clear, 0, &[], &[], w)
+                    .ok_or(Error::LogicBug)?;
+                dst.append(&scratch[..len as usize])?;
+            }
+            Fold::Ops(ops) => {
+                for (i, op) in ops.iter().enumerate() {
+                    if ops[i + 1..].iter().any(|later| later.key() == op.key()) {
+                        continue;
+                    }
+                    let hash = key_hash(op.key());
+                    let (kind, value) = match *op {
+                        Op::Set(_, v) => (Kind::Set, v),
+                        Op::Delete(_) if new_damage.touches(short_hash(hash)) => {
+                            (Kind::Delete, &[][..])
+                        }
+                        Op::Delete(_) => continue,
+                    };
+                    let len = record::encode(
+                        scratch,
+                        new_seal,
+                        kind,
+                        short_hash(hash),
+                        op.key(),
+                        value,
+                        w,
+                    )
+                    .ok_or(Error::LogicBug)?;
+                    if dst.append + len > dst.size() {
+                        return Err(Error::LogicBug);
+                    }
+                    dst.append(&scratch[..len as usize])?;
+                }
+            }
+        }
+        let data_end = dst.append;
+        // 5..7: sync, commit, sync.
+        dst.sync()?;
+        dst.program_marker(Marker::Commit, new_seal, data_end)?;
+        dst.sync()?;
+        // 8: "superseded" in the old region.
+        src.program_marker(Marker::Superseded, old_seal, 0)?;
+        src.sync()?;
+
+        // 9: the new region is active.
+        dst.class = RegionClass::Formatted {
+            header: new_header,
+            switching: MarkerState::Erased,
+            commit: MarkerState::Valid(data_end),
+            superseded: MarkerState::Erased,
+        };
+        dst.last_sync = data_end;
+        src.erase_need = EraseNeed::UpTo(src.append);
+        src.sealed = true;
+        self.using_a = !self.using_a;
+        self.generation = new_seal.generation;
+        self.switches += 1;
+        self.damage = new_damage;
+        self.live_bytes = live;
+        self.live_keys = keys;
+        self.damaged_keyed = damaged_keyed;
+        if stale > 0 {
+            self.drop_stale_entries(limits)?;
+        }
+        // The folded write's records, now in the active region.
+        if let Fold::Ops(ops) = fold {
+            let mut off = fold_start;
+            for (i, op) in ops.iter().enumerate() {
+                if ops[i + 1..].iter().any(|later| later.key() == op.key()) {
+                    continue;
+                }
+                let hash = key_hash(op.key());
+                let kind = match op {
+                    Op::Set(..) => Kind::Set,
+                    Op::Delete(_) if self.damage.touches(short_hash(hash)) => Kind::Delete,
+                    Op::Delete(_) => continue,
+                };
+                self.index_put(op.key(), hash, kind, off)?;
+                let h = self
+                    .active_mut()
+                    .header_at(off, limits.max_key, limits.max_value)?;
+                off += h.stored_len(w).ok_or(Error::LogicBug)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes index entries that point at keyless records or at tombstones
+    /// that were not copied (their offsets still point into the old region).
+    fn drop_stale_entries(&mut self, limits: Limits) -> Result<(), R::Error> {
+        let data_end = match self.active().class {
+            RegionClass::Formatted {
+                commit: MarkerState::Valid(e),
+                ..
+            } => e,
+            _ => return Err(Error::LogicBug),
+        };
+        let mut pos = 0;
+        while pos < self.index.positions() {
+            let Some((_, off)) = self.index.entry(pos) else {
+                pos += 1;
+                continue;
+            };
+            let stale = if off < self.active().data_start() || off >= data_end {
+                true
+            } else {
+                let h = self
+                    .active_mut()
+                    .header_at(off, limits.max_key, limits.max_value)?;
+                h.key_len == 0
+            };
+            if stale {
+                // Backward shift may move another entry into `pos`: look again.
+                self.index.remove(pos);
+            } else {
+                pos += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// The value of `key`, borrowed from the mapped region (no copy). The
+    /// record's check is verified on every call.
+    pub fn get_ref(&self, key: &[u8]) -> Result<Option<&[u8]>, R::Error> {
+        self.usable()?;
+        self.check_key(key)?;
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        let limits = self.limits();
+        let bytes = self.active().region.as_bytes();
+        let found = self.index.find::<()>(hash, |off| {
+            Ok(match mapped_header(bytes, off, limits) {
+                Some(h) => {
+                    let k = off as usize + h.header_len() as usize;
+                    bytes.get(k..k + h.key_len as usize) == Some(key)
+                }
+                None => false,
+            })
+        });
+        let Ok(Some(pos)) = found else {
+            return if self.damage.covers(short, None) {
+                Err(Error::Corrupted)
+            } else {
+                Ok(None)
+            };
+        };
+        let off = self.index.entry(pos).ok_or(Error::LogicBug)?.1;
+        if self.damage.covers(short, Some(off)) {
+            return Err(Error::Corrupted);
+        }
+        let h = mapped_header(bytes, off, limits).ok_or(Error::Corrupted)?;
+        match h.kind {
+            Kind::Delete => Ok(None),
+            Kind::Set => {
+                let rec = &bytes[off as usize..];
+                if !record::verify(rec, &h, self.seal()) {
+                    return Err(Error::Corrupted);
+                }
+                let v = (h.header_len() + h.key_len) as usize;
+                Ok(Some(&rec[v..v + h.value_len as usize]))
+            }
+            _ => Err(Error::Corrupted),
+        }
+    }
+
+    /// Iterates over `(key, value)` of every key with a value, borrowed from
+    /// the mapped region, each record's check verified.
+    pub fn iter_ref(&self) -> impl Iterator<Item = Result<(&[u8], &[u8]), R::Error>> + '_ {
+        let limits = self.limits();
+        let bytes = self.active().region.as_bytes();
+        let seal = self.seal();
+        (0..self.index.positions()).filter_map(move |pos| {
+            let (hash, off) = self.index.entry(pos)?;
+            let Some(h) = mapped_header(bytes, off, limits) else {
+                return Some(Err(Error::Corrupted));
+            };
+            if h.kind != Kind::Set {
+                return None;
+            }
+            let rec = &bytes[off as usize..];
+            if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
+                return Some(Err(Error::Corrupted));
+            }
+            let (k, v) = (
+                h.header_len() as usize,
+                (h.header_len() + h.key_len) as usize,
+            );
+            Some(Ok((&rec[k..v], &rec[v..v + h.value_len as usize])))
+        })
+    }
+}
+
+fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<RecordHeader> {
+    let start = off as usize;
+    let end = core::cmp::min(start + 16, bytes.len());
+    match record::decode_header(bytes.get(start..end)?, limits.max_key, limits.max_value) {
+        Slot::Header(h) if start + h.unaligned_len() as usize <= bytes.len() => Some(h),
+        _ => None,
+    }
+}
+
+/// The write folded into a switch.
+#[derive(Clone, Copy)]
+enum Fold<'o, 'k> {
+    /// Operations (empty for a plain compaction).
+    Ops(&'o [Op<'k>]),
+    /// `clear()`.
+    Clear,
+}
+
+fn set_len<E>(key: &[u8], value: &[u8], w: u32) -> Result<u32, E> {
+    let k = u32::try_from(key.len()).map_err(|_| Error::KeyTooLarge)?;
+    let v = u32::try_from(value.len()).map_err(|_| Error::ValueTooLarge)?;
+    record::stored_len(k, v, w).ok_or(Error::ValueTooLarge)
+}
+
+fn damage_record_len(scope: Scope, w: u32) -> u32 {
+    let v = if matches!(scope, Scope::Any) { 1 } else { 0 };
+    record::stored_len(0, v, w).unwrap_or(0)
+}
+
+/// The effect of `op` on a key whose newest record has header `old`.
+fn effect<E>(old: Option<RecordHeader>, op: &Op<'_>, touches: bool, w: u32) -> Result<Effect, E> {
+    let (old_len, old_key, old_entry) = match old {
+        Some(h) => (
+            h.stored_len(w).ok_or(Error::LogicBug)?,
+            i64::from(h.kind == Kind::Set),
+            1i64,
+        ),
+        None => (0, 0, 0),
+    };
+    let (new_len, new_key, new_entry) = match *op {
+        Op::Set(k, v) => (set_len(k, v, w)?, 1i64, 1i64),
+        Op::Delete(k) if touches => (set_len(k, &[], w)?, 0, 1),
+        Op::Delete(_) => (0, 0, 0),
+    };
+    Ok(Effect {
+        live: i64::from(new_len) - i64::from(old_len),
+        keys: new_key - old_key,
+        entries: new_entry - old_entry,
+    })
+}
+
+/// Feeds a replay into the index and damage list.
+struct IndexSink<'a, I: Index> {
+    index: &'a mut I,
+    damage: &'a mut DamageList,
+    limits: Limits,
+}
+
+impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
+    fn record(
+        &mut self,
+        j: &mut Journal<R>,
+        off: u32,
+        h: &RecordHeader,
+        key_hash: u32,
+    ) -> Result<(), R::Error> {
+        let limits = self.limits;
+        let pos = self.index.find(key_hash, |o| {
+            let oh = j.header_at(o, limits.max_key, limits.max_value)?;
+            j.keys_eq(o, &oh, off, h)
+        })?;
+        let keep = h.kind != Kind::Delete || self.damage.touches(h.hash);
+        match (pos, keep) {
+            (Some(p), true) => self.index.set_offset(p, off),
+            (Some(p), false) => self.index.remove(p),
+            (None, true) => self
+                .index
+                .insert(key_hash, off)
+                .map_err(|_| Error::IndexFull)?,
+            (None, false) => {}
+        }
+        Ok(())
+    }
+    fn damage(&mut self, d: Damage) {
+        self.damage.add(d);
+    }
+    fn clear(&mut self) {
+        self.index.clear();
+        self.damage.clear();
+    }
+    fn reset(&mut self) {
+        self.index.clear();
+        self.damage.clear();
+    }
+}
