@@ -34,3 +34,7 @@ pub fn key_hash(key: &[u8]) -> u32 {
 pub const fn short_hash(hash: u32) -> u8 {
     (hash >> 24) as u8
 }
+
+/// The CRC-32C instance (for tests and tools that recompute batch and
+/// coverage checks).
+pub static CRC32C_PUBLIC: &Crc<u32, Lanes> = &CRC32C;
