@@ -7,13 +7,20 @@
 use std::collections::BTreeMap;
 use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, RegionId, Store};
 
-const GEO: Geometry = Geometry { size: 1024, read_unit: 1, write_unit: 4, erase_unit: 256 };
+const GEO: Geometry = Geometry {
+    size: 1024,
+    read_unit: 1,
+    write_unit: 4,
+    erase_unit: 256,
+};
 
 fn main() {
     let len = RamRegion::<Vec<u8>>::storage_len(GEO.size, GEO.write_unit, GEO.erase_unit);
     let mut a = RamRegion::new(vec![0u8; len], GEO).expect("region A");
     let mut b = RamRegion::new(vec![0u8; len], GEO).expect("region B");
-    let config = Config::new(0x5EED_DE30).with_limits(16, 32).with_ratios(4000, 9000);
+    let config = Config::new(0x5EED_DE30)
+        .with_limits(16, 32)
+        .with_ratios(4000, 9000);
     let mut scratch = vec![0u8; 256];
     let mut model = BTreeMap::new();
     let mut path = vec![RegionId::A];
@@ -22,8 +29,14 @@ fn main() {
     while path.len() < 6 {
         let key = format!("setting-{}", writes % 9);
         let value = format!("value-{writes}");
-        let mut store = Store::open(&mut a, &mut b, FixedIndex::<64>::new(), &mut scratch[..], config)
-            .expect("open");
+        let mut store = Store::open(
+            &mut a,
+            &mut b,
+            FixedIndex::<64>::new(),
+            &mut scratch[..],
+            config,
+        )
+        .expect("open");
         let (sa, sb) = (store.regions().0.stats(), store.regions().1.stats());
         store.set(key.as_bytes(), value.as_bytes()).expect("set");
         writes += 1;
@@ -31,7 +44,9 @@ fn main() {
         let st = store.stats();
         if st.active != *path.last().unwrap() {
             let (ea, eb) = (store.regions().0.stats(), store.regions().1.stats());
-            let programmed = ea.bytes_programmed + eb.bytes_programmed - sa.bytes_programmed - sb.bytes_programmed;
+            let programmed = ea.bytes_programmed + eb.bytes_programmed
+                - sa.bytes_programmed
+                - sb.bytes_programmed;
             let erased = ea.erases + eb.erases - sa.erases - sb.erases;
             println!(
                 "switch {:?} -> {:?} after write {writes}: generation {}, live {} B in {} keys; \
@@ -47,11 +62,21 @@ fn main() {
         check(&mut store, &model);
     }
     // Reopen from the bytes alone and check everything once more.
-    let mut store = Store::open(&mut a, &mut b, FixedIndex::<64>::new(), &mut scratch[..], config)
-        .expect("reopen");
+    let mut store = Store::open(
+        &mut a,
+        &mut b,
+        FixedIndex::<64>::new(),
+        &mut scratch[..],
+        config,
+    )
+    .expect("reopen");
     check(&mut store, &model);
     let path: Vec<String> = path.iter().map(|r| format!("{r:?}")).collect();
-    println!("path {}; {writes} writes; all {} values correct after every switch and after reopening", path.join("→"), model.len());
+    println!(
+        "path {}; {writes} writes; all {} values correct after every switch and after reopening",
+        path.join("→"),
+        model.len()
+    );
 }
 
 fn check<R: twinkv_core::Region>(
@@ -63,7 +88,10 @@ fn check<R: twinkv_core::Region>(
     assert_eq!(store.len(), model.len());
     for (k, v) in model {
         let mut buf = [0u8; 32];
-        let n = store.get(k.as_bytes(), &mut buf).expect("get").expect("present");
+        let n = store
+            .get(k.as_bytes(), &mut buf)
+            .expect("get")
+            .expect("present");
         assert_eq!(&buf[..n], v.as_bytes(), "value of {k}");
     }
 }

@@ -344,9 +344,37 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     _ => return Err(Error::Corrupted),
                 }
             }
+            (Unrecognised, Empty) if self.torn_first_format()? => Decision::Fresh { erase_a: true },
             _ => return Err(Error::Unrecognised),
         };
         Ok(decision)
+    }
+
+    /// Whether region A holds nothing but a torn program of the generation-1
+    /// header this configuration would write (a cut during the first format,
+    /// when B is still empty): every programmed bit is one of that header's
+    /// zero bits, and everything after the header block reads erased.
+    fn torn_first_format(&mut self) -> Result<bool, R::Error> {
+        if self.config.adopt_store_id {
+            return Ok(false); // the id to expect is unknown
+        }
+        let want = self.header_for(&self.a, 1).encode();
+        let mut got = [0u8; crate::format::HEADER_LEN];
+        self.a.read(0, &mut got)?;
+        if got.iter().zip(want.iter()).any(|(&t, &e)| t & e != e) {
+            return Ok(false);
+        }
+        let hb = self.a.layout.header_block;
+        let size = self.a.size();
+        self.a
+            .is_erased(crate::format::HEADER_LEN as u32, hb)
+            .and_then(|ok| {
+                if ok {
+                    self.a.is_erased(hb, size)
+                } else {
+                    Ok(false)
+                }
+            })
     }
 
     fn limits(&self) -> Limits {
@@ -832,12 +860,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(total)
     }
 
-    /// Records `ops` appends: bytes, and whether anything is written at all.
+    /// Bytes appending `ops` writes (0: nothing to write).
     fn append_len(&mut self, ops: &[Op<'_>], framed: bool) -> Result<u32, R::Error> {
         let w = self.active().geo.write_unit;
         let mut total = 0u32;
-        for op in ops {
-            if let Some(len) = self.append_record_len(op, w)? {
+        for i in 0..ops.len() {
+            if let Some(len) = self.record_len_at(ops, i, w)? {
                 total = total.checked_add(len).ok_or(Error::LogicBug)?;
             }
         }
@@ -848,14 +876,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(total)
     }
 
-    /// Length of the record `op` appends, `None` for a no-op (deleting a key
-    /// that has no record and no damage to clear).
-    fn append_record_len(&mut self, op: &Op<'_>, w: u32) -> Result<Option<u32>, R::Error> {
-        Ok(match *op {
+    /// Length of the record `ops[i]` appends, `None` for a no-op: deleting a
+    /// key that has no record, no damage to clear, and no earlier write in
+    /// the same batch. The answer depends only on the state before the batch
+    /// (a key's index entry changes only once an earlier op wrote that key),
+    /// so it is the same before and after the batch's earlier ops are applied.
+    fn record_len_at(&mut self, ops: &[Op<'_>], i: usize, w: u32) -> Result<Option<u32>, R::Error> {
+        Ok(match ops[i] {
             Op::Set(k, v) => Some(set_len(k, v, w)?),
             Op::Delete(k) => {
                 let hash = key_hash(k);
-                if self.lookup(k, hash)?.is_some() || self.damage.touches(short_hash(hash)) {
+                let earlier = ops[..i].iter().any(|o| o.key() == k);
+                if earlier
+                    || self.damage.touches(short_hash(hash))
+                    || self.lookup(k, hash)?.is_some()
+                {
                     Some(set_len(k, &[], w)?)
                 } else {
                     None
@@ -920,8 +955,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.active().geo.write_unit;
         let mut lens = 0u32;
         let mut count = 0u32;
-        for op in ops {
-            if let Some(l) = self.append_record_len(op, w)? {
+        for i in 0..ops.len() {
+            if let Some(l) = self.record_len_at(ops, i, w)? {
                 lens += l;
                 count += 1;
             }
@@ -932,9 +967,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let v = record::batch_begin_value(count, lens);
             self.append_encoded(Kind::BatchBegin, 0, &[], &v)?;
         }
-        for op in ops {
+        for (i, op) in ops.iter().enumerate() {
             let hash = key_hash(op.key());
-            if self.append_record_len(op, w)?.is_none() {
+            if self.record_len_at(ops, i, w)?.is_none() {
                 continue;
             }
             let (kind, value) = match *op {
@@ -955,9 +990,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.append_encoded(Kind::BatchCommit, 0, &[], &v)?;
             // Only now, with the commit written, do the writes become visible.
             let mut off = begin + record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
-            for op in ops {
+            for (i, op) in ops.iter().enumerate() {
                 let hash = key_hash(op.key());
-                let Some(len) = self.append_record_len(op, w)? else {
+                let Some(len) = self.record_len_at(ops, i, w)? else {
                     continue;
                 };
                 let kind = if matches!(op, Op::Set(..)) {
@@ -1217,7 +1252,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             superseded: MarkerState::Erased,
         };
         dst.last_sync = data_end;
-        src.erase_need = EraseNeed::UpTo(src.append);
+        // A sealed log may hold torn bytes past its end (a dirty tail or a
+        // failed program): erase all of it next time.
+        src.erase_need = if src.sealed {
+            EraseNeed::All
+        } else {
+            EraseNeed::UpTo(src.append)
+        };
         src.sealed = true;
         self.using_a = !self.using_a;
         self.generation = new_seal.generation;

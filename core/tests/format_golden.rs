@@ -6,7 +6,10 @@ use twinkv_core::format::record::{self, Kind, Slot};
 use twinkv_core::format::{key_hash, short_hash, RegionHeader, Seal};
 
 const FORMAT: &str = include_str!("../../FORMAT.md");
-const SEAL: Seal = Seal { store_id: 0x0123_4567_89AB_CDEF, generation: 7 };
+const SEAL: Seal = Seal {
+    store_id: 0x0123_4567_89AB_CDEF,
+    generation: 7,
+};
 
 /// The golden blocks of FORMAT.md: (name, bytes).
 fn goldens() -> Vec<(String, Vec<u8>)> {
@@ -17,7 +20,11 @@ fn goldens() -> Vec<(String, Vec<u8>)> {
             continue;
         }
         let name_line = lines.next().expect("golden name");
-        let name = name_line.trim().strip_prefix("# golden: ").expect("`# golden: NAME` first").to_string();
+        let name = name_line
+            .trim()
+            .strip_prefix("# golden: ")
+            .expect("`# golden: NAME` first")
+            .to_string();
         let mut bytes = Vec::new();
         for l in lines.by_ref() {
             if l.trim() == "```" {
@@ -25,7 +32,10 @@ fn goldens() -> Vec<(String, Vec<u8>)> {
             }
             let l = l.split('#').next().unwrap();
             for tok in l.split_whitespace() {
-                bytes.push(u8::from_str_radix(tok, 16).unwrap_or_else(|_| panic!("{name}: bad byte {tok}")));
+                bytes.push(
+                    u8::from_str_radix(tok, 16)
+                        .unwrap_or_else(|_| panic!("{name}: bad byte {tok}")),
+                );
             }
         }
         out.push((name, bytes));
@@ -34,7 +44,11 @@ fn goldens() -> Vec<(String, Vec<u8>)> {
 }
 
 fn rec(kind: Kind, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let hash = if key.is_empty() { 0 } else { short_hash(key_hash(key)) };
+    let hash = if key.is_empty() {
+        0
+    } else {
+        short_hash(key_hash(key))
+    };
     rec_hash(kind, hash, key, value)
 }
 
@@ -86,9 +100,17 @@ fn batch() -> Vec<u8> {
     let b = rec(Kind::Set, b"fan", b"2");
     let inner: Vec<u8> = a.iter().chain(&b).copied().collect();
     let check = twinkv_core::format::checks::CRC32C_PUBLIC.checksum(&inner);
-    let mut out = rec(Kind::BatchBegin, b"", &record::batch_begin_value(2, inner.len() as u32));
+    let mut out = rec(
+        Kind::BatchBegin,
+        b"",
+        &record::batch_begin_value(2, inner.len() as u32),
+    );
     out.extend(&inner);
-    out.extend(rec(Kind::BatchCommit, b"", &record::batch_commit_value(84, 2, inner.len() as u32, check)));
+    out.extend(rec(
+        Kind::BatchCommit,
+        b"",
+        &record::batch_commit_value(84, 2, inner.len() as u32, check),
+    ));
     out
 }
 
@@ -108,7 +130,10 @@ fn every_golden_block_is_reproduced_byte_for_byte() {
             }
         }
     }
-    assert!(report.is_empty(), "FORMAT.md and the encoder differ; the encoder says:{report}");
+    assert!(
+        report.is_empty(),
+        "FORMAT.md and the encoder differ; the encoder says:{report}"
+    );
 }
 
 #[test]
@@ -119,9 +144,15 @@ fn golden_blocks_decode_back() {
                 let arr: [u8; 48] = bytes.as_slice().try_into().unwrap();
                 assert_eq!(RegionHeader::decode(&arr), Ok(header()));
             }
-            "marker-switching" => assert_eq!(Marker::Switching.read(SEAL, &bytes), MarkerState::Valid(0)),
-            "marker-commit" => assert_eq!(Marker::Commit.read(SEAL, &bytes), MarkerState::Valid(0x154)),
-            "marker-superseded" => assert_eq!(Marker::Superseded.read(SEAL, &bytes), MarkerState::Valid(0)),
+            "marker-switching" => {
+                assert_eq!(Marker::Switching.read(SEAL, &bytes), MarkerState::Valid(0))
+            }
+            "marker-commit" => {
+                assert_eq!(Marker::Commit.read(SEAL, &bytes), MarkerState::Valid(0x154))
+            }
+            "marker-superseded" => {
+                assert_eq!(Marker::Superseded.read(SEAL, &bytes), MarkerState::Valid(0))
+            }
             _ => {
                 // A run of records: each decodes, verifies, and the lengths add up.
                 let mut at = 0;
@@ -129,7 +160,10 @@ fn golden_blocks_decode_back() {
                     let Slot::Header(h) = record::decode_header(&bytes[at..], 100, 4096) else {
                         panic!("{name}: no header at {at}");
                     };
-                    assert!(record::verify(&bytes[at..], &h, SEAL), "{name}: record at {at}");
+                    assert!(
+                        record::verify(&bytes[at..], &h, SEAL),
+                        "{name}: record at {at}"
+                    );
                     at += h.stored_len(4).unwrap() as usize;
                 }
                 assert_eq!(at, bytes.len(), "{name}");

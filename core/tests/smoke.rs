@@ -1,7 +1,12 @@
 use twinkv_core::*;
 
 fn geo(size: u32, w: u32) -> Geometry {
-    Geometry { size, read_unit: 1, write_unit: w, erase_unit: 256 }
+    Geometry {
+        size,
+        read_unit: 1,
+        write_unit: w,
+        erase_unit: 256,
+    }
 }
 
 #[test]
@@ -17,13 +22,30 @@ fn seed_demo_switches_and_reopens() {
         let key = format!("k{}", i % 7);
         let val = format!("value-{i}");
         {
-            let mut s = Store::open(&mut a, &mut b, FixedIndex::<64>::new(), &mut scratch[..], cfg).unwrap();
+            let mut s = Store::open(
+                &mut a,
+                &mut b,
+                FixedIndex::<64>::new(),
+                &mut scratch[..],
+                cfg,
+            )
+            .unwrap();
             s.set(key.as_bytes(), val.as_bytes()).unwrap();
             model.insert(key.clone(), val.clone());
             let st = s.stats();
-            eprintln!("{i}: {:?} gen {} used {} live {}", st.active, st.generation, st.used_bytes, st.live_bytes);
+            eprintln!(
+                "{i}: {:?} gen {} used {} live {}",
+                st.active, st.generation, st.used_bytes, st.live_bytes
+            );
         }
-        let mut s = Store::open(&mut a, &mut b, FixedIndex::<64>::new(), &mut scratch[..], cfg).unwrap();
+        let mut s = Store::open(
+            &mut a,
+            &mut b,
+            FixedIndex::<64>::new(),
+            &mut scratch[..],
+            cfg,
+        )
+        .unwrap();
         assert_eq!(s.len(), model.len());
         for (k, v) in &model {
             let mut buf = [0u8; 32];
