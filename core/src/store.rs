@@ -801,6 +801,20 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.switch(Fold::Clear)
     }
 
+    /// Drops every damaged record and damage entry into a fresh committed
+    /// region (a compaction that forgets damage). A key whose newest record
+    /// was damaged then reads as absent; a key that a damage entry covered
+    /// (its newest record lost with an unreadable key) reads its newest
+    /// intact value, which may be older than what was lost. Returns how many
+    /// damaged keys or key groups were dropped. List them first (e.g.
+    /// `twinkv verify`): the loss becomes silent afterwards.
+    pub fn repair(&mut self) -> Result<usize, R::Error> {
+        self.writable()?;
+        let dropped = self.damaged_keyed + self.damage.entries().len();
+        self.switch(Fold::Repair)?;
+        Ok(dropped)
+    }
+
     /// Forces a switch (compaction) now.
     pub fn compact(&mut self) -> Result<(), R::Error> {
         self.writable()?;
@@ -1103,7 +1117,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        let old_damage = self.damage.clone();
+        // A repair forgets all damage: keys are copied as they are, damaged
+        // records are dropped.
+        let repair = matches!(fold, Fold::Repair);
+        let old_damage = if repair {
+            DamageList::default()
+        } else {
+            self.damage.clone()
+        };
         if let Fold::Clear = fold {
             self.index.clear();
         }
@@ -1161,7 +1182,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let rec = rec.get_mut(..len).ok_or(Error::LogicBug)?;
             src.read(off, rec)?;
             let intact = record::verify(rec, &h, old_seal);
-            let out: &[u8] = if !intact {
+            let out: &[u8] = if repair && (!intact || h.kind == Kind::Damaged) {
+                stale += 1;
+                continue;
+            } else if !intact {
                 // The key itself cannot be trusted: a keyless damage record.
                 stale += 1;
                 let n = record::encode(spare, new_seal, Kind::Damaged, short, &[], &[], w)
@@ -1200,6 +1224,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         let fold_start = dst.append;
         match fold {
+            Fold::Repair => {}
             Fold::Clear => {
                 let len = record::encode(scratch, new_seal, Kind::Clear, 0, &[], &[], w)
                     .ok_or(Error::LogicBug)?;
@@ -1412,6 +1437,8 @@ fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<RecordHeader>
 /// The write folded into a switch.
 #[derive(Clone, Copy)]
 enum Fold<'o, 'k> {
+    /// `repair()`: drop damaged records and damage entries.
+    Repair,
     /// Operations (empty for a plain compaction).
     Ops(&'o [Op<'k>]),
     /// `clear()`.
