@@ -1,0 +1,528 @@
+//! [`Region`]s over any [`embedded_storage::nor_flash::NorFlash`].
+//!
+//! The adapter only moves bytes: every byte twinkv stores is encoded and
+//! decoded by the pure functions of [`crate::format`], so an async front end
+//! over `embedded-storage-async` needs no second format implementation.
+//!
+//! Two shapes cover the usual layouts:
+//!
+//! - [`FlashRegion`] owns its flash value (or a `&mut` to it): one region per
+//!   flash, e.g. two partitions a HAL hands out as separate values, or two
+//!   separate chips.
+//! - [`SharedFlashRegion`] borrows a [`RefCell`] holding one flash, so both
+//!   regions of a store reach the same device: two ranges of one flash
+//!   ([`SharedFlashRegion::pair`]) or one partition split in two halves
+//!   ([`SharedFlashRegion::halves`]). Each call borrows the cell only for its
+//!   own duration; core never calls into one region while another call is in
+//!   progress.
+//!
+//! ```
+//! # #[cfg(feature = "flash-sim")] {
+//! use core::cell::RefCell;
+//! use twinkv_core::{Config, FixedIndex, SharedFlashRegion, SimFlash, Store};
+//!
+//! // A 2 KiB simulated NOR flash: write unit 4, erase unit 256.
+//! type Flash = SimFlash<Vec<u8>, 4, 256>;
+//! let flash = RefCell::new(Flash::new(vec![0; Flash::storage_len(2048)], 2048).unwrap());
+//! // One partition (the whole flash) split into two 1 KiB regions.
+//! let (a, b) = SharedFlashRegion::halves(&flash, 0, 2048).unwrap();
+//! let config = Config::new(0x5EED).with_limits(16, 32);
+//! let mut scratch = [0u8; 128];
+//! let mut store = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
+//! store.set(b"volume", b"7").unwrap();
+//! let mut buf = [0u8; 32];
+//! assert_eq!(store.get(b"volume", &mut buf).unwrap(), Some(1));
+//! # }
+//! ```
+//!
+//! # Geometry
+//!
+//! `READ_SIZE`, `WRITE_SIZE` and `ERASE_SIZE` become the region's
+//! [`Geometry`] (`read_unit`, `write_unit`, `erase_unit`). Core reads at any
+//! offset and length; when `READ_SIZE > 1` the adapter reads the aligned
+//! middle of a request straight into the caller's buffer and bounces the
+//! unaligned head and tail through a stack buffer of [`MAX_READ_SIZE`] bytes.
+//!
+//! Construction rejects, with a [`FlashConfigError`], what twinkv cannot
+//! serve: a `WRITE_SIZE` outside [`WRITE_UNITS`](crate::WRITE_UNITS), an
+//! erase unit that is not a power of two between the write unit and
+//! [`MAX_ERASE_UNIT`](crate::MAX_ERASE_UNIT), a `READ_SIZE` above
+//! [`MAX_READ_SIZE`] or not dividing the erase unit, and partitions that are
+//! empty, not aligned to erase units, outside the flash or overlapping.
+//! Whether a configuration's largest record fits capacity × max-fill is
+//! [`Config::fits`](crate::Config::fits)' job: [`Store::open`](crate::Store::open)
+//! refuses with [`Error::InvalidConfig`](crate::Error::InvalidConfig), and
+//! [`flash_geometry`] lets a firmware check it at compile time:
+//!
+//! ```
+//! # #[cfg(feature = "flash-sim")] {
+//! use twinkv_core::{flash_geometry, Config, SimFlash};
+//! type Flash = SimFlash<&'static mut [u8], 8, 4096>;
+//! const CONFIG: Config = Config::new(0x5EED).with_limits(32, 256);
+//! const G: twinkv_core::Geometry = flash_geometry::<Flash>(8192);
+//! const _: () = assert!(CONFIG.fits(G, G));
+//! # }
+//! ```
+//!
+//! # Durability
+//!
+//! [`Region::sync`] does nothing: a NOR flash `write` or `erase` returns only
+//! once the cells are programmed or erased, so everything is durable on
+//! return, in issue order ([`Region::persists_in_order`] is `true`). A flash
+//! driver that buffers writes (e.g. a write-back cache in front of the part)
+//! breaks this and must not be used through this adapter without flushing
+//! inside its own `write`.
+//!
+//! The power-loss contract of [`Region`] is what
+//! `embedded-storage` promises for `NorFlash`: an interrupted write leaves its
+//! words undefined and the rest unchanged, an interrupted erase leaves its
+//! pages undefined, and no word is written twice between erases (twinkv never
+//! asks for that).
+
+use core::cell::RefCell;
+use core::fmt;
+use core::ops::Range;
+
+use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+
+use crate::region::{Geometry, Region};
+
+/// Largest `READ_SIZE` the adapter bounces unaligned reads for (bytes of
+/// stack used by a bounced read).
+pub const MAX_READ_SIZE: usize = 32;
+
+/// Errors of a flash region: the flash's own error, or a call the adapter
+/// refused before reaching the flash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum FlashError<E> {
+    /// The flash reported an error.
+    Flash(E),
+    /// The range is not inside the region. Core never asks for this; the
+    /// check keeps a region from reaching its neighbour on the same flash.
+    OutOfBounds,
+    /// The shared flash's [`RefCell`] was already borrowed (the caller holds a
+    /// borrow across a store call). Nothing was done.
+    Busy,
+}
+
+impl<E> FlashError<E> {
+    /// The flash's own error, if that is what this is.
+    pub fn flash(&self) -> Option<&E> {
+        match self {
+            FlashError::Flash(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for FlashError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlashError::Flash(e) => write!(f, "flash error: {e:?}"),
+            FlashError::OutOfBounds => f.write_str("range outside the flash region"),
+            FlashError::Busy => f.write_str("shared flash already borrowed"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for FlashError<E> {}
+
+impl<E: NorFlashError> NorFlashError for FlashError<E> {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            FlashError::Flash(e) => e.kind(),
+            FlashError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            FlashError::Busy => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+/// Why a flash region could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum FlashConfigError {
+    /// `WRITE_SIZE` is not one of [`WRITE_UNITS`](crate::WRITE_UNITS).
+    WriteSize,
+    /// `ERASE_SIZE` is not a power of two, is smaller than `WRITE_SIZE` or
+    /// larger than [`MAX_ERASE_UNIT`](crate::MAX_ERASE_UNIT).
+    EraseSize,
+    /// `READ_SIZE` is 0, larger than [`MAX_READ_SIZE`], or does not divide
+    /// `ERASE_SIZE`.
+    ReadSize,
+    /// The region's offset or size is not a multiple of `ERASE_SIZE`.
+    Misaligned,
+    /// The region is empty, larger than `u32::MAX` bytes, or not inside the
+    /// flash.
+    OutOfBounds,
+    /// The two regions of one flash overlap.
+    Overlap,
+}
+
+impl fmt::Display for FlashConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WriteSize => "flash WRITE_SIZE is not 1, 2, 4, 8, 16 or 32",
+            Self::EraseSize => {
+                "flash ERASE_SIZE is not a power of two between WRITE_SIZE and 1 MiB"
+            }
+            Self::ReadSize => "flash READ_SIZE is 0, above 32 or does not divide ERASE_SIZE",
+            Self::Misaligned => "region offset or size is not a multiple of ERASE_SIZE",
+            Self::OutOfBounds => "region is empty or not inside the flash",
+            Self::Overlap => "the two regions overlap",
+        })
+    }
+}
+
+impl core::error::Error for FlashConfigError {}
+
+/// The [`Geometry`] of a region of `size` bytes on flash type `F`. `const`,
+/// so a firmware can check its configuration at compile time with
+/// [`Config::fits`](crate::Config::fits) (see the [module docs](self)).
+/// The result is only meaningful if it is [valid](Geometry::is_valid).
+pub const fn flash_geometry<F: NorFlash>(size: u32) -> Geometry {
+    Geometry {
+        size,
+        read_unit: clamp_u32(F::READ_SIZE),
+        write_unit: clamp_u32(F::WRITE_SIZE),
+        erase_unit: clamp_u32(F::ERASE_SIZE),
+    }
+}
+
+const fn clamp_u32(x: usize) -> u32 {
+    if x > u32::MAX as usize {
+        u32::MAX
+    } else {
+        x as u32
+    }
+}
+
+/// Checks `F`'s units and the range `offset .. offset + size` of a flash of
+/// `capacity` bytes; returns the region geometry.
+fn check_region<F: NorFlash>(
+    capacity: usize,
+    offset: u32,
+    size: u32,
+) -> Result<Geometry, FlashConfigError> {
+    let (r, w, e) = (F::READ_SIZE, F::WRITE_SIZE, F::ERASE_SIZE);
+    if !matches!(w, 1 | 2 | 4 | 8 | 16 | 32) {
+        return Err(FlashConfigError::WriteSize);
+    }
+    let g = flash_geometry::<F>(size);
+    if !e.is_power_of_two() || e < w || e > crate::MAX_ERASE_UNIT as usize {
+        return Err(FlashConfigError::EraseSize);
+    }
+    if r == 0 || r > MAX_READ_SIZE || !e.is_multiple_of(r) {
+        return Err(FlashConfigError::ReadSize);
+    }
+    if size == 0 {
+        return Err(FlashConfigError::OutOfBounds);
+    }
+    if !offset.is_multiple_of(g.erase_unit) || !size.is_multiple_of(g.erase_unit) {
+        return Err(FlashConfigError::Misaligned);
+    }
+    if u64::from(offset) + u64::from(size) > capacity as u64 {
+        return Err(FlashConfigError::OutOfBounds);
+    }
+    if !g.is_valid() {
+        // Every rule of `Geometry::is_valid` is checked above; keep the two in
+        // step if one changes.
+        return Err(FlashConfigError::EraseSize);
+    }
+    Ok(g)
+}
+
+/// The whole flash as one range, if it fits `u32`.
+fn whole_size(capacity: usize) -> Result<u32, FlashConfigError> {
+    u32::try_from(capacity).map_err(|_| FlashConfigError::OutOfBounds)
+}
+
+/// Absolute flash offset of `offset .. offset + len` inside a region at
+/// `base` of `size` bytes.
+fn locate<E>(base: u32, size: u32, offset: u32, len: usize) -> Result<u32, FlashError<E>> {
+    let len = u32::try_from(len).map_err(|_| FlashError::OutOfBounds)?;
+    locate_u32(base, size, offset, len)
+}
+
+/// [`locate`] for a `u32` length.
+fn locate_u32<E>(base: u32, size: u32, offset: u32, len: u32) -> Result<u32, FlashError<E>> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(base + offset),
+        _ => Err(FlashError::OutOfBounds),
+    }
+}
+
+/// Reads `buf.len()` bytes at absolute offset `at`, honouring `READ_SIZE`:
+/// the aligned middle goes straight into `buf`, an unaligned head or tail is
+/// bounced through the stack. The region is aligned to erase units, which are
+/// multiples of `READ_SIZE`, so a bounced read never leaves the region.
+fn read_bounced<F: ReadNorFlash>(flash: &mut F, at: u32, buf: &mut [u8]) -> Result<(), F::Error> {
+    let r = F::READ_SIZE;
+    if r <= 1 {
+        return flash.read(at, buf);
+    }
+    let mut at = at;
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let skew = at as usize % r;
+        if skew == 0 && rest.len() >= r {
+            let n = rest.len() - rest.len() % r;
+            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
+            flash.read(at, head)?;
+            at += n as u32;
+            rest = tail;
+        } else {
+            let mut bounce = [0u8; MAX_READ_SIZE];
+            let chunk = &mut bounce[..r];
+            flash.read(at - skew as u32, chunk)?;
+            let n = core::cmp::min(r - skew, rest.len());
+            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
+            head.copy_from_slice(&chunk[skew..skew + n]);
+            at += n as u32;
+            rest = tail;
+        }
+    }
+    Ok(())
+}
+
+/// A [`Region`] over a range of a flash value it owns (`F` may be a
+/// `&mut` to a flash, since `embedded-storage` implements `NorFlash` for it).
+///
+/// Use one per flash value; to put both regions of a store on one flash, use
+/// [`SharedFlashRegion`].
+#[derive(Debug)]
+pub struct FlashRegion<F> {
+    flash: F,
+    base: u32,
+    geometry: Geometry,
+}
+
+impl<F: NorFlash> FlashRegion<F> {
+    /// The region `offset .. offset + size` of `flash` (both multiples of
+    /// `ERASE_SIZE`).
+    ///
+    /// # Errors
+    /// See [`FlashConfigError`].
+    pub fn new(flash: F, offset: u32, size: u32) -> Result<Self, FlashConfigError> {
+        let geometry = check_region::<F>(flash.capacity(), offset, size)?;
+        Ok(FlashRegion {
+            flash,
+            base: offset,
+            geometry,
+        })
+    }
+
+    /// The whole of `flash` as one region.
+    ///
+    /// # Errors
+    /// See [`FlashConfigError`].
+    pub fn whole(flash: F) -> Result<Self, FlashConfigError> {
+        let size = whole_size(flash.capacity())?;
+        Self::new(flash, 0, size)
+    }
+
+    /// Offset of the region in the flash.
+    pub fn offset(&self) -> u32 {
+        self.base
+    }
+
+    /// The flash.
+    pub fn flash(&self) -> &F {
+        &self.flash
+    }
+
+    /// The flash, mutable (e.g. to inject a fault in a simulator). Writing
+    /// inside the region behind core's back breaks its assumptions.
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.flash
+    }
+
+    /// Gives the flash back.
+    pub fn into_inner(self) -> F {
+        self.flash
+    }
+}
+
+impl<F: NorFlash> Region for FlashRegion<F> {
+    type Error = FlashError<F::Error>;
+
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// NOR flash programs are durable on return, in order.
+    fn persists_in_order(&self) -> bool {
+        true
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let at = locate(self.base, self.geometry.size, offset, buf.len())?;
+        read_bounced(&mut self.flash, at, buf).map_err(FlashError::Flash)
+    }
+
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        let at = locate(self.base, self.geometry.size, offset, data.len())?;
+        self.flash.write(at, data).map_err(FlashError::Flash)
+    }
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        let len = to.checked_sub(from).ok_or(FlashError::OutOfBounds)?;
+        let at = locate_u32(self.base, self.geometry.size, from, len)?;
+        self.flash
+            .erase(at, at + len)
+            .map_err(FlashError::Flash)
+    }
+
+    /// Nothing to do: NOR writes and erases are durable when they return.
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A [`Region`] over a range of a flash shared through a [`RefCell`], so
+/// both regions of a store can live on one device.
+///
+/// ```
+/// # #[cfg(feature = "flash-sim")] {
+/// use core::cell::RefCell;
+/// use twinkv_core::{SharedFlashRegion, SimFlash};
+/// type Flash = SimFlash<Vec<u8>, 8, 4096>;
+/// let flash = RefCell::new(Flash::new(vec![0; Flash::storage_len(64 * 1024)], 64 * 1024).unwrap());
+/// // Two 8 KiB regions at the end of a 64 KiB flash, firmware below them.
+/// let (a, b) = SharedFlashRegion::pair(&flash, 48 * 1024..56 * 1024, 56 * 1024..64 * 1024).unwrap();
+/// # let _ = (a, b);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SharedFlashRegion<'a, F> {
+    flash: &'a RefCell<F>,
+    base: u32,
+    geometry: Geometry,
+}
+
+impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
+    /// The region `offset .. offset + size` of the shared `flash`.
+    ///
+    /// # Errors
+    /// See [`FlashConfigError`]; [`FlashConfigError::OutOfBounds`] too if the
+    /// cell is borrowed mutably right now (its capacity cannot be read).
+    pub fn new(flash: &'a RefCell<F>, offset: u32, size: u32) -> Result<Self, FlashConfigError> {
+        let capacity = capacity_of(flash)?;
+        let geometry = check_region::<F>(capacity, offset, size)?;
+        Ok(SharedFlashRegion {
+            flash,
+            base: offset,
+            geometry,
+        })
+    }
+
+    /// The whole shared flash as one region (e.g. one of two flash chips).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn whole(flash: &'a RefCell<F>) -> Result<Self, FlashConfigError> {
+        let size = whole_size(capacity_of(flash)?)?;
+        Self::new(flash, 0, size)
+    }
+
+    /// Regions A and B over two ranges of one flash. The ranges may differ in
+    /// size (twinkv allows it) but must not overlap.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new) for each range, and
+    /// [`FlashConfigError::Overlap`].
+    pub fn pair(
+        flash: &'a RefCell<F>,
+        a: Range<u32>,
+        b: Range<u32>,
+    ) -> Result<(Self, Self), FlashConfigError> {
+        let len = |r: &Range<u32>| {
+            r.end
+                .checked_sub(r.start)
+                .ok_or(FlashConfigError::OutOfBounds)
+        };
+        let ra = Self::new(flash, a.start, len(&a)?)?;
+        let rb = Self::new(flash, b.start, len(&b)?)?;
+        if a.start < b.end && b.start < a.end {
+            return Err(FlashConfigError::Overlap);
+        }
+        Ok((ra, rb))
+    }
+
+    /// Regions A and B as the two halves of the partition
+    /// `offset .. offset + size`; each half must be a whole number of erase
+    /// units, so `size` must be a multiple of two erase units.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new) for each half.
+    pub fn halves(
+        flash: &'a RefCell<F>,
+        offset: u32,
+        size: u32,
+    ) -> Result<(Self, Self), FlashConfigError> {
+        let half = size / 2;
+        if !size.is_multiple_of(2) {
+            return Err(FlashConfigError::Misaligned);
+        }
+        let mid = offset.checked_add(half).ok_or(FlashConfigError::OutOfBounds)?;
+        Ok((Self::new(flash, offset, half)?, Self::new(flash, mid, half)?))
+    }
+
+    /// Offset of the region in the flash.
+    pub fn offset(&self) -> u32 {
+        self.base
+    }
+
+    /// The shared flash.
+    pub fn flash(&self) -> &'a RefCell<F> {
+        self.flash
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut F) -> Result<T, F::Error>) -> Result<T, FlashError<F::Error>> {
+        let mut flash = self.flash.try_borrow_mut().map_err(|_| FlashError::Busy)?;
+        f(&mut flash).map_err(FlashError::Flash)
+    }
+}
+
+fn capacity_of<F: ReadNorFlash>(flash: &RefCell<F>) -> Result<usize, FlashConfigError> {
+    flash
+        .try_borrow()
+        .map(|f| f.capacity())
+        .map_err(|_| FlashConfigError::OutOfBounds)
+}
+
+impl<F: NorFlash> Region for SharedFlashRegion<'_, F> {
+    type Error = FlashError<F::Error>;
+
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// NOR flash programs are durable on return, in order.
+    fn persists_in_order(&self) -> bool {
+        true
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let at = locate(self.base, self.geometry.size, offset, buf.len())?;
+        self.with(|f| read_bounced(f, at, buf))
+    }
+
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        let at = locate(self.base, self.geometry.size, offset, data.len())?;
+        self.with(|f| f.write(at, data))
+    }
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        let len = to.checked_sub(from).ok_or(FlashError::OutOfBounds)?;
+        let at = locate_u32(self.base, self.geometry.size, from, len)?;
+        self.with(|f| f.erase(at, at + len))
+    }
+
+    /// Nothing to do: NOR writes and erases are durable when they return.
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
