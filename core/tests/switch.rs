@@ -497,3 +497,40 @@ fn open_finishes_superseded() {
 fn rig_a_programs(s: &TestStore<'_, '_>) -> u64 {
     s.regions().0.ram.stats().programs
 }
+
+/// A full index is an error that changes nothing; overwrites still work.
+#[test]
+fn full_index_refuses_new_keys_without_writing() {
+    use twinkv_core::{FixedIndex, Geometry, RamRegion, Store};
+    let geo = Geometry {
+        size: 2048,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit: 256,
+    };
+    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
+    let ra = RamRegion::new(vec![0u8; len], geo).unwrap();
+    let rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+    let mut s = Store::open(
+        ra,
+        rb,
+        FixedIndex::<4>::new(),
+        vec![0u8; 256],
+        Config::new(13).with_limits(8, 24),
+    )
+    .unwrap();
+    for i in 0..4u8 {
+        s.set(&[i], b"v").unwrap();
+    }
+    let programs = s.regions().0.stats().programs;
+    assert_eq!(s.set(b"x", b"v"), Err(Error::IndexFull));
+    assert_eq!(
+        s.apply(&[Op::Set(b"y", b"1"), Op::Set(b"z", b"2")]),
+        Err(Error::IndexFull)
+    );
+    assert_eq!(s.regions().0.stats().programs, programs);
+    s.set(&[0], b"overwrite").unwrap();
+    assert!(s.delete(&[1]).unwrap());
+    s.set(b"x", b"now fits").unwrap();
+    assert_eq!(s.len(), 4);
+}

@@ -1,0 +1,905 @@
+//! [`SimFlash`]: a strict, counting, fault-injecting NOR flash simulator that
+//! implements `embedded-storage`'s [`NorFlash`] over a caller's byte buffer.
+//! No allocator, so firmware can run a store on it (QEMU models a board's
+//! flash as read-only).
+//!
+//! It wraps a [`RamRegion`], which enforces the NOR rules and owns the fuel,
+//! tear, bit-flip and wear machinery; `SimFlash` adds the `NorFlash` face
+//! (const-generic `READ_SIZE`, `WRITE_SIZE` and `ERASE_SIZE`, read
+//! alignment), per-part reprogramming rules, byte- and erase-counted power
+//! cuts, and weak cells.
+
+use core::fmt;
+use core::ops::Range;
+
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+
+use crate::ram::{Fault, RamError, RamRegion, TearMode};
+use crate::region::{Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT};
+
+/// How many weak units (torn programs or interrupted erases) a [`SimFlash`]
+/// tracks at once; when more are torn, the oldest one becomes stable.
+pub const WEAK_UNITS: usize = 8;
+
+/// Largest write unit (bytes); the intended bits of a torn write unit are
+/// kept for weak reads.
+const MAX_W: usize = 32;
+
+/// Errors of a [`SimFlash`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SimError {
+    /// The buffer given to the constructor does not have the length
+    /// [`SimFlash::storage_len`] requires, or the size is not a multiple of
+    /// the erase unit.
+    StorageLength {
+        /// Length the size requires (0: invalid size).
+        expected: usize,
+        /// Length of the buffer given.
+        actual: usize,
+    },
+    /// The range is not inside the flash, or ends before it starts.
+    OutOfBounds,
+    /// An offset or length is not a multiple of `READ_SIZE` (read),
+    /// `WRITE_SIZE` (write) or `ERASE_SIZE` (erase).
+    NotAligned,
+    /// A write touches a write unit already programmed since its last erase
+    /// (the part forbids it: [`Reprogram::Never`]).
+    AlreadyProgrammed {
+        /// Offset of the first such write unit.
+        offset: u32,
+    },
+    /// A write touches a byte that does not read `0xFF` in a unit never
+    /// programmed since the last erase (e.g. a flipped bit).
+    NotErased {
+        /// Offset of the first such byte.
+        offset: u32,
+    },
+    /// Power was cut; every call fails until [`SimFlash::restore_power`].
+    PowerLost,
+    /// An injected I/O error ([`SimFlash::fail_next_write`],
+    /// [`SimFlash::fail_next_erase`]); nothing changed.
+    Injected,
+}
+
+impl From<RamError> for SimError {
+    fn from(e: RamError) -> Self {
+        match e {
+            RamError::InvalidGeometry => SimError::StorageLength {
+                expected: 0,
+                actual: 0,
+            },
+            RamError::StorageLength { expected, actual } => {
+                SimError::StorageLength { expected, actual }
+            }
+            RamError::OutOfBounds => SimError::OutOfBounds,
+            RamError::Misaligned | RamError::EraseMisaligned => SimError::NotAligned,
+            RamError::AlreadyProgrammed { offset } => SimError::AlreadyProgrammed { offset },
+            RamError::NotErased { offset } => SimError::NotErased { offset },
+            RamError::PowerLost => SimError::PowerLost,
+            RamError::Injected => SimError::Injected,
+        }
+    }
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StorageLength { expected, actual } => write!(
+                f,
+                "flash buffer is {actual} bytes, size needs {expected} (0: invalid size)"
+            ),
+            Self::OutOfBounds => f.write_str("range outside the flash"),
+            Self::NotAligned => f.write_str("offset or length not aligned"),
+            Self::AlreadyProgrammed { offset } => write!(
+                f,
+                "write unit at {offset:#x} already programmed since its last erase"
+            ),
+            Self::NotErased { offset } => write!(f, "write onto non-erased byte at {offset:#x}"),
+            Self::PowerLost => f.write_str("power lost"),
+            Self::Injected => f.write_str("injected I/O error"),
+        }
+    }
+}
+
+impl core::error::Error for SimError {}
+
+impl NorFlashError for SimError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            SimError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            SimError::NotAligned => NorFlashErrorKind::NotAligned,
+            _ => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+/// Whether a part lets a write unit be programmed again before an erase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Reprogram {
+    /// Each write unit at most once between erases, onto erased bytes (parts
+    /// with ECC, most MCU flash). What twinkv requires; the default.
+    #[default]
+    Never,
+    /// Any number of writes; each ANDs into the cells (bits only go 1 → 0),
+    /// as `embedded-storage`'s `MultiwriteNorFlash` describes.
+    And,
+}
+
+/// Operation counters of a [`SimFlash`]; only calls that returned `Ok`
+/// count. Wear per erase unit is [`SimFlash::erase_count`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SimStats {
+    /// `read` calls.
+    pub reads: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// `write` calls.
+    pub programs: u64,
+    /// Bytes written.
+    pub bytes_programmed: u64,
+    /// Erase units erased.
+    pub erases: u64,
+}
+
+/// Minimum, maximum and sum of erase counts over a set of erase units
+/// ([`SimFlash::wear`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Wear {
+    /// Units considered.
+    pub units: u32,
+    /// Of those, units never erased.
+    pub never_erased: u32,
+    /// Smallest erase count.
+    pub min: u32,
+    /// Largest erase count.
+    pub max: u32,
+    /// Sum of erase counts (mean = `total / units`).
+    pub total: u64,
+}
+
+/// SplitMix64, as in `RamRegion`: deterministic noise for faults.
+#[derive(Clone, Copy, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn byte(&mut self) -> u8 {
+        self.next().to_le_bytes()[0]
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next().checked_rem(n).unwrap_or(0)
+    }
+}
+
+/// What the armed power cut counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fuel {
+    /// Write units programmed plus erase units erased (as `RamRegion`).
+    Steps(u64),
+    /// Bytes written; erases are free.
+    Bytes(u64),
+    /// Erase units erased; writes are free.
+    Erases(u64),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    fuel: Fuel,
+    mode: TearMode,
+    seed: u64,
+}
+
+/// A unit left weak by a fault.
+#[derive(Clone, Copy, Debug)]
+enum WeakUnit {
+    /// A torn write unit at `offset` that some new bit reached: bits the
+    /// write meant to clear read either way; it never reads fully erased.
+    Program { offset: u32, new: [u8; MAX_W] },
+    /// An erase unit at `offset` whose erase was interrupted: any bytes,
+    /// sometimes all `0xFF`.
+    Erase { offset: u32 },
+}
+
+/// A NOR flash simulator: `size` bytes with write unit `W`, erase unit `E`
+/// and read unit `R`, held in a caller-provided buffer `S` of
+/// [`storage_len(size)`](Self::storage_len) bytes (an array, a `&mut [u8]`,
+/// a `Vec<u8>`), without allocation.
+///
+/// # Rules
+///
+/// Each violation returns its own [`SimError`] and changes nothing:
+/// reads, writes and erases outside the flash ([`SimError::OutOfBounds`]);
+/// offsets and lengths not multiples of `R`, `W` and `E` respectively
+/// ([`SimError::NotAligned`]); with [`Reprogram::Never`] (the default), a
+/// write onto a write unit programmed since its last erase, even with `0xFF`
+/// bytes ([`SimError::AlreadyProgrammed`]), or onto a byte that does not read
+/// `0xFF` ([`SimError::NotErased`]). With [`Reprogram::And`] writes AND into
+/// the cells: bits only ever go from 1 to 0 until an erase.
+///
+/// # Counters
+///
+/// [`SimStats`] counts reads, bytes read, writes, bytes written and erase
+/// units erased (successful calls); [`erase_count`](Self::erase_count) is
+/// the wear of each erase unit (interrupted erases included).
+///
+/// # Faults
+///
+/// All randomness is seeded by the caller, so every fault is reproducible.
+///
+/// - **Power cut** after `n` steps ([`cut_power_after`](Self::cut_power_after):
+///   write units programmed plus erase units erased, as [`RamRegion`]), after
+///   `n` bytes written ([`cut_after_bytes`](Self::cut_after_bytes)) or during
+///   the `n+1`-th erase unit erased ([`interrupt_erase_after`](Self::interrupt_erase_after)).
+///   The write unit being programmed is left with a mix of old and new bits
+///   per [`TearMode`]; an erase unit being erased is left partly erased
+///   (each byte old or `0xFF`, or all `0xFF` but still unreliable, so a write
+///   into it fails until it is erased again). Then every call fails with
+///   [`SimError::PowerLost`] until [`restore_power`](Self::restore_power).
+/// - **Bit flips** ([`flip_bit`](Self::flip_bit),
+///   [`flip_random_bit`](Self::flip_random_bit) in a given range).
+/// - **Weak cells** ([`set_weak_cells`](Self::set_weak_cells)): a write unit
+///   torn with at least one new bit, or an erase unit whose erase was
+///   interrupted, reads back differently on each read until it is erased
+///   (as weakly programmed NOR cells do). A torn write unit varies only in
+///   the bits the write meant to clear and never reads fully erased (the
+///   [`Region`] power-loss contract); a half-erased unit may read anything,
+///   all `0xFF` one time in four. Up to [`WEAK_UNITS`] are tracked.
+/// - **Injected errors** ([`fail_next_write`](Self::fail_next_write),
+///   [`fail_next_erase`](Self::fail_next_erase)).
+///
+/// ```
+/// use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
+/// use twinkv_core::{SimError, SimFlash, TearMode};
+///
+/// type Flash = SimFlash<[u8; SimFlash::<[u8; 0], 4, 256>::storage_len(1024)], 4, 256>;
+/// let mut flash = Flash::new([0; Flash::storage_len(1024)], 1024)?;
+/// flash.write(0, &[1, 2, 3, 4])?;
+/// assert_eq!(flash.write(0, &[0; 4]), Err(SimError::AlreadyProgrammed { offset: 0 }));
+/// // Power fails after 6 more bytes: unit 4..8 completes, unit 8..12 is torn.
+/// flash.cut_after_bytes(6, TearMode::RandomBits, 1);
+/// assert_eq!(flash.write(4, &[0; 12]), Err(SimError::PowerLost));
+/// flash.restore_power();
+/// let mut b = [0u8; 4];
+/// flash.read(4, &mut b)?;
+/// assert_eq!(b, [0; 4]);
+/// assert_eq!(flash.stats().bytes_programmed, 4);
+/// # Ok::<(), SimError>(())
+/// ```
+#[derive(Clone)]
+pub struct SimFlash<S, const W: usize, const E: usize, const R: usize = 1>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+{
+    ram: RamRegion<S>,
+    reprogram: Reprogram,
+    stats: SimStats,
+    cut: Option<Cut>,
+    /// Steps taken by `Reprogram::And` rewrites (which bypass `ram`).
+    extra_steps: u64,
+    fault: Option<Fault>,
+    weak_rng: Option<Rng>,
+    weak: [Option<WeakUnit>; WEAK_UNITS],
+    /// Next slot of `weak` to fill (round robin).
+    weak_next: usize,
+    fail_write: bool,
+}
+
+impl<S, const W: usize, const E: usize, const R: usize> SimFlash<S, W, E, R>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+{
+    /// Checked when the type is used: units twinkv and the simulator serve.
+    const UNITS_OK: () = {
+        assert!(
+            matches!(W, 1 | 2 | 4 | 8 | 16 | 32),
+            "WRITE_SIZE must be 1, 2, 4, 8, 16 or 32"
+        );
+        assert!(
+            E.is_power_of_two() && E >= W && E <= MAX_ERASE_UNIT as usize,
+            "ERASE_SIZE must be a power of two between WRITE_SIZE and 1 MiB"
+        );
+        assert!(
+            R >= 1 && E.is_multiple_of(R),
+            "READ_SIZE must divide ERASE_SIZE"
+        );
+    };
+
+    const fn geometry_for(size: u32) -> Geometry {
+        Geometry {
+            size,
+            read_unit: R as u32,
+            write_unit: W as u32,
+            erase_unit: E as u32,
+        }
+    }
+
+    /// Buffer length for a flash of `size` bytes (a multiple of `E`), or 0
+    /// if that size is invalid. `const`, so it can size an array.
+    pub const fn storage_len(size: u32) -> usize {
+        if !(W <= MAX_W && E <= MAX_ERASE_UNIT as usize && R >= 1) {
+            return 0;
+        }
+        RamRegion::<S>::storage_len_for(&Self::geometry_for(size))
+    }
+
+    /// A fully erased flash of `size` bytes over `storage`, all counters 0.
+    ///
+    /// # Errors
+    /// [`SimError::StorageLength`] if `storage.len()` is not
+    /// [`storage_len(size)`](Self::storage_len) or `size` is invalid.
+    pub fn new(storage: S, size: u32) -> Result<Self, SimError> {
+        Self::build(RamRegion::new, storage, size)
+    }
+
+    /// A flash of `size` bytes that keeps the first `size` bytes of
+    /// `storage` as its contents (an image), all counters 0. Units not
+    /// reading `0xFF` count as programmed by their contents.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_contents(storage: S, size: u32) -> Result<Self, SimError> {
+        Self::build(RamRegion::with_contents, storage, size)
+    }
+
+    fn build(
+        make: fn(S, Geometry) -> Result<RamRegion<S>, RamError>,
+        mut storage: S,
+        size: u32,
+    ) -> Result<Self, SimError> {
+        let () = Self::UNITS_OK;
+        let expected = Self::storage_len(size);
+        let actual = storage.as_mut().len();
+        if expected == 0 || actual != expected {
+            return Err(SimError::StorageLength { expected, actual });
+        }
+        let ram = make(storage, Self::geometry_for(size))?;
+        Ok(SimFlash {
+            ram,
+            reprogram: Reprogram::Never,
+            stats: SimStats::default(),
+            cut: None,
+            extra_steps: 0,
+            fault: None,
+            weak_rng: None,
+            weak: [None; WEAK_UNITS],
+            weak_next: 0,
+            fail_write: false,
+        })
+    }
+
+    /// Gives the buffer back (layout: [`RamRegion`]'s).
+    pub fn into_inner(self) -> S {
+        self.ram.into_inner()
+    }
+
+    /// The underlying [`RamRegion`] (for its counters and bytes).
+    pub fn ram(&self) -> &RamRegion<S> {
+        &self.ram
+    }
+
+    /// The flash contents, bypassing weak cells and counters.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.ram.as_bytes()
+    }
+
+    /// The flash contents, mutable, bypassing every rule and counter (to
+    /// craft or corrupt images).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        self.ram.data_mut()
+    }
+
+    /// Sets the part's reprogramming rule (default [`Reprogram::Never`]).
+    pub fn set_reprogram(&mut self, rule: Reprogram) {
+        self.reprogram = rule;
+    }
+
+    /// Counters since construction or [`reset_stats`](Self::reset_stats).
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// Zeroes the counters (not wear).
+    pub fn reset_stats(&mut self) {
+        self.stats = SimStats::default();
+    }
+
+    /// Number of erase units.
+    pub fn erase_units(&self) -> u32 {
+        self.ram.erase_units()
+    }
+
+    /// Times erase unit `unit` was erased (interrupted erases included).
+    pub fn erase_count(&self, unit: u32) -> u32 {
+        self.ram.erase_count(unit)
+    }
+
+    /// Wear over the erase units `units` selects (e.g. those ever
+    /// programmed).
+    pub fn wear(&self, mut units: impl FnMut(u32) -> bool) -> Wear {
+        let mut w = Wear {
+            min: u32::MAX,
+            ..Wear::default()
+        };
+        for (unit, count) in (0u32..).zip(self.ram.erase_counts()) {
+            if !units(unit) {
+                continue;
+            }
+            w.units += 1;
+            w.never_erased += u32::from(count == 0);
+            w.min = w.min.min(count);
+            w.max = w.max.max(count);
+            w.total += u64::from(count);
+        }
+        if w.units == 0 {
+            w.min = 0;
+        }
+        w
+    }
+
+    /// Arms a power cut after `steps` more steps (write units programmed plus
+    /// erase units erased): exactly `steps` complete and the next one is torn
+    /// (per `mode` for a write unit). Replaces any armed cut.
+    pub fn cut_power_after(&mut self, steps: u64, mode: TearMode, seed: u64) {
+        self.arm(Fuel::Steps(steps), mode, seed);
+    }
+
+    /// Arms a power cut after `bytes` more bytes written: the write unit
+    /// holding the next byte is torn per `mode` (with `bytes` a multiple of
+    /// `W`, the next unit). Erases do not count. Replaces any armed cut.
+    pub fn cut_after_bytes(&mut self, bytes: u64, mode: TearMode, seed: u64) {
+        self.arm(Fuel::Bytes(bytes), mode, seed);
+    }
+
+    /// Arms a power cut during an erase: `units` more erase units are erased
+    /// completely and the next one is left partly erased. Writes do not
+    /// count. Replaces any armed cut.
+    pub fn interrupt_erase_after(&mut self, units: u64, seed: u64) {
+        self.arm(Fuel::Erases(units), TearMode::RandomBits, seed);
+    }
+
+    fn arm(&mut self, fuel: Fuel, mode: TearMode, seed: u64) {
+        self.ram.cancel_cut();
+        self.cut = Some(Cut { fuel, mode, seed });
+    }
+
+    /// Disarms a pending cut (does not restore lost power).
+    pub fn cancel_cut(&mut self) {
+        self.cut = None;
+        self.ram.cancel_cut();
+    }
+
+    /// Whether a cut is armed.
+    pub fn cut_pending(&self) -> bool {
+        self.cut.is_some()
+    }
+
+    /// Cuts power now, between operations; nothing is torn.
+    pub fn cut_power(&mut self) {
+        self.cut = None;
+        self.ram.cut_power();
+        self.fault = Some(Fault::PowerCut);
+    }
+
+    /// Whether power is lost.
+    pub fn power_lost(&self) -> bool {
+        self.ram.power_lost()
+    }
+
+    /// Restores power: calls work again on the bytes the cut left (reboot).
+    pub fn restore_power(&mut self) {
+        self.ram.restore_power();
+    }
+
+    /// Steps (write units programmed plus erase units erased) completed since
+    /// construction or [`reset_steps`](Self::reset_steps): run a workload
+    /// uncut to learn its `N` steps, then cut it at each of `0..N`.
+    pub fn steps_taken(&self) -> u64 {
+        self.ram.steps_taken() + self.extra_steps
+    }
+
+    /// Zeroes [`steps_taken`](Self::steps_taken).
+    pub fn reset_steps(&mut self) {
+        self.ram.reset_steps();
+        self.extra_steps = 0;
+    }
+
+    /// Makes the next valid `write` fail with [`SimError::Injected`].
+    pub fn fail_next_write(&mut self) {
+        self.fail_write = true;
+        self.ram.fail_next_program();
+    }
+
+    /// Makes the next valid `erase` fail with [`SimError::Injected`].
+    pub fn fail_next_erase(&mut self) {
+        self.ram.fail_next_erase();
+    }
+
+    /// The fault that fired last.
+    pub fn last_fault(&self) -> Option<Fault> {
+        self.fault
+    }
+
+    /// Flips bit `bit` of the byte at `offset` (works while power is lost).
+    ///
+    /// # Errors
+    /// [`SimError::OutOfBounds`] past the end or for `bit > 7`.
+    pub fn flip_bit(&mut self, offset: u32, bit: u8) -> Result<(), SimError> {
+        self.ram.flip_bit(offset, bit)?;
+        self.fault = self.ram.last_fault();
+        Ok(())
+    }
+
+    /// Flips one bit chosen in `range` by a generator seeded with `seed`;
+    /// returns its `(offset, bit)`.
+    ///
+    /// # Errors
+    /// [`SimError::OutOfBounds`] if `range` is empty or not inside the flash.
+    pub fn flip_random_bit(&mut self, range: Range<u32>, seed: u64) -> Result<(u32, u8), SimError> {
+        let r = self.ram.flip_random_bit(range, seed)?;
+        self.fault = self.ram.last_fault();
+        Ok(r)
+    }
+
+    /// Turns weak cells on (`Some(seed)` seeds the read noise) or off. While
+    /// on, every later torn write unit and interrupted erase unit reads back
+    /// differently on each read until it is erased. Turning it off forgets
+    /// the weak units.
+    pub fn set_weak_cells(&mut self, seed: Option<u64>) {
+        self.weak_rng = seed.map(Rng);
+        self.weak = [None; WEAK_UNITS];
+    }
+
+    /// Number of units currently weak.
+    pub fn weak_units(&self) -> usize {
+        self.weak.iter().flatten().count()
+    }
+
+    fn size(&self) -> u32 {
+        self.ram.geometry().size
+    }
+
+    /// Checks `offset .. offset + len` is inside the flash and aligned to
+    /// `unit`; returns the end.
+    fn check(&self, offset: u32, len: usize, unit: usize) -> Result<u32, SimError> {
+        let len = u32::try_from(len).map_err(|_| SimError::OutOfBounds)?;
+        let end = offset.checked_add(len).ok_or(SimError::OutOfBounds)?;
+        if end > self.size() {
+            return Err(SimError::OutOfBounds);
+        }
+        let unit = unit as u32;
+        if !offset.is_multiple_of(unit) || !len.is_multiple_of(unit) {
+            return Err(SimError::NotAligned);
+        }
+        Ok(end)
+    }
+
+    /// Where the armed cut fires in a call of `units` units (`len` bytes):
+    /// the number of units that complete before the torn one.
+    fn fires_in(&self, erase: bool, units: u64, len: u64) -> Option<u64> {
+        let cut = self.cut?;
+        match (cut.fuel, erase) {
+            (Fuel::Steps(f), _) if f < units => Some(f),
+            (Fuel::Bytes(b), false) if b < len => Some(b / W as u64),
+            (Fuel::Erases(f), true) if f < units => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Burns fuel for a call that completed.
+    fn burn(&mut self, erase: bool, units: u64, len: u64) {
+        if let Some(cut) = &mut self.cut {
+            match (&mut cut.fuel, erase) {
+                (Fuel::Steps(f), _) => *f -= units,
+                (Fuel::Bytes(b), false) => *b -= len,
+                (Fuel::Erases(f), true) => *f -= units,
+                _ => {}
+            }
+        }
+    }
+
+    fn add_weak(&mut self, unit: WeakUnit) {
+        if self.weak_rng.is_none() {
+            return;
+        }
+        let slot = self.weak_next % WEAK_UNITS;
+        self.weak[slot] = Some(unit);
+        self.weak_next = (slot + 1) % WEAK_UNITS;
+    }
+
+    /// Forgets weak units inside `from..to` (erased, or rewritten).
+    fn clear_weak(&mut self, from: u32, to: u32) {
+        for w in &mut self.weak {
+            let start = match w {
+                Some(WeakUnit::Program { offset, .. } | WeakUnit::Erase { offset }) => *offset,
+                None => continue,
+            };
+            if start >= from && start < to {
+                *w = None;
+            }
+        }
+    }
+
+    /// Replaces what `buf` (read at `offset`) shows of weak units by a fresh
+    /// noisy reading.
+    fn weak_read(&mut self, offset: u32, buf: &mut [u8]) {
+        let Some(mut rng) = self.weak_rng else {
+            return;
+        };
+        let end = offset + buf.len() as u32;
+        for unit in self.weak.iter().flatten() {
+            let (start, len) = match unit {
+                WeakUnit::Program { offset, .. } => (*offset, W as u32),
+                WeakUnit::Erase { offset } => (*offset, E as u32),
+            };
+            let (lo, hi) = (start.max(offset), (start + len).min(end));
+            if lo >= hi {
+                continue;
+            }
+            let out = &mut buf[(lo - offset) as usize..(hi - offset) as usize];
+            match unit {
+                WeakUnit::Program { new, .. } => {
+                    // Bits the write meant to clear read either way.
+                    let mut noisy = [ERASED; MAX_W];
+                    for (n, b) in noisy.iter_mut().zip(&new[..W]) {
+                        *n = *b | (rng.byte() & !*b);
+                    }
+                    let stored = &self.ram.as_bytes()[start as usize..(start as usize + W)];
+                    if noisy[..W].iter().all(|&b| b == ERASED) {
+                        // Never fully erased: some new bit reached the cells.
+                        noisy[..W].copy_from_slice(stored);
+                    }
+                    let from = (lo - start) as usize;
+                    out.copy_from_slice(&noisy[from..from + out.len()]);
+                }
+                WeakUnit::Erase { .. } => {
+                    if rng.below(4) == 0 {
+                        out.fill(ERASED);
+                    } else {
+                        for b in out.iter_mut() {
+                            let up = rng.byte() & rng.byte();
+                            let down = rng.byte() & rng.byte() & rng.byte();
+                            *b = (*b | up) & !down;
+                        }
+                    }
+                }
+            }
+        }
+        self.weak_rng = Some(rng);
+    }
+
+    /// A write with [`Reprogram::And`] onto cells not all erased: AND each
+    /// unit in, honouring an armed cut, bypassing `ram`'s once-only rule.
+    fn write_and(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
+        if self.fail_write {
+            self.fail_write = false;
+            self.ram.cancel_fail_program_hack();
+            self.fault = Some(Fault::InjectedProgram { offset });
+            return Err(SimError::Injected);
+        }
+        let units = (bytes.len() / W) as u64;
+        let fire = self.fires_in(false, units, bytes.len() as u64);
+        let cut = self.cut;
+        let data = self.ram.data_mut();
+        let base = offset as usize;
+        for (k, new) in bytes.chunks_exact(W).enumerate() {
+            let dst = &mut data[base + k * W..base + (k + 1) * W];
+            if fire == Some(k as u64) {
+                let Some(cut) = cut else { break };
+                let mut rng = Rng(cut.seed);
+                tear_and(dst, new, cut.mode, &mut rng);
+                let at = offset + (k * W) as u32;
+                self.extra_steps += k as u64;
+                self.cut = None;
+                self.ram.cut_power();
+                self.fault = Some(Fault::TornProgram {
+                    offset: at,
+                    mode: cut.mode,
+                });
+                return Err(SimError::PowerLost);
+            }
+            for (d, n) in dst.iter_mut().zip(new) {
+                *d &= *n;
+            }
+        }
+        self.extra_steps += units;
+        self.burn(false, units, bytes.len() as u64);
+        Ok(())
+    }
+}
+
+/// Tears one write unit being rewritten with AND semantics: each byte or bit
+/// is left old or becomes `old & new`.
+fn tear_and(dst: &mut [u8], new: &[u8], mode: TearMode, rng: &mut Rng) {
+    match mode {
+        TearMode::Prefix => {
+            let k = rng.below(dst.len() as u64) as usize;
+            for (d, n) in dst.iter_mut().zip(new).take(k) {
+                *d &= *n;
+            }
+        }
+        TearMode::Subset => {
+            for (d, n) in dst.iter_mut().zip(new) {
+                if rng.below(2) == 1 {
+                    *d &= *n;
+                }
+            }
+        }
+        TearMode::RandomBits => {
+            for (d, n) in dst.iter_mut().zip(new) {
+                *d &= *n | !rng.byte();
+            }
+        }
+    }
+}
+
+impl<S, const W: usize, const E: usize, const R: usize> fmt::Debug for SimFlash<S, W, E, R>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimFlash")
+            .field("size", &self.size())
+            .field("read_size", &R)
+            .field("write_size", &W)
+            .field("erase_size", &E)
+            .field("reprogram", &self.reprogram)
+            .field("stats", &self.stats)
+            .field("power_lost", &self.power_lost())
+            .field("last_fault", &self.fault)
+            .field("weak_units", &self.weak_units())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, const W: usize, const E: usize, const R: usize> ErrorType for SimFlash<S, W, E, R>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+{
+    type Error = SimError;
+}
+
+impl<S, const W: usize, const E: usize, const R: usize> ReadNorFlash for SimFlash<S, W, E, R>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+{
+    const READ_SIZE: usize = R;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
+        if self.power_lost() {
+            return Err(SimError::PowerLost);
+        }
+        self.check(offset, bytes.len(), R)?;
+        self.ram.read(offset, bytes)?;
+        self.weak_read(offset, bytes);
+        self.stats.reads += 1;
+        self.stats.bytes_read += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.size() as usize
+    }
+}
+
+impl<S, const W: usize, const E: usize, const R: usize> NorFlash for SimFlash<S, W, E, R>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+{
+    const WRITE_SIZE: usize = W;
+    const ERASE_SIZE: usize = E;
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
+        if self.power_lost() {
+            return Err(SimError::PowerLost);
+        }
+        let end = self.check(offset, bytes.len(), W)?;
+        let len = bytes.len() as u64;
+        let units = len / W as u64;
+        if self.reprogram == Reprogram::And {
+            let range = offset as usize..end as usize;
+            let touched = (offset..end)
+                .step_by(W)
+                .any(|o| self.ram.program_count(o).unwrap_or(0) > 0)
+                || self.ram.as_bytes()[range].iter().any(|&b| b != ERASED);
+            if touched {
+                self.write_and(offset, bytes)?;
+                self.clear_weak(offset, end);
+                self.stats.programs += 1;
+                self.stats.bytes_programmed += len;
+                return Ok(());
+            }
+        }
+        let fire = self.fires_in(false, units, len);
+        if let Some(k) = fire {
+            if let Some(cut) = self.cut {
+                self.ram.cut_power_after(k, cut.mode, cut.seed);
+            }
+        }
+        match self.ram.program(offset, bytes) {
+            Ok(()) => {
+                self.fail_write = false;
+                self.burn(false, units, len);
+                self.stats.programs += 1;
+                self.stats.bytes_programmed += len;
+                Ok(())
+            }
+            Err(RamError::PowerLost) => {
+                self.cut = None;
+                self.fault = self.ram.last_fault();
+                if let Some(Fault::TornProgram { offset: at, .. }) = self.fault {
+                    let reached = self.ram.program_count(at).unwrap_or(0) > 0;
+                    let from = (at - offset) as usize;
+                    if reached {
+                        let mut new = [ERASED; MAX_W];
+                        new[..W].copy_from_slice(&bytes[from..from + W]);
+                        self.add_weak(WeakUnit::Program { offset: at, new });
+                    }
+                }
+                Err(SimError::PowerLost)
+            }
+            Err(e) => {
+                // Refused before anything changed: the cut stays armed here.
+                self.ram.cancel_cut();
+                if e == RamError::Injected {
+                    self.fail_write = false;
+                    self.fault = self.ram.last_fault();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
+        if self.power_lost() {
+            return Err(SimError::PowerLost);
+        }
+        if from > to {
+            return Err(SimError::OutOfBounds);
+        }
+        self.check(from, (to - from) as usize, E)?;
+        let units = u64::from((to - from) / E as u32);
+        if let Some(k) = self.fires_in(true, units, 0) {
+            if let Some(cut) = self.cut {
+                self.ram.cut_power_after(k, cut.mode, cut.seed);
+            }
+        }
+        match self.ram.erase(from, to) {
+            Ok(()) => {
+                self.burn(true, units, 0);
+                self.clear_weak(from, to);
+                self.stats.erases += units;
+                Ok(())
+            }
+            Err(RamError::PowerLost) => {
+                self.cut = None;
+                self.fault = self.ram.last_fault();
+                if let Some(Fault::TornErase { offset: at, .. }) = self.fault {
+                    // Units before it were erased; the torn one is weak.
+                    self.clear_weak(from, at + E as u32);
+                    self.add_weak(WeakUnit::Erase { offset: at });
+                }
+                Err(SimError::PowerLost)
+            }
+            Err(e) => {
+                self.ram.cancel_cut();
+                if e == RamError::Injected {
+                    self.fault = self.ram.last_fault();
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
