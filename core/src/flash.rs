@@ -370,9 +370,7 @@ impl<F: NorFlash> Region for FlashRegion<F> {
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
         let len = to.checked_sub(from).ok_or(FlashError::OutOfBounds)?;
         let at = locate_u32(self.base, self.geometry.size, from, len)?;
-        self.flash
-            .erase(at, at + len)
-            .map_err(FlashError::Flash)
+        self.flash.erase(at, at + len).map_err(FlashError::Flash)
     }
 
     /// Nothing to do: NOR writes and erases are durable when they return.
@@ -466,8 +464,13 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
         if !size.is_multiple_of(2) {
             return Err(FlashConfigError::Misaligned);
         }
-        let mid = offset.checked_add(half).ok_or(FlashConfigError::OutOfBounds)?;
-        Ok((Self::new(flash, offset, half)?, Self::new(flash, mid, half)?))
+        let mid = offset
+            .checked_add(half)
+            .ok_or(FlashConfigError::OutOfBounds)?;
+        Ok((
+            Self::new(flash, offset, half)?,
+            Self::new(flash, mid, half)?,
+        ))
     }
 
     /// Offset of the region in the flash.
@@ -480,7 +483,10 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
         self.flash
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut F) -> Result<T, F::Error>) -> Result<T, FlashError<F::Error>> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut F) -> Result<T, F::Error>,
+    ) -> Result<T, FlashError<F::Error>> {
         let mut flash = self.flash.try_borrow_mut().map_err(|_| FlashError::Busy)?;
         f(&mut flash).map_err(FlashError::Flash)
     }

@@ -295,6 +295,7 @@ where
     /// Next slot of `weak` to fill (round robin).
     weak_next: usize,
     fail_write: bool,
+    fail_erase: bool,
 }
 
 impl<S, const W: usize, const E: usize, const R: usize> SimFlash<S, W, E, R>
@@ -377,6 +378,7 @@ where
             weak: [None; WEAK_UNITS],
             weak_next: 0,
             fail_write: false,
+            fail_erase: false,
         })
     }
 
@@ -519,12 +521,11 @@ where
     /// Makes the next valid `write` fail with [`SimError::Injected`].
     pub fn fail_next_write(&mut self) {
         self.fail_write = true;
-        self.ram.fail_next_program();
     }
 
     /// Makes the next valid `erase` fail with [`SimError::Injected`].
     pub fn fail_next_erase(&mut self) {
-        self.ram.fail_next_erase();
+        self.fail_erase = true;
     }
 
     /// The fault that fired last.
@@ -683,36 +684,34 @@ where
     /// A write with [`Reprogram::And`] onto cells not all erased: AND each
     /// unit in, honouring an armed cut, bypassing `ram`'s once-only rule.
     fn write_and(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        if self.fail_write {
-            self.fail_write = false;
-            self.ram.cancel_fail_program_hack();
-            self.fault = Some(Fault::InjectedProgram { offset });
-            return Err(SimError::Injected);
-        }
         let units = (bytes.len() / W) as u64;
         let fire = self.fires_in(false, units, bytes.len() as u64);
         let cut = self.cut;
-        let data = self.ram.data_mut();
         let base = offset as usize;
-        for (k, new) in bytes.chunks_exact(W).enumerate() {
-            let dst = &mut data[base + k * W..base + (k + 1) * W];
-            if fire == Some(k as u64) {
-                let Some(cut) = cut else { break };
-                let mut rng = Rng(cut.seed);
-                tear_and(dst, new, cut.mode, &mut rng);
-                let at = offset + (k * W) as u32;
-                self.extra_steps += k as u64;
-                self.cut = None;
-                self.ram.cut_power();
-                self.fault = Some(Fault::TornProgram {
-                    offset: at,
-                    mode: cut.mode,
-                });
-                return Err(SimError::PowerLost);
+        {
+            let data = self.ram.data_mut();
+            for (k, new) in bytes.chunks_exact(W).enumerate() {
+                let dst = &mut data[base + k * W..base + (k + 1) * W];
+                if fire == Some(k as u64) {
+                    if let Some(cut) = cut {
+                        tear_and(dst, new, cut.mode, &mut Rng(cut.seed));
+                    }
+                    break;
+                }
+                for (d, n) in dst.iter_mut().zip(new) {
+                    *d &= *n;
+                }
             }
-            for (d, n) in dst.iter_mut().zip(new) {
-                *d &= *n;
-            }
+        }
+        if let (Some(k), Some(cut)) = (fire, cut) {
+            self.extra_steps += k;
+            self.cut = None;
+            self.ram.cut_power();
+            self.fault = Some(Fault::TornProgram {
+                offset: offset + (k as u32) * W as u32,
+                mode: cut.mode,
+            });
+            return Err(SimError::PowerLost);
         }
         self.extra_steps += units;
         self.burn(false, units, bytes.len() as u64);
@@ -808,29 +807,41 @@ where
         let end = self.check(offset, bytes.len(), W)?;
         let len = bytes.len() as u64;
         let units = len / W as u64;
-        if self.reprogram == Reprogram::And {
-            let range = offset as usize..end as usize;
-            let touched = (offset..end)
-                .step_by(W)
-                .any(|o| self.ram.program_count(o).unwrap_or(0) > 0)
-                || self.ram.as_bytes()[range].iter().any(|&b| b != ERASED);
-            if touched {
-                self.write_and(offset, bytes)?;
-                self.clear_weak(offset, end);
-                self.stats.programs += 1;
-                self.stats.bytes_programmed += len;
-                return Ok(());
+        let programmed = (offset..end)
+            .step_by(W)
+            .find(|&o| self.ram.program_count(o).unwrap_or(0) > 0);
+        let not_erased = self.as_bytes()[offset as usize..end as usize]
+            .iter()
+            .position(|&b| b != ERASED);
+        let rewrite = match (self.reprogram, programmed, not_erased) {
+            (Reprogram::Never, Some(at), _) => {
+                return Err(SimError::AlreadyProgrammed { offset: at })
             }
+            (Reprogram::Never, None, Some(i)) => {
+                return Err(SimError::NotErased {
+                    offset: offset + i as u32,
+                })
+            }
+            (Reprogram::Never, None, None) => false,
+            (Reprogram::And, p, e) => p.is_some() || e.is_some(),
+        };
+        if self.fail_write {
+            self.fail_write = false;
+            self.fault = Some(Fault::InjectedProgram { offset });
+            return Err(SimError::Injected);
         }
-        let fire = self.fires_in(false, units, len);
-        if let Some(k) = fire {
-            if let Some(cut) = self.cut {
-                self.ram.cut_power_after(k, cut.mode, cut.seed);
-            }
+        if rewrite {
+            self.write_and(offset, bytes)?;
+            self.clear_weak(offset, end);
+            self.stats.programs += 1;
+            self.stats.bytes_programmed += len;
+            return Ok(());
+        }
+        if let (Some(k), Some(cut)) = (self.fires_in(false, units, len), self.cut) {
+            self.ram.cut_power_after(k, cut.mode, cut.seed);
         }
         match self.ram.program(offset, bytes) {
             Ok(()) => {
-                self.fail_write = false;
                 self.burn(false, units, len);
                 self.stats.programs += 1;
                 self.stats.bytes_programmed += len;
@@ -840,9 +851,10 @@ where
                 self.cut = None;
                 self.fault = self.ram.last_fault();
                 if let Some(Fault::TornProgram { offset: at, .. }) = self.fault {
-                    let reached = self.ram.program_count(at).unwrap_or(0) > 0;
-                    let from = (at - offset) as usize;
-                    if reached {
+                    // Weak only if some new bit reached the cells; a unit
+                    // left all old counts as unprogrammed.
+                    if self.ram.program_count(at).unwrap_or(0) > 0 {
+                        let from = (at - offset) as usize;
                         let mut new = [ERASED; MAX_W];
                         new[..W].copy_from_slice(&bytes[from..from + W]);
                         self.add_weak(WeakUnit::Program { offset: at, new });
@@ -851,12 +863,8 @@ where
                 Err(SimError::PowerLost)
             }
             Err(e) => {
-                // Refused before anything changed: the cut stays armed here.
+                // Validated above, so not expected; nothing changed.
                 self.ram.cancel_cut();
-                if e == RamError::Injected {
-                    self.fail_write = false;
-                    self.fault = self.ram.last_fault();
-                }
                 Err(e.into())
             }
         }
@@ -870,6 +878,11 @@ where
             return Err(SimError::OutOfBounds);
         }
         self.check(from, (to - from) as usize, E)?;
+        if self.fail_erase {
+            self.fail_erase = false;
+            self.fault = Some(Fault::InjectedErase { from });
+            return Err(SimError::Injected);
+        }
         let units = u64::from((to - from) / E as u32);
         if let Some(k) = self.fires_in(true, units, 0) {
             if let Some(cut) = self.cut {
@@ -895,9 +908,6 @@ where
             }
             Err(e) => {
                 self.ram.cancel_cut();
-                if e == RamError::Injected {
-                    self.fault = self.ram.last_fault();
-                }
                 Err(e.into())
             }
         }

@@ -309,3 +309,51 @@ fn rig_bytes_touched(bytes: &[u8], at: u32, len: u32) -> bool {
         .iter()
         .any(|&b| b != 0xFF)
 }
+
+/// A record whose body reached the medium but whose header did not (a tear
+/// that programmed only later bytes): a dirty tail, never data, never
+/// programmed over.
+#[test]
+fn body_programmed_header_erased_is_a_dirty_tail() {
+    for w in [1u32, 4, 16] {
+        let power = Power::default();
+        let mut rig = Rig::new(&power, 1024, w, config());
+        let mut image = None;
+        {
+            let mut s = rig.open().unwrap();
+            s.set(b"a", b"first").unwrap();
+            let end = 1024 - s.stats().free_bytes;
+            // Encode the record a set would append and program its body only.
+            let mut rec = [0u8; 64];
+            let seal = twinkv_core::format::Seal {
+                store_id: 0xDA3A,
+                generation: 1,
+            };
+            let hash = twinkv_core::format::short_hash(twinkv_core::format::key_hash(b"a"));
+            let n = twinkv_core::format::record::encode(
+                &mut rec,
+                seal,
+                twinkv_core::format::Kind::Set,
+                hash,
+                b"a",
+                b"second value",
+                w,
+            )
+            .unwrap();
+            image = Some((end, rec[..n as usize].to_vec()));
+        }
+        let (end, rec) = image.unwrap();
+        let hl = 8usize.div_ceil(w as usize) * w as usize;
+        rig.a.ram.data_mut()[end as usize + hl..end as usize + rec.len()]
+            .copy_from_slice(&rec[hl..]);
+        let mut s = rig.open().unwrap();
+        assert_eq!(get(&mut s, b"a").unwrap().unwrap(), b"first", "W={w}");
+        assert!(s.stats().dirty_tail, "W={w}");
+        s.set(b"b", b"x").unwrap(); // switches: the torn bytes are never programmed over
+        assert_eq!(s.stats().switches, 1);
+        drop(s);
+        let mut s = rig.open().unwrap();
+        assert_eq!(get(&mut s, b"a").unwrap().unwrap(), b"first");
+        assert_eq!(get(&mut s, b"b").unwrap().unwrap(), b"x");
+    }
+}
