@@ -92,7 +92,7 @@ impl PageCache {
     /// Power loss: each dirty sector reaches the disk or not, at random.
     fn lose_power(&mut self) {
         for s in 0..self.dirty.len() {
-            if self.rng.next() % 2 == 0 {
+            if self.rng.next() & 1 == 0 {
                 self.write_back(s);
             }
         }
@@ -182,7 +182,7 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
             let run_for = 5 + rng.next() as usize % 60;
             // Half the time the power fails in the middle of an operation
             // (a switch included), not only between them.
-            if rng.next() % 2 == 0 {
+            if rng.next() & 1 == 0 {
                 fuel.set(Some(rng.next() % 150));
             }
             let opened = Store::open(
@@ -243,7 +243,7 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
                 "seed {seed}: a synced write was lost"
             );
             drop(s);
-            m.remove(&b"probe".to_vec());
+            m.remove(b"probe".as_slice());
             let mut s = open(&mut a, &mut b);
             s.delete(b"probe").unwrap();
             s.sync().unwrap();
