@@ -318,7 +318,7 @@ fn body_programmed_header_erased_is_a_dirty_tail() {
     for w in [1u32, 4, 16] {
         let power = Power::default();
         let mut rig = Rig::new(&power, 1024, w, config());
-        let mut image = None;
+        let image;
         {
             let mut s = rig.open().unwrap();
             s.set(b"a", b"first").unwrap();
