@@ -182,3 +182,84 @@ fn double_and_triple_cuts_lose_nothing_acknowledged() {
     }
     eprintln!("{runs} cuts in double/triple sequences, 0 acknowledged writes lost");
 }
+
+/// Long mode (`.ci/run --long`): samples `TWINKV_CUTS` cut points (default
+/// 10 million) across seeds, write units and tear modes, each followed by a
+/// second cut during recovery with probability 1/4.
+/// `cargo test --release -p twinkv-core --test power_cut -- --ignored`
+#[test]
+#[ignore = "long: run by .ci/run --long"]
+fn sampled_cut_points_long() {
+    let target: u64 = std::env::var("TWINKV_CUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let started = std::time::Instant::now();
+    let done: u64 = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| sc.spawn(move || sample_cuts(t, threads, target.div_ceil(threads))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    eprintln!(
+        "{done} sampled cut points in {:?}, 0 acknowledged writes lost",
+        started.elapsed()
+    );
+}
+
+fn sample_cuts(first_seed: u64, stride: u64, target: u64) -> u64 {
+    let keys = universe(10);
+    let mut done = 0u64;
+    let mut seed = first_seed;
+    while done < target {
+        seed += stride;
+        let w = [1u32, 2, 4, 8, 16, 32][seed as usize % 6];
+        let wl = workload(60, 10, seed, 24);
+        let total = {
+            let power = Power::default();
+            let mut rig = Rig::new(&power, 1024, w, config());
+            let mut model = Model::new();
+            assert_eq!(run(&mut rig, &wl, 0, &mut model), None);
+            power.steps()
+        };
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let cut = x % (total + 1);
+            let power = Power::default();
+            let mut rig = Rig::new(&power, 1024, w, config());
+            power.cut_after(cut, MODES[(x >> 40) as usize % 3], x);
+            let mut model = Model::new();
+            let Some(inflight) = run(&mut rig, &wl, 0, &mut model) else {
+                continue;
+            };
+            let ctx = format!("seed {seed} W={w} cut {cut}");
+            let mut model = recover(&mut rig, &wl, &model, Some(inflight), &keys, &ctx);
+            if x & 3 == 0 {
+                power.reset_steps();
+                power.cut_after(x % 300, MODES[(x >> 50) as usize % 3], x >> 3);
+                let start = if inflight == usize::MAX {
+                    0
+                } else {
+                    inflight + 1
+                };
+                if let Some(i) = run(&mut rig, &wl, start, &mut model) {
+                    model = recover(
+                        &mut rig,
+                        &wl,
+                        &model,
+                        Some(i),
+                        &keys,
+                        &format!("{ctx} second cut"),
+                    );
+                }
+            }
+            let _ = model;
+            done += 1;
+        }
+    }
+    done
+}

@@ -1,11 +1,14 @@
 //! Shared support of the `flash_*` tests: a store on `SimFlash` through the
 //! embedded-storage adapter, a workload and a model.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-pub use twinkv_core::*;
+pub use twinkv_core::{
+    flash_geometry, Config, Error, FixedIndex, FlashConfigError, FlashError, FlashRegion,
+    Geometry, Index, Op, Region, SharedFlashRegion, SimError, SimFlash, Store, TearMode,
+};
 
 /// Erase unit of the small test flashes.
 pub const E: usize = 256;
@@ -13,8 +16,8 @@ pub const E: usize = 256;
 /// A simulated flash with write unit `W`, erase unit [`E`], read unit 1.
 pub type Sim<const W: usize> = SimFlash<Vec<u8>, W, E>;
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-pub type Region<'a, const W: usize> = SharedFlashRegion<'a, Sim<W>>;
-pub type FlashStore<'a, const W: usize> = Store<Region<'a, W>, FixedIndex<32>, Vec<u8>>;
+pub type FRegion<'a, const W: usize> = SharedFlashRegion<'a, Sim<W>>;
+pub type FlashStore<'a, const W: usize> = Store<FRegion<'a, W>, FixedIndex<32>, Vec<u8>>;
 pub type StoreError = Error<FlashError<SimError>>;
 
 pub fn sim<const W: usize>(size: u32) -> Sim<W> {
@@ -98,7 +101,7 @@ impl Wr {
         }
     }
 
-    pub fn run<R: twinkv_core::Region, I: Index, B: AsMut<[u8]>>(
+    pub fn run<R: Region, I: Index, B: AsMut<[u8]>>(
         &self,
         s: &mut Store<R, I, B>,
     ) -> Result<(), Error<R::Error>> {
@@ -174,7 +177,7 @@ pub fn workload(n: usize, keys: u8, seed: u64, max_value: usize) -> Vec<Wr> {
 }
 
 /// Every key of `keys` reads as `model` says, and `len` agrees.
-pub fn check_store<R: twinkv_core::Region, I: Index, B: AsMut<[u8]>>(
+pub fn check_store<R: Region, I: Index, B: AsMut<[u8]>>(
     s: &mut Store<R, I, B>,
     model: &Model,
     keys: &[Vec<u8>],

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Torture in long mode only: >= 10 million sampled power-cut points across
+# seeds, write units and tear modes (the exhaustive small harness already
+# runs in `cargo test --workspace`).
+set -euo pipefail
+mode="${1:-${TWINKV_CI_MODE:-quick}}"
+if [ "$mode" != long ]; then
+  echo "torture: quick mode runs the exhaustive harness inside cargo test; nothing more here"
+  exit 0
+fi
+TWINKV_CUTS="${TWINKV_CUTS:-10000000}" cargo test --release -p twinkv-core --test power_cut -- --ignored --nocapture
