@@ -584,17 +584,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         } else {
             (&self.index, &mut self.b)
         };
+        let mut hit = None;
         let found = index.find(hash, |off| {
             let h = j.header_at(off, limits.max_key, limits.max_value)?;
-            j.key_eq(off, &h, key)
-        })?;
-        match found {
-            Some(pos) => {
-                let off = index.entry(pos).ok_or(Error::LogicBug)?.1;
-                let h = j.header_at(off, limits.max_key, limits.max_value)?;
-                Ok(Some((pos, off, h)))
+            let eq = j.key_eq(off, &h, key)?;
+            if eq {
+                hit = Some((off, h));
             }
-            None => Ok(None),
+            Ok::<bool, Error<R::Error>>(eq)
+        })?;
+        match (found, hit) {
+            (Some(pos), Some((off, h))) => Ok(Some((pos, off, h))),
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(Error::LogicBug),
         }
     }
 
@@ -774,23 +776,25 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// that does not persist in order, call [`Store::sync`] for power-loss
     /// durability).
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
-        self.write(&[Op::Set(key, value)], false)
+        let op = Op::Set(key, value);
+        self.write_checked(core::slice::from_ref(&op))?;
+        self.write_one(&op).map(|_| ())
     }
 
-    /// Deletes `key`; returns whether it had a value.
+    /// Deletes `key`; returns whether it had a value (a key that reported
+    /// [`Error::Corrupted`] had none, and reads as absent afterwards).
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, R::Error> {
-        self.writable()?;
-        let had = self.contains(key).or_else(|e| match e {
-            Error::Corrupted => Ok(false),
-            e => Err(e),
-        })?;
-        self.write(&[Op::Delete(key)], false)?;
-        Ok(had)
+        self.write_checked(&[Op::Delete(key)])?;
+        self.write_one(&Op::Delete(key))
     }
 
     /// Applies `ops` atomically: after a power cut either all of them or none
     /// is visible. Later operations on the same key win.
     pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        if let [op] = ops {
+            self.write_checked(ops)?;
+            return self.write_one(op).map(|_| ());
+        }
         self.write(ops, ops.len() > 1)
     }
 
@@ -913,7 +917,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         })
     }
 
-    fn write(&mut self, ops: &[Op<'_>], framed: bool) -> Result<(), R::Error> {
+    /// Refuses writes on a read-only or poisoned store and input that can
+    /// never be written (empty or oversized keys, oversized values).
+    fn write_checked(&self, ops: &[Op<'_>]) -> Result<(), R::Error> {
         self.writable()?;
         for op in ops {
             self.check_key(op.key())?;
@@ -923,6 +929,58 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One set or delete, with one index lookup. Returns whether the key had
+    /// a value before.
+    fn write_one(&mut self, op: &Op<'_>) -> Result<bool, R::Error> {
+        let w = self.active().geo.write_unit;
+        let key = op.key();
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        let found = self.lookup(key, hash)?;
+        let touches = self.damage.touches(short);
+        let old = found.map(|(_, _, h)| h);
+        let had = matches!(old, Some(h) if h.kind == Kind::Set)
+            && !self.damage.covers(short, found.map(|(_, off, _)| off));
+        let (kind, value) = match *op {
+            Op::Set(_, v) => (Kind::Set, v),
+            Op::Delete(_) if found.is_none() && !touches => return Ok(false),
+            Op::Delete(_) => (Kind::Delete, &[][..]),
+        };
+        let e = effect(old, op, touches, w)?;
+        let live_after =
+            u32::try_from(i64::from(self.live_bytes) + e.live).map_err(|_| Error::LogicBug)?;
+        if live_after > self.fill_limit() && live_after > self.live_bytes {
+            return Err(Error::Full);
+        }
+        if e.entries > 0 && !self.index.has_room(1) {
+            return Err(Error::IndexFull);
+        }
+        let add = set_len(key, value, w)?;
+        if self.should_switch(add, live_after) {
+            self.switch(Fold::Ops(core::slice::from_ref(op)))?;
+            return Ok(had);
+        }
+        let off = self.append_encoded(kind, short, key, value)?;
+        let keep = kind == Kind::Set || touches;
+        match (found, keep) {
+            (Some((pos, _, _)), true) => self.index.set_offset(pos, off),
+            (Some((pos, _, _)), false) => self.index.remove(pos),
+            (None, true) => self.index.insert(hash, off).map_err(|_| Error::LogicBug)?,
+            (None, false) => {}
+        }
+        self.live_bytes = live_after;
+        self.live_keys = (self.live_keys as i64 + e.keys) as usize;
+        if matches!(old, Some(h) if h.kind == Kind::Damaged) {
+            self.damaged_keyed -= 1;
+        }
+        Ok(had)
+    }
+
+    fn write(&mut self, ops: &[Op<'_>], framed: bool) -> Result<(), R::Error> {
+        self.write_checked(ops)?;
         let add = self.append_len(ops, framed)?;
         if add == 0 {
             return Ok(());

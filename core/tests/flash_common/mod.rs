@@ -182,7 +182,7 @@ pub fn check_store<R: Region, I: Index, B: AsMut<[u8]>>(
     model: &Model,
     keys: &[Vec<u8>],
 ) -> Result<(), String> {
-    let mut buf = [0u8; 64];
+    let mut buf = [0u8; 256];
     for k in keys {
         let got = s
             .get(k, &mut buf)
