@@ -149,19 +149,12 @@ impl<R: Region> Journal<R> {
         })
     }
 
-    /// Whether `from..to` reads erased (one read pass, chunked).
+    /// Whether `from..to` reads erased (one read pass).
     pub(crate) fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
-        let mut buf = [0u8; 256];
-        let mut at = from;
-        while at < to {
-            let n = core::cmp::min(buf.len() as u32, to - at) as usize;
-            self.read(at, &mut buf[..n])?;
-            if buf[..n].iter().any(|&b| b != 0xFF) {
-                return Ok(false);
-            }
-            at += n as u32;
+        if from > to || to > self.geo.size {
+            return Err(Error::LogicBug);
         }
-        Ok(true)
+        self.region.is_erased(from, to).map_err(Error::Region)
     }
 
     /// Decodes the record slot at `off`.

@@ -861,6 +861,22 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Region for RamRegion<S> {
         self.stats.syncs = self.stats.syncs.saturating_add(1);
         Ok(())
     }
+
+    /// Compares in place; counted as one read of the whole range.
+    fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, RamError> {
+        self.check_power()?;
+        if from > to || to > self.geometry.size {
+            return Err(RamError::OutOfBounds);
+        }
+        let bytes = self
+            .storage
+            .as_ref()
+            .get(us(from)..us(to))
+            .ok_or(RamError::OutOfBounds)?;
+        self.stats.reads = self.stats.reads.saturating_add(1);
+        self.stats.bytes_read = self.stats.bytes_read.saturating_add(u64::from(to - from));
+        Ok(bytes.iter().all(|&b| b == 0xFF))
+    }
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>> MappedRegion for RamRegion<S> {

@@ -104,6 +104,24 @@ pub trait Region {
     /// Durability barrier: everything programmed or erased before the call is
     /// durable once it returns.
     fn sync(&mut self) -> Result<(), Self::Error>;
+
+    /// Whether every byte of `from..to` reads erased (`0xFF`). Opening a store
+    /// checks the unused part of the active region with it. The default reads
+    /// in 256-byte chunks; a memory region can compare in place, and a file
+    /// region can use plain reads rather than fault its mapping in.
+    fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
+        let mut buf = [0u8; 256];
+        let mut at = from;
+        while at < to {
+            let n = core::cmp::min(buf.len() as u32, to - at) as usize;
+            self.read(at, &mut buf[..n])?;
+            if buf[..n].iter().any(|&b| b != ERASED) {
+                return Ok(false);
+            }
+            at += n as u32;
+        }
+        Ok(true)
+    }
 }
 
 /// A region whose bytes are in memory and can be lent out, so reads need no
@@ -132,6 +150,9 @@ impl<R: Region + ?Sized> Region for &mut R {
     }
     fn sync(&mut self) -> Result<(), Self::Error> {
         (**self).sync()
+    }
+    fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
+        (**self).is_erased(from, to)
     }
 }
 

@@ -495,6 +495,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         };
         let seal = self.seal();
         let limits = self.limits();
+        let counts;
         let outcome: Outcome = {
             let (index, damage, j) = if self.using_a {
                 (&mut self.index, &mut self.damage, &mut self.a)
@@ -505,15 +506,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 index,
                 damage,
                 limits,
+                write_unit: geo.write_unit,
+                indexed_bytes: 0,
+                keys: 0,
+                damaged_keyed: 0,
             };
-            scan::replay(j, seal, limits, data_end, &mut sink)?
+            let outcome = scan::replay(j, seal, limits, data_end, &mut sink)?;
+            counts = (sink.indexed_bytes, sink.keys, sink.damaged_keyed);
+            outcome
         };
         let j = self.active_mut();
         j.append = outcome.end;
         j.sealed = !outcome.clean;
         j.last_sync = outcome.last_sync;
         self.damage_at_open = outcome.damaged;
-        self.recount()?;
+        let damage_bytes: u64 = self
+            .damage
+            .entries()
+            .iter()
+            .map(|d| u64::from(damage_record_len(d.scope, geo.write_unit)))
+            .sum();
+        self.live_bytes = u32::try_from(counts.0 + damage_bytes).map_err(|_| Error::LogicBug)?;
+        self.live_keys = counts.1;
+        self.damaged_keyed = counts.2;
         let partner_class = self.inactive_mut().class;
         self.inactive_mut().erase_need = match partner_class {
             _ if switching.is_set() => EraseNeed::All,
@@ -524,39 +539,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             } => EraseNeed::Used,
             _ => EraseNeed::All,
         };
-        Ok(())
-    }
-
-    /// Recomputes live bytes and key counts from the index and damage list.
-    fn recount(&mut self) -> Result<(), R::Error> {
-        let limits = self.limits();
-        let w = self.active().geo.write_unit;
-        let (mut live, mut keys, mut damaged) = (0u64, 0usize, 0usize);
-        for pos in 0..self.index.positions() {
-            let Some((_, off)) = self.index.entry(pos) else {
-                continue;
-            };
-            let h = {
-                let j = if self.using_a {
-                    &mut self.a
-                } else {
-                    &mut self.b
-                };
-                j.header_at(off, limits.max_key, limits.max_value)?
-            };
-            live += u64::from(h.stored_len(w).ok_or(Error::LogicBug)?);
-            match h.kind {
-                Kind::Set => keys += 1,
-                Kind::Damaged => damaged += 1,
-                _ => {}
-            }
-        }
-        for d in self.damage.entries() {
-            live += u64::from(damage_record_len(d.scope, w));
-        }
-        self.live_bytes = u32::try_from(live).map_err(|_| Error::LogicBug)?;
-        self.live_keys = keys;
-        self.damaged_keyed = damaged;
         Ok(())
     }
 
@@ -1536,11 +1518,35 @@ fn effect<E>(old: Option<RecordHeader>, op: &Op<'_>, touches: bool, w: u32) -> R
     })
 }
 
-/// Feeds a replay into the index and damage list.
+/// Feeds a replay into the index and damage list, counting as it goes.
 struct IndexSink<'a, I: Index> {
     index: &'a mut I,
     damage: &'a mut DamageList,
     limits: Limits,
+    write_unit: u32,
+    /// Stored bytes of the records the index points at.
+    indexed_bytes: u64,
+    keys: usize,
+    damaged_keyed: usize,
+}
+
+impl<I: Index> IndexSink<'_, I> {
+    fn count(&mut self, h: &RecordHeader, sign: i64) {
+        let len = i64::from(h.stored_len(self.write_unit).unwrap_or(0));
+        self.indexed_bytes = (self.indexed_bytes as i64 + sign * len) as u64;
+        match h.kind {
+            Kind::Set => self.keys = (self.keys as i64 + sign) as usize,
+            Kind::Damaged => self.damaged_keyed = (self.damaged_keyed as i64 + sign) as usize,
+            _ => {}
+        }
+    }
+    fn forget(&mut self) {
+        self.index.clear();
+        self.damage.clear();
+        self.indexed_bytes = 0;
+        self.keys = 0;
+        self.damaged_keyed = 0;
+    }
 }
 
 impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
@@ -1552,11 +1558,22 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         key_hash: u32,
     ) -> Result<(), R::Error> {
         let limits = self.limits;
+        let mut old = None;
         let pos = self.index.find(key_hash, |o| {
             let oh = j.header_at(o, limits.max_key, limits.max_value)?;
-            j.keys_eq(o, &oh, off, h)
+            let eq = j.keys_eq(o, &oh, off, h)?;
+            if eq {
+                old = Some(oh);
+            }
+            Ok::<bool, Error<R::Error>>(eq)
         })?;
         let keep = h.kind != Kind::Delete || self.damage.touches(h.hash);
+        if let Some(oh) = old {
+            self.count(&oh, -1);
+        }
+        if keep {
+            self.count(h, 1);
+        }
         match (pos, keep) {
             (Some(p), true) => self.index.set_offset(p, off),
             (Some(p), false) => self.index.remove(p),
@@ -1572,11 +1589,9 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         self.damage.add(d);
     }
     fn clear(&mut self) {
-        self.index.clear();
-        self.damage.clear();
+        self.forget();
     }
     fn reset(&mut self) {
-        self.index.clear();
-        self.damage.clear();
+        self.forget();
     }
 }
