@@ -73,6 +73,9 @@ pub struct Stats {
     pub unfinished_switch: bool,
     /// The store was opened read-only.
     pub read_only: bool,
+    /// Opened by [`Store::open_salvage`] from a damaged newest state: what it
+    /// shows may be older than the last acknowledged state.
+    pub salvaged: bool,
 }
 
 /// A crash-resilient key-value store over two regions.
@@ -122,6 +125,7 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     switches: u32,
     unfinished_switch: bool,
     damage_at_open: u32,
+    salvaged: bool,
 }
 
 /// What opening decided.
@@ -170,13 +174,43 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Self::open_with(a, b, index, scratch, config, true)
     }
 
+    /// Opens a store whose newest state is damaged, read-only, for salvage:
+    /// where a normal open reports [`Error::Corrupted`] because the newest
+    /// region's header is damaged or the newest region is missing, this
+    /// presents the best state that can still be read — the newer region
+    /// scanned with the store id and generation derived from its partner if
+    /// its commit is valid, else the older committed region — and sets
+    /// [`Stats::salvaged`]. It may be older than the last acknowledged state.
+    /// Otherwise it behaves like [`Store::open_read_only`].
+    pub fn open_salvage(
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+    ) -> Result<Self, R::Error> {
+        Self::open_mode(a, b, index, scratch, config, true, true)
+    }
+
     fn open_with(
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+        read_only: bool,
+    ) -> Result<Self, R::Error> {
+        Self::open_mode(a, b, index, scratch, config, read_only, false)
+    }
+
+    fn open_mode(
         a: R,
         b: R,
         index: I,
         mut scratch: B,
         config: Config,
         read_only: bool,
+        salvage: bool,
     ) -> Result<Self, R::Error> {
         let (ga, gb) = (a.geometry(), b.geometry());
         if !config.fits(ga, gb)
@@ -202,11 +236,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             switches: 0,
             unfinished_switch: false,
             damage_at_open: 0,
+            salvaged: false,
         };
         store.index.clear();
         let ca = store.a.classify()?;
         let cb = store.b.classify()?;
-        match store.decide(ca, cb)? {
+        let decision = match store.decide(ca, cb) {
+            Err(Error::Corrupted) if salvage => {
+                store.salvage(ca, cb)?;
+                return Ok(store);
+            }
+            d => d?,
+        };
+        match decision {
             Decision::Fresh { erase_a } => {
                 if read_only {
                     return Err(Error::ReadOnly);
@@ -235,6 +277,61 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         }
         Ok(store)
+    }
+
+    /// The salvage path of [`Store::open_salvage`].
+    fn salvage(&mut self, ca: RegionClass, cb: RegionClass) -> Result<(), R::Error> {
+        let committed = |c: RegionClass| match c {
+            RegionClass::Formatted {
+                header,
+                commit: MarkerState::Valid(_),
+                ..
+            } => Some(header),
+            _ => None,
+        };
+        // A newer partner whose own header is unreadable, but whose commit
+        // is valid for the derived store id and generation.
+        for (x_is_a, cx) in [(true, ca), (false, cb)] {
+            let Some(hx) = committed(cx) else { continue };
+            let seal = Seal {
+                store_id: hx.store_id,
+                generation: hx.generation + 1,
+            };
+            let y = if x_is_a { &mut self.b } else { &mut self.a };
+            if matches!(y.class, RegionClass::Formatted { header, .. } if header.generation == seal.generation)
+            {
+                continue; // its header is fine: not this case
+            }
+            if let MarkerState::Valid(end) = y.read_marker(Marker::Commit, seal)? {
+                let header = RegionHeader {
+                    generation: seal.generation,
+                    region_size: y.geo.size,
+                    ..hx
+                };
+                y.class = RegionClass::Formatted {
+                    header,
+                    switching: y.read_marker(Marker::Switching, seal)?,
+                    commit: MarkerState::Valid(end),
+                    superseded: y.read_marker(Marker::Superseded, seal)?,
+                };
+                self.using_a = !x_is_a;
+                self.salvaged = true;
+                return self.load_active();
+            }
+        }
+        // Else the newest committed region there is, flagged as possibly old.
+        let newest = match (committed(ca), committed(cb)) {
+            (Some(a), Some(b)) => Some(a.generation >= b.generation),
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        };
+        let Some(use_a) = newest else {
+            return Err(Error::Corrupted);
+        };
+        self.using_a = use_a;
+        self.salvaged = true;
+        self.load_active()
     }
 
     /// The decision table of FORMAT.md §8.
@@ -717,6 +814,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             dirty_tail: j.sealed && !self.poisoned,
             unfinished_switch: self.unfinished_switch,
             read_only: self.read_only,
+            salvaged: self.salvaged,
         }
     }
 
