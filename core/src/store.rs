@@ -875,7 +875,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.write_checked(ops)?;
             return self.write_one(op).map(|_| ());
         }
-        self.write(ops, ops.len() > 1)
+        self.write_batch(ops)
     }
 
     /// Deletes every key: a switch to an empty committed region. Old data
@@ -959,7 +959,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Bytes appending `ops` writes (0: nothing to write).
-    fn append_len(&mut self, ops: &[Op<'_>], framed: bool) -> Result<u32, R::Error> {
+    fn batch_len(&mut self, ops: &[Op<'_>]) -> Result<u32, R::Error> {
         let w = self.active().geo.write_unit;
         let mut total = 0u32;
         for i in 0..ops.len() {
@@ -967,7 +967,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 total = total.checked_add(len).ok_or(Error::LogicBug)?;
             }
         }
-        if framed && total > 0 {
+        if total > 0 {
             total += record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
             total += record::stored_len(0, 16, w).ok_or(Error::LogicBug)?;
         }
@@ -1043,7 +1043,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.switch(Fold::Ops(core::slice::from_ref(op)))?;
             return Ok(had);
         }
-        let off = self.append_encoded(kind, short, key, value)?;
+        let Some(off) = self.append_encoded(kind, short, key, value)? else {
+            self.switch(Fold::Ops(core::slice::from_ref(op)))?;
+            return Ok(had);
+        };
         let keep = kind == Kind::Set || touches;
         match (found, keep) {
             (Some((pos, _, _)), true) => self.index.set_offset(pos, off),
@@ -1059,9 +1062,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(had)
     }
 
-    fn write(&mut self, ops: &[Op<'_>], framed: bool) -> Result<(), R::Error> {
+    /// An atomic batch of two or more operations.
+    fn write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
         self.write_checked(ops)?;
-        let add = self.append_len(ops, framed)?;
+        let add = self.batch_len(ops)?;
         if add == 0 {
             return Ok(());
         }
@@ -1077,7 +1081,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if self.should_switch(add, live_after) {
             self.switch(Fold::Ops(ops))
         } else {
-            self.append_ops(ops, framed)
+            self.append_batch(ops)
         }
     }
 
@@ -1101,9 +1105,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         false
     }
 
-    /// Appends `ops` to the active log (framed as a batch if asked) and
-    /// updates the index.
-    fn append_ops(&mut self, ops: &[Op<'_>], framed: bool) -> Result<(), R::Error> {
+    /// Appends `ops` to the active log as a batch (begin, records, commit)
+    /// and then updates the index; if a program fails or does not read back,
+    /// folds the whole batch into a switch instead.
+    fn append_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
         let w = self.active().geo.write_unit;
         let mut lens = 0u32;
         let mut count = 0u32;
@@ -1115,58 +1120,58 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         let mut batch_check = crate::format::checks::CRC32C.digest();
         let begin = self.active().append;
-        if framed {
-            let v = record::batch_begin_value(count, lens);
-            self.append_encoded(Kind::BatchBegin, 0, &[], &v)?;
+        let v = record::batch_begin_value(count, lens);
+        if self.append_encoded(Kind::BatchBegin, 0, &[], &v)?.is_none() {
+            return self.switch(Fold::Ops(ops));
         }
         for (i, op) in ops.iter().enumerate() {
-            let hash = key_hash(op.key());
-            if self.record_len_at(ops, i, w)?.is_none() {
+            let Some(len) = self.record_len_at(ops, i, w)? else {
                 continue;
-            }
+            };
             let (kind, value) = match *op {
                 Op::Set(_, v) => (Kind::Set, v),
                 Op::Delete(_) => (Kind::Delete, &[][..]),
             };
-            let off = self.append_encoded(kind, short_hash(hash), op.key(), value)?;
-            if framed {
-                let len = record::stored_len(op.key().len() as u32, value.len() as u32, w)
-                    .ok_or(Error::LogicBug)? as usize;
-                batch_check.update(&self.scratch.as_mut()[..len]);
-            } else {
-                self.index_put(op.key(), hash, kind, off)?;
+            let hash = short_hash(key_hash(op.key()));
+            if self.append_encoded(kind, hash, op.key(), value)?.is_none() {
+                return self.switch(Fold::Ops(ops));
             }
+            batch_check.update(&self.scratch.as_mut()[..len as usize]);
         }
-        if framed {
-            let v = record::batch_commit_value(begin, count, lens, batch_check.finalize());
-            self.append_encoded(Kind::BatchCommit, 0, &[], &v)?;
-            // Only now, with the commit written, do the writes become visible.
-            let mut off = begin + record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
-            for (i, op) in ops.iter().enumerate() {
-                let hash = key_hash(op.key());
-                let Some(len) = self.record_len_at(ops, i, w)? else {
-                    continue;
-                };
-                let kind = if matches!(op, Op::Set(..)) {
-                    Kind::Set
-                } else {
-                    Kind::Delete
-                };
-                self.index_put(op.key(), hash, kind, off)?;
-                off += len;
-            }
+        let v = record::batch_commit_value(begin, count, lens, batch_check.finalize());
+        if self
+            .append_encoded(Kind::BatchCommit, 0, &[], &v)?
+            .is_none()
+        {
+            return self.switch(Fold::Ops(ops));
+        }
+        // Only now, with the commit written, do the writes become visible.
+        let mut off = begin + record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
+        for (i, op) in ops.iter().enumerate() {
+            let hash = key_hash(op.key());
+            let Some(len) = self.record_len_at(ops, i, w)? else {
+                continue;
+            };
+            let kind = if matches!(op, Op::Set(..)) {
+                Kind::Set
+            } else {
+                Kind::Delete
+            };
+            self.index_put(op.key(), hash, kind, off)?;
+            off += len;
         }
         Ok(())
     }
 
-    /// Encodes one record into scratch and appends it; returns its offset.
+    /// `Ok(None)`: the program failed or did not read back as written; the
+    /// log is sealed and the caller folds its write into a switch instead.
     fn append_encoded(
         &mut self,
         kind: Kind,
         hash: u8,
         key: &[u8],
         value: &[u8],
-    ) -> Result<u32, R::Error> {
+    ) -> Result<Option<u32>, R::Error> {
         let w = self.active().geo.write_unit;
         let seal = self.seal();
         let (j, scratch) = if self.using_a {
@@ -1179,7 +1184,26 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if j.append + len > j.size() {
             return Err(Error::LogicBug);
         }
-        j.append(&scratch[..len as usize])
+        let off = match j.append(&scratch[..len as usize]) {
+            Ok(off) => off,
+            // The program failed: the log is sealed; switch away from it.
+            Err(Error::Region(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if j.region.persists_in_order() {
+            // Read back what was programmed: on NOR flash, a unit torn by an
+            // earlier power cut can read as erased, and programming over it
+            // garbles the record. Never acknowledge such a write; seal the
+            // log and let the caller fold the write into a switch.
+            let (rec, back) = scratch.split_at_mut(scratch.len() / 2);
+            let back = back.get_mut(..len as usize).ok_or(Error::LogicBug)?;
+            j.read(off, back)?;
+            if *back != rec[..len as usize] {
+                j.sealed = true;
+                return Ok(None);
+            }
+        }
+        Ok(Some(off))
     }
 
     /// Points the index at the new record `off` of `key` and keeps the counts.

@@ -357,3 +357,89 @@ fn body_programmed_header_erased_is_a_dirty_tail() {
         assert_eq!(get(&mut s, b"b").unwrap().unwrap(), b"x");
     }
 }
+
+/// A region whose unit at `weak` was torn by an earlier cut yet reads as
+/// erased (weakly programmed NOR cells): programming over it garbles a bit.
+struct WeakUnit {
+    ram: twinkv_core::RamRegion<Vec<u8>>,
+    weak: u32,
+}
+
+impl twinkv_core::Region for WeakUnit {
+    type Error = twinkv_core::RamError;
+    fn geometry(&self) -> twinkv_core::Geometry {
+        self.ram.geometry()
+    }
+    fn persists_in_order(&self) -> bool {
+        true
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.ram.read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        let mut d = data.to_vec();
+        if (offset..offset + data.len() as u32).contains(&self.weak) {
+            d[(self.weak - offset) as usize] &= 0x7F;
+        }
+        self.ram.program(offset, &d)
+    }
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        if (from..to).contains(&self.weak) {
+            self.weak = u32::MAX; // an erase heals it
+        }
+        self.ram.erase(from, to)
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        self.ram.sync()
+    }
+}
+
+/// A write that lands on a weak unit does not read back as written: it is
+/// never acknowledged from there; the store switches and writes it again.
+#[test]
+fn program_that_does_not_read_back_is_redone_by_a_switch() {
+    use twinkv_core::{FixedIndex, Geometry, RamRegion, Store};
+    let geo = Geometry {
+        size: 1024,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit: 256,
+    };
+    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
+    let mk = |weak| WeakUnit {
+        ram: RamRegion::new(vec![0u8; len], geo).unwrap(),
+        weak,
+    };
+    // The second record starts at 84 + 16: make its value byte weak.
+    let mut a = mk(84 + 16 + 8 + 1 + 2);
+    let mut b = mk(u32::MAX);
+    let mut s = Store::open(
+        &mut a,
+        &mut b,
+        FixedIndex::<8>::new(),
+        vec![0u8; 256],
+        config(),
+    )
+    .unwrap();
+    s.set(b"a", b"first11").unwrap();
+    s.set(b"b", b"\xFF\xFF\xFF\xFF\xFF").unwrap();
+    assert_eq!(
+        s.stats().switches,
+        1,
+        "the garbled append was redone in the other region"
+    );
+    let mut buf = [0u8; 32];
+    assert_eq!(s.get(b"b", &mut buf).unwrap(), Some(5));
+    assert_eq!(&buf[..5], b"\xFF\xFF\xFF\xFF\xFF");
+    drop(s);
+    let mut s = Store::open(
+        &mut a,
+        &mut b,
+        FixedIndex::<8>::new(),
+        vec![0u8; 256],
+        config(),
+    )
+    .unwrap();
+    assert_eq!(s.get(b"b", &mut buf).unwrap(), Some(5));
+    assert_eq!(s.get(b"a", &mut buf).unwrap(), Some(7));
+}
