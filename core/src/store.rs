@@ -748,14 +748,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.live_keys == 0
     }
 
-    /// Calls `f(key, value)` for every key with a value, in index order, with
-    /// each record's check verified (a damaged record is
-    /// [`Error::Corrupted`]). Stops early when `f` returns `false`.
+    /// Calls `f(key, value)` for every key with an intact value, in index
+    /// order, each record's check verified. Stops early when `f` returns
+    /// `false`. If any key is damaged, the intact ones are still visited and
+    /// the call then returns [`Error::Corrupted`].
     pub fn for_each(&mut self, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), R::Error> {
         self.usable()?;
         let limits = self.limits();
         let seal = self.seal();
         let w = self.active().geo.write_unit;
+        // Damaged keys are not skipped silently: every intact entry is
+        // visited, then the call reports `Corrupted` if any key is damaged.
+        let mut damaged = !self.damage.entries().is_empty();
         for pos in 0..self.index.positions() {
             let Some((hash, off)) = self.index.entry(pos) else {
                 continue;
@@ -766,28 +770,39 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 (&mut self.b, self.scratch.as_mut())
             };
             let h = j.header_at(off, limits.max_key, limits.max_value)?;
-            if h.kind != Kind::Set {
-                continue;
+            match h.kind {
+                Kind::Set => {}
+                Kind::Delete => continue,
+                _ => {
+                    damaged = true;
+                    continue;
+                }
             }
             let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
             let rec = scratch.get_mut(..len).ok_or(Error::LogicBug)?;
             j.read(off, rec)?;
-            if !record::verify(rec, &h, seal) {
-                return Err(Error::Corrupted);
+            if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
+                damaged = true;
+                continue;
             }
             let (k0, v0) = (
                 h.header_len() as usize,
                 (h.header_len() + h.key_len) as usize,
             );
-            let key = &rec[k0..v0];
-            if self.damage.covers(short_hash(hash), Some(off)) {
-                return Err(Error::Corrupted);
-            }
-            if !f(key, &rec[v0..v0 + h.value_len as usize]) {
-                break;
+            if !f(&rec[k0..v0], &rec[v0..v0 + h.value_len as usize]) {
+                return Ok(());
             }
         }
-        Ok(())
+        if damaged {
+            Err(Error::Corrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The index (e.g. to measure its memory).
+    pub fn index(&self) -> &I {
+        &self.index
     }
 
     /// A snapshot of the store's state.
@@ -1561,18 +1576,23 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Iterates over `(key, value)` of every key with a value, borrowed from
-    /// the mapped region, each record's check verified.
+    /// the mapped region, each record's check verified. A damaged key yields
+    /// `Err(Corrupted)` in its place, and each damage entry whose key is not
+    /// known yields one `Err(Corrupted)` at the end.
     pub fn iter_ref(&self) -> impl Iterator<Item = Result<(&[u8], &[u8]), R::Error>> + '_ {
         let limits = self.limits();
         let bytes = self.active().region.as_bytes();
         let seal = self.seal();
-        (0..self.index.positions()).filter_map(move |pos| {
+        let entries = (0..self.index.positions()).filter_map(move |pos| {
             let (hash, off) = self.index.entry(pos)?;
             let Some(h) = mapped_header(bytes, off, limits) else {
                 return Some(Err(Error::Corrupted));
             };
-            if h.kind != Kind::Set {
-                return None;
+            match h.kind {
+                Kind::Set => {}
+                Kind::Delete => return None,
+                // A keyed damaged record: the key exists but its value is lost.
+                _ => return Some(Err(Error::Corrupted)),
             }
             let rec = &bytes[off as usize..];
             if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
@@ -1583,7 +1603,9 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 (h.header_len() + h.key_len) as usize,
             );
             Some(Ok((&rec[k..v], &rec[v..v + h.value_len as usize])))
-        })
+        });
+        // Keys known only by a damage entry: one error each, at the end.
+        entries.chain(self.damage.entries().iter().map(|_| Err(Error::Corrupted)))
     }
 }
 

@@ -443,3 +443,47 @@ fn program_that_does_not_read_back_is_redone_by_a_switch() {
     assert_eq!(s.get(b"b", &mut buf).unwrap(), Some(5));
     assert_eq!(s.get(b"a", &mut buf).unwrap(), Some(7));
 }
+
+/// Iteration does not skip damaged keys silently.
+#[test]
+fn iteration_reports_damaged_keys() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 2048, 4, config());
+    {
+        let mut s = rig.open().unwrap();
+        s.set(b"victim", b"v1").unwrap();
+        s.set(b"bystand", b"b").unwrap();
+    }
+    rig.a.ram.flip_bit(84 + 8 + 6 + 1, 2).unwrap();
+    let mut s = rig.open().unwrap();
+    let mut seen = vec![];
+    let r = s.for_each(|k, _| {
+        seen.push(k.to_vec());
+        true
+    });
+    assert_eq!(r, Err(Error::Corrupted));
+    assert_eq!(seen, vec![b"bystand".to_vec()]);
+    s.compact().unwrap(); // now a keyed damaged record plus a hash entry
+    seen.clear();
+    let r = s.for_each(|k, _| {
+        seen.push(k.to_vec());
+        true
+    });
+    assert_eq!(r, Err(Error::Corrupted));
+    assert_eq!(seen, vec![b"bystand".to_vec()]);
+    drop(s);
+    // The mapped iterator yields an error in the damaged key's place.
+    let mut ram_a = rig.a.ram.clone();
+    let mut ram_b = rig.b.ram.clone();
+    let s = twinkv_core::Store::open_read_only(
+        &mut ram_a,
+        &mut ram_b,
+        twinkv_core::FixedIndex::<64>::new(),
+        vec![0u8; 256],
+        config(),
+    )
+    .unwrap();
+    let items: Vec<_> = s.iter_ref().collect();
+    assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(items.iter().any(|r| matches!(r, Err(Error::Corrupted))));
+}
