@@ -1,3 +1,57 @@
-//! twinkv-host: twinkv on memory-mapped files (grows in the host issue).
+//! twinkv on memory-mapped files: a crash-resilient persistent map for
+//! desktop, server and phone apps, and the library behind the `twinkv` CLI.
+//!
+//! A store is a base path and two files, `<path>.a` and `<path>.b`, each one
+//! region of FORMAT.md (write unit 4, erase unit 512, whatever the machine, so
+//! file pairs move between machines unchanged).
+//!
+//! ```no_run
+//! use twinkv_host::{Options, Store};
+//! let mut store = Store::open("settings", Options::new())?;
+//! store.set("volume", "7")?;
+//! assert_eq!(store.get("volume")?, Some(&b"7"[..]));
+//! # Ok::<(), twinkv_host::Error>(())
+//! ```
+//!
+//! # Durability
+//! | | a returned write survives kill -9 | survives power loss |
+//! |---|---|---|
+//! | [`Durability::Default`] | yes | only what a [`Store::sync`] or a switch covered |
+//! | [`Durability::SyncEveryWrite`] | yes | yes |
+//!
+//! On copy-on-write filesystems (btrfs, APFS, ZFS) a full disk can still make
+//! a write to the mapping fail with SIGBUS, although the files were created
+//! with real bytes; ext4, XFS and NTFS report a full disk when the store is
+//! created instead.
+//!
+//! # Locking
+//! A writer locks both files exclusively, a read-only open shares the lock.
+//! The lock is advisory: it keeps other twinkv processes out, not programs that
+//! ignore it. A program that truncates a file under a running store kills it
+//! with SIGBUS (see `mmap.rs`).
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
 
+mod error;
+mod files;
+#[cfg(feature = "_test-hooks")]
+#[doc(hidden)]
+pub mod hooks;
+mod index;
+pub mod inspect;
+mod lock;
+mod memregion;
+#[allow(unsafe_code)] // the project's only `unsafe`: creating the mapping
+mod mmap;
+mod options;
+mod store;
+
+pub use error::{CoreError, Error, Result};
+pub use files::region_paths;
+pub use index::VecIndex;
+pub use memregion::MemRegion;
+pub use mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
+pub use options::{min_region_size, Durability, Options, DEFAULT_REGION_SIZE};
+pub use store::Store;
 pub use twinkv_core as core;
+pub use twinkv_core::{Op, RegionId, Stats};

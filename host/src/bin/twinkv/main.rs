@@ -1,0 +1,295 @@
+//! `twinkv`: look into, check, edit and repair twinkv stores.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod demo;
+mod report;
+
+/// Exit codes (also in `--help`).
+pub(crate) mod exit {
+    /// Success (verify: clean or recoverable).
+    pub const OK: u8 = 0;
+    /// The key is absent (`get`, `rm`).
+    pub const ABSENT: u8 = 1;
+    /// Usage error.
+    pub const USAGE: u8 = 2;
+    /// Corruption found.
+    pub const CORRUPT: u8 = 3;
+    /// Any other error.
+    pub const ERROR: u8 = 4;
+}
+
+const AFTER_HELP: &str = "\
+A store is a base path and two files: STORE.a and STORE.b.
+
+Exit codes:
+  0  success (verify: clean, or recoverable leftovers of a crash, named on stdout)
+  1  key absent (get, rm)
+  2  usage error
+  3  corruption found
+  4  any other error (one line on stderr with the cause)";
+
+/// Look into, check, edit and repair twinkv stores (crash-resilient A/B
+/// key-value journals in a pair of files).
+#[derive(Parser, Debug)]
+#[command(name = "twinkv", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options used when a command creates a store.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub(crate) struct CreateOpts {
+    /// Region size of a new store, per file (bytes; K, M, G suffixes; a
+    /// multiple of 512). Default 1M.
+    #[arg(long, value_parser = cmd::parse_size)]
+    pub(crate) size: Option<u32>,
+    /// High-water mark of a new store in percent (compaction starts above it).
+    /// Default 80.
+    #[arg(long, value_parser = cmd::parse_percent)]
+    pub(crate) high_water: Option<u16>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Set KEY to VALUE (creates the store if absent). VALUE `-` reads stdin.
+    Set {
+        /// The store's base path.
+        store: PathBuf,
+        /// The key.
+        key: String,
+        /// The value, or `-` for standard input.
+        value: String,
+        #[command(flatten)]
+        create: CreateOpts,
+        /// Sync after writing (survives power loss, not just a crash).
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Print KEY's value (exit 1 if absent).
+    Get {
+        /// The store's base path.
+        store: PathBuf,
+        /// The key.
+        key: String,
+        /// Do not print a newline after the value.
+        #[arg(short = 'n', long)]
+        no_newline: bool,
+    },
+    /// Delete KEY (exit 1 if it had no value).
+    Rm {
+        /// The store's base path.
+        store: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// List the keys, sorted.
+    List {
+        /// The store's base path.
+        store: PathBuf,
+        /// Read a copy without locking (beside a live writer).
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Print every key and value, sorted by key.
+    Dump {
+        /// The store's base path.
+        store: PathBuf,
+        /// JSON: entries {"key","value"} for UTF-8, {"key_hex","value_hex"} otherwise.
+        #[arg(long)]
+        json: bool,
+        /// Read a copy without locking (beside a live writer).
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Set every entry of a JSON file (as `dump --json` writes) in one atomic batch.
+    Import {
+        /// The store's base path.
+        store: PathBuf,
+        /// The JSON file, or `-` for standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        create: CreateOpts,
+    },
+    /// Print the store as JSON (the same as `dump --json`; `import` reads it back).
+    Export {
+        /// The store's base path.
+        store: PathBuf,
+        /// Read a copy without locking (beside a live writer).
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Show the active region, generation, space, switches and keys.
+    Stats {
+        /// The store's base path.
+        store: PathBuf,
+        /// Read a copy without locking (beside a live writer).
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Check both regions, every record: clean, recoverable or corrupt (exit 3).
+    Verify {
+        /// The store's base path.
+        store: PathBuf,
+        /// Read a copy without locking (beside a live writer).
+        #[arg(long)]
+        snapshot: bool,
+        /// Also list every record.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Compact the live data into the other region now (a switch).
+    Compact {
+        /// The store's base path.
+        store: PathBuf,
+    },
+    /// Drop damaged records into a fresh committed region (lists them first).
+    Repair {
+        /// The store's base path.
+        store: PathBuf,
+        /// Really do it.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Change the size of both region files.
+    Resize {
+        /// The store's base path.
+        store: PathBuf,
+        /// New size per file (bytes; K, M, G suffixes; a multiple of 512).
+        #[arg(value_parser = cmd::parse_size)]
+        size: u32,
+    },
+    /// Run the example on real files: 1 KiB regions, 40 % high-water mark,
+    /// switching A→B→A→B→A→B, then reopen and check every value.
+    Demo {
+        /// Directory for the files (default: a fresh temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Decode a raw flash dump (region A then region B, back to back).
+    Inspect {
+        /// The image file.
+        image: PathBuf,
+        /// The device's write unit in bytes (1, 2, 4, 8, 16 or 32).
+        #[arg(long, value_parser = cmd::parse_size)]
+        write_size: u32,
+        /// The device's erase unit in bytes.
+        #[arg(long, value_parser = cmd::parse_size)]
+        erase_size: u32,
+        /// Size of one region (default: half the image).
+        #[arg(long, value_parser = cmd::parse_size)]
+        region_size: Option<u32>,
+    },
+    /// Test helper: write numbered keys, acknowledging each on stdout.
+    #[cfg(feature = "_test-hooks")]
+    #[command(name = "__crash-writer", hide = true)]
+    CrashWriter {
+        store: PathBuf,
+        #[arg(long)]
+        start: u64,
+        #[arg(long, default_value_t = u64::MAX)]
+        count: u64,
+        #[arg(long, value_parser = cmd::parse_size, default_value = "2048")]
+        size: u32,
+        #[arg(long)]
+        sync_every_write: bool,
+    },
+}
+
+/// A command's failure: the exit code and one line for stderr.
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl From<twinkv_host::Error> for Failure {
+    fn from(e: twinkv_host::Error) -> Self {
+        let code = if e.is_corruption() {
+            exit::CORRUPT
+        } else {
+            exit::ERROR
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure {
+            code: exit::ERROR,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+    fn broken_pipe(&self) -> bool {
+        self.message == BROKEN_PIPE
+    }
+}
+
+const BROKEN_PIPE: &str = "\u{0}broken pipe";
+
+/// Output errors: a closed stdout ends the command quietly.
+pub(crate) fn out_err(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::new(exit::OK, BROKEN_PIPE)
+    } else {
+        Failure::new(exit::ERROR, format!("writing output: {e}"))
+    }
+}
+
+fn main() -> ExitCode {
+    // No panic message or backtrace on any input: a panic is a bug, reported
+    // as one line.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(io::stderr(), "twinkv: internal error: {info}");
+        std::process::exit(i32::from(exit::ERROR));
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            if let Err(w) = e.print() {
+                if w.kind() != io::ErrorKind::BrokenPipe {
+                    return ExitCode::from(exit::ERROR);
+                }
+            }
+            return ExitCode::from(code);
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let r = cmd::run(cli.command, &mut out).and_then(|code| {
+        out.flush().map_err(out_err)?;
+        Ok(code)
+    });
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(f) if f.broken_pipe() => ExitCode::from(exit::OK),
+        Err(f) => {
+            let _ = out.flush();
+            let _ = writeln!(io::stderr(), "twinkv: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! [`Store`]: a persistent byte map in a pair of memory-mapped files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use twinkv_core::format::Layout;
+use twinkv_core::{fill_limit, Config, Op, RegionId, Stats};
+
+use crate::error::{Error, Result};
+use crate::files::{self, region_paths, RegionFile};
+use crate::index::VecIndex;
+use crate::memregion::{AnyRegion, MemRegion};
+use crate::mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
+use crate::options::{check_config, Durability, Options};
+
+type Inner = twinkv_core::Store<AnyRegion, VecIndex, Vec<u8>>;
+
+/// Largest region size: the largest multiple of 512 in a `u32`.
+const MAX_REGION_SIZE: u32 = u32::MAX / ERASE_UNIT * ERASE_UNIT;
+
+/// How the store was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Write,
+    ReadOnly,
+    Snapshot,
+}
+
+/// A crash-resilient persistent map from byte keys to byte values, kept in two
+/// memory-mapped files `<path>.a` and `<path>.b` (see [`region_paths`]).
+///
+/// ```no_run
+/// use twinkv_host::{Options, Store};
+///
+/// let mut store = Store::open("settings", Options::new())?; // settings.a + settings.b, 1 MiB each
+/// store.set("volume", "7")?;
+/// assert_eq!(store.get("volume")?, Some(&b"7"[..])); // zero-copy, checksum verified
+/// store.sync()?; // power-loss barrier; kill -9 is survived without it
+/// # Ok::<(), twinkv_host::Error>(())
+/// ```
+///
+/// Methods follow `HashMap`'s names and return [`Result`]. Keys and values are
+/// bytes; anything `AsRef<[u8]>` (`&str`, `String`, `Vec<u8>`, `&[u8]`) is
+/// accepted. A value that fails its check reads as [`Error::Core`] with
+/// `Corrupted`, never as an older value.
+///
+/// A writer holds an exclusive advisory lock on both files; a second writer or
+/// a read-only open gets [`Error::Locked`]. After a failed write the store
+/// refuses further writes until reopened (core's `Poisoned`).
+pub struct Store {
+    inner: Option<Inner>,
+    base: PathBuf,
+    a: Option<RegionFile>,
+    b: Option<RegionFile>,
+    config: Config,
+    durability: Durability,
+    auto_grow: bool,
+    mode: Mode,
+    /// A file with an invalid header that core was left to judge.
+    suspect: Option<PathBuf>,
+}
+
+fn closed() -> Error {
+    Error::Unsupported("the store was left closed by a failed resize; reopen it")
+}
+
+impl Store {
+    /// Opens the store at `path` for reading and writing, creating its two
+    /// files if they are absent (and [`Options::create`] allows it).
+    ///
+    /// - A new store gets a random store id; each file is created as a temp
+    ///   file of real `0xFF` bytes (not sparse), fsynced, renamed into place,
+    ///   and the directory fsynced.
+    /// - An existing store is opened with the options its header records;
+    ///   options set explicitly must match ([`Error::OptionsConflict`]).
+    /// - One file missing or empty: recreated when its partner is a complete
+    ///   committed region, else [`Error::NewerRegionMissing`] and nothing is
+    ///   written.
+    /// - Files of another store, of another geometry, or not twinkv files are
+    ///   refused and left unchanged.
+    /// - Files of different sizes (an interrupted [`resize`](Self::resize))
+    ///   converge to the larger size.
+    ///
+    /// Reopening never erases data.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let base = path.as_ref().to_path_buf();
+        let opened = files::open_pair(&base, &options, true)?;
+        let mut store = Store {
+            inner: None,
+            base,
+            a: opened.a,
+            b: opened.b,
+            config: opened.config,
+            durability: options.durability,
+            auto_grow: options.auto_grow,
+            mode: Mode::Write,
+            suspect: opened.suspect,
+        };
+        store.map()?;
+        store.converge()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading, under a shared lock (several
+    /// readers at once; [`Error::Locked`] while a writer holds the store).
+    /// Writes nothing; writes through it fail with core's `ReadOnly`.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let base = path.as_ref().to_path_buf();
+        let opened = files::open_pair(&base, &Options::new().create(false), false)?;
+        let mut store = Store {
+            inner: None,
+            base,
+            a: opened.a,
+            b: opened.b,
+            config: opened.config,
+            durability: Durability::Default,
+            auto_grow: false,
+            mode: Mode::ReadOnly,
+            suspect: opened.suspect,
+        };
+        store.map()?;
+        Ok(store)
+    }
+
+    /// Opens a consistent in-memory copy of the store without taking any
+    /// lock, for looking at a store another process is writing. Both files
+    /// are read with plain reads, again and again until the header area of
+    /// both reads the same before and after. Read-only.
+    pub fn open_snapshot(path: impl AsRef<Path>) -> Result<Store> {
+        let base = path.as_ref().to_path_buf();
+        let (a, b) = read_snapshot(&base)?;
+        let (ra, rb) = snapshot_regions(&base, a, b)?;
+        let config = snapshot_config(&base, &ra, &rb)?;
+        let inner = open_core(ra, rb, config, false)?;
+        Ok(Store {
+            inner: Some(inner),
+            base,
+            a: None,
+            b: None,
+            config,
+            durability: Durability::Default,
+            auto_grow: false,
+            mode: Mode::Snapshot,
+            suspect: None,
+        })
+    }
+
+    /// Maps the files and opens core on them.
+    fn map(&mut self) -> Result<()> {
+        self.inner = None;
+        let write = self.mode == Mode::Write;
+        let region = |f: &Option<RegionFile>, partner: &Option<RegionFile>| -> Result<AnyRegion> {
+            match (f, partner) {
+                (Some(f), _) => {
+                    let dup = f.file.try_clone().map_err(|e| Error::io(&f.path, e))?;
+                    let r = MmapRegion::new(dup, write).map_err(|e| Error::io(&f.path, e))?;
+                    Ok(AnyRegion::Mapped(r))
+                }
+                // Read-only open of a store whose partner file is missing or
+                // empty: an erased stand-in of the same size.
+                (None, Some(p)) => {
+                    let size = u32::try_from(p.len()?).unwrap_or(0);
+                    let geo = MmapRegion::geometry_for(size);
+                    let r = MemRegion::new(vec![0xFF; size as usize], geo, false)
+                        .map_err(|e| Error::io(&p.path, e))?;
+                    Ok(AnyRegion::Mem(r))
+                }
+                (None, None) => Err(Error::NotFound(self.base.clone())),
+            }
+        };
+        let ra = region(&self.a, &self.b)?;
+        let rb = region(&self.b, &self.a)?;
+        let inner =
+            open_core(ra, rb, self.config, write).map_err(|e| match (e, &self.suspect) {
+                (Error::Core(twinkv_core::Error::Unrecognised), Some(p)) => {
+                    Error::not_region(p, "not a twinkv region file")
+                }
+                (e, _) => e,
+            })?;
+        self.inner = Some(inner);
+        Ok(())
+    }
+
+    fn inner(&self) -> Result<&Inner> {
+        self.inner.as_ref().ok_or_else(closed)
+    }
+
+    fn inner_mut(&mut self) -> Result<&mut Inner> {
+        self.inner.as_mut().ok_or_else(closed)
+    }
+
+    /// The base path the store was opened with.
+    pub fn path(&self) -> &Path {
+        &self.base
+    }
+
+    /// The two region files, `<path>.a` and `<path>.b`.
+    pub fn file_paths(&self) -> (PathBuf, PathBuf) {
+        region_paths(&self.base)
+    }
+
+    /// The configuration in force (the store id and what the header records).
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Sizes of region A and region B in bytes (equal except while a resize
+    /// is under way).
+    pub fn region_sizes(&self) -> (u32, u32) {
+        match &self.inner {
+            Some(i) => {
+                let (a, b) = i.regions();
+                use twinkv_core::Region;
+                (a.geometry().size, b.geometry().size)
+            }
+            None => (0, 0),
+        }
+    }
+
+    // ----- reads -----------------------------------------------------------
+
+    /// The value of `key`, borrowed from the mapping (no copy); its check is
+    /// verified on every call. `Ok(None)` when the key has no value.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<&[u8]>> {
+        Ok(self.inner()?.get_ref(key.as_ref())?)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Number of keys with a value.
+    pub fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.len())
+    }
+
+    /// True when no key has a value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every `(key, value)`, borrowed from the mapping, each record's check
+    /// verified. Order: the index's (by key hash), arbitrary but stable while
+    /// the store is not written; sort the collected pairs for key order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(&[u8], &[u8])>> + '_ {
+        self.inner
+            .iter()
+            .flat_map(|i| i.iter_ref())
+            .map(|r| r.map_err(Error::from))
+    }
+
+    /// Every key, in [`iter`](Self::iter)'s order.
+    pub fn keys(&self) -> impl Iterator<Item = Result<&[u8]>> + '_ {
+        self.iter().map(|r| r.map(|(k, _)| k))
+    }
+
+    /// A copy of the whole map.
+    pub fn to_hashmap(&self) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
+        self.iter()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect()
+    }
+
+    /// The store's state: active region, generation, used, live and free
+    /// bytes, switches since open, keys, damaged keys, and what open found.
+    pub fn stats(&self) -> Result<Stats> {
+        Ok(self.inner()?.stats())
+    }
+
+    // ----- writes ----------------------------------------------------------
+
+    /// Sets `key` to `value`.
+    pub fn set(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let (k, v) = (key.as_ref(), value.as_ref());
+        self.write(|i| i.set(k, v))
+    }
+
+    /// Deletes `key`; returns whether it had a value.
+    pub fn remove(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let k = key.as_ref();
+        let mut had = false;
+        self.write(|i| {
+            had = i.delete(k)?;
+            Ok(())
+        })?;
+        Ok(had)
+    }
+
+    /// Sets every pair atomically: after a crash either all or none is
+    /// visible. Later pairs win over earlier ones with the same key.
+    pub fn set_many<K, V>(&mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let pairs: Vec<(K, V)> = pairs.into_iter().collect();
+        let ops: Vec<Op<'_>> = pairs
+            .iter()
+            .map(|(k, v)| Op::Set(k.as_ref(), v.as_ref()))
+            .collect();
+        self.apply(&ops)
+    }
+
+    /// Applies sets and deletes atomically (core's [`Op`]).
+    pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write(|i| i.apply(ops))
+    }
+
+    /// Deletes every key: a switch to an empty region. Old data never comes
+    /// back.
+    pub fn clear(&mut self) -> Result<()> {
+        self.write(|i| i.clear())
+    }
+
+    /// Compacts the live data into the other region now (a switch).
+    pub fn compact(&mut self) -> Result<()> {
+        self.inner_mut()?.compact()?;
+        Ok(())
+    }
+
+    /// Power-loss barrier: everything written before returns survives power
+    /// loss. Flushes the mapping (`msync`), then `fdatasync`, then appends a
+    /// sync marker (FORMAT.md §6.3).
+    pub fn sync(&mut self) -> Result<()> {
+        self.inner_mut()?.sync()?;
+        Ok(())
+    }
+
+    /// Drops every damaged record and damage entry into a fresh committed
+    /// region (core's `Store::repair`): a key whose newest record was damaged
+    /// then reads as absent, and one a damage entry covered reads its newest
+    /// intact value. Returns how many damaged keys or key groups were dropped.
+    /// The loss becomes silent afterwards: list the damage first
+    /// ([`inspect::verify_store`](crate::inspect::verify_store), `twinkv verify`).
+    pub fn repair(&mut self) -> Result<usize> {
+        let n = self.inner_mut()?.repair()?;
+        if self.durability == Durability::SyncEveryWrite {
+            self.inner_mut()?.sync()?;
+        }
+        Ok(n)
+    }
+
+    fn write(
+        &mut self,
+        mut f: impl FnMut(&mut Inner) -> twinkv_core::Result<(), std::io::Error>,
+    ) -> Result<()> {
+        loop {
+            let r = f(self.inner_mut()?);
+            match r {
+                Err(twinkv_core::Error::Full) if self.auto_grow => {
+                    let (sa, sb) = self.region_sizes();
+                    let cur = sa.max(sb);
+                    if cur >= MAX_REGION_SIZE {
+                        return Err(Error::Core(twinkv_core::Error::Full));
+                    }
+                    let next = cur.saturating_mul(2).min(MAX_REGION_SIZE);
+                    self.resize(next)?;
+                }
+                Err(e) => return Err(e.into()),
+                Ok(()) => break,
+            }
+        }
+        if self.durability == Durability::SyncEveryWrite {
+            self.inner_mut()?.sync()?;
+        }
+        Ok(())
+    }
+
+    // ----- resize ----------------------------------------------------------
+
+    /// Changes both region files to `new_size` bytes (a multiple of 512).
+    ///
+    /// The inactive file is resized first (growing writes real `0xFF` bytes),
+    /// the live data is compacted into it by a switch, then the other file is
+    /// resized. Shrinking is refused ([`Error::DoesNotFit`]) unless the live
+    /// data fits the new size's max-fill limit. A resize interrupted by a
+    /// crash is settled by the next [`open`](Self::open): the files converge
+    /// to the larger size, so an interrupted grow is finished and an
+    /// interrupted shrink is undone.
+    pub fn resize(&mut self, new_size: u32) -> Result<()> {
+        check_config(&self.config, new_size)?;
+        let stats = self.stats()?;
+        let (sa, sb) = self.region_sizes();
+        if sa == new_size && sb == new_size {
+            return Ok(());
+        }
+        let d = Layout::new(WRITE_UNIT).data_start();
+        let limit = fill_limit(new_size - d, self.config.max_fill_bp);
+        if stats.live_bytes > limit {
+            return Err(Error::DoesNotFit {
+                live: u64::from(stats.live_bytes),
+                limit: u64::from(limit),
+            });
+        }
+        let inactive = match stats.active {
+            RegionId::A => RegionId::B,
+            RegionId::B => RegionId::A,
+        };
+        self.set_file_len(inactive, new_size)?;
+        self.compact()?;
+        self.set_file_len(stats.active, new_size)?;
+        Ok(())
+    }
+
+    /// Unmaps, sets one file's length (only ever the inactive one), remaps.
+    fn set_file_len(&mut self, which: RegionId, len: u32) -> Result<()> {
+        self.inner = None;
+        let f = match which {
+            RegionId::A => self.a.as_ref(),
+            RegionId::B => self.b.as_ref(),
+        }
+        .ok_or_else(closed)?;
+        let cur = f.len()?;
+        let len = u64::from(len);
+        if len > cur {
+            files::fill_erased(&f.path, &f.file, cur, len)?;
+        } else if len < cur {
+            files::truncate(&f.path, &f.file, len)?;
+        }
+        self.map()
+    }
+
+    /// Settles files of different sizes (an interrupted resize) on the larger.
+    fn converge(&mut self) -> Result<()> {
+        let (sa, sb) = self.region_sizes();
+        if sa == sb {
+            return Ok(());
+        }
+        let target = sa.max(sb);
+        let active = self.stats()?.active;
+        let active_size = if active == RegionId::A { sa } else { sb };
+        if active_size < target {
+            // Compact into the larger (inactive) file first.
+            self.compact()?;
+        }
+        let small = if sa < sb { RegionId::A } else { RegionId::B };
+        self.set_file_len(small, target)
+    }
+
+    // ----- typed values ----------------------------------------------------
+
+    /// The value of `key` decoded from postcard (feature `serde`).
+    ///
+    /// postcard is compact (varints, no field names) and `no_std`, so a
+    /// device running `twinkv-core` can decode the same bytes.
+    #[cfg(feature = "serde")]
+    pub fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<T>> {
+        match self.get(key)? {
+            Some(v) => postcard::from_bytes(v)
+                .map(Some)
+                .map_err(|e| Error::Encoding(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets `key` to `value` encoded with postcard (feature `serde`).
+    #[cfg(feature = "serde")]
+    pub fn set_as<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<()> {
+        let bytes = postcard::to_allocvec(value).map_err(|e| Error::Encoding(e.to_string()))?;
+        self.set(key, bytes)
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.base)
+            .field("mode", &self.mode)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+fn open_core(ra: AnyRegion, rb: AnyRegion, config: Config, write: bool) -> Result<Inner> {
+    let scratch = vec![0u8; Inner::scratch_len(&config, WRITE_UNIT)];
+    let r = if write {
+        Inner::open(ra, rb, VecIndex::new(), scratch, config)
+    } else {
+        Inner::open_read_only(ra, rb, VecIndex::new(), scratch, config)
+    };
+    Ok(r?)
+}
+
+/// Header area bytes compared before and after a snapshot read.
+const HEAD: usize = 128;
+
+/// The bytes of files A and B (`None`: missing or empty).
+pub(crate) type FilePair = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Reads both files while another process may write them: retried until the
+/// header areas of both read the same before and after.
+pub(crate) fn read_snapshot(base: &Path) -> Result<FilePair> {
+    let (pa, pb) = region_paths(base);
+    let read = |p: &Path| -> Result<Option<Vec<u8>>> {
+        match std::fs::read(p) {
+            Ok(v) if v.is_empty() => Ok(None),
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    };
+    let head = |p: &Path| -> Result<Vec<u8>> {
+        use std::io::Read;
+        let mut v = Vec::with_capacity(HEAD);
+        match std::fs::File::open(p) {
+            Ok(f) => {
+                f.take(HEAD as u64)
+                    .read_to_end(&mut v)
+                    .map_err(|e| Error::io(p, e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(p, e)),
+        }
+        Ok(v)
+    };
+    let prefix = |v: &Option<Vec<u8>>| -> Vec<u8> {
+        v.as_deref()
+            .map_or(Vec::new(), |v| v[..v.len().min(HEAD)].to_vec())
+    };
+    for attempt in 0..200u32 {
+        let (ha, hb) = (head(&pa)?, head(&pb)?);
+        let (a, b) = (read(&pa)?, read(&pb)?);
+        let (ha2, hb2) = (head(&pa)?, head(&pb)?);
+        if ha == ha2 && hb == hb2 && prefix(&a) == ha && prefix(&b) == hb {
+            if a.is_none() && b.is_none() {
+                return Err(Error::NotFound(base.to_path_buf()));
+            }
+            return Ok((a, b));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt.min(20))));
+    }
+    Err(Error::Io {
+        path: Some(base.to_path_buf()),
+        source: std::io::Error::other("the store kept changing while it was read; try again"),
+    })
+}
+
+fn snapshot_regions(
+    base: &Path,
+    a: Option<Vec<u8>>,
+    b: Option<Vec<u8>>,
+) -> Result<(AnyRegion, AnyRegion)> {
+    let (pa, pb) = region_paths(base);
+    let size_of = |v: &Option<Vec<u8>>| v.as_ref().map(|v| v.len());
+    let partner = size_of(&a).or(size_of(&b)).unwrap_or(0);
+    let mk = |v: Option<Vec<u8>>, p: &Path| -> Result<AnyRegion> {
+        let v = v.unwrap_or_else(|| vec![0xFF; partner]);
+        let size = u32::try_from(v.len())
+            .ok()
+            .filter(|s| s % ERASE_UNIT == 0)
+            .ok_or_else(|| {
+                Error::not_region(p, format!("length {} is not a multiple of 512", v.len()))
+            })?;
+        let r = MemRegion::new(v, MmapRegion::geometry_for(size), false)
+            .map_err(|e| Error::not_region(p, e.to_string()))?;
+        Ok(AnyRegion::Mem(r))
+    };
+    Ok((mk(a, &pa)?, mk(b, &pb)?))
+}
+
+fn snapshot_config(base: &Path, a: &AnyRegion, b: &AnyRegion) -> Result<Config> {
+    use twinkv_core::format::{RegionHeader, HEADER_LEN};
+    use twinkv_core::MappedRegion;
+    let mut best: Option<RegionHeader> = None;
+    for r in [a, b] {
+        let mut hb = [0u8; HEADER_LEN];
+        hb.copy_from_slice(&r.as_bytes()[..HEADER_LEN]);
+        if let Ok(h) = RegionHeader::decode(&hb) {
+            if best.is_none_or(|b| h.generation > b.generation) {
+                best = Some(h);
+            }
+        }
+    }
+    let h =
+        best.ok_or_else(|| Error::not_region(base, "no twinkv region header in either file"))?;
+    Ok(Config::new(h.store_id)
+        .with_limits(h.max_key_len, h.max_value_len)
+        .with_ratios(h.high_water_bp, h.max_fill_bp)
+        .adopting_store_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn store_is_send() {
+        assert_send::<Store>();
+    }
+}

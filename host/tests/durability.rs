@@ -1,0 +1,198 @@
+//! Durability: a wrapper region around `MmapRegion` records every program,
+//! erase, flush (msync) and fsync, and the test checks that every byte
+//! acknowledged as durable was flushed and fsynced before the acknowledgement,
+//! and that a switch's commit and "superseded" markers come only after the
+//! bytes they vouch for are durable.
+
+use std::cell::RefCell;
+use std::fs::OpenOptions;
+use std::io;
+use std::rc::Rc;
+
+use twinkv_host::core::{Config, Geometry, MappedRegion, Region, Store};
+use twinkv_host::{MmapRegion, VecIndex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ev {
+    Program { region: u8, offset: u32, len: u32 },
+    Erase { region: u8 },
+    Flush { region: u8 },
+    Fsync { region: u8 },
+}
+
+type Log = Rc<RefCell<Vec<Ev>>>;
+
+struct Recording {
+    inner: MmapRegion,
+    id: u8,
+    log: Log,
+}
+
+impl Region for Recording {
+    type Error = io::Error;
+    fn geometry(&self) -> Geometry {
+        self.inner.geometry()
+    }
+    fn persists_in_order(&self) -> bool {
+        self.inner.persists_in_order()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> io::Result<()> {
+        self.log.borrow_mut().push(Ev::Program {
+            region: self.id,
+            offset,
+            len: data.len() as u32,
+        });
+        self.inner.program(offset, data)
+    }
+    fn erase(&mut self, from: u32, to: u32) -> io::Result<()> {
+        self.log.borrow_mut().push(Ev::Erase { region: self.id });
+        self.inner.erase(from, to)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        // MmapRegion's sync is exactly these two steps, in this order.
+        self.inner.flush()?;
+        self.log.borrow_mut().push(Ev::Flush { region: self.id });
+        self.inner.sync_file()?;
+        self.log.borrow_mut().push(Ev::Fsync { region: self.id });
+        Ok(())
+    }
+}
+
+impl MappedRegion for Recording {
+    fn as_bytes(&self) -> &[u8] {
+        self.inner.as_bytes()
+    }
+}
+
+fn region_of(e: &Ev) -> u8 {
+    match *e {
+        Ev::Program { region, .. }
+        | Ev::Erase { region }
+        | Ev::Flush { region }
+        | Ev::Fsync { region } => region,
+    }
+}
+
+/// Every program or erase of `log[..upto]` is followed, before `ack`, by a
+/// flush and then an fsync of its region.
+fn assert_durable(log: &[Ev], upto: usize, ack: usize, what: &str) {
+    // Per region: the last flush that an fsync followed, before `ack`.
+    let mut covered = [0usize; 2];
+    for r in 0..2u8 {
+        if let Some(fs) = log[..ack]
+            .iter()
+            .rposition(|x| *x == Ev::Fsync { region: r })
+        {
+            if let Some(fl) = log[..fs]
+                .iter()
+                .rposition(|x| *x == Ev::Flush { region: r })
+            {
+                covered[r as usize] = fl;
+            }
+        }
+    }
+    for (i, e) in log[..upto].iter().enumerate() {
+        if matches!(e, Ev::Program { .. } | Ev::Erase { .. }) {
+            assert!(
+                i < covered[region_of(e) as usize],
+                "{what}: event {i} {e:?} not flushed and fsynced before the acknowledgement at {ack}"
+            );
+        }
+    }
+}
+
+const COMMIT_SLOT: u32 = 60; // H + M for W = 4 (FORMAT.md §1)
+const SUPERSEDED_SLOT: u32 = 72;
+
+#[test]
+fn acknowledged_bytes_were_flushed_and_fsynced_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Log = Rc::default();
+    let mut regions = Vec::new();
+    for (id, name) in [(0u8, "a"), (1, "b")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, vec![0xFF; 4096]).unwrap();
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        f.try_lock().unwrap();
+        regions.push(Recording {
+            inner: MmapRegion::new(f, true).unwrap(),
+            id,
+            log: log.clone(),
+        });
+    }
+    let rb = regions.pop().unwrap();
+    let ra = regions.pop().unwrap();
+    let config = Config::new(0x5EED).with_limits(16, 64);
+    let scratch = vec![0u8; Store::<Recording, VecIndex, Vec<u8>>::scratch_len(&config, 4)];
+    let mut store = Store::open(ra, rb, VecIndex::new(), scratch, config).unwrap();
+    let mut acks = 0;
+    for i in 0..2000u32 {
+        store
+            .set(
+                format!("key{}", i % 31).as_bytes(),
+                format!("value {i}").as_bytes(),
+            )
+            .unwrap();
+        if i % 7 == 0 {
+            let mark = log.borrow().len();
+            store.sync().unwrap();
+            let l = log.borrow();
+            assert_durable(&l, mark, l.len(), &format!("sync after write {i}"));
+            acks += 1;
+        }
+    }
+    let l = log.borrow();
+    // Every commit marker: all earlier programs of its region durable first.
+    let mut commits = 0;
+    for (i, e) in l.iter().enumerate() {
+        match *e {
+            Ev::Program {
+                region,
+                offset: COMMIT_SLOT,
+                len: 12,
+            } => {
+                let since_erase = l[..i]
+                    .iter()
+                    .rposition(|x| *x == Ev::Erase { region })
+                    .map_or(0, |p| p + 1);
+                let upto: Vec<Ev> = l[since_erase..i].to_vec();
+                assert_durable(
+                    &upto,
+                    upto.len(),
+                    upto.len(),
+                    &format!("commit at event {i}"),
+                );
+                commits += 1;
+            }
+            Ev::Program {
+                region,
+                offset: SUPERSEDED_SLOT,
+                len: 12,
+            } => {
+                // The partner's commit is durable before "superseded".
+                let other = 1 - region;
+                let c = l[..i]
+                    .iter()
+                    .rposition(|x| {
+                        *x == Ev::Program {
+                            region: other,
+                            offset: COMMIT_SLOT,
+                            len: 12,
+                        }
+                    })
+                    .expect("superseded before any commit");
+                assert_durable(&l, c + 1, i, &format!("superseded at event {i}"));
+            }
+            _ => {}
+        }
+    }
+    assert!(commits > 10, "only {commits} switches");
+    assert!(acks > 50);
+}
