@@ -1,83 +1,11 @@
-//! [`Region`]s over any [`embedded_storage::nor_flash::NorFlash`].
+//! [`Region`]s over any [`embedded_storage::nor_flash::NorFlash`]:
+//! [`FlashRegion`] (owns its flash) and [`SharedFlashRegion`] (both regions
+//! on one flash, through a `RefCell`). [`FlashRegion`]'s docs give the
+//! geometry rules and the durability argument.
 //!
 //! The adapter only moves bytes: every byte twinkv stores is encoded and
 //! decoded by the pure functions of [`crate::format`], so an async front end
 //! over `embedded-storage-async` needs no second format implementation.
-//!
-//! Two shapes cover the usual layouts:
-//!
-//! - [`FlashRegion`] owns its flash value (or a `&mut` to it): one region per
-//!   flash, e.g. two partitions a HAL hands out as separate values, or two
-//!   separate chips.
-//! - [`SharedFlashRegion`] borrows a [`RefCell`] holding one flash, so both
-//!   regions of a store reach the same device: two ranges of one flash
-//!   ([`SharedFlashRegion::pair`]) or one partition split in two halves
-//!   ([`SharedFlashRegion::halves`]). Each call borrows the cell only for its
-//!   own duration; core never calls into one region while another call is in
-//!   progress.
-//!
-//! ```
-//! # #[cfg(feature = "flash-sim")] {
-//! use core::cell::RefCell;
-//! use twinkv_core::{Config, FixedIndex, SharedFlashRegion, SimFlash, Store};
-//!
-//! // A 2 KiB simulated NOR flash: write unit 4, erase unit 256.
-//! type Flash = SimFlash<Vec<u8>, 4, 256>;
-//! let flash = RefCell::new(Flash::new(vec![0; Flash::storage_len(2048)], 2048).unwrap());
-//! // One partition (the whole flash) split into two 1 KiB regions.
-//! let (a, b) = SharedFlashRegion::halves(&flash, 0, 2048).unwrap();
-//! let config = Config::new(0x5EED).with_limits(16, 32);
-//! let mut scratch = [0u8; 128];
-//! let mut store = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
-//! store.set(b"volume", b"7").unwrap();
-//! let mut buf = [0u8; 32];
-//! assert_eq!(store.get(b"volume", &mut buf).unwrap(), Some(1));
-//! # }
-//! ```
-//!
-//! # Geometry
-//!
-//! `READ_SIZE`, `WRITE_SIZE` and `ERASE_SIZE` become the region's
-//! [`Geometry`] (`read_unit`, `write_unit`, `erase_unit`). Core reads at any
-//! offset and length; when `READ_SIZE > 1` the adapter reads the aligned
-//! middle of a request straight into the caller's buffer and bounces the
-//! unaligned head and tail through a stack buffer of [`MAX_READ_SIZE`] bytes.
-//!
-//! Construction rejects, with a [`FlashConfigError`], what twinkv cannot
-//! serve: a `WRITE_SIZE` outside [`WRITE_UNITS`](crate::WRITE_UNITS), an
-//! erase unit that is not a power of two between the write unit and
-//! [`MAX_ERASE_UNIT`](crate::MAX_ERASE_UNIT), a `READ_SIZE` above
-//! [`MAX_READ_SIZE`] or not dividing the erase unit, and partitions that are
-//! empty, not aligned to erase units, outside the flash or overlapping.
-//! Whether a configuration's largest record fits capacity × max-fill is
-//! [`Config::fits`](crate::Config::fits)' job: [`Store::open`](crate::Store::open)
-//! refuses with [`Error::InvalidConfig`](crate::Error::InvalidConfig), and
-//! [`flash_geometry`] lets a firmware check it at compile time:
-//!
-//! ```
-//! # #[cfg(feature = "flash-sim")] {
-//! use twinkv_core::{flash_geometry, Config, SimFlash};
-//! type Flash = SimFlash<&'static mut [u8], 8, 4096>;
-//! const CONFIG: Config = Config::new(0x5EED).with_limits(32, 256);
-//! const G: twinkv_core::Geometry = flash_geometry::<Flash>(8192);
-//! const _: () = assert!(CONFIG.fits(G, G));
-//! # }
-//! ```
-//!
-//! # Durability
-//!
-//! [`Region::sync`] does nothing: a NOR flash `write` or `erase` returns only
-//! once the cells are programmed or erased, so everything is durable on
-//! return, in issue order ([`Region::persists_in_order`] is `true`). A flash
-//! driver that buffers writes (e.g. a write-back cache in front of the part)
-//! breaks this and must not be used through this adapter without flushing
-//! inside its own `write`.
-//!
-//! The power-loss contract of [`Region`] is what
-//! `embedded-storage` promises for `NorFlash`: an interrupted write leaves its
-//! words undefined and the rest unchanged, an interrupted erase leaves its
-//! pages undefined, and no word is written twice between erases (twinkv never
-//! asks for that).
 
 use core::cell::RefCell;
 use core::fmt;
@@ -159,6 +87,9 @@ pub enum FlashConfigError {
     OutOfBounds,
     /// The two regions of one flash overlap.
     Overlap,
+    /// The shared flash's [`RefCell`] was mutably borrowed, so its capacity
+    /// could not be read.
+    Busy,
 }
 
 impl fmt::Display for FlashConfigError {
@@ -172,6 +103,7 @@ impl fmt::Display for FlashConfigError {
             Self::Misaligned => "region offset or size is not a multiple of ERASE_SIZE",
             Self::OutOfBounds => "region is empty or not inside the flash",
             Self::Overlap => "the two regions overlap",
+            Self::Busy => "shared flash already borrowed",
         })
     }
 }
@@ -180,7 +112,7 @@ impl core::error::Error for FlashConfigError {}
 
 /// The [`Geometry`] of a region of `size` bytes on flash type `F`. `const`,
 /// so a firmware can check its configuration at compile time with
-/// [`Config::fits`](crate::Config::fits) (see the [module docs](self)).
+/// [`Config::fits`](crate::Config::fits) (example on [`FlashRegion`]).
 /// The result is only meaningful if it is [valid](Geometry::is_valid).
 pub const fn flash_geometry<F: NorFlash>(size: u32) -> Geometry {
     Geometry {
@@ -288,10 +220,57 @@ fn read_bounced<F: ReadNorFlash>(flash: &mut F, at: u32, buf: &mut [u8]) -> Resu
 }
 
 /// A [`Region`] over a range of a flash value it owns (`F` may be a
-/// `&mut` to a flash, since `embedded-storage` implements `NorFlash` for it).
+/// `&mut` to a flash, since `embedded-storage` implements `NorFlash` for it):
+/// one region per flash value, e.g. two partitions a HAL hands out as
+/// separate values, or two chips. To put both regions of a store on one
+/// flash, use [`SharedFlashRegion`] (same rules).
 ///
-/// Use one per flash value; to put both regions of a store on one flash, use
-/// [`SharedFlashRegion`].
+/// # Geometry
+///
+/// `READ_SIZE`, `WRITE_SIZE` and `ERASE_SIZE` become the region's
+/// [`Geometry`] (`read_unit`, `write_unit`, `erase_unit`). Core reads at any
+/// offset and length; when `READ_SIZE > 1` the adapter reads the aligned
+/// middle of a request straight into the caller's buffer and bounces the
+/// unaligned head and tail through a stack buffer of [`MAX_READ_SIZE`] bytes.
+///
+/// Construction rejects, with a [`FlashConfigError`], what twinkv cannot
+/// serve: a `WRITE_SIZE` outside [`WRITE_UNITS`](crate::WRITE_UNITS), an
+/// erase unit that is not a power of two between the write unit and
+/// [`MAX_ERASE_UNIT`](crate::MAX_ERASE_UNIT), a `READ_SIZE` above
+/// [`MAX_READ_SIZE`] or not dividing the erase unit, and regions that are
+/// empty, not aligned to erase units, outside the flash or overlapping.
+/// Whether a configuration's largest record fits capacity × max-fill is
+/// [`Config::fits`](crate::Config::fits)' job: [`Store::open`](crate::Store::open)
+/// refuses with [`Error::InvalidConfig`](crate::Error::InvalidConfig), and
+/// [`flash_geometry`] lets a firmware check it at compile time:
+///
+/// ```
+/// # #[cfg(feature = "flash-sim")] {
+/// use twinkv_core::{flash_geometry, Config, Geometry, SimFlash};
+/// type Flash = SimFlash<&'static mut [u8], 8, 4096>;
+/// const CONFIG: Config = Config::new(0x5EED).with_limits(32, 256);
+/// const G: Geometry = flash_geometry::<Flash>(8192);
+/// const _: () = assert!(CONFIG.fits(G, G));
+/// # }
+/// ```
+///
+/// # Durability
+///
+/// [`Region::sync`] does nothing: a NOR flash `write` or `erase` returns only
+/// once the cells are programmed or erased, so everything is durable on
+/// return, in issue order ([`Region::persists_in_order`] is `true`). A driver
+/// that buffers writes (a write-back cache in front of the part) breaks this
+/// and must flush inside its own `write` to be used here.
+///
+/// The power-loss contract of [`Region`] is what `embedded-storage` promises
+/// for `NorFlash`: an interrupted write leaves its words undefined and the
+/// rest unchanged, an interrupted erase leaves its pages undefined, and no
+/// word is written twice between erases (twinkv never asks for that).
+///
+/// # Errors
+///
+/// [`FlashError::Flash`] carries the flash's own error, so it stays reachable
+/// through core's [`Error::Region`](crate::Error::Region).
 #[derive(Debug)]
 pub struct FlashRegion<F> {
     flash: F,
@@ -380,16 +359,35 @@ impl<F: NorFlash> Region for FlashRegion<F> {
 }
 
 /// A [`Region`] over a range of a flash shared through a [`RefCell`], so
-/// both regions of a store can live on one device.
+/// both regions of a store can live on one device: two ranges of one flash
+/// ([`pair`](Self::pair)) or one partition split in two halves
+/// ([`halves`](Self::halves)). Geometry, construction checks and durability
+/// are as for [`FlashRegion`]. Each call borrows the cell only for its own
+/// duration (core never calls into one region while a call into the other is
+/// in progress); if the caller holds a borrow across a store call, the call
+/// fails with [`FlashError::Busy`] instead of panicking.
 ///
 /// ```
 /// # #[cfg(feature = "flash-sim")] {
 /// use core::cell::RefCell;
-/// use twinkv_core::{SharedFlashRegion, SimFlash};
-/// type Flash = SimFlash<Vec<u8>, 8, 4096>;
-/// let flash = RefCell::new(Flash::new(vec![0; Flash::storage_len(64 * 1024)], 64 * 1024).unwrap());
-/// // Two 8 KiB regions at the end of a 64 KiB flash, firmware below them.
-/// let (a, b) = SharedFlashRegion::pair(&flash, 48 * 1024..56 * 1024, 56 * 1024..64 * 1024).unwrap();
+/// use twinkv_core::{Config, FixedIndex, SharedFlashRegion, SimFlash, Store};
+///
+/// // A 2 KiB simulated NOR flash: write unit 4, erase unit 256.
+/// type Flash = SimFlash<Vec<u8>, 4, 256>;
+/// let flash = RefCell::new(Flash::new(vec![0; Flash::storage_len(2048)], 2048).unwrap());
+/// // One partition (the whole flash) split into two 1 KiB regions.
+/// let (a, b) = SharedFlashRegion::halves(&flash, 0, 2048).unwrap();
+/// let config = Config::new(0x5EED).with_limits(16, 32);
+/// let mut scratch = [0u8; 128];
+/// let mut store = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
+/// store.set(b"volume", b"7").unwrap();
+/// let mut buf = [0u8; 32];
+/// assert_eq!(store.get(b"volume", &mut buf).unwrap(), Some(1));
+///
+/// // Or two 8 KiB regions at the end of a 64 KiB flash, firmware below them.
+/// type Big = SimFlash<Vec<u8>, 8, 4096>;
+/// let big = RefCell::new(Big::new(vec![0; Big::storage_len(64 * 1024)], 64 * 1024).unwrap());
+/// let (a, b) = SharedFlashRegion::pair(&big, 48 * 1024..56 * 1024, 56 * 1024..64 * 1024).unwrap();
 /// # let _ = (a, b);
 /// # }
 /// ```
@@ -404,8 +402,8 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
     /// The region `offset .. offset + size` of the shared `flash`.
     ///
     /// # Errors
-    /// See [`FlashConfigError`]; [`FlashConfigError::OutOfBounds`] too if the
-    /// cell is borrowed mutably right now (its capacity cannot be read).
+    /// See [`FlashConfigError`]; [`FlashConfigError::Busy`] if the cell is
+    /// borrowed mutably right now (its capacity cannot be read).
     pub fn new(flash: &'a RefCell<F>, offset: u32, size: u32) -> Result<Self, FlashConfigError> {
         let capacity = capacity_of(flash)?;
         let geometry = check_region::<F>(capacity, offset, size)?;
@@ -496,7 +494,7 @@ fn capacity_of<F: ReadNorFlash>(flash: &RefCell<F>) -> Result<usize, FlashConfig
     flash
         .try_borrow()
         .map(|f| f.capacity())
-        .map_err(|_| FlashConfigError::OutOfBounds)
+        .map_err(|_| FlashConfigError::Busy)
 }
 
 impl<F: NorFlash> Region for SharedFlashRegion<'_, F> {

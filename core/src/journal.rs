@@ -10,6 +10,9 @@ use crate::{Geometry, Region};
 /// Bytes read per chunk when a record is streamed through the stack.
 const CHUNK: usize = 64;
 
+/// How many identical reads make a commit marker valid.
+pub(crate) const STABLE_READS: usize = 4;
+
 /// What a region's header area says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -137,7 +140,22 @@ impl<R: Region> Journal<R> {
         let n = self.layout.marker_slot as usize;
         let off = self.layout.slot(m);
         self.read(off, &mut slot[..n])?;
-        let state = m.read(seal, &slot[..n]);
+        let mut state = m.read(seal, &slot[..n]);
+        if let MarkerState::Valid(_) = state {
+            // A unit torn by a cut can read back differently on each read
+            // (weakly programmed NOR cells), even valid once. A commit decides
+            // which region is newest, so it counts only if it reads the same
+            // several times in a row (FORMAT.md §3).
+            let reads = if m == Marker::Commit { STABLE_READS } else { 1 };
+            let mut again = [0u8; 32];
+            for _ in 1..reads {
+                self.read(off, &mut again[..n])?;
+                if again[..n] != slot[..n] {
+                    state = MarkerState::Torn;
+                    break;
+                }
+            }
+        }
         // A commit's data end must lie inside the log.
         Ok(match state {
             MarkerState::Valid(end)

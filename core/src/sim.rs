@@ -330,9 +330,7 @@ where
     /// Buffer length for a flash of `size` bytes (a multiple of `E`), or 0
     /// if that size is invalid. `const`, so it can size an array.
     pub const fn storage_len(size: u32) -> usize {
-        if !(W <= MAX_W && E <= MAX_ERASE_UNIT as usize && R >= 1) {
-            return 0;
-        }
+        // `storage_len_for` returns 0 for a geometry core rejects.
         RamRegion::<S>::storage_len_for(&Self::geometry_for(size))
     }
 
@@ -346,8 +344,8 @@ where
     }
 
     /// A flash of `size` bytes that keeps the first `size` bytes of
-    /// `storage` as its contents (an image), all counters 0. Units not
-    /// reading `0xFF` count as programmed by their contents.
+    /// `storage` as its contents (an image), all counters 0. A write onto
+    /// bytes that do not read `0xFF` fails with [`SimError::NotErased`].
     ///
     /// # Errors
     /// As [`new`](Self::new).

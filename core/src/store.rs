@@ -175,8 +175,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Opens a store whose newest state is damaged, read-only, for salvage:
-    /// where a normal open reports [`Error::Corrupted`] because the newest
-    /// region's header is damaged or the newest region is missing, this
+    /// where a normal open reports [`Error::Corrupted`] (the newest region's
+    /// header is damaged, or the newest region is missing) or
+    /// [`Error::Unrecognised`] (e.g. the older region's header is damaged), this
     /// presents the best state that can still be read — the newer region
     /// scanned with the store id and generation derived from its partner if
     /// its commit is valid, else the older committed region — and sets
@@ -242,7 +243,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let ca = store.a.classify()?;
         let cb = store.b.classify()?;
         let decision = match store.decide(ca, cb) {
-            Err(Error::Corrupted) if salvage => {
+            Err(Error::Corrupted | Error::Unrecognised) if salvage => {
                 store.salvage(ca, cb)?;
                 return Ok(store);
             }
@@ -657,23 +658,56 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         key: &[u8],
         hash: u32,
     ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+        self.lookup_mode(key, hash, false)
+    }
+
+    /// A lookup for reads: an entry with the same 32-bit hash whose record
+    /// no longer passes its check (damaged while the store is open) may be
+    /// this key with damaged key bytes, so if no entry matches, the answer is
+    /// [`Error::Corrupted`] rather than "absent".
+    fn lookup_strict(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+        self.lookup_mode(key, hash, true)
+    }
+
+    fn lookup_mode(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+        strict: bool,
+    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
         let limits = self.limits();
+        let seal = self.seal();
         let (index, j) = if self.using_a {
             (&self.index, &mut self.a)
         } else {
             (&self.index, &mut self.b)
         };
         let mut hit = None;
+        let mut suspect = false;
         let found = index.find(hash, |off| {
-            let h = j.header_at(off, limits.max_key, limits.max_value)?;
+            let h = match j.header_at(off, limits.max_key, limits.max_value) {
+                Ok(h) => h,
+                Err(Error::Corrupted) => {
+                    suspect = true;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            };
             let eq = j.key_eq(off, &h, key)?;
             if eq {
                 hit = Some((off, h));
+            } else if strict && !j.verify(off, &h, seal)?.0 {
+                suspect = true;
             }
             Ok::<bool, Error<R::Error>>(eq)
         })?;
         match (found, hit) {
             (Some(pos), Some((off, h))) => Ok(Some((pos, off, h))),
+            (None, _) if strict && suspect => Err(Error::Corrupted),
             (None, _) => Ok(None),
             (Some(_), None) => Err(Error::LogicBug),
         }
@@ -687,7 +721,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
-        let Some((_, off, h)) = self.lookup(key, hash)? else {
+        let Some((_, off, h)) = self.lookup_strict(key, hash)? else {
             return if self.damage.covers(short, None) {
                 Err(Error::Corrupted)
             } else {
@@ -726,7 +760,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
-        match self.lookup(key, hash)? {
+        match self.lookup_strict(key, hash)? {
             None if self.damage.covers(short, None) => Err(Error::Corrupted),
             None => Ok(false),
             Some((_, off, _)) if self.damage.covers(short, Some(off)) => Err(Error::Corrupted),
@@ -1540,17 +1574,28 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let short = short_hash(hash);
         let limits = self.limits();
         let bytes = self.active().region.as_bytes();
+        let seal = self.seal();
+        // As in `lookup_strict`: a same-hash entry that fails its check may
+        // be this key with damaged key bytes.
+        let mut suspect = false;
         let found = self.index.find::<()>(hash, |off| {
             Ok(match mapped_header(bytes, off, limits) {
                 Some(h) => {
                     let k = off as usize + h.header_len() as usize;
-                    bytes.get(k..k + h.key_len as usize) == Some(key)
+                    let eq = bytes.get(k..k + h.key_len as usize) == Some(key);
+                    if !eq && !record::verify(&bytes[off as usize..], &h, seal) {
+                        suspect = true;
+                    }
+                    eq
                 }
-                None => false,
+                None => {
+                    suspect = true;
+                    false
+                }
             })
         });
         let Ok(Some(pos)) = found else {
-            return if self.damage.covers(short, None) {
+            return if suspect || self.damage.covers(short, None) {
                 Err(Error::Corrupted)
             } else {
                 Ok(None)

@@ -34,10 +34,17 @@ const MODES: [TearMode; 3] = [TearMode::Prefix, TearMode::Subset, TearMode::Rand
 fn construction_and_storage_len() {
     // data + one counter per write unit + 4 bytes of wear per erase unit.
     assert_eq!(F::<4>::storage_len(1024), 1024 + 256 + 16);
-    assert_eq!(F::<4>::storage_len(1000), 0, "not a multiple of the erase unit");
+    assert_eq!(
+        F::<4>::storage_len(1000),
+        0,
+        "not a multiple of the erase unit"
+    );
     assert_eq!(
         F::<4>::new(vec![0; 10], 1024).unwrap_err(),
-        SimError::StorageLength { expected: 1296, actual: 10 }
+        SimError::StorageLength {
+            expected: 1296,
+            actual: 10
+        }
     );
     assert!(F::<4>::new(vec![], 1000).is_err());
     // Works on arrays and borrowed slices (no allocation needed).
@@ -79,7 +86,14 @@ fn alignment_and_bounds_per_unit() {
     assert_eq!(SimError::NotAligned.kind(), NorFlashErrorKind::NotAligned);
     assert_eq!(SimError::OutOfBounds.kind(), NorFlashErrorKind::OutOfBounds);
     assert_eq!(SimError::PowerLost.kind(), NorFlashErrorKind::Other);
-    assert_eq!(f.stats(), SimStats { reads: 1, bytes_read: 4, ..SimStats::default() });
+    assert_eq!(
+        f.stats(),
+        SimStats {
+            reads: 1,
+            bytes_read: 4,
+            ..SimStats::default()
+        }
+    );
 }
 
 #[test]
@@ -87,10 +101,19 @@ fn each_write_unit_once_between_erases() {
     let mut f = flash::<4>(512);
     f.write(0, &[0xF0, 0xFF, 0xFF, 0xFF]).unwrap();
     // Even 1 → 0 only, even all-0xFF: the unit was programmed.
-    assert_eq!(f.write(0, &[0x00; 4]), Err(SimError::AlreadyProgrammed { offset: 0 }));
+    assert_eq!(
+        f.write(0, &[0x00; 4]),
+        Err(SimError::AlreadyProgrammed { offset: 0 })
+    );
     f.write(4, &[0xFF; 4]).unwrap();
-    assert_eq!(f.write(4, &[0xFF; 4]), Err(SimError::AlreadyProgrammed { offset: 4 }));
-    assert_eq!(f.write(0, &[0; 8]), Err(SimError::AlreadyProgrammed { offset: 0 }));
+    assert_eq!(
+        f.write(4, &[0xFF; 4]),
+        Err(SimError::AlreadyProgrammed { offset: 4 })
+    );
+    assert_eq!(
+        f.write(0, &[0; 8]),
+        Err(SimError::AlreadyProgrammed { offset: 0 })
+    );
     // A flipped bit in an unprogrammed unit: the cells are not erased.
     f.flip_bit(9, 3).unwrap();
     assert_eq!(f.write(8, &[0; 4]), Err(SimError::NotErased { offset: 9 }));
@@ -120,7 +143,10 @@ fn multiwrite_part_ands_bits() {
     for (&got, old) in after[4..].iter().zip([0xFFu8; 4]) {
         assert_eq!(got & !old, 0, "only clears bits");
     }
-    assert!(matches!(f.last_fault(), Some(Fault::TornProgram { offset: 4, .. })));
+    assert!(matches!(
+        f.last_fault(),
+        Some(Fault::TornProgram { offset: 4, .. })
+    ));
 }
 
 #[test]
@@ -136,13 +162,28 @@ fn counters_and_wear_are_exact() {
     let _ = f.write(1, &[0; 8]); // refused: not counted
     assert_eq!(
         f.stats(),
-        SimStats { reads: 2, bytes_read: 11, programs: 2, bytes_programmed: 24, erases: 3 }
+        SimStats {
+            reads: 2,
+            bytes_read: 11,
+            programs: 2,
+            bytes_programmed: 24,
+            erases: 3
+        }
     );
-    assert_eq!((0..4).map(|u| f.erase_count(u)).collect::<Vec<_>>(), [2, 1, 0, 0]);
+    assert_eq!(
+        (0..4).map(|u| f.erase_count(u)).collect::<Vec<_>>(),
+        [2, 1, 0, 0]
+    );
     assert_eq!(f.erase_units(), 4);
     assert_eq!(
         f.wear(|u| u < 3),
-        Wear { units: 3, never_erased: 1, min: 0, max: 2, total: 3 }
+        Wear {
+            units: 3,
+            never_erased: 1,
+            min: 0,
+            max: 2,
+            total: 3
+        }
     );
     assert_eq!(f.steps_taken(), 3 + 3);
     f.reset_stats();
@@ -176,16 +217,30 @@ fn cut_after_bytes<const W: usize>() {
             let new = &data[torn * W..(torn + 1) * W];
             for (i, (&g, &d)) in unit.iter().zip(new).enumerate() {
                 match mode {
-                    TearMode::Prefix | TearMode::Subset => assert!(g == 0xFF || g == d, "{mode:?} byte {i}"),
-                    TearMode::RandomBits => assert_eq!(g | d, g, "only bits of the new value clear"),
+                    TearMode::Prefix | TearMode::Subset => {
+                        assert!(g == 0xFF || g == d, "{mode:?} byte {i}")
+                    }
+                    TearMode::RandomBits => {
+                        assert_eq!(g | d, g, "only bits of the new value clear")
+                    }
                 }
             }
-            assert!(got[2 * W + torn * W..].iter().all(|&b| b == 0xFF), "later units untouched");
+            assert!(
+                got[2 * W + torn * W..].iter().all(|&b| b == 0xFF),
+                "later units untouched"
+            );
             assert_eq!(
                 f.last_fault(),
-                Some(Fault::TornProgram { offset: (W * (1 + torn)) as u32, mode })
+                Some(Fault::TornProgram {
+                    offset: (W * (1 + torn)) as u32,
+                    mode
+                })
             );
-            assert_eq!(f.stats().bytes_programmed, W as u64, "the cut write does not count");
+            assert_eq!(
+                f.stats().bytes_programmed,
+                W as u64,
+                "the cut write does not count"
+            );
         }
     }
 }
@@ -209,7 +264,10 @@ fn byte_fuel_spans_calls_and_ignores_erases() {
     f.write(4, &[0; 4]).unwrap();
     assert!(f.cut_pending());
     assert_eq!(f.write(8, &[0; 8]), Err(SimError::PowerLost));
-    assert!(matches!(f.last_fault(), Some(Fault::TornProgram { offset: 8, .. })));
+    assert!(matches!(
+        f.last_fault(),
+        Some(Fault::TornProgram { offset: 8, .. })
+    ));
     assert!(!f.cut_pending());
 }
 
@@ -237,12 +295,22 @@ fn interrupted_erase_leaves_a_partly_erased_unit() {
             seen_mixed = true;
         }
         assert_eq!(got[512..], data[512..], "third unit not reached");
-        assert!(matches!(f.last_fault(), Some(Fault::TornErase { offset: 256, .. })));
+        assert!(matches!(
+            f.last_fault(),
+            Some(Fault::TornErase { offset: 256, .. })
+        ));
         // Not reliably erased: writes refused until erased again.
-        assert_eq!(f.write(260, &[0; 4]), Err(SimError::AlreadyProgrammed { offset: 260 }));
+        assert_eq!(
+            f.write(260, &[0; 4]),
+            Err(SimError::AlreadyProgrammed { offset: 260 })
+        );
         f.erase(256, 512).unwrap();
         f.write(260, &[0; 4]).unwrap();
-        assert_eq!(f.erase_count(1), 2, "the interrupted erase wears the unit too");
+        assert_eq!(
+            f.erase_count(1),
+            2,
+            "the interrupted erase wears the unit too"
+        );
     }
     assert!(seen_all_ff && seen_mixed);
 }
@@ -279,7 +347,11 @@ fn random_bit_flip_in_a_range() {
         assert!((100..110).contains(&off) && bit < 8);
         let got = read_vec(&mut f, 0, 512);
         for (i, &b) in got.iter().enumerate() {
-            let want = if i as u32 == off { 0xFF ^ (1 << bit) } else { 0xFF };
+            let want = if i as u32 == off {
+                0xFF ^ (1 << bit)
+            } else {
+                0xFF
+            };
             assert_eq!(b, want);
         }
         assert_eq!(f.last_fault(), Some(Fault::BitFlip { offset: off, bit }));
@@ -357,10 +429,17 @@ fn weak_half_erased_unit_reads_anything_until_erased() {
         let got = read_vec(&mut f, 256, 256);
         all_ff += usize::from(got.iter().all(|&b| b == 0xFF));
         readings.insert(got);
-        assert_eq!(read_vec(&mut f, 0, 256), data[..256], "neighbours are stable");
+        assert_eq!(
+            read_vec(&mut f, 0, 256),
+            data[..256],
+            "neighbours are stable"
+        );
     }
     assert!(readings.len() > 50, "{}", readings.len());
-    assert!((5..60).contains(&all_ff), "all 0xFF about one read in four: {all_ff}");
+    assert!(
+        (5..60).contains(&all_ff),
+        "all 0xFF about one read in four: {all_ff}"
+    );
     f.erase(256, 512).unwrap();
     assert_eq!(f.weak_units(), 0);
     assert_eq!(read_vec(&mut f, 256, 256), vec![0xFF; 256]);

@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub use twinkv_core::{
-    flash_geometry, Config, Error, FixedIndex, FlashConfigError, FlashError, FlashRegion,
-    Geometry, Index, Op, Region, SharedFlashRegion, SimError, SimFlash, Store, TearMode,
+    flash_geometry, Config, Error, FixedIndex, FlashConfigError, FlashError, FlashRegion, Geometry,
+    Index, Op, Region, SharedFlashRegion, SimError, SimFlash, Store, TearMode,
 };
 
 /// Erase unit of the small test flashes.
@@ -54,7 +54,10 @@ pub fn open_two<'a, const W: usize>(
 }
 
 pub fn power_lost<T>(r: &Result<T, StoreError>) -> bool {
-    matches!(r, Err(Error::Region(FlashError::Flash(SimError::PowerLost))))
+    matches!(
+        r,
+        Err(Error::Region(FlashError::Flash(SimError::PowerLost)))
+    )
 }
 
 /// Key `k` of the test universe: 1 to 16 bytes.
@@ -193,7 +196,9 @@ pub fn check_store<R: Region, I: Index, B: AsMut<[u8]>>(
                 "key {:?}: got {:?}, model {:?}",
                 String::from_utf8_lossy(k),
                 got.map(|v| String::from_utf8_lossy(&v).into_owned()),
-                model.get(k).map(|v| String::from_utf8_lossy(v).into_owned()),
+                model
+                    .get(k)
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
             ));
         }
     }
