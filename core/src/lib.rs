@@ -39,7 +39,7 @@ pub use flash::{
 pub use index::{probe, FixedIndex, Index, IndexFull};
 pub use journal::RegionClass;
 pub use ram::{Fault, RamError, RamRegion, RamStats, TearMode};
-pub use region::{Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS};
+pub use region::{all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS};
 #[cfg(feature = "flash-sim")]
 pub use sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
 pub use store::{Op, RegionId, Stats, Store};

@@ -875,7 +875,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Region for RamRegion<S> {
             .ok_or(RamError::OutOfBounds)?;
         self.stats.reads = self.stats.reads.saturating_add(1);
         self.stats.bytes_read = self.stats.bytes_read.saturating_add(u64::from(to - from));
-        Ok(bytes.iter().all(|&b| b == 0xFF))
+        Ok(crate::region::all_erased(bytes))
     }
 }
 

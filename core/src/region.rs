@@ -10,6 +10,15 @@
 /// The value every byte reads after an erase.
 pub const ERASED: u8 = 0xFF;
 
+/// Whether every byte of `bytes` is [`ERASED`]. Compares in blocks with an
+/// AND reduction (which the compiler vectorises), stopping at the first block
+/// that is not erased.
+pub fn all_erased(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(4096)
+        .all(|block| block.iter().fold(ERASED, |acc, &b| acc & b) == ERASED)
+}
+
 /// The write units (program granularity, bytes) twinkv supports.
 pub const WRITE_UNITS: [u32; 6] = [1, 2, 4, 8, 16, 32];
 
@@ -115,7 +124,7 @@ pub trait Region {
         while at < to {
             let n = core::cmp::min(buf.len() as u32, to - at) as usize;
             self.read(at, &mut buf[..n])?;
-            if buf[..n].iter().any(|&b| b != ERASED) {
+            if !all_erased(&buf[..n]) {
                 return Ok(false);
             }
             at += n as u32;

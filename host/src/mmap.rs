@@ -245,7 +245,7 @@ impl Region for MmapRegion {
             while at < end {
                 let n = buf.len().min(end - at);
                 self.file.read_exact_at(&mut buf[..n], at as u64)?;
-                if buf[..n].iter().any(|&b| b != twinkv_core::ERASED) {
+                if !twinkv_core::all_erased(&buf[..n]) {
                     return Ok(false);
                 }
                 at += n;
@@ -253,9 +253,7 @@ impl Region for MmapRegion {
             Ok(true)
         }
         #[cfg(not(unix))]
-        Ok(self.map.bytes()[start..end]
-            .iter()
-            .all(|&b| b == twinkv_core::ERASED))
+        Ok(twinkv_core::all_erased(&self.map.bytes()[start..end]))
     }
 }
 
