@@ -236,32 +236,42 @@ impl<R: Region> Journal<R> {
         Ok((check.finalize() == h.check, key_hash.finalize()))
     }
 
-    /// Streams the record at `off` through its check, copying its value into
-    /// `out` (exactly `value_len` bytes). Returns whether it is intact.
-    pub(crate) fn read_value_verified(
+    /// Reads the record at `off` into `buf` — its header, key and value, and
+    /// nothing more — and returns its header, or `None` if the bytes there
+    /// are not a valid header.
+    pub(crate) fn read_record(
         &mut self,
         off: u32,
-        h: &RecordHeader,
-        seal: Seal,
-        out: &mut [u8],
-    ) -> Result<bool, R::Error> {
-        let mut buf = [0u8; CHUNK];
-        let hl = h.header_len() as usize;
-        self.read(off, &mut buf[..hl])?;
-        let mut check = RecordCheck::new(seal, h.long);
-        check.update(&buf[..h.checked_header_bytes()]);
-        let mut at = off + hl as u32;
-        let key_end = at + h.key_len;
-        while at < key_end {
-            let n = core::cmp::min(CHUNK as u32, key_end - at) as usize;
-            self.read(at, &mut buf[..n])?;
-            check.update(&buf[..n]);
-            at += n as u32;
+        buf: &mut [u8],
+        limits: crate::scan::Limits,
+    ) -> Result<Option<RecordHeader>, R::Error> {
+        let short = record::SHORT_HEADER_LEN;
+        if off.checked_add(short).is_none_or(|e| e > self.geo.size) || buf.len() < 16 {
+            return Ok(None);
         }
-        let out = out.get_mut(..h.value_len as usize).ok_or(Error::LogicBug)?;
-        self.read(at, out)?;
-        check.update(out);
-        Ok(check.finalize() == h.check)
+        self.read(off, &mut buf[..short as usize])?;
+        if buf[0] & 0x10 != 0 {
+            // Long form: the header is 16 bytes.
+            if off + 16 > self.geo.size {
+                return Ok(None);
+            }
+            self.read(off + short, &mut buf[short as usize..16])?;
+        }
+        let Slot::Header(h) = record::decode_header(&buf[..16], limits.max_key, limits.max_value)
+        else {
+            return Ok(None);
+        };
+        let end = h.unaligned_len() as usize;
+        match h
+            .stored_len(self.geo.write_unit)
+            .and_then(|l| off.checked_add(l))
+        {
+            Some(e) if e <= self.geo.size && end <= buf.len() => {}
+            _ => return Ok(None),
+        }
+        let hl = h.header_len();
+        self.read(off + hl, &mut buf[hl as usize..end])?;
+        Ok(Some(h))
     }
 
     /// Whether the key stored at `off` (header `h`) equals `key`.

@@ -48,8 +48,6 @@ pub(crate) struct Outcome {
     pub(crate) last_sync: u32,
     /// Problems registered as mid-log damage.
     pub(crate) damaged: u32,
-    /// Sync markers whose coverage check failed (damage in padding or slack).
-    pub(crate) coverage_mismatches: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -66,7 +64,6 @@ struct Walk {
     last_sync: u32,
     pending: Option<u32>,
     problems: u32,
-    coverage_mismatches: u32,
 }
 
 /// Replays region `j` (committed, data end `data_end`) into `sink`.
@@ -84,7 +81,6 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
             clean: true,
             last_sync: first.last_sync,
             damaged: 0,
-            coverage_mismatches: first.coverage_mismatches,
         });
     }
     let tail = first.pending.unwrap_or(first.stop);
@@ -102,7 +98,6 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
         clean: first.clean && first.pending.is_none(),
         last_sync: first.last_sync.min(tail),
         damaged: second.problems,
-        coverage_mismatches: first.coverage_mismatches,
     })
 }
 
@@ -123,7 +118,6 @@ fn walk<R: Region, S: Sink<R>>(
         last_sync: data_end,
         pending: None,
         problems: 0,
-        coverage_mismatches: 0,
     };
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
@@ -208,16 +202,9 @@ fn walk<R: Region, S: Sink<R>>(
                 }
             }
             Kind::BatchCommit => {}
-            Kind::SyncMarker => {
-                let mut v = [0u8; 8];
-                j.read(pos + h.header_len(), &mut v)?;
-                let prev = record::value_u32(&v, 0).unwrap_or(0);
-                let coverage = record::value_u32(&v, 1).unwrap_or(0);
-                if prev < j.data_start() || prev > pos || j.crc_range(prev, pos)? != coverage {
-                    s.coverage_mismatches += 1;
-                }
-                sync_point = true;
-            }
+            // The marker proves its span was durable (FORMAT.md §6.3); its
+            // coverage check is for tools (`twinkv verify`), not re-read here.
+            Kind::SyncMarker => sync_point = true,
             Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
         }
         if sync_point {

@@ -721,34 +721,53 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
-        let Some((_, off, h)) = self.lookup_strict(key, hash)? else {
-            return if self.damage.covers(short, None) {
+        let limits = self.limits();
+        let seal = self.seal();
+        let (index, j, scratch) = if self.using_a {
+            (&self.index, &mut self.a, self.scratch.as_mut())
+        } else {
+            (&self.index, &mut self.b, self.scratch.as_mut())
+        };
+        // Each candidate record is read once, exactly (header, key, value),
+        // into scratch; the key is compared and the check verified there.
+        let mut hit = None;
+        let mut suspect = false;
+        index.find(hash, |off| {
+            let Some(h) = j.read_record(off, scratch, limits)? else {
+                suspect = true;
+                return Ok(false);
+            };
+            let (k0, v0) = (
+                h.header_len() as usize,
+                (h.header_len() + h.key_len) as usize,
+            );
+            let intact = record::verify(scratch, &h, seal);
+            if scratch[k0..v0] == *key {
+                hit = Some((off, h, intact));
+                Ok(true)
+            } else {
+                suspect |= !intact;
+                Ok::<bool, Error<R::Error>>(false)
+            }
+        })?;
+        let Some((off, h, intact)) = hit else {
+            return if suspect || self.damage.covers(short, None) {
                 Err(Error::Corrupted)
             } else {
                 Ok(None)
             };
         };
-        if self.damage.covers(short, Some(off)) {
+        if !intact || self.damage.covers(short, Some(off)) {
             return Err(Error::Corrupted);
         }
         match h.kind {
             Kind::Delete => Ok(None),
             Kind::Set => {
                 let n = h.value_len as usize;
-                if buf.len() < n {
-                    return Err(Error::BufferTooSmall(n));
-                }
-                let seal = self.seal();
-                let j = if self.using_a {
-                    &mut self.a
-                } else {
-                    &mut self.b
-                };
-                if j.read_value_verified(off, &h, seal, &mut buf[..n])? {
-                    Ok(Some(n))
-                } else {
-                    Err(Error::Corrupted)
-                }
+                let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall(n))?;
+                let v0 = (h.header_len() + h.key_len) as usize;
+                out.copy_from_slice(&self.scratch.as_mut()[v0..v0 + n]);
+                Ok(Some(n))
             }
             _ => Err(Error::Corrupted),
         }
@@ -993,11 +1012,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             keys: 0,
             entries: 0,
         };
+        let keys = BatchKeys::new(ops);
         for (i, op) in ops.iter().enumerate() {
-            if ops[i + 1..].iter().any(|later| later.key() == op.key()) {
+            let hash = key_hash(op.key());
+            if keys.repeated(ops, i, hash, true) {
                 continue; // shadowed by a later op on the same key
             }
-            let hash = key_hash(op.key());
             let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
             let e = effect(old, op, self.damage.touches(short_hash(hash)), w)?;
             total.live += e.live;
@@ -1010,9 +1030,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Bytes appending `ops` writes (0: nothing to write).
     fn batch_len(&mut self, ops: &[Op<'_>]) -> Result<u32, R::Error> {
         let w = self.active().geo.write_unit;
+        let keys = BatchKeys::new(ops);
         let mut total = 0u32;
         for i in 0..ops.len() {
-            if let Some(len) = self.record_len_at(ops, i, w)? {
+            if let Some(len) = self.record_len_at(ops, &keys, i, w)? {
                 total = total.checked_add(len).ok_or(Error::LogicBug)?;
             }
         }
@@ -1028,12 +1049,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the same batch. The answer depends only on the state before the batch
     /// (a key's index entry changes only once an earlier op wrote that key),
     /// so it is the same before and after the batch's earlier ops are applied.
-    fn record_len_at(&mut self, ops: &[Op<'_>], i: usize, w: u32) -> Result<Option<u32>, R::Error> {
+    fn record_len_at(
+        &mut self,
+        ops: &[Op<'_>],
+        keys: &BatchKeys,
+        i: usize,
+        w: u32,
+    ) -> Result<Option<u32>, R::Error> {
         Ok(match ops[i] {
             Op::Set(k, v) => Some(set_len(k, v, w)?),
             Op::Delete(k) => {
                 let hash = key_hash(k);
-                let earlier = ops[..i].iter().any(|o| o.key() == k);
+                let earlier = keys.repeated(ops, i, hash, false);
                 if earlier
                     || self.damage.touches(short_hash(hash))
                     || self.lookup(k, hash)?.is_some()
@@ -1159,10 +1186,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// folds the whole batch into a switch instead.
     fn append_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
         let w = self.active().geo.write_unit;
+        let keys = BatchKeys::new(ops);
         let mut lens = 0u32;
         let mut count = 0u32;
         for i in 0..ops.len() {
-            if let Some(l) = self.record_len_at(ops, i, w)? {
+            if let Some(l) = self.record_len_at(ops, &keys, i, w)? {
                 lens += l;
                 count += 1;
             }
@@ -1174,7 +1202,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return self.switch(Fold::Ops(ops));
         }
         for (i, op) in ops.iter().enumerate() {
-            let Some(len) = self.record_len_at(ops, i, w)? else {
+            let Some(len) = self.record_len_at(ops, &keys, i, w)? else {
                 continue;
             };
             let (kind, value) = match *op {
@@ -1198,7 +1226,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut off = begin + record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
         for (i, op) in ops.iter().enumerate() {
             let hash = key_hash(op.key());
-            let Some(len) = self.record_len_at(ops, i, w)? else {
+            let Some(len) = self.record_len_at(ops, &keys, i, w)? else {
                 continue;
             };
             let kind = if matches!(op, Op::Set(..)) {
@@ -1442,11 +1470,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 dst.append(&scratch[..len as usize])?;
             }
             Fold::Ops(ops) => {
+                let batch_keys = BatchKeys::new(ops);
                 for (i, op) in ops.iter().enumerate() {
-                    if ops[i + 1..].iter().any(|later| later.key() == op.key()) {
+                    let hash = key_hash(op.key());
+                    if batch_keys.repeated(ops, i, hash, true) {
                         continue;
                     }
-                    let hash = key_hash(op.key());
                     let (kind, value) = match *op {
                         Op::Set(_, v) => (Kind::Set, v),
                         Op::Delete(_) if new_damage.touches(short_hash(hash)) => {
@@ -1509,11 +1538,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // The folded write's records, now in the active region.
         if let Fold::Ops(ops) = fold {
             let mut off = fold_start;
+            let batch_keys = BatchKeys::new(ops);
             for (i, op) in ops.iter().enumerate() {
-                if ops[i + 1..].iter().any(|later| later.key() == op.key()) {
+                let hash = key_hash(op.key());
+                if batch_keys.repeated(ops, i, hash, true) {
                     continue;
                 }
-                let hash = key_hash(op.key());
                 let kind = match op {
                     Op::Set(..) => Kind::Set,
                     Op::Delete(_) if self.damage.touches(short_hash(hash)) => Kind::Delete,
@@ -1660,6 +1690,45 @@ fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<RecordHeader>
     match record::decode_header(bytes.get(start..end)?, limits.max_key, limits.max_value) {
         Slot::Header(h) if start + h.unaligned_len() as usize <= bytes.len() => Some(h),
         _ => None,
+    }
+}
+
+/// Which keys of a batch may occur more than once, without allocating: a
+/// 1024-bit filter of key hashes seen twice. A key whose bit is clear occurs
+/// once, so the exact (quadratic) search for its other occurrences is only
+/// needed for the few whose bit is set.
+struct BatchKeys {
+    twice: [u64; 16],
+}
+
+impl BatchKeys {
+    fn new(ops: &[Op<'_>]) -> Self {
+        let mut once = [0u64; 16];
+        let mut twice = [0u64; 16];
+        for op in ops {
+            let (word, bit) = Self::slot(key_hash(op.key()));
+            twice[word] |= once[word] & bit;
+            once[word] |= bit;
+        }
+        BatchKeys { twice }
+    }
+    fn slot(hash: u32) -> (usize, u64) {
+        let b = (hash >> 8) as usize & 1023;
+        (b / 64, 1u64 << (b % 64))
+    }
+    /// Whether another op of `ops` has the key of `ops[i]` (whose hash is
+    /// `hash`): among the ops after `i` if `later`, else among those before.
+    fn repeated(&self, ops: &[Op<'_>], i: usize, hash: u32, later: bool) -> bool {
+        let (word, bit) = Self::slot(hash);
+        if self.twice[word] & bit == 0 {
+            return false;
+        }
+        let key = ops[i].key();
+        if later {
+            ops[i + 1..].iter().any(|o| o.key() == key)
+        } else {
+            ops[..i].iter().any(|o| o.key() == key)
+        }
     }
 }
 

@@ -57,6 +57,10 @@ pub enum ProblemKind {
     Hole,
     /// A batch whose commit record is missing or does not match.
     UncommittedBatch,
+    /// A sync marker whose coverage check (CRC-32C of every byte since the
+    /// previous sync point) fails: bytes of a synced span changed afterwards
+    /// (FORMAT.md §6.3); `offset..end` is the span.
+    SyncCoverage,
 }
 
 /// A problem at `offset..end`.
@@ -261,6 +265,22 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
                 end: (pos + len) as u32,
                 kind: ProblemKind::DamagedRecord,
             });
+        } else if rh.kind == Kind::SyncMarker {
+            let v0 = pos + hl;
+            let v = &bytes[v0..v0 + 8];
+            let prev = record::value_u32(v, 0).unwrap_or(0) as usize;
+            let coverage = record::value_u32(v, 1).unwrap_or(0);
+            let ok = prev >= d
+                && prev <= pos
+                && twinkv_core::format::checks::CRC32C_PUBLIC.checksum(&bytes[prev..pos])
+                    == coverage;
+            if !ok {
+                report.problems.push(Problem {
+                    offset: prev.min(pos) as u32,
+                    end: pos as u32,
+                    kind: ProblemKind::SyncCoverage,
+                });
+            }
         } else if rh.kind == Kind::BatchBegin
             && !batch_committed(bytes, pos, &rh, write_unit, &intact_at)
         {
@@ -617,6 +637,7 @@ fn describe(p: &Problem) -> &'static str {
         ProblemKind::Gap => "bytes that are not a record",
         ProblemKind::Hole => "erased bytes followed by data",
         ProblemKind::UncommittedBatch => "batch without its commit",
+        ProblemKind::SyncCoverage => "synced span whose coverage check fails",
     }
 }
 
