@@ -43,8 +43,8 @@ pub(crate) enum EraseNeed {
     Nothing,
     /// Everything (interrupted erase, uncommitted or unrecognised content).
     All,
-    /// A committed region: the erase units holding any non-erased byte, found
-    /// by reading (a committed region's programmed units never read erased).
+    /// A committed region: the erase units up to the end of its log, found
+    /// by walking its record headers.
     Used,
     /// The units covering `0..n` (known from memory after a switch).
     UpTo(u32),
@@ -380,7 +380,7 @@ impl<R: Region> Journal<R> {
     }
 
     /// Erases what `erase_need` says, then records that the region is erased.
-    pub(crate) fn erase_for_format(&mut self) -> Result<(), R::Error> {
+    pub(crate) fn erase_for_format(&mut self, limits: crate::scan::Limits) -> Result<(), R::Error> {
         let e = self.geo.erase_unit;
         match self.erase_need {
             EraseNeed::Nothing => {}
@@ -392,19 +392,29 @@ impl<R: Region> Journal<R> {
                 }
             }
             EraseNeed::Used => {
-                let mut unit = 0;
-                while unit < self.geo.size {
-                    if !self.is_erased(unit, unit + e)? {
-                        // Erase the run of used units starting here.
-                        let mut end = unit + e;
-                        while end < self.geo.size && !self.is_erased(end, end + e)? {
-                            end += e;
-                        }
-                        self.region.erase(unit, end).map_err(Error::Region)?;
-                        unit = end;
-                        continue;
+                // A committed region: reading alone cannot tell a unit of
+                // 0xFF data bytes from an erased one, so walk the record
+                // headers to where the log ends; erase up to there if the
+                // rest reads erased, else all of it.
+                let (size, w) = (self.geo.size, self.geo.write_unit);
+                let mut pos = self.data_start();
+                let end = loop {
+                    if pos >= size {
+                        break Some(size);
                     }
-                    unit += e;
+                    match self.slot(pos, limits.max_key, limits.max_value)? {
+                        Slot::Header(h) => pos += h.stored_len(w).ok_or(Error::LogicBug)?,
+                        Slot::Erased => break Some(pos),
+                        Slot::Invalid => break None,
+                    }
+                };
+                let to = match end {
+                    Some(p) if self.is_erased(p, size)? => p,
+                    _ => size,
+                };
+                let to = to.div_ceil(e).saturating_mul(e).min(size);
+                if to > 0 {
+                    self.region.erase(0, to).map_err(Error::Region)?;
                 }
             }
         }

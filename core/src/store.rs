@@ -294,9 +294,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // is valid for the derived store id and generation.
         for (x_is_a, cx) in [(true, ca), (false, cb)] {
             let Some(hx) = committed(cx) else { continue };
+            let Some(next) = next_generation(hx.generation) else {
+                continue;
+            };
             let seal = Seal {
                 store_id: hx.store_id,
-                generation: hx.generation + 1,
+                generation: next,
             };
             let y = if x_is_a { &mut self.b } else { &mut self.a };
             if matches!(y.class, RegionClass::Formatted { header, .. } if header.generation == seal.generation)
@@ -536,13 +539,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let header = self.header_for(&self.a, 1);
         let seal = self.seal();
         let partner_empty = matches!(self.b.class, RegionClass::Empty);
+        let limits = self.limits();
         let a = &mut self.a;
         a.erase_need = if erase_a {
             EraseNeed::All
         } else {
             EraseNeed::Nothing
         };
-        a.erase_for_format()?;
+        a.erase_for_format(limits)?;
         let mut block = [0xFFu8; 64];
         let hb = a.layout.header_block as usize;
         block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
@@ -1340,7 +1344,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let old_seal = self.seal();
         let new_seal = Seal {
             store_id: self.store_id,
-            generation: self.generation + 1,
+            generation: next_generation(self.generation).ok_or(Error::Corrupted)?,
         };
         let new_header = self.header_for(
             if self.using_a { &self.b } else { &self.a },
@@ -1380,7 +1384,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         src.sync()?;
         // 2. erase what the target needs.
-        dst.erase_for_format()?;
+        dst.erase_for_format(limits)?;
         // 3. header with generation + 1.
         let mut block = [0xFFu8; 64];
         block[..crate::format::HEADER_LEN].copy_from_slice(&new_header.encode());
@@ -1422,6 +1426,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             src.read(off, rec)?;
             let intact = record::verify(rec, &h, old_seal);
             let out: &[u8] = if repair && (!intact || h.kind == Kind::Damaged) {
+                self.index.set_offset(pos, STALE);
                 stale += 1;
                 continue;
             } else if !intact {
@@ -1437,6 +1442,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 &spare[..n as usize]
             } else if h.kind == Kind::Delete && !old_damage.touches(short) {
                 // A tombstone nothing needs any more.
+                self.index.set_offset(pos, STALE);
                 stale += 1;
                 continue;
             } else {
@@ -1559,30 +1565,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(())
     }
 
-    /// Removes index entries that point at keyless records or at tombstones
-    /// that were not copied (their offsets still point into the old region).
+    /// Removes the index entries a switch did not copy (marked [`STALE`]) and
+    /// those it copied as keyless damage records.
     fn drop_stale_entries(&mut self, limits: Limits) -> Result<(), R::Error> {
-        let data_end = match self.active().class {
-            RegionClass::Formatted {
-                commit: MarkerState::Valid(e),
-                ..
-            } => e,
-            _ => return Err(Error::LogicBug),
-        };
         let mut pos = 0;
         while pos < self.index.positions() {
             let Some((_, off)) = self.index.entry(pos) else {
                 pos += 1;
                 continue;
             };
-            let stale = if off < self.active().data_start() || off >= data_end {
-                true
-            } else {
-                let h = self
+            // Marked by the copy, or copied as a keyless damage record.
+            let stale = off == STALE
+                || self
                     .active_mut()
-                    .header_at(off, limits.max_key, limits.max_value)?;
-                h.key_len == 0
-            };
+                    .header_at(off, limits.max_key, limits.max_value)?
+                    .key_len
+                    == 0;
             if stale {
                 // Backward shift may move another entry into `pos`: look again.
                 self.index.remove(pos);
@@ -1731,6 +1729,15 @@ impl BatchKeys {
         }
     }
 }
+
+/// The generation after `g`, if it is one a header can carry (FORMAT.md §2).
+fn next_generation(g: u64) -> Option<u64> {
+    g.checked_add(1).filter(|&n| n < u64::MAX)
+}
+
+/// The offset a switch gives an index entry it did not copy, until
+/// `drop_stale_entries` removes it (no record can start there).
+const STALE: u32 = u32::MAX - 1;
 
 /// The write folded into a switch.
 #[derive(Clone, Copy)]

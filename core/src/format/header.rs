@@ -19,7 +19,7 @@ pub const HEADER_LEN: usize = 48;
 pub struct RegionHeader {
     /// Ties region A to its partner B. Never 0 nor `u64::MAX`.
     pub store_id: u64,
-    /// Generation, ≥ 1.
+    /// Generation, 1 ..= `u64::MAX` − 1.
     pub generation: u64,
     /// This region's size in bytes.
     pub region_size: u32,
@@ -104,6 +104,7 @@ impl RegionHeader {
             && h.store_id != 0
             && h.store_id != u64::MAX
             && h.generation >= 1
+            && h.generation < u64::MAX
             && h.max_key_len >= 1
             && h.high_water_bp >= 1
             && h.high_water_bp <= h.max_fill_bp
@@ -194,6 +195,10 @@ mod tests {
             },
             RegionHeader {
                 generation: 0,
+                ..sample()
+            },
+            RegionHeader {
+                generation: u64::MAX,
                 ..sample()
             },
             RegionHeader {
