@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# CI stage: fuzz smoke (quick) or fuzz campaign (long).
+#
+# Builds every cargo-fuzz target in fuzz/ with a pinned nightly and a pinned
+# cargo-fuzz (installing both if missing), then runs each target from a
+# temporary copy of its committed seed corpus fuzz/corpus/<target>/ (so the
+# committed corpus is never modified): 20 s each in quick mode, 10 min each in
+# long mode. Any crash, panic, timeout (an input running > 10 s: a hang) or
+# out-of-memory fails the stage; libFuzzer's artifact is left in
+# fuzz/artifacts/<target>/ and its path and bytes are printed.
+#
+# Quick mode uses a fixed libFuzzer seed, so a given commit replays the same
+# sequence of inputs, as far as 20 s reach (a failure reproduces, a re-run
+# rarely flips it); long mode uses a random seed, printed.
+#
+# Usage: .ci/stages/50-fuzz.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
+# Overrides: TWINKV_FUZZ_SECONDS (seconds per target), TWINKV_FUZZ_TARGETS
+# (space-separated subset), TWINKV_FUZZ_SEED (libFuzzer -seed, 0 = random).
+set -euo pipefail
+
+MODE=${1:-${TWINKV_CI_MODE:-quick}}
+NIGHTLY=nightly-2026-10-25
+CARGO_FUZZ_VERSION=0.13.2
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+if [ ! -d fuzz ]; then
+    echo "no fuzz/ directory: nothing to fuzz"
+    exit 0
+fi
+
+case "$MODE" in
+quick) SECONDS_PER_TARGET=20 SEED=20261125 ;;
+long) SECONDS_PER_TARGET=600 SEED=$(((RANDOM << 15 | RANDOM) + 1)) ;;
+*)
+    echo "unknown mode '$MODE' (quick or long)" >&2
+    exit 2
+    ;;
+esac
+SECONDS_PER_TARGET=${TWINKV_FUZZ_SECONDS:-$SECONDS_PER_TARGET}
+SEED=${TWINKV_FUZZ_SEED:-$SEED}
+
+# The pinned nightly (cargo-fuzz needs -Z sanitizer flags).
+if rustup toolchain list | grep -q "^$NIGHTLY-"; then
+    echo "toolchain $NIGHTLY already installed"
+else
+    rustup toolchain install "$NIGHTLY" --profile minimal
+fi
+rustc "+$NIGHTLY" --version
+
+# The pinned cargo-fuzz, built with the default (stable) toolchain.
+if [ "$(cargo fuzz --version 2>/dev/null | head -n 1)" = "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    echo "cargo-fuzz $CARGO_FUZZ_VERSION already installed"
+else
+    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
+
+cd fuzz
+# The committed corpus and the fixed findings as plain tests, on stable.
+cargo test
+cargo "+$NIGHTLY" fuzz build
+
+if [ -n "${TWINKV_FUZZ_TARGETS:-}" ]; then
+    read -r -a TARGETS <<<"$TWINKV_FUZZ_TARGETS"
+else
+    mapfile -t TARGETS < <(cargo "+$NIGHTLY" fuzz list)
+fi
+if [ ${#TARGETS[@]} -eq 0 ]; then
+    echo "no fuzz targets found" >&2
+    exit 1
+fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p target/ci-logs
+
+failed=()
+for t in "${TARGETS[@]}"; do
+    corpus="$WORK/corpus-$t"
+    mkdir -p "$corpus"
+    if [ -d "corpus/$t" ]; then
+        cp -R "corpus/$t/." "$corpus/"
+    fi
+    seeds=$(find "$corpus" -type f | wc -l)
+    log="target/ci-logs/$t.log"
+    echo "--- fuzz $t: $SECONDS_PER_TARGET s from $seeds seeds, -seed=$SEED (log: fuzz/$log)"
+    touch "$WORK/start-$t"
+    rc=0
+    cargo "+$NIGHTLY" fuzz run "$t" "$corpus" -- \
+        -seed="$SEED" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 \
+        -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    # libFuzzer's last status line: runs, coverage, corpus, speed.
+    grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 || true
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb):' "$log" || true
+    if [ "$rc" -ne 0 ]; then
+        echo "!!! fuzz target $t FAILED (exit $rc); last lines of its log:"
+        tail -n 80 "$log"
+        find "artifacts/$t" -type f -newer "$WORK/start-$t" 2>/dev/null | while read -r a; do
+            echo "artifact fuzz/$a ($(wc -c <"$a") bytes):"
+            od -A d -t x1 "$a" | head -n 40
+        done
+        failed+=("$t")
+    fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz targets with findings: ${failed[*]}" >&2
+    echo "reproduce: cd fuzz && cargo +$NIGHTLY fuzz run <target> artifacts/<target>/<file>" >&2
+    echo "(or on stable: cd fuzz && cargo test, which replays artifacts/)" >&2
+    exit 1
+fi
+echo "fuzz: ${#TARGETS[@]} targets, $SECONDS_PER_TARGET s each, no findings"

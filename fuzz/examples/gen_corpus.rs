@@ -1,0 +1,510 @@
+//! Writes the committed seed corpora, `corpus/<target>/<name>`.
+//!
+//! ```text
+//! cd fuzz && cargo run --example gen_corpus            # into fuzz/corpus/
+//! cd fuzz && cargo run --example gen_corpus -- DIR     # elsewhere
+//! ```
+//!
+//! Deterministic: the same core produces the same files. Every seed is
+//! checked to decode back to the input it was built from, and is run once
+//! through its target's checks (a panic here is a finding, as in the fuzzer).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use twinkv_core::format::record::{self, Kind};
+use twinkv_core::format::{key_hash, Layout, Marker, RegionHeader, Seal};
+use twinkv_core::{
+    Config, Error, FixedIndex, Geometry, MappedRegion, RamError, RamRegion, RegionId, Store,
+    TearMode, WRITE_UNITS,
+};
+use twinkv_fuzz::image::{self, ImageInput, ERASE_UNIT};
+use twinkv_fuzz::record::RecordInput;
+use twinkv_fuzz::script::{self, Step, Value};
+use twinkv_fuzz::{Bytes, INDEX};
+
+const ID: u64 = 0x0123_4567_89AB_CDEF;
+
+fn cfg() -> Config {
+    Config::new(ID)
+        .with_limits(16, 64)
+        .with_ratios(6000, 9000)
+        .adopting_store_id()
+}
+
+fn geo(size: usize, w: u32) -> Geometry {
+    Geometry {
+        size: size as u32,
+        read_unit: 1,
+        write_unit: w,
+        erase_unit: ERASE_UNIT,
+    }
+}
+
+fn v(n: u8, fill: u8) -> Value {
+    Value { n, fill }
+}
+
+fn set(k: &str, n: u8, fill: u8) -> Step {
+    Step::Set(k.as_bytes().to_vec(), v(n, fill))
+}
+
+/// A workload that fills 1–2 KiB regions enough to switch a few times.
+fn workload() -> Vec<Step> {
+    let mut s = Vec::new();
+    for i in 0..60u8 {
+        s.push(set(&format!("k{}", i % 6), 8 + i % 24, i));
+        if i % 7 == 3 {
+            s.push(Step::Delete(format!("k{}", (i + 2) % 6).into_bytes()));
+        }
+        if i % 9 == 4 {
+            s.push(Step::Apply(vec![
+                (b"temp".to_vec(), Some(v(4, b'2'))),
+                (b"k1".to_vec(), None),
+                (b"volume".to_vec(), Some(v(1, b'7'))),
+            ]));
+        }
+    }
+    s.extend([
+        Step::Get(b"k0".to_vec()),
+        Step::Reopen,
+        Step::Compact,
+        Step::Sync,
+        set("a", 3, b'x'),
+    ]);
+    s
+}
+
+/// A short follow-up for seeds that start from a real image.
+fn followup() -> Vec<Step> {
+    vec![
+        Step::Get(b"k2".to_vec()),
+        set("k0", 5, b'n'),
+        Step::Delete(b"temp".to_vec()),
+        Step::Reopen,
+        set("new", 40, 1),
+        Step::Repair,
+        Step::Compact,
+        Step::Get(b"k0".to_vec()),
+    ]
+}
+
+struct Out {
+    dir: PathBuf,
+    written: BTreeMap<String, usize>,
+}
+
+impl Out {
+    fn put(&mut self, target: &str, name: &str, bytes: &[u8]) {
+        let dir = self.dir.join(target);
+        std::fs::create_dir_all(&dir).expect("create corpus dir");
+        std::fs::write(dir.join(name), bytes).expect("write seed");
+        *self.written.entry(target.to_string()).or_default() += 1;
+    }
+
+    /// Writes an `open_image` seed and returns what checking it left.
+    fn image(&mut self, name: &str, input: &ImageInput) -> image::Outcome {
+        let bytes = input.to_bytes();
+        assert_eq!(
+            ImageInput::from_bytes(&bytes).as_ref(),
+            Some(input),
+            "{name}: seed does not decode back"
+        );
+        let outcome = image::check(input);
+        self.put("open_image", name, &bytes);
+        println!(
+            "open_image/{name}: {} bytes, {}",
+            bytes.len(),
+            if outcome.opened { "opens" } else { "refused" }
+        );
+        outcome
+    }
+
+    /// An `open_image` seed from region data, the generator's config and a
+    /// script.
+    fn images(&mut self, name: &str, w: u32, a: &[u8], b: &[u8], steps: &[Step]) -> image::Outcome {
+        let input = ImageInput::new(w, a, b, cfg(), &script::encode(steps));
+        self.image(name, &input)
+    }
+
+    /// As `images`, without check fix-ups: torn markers stay torn.
+    fn torn_images(
+        &mut self,
+        name: &str,
+        w: u32,
+        a: &[u8],
+        b: &[u8],
+        steps: &[Step],
+    ) -> image::Outcome {
+        let mut input = ImageInput::new(w, a, b, cfg(), &script::encode(steps));
+        input.fixup = 0;
+        self.image(name, &input)
+    }
+
+    fn record(&mut self, name: &str, input: &RecordInput) {
+        let bytes = input.to_bytes();
+        assert_eq!(
+            RecordInput::from_bytes(&bytes).as_ref(),
+            Some(input),
+            "{name}: seed does not decode back"
+        );
+        twinkv_fuzz::record::check(input);
+        self.put("record_roundtrip", name, &bytes);
+    }
+}
+
+type CoreStore<'r, 's> = Store<&'r mut RamRegion<&'s mut [u8]>, FixedIndex<INDEX>, &'r mut [u8]>;
+
+/// Opens the images with core directly, arms a power cut `steps` units into
+/// region A or B (`on_a`), runs `action` and returns the images the cut left.
+fn cut_images(
+    w: u32,
+    (a, b): (&[u8], &[u8]),
+    on_a: bool,
+    steps: u64,
+    mode: TearMode,
+    action: &dyn Fn(&mut CoreStore<'_, '_>) -> Result<(), Error<RamError>>,
+) -> (Vec<u8>, Vec<u8>, bool) {
+    let (ga, gb) = (geo(a.len(), w), geo(b.len(), w));
+    let (mut sa, mut sb) = (image::storage(ga, a), image::storage(gb, b));
+    let mut ra = RamRegion::with_contents(&mut sa[..], ga).expect("geometry");
+    let mut rb = RamRegion::with_contents(&mut sb[..], gb).expect("geometry");
+    let mut scratch = vec![0u8; image::scratch_len(&cfg(), w)];
+    if on_a {
+        ra.cut_power_after(steps, mode, steps ^ 0x5EED);
+    } else {
+        rb.cut_power_after(steps, mode, steps ^ 0x5EED);
+    }
+    let result = {
+        let mut s = Store::open(
+            &mut ra,
+            &mut rb,
+            FixedIndex::<INDEX>::new(),
+            &mut scratch[..],
+            cfg(),
+        )
+        .expect("open before the cut");
+        action(&mut s)
+    };
+    let cut = ra.power_lost() || rb.power_lost();
+    assert!(cut || result.is_ok(), "{result:?}");
+    ra.restore_power();
+    rb.restore_power();
+    (ra.as_bytes().to_vec(), rb.as_bytes().to_vec(), cut)
+}
+
+/// Which region is active in these images.
+fn active(w: u32, a: &[u8], b: &[u8]) -> RegionId {
+    let (ga, gb) = (geo(a.len(), w), geo(b.len(), w));
+    let (mut sa, mut sb) = (image::storage(ga, a), image::storage(gb, b));
+    let ra = RamRegion::with_contents(&mut sa[..], ga).expect("geometry");
+    let rb = RamRegion::with_contents(&mut sb[..], gb).expect("geometry");
+    let mut scratch = vec![0u8; image::scratch_len(&cfg(), w)];
+    let s = Store::open_read_only(ra, rb, FixedIndex::<INDEX>::new(), &mut scratch[..], cfg())
+        .expect("open");
+    s.stats().active
+}
+
+fn open_image_seeds(out: &mut Out) {
+    let work = workload();
+    for w in WRITE_UNITS {
+        // Empty storage and a workload: the fuzzer replays real histories.
+        let (a0, b0) = (vec![0xFF; 1024], vec![0xFF; 2048]);
+        let o = out.images(&format!("w{w}-empty-workload"), w, &a0, &b0, &work);
+        assert!(o.opened);
+        // The images that workload left, with a follow-up.
+        let (a1, b1) = (o.a, o.b);
+        assert!(
+            out.images(&format!("w{w}-worked"), w, &a1, &b1, &followup())
+                .opened
+        );
+
+        if w != 4 {
+            continue;
+        }
+        // Power cut in the middle of a compaction, at several points of the
+        // target region's program sequence, and in the old region's markers.
+        let compact = |s: &mut CoreStore<'_, '_>| s.compact();
+        let src_is_a = active(w, &a1, &b1) == RegionId::A;
+        let (ac, bc, cut) = cut_images(
+            w,
+            (&a1, &b1),
+            !src_is_a,
+            u64::MAX,
+            TearMode::Subset,
+            &compact,
+        );
+        assert!(!cut);
+        // The compaction completed but "superseded" never reached the old
+        // region (a cut between steps 7 and 8 of FORMAT.md §7): open finishes
+        // the switch, read-only open reports it unfinished.
+        let (mut a6, mut b6) = (ac, bc);
+        let old = if src_is_a { &mut a6 } else { &mut b6 };
+        let l = Layout::new(w);
+        old[l.superseded() as usize..(l.superseded() + l.marker_slot) as usize].fill(0xFF);
+        out.images("w4-unfinished-switch", w, &a6, &b6, &followup());
+        let total = {
+            // Steps the target takes in an uncut compaction.
+            let (ga, gb) = (geo(a1.len(), w), geo(b1.len(), w));
+            let (mut sa, mut sb) = (image::storage(ga, &a1), image::storage(gb, &b1));
+            let mut ra = RamRegion::with_contents(&mut sa[..], ga).expect("geometry");
+            let mut rb = RamRegion::with_contents(&mut sb[..], gb).expect("geometry");
+            let mut scratch = vec![0u8; image::scratch_len(&cfg(), w)];
+            Store::open(
+                &mut ra,
+                &mut rb,
+                FixedIndex::<INDEX>::new(),
+                &mut scratch[..],
+                cfg(),
+            )
+            .expect("open")
+            .compact()
+            .expect("compact");
+            if src_is_a {
+                rb.steps_taken()
+            } else {
+                ra.steps_taken()
+            }
+        };
+        for (i, k) in [0, total / 3, total / 2, total - 4, total - 1]
+            .into_iter()
+            .enumerate()
+        {
+            for (j, mode) in [TearMode::Prefix, TearMode::RandomBits]
+                .into_iter()
+                .enumerate()
+            {
+                let (a, b, cut) = cut_images(w, (&a1, &b1), !src_is_a, k, mode, &compact);
+                assert!(cut);
+                out.torn_images(&format!("w4-cut-target-{i}-{j}"), w, &a, &b, &followup());
+            }
+        }
+        // Old region: 0 → torn "switching"; one marker in → torn "superseded".
+        let marker_units = u64::from(Layout::new(w).marker_slot / w);
+        for (i, k) in [0, marker_units].into_iter().enumerate() {
+            let (a, b, cut) = cut_images(w, (&a1, &b1), src_is_a, k, TearMode::Subset, &compact);
+            assert!(cut);
+            out.torn_images(&format!("w4-cut-source-{i}"), w, &a, &b, &followup());
+        }
+        // A cut inside an atomic batch appended to the log.
+        let batch = |s: &mut CoreStore<'_, '_>| {
+            s.apply(&[
+                twinkv_core::Op::Set(b"b1", b"one"),
+                twinkv_core::Op::Set(b"b2", b"two"),
+            ])
+        };
+        let active_a = src_is_a;
+        for (i, k) in [3u64, 9].into_iter().enumerate() {
+            let (a, b, cut) = cut_images(w, (&a1, &b1), active_a, k, TearMode::Subset, &batch);
+            if cut {
+                out.torn_images(&format!("w4-cut-batch-{i}"), w, &a, &b, &followup());
+            }
+        }
+
+        // Mid-log damage: a bit flipped in the active region's first record.
+        let d = Layout::new(w).data_start() as usize;
+        let (mut a2, mut b2) = (a1.clone(), b1.clone());
+        if src_is_a {
+            a2[d + 9] ^= 0x10;
+        } else {
+            b2[d + 9] ^= 0x10;
+        }
+        out.images("w4-damaged-record", w, &a2, &b2, &followup());
+
+        // Partner region holding foreign bytes: refused (no "switching").
+        let (mut a3, mut b3) = (a1.clone(), b1.clone());
+        let partner = if src_is_a { &mut b3 } else { &mut a3 };
+        for (i, x) in partner.iter_mut().enumerate() {
+            *x = (i * 7 + 3) as u8;
+        }
+        let o = out.images("w4-partner-unrecognised", w, &a3, &b3, &followup());
+        assert!(!o.opened);
+
+        // Two stores' regions: refused.
+        let other = Config::new(0x42)
+            .with_limits(16, 64)
+            .with_ratios(6000, 9000);
+        let foreign = ImageInput::new(w, &a0, &b0, other, &script::encode(&work[..6]));
+        let fo = image::check(&foreign);
+        let (mut a4, mut b4) = (a1.clone(), b1.clone());
+        if src_is_a {
+            b4 = fo.a.clone();
+            b4.resize(b1.len(), 0xFF);
+        } else {
+            a4 = fo.a.clone();
+            a4.resize(a1.len(), 0xFF);
+        }
+        out.images("w4-foreign-partner", w, &a4, &b4, &followup());
+
+        // A header of a future format version.
+        let mut a5 = a1.clone();
+        let mut b5 = b1.clone();
+        let act = if src_is_a { &mut a5 } else { &mut b5 };
+        act[4] = 2;
+        let c = key_hash(&act[..44]).to_le_bytes();
+        act[44..48].copy_from_slice(&c);
+        let o = out.images("w4-future-version", w, &a5, &b5, &followup());
+        assert!(!o.opened);
+
+        // The right images opened with other limits: ConfigMismatch.
+        let mut mismatch = ImageInput::new(w, &a1, &b1, cfg(), &script::encode(&followup()));
+        mismatch.max_value_len = 128;
+        assert!(!out.image("w4-config-mismatch", &mismatch).opened);
+    }
+
+    // Regions of different sizes at the limits of the fuzzed geometries.
+    let (a, b) = (vec![0xFF; 4096], vec![0xFF; 1024]);
+    out.images("w32-4k-1k-workload", 32, &a, &b, &work);
+    let (a, b) = (vec![0xFF; 1024], vec![0xFF; 1024]);
+    let mut clear = work.clone();
+    clear.extend([Step::Clear, set("after", 2, 0), Step::Reopen]);
+    out.images("w1-1k-clear", 1, &a, &b, &clear);
+}
+
+fn record_seeds(out: &mut Out) {
+    let seal = Seal {
+        store_id: ID,
+        generation: 7,
+    };
+    let base = RecordInput {
+        kind: 0, // set
+        hash: 0,
+        write_unit: 2, // W = 4
+        store_id: seal.store_id,
+        generation: seal.generation,
+        key_len: 4,
+        flip: 0,
+        max_key: 63,
+        max_value: 4096,
+        data: Bytes(b"temp21.5".to_vec()),
+    };
+    out.record(
+        "set-temp",
+        &RecordInput {
+            hash: (key_hash(b"temp") >> 24) as u8,
+            ..base.clone()
+        },
+    );
+    out.record(
+        "delete-temp",
+        &RecordInput {
+            kind: 1,
+            data: Bytes(b"temp".to_vec()),
+            ..base.clone()
+        },
+    );
+    let mut long = vec![b'k'; 70];
+    long.push(0);
+    out.record(
+        "set-long-key",
+        &RecordInput {
+            key_len: 70,
+            flip: 300,
+            data: Bytes(long),
+            ..base.clone()
+        },
+    );
+    let big = vec![0x5Au8; 9000];
+    out.record(
+        "set-long-value",
+        &RecordInput {
+            key_len: 1,
+            flip: 7000,
+            data: Bytes(big),
+            ..base.clone()
+        },
+    );
+    for (i, w) in WRITE_UNITS.into_iter().enumerate() {
+        let data: Vec<u8> = (0..32u8).collect();
+        out.record(
+            &format!("w{w}-key16-value16"),
+            &RecordInput {
+                write_unit: i as u8,
+                key_len: 16,
+                flip: 100 + i as u16,
+                data: Bytes(data),
+                ..base.clone()
+            },
+        );
+    }
+    // Raw bytes that are real structures: a record, a region header, markers.
+    let mut rec = vec![0u8; 64];
+    let n = record::encode(&mut rec, seal, Kind::Set, 0x5A, b"temp", b"21.5", 4).expect("fits");
+    rec.truncate(n as usize);
+    out.record(
+        "raw-record",
+        &RecordInput {
+            key_len: 0,
+            data: Bytes(rec),
+            ..base.clone()
+        },
+    );
+    let header = RegionHeader {
+        store_id: ID,
+        generation: 7,
+        region_size: 4096,
+        erase_unit: 512,
+        write_unit: 4,
+        read_unit: 1,
+        max_key_len: 63,
+        max_value_len: 4096,
+        high_water_bp: 8000,
+        max_fill_bp: 9000,
+    };
+    let mut data = header.encode().to_vec();
+    data.extend_from_slice(&Marker::Commit.encode(seal, 0x154));
+    out.record(
+        "raw-header-commit",
+        &RecordInput {
+            key_len: 0,
+            data: Bytes(data),
+            ..base.clone()
+        },
+    );
+    let mut data = vec![0xFF; 64];
+    data[..12].copy_from_slice(&Marker::Switching.encode(seal, 0));
+    out.record(
+        "raw-switching",
+        &RecordInput {
+            key_len: 0,
+            data: Bytes(data),
+            ..base.clone()
+        },
+    );
+    out.record(
+        "raw-erased",
+        &RecordInput {
+            key_len: 0,
+            data: Bytes(vec![0xFF; 64]),
+            ..base.clone()
+        },
+    );
+    for (i, kind) in [2u8, 3, 4, 5, 6, 8].into_iter().enumerate() {
+        let value: Vec<u8> = (0..16).collect();
+        out.record(
+            &format!("kind-{i}"),
+            &RecordInput {
+                kind,
+                key_len: 0,
+                data: Bytes(value),
+                ..base.clone()
+            },
+        );
+    }
+}
+
+fn main() {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
+    let mut out = Out {
+        dir,
+        written: BTreeMap::new(),
+    };
+    open_image_seeds(&mut out);
+    record_seeds(&mut out);
+    for (target, n) in &out.written {
+        println!("{target}: {n} seeds in {}", out.dir.join(target).display());
+    }
+}
