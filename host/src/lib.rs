@@ -55,3 +55,8 @@ pub use options::{min_region_size, Durability, Options, DEFAULT_REGION_SIZE};
 pub use store::Store;
 pub use twinkv_core as core;
 pub use twinkv_core::{Op, RegionId, Stats};
+
+/// The README's Rust blocks, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
