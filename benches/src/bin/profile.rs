@@ -1,9 +1,11 @@
 //! Scenarios for `valgrind --tool=callgrind`: only `measured` is collected.
 //!
-//!     cargo build --release -p twinkv-benches --bin profile
-//!     valgrind --tool=callgrind --toggle-collect='*measured*' \
-//!         target/release/profile switch-ram 10000
-//!     callgrind_annotate --inclusive=yes callgrind.out.<pid>
+//! ```text
+//! cargo build --release -p twinkv-benches --bin profile
+//! valgrind --tool=callgrind --toggle-collect='*measured*' \
+//!     target/release/profile switch-ram 10000
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>
+//! ```
 //!
 //! Scenarios (16 B keys and values): `switch-ram N` (one in-memory switch at
 //! N live keys, used = 4 × live), `rescan-ram N` (reopen + switch, same
