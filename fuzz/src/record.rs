@@ -195,6 +195,7 @@ fn raw_bytes(input: &RecordInput) {
         let valid = h.store_id != 0
             && h.store_id != u64::MAX
             && h.generation >= 1
+            && h.generation < u64::MAX
             && h.max_key_len >= 1
             && h.high_water_bp >= 1
             && h.high_water_bp <= h.max_fill_bp
