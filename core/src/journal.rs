@@ -43,9 +43,6 @@ pub(crate) enum EraseNeed {
     Nothing,
     /// Everything (interrupted erase, uncommitted or unrecognised content).
     All,
-    /// A committed region: the erase units up to the end of its log, found
-    /// by walking its record headers.
-    Used,
     /// The units covering `0..n` (known from memory after a switch).
     UpTo(u32),
 }
@@ -63,6 +60,10 @@ pub(crate) struct Journal<R: Region> {
     /// The last sync point (FORMAT.md §6.1).
     pub(crate) last_sync: u32,
     pub(crate) erase_need: EraseNeed,
+    /// Every unit past the log was reliably erased (by a full erase since
+    /// the region was last used); only then may a later switch erase just
+    /// the units the log used.
+    pub(crate) erased_past_use: bool,
 }
 
 impl<R: Region> Journal<R> {
@@ -79,6 +80,7 @@ impl<R: Region> Journal<R> {
             sealed: true,
             last_sync: d,
             erase_need: EraseNeed::All,
+            erased_past_use: false,
         }
     }
 
@@ -380,39 +382,16 @@ impl<R: Region> Journal<R> {
     }
 
     /// Erases what `erase_need` says, then records that the region is erased.
-    pub(crate) fn erase_for_format(&mut self, limits: crate::scan::Limits) -> Result<(), R::Error> {
+    pub(crate) fn erase_for_format(&mut self) -> Result<(), R::Error> {
         let e = self.geo.erase_unit;
         match self.erase_need {
             EraseNeed::Nothing => {}
-            EraseNeed::All => self.region.erase(0, self.geo.size).map_err(Error::Region)?,
+            EraseNeed::All => {
+                self.region.erase(0, self.geo.size).map_err(Error::Region)?;
+                self.erased_past_use = true;
+            }
             EraseNeed::UpTo(n) => {
                 let to = n.div_ceil(e).saturating_mul(e).min(self.geo.size);
-                if to > 0 {
-                    self.region.erase(0, to).map_err(Error::Region)?;
-                }
-            }
-            EraseNeed::Used => {
-                // A committed region: reading alone cannot tell a unit of
-                // 0xFF data bytes from an erased one, so walk the record
-                // headers to where the log ends; erase up to there if the
-                // rest reads erased, else all of it.
-                let (size, w) = (self.geo.size, self.geo.write_unit);
-                let mut pos = self.data_start();
-                let end = loop {
-                    if pos >= size {
-                        break Some(size);
-                    }
-                    match self.slot(pos, limits.max_key, limits.max_value)? {
-                        Slot::Header(h) => pos += h.stored_len(w).ok_or(Error::LogicBug)?,
-                        Slot::Erased => break Some(pos),
-                        Slot::Invalid => break None,
-                    }
-                };
-                let to = match end {
-                    Some(p) if self.is_erased(p, size)? => p,
-                    _ => size,
-                };
-                let to = to.div_ceil(e).saturating_mul(e).min(size);
                 if to > 0 {
                     self.region.erase(0, to).map_err(Error::Region)?;
                 }

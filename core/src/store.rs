@@ -131,7 +131,7 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
 /// What opening decided.
 enum Decision {
     /// Both regions empty (or an interrupted first format): format A.
-    Fresh { erase_a: bool },
+    Fresh,
     /// Use this region; maybe finish a switch by marking the other superseded.
     Active { a: bool, finish_superseded: bool },
 }
@@ -250,11 +250,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             d => d?,
         };
         match decision {
-            Decision::Fresh { erase_a } => {
+            Decision::Fresh => {
                 if read_only {
                     return Err(Error::ReadOnly);
                 }
-                store.format_fresh(erase_a)?;
+                store.format_fresh()?;
             }
             Decision::Active {
                 a,
@@ -348,7 +348,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Err(Error::UnsupportedFormat);
         }
         let decision = match (ca, cb) {
-            (Empty, Empty) => Decision::Fresh { erase_a: false },
+            (Empty, Empty) => Decision::Fresh,
             (
                 Formatted {
                     header: ha,
@@ -424,13 +424,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     },
                     // An interrupted first format: ours (our store id), and no
                     // write was ever acknowledged from it.
+                    // Format A again (erasing it first); B is erased before
+                    // its first use either way.
                     Empty if !is_committed && !superseded.is_set() && !switching.is_set() => {
-                        if a {
-                            Decision::Fresh { erase_a: true }
-                        } else {
-                            // Format A; B is ours to erase at the first switch.
-                            Decision::Fresh { erase_a: false }
-                        }
+                        Decision::Fresh
                     }
                     Unrecognised if is_committed && !superseded.is_set() => {
                         if switching.is_set() {
@@ -445,7 +442,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     _ => return Err(Error::Corrupted),
                 }
             }
-            (Unrecognised, Empty) if self.torn_first_format()? => Decision::Fresh { erase_a: true },
+            (Unrecognised, Empty) if self.torn_first_format()? => Decision::Fresh,
             _ => return Err(Error::Unrecognised),
         };
         Ok(decision)
@@ -459,23 +456,30 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if self.config.adopt_store_id {
             return Ok(false); // the id to expect is unknown
         }
-        let want = self.header_for(&self.a, 1).encode();
-        let mut got = [0u8; crate::format::HEADER_LEN];
-        self.a.read(0, &mut got)?;
-        if got.iter().zip(want.iter()).any(|(&t, &e)| t & e != e) {
+        // What the first format programs: the header block, then the commit
+        // marker. A cut (or a cut erase of a cut format) leaves, in each byte,
+        // some of those bits and 0xFF elsewhere.
+        let layout = self.a.layout;
+        let d = layout.data_start();
+        let mut want = [0xFFu8; 160];
+        let seal = Seal {
+            store_id: self.config.store_id,
+            generation: 1,
+        };
+        want[..crate::format::HEADER_LEN].copy_from_slice(&self.header_for(&self.a, 1).encode());
+        let c = layout.commit() as usize;
+        want[c..c + crate::format::MARKER_LEN].copy_from_slice(&Marker::Commit.encode(seal, d));
+        let mut got = [0u8; 160];
+        self.a.read(0, &mut got[..d as usize])?;
+        if got[..d as usize]
+            .iter()
+            .zip(want.iter())
+            .any(|(&t, &e)| t & e != e)
+        {
             return Ok(false);
         }
-        let hb = self.a.layout.header_block;
         let size = self.a.size();
-        self.a
-            .is_erased(crate::format::HEADER_LEN as u32, hb)
-            .and_then(|ok| {
-                if ok {
-                    self.a.is_erased(hb, size)
-                } else {
-                    Ok(false)
-                }
-            })
+        self.a.is_erased(d, size)
     }
 
     fn limits(&self) -> Limits {
@@ -532,38 +536,57 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Formats region A as generation 1 of a new store.
-    fn format_fresh(&mut self, erase_a: bool) -> Result<(), R::Error> {
+    fn format_fresh(&mut self) -> Result<(), R::Error> {
         self.using_a = true;
         self.store_id = self.config.store_id;
         self.generation = 1;
         let header = self.header_for(&self.a, 1);
         let seal = self.seal();
-        let partner_empty = matches!(self.b.class, RegionClass::Empty);
-        let limits = self.limits();
         let a = &mut self.a;
-        a.erase_need = if erase_a {
-            EraseNeed::All
-        } else {
+        // Erase A first when it holds bytes (a first format cut short). An A
+        // that reads empty is programmed as it is: erasing it would risk a cut
+        // erase leaving unrecognisable bytes behind. But an empty-looking unit
+        // may be an erase cut short (not reliably erased), so if a program
+        // fails or does not read back as written, A is erased and formatted
+        // once more.
+        a.erase_need = if matches!(a.class, RegionClass::Empty) {
             EraseNeed::Nothing
+        } else {
+            EraseNeed::All
         };
-        a.erase_for_format(limits)?;
-        let mut block = [0xFFu8; 64];
-        let hb = a.layout.header_block as usize;
-        block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
-        a.region.program(0, &block[..hb]).map_err(Error::Region)?;
         let d = a.data_start();
-        a.sync()?;
-        a.program_marker(Marker::Commit, seal, d)?;
-        a.sync()?;
+        let hb = a.layout.header_block as usize;
+        let mut block = [0xFFu8; 64];
+        block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
+        let mut attempt = 0;
+        loop {
+            a.erase_for_format()?;
+            let programmed = a.region.program(0, &block[..hb]).is_ok()
+                && a.sync().is_ok()
+                && a.program_marker(Marker::Commit, seal, d).is_ok()
+                && a.sync().is_ok();
+            let mut back = [0u8; 64];
+            a.read(0, &mut back[..hb])?;
+            let ok = programmed
+                && back[..hb] == block[..hb]
+                && a.read_marker(Marker::Commit, seal)? == MarkerState::Valid(d);
+            if ok {
+                break;
+            }
+            if attempt == 1 {
+                // Report the region's own error if there was one.
+                a.region.sync().map_err(Error::Region)?;
+                return Err(Error::Corrupted);
+            }
+            attempt += 1;
+            a.erase_need = EraseNeed::All;
+        }
         a.class = a.classify()?;
         a.append = d;
         a.last_sync = d;
         a.sealed = false;
-        self.b.erase_need = if partner_empty {
-            EraseNeed::Nothing
-        } else {
-            EraseNeed::All
-        };
+        // B may be an erase cut short as well: erase it before its first use.
+        self.b.erase_need = EraseNeed::All;
         Ok(())
     }
 
@@ -635,10 +658,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.inactive_mut().erase_need = match partner_class {
             _ if switching.is_set() => EraseNeed::All,
             RegionClass::Empty => EraseNeed::Nothing,
+            // A committed partner: after a reboot nothing says which units
+            // past its log were reliably erased, so all of it.
             RegionClass::Formatted {
                 commit: MarkerState::Valid(_),
                 ..
-            } => EraseNeed::Used,
+            } => EraseNeed::All,
             _ => EraseNeed::All,
         };
         Ok(())
@@ -1155,7 +1180,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if live_after > self.fill_limit() && live_after > self.live_bytes {
             return Err(Error::Full);
         }
-        if effect.entries > 0 && !self.index.has_room(effect.entries as usize) {
+        let inserts = self.batch_inserts(ops)?;
+        if inserts > 0 && !self.index.has_room(inserts) {
             return Err(Error::IndexFull);
         }
         if self.should_switch(add, live_after) {
@@ -1163,6 +1189,34 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         } else {
             self.append_batch(ops)
         }
+    }
+
+    /// The most index entries applying `ops` in order adds at any point: the
+    /// index is updated in op order, and a replay at open applies the batch's
+    /// records in the same order, so a batch must fit at every step, not only
+    /// at its end.
+    fn batch_inserts(&mut self, ops: &[Op<'_>]) -> Result<usize, R::Error> {
+        let keys = BatchKeys::new(ops);
+        let (mut now, mut peak) = (0i64, 0i64);
+        for (i, op) in ops.iter().enumerate() {
+            let hash = key_hash(op.key());
+            let keeps = |o: &Op<'_>, damage: &DamageList| {
+                matches!(o, Op::Set(..)) || damage.touches(short_hash(key_hash(o.key())))
+            };
+            // Has the key an entry just before this op?
+            let before = if keys.repeated(ops, i, hash, false) {
+                match ops[..i].iter().rev().find(|o| o.key() == op.key()) {
+                    Some(o) => keeps(o, &self.damage),
+                    None => self.lookup(op.key(), hash)?.is_some(),
+                }
+            } else {
+                self.lookup(op.key(), hash)?.is_some()
+            };
+            let after = keeps(op, &self.damage);
+            now += i64::from(after) - i64::from(before);
+            peak = peak.max(now);
+        }
+        Ok(peak as usize)
     }
 
     /// The trigger rule of FORMAT.md §7 / issue "double-buffer switch".
@@ -1384,7 +1438,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         src.sync()?;
         // 2. erase what the target needs.
-        dst.erase_for_format(limits)?;
+        dst.erase_for_format()?;
         // 3. header with generation + 1.
         let mut block = [0xFFu8; 64];
         block[..crate::format::HEADER_LEN].copy_from_slice(&new_header.encode());
@@ -1525,7 +1579,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         dst.last_sync = data_end;
         // A sealed log may hold torn bytes past its end (a dirty tail or a
         // failed program): erase all of it next time.
-        src.erase_need = if src.sealed {
+        src.erase_need = if src.sealed || !src.erased_past_use {
             EraseNeed::All
         } else {
             EraseNeed::UpTo(src.append)

@@ -410,9 +410,21 @@ fn program_that_does_not_read_back_is_redone_by_a_switch() {
         ram: RamRegion::new(vec![0u8; len], geo).unwrap(),
         weak,
     };
-    // The second record starts at 84 + 16: make its value byte weak.
-    let mut a = mk(84 + 16 + 8 + 1 + 2);
+    let mut a = mk(u32::MAX);
     let mut b = mk(u32::MAX);
+    // Format first (it erases A), then a unit of A goes weak: the second
+    // record starts at 84 + 16; one of its value bytes lands there.
+    drop(
+        Store::open(
+            &mut a,
+            &mut b,
+            FixedIndex::<8>::new(),
+            vec![0u8; 256],
+            config(),
+        )
+        .unwrap(),
+    );
+    a.weak = 84 + 16 + 8 + 1 + 2;
     let mut s = Store::open(
         &mut a,
         &mut b,

@@ -32,6 +32,8 @@ fn both_empty_formats_region_a_only() {
     let (a, b) = rig.snapshot();
     assert!(b.iter().all(|&x| x == 0xFF), "B untouched");
     assert!(a[..84].iter().any(|&x| x != 0xFF) && a[84..].iter().all(|&x| x == 0xFF));
+    // An empty A is programmed as it reads (no erase); B is left alone
+    // until its first use.
     assert_eq!(rig.a.ram.stats().erases + rig.b.ram.stats().erases, 0);
 }
 
