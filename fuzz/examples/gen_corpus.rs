@@ -19,6 +19,7 @@ use twinkv_core::{
     TearMode, WRITE_UNITS,
 };
 use twinkv_fuzz::image::{self, ImageInput, ERASE_UNIT};
+use twinkv_fuzz::ops::{self, Cut, OpsInput, PowerInput, Report, Setup};
 use twinkv_fuzz::record::RecordInput;
 use twinkv_fuzz::script::{self, Step, Value};
 use twinkv_fuzz::{Bytes, INDEX};
@@ -139,6 +140,39 @@ impl Out {
         let mut input = ImageInput::new(w, a, b, cfg(), &script::encode(steps));
         input.fixup = 0;
         self.image(name, &input)
+    }
+
+    /// Writes an `ops` seed and returns what checking it did.
+    fn ops(&mut self, name: &str, input: &OpsInput) -> Report {
+        let bytes = input.to_bytes();
+        assert_eq!(
+            OpsInput::from_bytes(&bytes).as_ref(),
+            Some(input),
+            "{name}: seed does not decode back"
+        );
+        let report = ops::check_ops(input);
+        assert!(report.ran, "{name}: config does not fit");
+        self.put("ops", name, &bytes);
+        println!("ops/{name}: {} bytes, {report:?}", bytes.len());
+        report
+    }
+
+    /// Writes an `ops_with_power_loss` seed and returns what checking it did.
+    fn power(&mut self, name: &str, input: &PowerInput) -> Report {
+        let bytes = input.to_bytes();
+        assert_eq!(
+            PowerInput::from_bytes(&bytes).as_ref(),
+            Some(input),
+            "{name}: seed does not decode back"
+        );
+        let report = ops::check_power(input);
+        assert!(report.ran, "{name}: config does not fit");
+        self.put("ops_with_power_loss", name, &bytes);
+        println!(
+            "ops_with_power_loss/{name}: {} bytes, {report:?}",
+            bytes.len()
+        );
+        report
     }
 
     fn record(&mut self, name: &str, input: &RecordInput) {
@@ -493,6 +527,219 @@ fn record_seeds(out: &mut Out) {
     }
 }
 
+/// An `ops` setup: write unit `w`, region sizes in bytes, max key length,
+/// `ops::VALUE_LIMITS` index, `ops::RATIOS` index, flags.
+fn setup(w: u32, a: u32, b: u32, key: u8, value: u8, ratios: u8, flags: u8) -> Setup {
+    Setup {
+        write_unit: image::write_unit_code(w),
+        size_a: image::size_code(a),
+        size_b: image::size_code(b),
+        limits: (key - 1) | (value << 4),
+        ratios,
+        flags,
+    }
+}
+
+/// A 64-step script over eight keys: sets of growing values, overwrites,
+/// deletes (of present and absent keys), gets, batches (with a key set and
+/// deleted in the same batch), a sync, a compaction, a reopen, a repair, a
+/// clear, and refused writes (empty key, 15-byte key, oversized value).
+fn ops_workload() -> Vec<Step> {
+    let k = |i: u8| format!("k{}", i % 8).into_bytes();
+    let mut s = Vec::new();
+    for i in 0..40u8 {
+        s.push(Step::Set(k(i), v(4 + (i % 8) * 5, i)));
+        match i % 10 {
+            2 => s.push(Step::Delete(k(i + 3))),
+            4 => s.push(Step::Apply(vec![
+                (b"temp".to_vec(), Some(v(4, b'2'))),
+                (k(i + 1), None),
+                (b"temp".to_vec(), None),
+                (k(i + 2), Some(v(12, i))),
+            ])),
+            6 => s.push(Step::Get(k(i + 5))),
+            8 => s.push(
+                [Step::Sync, Step::Compact, Step::Reopen, Step::Repair][usize::from(i / 10)]
+                    .clone(),
+            ),
+            _ => {}
+        }
+    }
+    s.extend([
+        Step::Set(Vec::new(), v(1, 0)),
+        Step::Set(b"fifteen-bytes!!".to_vec(), v(1, 0)),
+        Step::Set(b"big".to_vec(), v(128 + 100, 0)),
+        Step::Delete(b"absent".to_vec()),
+        Step::Clear,
+        set("after", 3, b'c'),
+        Step::Reopen,
+        Step::Get(b"k1".to_vec()),
+    ]);
+    assert!(s.len() <= script::MAX_STEPS, "{} steps", s.len());
+    s
+}
+
+/// Fills an index of `ops::SMALL_INDEX` entries, then writes that must be
+/// refused (`IndexFull`) or not (overwrites, a batch that deletes a key and
+/// adds another, deletes), across switches. (The batch adding a key before
+/// deleting another is finding `regressions/ops/batch-adds-before-delete-index-full`.)
+fn index_full_workload() -> Vec<Step> {
+    let k = |i: usize| format!("i{i}").into_bytes();
+    let mut s = Vec::new();
+    for i in 0..ops::SMALL_INDEX + 2 {
+        s.push(Step::Set(k(i), v(6, i as u8)));
+    }
+    s.extend([
+        Step::Set(k(0), v(9, 1)),
+        Step::Apply(vec![(k(1), None), (k(21), Some(v(3, 4)))]),
+        Step::Apply(vec![
+            (k(22), Some(v(3, 5))),
+            (k(23), Some(v(3, 6))),
+            (k(2), None),
+        ]),
+        Step::Delete(k(3)),
+        Step::Set(k(24), v(2, 7)),
+        Step::Reopen,
+        Step::Set(k(25), v(2, 8)),
+        Step::Compact,
+        Step::Delete(k(4)),
+        Step::Delete(k(5)),
+        Step::Apply(vec![(k(26), Some(v(1, 1))), (k(27), Some(v(1, 2)))]),
+    ]);
+    for i in 0..20 {
+        s.push(Step::Set(k(6 + i % 3), v(10 + i as u8, i as u8)));
+    }
+    s
+}
+
+/// Large values on a region with a low fill limit: `Full`, then deletes
+/// and shrinking overwrites make room again.
+fn full_workload() -> Vec<Step> {
+    let k = |i: usize| format!("f{i}").into_bytes();
+    let mut s = Vec::new();
+    for i in 0..10 {
+        s.push(Step::Set(k(i), v(60, i as u8)));
+    }
+    s.extend([
+        Step::Set(k(0), v(64, 9)),
+        Step::Set(k(1), v(2, 9)),
+        Step::Set(k(11), v(40, 1)),
+        Step::Delete(k(2)),
+        Step::Delete(k(3)),
+        Step::Apply(vec![(k(12), Some(v(60, 3))), (k(4), None)]),
+        Step::Apply(vec![(k(13), Some(v(60, 3))), (k(14), Some(v(60, 3)))]),
+        Step::Reopen,
+        Step::Set(k(15), v(30, 1)),
+        Step::Compact,
+    ]);
+    for i in 0..30 {
+        s.push(Step::Set(k(i % 5), v(20 + (i * 3) as u8 % 44, i as u8)));
+    }
+    s
+}
+
+fn ops_seeds(out: &mut Out) {
+    let wl = script::encode(&ops_workload());
+    let idx = script::encode(&index_full_workload());
+    let full = script::encode(&full_workload());
+    let mut seeds: Vec<(String, Setup, &[u8])> = Vec::new();
+    for w in WRITE_UNITS {
+        seeds.push((
+            format!("w{w}-1k-workload"),
+            setup(w, 1024, 1024, 16, 3, 1, 0),
+            &wl,
+        ));
+    }
+    seeds.extend([
+        (
+            "w4-2k-1k-workload".into(),
+            setup(4, 2048, 1024, 16, 3, 0, 0),
+            &wl[..],
+        ),
+        (
+            "w8-4k-workload".into(),
+            setup(8, 4096, 4096, 8, 5, 3, 0),
+            &wl[..],
+        ),
+        (
+            "w4-1k-workload-not-in-order".into(),
+            setup(4, 1024, 1024, 16, 3, 1, 2),
+            &wl[..],
+        ),
+        (
+            "w1-1k-workload-not-in-order".into(),
+            setup(1, 1024, 1024, 16, 2, 6, 2),
+            &wl[..],
+        ),
+        (
+            "w16-1k-workload-small-index".into(),
+            setup(16, 1024, 1024, 16, 3, 0, 1),
+            &wl[..],
+        ),
+        (
+            "w4-1k-index-full".into(),
+            setup(4, 1024, 1024, 16, 3, 1, 1),
+            &idx[..],
+        ),
+        (
+            "w32-2k-index-full".into(),
+            setup(32, 2048, 2048, 16, 3, 1, 3),
+            &idx[..],
+        ),
+        (
+            "w4-1k-full".into(),
+            setup(4, 1024, 1024, 16, 3, 4, 0),
+            &full[..],
+        ),
+        (
+            "w2-1k-full-not-in-order".into(),
+            setup(2, 1024, 1024, 16, 3, 7, 2),
+            &full[..],
+        ),
+    ]);
+    for (name, setup, script) in &seeds {
+        let input = OpsInput {
+            setup: *setup,
+            script: Bytes(script.to_vec()),
+        };
+        let report = out.ops(name, &input);
+        if name.contains("full") {
+            assert!(report.refused_full > 0, "{name}: nothing refused");
+        }
+        // ops_with_power_loss: the same sessions cut at a quarter, half and
+        // three quarters of their steps, each cut followed by a second one
+        // soon after the reboot (during recovery or the first writes), in
+        // each tear mode.
+        if !(name.contains("workload") || name.contains("index-full")) || name.contains("small") {
+            continue;
+        }
+        for (i, frac) in [1u64, 2, 3].into_iter().enumerate() {
+            let at = u16::try_from(report.steps * frac / 4).expect("steps fit u16");
+            let input = PowerInput {
+                setup: *setup,
+                cuts: [
+                    Cut {
+                        fuel: at,
+                        how: i as u8,
+                    },
+                    Cut {
+                        fuel: [3, 40, 150][i],
+                        how: i as u8 + 1,
+                    },
+                    if i == 2 {
+                        Cut { fuel: 7, how: 2 }
+                    } else {
+                        Cut::NONE
+                    },
+                ],
+                script: Bytes(script.to_vec()),
+            };
+            let r = out.power(&format!("{name}-cut-{frac}q"), &input);
+            assert!(r.cuts > 0, "{name}: no cut fired");
+        }
+    }
+}
+
 fn main() {
     let dir = std::env::args_os()
         .nth(1)
@@ -504,6 +751,7 @@ fn main() {
     };
     open_image_seeds(&mut out);
     record_seeds(&mut out);
+    ops_seeds(&mut out);
     for (target, n) in &out.written {
         println!("{target}: {n} seeds in {}", out.dir.join(target).display());
     }

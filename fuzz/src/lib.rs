@@ -10,9 +10,15 @@
 //!   codecs.
 //! - [`image`]: `open_image`, opening arbitrary region images.
 //! - [`script`]: operation scripts and the acknowledged-writes model, for
-//!   targets that drive an open store (the torture targets can reuse it).
+//!   targets that drive an open store.
+//! - [`ops`]: `ops` and `ops_with_power_loss`, scripts on a fresh store
+//!   checked against an exact model, without and with power cuts.
+//! - [`power`]: one power supply shared by both regions (cuts for
+//!   `ops_with_power_loss`).
 
 pub mod image;
+pub mod ops;
+pub mod power;
 pub mod record;
 pub mod script;
 

@@ -49,18 +49,64 @@ fn open_image_corpus() {
     }
 }
 
-/// Inputs of findings fixed in core (`regressions/<target>/`, see
-/// README.md): each must pass from now on. They are in `corpus/` too.
 #[test]
-fn fixed_findings() {
-    let mut failed = Vec::new();
-    for (name, bytes) in inputs("regressions", "open_image") {
-        let Some(input) = twinkv_fuzz::image::ImageInput::from_bytes(&bytes) else {
-            continue;
-        };
-        if std::panic::catch_unwind(|| twinkv_fuzz::image::check(&input)).is_err() {
-            failed.push(name);
+fn ops_corpus() {
+    let seeds = inputs("corpus", "ops");
+    assert!(!seeds.is_empty(), "no committed seeds for ops");
+    for (name, bytes) in seeds.iter().chain(&inputs("artifacts", "ops")) {
+        eprintln!("{name}");
+        if let Some(input) = twinkv_fuzz::ops::OpsInput::from_bytes(bytes) {
+            twinkv_fuzz::ops::check_ops(&input);
         }
     }
+}
+
+#[test]
+fn ops_with_power_loss_corpus() {
+    let seeds = inputs("corpus", "ops_with_power_loss");
+    assert!(
+        !seeds.is_empty(),
+        "no committed seeds for ops_with_power_loss"
+    );
+    for (name, bytes) in seeds
+        .iter()
+        .chain(&inputs("artifacts", "ops_with_power_loss"))
+    {
+        eprintln!("{name}");
+        if let Some(input) = twinkv_fuzz::ops::PowerInput::from_bytes(bytes) {
+            twinkv_fuzz::ops::check_power(&input);
+        }
+    }
+}
+
+/// Inputs of findings (`regressions/<target>/`, see README.md): each must
+/// pass once its fix is in core (an open finding fails this test until
+/// then). Fixed ones are in `corpus/` too.
+#[test]
+fn findings() {
+    use twinkv_fuzz::{image, ops};
+    let mut failed = Vec::new();
+    let mut replay = |target: &str, check: &(dyn Fn(&[u8]) + std::panic::RefUnwindSafe)| {
+        for (name, bytes) in inputs("regressions", target) {
+            if std::panic::catch_unwind(|| check(&bytes)).is_err() {
+                failed.push(name);
+            }
+        }
+    };
+    replay("open_image", &|b| {
+        if let Some(i) = image::ImageInput::from_bytes(b) {
+            image::check(&i);
+        }
+    });
+    replay("ops", &|b| {
+        if let Some(i) = ops::OpsInput::from_bytes(b) {
+            ops::check_ops(&i);
+        }
+    });
+    replay("ops_with_power_loss", &|b| {
+        if let Some(i) = ops::PowerInput::from_bytes(b) {
+            ops::check_power(&i);
+        }
+    });
     assert!(failed.is_empty(), "still failing: {failed:#?}");
 }
