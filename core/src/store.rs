@@ -1468,7 +1468,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         }
         let mut stale = 0usize;
-        for pos in 0..self.index.positions() {
+        // Visit the index positions in a scrambled order (multiplying by an
+        // odd constant permutes 0..2^k): the records are copied in that order
+        // and a later replay inserts them in it. In position order, they
+        // would reach a still-small index sorted by home position and pile
+        // into one long cluster (a quadratic replay).
+        let positions = self.index.positions();
+        for i in 0..positions {
+            let pos = if positions.is_power_of_two() {
+                i.wrapping_mul(0x9E37_79B1) & (positions - 1)
+            } else {
+                i
+            };
             let Some((hash, off)) = self.index.entry(pos) else {
                 continue;
             };
