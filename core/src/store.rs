@@ -126,6 +126,8 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     unfinished_switch: bool,
     damage_at_open: u32,
     salvaged: bool,
+    /// Opening formatted the regions as a new store (generation 1).
+    formatted: bool,
 }
 
 /// What opening decided.
@@ -190,7 +192,23 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         scratch: B,
         config: Config,
     ) -> Result<Self, R::Error> {
-        Self::open_mode(a, b, index, scratch, config, true, true)
+        Self::open_mode(a, b, index, scratch, config, true, true, false)
+    }
+
+    /// Formats the regions for `config`, whatever they hold, and opens the
+    /// store. If they hold a valid store of this store id (and these
+    /// options), this is that store's [`Store::clear`]: the next generation,
+    /// never a restart at generation 1. Anything else — empty, foreign,
+    /// unrecognised or damaged storage — is erased in full and formatted as
+    /// generation 1. The caller's explicit decision: [`Store::open`] never
+    /// erases storage it does not recognise (read what can be read with
+    /// [`Store::open_salvage`] first).
+    pub fn format(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
+        let mut store = Self::open_mode(a, b, index, scratch, config, false, false, true)?;
+        if !store.formatted {
+            store.clear()?;
+        }
+        Ok(store)
     }
 
     fn open_with(
@@ -201,9 +219,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         config: Config,
         read_only: bool,
     ) -> Result<Self, R::Error> {
-        Self::open_mode(a, b, index, scratch, config, read_only, false)
+        Self::open_mode(a, b, index, scratch, config, read_only, false, false)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn open_mode(
         a: R,
         b: R,
@@ -212,6 +231,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         config: Config,
         read_only: bool,
         salvage: bool,
+        format: bool,
     ) -> Result<Self, R::Error> {
         let (ga, gb) = (a.geometry(), b.geometry());
         if !config.fits(ga, gb)
@@ -238,6 +258,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             unfinished_switch: false,
             damage_at_open: 0,
             salvaged: false,
+            formatted: false,
         };
         store.index.clear();
         let ca = store.a.classify()?;
@@ -247,6 +268,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 store.salvage(ca, cb)?;
                 return Ok(store);
             }
+            Err(e) if format && !matches!(e, Error::Region(_)) => {
+                store.format_fresh(true)?;
+                return Ok(store);
+            }
             d => d?,
         };
         match decision {
@@ -254,14 +279,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 if read_only {
                     return Err(Error::ReadOnly);
                 }
-                store.format_fresh()?;
+                store.format_fresh(format)?;
             }
             Decision::Active {
                 a,
                 finish_superseded,
             } => {
                 store.using_a = a;
-                store.load_active()?;
+                match store.load_active() {
+                    Err(e) if format && !matches!(e, Error::Region(_)) => {
+                        // A store of this id that cannot be used with these
+                        // options (or is damaged): formatted anew.
+                        store.index.clear();
+                        store.damage.clear();
+                        store.format_fresh(true)?;
+                        return Ok(store);
+                    }
+                    r => r?,
+                }
                 if finish_superseded {
                     if read_only {
                         store.unfinished_switch = true;
@@ -536,7 +571,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Formats region A as generation 1 of a new store.
-    fn format_fresh(&mut self) -> Result<(), R::Error> {
+    fn format_fresh(&mut self, force_erase: bool) -> Result<(), R::Error> {
+        self.formatted = true;
         self.using_a = true;
         self.store_id = self.config.store_id;
         self.generation = 1;
@@ -549,7 +585,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // may be an erase cut short (not reliably erased), so if a program
         // fails or does not read back as written, A is erased and formatted
         // once more.
-        a.erase_need = if matches!(a.class, RegionClass::Empty) {
+        a.erase_need = if matches!(a.class, RegionClass::Empty) && !force_erase {
             EraseNeed::Nothing
         } else {
             EraseNeed::All

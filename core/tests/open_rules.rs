@@ -311,3 +311,71 @@ proptest! {
         }
     }
 }
+
+/// `Store::format`: a valid store of this id is cleared (generation + 1,
+/// never a restart); anything else is erased and formatted as generation 1.
+#[test]
+fn format_clears_our_store_and_erases_anything_else() {
+    let power = Power::default();
+    let mut rig = populated(&power);
+    let generation = rig.open().unwrap().stats().generation;
+    {
+        let scratch = vec![0u8; 4096];
+        let mut s = Store::format(
+            &mut rig.a,
+            &mut rig.b,
+            FixedIndex::<64>::new(),
+            scratch,
+            rig.config,
+        )
+        .unwrap();
+        assert!(s.is_empty());
+        assert_eq!(
+            s.stats().generation,
+            generation + 1,
+            "a clear, not a restart"
+        );
+        s.set(b"new", b"1").unwrap();
+    }
+    assert_eq!(rig.open().unwrap().len(), 1);
+    // Unrecognised bytes: open refuses and changes nothing; format erases.
+    rig.a.ram.data_mut()[..4].copy_from_slice(b"JUNK");
+    let before = rig.snapshot();
+    assert!(rig.open().is_err());
+    assert_eq!(rig.snapshot(), before);
+    {
+        let scratch = vec![0u8; 4096];
+        let mut s = Store::format(
+            &mut rig.a,
+            &mut rig.b,
+            FixedIndex::<64>::new(),
+            scratch,
+            rig.config,
+        )
+        .unwrap();
+        assert_eq!(s.stats().generation, 1);
+        assert!(s.is_empty());
+        s.set(b"k", b"v").unwrap();
+        s.compact().unwrap();
+    }
+    let mut s = rig.open().unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(s.get(b"k", &mut buf).unwrap(), Some(1));
+    // Another store id: formatted anew too.
+    drop(s);
+    rig.config = Config::new(0x7777).with_limits(8, 24);
+    assert!(matches!(rig.open(), Err(Error::ForeignStore)));
+    let scratch = vec![0u8; 4096];
+    let s = Store::format(
+        &mut rig.a,
+        &mut rig.b,
+        FixedIndex::<64>::new(),
+        scratch,
+        rig.config,
+    )
+    .unwrap();
+    assert_eq!(
+        (s.stats().generation, s.stats().store_id, s.len()),
+        (1, 0x7777, 0)
+    );
+}
