@@ -91,6 +91,21 @@ pub mod probe {
         (hash.wrapping_mul(0x9E37_79B1) >> 7) as usize & (positions - 1)
     }
 
+    /// See [`Index::entry`](super::Index::entry).
+    pub fn entry(hashes: &[u32], offsets: &[u32], pos: usize) -> Option<(u32, u32)> {
+        match offsets.get(pos) {
+            Some(&off) if off != FREE => hashes.get(pos).map(|&h| (h, off)),
+            _ => None,
+        }
+    }
+
+    /// See [`Index::set_offset`](super::Index::set_offset).
+    pub fn set_offset(offsets: &mut [u32], pos: usize, offset: u32) {
+        if let Some(o) = offsets.get_mut(pos) {
+            *o = offset;
+        }
+    }
+
     /// See [`Index::find`](super::Index::find).
     pub fn find<E>(
         hashes: &[u32],
@@ -175,15 +190,10 @@ impl<const N: usize> Index for FixedIndex<N> {
         N
     }
     fn entry(&self, pos: usize) -> Option<(u32, u32)> {
-        match self.offsets.get(pos) {
-            Some(&off) if off != FREE => Some((self.hashes[pos], off)),
-            _ => None,
-        }
+        probe::entry(&self.hashes, &self.offsets, pos)
     }
     fn set_offset(&mut self, pos: usize, offset: u32) {
-        if let Some(o) = self.offsets.get_mut(pos) {
-            *o = offset;
-        }
+        probe::set_offset(&mut self.offsets, pos, offset)
     }
     fn find<E>(
         &self,

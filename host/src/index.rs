@@ -71,15 +71,10 @@ impl Index for VecIndex {
         self.offsets.len()
     }
     fn entry(&self, pos: usize) -> Option<(u32, u32)> {
-        match self.offsets.get(pos) {
-            Some(&off) if off != FREE => Some((self.hashes[pos], off)),
-            _ => None,
-        }
+        probe::entry(&self.hashes, &self.offsets, pos)
     }
     fn set_offset(&mut self, pos: usize, offset: u32) {
-        if let Some(o) = self.offsets.get_mut(pos) {
-            *o = offset;
-        }
+        probe::set_offset(&mut self.offsets, pos, offset)
     }
     fn find<E>(
         &self,
