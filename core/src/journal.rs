@@ -177,6 +177,22 @@ impl<R: Region> Journal<R> {
         self.region.is_erased(from, to).map_err(Error::Region)
     }
 
+    /// Whether any byte of `from..to` reads `0xFF` (the shape a lost or
+    /// unwritten page leaves in a record, FORMAT.md §10.1).
+    pub(crate) fn any_erased_byte(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+        let mut buf = [0u8; CHUNK];
+        let mut at = from;
+        while at < to {
+            let n = core::cmp::min(CHUNK as u32, to - at) as usize;
+            self.read(at, &mut buf[..n])?;
+            if buf[..n].contains(&0xFF) {
+                return Ok(true);
+            }
+            at += n as u32;
+        }
+        Ok(false)
+    }
+
     /// Decodes the record slot at `off`.
     pub(crate) fn slot(
         &mut self,
@@ -252,7 +268,7 @@ impl<R: Region> Journal<R> {
             return Ok(None);
         }
         self.read(off, &mut buf[..short as usize])?;
-        if buf[0] & 0x10 != 0 {
+        if record::is_long_form(buf[0]) {
             // Long form: the header is 16 bytes.
             if off + 16 > self.geo.size {
                 return Ok(None);

@@ -486,7 +486,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RamRegion<S> {
     }
 
     /// Sets what [`Region::persists_in_order`] reports (default `true`);
-    /// `false` emulates a memory-mapped file. Changes nothing else.
+    /// `false` emulates a memory-mapped file: it also makes a cut tear bytes,
+    /// not bits ([`TearMode::RandomBits`] acts as [`TearMode::Subset`]), as
+    /// a file stores whole bytes (FORMAT.md §10.1).
     pub fn set_in_order(&mut self, in_order: bool) {
         self.in_order = in_order;
     }
@@ -766,7 +768,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Region for RamRegion<S> {
         for (k, ((dst, new), count)) in units.enumerate() {
             if let Some(cut) = &mut self.cut {
                 if cut.fuel == 0 {
-                    let mode = cut.mode;
+                    // A memory-mapped file stores whole bytes: a cut leaves
+                    // each byte old or new, never a mix of bits (FORMAT.md
+                    // §10.1).
+                    let mode = match cut.mode {
+                        TearMode::RandomBits if !self.in_order => TearMode::Subset,
+                        m => m,
+                    };
                     if tear_program(dst, new, mode, &mut cut.rng) {
                         *count = count.saturating_add(1);
                     }

@@ -4,6 +4,11 @@
 //! walk met no problem (the normal case) that is all. Otherwise it knows the
 //! last sync point and where the dirty tail starts, resets the sink and walks
 //! again up to the tail, registering every problem before it as mid-log damage.
+//!
+//! A problem may start the dirty tail only if a crash can leave it there
+//! (FORMAT.md §6.2, §10.1): it lies after the last sync point, and its shape is
+//! one the medium can produce when power is lost. Anything else is damage:
+//! reported, and the records after it are kept.
 
 use crate::damage::{Damage, Scope};
 use crate::error::{Error, Result};
@@ -62,7 +67,12 @@ struct Walk {
     stop: u32,
     clean: bool,
     last_sync: u32,
+    /// The first problem after the last sync point that a crash can leave.
     pending: Option<u32>,
+    /// Regions that persist in order: a crash tears only the last program
+    /// call (one record), so the region must read erased from here on for
+    /// `pending` to be a torn tail (FORMAT.md §10.1).
+    bound: u32,
     problems: u32,
 }
 
@@ -83,7 +93,17 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
             damaged: 0,
         });
     }
-    let tail = first.pending.unwrap_or(first.stop);
+    let mut pending = first.pending;
+    if pending.is_some()
+        && j.region.persists_in_order()
+        && first.bound < j.size()
+        && !j.is_erased(first.bound, j.size())?
+    {
+        // Bytes were programmed beyond what the last program call could
+        // have reached: not a torn write, but damage.
+        pending = None;
+    }
+    let end = pending.unwrap_or(first.stop);
     sink.reset();
     let second = walk(
         j,
@@ -91,12 +111,14 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
         limits,
         data_end,
         sink,
-        Pass::Second { limit: tail },
+        Pass::Second {
+            limit: pending.unwrap_or(u32::MAX),
+        },
     )?;
     Ok(Outcome {
-        end: tail,
-        clean: first.clean && first.pending.is_none(),
-        last_sync: first.last_sync.min(tail),
+        end,
+        clean: first.clean && pending.is_none(),
+        last_sync: first.last_sync.min(end),
         damaged: second.problems,
     })
 }
@@ -117,8 +139,16 @@ fn walk<R: Region, S: Sink<R>>(
         clean: false,
         last_sync: data_end,
         pending: None,
+        bound: 0,
         problems: 0,
     };
+    // The most a single program call (one record) can span.
+    let max_record = record::stored_len(
+        limits.max_key,
+        limits.max_value.max(record::SYSTEM_VALUE_MAX),
+        w,
+    )
+    .ok_or(Error::LogicBug)?;
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
     let mut pos = j.data_start();
@@ -143,7 +173,13 @@ fn walk<R: Region, S: Sink<R>>(
             }
             Slot::Erased | Slot::Invalid => {
                 // A hole or a bad header: the keys in the gap are unknown.
-                problem(&mut s, pos);
+                // A hole reads erased, as a lost or unprogrammed unit does;
+                // a bad header is torn only if some of its bytes are.
+                let torn = in_order || matches!(slot, Slot::Erased) || {
+                    let span = header_span(j, pos)?;
+                    j.any_erased_byte(pos, pos + span)?
+                };
+                problem(&mut s, pos, torn, pos.saturating_add(max_record));
                 sink.damage(Damage {
                     scope: Scope::Any,
                     offset: pos,
@@ -163,8 +199,13 @@ fn walk<R: Region, S: Sink<R>>(
         };
         let len = h.stored_len(w).ok_or(Error::LogicBug)?;
         let (intact, key_hash) = j.verify(pos, &h, seal)?;
-        if !intact || !well_formed(j, pos, &h, limits)? {
-            problem(&mut s, pos);
+        let formed = intact && well_formed(j, pos, &h, limits)?;
+        if !formed {
+            // An intact record breaking its kind's rules was never written:
+            // damage. A record failing its check is torn only if some of its
+            // bytes read erased (on media that do not persist in order).
+            let torn = !intact && (in_order || j.any_erased_byte(pos, pos + h.unaligned_len())?);
+            problem(&mut s, pos, torn, pos.saturating_add(max_record));
             if let Some(scope) = damage_scope(&h) {
                 sink.damage(Damage { scope, offset: pos });
             }
@@ -189,13 +230,14 @@ fn walk<R: Region, S: Sink<R>>(
                 if let Pass::First = pass {
                     match batch_commit(j, pos, &h, seal, limits, in_order)? {
                         Batch::Committed(commit_end) => batch_until = commit_end,
-                        Batch::Uncommitted(expected_end) => {
+                        Batch::Uncommitted { expected_end, torn } => {
                             // A problem here; its records make no sync point.
                             // A sync point after it (an intact record past
                             // its expected end, on in-order media) turns it
                             // into mid-log damage.
-                            problem(&mut s, pos);
-                            batch_until = expected_end.unwrap_or(size);
+                            let reach = expected_end.unwrap_or(size);
+                            problem(&mut s, pos, torn, reach.max(pos.saturating_add(max_record)));
+                            batch_until = reach;
                         }
                     }
                     sync_point = false;
@@ -210,16 +252,37 @@ fn walk<R: Region, S: Sink<R>>(
         if sync_point {
             s.last_sync = end;
             s.pending = None;
+            s.bound = 0;
         }
         pos = end;
     }
 }
 
-fn problem(s: &mut Walk, pos: u32) {
+/// Counts a problem at `pos`. It may start the dirty tail only if a crash
+/// can leave it (`torn`) and it lies after the last sync point; `reach` is
+/// how far the program call that tore it could have written.
+fn problem(s: &mut Walk, pos: u32, torn: bool, reach: u32) {
     s.problems += 1;
+    if !torn || pos < s.last_sync {
+        return;
+    }
     if s.pending.is_none() {
         s.pending = Some(pos);
     }
+    s.bound = s.bound.max(reach);
+}
+
+/// How many bytes at `pos` a record header can occupy (its form bit says
+/// short or long), clamped to the region.
+fn header_span<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u32, R::Error> {
+    let mut b = [0u8; 1];
+    j.read(pos, &mut b)?;
+    let len = if record::is_long_form(b[0]) {
+        record::LONG_HEADER_LEN
+    } else {
+        record::SHORT_HEADER_LEN
+    };
+    Ok(len.min(j.size() - pos))
 }
 
 /// Keys a damaged record (valid header, failed check) may have hidden.
@@ -264,9 +327,15 @@ fn well_formed<R: Region>(
 enum Batch {
     /// Committed; the end of its commit record.
     Committed(u32),
-    /// Not committed; where its commit record would end, if that is inside
-    /// the region.
-    Uncommitted(Option<u32>),
+    /// Not committed.
+    Uncommitted {
+        /// Where its commit record would end, if that is inside the region.
+        expected_end: Option<u32>,
+        /// A crash can leave it so: the region persists in order (the commit
+        /// or a record was the torn program), or, on other regions, its
+        /// commit or one of its records has bytes that read erased.
+        torn: bool,
+    },
 }
 
 /// Checks the batch beginning at `b` (FORMAT.md §5).
@@ -289,18 +358,32 @@ fn batch_commit<R: Region>(
         .checked_add(begin_len)
         .and_then(|x| x.checked_add(inner_len));
     let Some(c) = c.filter(|&c| c % w == 0 && c < j.size()) else {
-        return Ok(Batch::Uncommitted(None));
+        // An intact begin record whose fields point outside the region was
+        // never written: damage.
+        return Ok(Batch::Uncommitted {
+            expected_end: None,
+            torn: false,
+        });
     };
     let expected_end = c.checked_add(commit_len).filter(|&e| e <= j.size());
-    let uncommitted = Batch::Uncommitted(expected_end);
+    // The commit is missing or fails: torn if it was the interrupted program
+    // (in order), or if some of its bytes read erased (a lost or unwritten
+    // page).
+    let commit_span = (c + record::SHORT_HEADER_LEN + 16).min(j.size());
+    let missing = |j: &mut Journal<R>| -> Result<Batch, R::Error> {
+        Ok(Batch::Uncommitted {
+            expected_end,
+            torn: in_order || j.any_erased_byte(c, commit_span)?,
+        })
+    };
     let Slot::Header(ch) = j.slot(c, limits.max_key, limits.max_value)? else {
-        return Ok(uncommitted);
+        return missing(j);
     };
     if ch.kind != Kind::BatchCommit || ch.key_len != 0 || ch.value_len != 16 {
-        return Ok(uncommitted);
+        return missing(j);
     }
     if !j.verify(c, &ch, seal)?.0 {
-        return Ok(uncommitted);
+        return missing(j);
     }
     let mut cv = [0u8; 16];
     j.read(c + ch.header_len(), &mut cv)?;
@@ -310,12 +393,49 @@ fn batch_commit<R: Region>(
         record::value_u32(&cv, 2),
     );
     if fields != (Some(b), Some(count), Some(inner_len)) {
-        return Ok(uncommitted);
+        // An intact commit that does not match its begin: damage.
+        return Ok(Batch::Uncommitted {
+            expected_end,
+            torn: false,
+        });
     }
     if !in_order && j.crc_range(b + begin_len, c)? != record::value_u32(&cv, 3).unwrap_or(0) {
-        return Ok(uncommitted);
+        // The commit is durable but an inner record is not what was written:
+        // a lost page reads (partly) erased; anything else is damage.
+        return Ok(Batch::Uncommitted {
+            expected_end,
+            torn: inner_torn(j, b + begin_len, c, seal, limits)?,
+        });
     }
     Ok(Batch::Committed(c + commit_len))
+}
+
+/// Whether a record between `from` and `to` (a batch's inner records) fails
+/// with bytes that read erased, as a page lost from the page cache does.
+fn inner_torn<R: Region>(
+    j: &mut Journal<R>,
+    from: u32,
+    to: u32,
+    seal: Seal,
+    limits: Limits,
+) -> Result<bool, R::Error> {
+    let w = j.geo.write_unit;
+    let mut pos = from;
+    while pos < to {
+        let h = match j.slot(pos, limits.max_key, limits.max_value)? {
+            Slot::Header(h) => h,
+            Slot::Erased => return Ok(true),
+            Slot::Invalid => {
+                let span = header_span(j, pos)?;
+                return j.any_erased_byte(pos, pos + span);
+            }
+        };
+        if !j.verify(pos, &h, seal)?.0 && j.any_erased_byte(pos, pos + h.unaligned_len())? {
+            return Ok(true);
+        }
+        pos += h.stored_len(w).ok_or(Error::LogicBug)?;
+    }
+    Ok(false)
 }
 
 /// The next offset after `from` that holds an intact record of a known kind.

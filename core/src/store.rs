@@ -365,10 +365,34 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             (None, Some(_)) => Some(false),
             (None, None) => None,
         };
-        let Some(use_a) = newest else {
-            return Err(Error::Corrupted);
+        if let Some(use_a) = newest {
+            self.using_a = use_a;
+            self.salvaged = true;
+            return self.load_active();
+        }
+        // No commit anywhere (e.g. the only formatted region's commit was
+        // damaged): the newest formatted region of ours, read as if its
+        // commit said "nothing copied" (no sync point but its own records).
+        let formatted = |c: RegionClass| match c {
+            RegionClass::Formatted { header, .. }
+                if self.config.adopt_store_id || header.store_id == self.config.store_id =>
+            {
+                Some(header.generation)
+            }
+            _ => None,
+        };
+        let use_a = match (formatted(ca), formatted(cb)) {
+            (Some(a), Some(b)) => a >= b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return Err(Error::Corrupted),
         };
         self.using_a = use_a;
+        let j = self.active_mut();
+        let d = j.data_start();
+        if let RegionClass::Formatted { ref mut commit, .. } = j.class {
+            *commit = MarkerState::Valid(d);
+        }
         self.salvaged = true;
         self.load_active()
     }
@@ -400,6 +424,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             ) => {
                 if ha.store_id != hb.store_id || !id_ok(&ha) {
                     return Err(Error::ForeignStore);
+                }
+                // An uncommitted partner newer than the committed region can
+                // only be the target of a switch out of it that was cut
+                // (FORMAT.md §7.2): the committed region says "switching" and
+                // the partner carries the next generation. Anything else is
+                // damage (e.g. a committed successor whose commit was hit).
+                let cut_switch = |from: &RegionHeader, sw: MarkerState, to: &RegionHeader| {
+                    to.generation < from.generation
+                        || (sw.is_set() && Some(to.generation) == next_generation(from.generation))
+                };
+                let (swa, swb) = match (ca, cb) {
+                    (Formatted { switching: x, .. }, Formatted { switching: y, .. }) => (x, y),
+                    _ => return Err(Error::LogicBug),
+                };
+                match (committed(&ma), committed(&mb)) {
+                    (true, false) if !cut_switch(&ha, swa, &hb) => return Err(Error::Corrupted),
+                    (false, true) if !cut_switch(&hb, swb, &ha) => return Err(Error::Corrupted),
+                    _ => {}
                 }
                 match (committed(&ma), committed(&mb)) {
                     (true, true) => {
@@ -457,15 +499,49 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         a,
                         finish_superseded: false,
                     },
-                    // An interrupted first format: ours (our store id), and no
-                    // write was ever acknowledged from it.
-                    // Format A again (erasing it first); B is erased before
-                    // its first use either way.
-                    Empty if !is_committed && !superseded.is_set() && !switching.is_set() => {
+                    // An interrupted first format: A (the first format never
+                    // writes B) with the header this configuration writes
+                    // first, and nothing past the marker area ever programmed
+                    // — a cut first format leaves no record behind. Format A
+                    // again (erasing it first); B is erased before its first
+                    // use either way. A header without a commit anywhere
+                    // else, or over records, is damage (FORMAT.md §8).
+                    Empty
+                        if !is_committed
+                            && !superseded.is_set()
+                            && !switching.is_set()
+                            && self.first_format_cut(a, &header)? =>
+                    {
                         Decision::Fresh
                     }
                     Unrecognised if is_committed && !superseded.is_set() => {
+                        let partner = if a { &mut self.b } else { &mut self.a };
+                        let seal = Seal {
+                            store_id: header.store_id,
+                            generation: header.generation,
+                        };
                         if switching.is_set() {
+                            // The target of a cut switch out of this region,
+                            // unless its commit for the next generation is
+                            // valid: then it is the newest state, with a
+                            // damaged header.
+                            let next = next_generation(header.generation).map(|g| Seal {
+                                generation: g,
+                                ..seal
+                            });
+                            match next {
+                                Some(next)
+                                    if partner.read_marker(Marker::Commit, next)?.is_valid() =>
+                                {
+                                    return Err(Error::Corrupted);
+                                }
+                                _ => Decision::Active {
+                                    a,
+                                    finish_superseded: false,
+                                },
+                            }
+                        } else if older_of(partner, seal)? {
+                            // Our superseded predecessor with a damaged header.
                             Decision::Active {
                                 a,
                                 finish_superseded: false,
@@ -481,6 +557,17 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             _ => return Err(Error::Unrecognised),
         };
         Ok(decision)
+    }
+
+    /// Whether the formatted, uncommitted region (`a`: region A) with
+    /// `header` is a first format that was cut: region A, the configured
+    /// store id, generation 1, and its log area reads erased.
+    fn first_format_cut(&mut self, a: bool, header: &RegionHeader) -> Result<bool, R::Error> {
+        if !a || header.store_id != self.config.store_id || header.generation != 1 {
+            return Ok(false);
+        }
+        let (d, size) = (self.a.data_start(), self.a.size());
+        self.a.is_erased(d, size)
     }
 
     /// Whether region A holds nothing but a torn program of the generation-1
@@ -1832,6 +1919,21 @@ impl BatchKeys {
 }
 
 /// The generation after `g`, if it is one a header can carry (FORMAT.md §2).
+/// Whether `j`, whose header does not decode, is the superseded predecessor
+/// of the region sealed `seal`: its "superseded" or "switching" marker is
+/// valid for the previous generation of the same store id.
+fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Result<bool, R::Error> {
+    let Some(g) = seal.generation.checked_sub(1).filter(|&g| g >= 1) else {
+        return Ok(false);
+    };
+    let prev = Seal {
+        generation: g,
+        ..seal
+    };
+    Ok(j.read_marker(Marker::Superseded, prev)?.is_valid()
+        || j.read_marker(Marker::Switching, prev)?.is_valid())
+}
+
 fn next_generation(g: u64) -> Option<u64> {
     g.checked_add(1).filter(|&n| n < u64::MAX)
 }

@@ -80,6 +80,11 @@ impl MarkerState {
     pub const fn is_set(self) -> bool {
         !matches!(self, MarkerState::Erased)
     }
+
+    /// True if the marker is valid (tag and check match).
+    pub const fn is_valid(self) -> bool {
+        matches!(self, MarkerState::Valid(_))
+    }
 }
 
 fn check(seal: Seal, first8: &[u8]) -> u32 {

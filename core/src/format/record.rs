@@ -269,6 +269,11 @@ pub fn reseal(rec: &mut [u8], h: &RecordHeader, seal: Seal) {
     }
 }
 
+/// Whether a header's first byte says the long form (bit 4, §4.2).
+pub const fn is_long_form(first: u8) -> bool {
+    first & 0x10 != 0
+}
+
 /// Decodes a record header from the first bytes of a slot (8 bytes suffice
 /// for a short header; a long one needs 16). `max_key` and `max_value` are the
 /// store's limits.
@@ -287,7 +292,7 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     let Some(kind) = Kind::from_code(b[0] & 0x0F) else {
         return Slot::Invalid;
     };
-    let long = b[0] & 0x10 != 0;
+    let long = is_long_form(b[0]);
     let h = if long {
         let Some(b) = b.get(..16) else {
             return Slot::Invalid;

@@ -1,0 +1,422 @@
+//! Damage is never taken for a crash: one test per rule of the audit in
+//! FORMAT.md §10.2. Each builds a state a crash cannot produce (damage after
+//! a write succeeded) next to the crash state it resembles, and checks that
+//! the damage is reported (`Corrupted`, counted at open, or the open refused)
+//! with everything else kept, while the crash state still recovers.
+
+mod common;
+
+use common::*;
+use twinkv_core::format::marker::Marker;
+use twinkv_core::format::{RegionHeader, Seal};
+use twinkv_core::{Config, Error, RamError};
+
+/// W = 4: header 48, markers at 48 (switching), 60 (commit), 72
+/// (superseded), data from 84 (FORMAT.md §1).
+const SWITCHING: usize = 48;
+const COMMIT: usize = 60;
+const SUPERSEDED: usize = 72;
+const D: usize = 84;
+
+fn config() -> Config {
+    Config::new(0xDA3A).with_limits(8, 24)
+}
+
+fn get(s: &mut TestStore<'_, '_>, k: &[u8]) -> Result<Option<Vec<u8>>, Error<RamError>> {
+    let mut buf = [0u8; 32];
+    s.get(k, &mut buf).map(|o| o.map(|n| buf[..n].to_vec()))
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i}").into_bytes()
+}
+
+fn value(i: u32, round: u32) -> Vec<u8> {
+    format!("value{i}.{round}").into_bytes()
+}
+
+/// Byte offsets of the records in `bytes` from `D` on (W = 4, short form).
+fn record_offsets(bytes: &[u8], end: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = D;
+    while at + 8 <= end && bytes[at..at + 8] != [0xFF; 8] {
+        let word = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let key_len = (word >> 5) & 0x3F;
+        let value_len = (word >> 11) & 0x1FFF;
+        let len = (8 + key_len + value_len).div_ceil(4) * 4;
+        out.push((at, at + 8 + key_len as usize + value_len as usize));
+        at += len as usize;
+    }
+    out
+}
+
+/// Issue 11, repro 1: a store that a switch compacted, on a region that does
+/// not persist in order (a memory-mapped file), with a bit flipped in a
+/// record the switch copied and committed. The commit's data end is a sync
+/// point: the flip is mid-log damage, never a torn tail.
+#[test]
+fn flip_inside_a_committed_copy_is_damage_not_a_torn_tail() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    rig.set_in_order(false);
+    {
+        let mut s = rig.open().unwrap();
+        for i in 0..20 {
+            s.set(&key(i), &value(i, 0)).unwrap();
+        }
+        s.compact().unwrap();
+        // Unsynced writes after the switch: the log ends past the commit.
+        for i in 0..3 {
+            s.set(&key(i), &value(i, 1)).unwrap();
+        }
+    }
+    let (_, b) = rig.snapshot();
+    // Byte 95 of the active region (B): inside the first copied record.
+    rig.b.ram.flip_bit(95, 0).unwrap();
+    let check = |s: &mut TestStore<'_, '_>| {
+        let mut corrupted = 0;
+        for i in 0..20 {
+            let want = value(i, u32::from(i < 3));
+            match get(s, &key(i)) {
+                Ok(Some(v)) => assert_eq!(v, want, "key{i}"),
+                Err(Error::Corrupted) => corrupted += 1,
+                other => panic!("key{i}: {other:?} (silent loss)"),
+            }
+        }
+        assert_eq!(corrupted, 1, "exactly the flipped record's key");
+    };
+    {
+        let mut s = rig.open_read_only().unwrap();
+        assert!(s.stats().damage_found_at_open >= 1);
+        assert!(!s.stats().dirty_tail, "damage is not a torn tail");
+        check(&mut s);
+    }
+    {
+        let mut s = rig.open().unwrap();
+        s.set(b"other", b"x").unwrap();
+        s.sync().unwrap();
+    }
+    let mut s = rig.open().unwrap();
+    check(&mut s);
+    assert_eq!(get(&mut s, b"other").unwrap().unwrap(), b"x");
+    drop(s);
+    assert_ne!(rig.snapshot().1, b, "the test wrote");
+}
+
+/// On a region that does not persist in order, a record after the last
+/// sync point that fails its check is a torn write only if some of its
+/// bytes read erased (a page lost from the page cache, or not yet written).
+/// A flip leaves none: it is damage, and the records after it are kept.
+#[test]
+fn unsynced_record_failing_without_erased_bytes_is_damage() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    rig.set_in_order(false);
+    {
+        let mut s = rig.open().unwrap();
+        for i in 0..6 {
+            s.set(&key(i), &value(i, 0)).unwrap();
+        }
+        s.sync().unwrap();
+        for i in 0..6 {
+            s.set(&key(i), &value(i, 1)).unwrap();
+        }
+    }
+    let (a, _) = rig.snapshot();
+    let recs = record_offsets(&a, a.len());
+    // The records after the sync marker: the six unsynced sets.
+    let unsynced = &recs[recs.len() - 6..];
+    let (at, _) = unsynced[2];
+    rig.a.ram.flip_bit(at as u32 + 9, 3).unwrap(); // a key byte of key2
+    let mut s = rig.open().unwrap();
+    assert!(!s.stats().dirty_tail);
+    assert_eq!(s.stats().damage_found_at_open, 1);
+    for i in [0, 1, 3, 4, 5] {
+        assert_eq!(
+            get(&mut s, &key(i)).unwrap().unwrap(),
+            value(i, 1),
+            "key{i}"
+        );
+    }
+    assert!(matches!(get(&mut s, &key(2)), Err(Error::Corrupted)));
+    // The log stays appendable after the damage.
+    s.set(b"next", b"1").unwrap();
+    assert_eq!(s.stats().switches, 0);
+}
+
+/// The crash shape on the same medium: an unsynced record whose last bytes
+/// read erased (a torn or lost page) starts the dirty tail; earlier records
+/// stay, the torn key shows its previous value, and nothing after it counts.
+#[test]
+fn unsynced_record_with_erased_bytes_is_a_torn_tail() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    rig.set_in_order(false);
+    {
+        let mut s = rig.open().unwrap();
+        for i in 0..6 {
+            s.set(&key(i), &value(i, 0)).unwrap();
+        }
+        s.sync().unwrap();
+        for i in 0..6 {
+            s.set(&key(i), &value(i, 1)).unwrap();
+        }
+    }
+    let (a, _) = rig.snapshot();
+    let recs = record_offsets(&a, a.len());
+    let unsynced = &recs[recs.len() - 6..];
+    let (at, end) = unsynced[2];
+    // The last four bytes of the record read erased.
+    rig.a.ram.data_mut()[end - 4..end].fill(0xFF);
+    let _ = at;
+    let mut s = rig.open().unwrap();
+    assert!(s.stats().dirty_tail);
+    for i in [0, 1] {
+        assert_eq!(get(&mut s, &key(i)).unwrap().unwrap(), value(i, 1));
+    }
+    for i in 2..6 {
+        assert_eq!(get(&mut s, &key(i)).unwrap().unwrap(), value(i, 0));
+    }
+}
+
+/// Regions that persist in order: a crash tears only the last program call,
+/// one record. Bytes programmed beyond what that call could reach after the
+/// last intact record are damage, not a torn tail: the keys they may have
+/// held report `Corrupted` instead of showing older values.
+#[test]
+fn in_order_garbage_beyond_one_record_is_damage() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    let end;
+    {
+        let mut s = rig.open().unwrap();
+        for i in 0..6 {
+            s.set(&key(i), &value(i, 0)).unwrap();
+        }
+        for i in 0..6 {
+            s.set(&key(i), &value(i, 1)).unwrap();
+        }
+        end = D + s.stats().used_bytes as usize;
+    }
+    let (a, _) = rig.snapshot();
+    let recs = record_offsets(&a, end);
+    // Zero the last three records (a zeroed sector over the end of the log).
+    let from = recs[recs.len() - 3].0;
+    rig.a.ram.data_mut()[from..end].fill(0);
+    let mut s = rig.open().unwrap();
+    assert!(s.stats().damage_found_at_open > 0);
+    // The zeroed span's keys are unknown: a key whose newest record precedes
+    // it may have been overwritten there, so it reports corruption too.
+    for i in 0..3 {
+        match get(&mut s, &key(i)) {
+            Ok(Some(v)) => assert_eq!(v, value(i, 1), "key{i}"),
+            Err(Error::Corrupted) => {}
+            other => panic!("key{i}: {other:?}"),
+        }
+    }
+    for i in 3..6 {
+        assert!(
+            matches!(get(&mut s, &key(i)), Err(Error::Corrupted)),
+            "key{i} must report corruption, not an older value"
+        );
+    }
+    drop(s);
+
+    // The same bytes but only within one record's reach: a torn last write.
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    {
+        let mut s = rig.open().unwrap();
+        s.set(&key(0), &value(0, 0)).unwrap();
+        s.set(&key(0), &value(0, 1)).unwrap();
+    }
+    let (a, _) = rig.snapshot();
+    let recs = record_offsets(&a, a.len());
+    let (at, end) = *recs.last().unwrap();
+    rig.a.ram.data_mut()[at..end].fill(0);
+    let mut s = rig.open().unwrap();
+    assert!(s.stats().dirty_tail);
+    assert_eq!(get(&mut s, &key(0)).unwrap().unwrap(), value(0, 0));
+}
+
+/// Issue 11, repro 2: a flipped bit in the commit marker of the only
+/// formatted region. A cut first format never leaves records behind, so a
+/// header without a valid commit over records is damage: the open refuses
+/// (`Corrupted`) and writes nothing, and salvage still reads every key.
+#[test]
+fn header_without_commit_over_records_is_not_a_first_format() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    {
+        let mut s = rig.open().unwrap();
+        for i in 0..20 {
+            s.set(&key(i), &value(i, 0)).unwrap();
+        }
+        assert_eq!(s.stats().switches, 0);
+    }
+    rig.a.ram.flip_bit(COMMIT as u32, 0).unwrap();
+    let before = rig.snapshot();
+    assert!(matches!(rig.open(), Err(Error::Corrupted)));
+    assert!(matches!(rig.open_read_only(), Err(Error::Corrupted)));
+    assert_eq!(rig.snapshot(), before, "a refused open writes nothing");
+    let scratch = vec![0u8; 4096];
+    let mut s = twinkv_core::Store::open_salvage(
+        &mut rig.a,
+        &mut rig.b,
+        twinkv_core::FixedIndex::<64>::new(),
+        scratch,
+        config(),
+    )
+    .unwrap();
+    assert!(s.stats().salvaged);
+    for i in 0..20 {
+        let mut buf = [0u8; 32];
+        let n = s.get(&key(i), &mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..n], value(i, 0));
+    }
+}
+
+/// The crash it resembles still recovers: a first format cut before its
+/// commit (header only, log erased) is formatted again.
+#[test]
+fn header_without_commit_over_erased_log_is_a_cut_first_format() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    drop(rig.open().unwrap());
+    rig.a.ram.data_mut()[COMMIT..COMMIT + 12].fill(0xFF);
+    let mut s = rig.open().unwrap();
+    s.set(b"k", b"v").unwrap();
+    assert_eq!(s.stats().generation, 1);
+}
+
+fn header(store_id: u64, generation: u64, size: u32) -> [u8; 48] {
+    let c = config();
+    RegionHeader {
+        store_id,
+        generation,
+        region_size: size,
+        erase_unit: 256,
+        write_unit: 4,
+        read_unit: 1,
+        max_key_len: c.max_key_len,
+        max_value_len: c.max_value_len,
+        high_water_bp: c.high_water_bp,
+        max_fill_bp: c.max_fill_bp,
+    }
+    .encode()
+}
+
+/// Issue 11, repro 5 (found by fuzzing `open_image`): region A erased, B
+/// holding a valid header of another store id with no commit, opened with
+/// `adopt_store_id`. The first format writes A, with the configured id: this
+/// is no cut first format, and open must neither format A nor accept writes
+/// it cannot find again.
+#[test]
+fn header_in_b_alone_is_not_a_first_format() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 1024, 4, config().adopting_store_id());
+    rig.b.ram.data_mut()[..48].copy_from_slice(&header(0x0123_4567_89ab_cdef, 4, 1024));
+    let before = rig.snapshot();
+    assert!(rig.open().is_err());
+    assert_eq!(rig.snapshot(), before, "a refused open writes nothing");
+
+    // Nor under the configured id: B is never formatted first.
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 1024, 4, config());
+    rig.b.ram.data_mut()[..48].copy_from_slice(&header(config().store_id, 1, 1024));
+    let before = rig.snapshot();
+    assert!(rig.open().is_err());
+    assert_eq!(rig.snapshot(), before);
+}
+
+/// A store after one switch (A gen 1 superseded, B gen 2 active) with keys.
+fn switched<'p>(power: &'p Power) -> Rig<'p> {
+    let mut rig = Rig::new(power, 1024, 4, config());
+    let mut s = rig.open().unwrap();
+    for i in 0..6 {
+        s.set(&key(i), &value(i, 0)).unwrap();
+    }
+    s.compact().unwrap();
+    assert_eq!(s.stats().generation, 2);
+    drop(s);
+    rig
+}
+
+fn seal(generation: u64) -> Seal {
+    Seal {
+        store_id: config().store_id,
+        generation,
+    }
+}
+
+/// A committed region next to an uncommitted *newer* partner is the cut
+/// switch of FORMAT.md §7.2 rows 3–6 only if the committed region says
+/// "switching" and the partner holds the next generation. Without
+/// "switching" it is damage (e.g. a successor whose commit was hit after
+/// the old region's markers were lost): `Corrupted`, not the older state.
+#[test]
+fn newer_uncommitted_partner_needs_switching_set() {
+    // Crash state: A committed with "switching", B gen 2 uncommitted
+    // (commit torn), A not yet superseded → A.
+    let power = Power::default();
+    let mut rig = switched(&power);
+    rig.a.ram.data_mut()[SUPERSEDED..SUPERSEDED + 12].fill(0xFF);
+    rig.b.ram.data_mut()[COMMIT + 2] ^= 0x01;
+    let mut s = rig.open().unwrap();
+    assert_eq!(s.stats().generation, 1, "the cut switch's old state");
+    assert_eq!(get(&mut s, &key(0)).unwrap().unwrap(), value(0, 0));
+    drop(s);
+
+    // Not a crash state: A's "switching" erased too.
+    let power = Power::default();
+    let mut rig = switched(&power);
+    rig.a.ram.data_mut()[SUPERSEDED..SUPERSEDED + 12].fill(0xFF);
+    rig.a.ram.data_mut()[SWITCHING..SWITCHING + 12].fill(0xFF);
+    rig.b.ram.data_mut()[COMMIT + 2] ^= 0x01;
+    let before = rig.snapshot();
+    assert!(matches!(rig.open(), Err(Error::Corrupted)));
+    assert_eq!(rig.snapshot(), before);
+}
+
+/// A committed region with "switching" next to an unrecognised partner is a
+/// switch cut while the partner was erased or formatted — unless the
+/// partner's commit for the next generation is valid: then the partner is
+/// the newest state with a damaged header, and open refuses instead of
+/// rolling back (and of erasing it at the next switch).
+#[test]
+fn unrecognised_partner_with_a_valid_next_commit_is_damage() {
+    let power = Power::default();
+    let mut rig = switched(&power);
+    // Cut between steps 7 and 8: B committed, A not yet superseded.
+    rig.a.ram.data_mut()[SUPERSEDED..SUPERSEDED + 12].fill(0xFF);
+    // Then damage to B's header.
+    rig.b.ram.flip_bit(20, 2).unwrap();
+    let before = rig.snapshot();
+    assert!(matches!(rig.open(), Err(Error::Corrupted)));
+    assert_eq!(rig.snapshot(), before);
+    // Its commit marker is still valid for generation 2.
+    let m = &before.1[COMMIT..COMMIT + 12];
+    assert!(matches!(
+        Marker::Commit.read(seal(2), m),
+        twinkv_core::format::MarkerState::Valid(_)
+    ));
+}
+
+/// A committed region without "switching" next to an unrecognised partner
+/// whose "superseded" marker is valid for the previous generation: the
+/// partner is our own superseded region with a damaged header. The store
+/// opens (it was refused as `Unrecognised` before).
+#[test]
+fn superseded_predecessor_with_a_damaged_header_is_ours() {
+    let power = Power::default();
+    let mut rig = switched(&power);
+    rig.a.ram.flip_bit(10, 1).unwrap(); // A's store id
+    let mut s = rig.open().unwrap();
+    for i in 0..6 {
+        assert_eq!(get(&mut s, &key(i)).unwrap().unwrap(), value(i, 0));
+    }
+    s.set(b"more", b"1").unwrap();
+    drop(s);
+    let mut s = rig.open().unwrap();
+    assert_eq!(get(&mut s, b"more").unwrap().unwrap(), b"1");
+}
