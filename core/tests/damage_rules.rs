@@ -103,14 +103,10 @@ fn flip_inside_a_committed_copy_is_damage_not_a_torn_tail() {
     assert_ne!(rig.snapshot().1, b, "the test wrote");
 }
 
-/// On a region that does not persist in order, a record after the last
-/// sync point that fails its check is a torn write only if some of its
-/// bytes read erased (a page lost from the page cache, or not yet written).
-/// A flip leaves none: it is damage, and the records after it are kept.
-#[test]
-fn unsynced_record_failing_without_erased_bytes_is_damage() {
-    let power = Power::default();
-    let mut rig = Rig::new(&power, 4096, 4, config());
+/// A not-in-order store (a memory-mapped file): six sets, `sync()`, six more
+/// sets of the same keys. Returns the rig and the unsynced records' spans.
+fn synced_then_unsynced(power: &Power) -> (Rig<'_>, Vec<(usize, usize)>) {
+    let mut rig = Rig::new(power, 4096, 4, config());
     rig.set_in_order(false);
     {
         let mut s = rig.open().unwrap();
@@ -125,7 +121,17 @@ fn unsynced_record_failing_without_erased_bytes_is_damage() {
     let (a, _) = rig.snapshot();
     let recs = record_offsets(&a, a.len());
     // The records after the sync marker: the six unsynced sets.
-    let unsynced = &recs[recs.len() - 6..];
+    (rig, recs[recs.len() - 6..].to_vec())
+}
+
+/// On a region that does not persist in order, a record after the last
+/// sync point that fails its check is a torn write only if some of its
+/// bytes read erased (a page lost from the page cache, or not yet written).
+/// A flip leaves none: it is damage, and the records after it are kept.
+#[test]
+fn unsynced_record_failing_without_erased_bytes_is_damage() {
+    let power = Power::default();
+    let (mut rig, unsynced) = synced_then_unsynced(&power);
     let (at, _) = unsynced[2];
     rig.a.ram.flip_bit(at as u32 + 9, 3).unwrap(); // a key byte of key2
     let mut s = rig.open().unwrap();
@@ -150,25 +156,10 @@ fn unsynced_record_failing_without_erased_bytes_is_damage() {
 #[test]
 fn unsynced_record_with_erased_bytes_is_a_torn_tail() {
     let power = Power::default();
-    let mut rig = Rig::new(&power, 4096, 4, config());
-    rig.set_in_order(false);
-    {
-        let mut s = rig.open().unwrap();
-        for i in 0..6 {
-            s.set(&key(i), &value(i, 0)).unwrap();
-        }
-        s.sync().unwrap();
-        for i in 0..6 {
-            s.set(&key(i), &value(i, 1)).unwrap();
-        }
-    }
-    let (a, _) = rig.snapshot();
-    let recs = record_offsets(&a, a.len());
-    let unsynced = &recs[recs.len() - 6..];
-    let (at, end) = unsynced[2];
+    let (mut rig, unsynced) = synced_then_unsynced(&power);
+    let (_, end) = unsynced[2];
     // The last four bytes of the record read erased.
     rig.a.ram.data_mut()[end - 4..end].fill(0xFF);
-    let _ = at;
     let mut s = rig.open().unwrap();
     assert!(s.stats().dirty_tail);
     for i in [0, 1] {
