@@ -1,0 +1,364 @@
+//! The store: two journals, one index, and the double-buffer switch.
+//!
+//! One room per part of FORMAT.md: [`open`](self::open) holds the open
+//! decision table (§8), salvage and the first format; `read` the lookups;
+//! `write` the write and batch paths and the trigger rule (§7.1); `switch`
+//! the switch (§7, one function per step of its crash table); `pair` the two
+//! journals and which is active; `tally` the live counters; `replay` what a
+//! scan of the active region feeds into the index.
+
+mod open;
+mod pair;
+mod read;
+mod replay;
+mod switch;
+mod tally;
+mod write;
+
+use crate::config::{fill_limit, Config};
+use crate::damage::{Damage, DamageList, Scope};
+use crate::error::{Error, Result};
+use crate::format::marker::{Marker, MarkerState};
+use crate::format::record::{self, Kind, RecordHeader, Slot};
+use crate::format::{key_hash, short_hash, RegionHeader, Seal};
+use crate::index::Index;
+use crate::journal::{EraseNeed, Journal, RegionClass};
+use crate::scan::{self, Limits, Outcome, Sink};
+use crate::{MappedRegion, Region};
+use pair::Pair;
+use tally::Tally;
+
+/// One write of an atomic batch ([`Store::apply`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Set a key to a value.
+    Set(&'a [u8], &'a [u8]),
+    /// Delete a key.
+    Delete(&'a [u8]),
+}
+
+impl<'a> Op<'a> {
+    /// The key this operation writes.
+    pub fn key(&self) -> &'a [u8] {
+        match *self {
+            Op::Set(k, _) | Op::Delete(k) => k,
+        }
+    }
+}
+
+/// Which region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RegionId {
+    /// Region A.
+    A,
+    /// Region B.
+    B,
+}
+
+impl RegionId {
+    /// The partner region.
+    pub const fn other(self) -> RegionId {
+        match self {
+            RegionId::A => RegionId::B,
+            RegionId::B => RegionId::A,
+        }
+    }
+}
+
+/// A snapshot of the store's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// The active region.
+    pub active: RegionId,
+    /// The active region's generation.
+    pub generation: u64,
+    /// The store id both regions carry.
+    pub store_id: u64,
+    /// Capacity of the active region (bytes for records).
+    pub capacity: u32,
+    /// Record bytes in the active region's log (live or not).
+    pub used_bytes: u32,
+    /// Bytes a compaction would write: the live records and damage records.
+    pub live_bytes: u32,
+    /// Bytes left for appends in the active region.
+    pub free_bytes: u32,
+    /// Live data allowed: capacity × max-fill of the smaller region.
+    pub fill_limit: u32,
+    /// Switches since the store was opened.
+    pub switches: u32,
+    /// Keys with a value.
+    pub live_keys: usize,
+    /// Keys (or key-hash groups) that answer `get` with `Corrupted`.
+    pub damaged_keys: usize,
+    /// Problems found as mid-log damage when the store was opened.
+    pub damage_found_at_open: u32,
+    /// The active log ended in a dirty tail (the next write switches).
+    pub dirty_tail: bool,
+    /// Read-only open found a switch whose "superseded" marker is missing.
+    pub unfinished_switch: bool,
+    /// The store was opened read-only.
+    pub read_only: bool,
+    /// Opened by [`Store::open_salvage`] from a damaged newest state: what it
+    /// shows may be older than the last acknowledged state.
+    pub salvaged: bool,
+}
+
+/// A crash-resilient key-value store over two regions.
+///
+/// `R` is the region type (both regions), `I` the index and `B` a scratch
+/// buffer of at least [`Store::scratch_len`] bytes, used to assemble and copy
+/// records. Both journals are built and checked when the store is opened; a
+/// switch copies the live records straight from the offsets the index holds.
+///
+/// ```
+/// use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, Store};
+///
+/// let geo = Geometry { size: 4096, read_unit: 1, write_unit: 4, erase_unit: 512 };
+/// let len = RamRegion::<&mut [u8]>::storage_len(4096, 4, 512);
+/// let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+/// let config = Config::new(0x5EED).with_limits(32, 128);
+/// let mut scratch = [0u8; 512];
+/// {
+///     let ra = RamRegion::new(&mut a[..], geo).unwrap();
+///     let rb = RamRegion::new(&mut b[..], geo).unwrap();
+///     let mut store = Store::open(ra, rb, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
+///     store.set(b"volume", b"7").unwrap();
+/// }
+/// // Reopen the same bytes: the value is there.
+/// let ra = RamRegion::with_contents(&mut a[..], geo).unwrap();
+/// let rb = RamRegion::with_contents(&mut b[..], geo).unwrap();
+/// let mut store = Store::open(ra, rb, FixedIndex::<64>::new(), &mut scratch[..], config).unwrap();
+/// let mut buf = [0u8; 128];
+/// let n = store.get(b"volume", &mut buf).unwrap().unwrap();
+/// assert_eq!(&buf[..n], b"7");
+/// ```
+pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
+    pair: Pair<R>,
+    index: I,
+    damage: DamageList,
+    scratch: B,
+    config: Config,
+    store_id: u64,
+    generation: u64,
+    tally: Tally,
+    read_only: bool,
+    poisoned: bool,
+    switches: u32,
+    unfinished_switch: bool,
+    damage_at_open: u32,
+    salvaged: bool,
+    /// Opening formatted the regions as a new store (generation 1).
+    formatted: bool,
+}
+
+/// How [`Store`] is opened (FORMAT.md §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// Read and write; formats empty storage.
+    ReadWrite,
+    /// Writes nothing; empty storage is [`Error::ReadOnly`].
+    ReadOnly,
+    /// Read-only, and presents what can be read of a damaged newest state.
+    Salvage,
+    /// Formats whatever the regions hold ([`Store::format`]).
+    Format,
+}
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// Scratch bytes a configuration needs at write unit `w`: room for two of
+    /// its largest records.
+    pub const fn scratch_len(config: &Config, w: u32) -> usize {
+        match config.max_record_len(w) {
+            Some(r) => 2 * r as usize,
+            None => usize::MAX,
+        }
+    }
+
+    /// Opens the store on regions `a` and `b`, formatting them if both are
+    /// empty. Nothing is erased; the only bytes written to existing regions
+    /// are a missing "superseded" marker (FORMAT.md §8).
+    pub fn open(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
+        Self::open_mode(a, b, index, scratch, config, OpenMode::ReadWrite)
+    }
+
+    /// Opens the store without writing anything. Writes return
+    /// [`Error::ReadOnly`]. Empty storage is [`Error::ReadOnly`] too: there
+    /// is nothing to read and formatting would write.
+    pub fn open_read_only(
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+    ) -> Result<Self, R::Error> {
+        Self::open_mode(a, b, index, scratch, config, OpenMode::ReadOnly)
+    }
+
+    /// Opens a store whose newest state is damaged, read-only, for salvage:
+    /// where a normal open reports [`Error::Corrupted`] (the newest region's
+    /// header is damaged, or the newest region is missing) or
+    /// [`Error::Unrecognised`] (e.g. the older region's header is damaged), this
+    /// presents the best state that can still be read — the newer region
+    /// scanned with the store id and generation derived from its partner if
+    /// its commit is valid, else the older committed region — and sets
+    /// [`Stats::salvaged`]. It may be older than the last acknowledged state.
+    /// Otherwise it behaves like [`Store::open_read_only`].
+    pub fn open_salvage(
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+    ) -> Result<Self, R::Error> {
+        Self::open_mode(a, b, index, scratch, config, OpenMode::Salvage)
+    }
+
+    /// Formats the regions for `config`, whatever they hold, and opens the
+    /// store. If they hold a valid store of this store id (and these
+    /// options), this is that store's [`Store::clear`]: the next generation,
+    /// never a restart at generation 1. Anything else — empty, foreign,
+    /// unrecognised or damaged storage — is erased in full and formatted as
+    /// generation 1. The caller's explicit decision: [`Store::open`] never
+    /// erases storage it does not recognise (read what can be read with
+    /// [`Store::open_salvage`] first).
+    pub fn format(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
+        let mut store = Self::open_mode(a, b, index, scratch, config, OpenMode::Format)?;
+        if !store.formatted {
+            store.clear()?;
+        }
+        Ok(store)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_key: u32::from(self.config.max_key_len),
+            max_value: self.config.max_value_len,
+        }
+    }
+
+    fn seal(&self) -> Seal {
+        Seal {
+            store_id: self.store_id,
+            generation: self.generation,
+        }
+    }
+
+    fn header_for(&self, j: &Journal<R>, generation: u64) -> RegionHeader {
+        RegionHeader {
+            store_id: self.store_id,
+            generation,
+            region_size: j.geo.size,
+            erase_unit: j.geo.erase_unit,
+            write_unit: j.geo.write_unit as u8,
+            read_unit: u16::try_from(j.geo.read_unit).unwrap_or(u16::MAX),
+            max_key_len: self.config.max_key_len,
+            max_value_len: self.config.max_value_len,
+            high_water_bp: self.config.high_water_bp,
+            max_fill_bp: self.config.max_fill_bp,
+        }
+    }
+
+    /// Number of keys with a value.
+    pub fn len(&self) -> usize {
+        self.tally.live_keys
+    }
+
+    /// True when no key has a value.
+    pub fn is_empty(&self) -> bool {
+        self.tally.live_keys == 0
+    }
+
+    /// The index (e.g. to measure its memory).
+    pub fn index(&self) -> &I {
+        &self.index
+    }
+
+    /// A snapshot of the store's state.
+    pub fn stats(&self) -> Stats {
+        let j = self.pair.active();
+        let d = j.data_start();
+        Stats {
+            active: self.pair.active,
+            generation: self.generation,
+            store_id: self.store_id,
+            capacity: j.capacity(),
+            used_bytes: j.append - d,
+            live_bytes: self.tally.live_bytes,
+            free_bytes: if j.sealed { 0 } else { j.size() - j.append },
+            fill_limit: self.fill_limit(),
+            switches: self.switches,
+            live_keys: self.tally.live_keys,
+            damaged_keys: self.tally.damaged_keyed + self.damage.entries().len(),
+            damage_found_at_open: self.damage_at_open,
+            dirty_tail: j.sealed && !self.poisoned,
+            unfinished_switch: self.unfinished_switch,
+            read_only: self.read_only,
+            salvaged: self.salvaged,
+        }
+    }
+
+    /// Both regions (A, B), e.g. to read their counters.
+    pub fn regions(&self) -> (&R, &R) {
+        (&self.pair.a.region, &self.pair.b.region)
+    }
+
+    /// Gives back the regions, index and scratch buffer (to reopen them).
+    pub fn into_parts(self) -> (R, R, I, B) {
+        (
+            self.pair.a.region,
+            self.pair.b.region,
+            self.index,
+            self.scratch,
+        )
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), R::Error> {
+        if key.is_empty() {
+            Err(Error::EmptyKey)
+        } else if key.len() > usize::from(self.config.max_key_len) {
+            Err(Error::KeyTooLarge)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn usable(&self) -> Result<(), R::Error> {
+        if self.poisoned {
+            Err(Error::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn writable(&self) -> Result<(), R::Error> {
+        self.usable()?;
+        if self.read_only {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn fill_limit(&self) -> u32 {
+        let cap = self.pair.a.capacity().min(self.pair.b.capacity());
+        fill_limit(cap, self.config.max_fill_bp)
+    }
+}
+
+/// The generation after `g`, if it is one a header can carry (FORMAT.md §2).
+pub(crate) fn next_generation(g: u64) -> Option<u64> {
+    g.checked_add(1).filter(|&n| n < u64::MAX)
+}
+
+fn set_len<E>(key: &[u8], value: &[u8], w: u32) -> Result<u32, E> {
+    let k = u32::try_from(key.len()).map_err(|_| Error::KeyTooLarge)?;
+    let v = u32::try_from(value.len()).map_err(|_| Error::ValueTooLarge)?;
+    record::stored_len(k, v, w).ok_or(Error::ValueTooLarge)
+}
+
+fn damage_record_len(scope: Scope, w: u32) -> u32 {
+    let v = if matches!(scope, Scope::Any) { 1 } else { 0 };
+    record::stored_len(0, v, w).unwrap_or(0)
+}

@@ -1,0 +1,548 @@
+//! Opening a store: the decision table of FORMAT.md §8, salvage, the first
+//! format and loading the active region.
+
+use super::replay::IndexSink;
+use super::*;
+
+/// What opening decided.
+pub(super) enum Decision {
+    /// Both regions empty (or an interrupted first format): format A.
+    Fresh,
+    /// Use this region; maybe finish a switch by marking the other superseded.
+    Active { a: bool, finish_superseded: bool },
+}
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    pub(super) fn open_mode(
+        a: R,
+        b: R,
+        index: I,
+        mut scratch: B,
+        config: Config,
+        mode: OpenMode,
+    ) -> Result<Self, R::Error> {
+        let read_only = matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage);
+        let salvage = mode == OpenMode::Salvage;
+        let format = mode == OpenMode::Format;
+        let (ga, gb) = (a.geometry(), b.geometry());
+        if !config.fits(ga, gb)
+            || scratch.as_mut().len() < Self::scratch_len(&config, ga.write_unit)
+        {
+            return Err(Error::InvalidConfig);
+        }
+        let mut store = Store {
+            pair: Pair::new(a, b),
+            index,
+            damage: DamageList::default(),
+            scratch,
+            config,
+            store_id: config.store_id,
+            generation: 0,
+            tally: Tally::default(),
+            read_only,
+            poisoned: false,
+            switches: 0,
+            unfinished_switch: false,
+            damage_at_open: 0,
+            salvaged: false,
+            formatted: false,
+        };
+        store.index.clear();
+        let ca = store.pair.a.classify()?;
+        let cb = store.pair.b.classify()?;
+        let decision = match store.decide(ca, cb) {
+            Err(Error::Corrupted | Error::Unrecognised) if salvage => {
+                store.salvage(ca, cb)?;
+                return Ok(store);
+            }
+            Err(e) if format && !matches!(e, Error::Region(_)) => {
+                store.format_fresh(true)?;
+                return Ok(store);
+            }
+            d => d?,
+        };
+        match decision {
+            Decision::Fresh => {
+                if read_only {
+                    return Err(Error::ReadOnly);
+                }
+                store.format_fresh(format)?;
+            }
+            Decision::Active {
+                a,
+                finish_superseded,
+            } => {
+                store.pair.set_active_a(a);
+                match store.load_active() {
+                    Err(e) if format && !matches!(e, Error::Region(_)) => {
+                        // A store of this id that cannot be used with these
+                        // options (or is damaged): formatted anew.
+                        store.index.clear();
+                        store.damage.clear();
+                        store.format_fresh(true)?;
+                        return Ok(store);
+                    }
+                    r => r?,
+                }
+                if finish_superseded {
+                    if read_only {
+                        store.unfinished_switch = true;
+                    } else {
+                        let seal = Seal {
+                            store_id: store.store_id,
+                            generation: store.generation - 1,
+                        };
+                        let old = store.pair.inactive_mut();
+                        old.program_marker(Marker::Superseded, seal, 0)?;
+                        old.sync()?;
+                    }
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// The salvage path of [`Store::open_salvage`].
+    pub(super) fn salvage(&mut self, ca: RegionClass, cb: RegionClass) -> Result<(), R::Error> {
+        let committed = |c: RegionClass| match c {
+            RegionClass::Formatted {
+                header,
+                commit: MarkerState::Valid(_),
+                ..
+            } => Some(header),
+            _ => None,
+        };
+        // A newer partner whose own header is unreadable, but whose commit
+        // is valid for the derived store id and generation.
+        for (x_is_a, cx) in [(true, ca), (false, cb)] {
+            let Some(hx) = committed(cx) else { continue };
+            let Some(next) = next_generation(hx.generation) else {
+                continue;
+            };
+            let seal = Seal {
+                store_id: hx.store_id,
+                generation: next,
+            };
+            let y = if x_is_a {
+                &mut self.pair.b
+            } else {
+                &mut self.pair.a
+            };
+            if matches!(y.class, RegionClass::Formatted { header, .. } if header.generation == seal.generation)
+            {
+                continue; // its header is fine: not this case
+            }
+            if let MarkerState::Valid(end) = y.read_marker(Marker::Commit, seal)? {
+                let header = RegionHeader {
+                    generation: seal.generation,
+                    region_size: y.geo.size,
+                    ..hx
+                };
+                y.class = RegionClass::Formatted {
+                    header,
+                    switching: y.read_marker(Marker::Switching, seal)?,
+                    commit: MarkerState::Valid(end),
+                    superseded: y.read_marker(Marker::Superseded, seal)?,
+                };
+                self.pair.set_active_a(!x_is_a);
+                self.salvaged = true;
+                return self.load_active();
+            }
+        }
+        // Else the newest committed region there is, flagged as possibly old.
+        let newest = match (committed(ca), committed(cb)) {
+            (Some(a), Some(b)) => Some(a.generation >= b.generation),
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        };
+        if let Some(use_a) = newest {
+            self.pair.set_active_a(use_a);
+            self.salvaged = true;
+            return self.load_active();
+        }
+        // No commit anywhere (e.g. the only formatted region's commit was
+        // damaged): the newest formatted region of ours, read as if its
+        // commit said "nothing copied" (no sync point but its own records).
+        let formatted = |c: RegionClass| match c {
+            RegionClass::Formatted { header, .. }
+                if self.config.adopt_store_id || header.store_id == self.config.store_id =>
+            {
+                Some(header.generation)
+            }
+            _ => None,
+        };
+        let use_a = match (formatted(ca), formatted(cb)) {
+            (Some(a), Some(b)) => a >= b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return Err(Error::Corrupted),
+        };
+        self.pair.set_active_a(use_a);
+        let j = self.pair.active_mut();
+        let d = j.data_start();
+        if let RegionClass::Formatted { ref mut commit, .. } = j.class {
+            *commit = MarkerState::Valid(d);
+        }
+        self.salvaged = true;
+        self.load_active()
+    }
+
+    /// The decision table of FORMAT.md §8.
+    pub(super) fn decide(
+        &mut self,
+        ca: RegionClass,
+        cb: RegionClass,
+    ) -> Result<Decision, R::Error> {
+        use RegionClass::*;
+        let cfg = self.config;
+        let id_ok = |h: &RegionHeader| cfg.adopt_store_id || h.store_id == cfg.store_id;
+        let committed = |c: &MarkerState| matches!(c, MarkerState::Valid(_));
+        if matches!(ca, Unsupported) || matches!(cb, Unsupported) {
+            return Err(Error::UnsupportedFormat);
+        }
+        let decision = match (ca, cb) {
+            (Empty, Empty) => Decision::Fresh,
+            (
+                Formatted {
+                    header: ha,
+                    commit: ma,
+                    superseded: sa,
+                    ..
+                },
+                Formatted {
+                    header: hb,
+                    commit: mb,
+                    superseded: sb,
+                    ..
+                },
+            ) => {
+                if ha.store_id != hb.store_id || !id_ok(&ha) {
+                    return Err(Error::ForeignStore);
+                }
+                // An uncommitted partner newer than the committed region can
+                // only be the target of a switch out of it that was cut
+                // (FORMAT.md §7.2): the committed region says "switching" and
+                // the partner carries the next generation. Anything else is
+                // damage (e.g. a committed successor whose commit was hit).
+                let cut_switch = |from: &RegionHeader, sw: MarkerState, to: &RegionHeader| {
+                    to.generation < from.generation
+                        || (sw.is_set() && Some(to.generation) == next_generation(from.generation))
+                };
+                let (swa, swb) = match (ca, cb) {
+                    (Formatted { switching: x, .. }, Formatted { switching: y, .. }) => (x, y),
+                    _ => return Err(Error::LogicBug),
+                };
+                match (committed(&ma), committed(&mb)) {
+                    (true, false) if !cut_switch(&ha, swa, &hb) => return Err(Error::Corrupted),
+                    (false, true) if !cut_switch(&hb, swb, &ha) => return Err(Error::Corrupted),
+                    _ => {}
+                }
+                match (committed(&ma), committed(&mb)) {
+                    (true, true) => {
+                        if ha.generation == hb.generation
+                            || ha.generation.abs_diff(hb.generation) != 1
+                        {
+                            return Err(Error::Corrupted);
+                        }
+                        let a_newer = ha.generation > hb.generation;
+                        let (newer_sup, older_sup) = if a_newer { (sa, sb) } else { (sb, sa) };
+                        if newer_sup.is_set() {
+                            return Err(Error::Corrupted);
+                        }
+                        Decision::Active {
+                            a: a_newer,
+                            finish_superseded: !older_sup.is_set(),
+                        }
+                    }
+                    (true, false) if !sa.is_set() => Decision::Active {
+                        a: true,
+                        finish_superseded: false,
+                    },
+                    (false, true) if !sb.is_set() => Decision::Active {
+                        a: false,
+                        finish_superseded: false,
+                    },
+                    _ => return Err(Error::Corrupted),
+                }
+            }
+            (
+                Formatted {
+                    header,
+                    commit,
+                    superseded,
+                    switching,
+                },
+                other,
+            )
+            | (
+                other,
+                Formatted {
+                    header,
+                    commit,
+                    superseded,
+                    switching,
+                },
+            ) => {
+                let a = matches!(ca, Formatted { .. });
+                if !id_ok(&header) {
+                    return Err(Error::ForeignStore);
+                }
+                let is_committed = committed(&commit);
+                match other {
+                    Empty if is_committed && !superseded.is_set() => Decision::Active {
+                        a,
+                        finish_superseded: false,
+                    },
+                    // An interrupted first format: A (the first format never
+                    // writes B) with the header this configuration writes
+                    // first, and nothing past the marker area ever programmed
+                    // — a cut first format leaves no record behind. Format A
+                    // again (erasing it first); B is erased before its first
+                    // use either way. A header without a commit anywhere
+                    // else, or over records, is damage (FORMAT.md §8).
+                    Empty
+                        if !is_committed
+                            && !superseded.is_set()
+                            && !switching.is_set()
+                            && self.first_format_cut(a, &header)? =>
+                    {
+                        Decision::Fresh
+                    }
+                    Unrecognised if is_committed && !superseded.is_set() => {
+                        let partner = if a {
+                            &mut self.pair.b
+                        } else {
+                            &mut self.pair.a
+                        };
+                        let seal = Seal {
+                            store_id: header.store_id,
+                            generation: header.generation,
+                        };
+                        if switching.is_set() {
+                            // The target of a cut switch out of this region,
+                            // unless its commit for the next generation is
+                            // valid: then it is the newest state, with a
+                            // damaged header.
+                            let next = next_generation(header.generation).map(|g| Seal {
+                                generation: g,
+                                ..seal
+                            });
+                            match next {
+                                Some(next)
+                                    if partner.read_marker(Marker::Commit, next)?.is_valid() =>
+                                {
+                                    return Err(Error::Corrupted);
+                                }
+                                _ => Decision::Active {
+                                    a,
+                                    finish_superseded: false,
+                                },
+                            }
+                        } else if older_of(partner, seal)? {
+                            // Our superseded predecessor with a damaged header.
+                            Decision::Active {
+                                a,
+                                finish_superseded: false,
+                            }
+                        } else {
+                            return Err(Error::Unrecognised);
+                        }
+                    }
+                    _ => return Err(Error::Corrupted),
+                }
+            }
+            (Unrecognised, Empty) if self.torn_first_format()? => Decision::Fresh,
+            _ => return Err(Error::Unrecognised),
+        };
+        Ok(decision)
+    }
+
+    /// Whether the formatted, uncommitted region (`a`: region A) with
+    /// `header` is a first format that was cut: region A, the configured
+    /// store id, generation 1, and its log area reads erased.
+    pub(super) fn first_format_cut(
+        &mut self,
+        a: bool,
+        header: &RegionHeader,
+    ) -> Result<bool, R::Error> {
+        if !a || header.store_id != self.config.store_id || header.generation != 1 {
+            return Ok(false);
+        }
+        let (d, size) = (self.pair.a.data_start(), self.pair.a.size());
+        self.pair.a.is_erased(d, size)
+    }
+
+    /// Whether region A holds nothing but a torn program of the generation-1
+    /// header this configuration would write (a cut during the first format,
+    /// when B is still empty): every programmed bit is one of that header's
+    /// zero bits, and everything after the header block reads erased.
+    pub(super) fn torn_first_format(&mut self) -> Result<bool, R::Error> {
+        if self.config.adopt_store_id {
+            return Ok(false); // the id to expect is unknown
+        }
+        // What the first format programs: the header block, then the commit
+        // marker. A cut (or a cut erase of a cut format) leaves, in each byte,
+        // some of those bits and 0xFF elsewhere.
+        let layout = self.pair.a.layout;
+        let d = layout.data_start();
+        let mut want = [0xFFu8; 160];
+        let seal = Seal {
+            store_id: self.config.store_id,
+            generation: 1,
+        };
+        want[..crate::format::HEADER_LEN]
+            .copy_from_slice(&self.header_for(&self.pair.a, 1).encode());
+        let c = layout.commit() as usize;
+        want[c..c + crate::format::MARKER_LEN].copy_from_slice(&Marker::Commit.encode(seal, d));
+        let mut got = [0u8; 160];
+        self.pair.a.read(0, &mut got[..d as usize])?;
+        if got[..d as usize]
+            .iter()
+            .zip(want.iter())
+            .any(|(&t, &e)| t & e != e)
+        {
+            return Ok(false);
+        }
+        let size = self.pair.a.size();
+        self.pair.a.is_erased(d, size)
+    }
+
+    /// Formats region A as generation 1 of a new store.
+    pub(super) fn format_fresh(&mut self, force_erase: bool) -> Result<(), R::Error> {
+        self.formatted = true;
+        self.pair.set_active_a(true);
+        self.store_id = self.config.store_id;
+        self.generation = 1;
+        let header = self.header_for(&self.pair.a, 1);
+        let seal = self.seal();
+        let a = &mut self.pair.a;
+        // Erase A first when it holds bytes (a first format cut short). An A
+        // that reads empty is programmed as it is: erasing it would risk a cut
+        // erase leaving unrecognisable bytes behind. But an empty-looking unit
+        // may be an erase cut short (not reliably erased), so if a program
+        // fails or does not read back as written, A is erased and formatted
+        // once more.
+        a.erase_need = if matches!(a.class, RegionClass::Empty) && !force_erase {
+            EraseNeed::Nothing
+        } else {
+            EraseNeed::All
+        };
+        let d = a.data_start();
+        let hb = a.layout.header_block as usize;
+        let mut block = [0xFFu8; 64];
+        block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
+        let mut attempt = 0;
+        loop {
+            a.erase_for_format()?;
+            let programmed = a.region.program(0, &block[..hb]).is_ok()
+                && a.sync().is_ok()
+                && a.program_marker(Marker::Commit, seal, d).is_ok()
+                && a.sync().is_ok();
+            let mut back = [0u8; 64];
+            a.read(0, &mut back[..hb])?;
+            let ok = programmed
+                && back[..hb] == block[..hb]
+                && a.read_marker(Marker::Commit, seal)? == MarkerState::Valid(d);
+            if ok {
+                break;
+            }
+            if attempt == 1 {
+                // Report the region's own error if there was one.
+                a.region.sync().map_err(Error::Region)?;
+                return Err(Error::Corrupted);
+            }
+            attempt += 1;
+            a.erase_need = EraseNeed::All;
+        }
+        a.class = a.classify()?;
+        a.append = d;
+        a.last_sync = d;
+        a.sealed = false;
+        // B may be an erase cut short as well: erase it before its first use.
+        self.pair.b.erase_need = EraseNeed::All;
+        Ok(())
+    }
+
+    /// Replays the active region and sets up the partner's erase state.
+    pub(super) fn load_active(&mut self) -> Result<(), R::Error> {
+        let RegionClass::Formatted {
+            header,
+            switching,
+            commit,
+            ..
+        } = self.pair.active().class
+        else {
+            return Err(Error::LogicBug);
+        };
+        let geo = self.pair.active().geo;
+        let cfg = self.config;
+        if header.region_size != geo.size
+            || u32::from(header.write_unit) != geo.write_unit
+            || header.erase_unit != geo.erase_unit
+            || header.max_key_len != cfg.max_key_len
+            || header.max_value_len != cfg.max_value_len
+            || header.high_water_bp != cfg.high_water_bp
+            || header.max_fill_bp != cfg.max_fill_bp
+        {
+            return Err(Error::ConfigMismatch);
+        }
+        self.store_id = header.store_id;
+        self.generation = header.generation;
+        let MarkerState::Valid(data_end) = commit else {
+            return Err(Error::LogicBug);
+        };
+        let seal = self.seal();
+        let limits = self.limits();
+        let (index, damage, j) = (&mut self.index, &mut self.damage, self.pair.active_mut());
+        let mut sink = IndexSink {
+            index,
+            damage,
+            limits,
+            write_unit: geo.write_unit,
+            tally: Tally::default(),
+        };
+        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink)?;
+        let mut tally = sink.tally;
+        let j = self.pair.active_mut();
+        j.append = outcome.end;
+        j.sealed = !outcome.clean;
+        j.last_sync = outcome.last_sync;
+        self.damage_at_open = outcome.damaged;
+        for d in self.damage.entries() {
+            tally.live_bytes = tally
+                .live_bytes
+                .checked_add(damage_record_len(d.scope, geo.write_unit))
+                .ok_or(Error::LogicBug)?;
+        }
+        self.tally = tally;
+        let partner_class = self.pair.inactive_mut().class;
+        self.pair.inactive_mut().erase_need = match partner_class {
+            _ if switching.is_set() => EraseNeed::All,
+            RegionClass::Empty => EraseNeed::Nothing,
+            // A committed partner: after a reboot nothing says which units
+            // past its log were reliably erased, so all of it.
+            RegionClass::Formatted {
+                commit: MarkerState::Valid(_),
+                ..
+            } => EraseNeed::All,
+            _ => EraseNeed::All,
+        };
+        Ok(())
+    }
+}
+
+/// Whether `j`, whose header does not decode, is the superseded predecessor
+/// of the region sealed `seal`: its "superseded" or "switching" marker is
+/// valid for the previous generation of the same store id.
+pub(super) fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Result<bool, R::Error> {
+    let Some(g) = seal.generation.checked_sub(1).filter(|&g| g >= 1) else {
+        return Ok(false);
+    };
+    let prev = Seal {
+        generation: g,
+        ..seal
+    };
+    Ok(j.read_marker(Marker::Superseded, prev)?.is_valid()
+        || j.read_marker(Marker::Switching, prev)?.is_valid())
+}

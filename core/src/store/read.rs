@@ -1,0 +1,283 @@
+//! Reads: lookups through the index, each record checked on every read.
+
+use super::*;
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// Index position, offset and header of `key`'s newest record.
+    pub(super) fn lookup(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+        self.lookup_mode(key, hash, false)
+    }
+
+    /// A lookup for reads: an entry with the same 32-bit hash whose record
+    /// no longer passes its check (damaged while the store is open) may be
+    /// this key with damaged key bytes, so if no entry matches, the answer is
+    /// [`Error::Corrupted`] rather than "absent".
+    pub(super) fn lookup_strict(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+        self.lookup_mode(key, hash, true)
+    }
+
+    pub(super) fn lookup_mode(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+        strict: bool,
+    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+        let limits = self.limits();
+        let seal = self.seal();
+        let (index, j) = (&self.index, self.pair.active_mut());
+        let mut hit = None;
+        let mut suspect = false;
+        let found = index.find(hash, |off| {
+            let h = match j.header_at(off, limits.max_key, limits.max_value) {
+                Ok(h) => h,
+                Err(Error::Corrupted) => {
+                    suspect = true;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            };
+            let eq = j.key_eq(off, &h, key)?;
+            if eq {
+                hit = Some((off, h));
+            } else if strict && !j.verify(off, &h, seal)?.0 {
+                suspect = true;
+            }
+            Ok::<bool, Error<R::Error>>(eq)
+        })?;
+        match (found, hit) {
+            (Some(pos), Some((off, h))) => Ok(Some((pos, off, h))),
+            (None, _) if strict && suspect => Err(Error::Corrupted),
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(Error::LogicBug),
+        }
+    }
+
+    /// Copies `key`'s value into `buf` and returns its length, or `None` if
+    /// the key has no value. The record's check is verified on every call;
+    /// a damaged value is [`Error::Corrupted`], never an older value.
+    pub fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
+        self.usable()?;
+        self.check_key(key)?;
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        let limits = self.limits();
+        let seal = self.seal();
+        let (index, j, scratch) = (&self.index, self.pair.active_mut(), self.scratch.as_mut());
+        // Each candidate record is read once, exactly (header, key, value),
+        // into scratch; the key is compared and the check verified there.
+        let mut hit = None;
+        let mut suspect = false;
+        index.find(hash, |off| {
+            let Some(h) = j.read_record(off, scratch, limits)? else {
+                suspect = true;
+                return Ok(false);
+            };
+            let (k0, v0) = (
+                h.header_len() as usize,
+                (h.header_len() + h.key_len) as usize,
+            );
+            let intact = record::verify(scratch, &h, seal);
+            if scratch[k0..v0] == *key {
+                hit = Some((off, h, intact));
+                Ok(true)
+            } else {
+                suspect |= !intact;
+                Ok::<bool, Error<R::Error>>(false)
+            }
+        })?;
+        let Some((off, h, intact)) = hit else {
+            return if suspect || self.damage.covers(short, None) {
+                Err(Error::Corrupted)
+            } else {
+                Ok(None)
+            };
+        };
+        if !intact || self.damage.covers(short, Some(off)) {
+            return Err(Error::Corrupted);
+        }
+        match h.kind {
+            Kind::Delete => Ok(None),
+            Kind::Set => {
+                let n = h.value_len as usize;
+                let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall(n))?;
+                let v0 = (h.header_len() + h.key_len) as usize;
+                out.copy_from_slice(&self.scratch.as_mut()[v0..v0 + n]);
+                Ok(Some(n))
+            }
+            _ => Err(Error::Corrupted),
+        }
+    }
+
+    /// Whether `key` has a value (a damaged key is [`Error::Corrupted`]).
+    pub fn contains(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        self.usable()?;
+        self.check_key(key)?;
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        match self.lookup_strict(key, hash)? {
+            None if self.damage.covers(short, None) => Err(Error::Corrupted),
+            None => Ok(false),
+            Some((_, off, _)) if self.damage.covers(short, Some(off)) => Err(Error::Corrupted),
+            Some((_, _, h)) => match h.kind {
+                Kind::Set => Ok(true),
+                Kind::Delete => Ok(false),
+                _ => Err(Error::Corrupted),
+            },
+        }
+    }
+
+    /// Calls `f(key, value)` for every key with an intact value, in index
+    /// order, each record's check verified. Stops early when `f` returns
+    /// `false`. If any key is damaged, the intact ones are still visited and
+    /// the call then returns [`Error::Corrupted`].
+    pub fn for_each(&mut self, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), R::Error> {
+        self.usable()?;
+        let limits = self.limits();
+        let seal = self.seal();
+        let w = self.pair.active().geo.write_unit;
+        // Damaged keys are not skipped silently: every intact entry is
+        // visited, then the call reports `Corrupted` if any key is damaged.
+        let mut damaged = !self.damage.entries().is_empty();
+        for pos in 0..self.index.positions() {
+            let Some((hash, off)) = self.index.entry(pos) else {
+                continue;
+            };
+            let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
+            let h = j.header_at(off, limits.max_key, limits.max_value)?;
+            match h.kind {
+                Kind::Set => {}
+                Kind::Delete => continue,
+                _ => {
+                    damaged = true;
+                    continue;
+                }
+            }
+            let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
+            let rec = scratch.get_mut(..len).ok_or(Error::LogicBug)?;
+            j.read(off, rec)?;
+            if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
+                damaged = true;
+                continue;
+            }
+            let (k0, v0) = (
+                h.header_len() as usize,
+                (h.header_len() + h.key_len) as usize,
+            );
+            if !f(&rec[k0..v0], &rec[v0..v0 + h.value_len as usize]) {
+                return Ok(());
+            }
+        }
+        if damaged {
+            Err(Error::Corrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// The value of `key`, borrowed from the mapped region (no copy). The
+    /// record's check is verified on every call.
+    pub fn get_ref(&self, key: &[u8]) -> Result<Option<&[u8]>, R::Error> {
+        self.usable()?;
+        self.check_key(key)?;
+        let hash = key_hash(key);
+        let short = short_hash(hash);
+        let limits = self.limits();
+        let bytes = self.pair.active().region.as_bytes();
+        let seal = self.seal();
+        // As in `lookup_strict`: a same-hash entry that fails its check may
+        // be this key with damaged key bytes.
+        let mut suspect = false;
+        let found = self.index.find::<()>(hash, |off| {
+            Ok(match mapped_header(bytes, off, limits) {
+                Some(h) => {
+                    let k = off as usize + h.header_len() as usize;
+                    let eq = bytes.get(k..k + h.key_len as usize) == Some(key);
+                    if !eq && !record::verify(&bytes[off as usize..], &h, seal) {
+                        suspect = true;
+                    }
+                    eq
+                }
+                None => {
+                    suspect = true;
+                    false
+                }
+            })
+        });
+        let Ok(Some(pos)) = found else {
+            return if suspect || self.damage.covers(short, None) {
+                Err(Error::Corrupted)
+            } else {
+                Ok(None)
+            };
+        };
+        let off = self.index.entry(pos).ok_or(Error::LogicBug)?.1;
+        if self.damage.covers(short, Some(off)) {
+            return Err(Error::Corrupted);
+        }
+        let h = mapped_header(bytes, off, limits).ok_or(Error::Corrupted)?;
+        match h.kind {
+            Kind::Delete => Ok(None),
+            Kind::Set => {
+                let rec = &bytes[off as usize..];
+                if !record::verify(rec, &h, self.seal()) {
+                    return Err(Error::Corrupted);
+                }
+                let v = (h.header_len() + h.key_len) as usize;
+                Ok(Some(&rec[v..v + h.value_len as usize]))
+            }
+            _ => Err(Error::Corrupted),
+        }
+    }
+
+    /// Iterates over `(key, value)` of every key with a value, borrowed from
+    /// the mapped region, each record's check verified. A damaged key yields
+    /// `Err(Corrupted)` in its place, and each damage entry whose key is not
+    /// known yields one `Err(Corrupted)` at the end.
+    pub fn iter_ref(&self) -> impl Iterator<Item = Result<(&[u8], &[u8]), R::Error>> + '_ {
+        let limits = self.limits();
+        let bytes = self.pair.active().region.as_bytes();
+        let seal = self.seal();
+        let entries = (0..self.index.positions()).filter_map(move |pos| {
+            let (hash, off) = self.index.entry(pos)?;
+            let Some(h) = mapped_header(bytes, off, limits) else {
+                return Some(Err(Error::Corrupted));
+            };
+            match h.kind {
+                Kind::Set => {}
+                Kind::Delete => return None,
+                // A keyed damaged record: the key exists but its value is lost.
+                _ => return Some(Err(Error::Corrupted)),
+            }
+            let rec = &bytes[off as usize..];
+            if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
+                return Some(Err(Error::Corrupted));
+            }
+            let (k, v) = (
+                h.header_len() as usize,
+                (h.header_len() + h.key_len) as usize,
+            );
+            Some(Ok((&rec[k..v], &rec[v..v + h.value_len as usize])))
+        });
+        // Keys known only by a damage entry: one error each, at the end.
+        entries.chain(self.damage.entries().iter().map(|_| Err(Error::Corrupted)))
+    }
+}
+
+pub(super) fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<RecordHeader> {
+    let start = off as usize;
+    let end = core::cmp::min(start + 16, bytes.len());
+    match record::decode_header(bytes.get(start..end)?, limits.max_key, limits.max_value) {
+        Slot::Header(h) if start + h.unaligned_len() as usize <= bytes.len() => Some(h),
+        _ => None,
+    }
+}

@@ -1,0 +1,72 @@
+//! What a replay of the active region (FORMAT.md §6) feeds into the store:
+//! the index, the damage list and the live counters.
+
+use super::*;
+
+/// Feeds a replay into the index and damage list, counting as it goes.
+pub(super) struct IndexSink<'a, I: Index> {
+    pub(super) index: &'a mut I,
+    pub(super) damage: &'a mut DamageList,
+    pub(super) limits: Limits,
+    pub(super) write_unit: u32,
+    /// The records the index points at (damage entries are added after).
+    pub(super) tally: Tally,
+}
+
+impl<I: Index> IndexSink<'_, I> {
+    fn count(&mut self, h: &RecordHeader, add: bool) {
+        self.tally.count_header(h, self.write_unit, add);
+    }
+    fn forget(&mut self) {
+        self.index.clear();
+        self.damage.clear();
+        self.tally = Tally::default();
+    }
+}
+
+impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
+    fn record(
+        &mut self,
+        j: &mut Journal<R>,
+        off: u32,
+        h: &RecordHeader,
+        key_hash: u32,
+    ) -> Result<(), R::Error> {
+        let limits = self.limits;
+        let mut old = None;
+        let pos = self.index.find(key_hash, |o| {
+            let oh = j.header_at(o, limits.max_key, limits.max_value)?;
+            let eq = j.keys_eq(o, &oh, off, h)?;
+            if eq {
+                old = Some(oh);
+            }
+            Ok::<bool, Error<R::Error>>(eq)
+        })?;
+        let keep = h.kind != Kind::Delete || self.damage.touches(h.hash);
+        if let Some(oh) = old {
+            self.count(&oh, false);
+        }
+        if keep {
+            self.count(h, true);
+        }
+        match (pos, keep) {
+            (Some(p), true) => self.index.set_offset(p, off),
+            (Some(p), false) => self.index.remove(p),
+            (None, true) => self
+                .index
+                .insert(key_hash, off)
+                .map_err(|_| Error::IndexFull)?,
+            (None, false) => {}
+        }
+        Ok(())
+    }
+    fn damage(&mut self, d: Damage) {
+        self.damage.add(d);
+    }
+    fn clear(&mut self) {
+        self.forget();
+    }
+    fn reset(&mut self) {
+        self.forget();
+    }
+}

@@ -1,0 +1,287 @@
+//! The double-buffer switch (FORMAT.md §7).
+
+use super::write::BatchKeys;
+use super::*;
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// Compacts the live state into the other region, folding in `fold`, and
+    /// makes it active (FORMAT.md §7). Any failure leaves the store poisoned
+    /// until reopened; storage is always recoverable.
+    pub(super) fn switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let r = self.switch_inner(fold);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    pub(super) fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let limits = self.limits();
+        let old_seal = self.seal();
+        let new_seal = Seal {
+            store_id: self.store_id,
+            generation: next_generation(self.generation).ok_or(Error::Corrupted)?,
+        };
+        let new_header = self.header_for(self.pair.inactive(), new_seal.generation);
+
+        // Keys the folded write replaces leave the index before the copy.
+        if let Fold::Ops(ops) = fold {
+            for op in ops {
+                let hash = key_hash(op.key());
+                if let Some((pos, _, _)) = self.lookup(op.key(), hash)? {
+                    self.index.remove(pos);
+                }
+            }
+        }
+        // A repair forgets all damage: keys are copied as they are, damaged
+        // records are dropped.
+        let repair = matches!(fold, Fold::Repair);
+        let old_damage = if repair {
+            DamageList::default()
+        } else {
+            self.damage.clone()
+        };
+        if let Fold::Clear = fold {
+            self.index.clear();
+        }
+
+        let (src, dst) = self.pair.split_mut();
+        let scratch = self.scratch.as_mut();
+        // 1. "switching" in the active region, synced.
+        if !src.read_marker(Marker::Switching, old_seal)?.is_set() {
+            src.program_marker(Marker::Switching, old_seal, 0)?;
+        }
+        src.sync()?;
+        // 2. erase what the target needs.
+        dst.erase_for_format()?;
+        // 3. header with generation + 1.
+        let mut block = [0xFFu8; 64];
+        block[..crate::format::HEADER_LEN].copy_from_slice(&new_header.encode());
+        dst.region
+            .program(0, &block[..dst.layout.header_block as usize])
+            .map_err(Error::Region)?;
+        dst.append = dst.data_start();
+        dst.sealed = false;
+
+        // 4. records: keyless damage records, live records, the folded write.
+        let mut new_damage = DamageList::default();
+        let mut tally = Tally::default();
+        if !matches!(fold, Fold::Clear) {
+            for d in old_damage.entries() {
+                let (hash, value): (u8, &[u8]) = match d.scope {
+                    Scope::Hash(h) => (h, &[]),
+                    Scope::Any => (0, &[1]),
+                };
+                let len = record::encode(scratch, new_seal, Kind::Damaged, hash, &[], value, w)
+                    .ok_or(Error::LogicBug)?;
+                let off = dst.append(&scratch[..len as usize])?;
+                new_damage.add(Damage {
+                    scope: d.scope,
+                    offset: off,
+                });
+                tally.count(Kind::Damaged, false, len, true);
+            }
+        }
+        let mut stale = 0usize;
+        // Visit the index positions in a scrambled order (multiplying by an
+        // odd constant permutes 0..2^k): the records are copied in that order
+        // and a later replay inserts them in it. In position order, they
+        // would reach a still-small index sorted by home position and pile
+        // into one long cluster (a quadratic replay).
+        let positions = self.index.positions();
+        for i in 0..positions {
+            let pos = if positions.is_power_of_two() {
+                i.wrapping_mul(0x9E37_79B1) & (positions - 1)
+            } else {
+                i
+            };
+            let Some((hash, off)) = self.index.entry(pos) else {
+                continue;
+            };
+            let short = short_hash(hash);
+            let h = src.header_at(off, limits.max_key, limits.max_value)?;
+            let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
+            let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
+            let rec = rec.get_mut(..len).ok_or(Error::LogicBug)?;
+            src.read(off, rec)?;
+            let intact = record::verify(rec, &h, old_seal);
+            let out: &[u8] = if repair && (!intact || h.kind == Kind::Damaged) {
+                self.index.set_offset(pos, STALE);
+                stale += 1;
+                continue;
+            } else if !intact {
+                // The key itself cannot be trusted: a keyless damage record.
+                stale += 1;
+                let n = record::encode(spare, new_seal, Kind::Damaged, short, &[], &[], w)
+                    .ok_or(Error::LogicBug)?;
+                &spare[..n as usize]
+            } else if h.kind == Kind::Set && old_damage.covers(short, Some(off)) {
+                let key = &rec[h.header_len() as usize..(h.header_len() + h.key_len) as usize];
+                let n = record::encode(spare, new_seal, Kind::Damaged, short, key, &[], w)
+                    .ok_or(Error::LogicBug)?;
+                &spare[..n as usize]
+            } else if h.kind == Kind::Delete && !old_damage.touches(short) {
+                // A tombstone nothing needs any more.
+                self.index.set_offset(pos, STALE);
+                stale += 1;
+                continue;
+            } else {
+                record::reseal(rec, &h, new_seal);
+                rec
+            };
+            if dst.append + out.len() as u32 > dst.size() {
+                return Err(Error::LogicBug);
+            }
+            let new_off = dst.append(out)?;
+            let Slot::Header(nh) = record::decode_header(out, u32::MAX, u32::MAX) else {
+                return Err(Error::LogicBug);
+            };
+            tally.count(nh.kind, nh.key_len > 0, out.len() as u32, true);
+            if nh.key_len == 0 {
+                new_damage.add(Damage {
+                    scope: Scope::Hash(short),
+                    offset: new_off,
+                });
+            }
+            self.index.set_offset(pos, new_off);
+        }
+        let fold_start = dst.append;
+        match fold {
+            Fold::Repair => {}
+            Fold::Clear => {
+                let len = record::encode(scratch, new_seal, Kind::Clear, 0, &[], &[], w)
+                    .ok_or(Error::LogicBug)?;
+                dst.append(&scratch[..len as usize])?;
+            }
+            Fold::Ops(ops) => {
+                let batch_keys = BatchKeys::new(ops);
+                for (i, op) in ops.iter().enumerate() {
+                    let hash = key_hash(op.key());
+                    if batch_keys.repeated(ops, i, hash, true) {
+                        continue;
+                    }
+                    let (kind, value) = match *op {
+                        Op::Set(_, v) => (Kind::Set, v),
+                        Op::Delete(_) if new_damage.touches(short_hash(hash)) => {
+                            (Kind::Delete, &[][..])
+                        }
+                        Op::Delete(_) => continue,
+                    };
+                    let len = record::encode(
+                        scratch,
+                        new_seal,
+                        kind,
+                        short_hash(hash),
+                        op.key(),
+                        value,
+                        w,
+                    )
+                    .ok_or(Error::LogicBug)?;
+                    if dst.append + len > dst.size() {
+                        return Err(Error::LogicBug);
+                    }
+                    dst.append(&scratch[..len as usize])?;
+                }
+            }
+        }
+        let data_end = dst.append;
+        // 5..7: sync, commit, sync.
+        dst.sync()?;
+        dst.program_marker(Marker::Commit, new_seal, data_end)?;
+        dst.sync()?;
+        // 8: "superseded" in the old region.
+        src.program_marker(Marker::Superseded, old_seal, 0)?;
+        src.sync()?;
+
+        // 9: the new region is active.
+        dst.class = RegionClass::Formatted {
+            header: new_header,
+            switching: MarkerState::Erased,
+            commit: MarkerState::Valid(data_end),
+            superseded: MarkerState::Erased,
+        };
+        dst.last_sync = data_end;
+        // A sealed log may hold torn bytes past its end (a dirty tail or a
+        // failed program): erase all of it next time.
+        src.erase_need = if src.sealed || !src.erased_past_use {
+            EraseNeed::All
+        } else {
+            EraseNeed::UpTo(src.append)
+        };
+        src.sealed = true;
+        self.pair.flip();
+        self.generation = new_seal.generation;
+        self.switches += 1;
+        self.damage = new_damage;
+        self.tally = tally;
+        if stale > 0 {
+            self.drop_stale_entries(limits)?;
+        }
+        // The folded write's records, now in the active region.
+        if let Fold::Ops(ops) = fold {
+            let mut off = fold_start;
+            let batch_keys = BatchKeys::new(ops);
+            for (i, op) in ops.iter().enumerate() {
+                let hash = key_hash(op.key());
+                if batch_keys.repeated(ops, i, hash, true) {
+                    continue;
+                }
+                let kind = match op {
+                    Op::Set(..) => Kind::Set,
+                    Op::Delete(_) if self.damage.touches(short_hash(hash)) => Kind::Delete,
+                    Op::Delete(_) => continue,
+                };
+                self.index_put(op.key(), hash, kind, off)?;
+                let h = self
+                    .pair
+                    .active_mut()
+                    .header_at(off, limits.max_key, limits.max_value)?;
+                off += h.stored_len(w).ok_or(Error::LogicBug)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the index entries a switch did not copy (marked [`STALE`]) and
+    /// those it copied as keyless damage records.
+    pub(super) fn drop_stale_entries(&mut self, limits: Limits) -> Result<(), R::Error> {
+        let mut pos = 0;
+        while pos < self.index.positions() {
+            let Some((_, off)) = self.index.entry(pos) else {
+                pos += 1;
+                continue;
+            };
+            // Marked by the copy, or copied as a keyless damage record.
+            let stale = off == STALE
+                || self
+                    .pair
+                    .active_mut()
+                    .header_at(off, limits.max_key, limits.max_value)?
+                    .key_len
+                    == 0;
+            if stale {
+                // Backward shift may move another entry into `pos`: look again.
+                self.index.remove(pos);
+            } else {
+                pos += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The offset a switch gives an index entry it did not copy, until
+/// `drop_stale_entries` removes it (no record can start there).
+pub(super) const STALE: u32 = u32::MAX - 1;
+
+/// The write folded into a switch.
+#[derive(Clone, Copy)]
+pub(super) enum Fold<'o, 'k> {
+    /// `repair()`: drop damaged records and damage entries.
+    Repair,
+    /// Operations (empty for a plain compaction).
+    Ops(&'o [Op<'k>]),
+    /// `clear()`.
+    Clear,
+}
