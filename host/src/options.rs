@@ -13,10 +13,14 @@ pub const DEFAULT_REGION_SIZE: u32 = 1 << 20;
 ///
 /// | mode | a returned write survives kill -9 | survives power loss |
 /// |---|---|---|
-/// | `Default` | yes (it is in the shared mapping) | after the next [`Store::sync`](crate::Store::sync) or switch |
+/// | `Default` | yes (it is in the shared mapping) | after the next [`Store::sync`](crate::Store::sync), [`Store::close`](crate::Store::close), drop of the store, or switch |
 /// | `SyncEveryWrite` | yes | yes |
 ///
-/// A switch (compaction) syncs before and after its commit in every mode.
+/// A switch (compaction) syncs before and after its commit in every mode; in
+/// `SyncEveryWrite` mode a write that switched is synced after its folded
+/// records too, and [`Store::compact`](crate::Store::compact) ends synced.
+/// Against damage (a flipped bit, a zeroed sector) no mode helps: damage is
+/// reported as `Corrupted`, never answered with an older value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
     /// Writes go to the shared mapping; call [`Store::sync`](crate::Store::sync)

@@ -47,6 +47,10 @@ enum Mode {
 /// A writer holds an exclusive advisory lock on both files; a second writer or
 /// a read-only open gets [`Error::Locked`]. After a failed write the store
 /// refuses further writes until reopened (core's `Poisoned`).
+///
+/// Dropping a writable store syncs it if anything was written since the last
+/// sync (errors are ignored there; [`close`](Self::close) returns them;
+/// [`Options::sync_on_close`] turns it off).
 pub struct Store {
     inner: Option<Inner>,
     base: PathBuf,
@@ -84,8 +88,9 @@ impl Store {
     ///   written.
     /// - Files of another store, of another geometry, or not twinkv files are
     ///   refused and left unchanged.
-    /// - Files of different sizes (an interrupted [`resize`](Self::resize))
-    ///   converge to the larger size.
+    /// - Files of different sizes (an interrupted [`resize`](Self::resize)):
+    ///   the inactive one takes the active region's size, the old size if the
+    ///   resize's switch had not committed, the new one if it had.
     ///
     /// Reopening never erases data.
     ///
