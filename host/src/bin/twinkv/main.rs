@@ -249,10 +249,19 @@ impl From<twinkv_host::Error> for Failure {
                      (`twinkv inspect` reads raw device images)"
                 }
                 Core::ForeignStore => ": STORE.a and STORE.b must come from the same store",
+                Core::UnsupportedFormat => ": read it with a newer twinkv",
+                Core::ConfigMismatch => ": leave the options out to use the recorded ones",
                 _ => "",
             },
             E::NotFound(_) => " (`twinkv set` creates one)",
-            E::Locked(_) => " (read a copy beside it with --snapshot)",
+            E::Locked(_) => {
+                " (try again when it is done; list, dump, export, stats and verify \
+                 read a copy beside it with --snapshot)"
+            }
+            E::NewerRegionMissing { .. } => {
+                ": put the missing file back (`twinkv verify` shows what the other holds)"
+            }
+            E::OptionsConflict { .. } => " (leave the option out to use the store's)",
             E::Core(Core::Full) => " (`twinkv resize` makes it larger)",
             _ => "",
         };
