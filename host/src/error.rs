@@ -23,6 +23,19 @@ pub enum Error {
     },
     /// Core reported an error (corruption, full store, key too long, …).
     Core(CoreError),
+    /// The files were found and checked, but core refused to open what they
+    /// hold (`cause`): the newest region damaged (`Corrupted`), data that is
+    /// not provably a twinkv store (`Unrecognised`), regions of two stores
+    /// (`ForeignStore`), a format version this build does not read, options
+    /// that do not fit, or (read-only, or not allowed to create) a pair whose
+    /// creation never reached its first commit (`ReadOnly`). Nothing was
+    /// written.
+    Open {
+        /// The store's base path.
+        path: PathBuf,
+        /// What core reported.
+        cause: CoreError,
+    },
     /// Another process holds the store's lock (an exclusive one, or a shared
     /// one when this process asked for exclusive).
     Locked(PathBuf),
@@ -38,8 +51,10 @@ pub enum Error {
         present: PathBuf,
     },
     /// A file is not a twinkv region file, or not one a memory-mapped store
-    /// can use (another store, other geometry, wrong length). Nothing was
-    /// written.
+    /// can use (another store, other geometry, wrong length), or not a
+    /// regular file at all (a device, FIFO, socket or directory, also behind
+    /// a symbolic link: refused from its metadata, before it is opened).
+    /// Nothing was written.
     NotARegion {
         /// The file.
         path: PathBuf,
@@ -78,7 +93,38 @@ impl Error {
     /// True when the error means damaged storage (as opposed to a usage
     /// error, a full store or an I/O failure).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Error::Core(twinkv_core::Error::Corrupted))
+        matches!(
+            self,
+            Error::Core(twinkv_core::Error::Corrupted)
+                | Error::Open {
+                    cause: twinkv_core::Error::Corrupted,
+                    ..
+                }
+        )
+    }
+
+    /// The core error behind this one, if any (as reported by a write, or by
+    /// the open).
+    pub fn core_cause(&self) -> Option<&CoreError> {
+        match self {
+            Error::Core(e) | Error::Open { cause: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Wraps an error of core's open with the store's path.
+    pub(crate) fn at_open(self, path: &std::path::Path) -> Self {
+        match self {
+            Error::Core(cause) => Error::Open {
+                path: path.to_path_buf(),
+                cause,
+            },
+            Error::Io { path: None, source } => Error::Io {
+                path: Some(path.to_path_buf()),
+                source,
+            },
+            e => e,
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
@@ -120,6 +166,33 @@ impl fmt::Display for Error {
             } => write!(f, "{}: {source}", p.display()),
             Error::Io { path: None, source } => write!(f, "I/O error: {source}"),
             Error::Core(e) => write!(f, "{e}"),
+            Error::Open { path, cause } => {
+                write!(f, "{}: ", path.display())?;
+                match cause {
+                    twinkv_core::Error::Corrupted => f.write_str(
+                        "newest region damaged: its header, commit or log cannot be trusted, \
+                         so the store cannot be opened without risking an older state",
+                    )?,
+                    twinkv_core::Error::Unrecognised => f.write_str(
+                        "the files hold data that is neither empty nor provably a twinkv store",
+                    )?,
+                    twinkv_core::Error::ForeignStore => {
+                        f.write_str("the two files belong to different stores")?
+                    }
+                    twinkv_core::Error::UnsupportedFormat => {
+                        f.write_str("written by a twinkv format version this build does not read")?
+                    }
+                    twinkv_core::Error::ConfigMismatch => f.write_str(
+                        "the options differ from the geometry or limits the store records",
+                    )?,
+                    twinkv_core::Error::ReadOnly => f.write_str(
+                        "holds no committed store: its creation stopped before the first commit, \
+                         or its only commit marker is damaged",
+                    )?,
+                    e => write!(f, "cannot be opened: {e}")?,
+                }
+                f.write_str("; nothing was written")
+            }
             Error::Locked(p) => write!(
                 f,
                 "{}: store is locked by another twinkv process",
@@ -159,7 +232,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
-            Error::Core(e) => Some(e),
+            Error::Core(e) | Error::Open { cause: e, .. } => Some(e),
             _ => None,
         }
     }

@@ -1,13 +1,20 @@
 //! The file pair `<path>.a` / `<path>.b`: finding, locking, checking and
 //! creating the region files before core sees them.
 //!
-//! Everything here that can refuse a store does so from reads alone; files are
-//! written only to create a missing or empty region file (filled with real
-//! `0xFF` bytes, never sparse) or to finish an interrupted resize.
+//! Everything here that can refuse a store does so from reads alone, before
+//! any byte is written; files are written only to create a missing or empty
+//! region file (filled with real `0xFF` bytes, never sparse) when creating is
+//! allowed. An interrupted resize is settled by the store after core opened
+//! it (`Store::converge`), never here.
+//!
+//! Whatever sits at `<path>.a` / `<path>.b` is looked at with `stat` (through
+//! symbolic links) before it is opened: only regular files are opened at all,
+//! and with `O_NONBLOCK`, so a FIFO, a device, a socket or a directory is
+//! refused without reading or writing a byte and without blocking.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use twinkv_core::format::header::HeaderError;
@@ -37,6 +44,10 @@ pub fn region_paths(base: &Path) -> (PathBuf, PathBuf) {
 pub(crate) struct RegionFile {
     pub(crate) path: PathBuf,
     pub(crate) file: File,
+    /// How much of it to map: its length, except for the inactive file of an
+    /// interrupted grow, whose partly filled tail is mapped only up to the
+    /// last whole erase unit (the store settles its length after opening).
+    pub(crate) map_len: u64,
 }
 
 impl RegionFile {
@@ -132,9 +143,14 @@ fn write_at(file: &File, buf: &[u8], at: u64) -> io::Result<()> {
 
 /// Whether the whole file reads `0xFF`.
 pub(crate) fn all_erased(path: &Path, file: &File) -> Result<bool> {
+    erased_from(path, file, 0)
+}
+
+/// Whether the file reads `0xFF` from `from` to its end.
+pub(crate) fn erased_from(path: &Path, file: &File, from: u64) -> Result<bool> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut buf = vec![0u8; FILL_CHUNK];
-    let mut at = 0u64;
+    let mut at = from;
     while at < len {
         let n = (len - at).min(FILL_CHUNK as u64) as usize;
         read_at(file, &mut buf[..n], at).map_err(|e| Error::io(path, e))?;
@@ -146,16 +162,36 @@ pub(crate) fn all_erased(path: &Path, file: &File) -> Result<bool> {
     Ok(true)
 }
 
-/// Writes `0xFF` over `from..to` of `file` (extending it if needed) and makes
-/// it durable.
-pub(crate) fn fill_erased(path: &Path, file: &File, from: u64, to: u64) -> Result<()> {
+/// Writes `0xFF` over `from..to` of `file`, extending it if needed (one
+/// "fill" for the `_test-hooks` ENOSPC injection).
+fn write_ones(file: &File, from: u64, to: u64) -> io::Result<()> {
+    #[cfg(feature = "_test-hooks")]
+    let fail = crate::hooks::fill();
     let ones = vec![0xFFu8; FILL_CHUNK];
     let mut at = from;
     while at < to {
+        #[cfg(feature = "_test-hooks")]
+        if let Some(e) = &fail {
+            if at >= from + (to - from) / 2 {
+                return Err(io::Error::new(e.kind(), e.to_string()));
+            }
+        }
         let n = (to - at).min(FILL_CHUNK as u64) as usize;
-        write_at(file, &ones[..n], at).map_err(|e| Error::io(path, e))?;
+        write_at(file, &ones[..n], at)?;
         at += n as u64;
     }
+    #[cfg(feature = "_test-hooks")]
+    if let Some(e) = fail {
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Writes `0xFF` over `from..to` of `file` (extending it if needed) and makes
+/// it durable. On failure the file may be left longer than `from`: the
+/// caller truncates it back.
+pub(crate) fn fill_erased(path: &Path, file: &File, from: u64, to: u64) -> Result<()> {
+    write_ones(file, from, to).map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
@@ -173,17 +209,12 @@ pub(crate) fn create_region_file(path: &Path, size: u32) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    // On any error below the temp file is removed when `tmp` is dropped.
+    let tmp = tempfile::Builder::new()
         .prefix(".twinkv-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    let ones = vec![0xFFu8; FILL_CHUNK];
-    let mut left = size as usize;
-    while left > 0 {
-        let n = left.min(FILL_CHUNK);
-        tmp.write_all(&ones[..n])?;
-        left -= n;
-    }
+    write_ones(tmp.as_file(), 0, u64::from(size))?;
     tmp.as_file().sync_all()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;
     sync_dir(dir)
@@ -203,12 +234,113 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-fn open_existing(path: &Path, write: bool) -> Result<Option<File>> {
-    match OpenOptions::new().read(true).write(write).open(path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
+/// Refuses anything that is not a regular file, naming what it is (and the
+/// link it was reached through).
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
     }
+    let what = if ft.is_dir() {
+        "a directory"
+    } else {
+        file_kind(&ft)
+    };
+    let via = match std::fs::read_link(path) {
+        Ok(target) => format!("is a symbolic link to {}, which is ", target.display()),
+        Err(_) => "is ".to_string(),
+    };
+    Err(Error::not_region(
+        path,
+        format!("{via}{what}, not a regular file: a store's files must be regular files"),
+    ))
+}
+
+#[cfg(unix)]
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn file_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Opens the region file at `path` if there is one: `None` when nothing is
+/// there. Anything but a regular file (also behind a symbolic link) is refused
+/// from its metadata, before it is opened; the open itself does not block
+/// (`O_NONBLOCK`: a FIFO swapped in meanwhile is refused by the second check,
+/// on the opened handle, without a byte read).
+fn open_existing(path: &Path, write: bool) -> Result<Option<File>> {
+    match std::fs::metadata(path) {
+        Ok(m) => check_regular(path, &m)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(path).is_ok() {
+                return Err(Error::not_region(
+                    path,
+                    "is a symbolic link to nothing (dangling): create its target or remove the link",
+                ));
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    let mut o = OpenOptions::new();
+    o.read(true).write(write);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Only affects FIFOs and devices, which are refused just below;
+        // reads and writes of a regular file ignore it.
+        o.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = match o.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    check_regular(path, &file.metadata().map_err(|e| Error::io(path, e))?)?;
+    Ok(Some(file))
+}
+
+/// The whole content of the region file at `path`, read through the same
+/// checks as an open (never blocks, refuses non-regular files); `None` when
+/// it is missing or empty.
+pub(crate) fn read_region_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match open_existing(path, false)? {
+        Some(f) => read_all(path, &f),
+        None => Ok(None),
+    }
+}
+
+/// The first `n` bytes of the region file at `path` (fewer if it is
+/// shorter; empty when it is missing).
+pub(crate) fn read_region_head(path: &Path, n: u64) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    if let Some(f) = open_existing(path, false)? {
+        f.take(n)
+            .read_to_end(&mut v)
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(v)
+}
+
+/// All of an opened region file; `None` when it is empty.
+pub(crate) fn read_all(path: &Path, mut file: &File) -> Result<Option<Vec<u8>>> {
+    let mut v = Vec::new();
+    file.read_to_end(&mut v).map_err(|e| Error::io(path, e))?;
+    Ok(if v.is_empty() { None } else { Some(v) })
 }
 
 fn lock(path: &Path, file: &File, exclusive: bool) -> Result<()> {
@@ -226,6 +358,50 @@ pub(crate) struct Opened {
     pub(crate) config: Config,
     /// A file whose header is not valid, left for core to judge.
     pub(crate) suspect: Option<PathBuf>,
+    /// Whether either file carries a valid commit marker (else core can only
+    /// format the pair anew or refuse it).
+    pub(crate) committed: bool,
+    /// What this open created, to be undone if the open fails later.
+    pub(crate) created: Created,
+}
+
+/// Files an open created or filled, so that a failing open or command can
+/// leave the directory as it found it.
+#[derive(Debug, Default)]
+pub(crate) struct Created {
+    /// Files that did not exist.
+    pub(crate) new: Vec<PathBuf>,
+    /// Files that existed empty and were filled.
+    pub(crate) filled: Vec<PathBuf>,
+}
+
+impl Created {
+    /// Whether this open made a new store where there was none: both files
+    /// were absent.
+    pub(crate) fn whole_store(&self) -> bool {
+        self.new.len() == 2
+    }
+
+    /// Removes the files that were created and empties the ones that were
+    /// filled. Best effort: it runs on a path that already failed.
+    pub(crate) fn undo(&mut self) {
+        for p in self.new.drain(..) {
+            let _ = std::fs::remove_file(&p);
+            if let Some(dir) = p.parent() {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                let _ = sync_dir(dir);
+            }
+        }
+        for p in self.filled.drain(..) {
+            if let Ok(f) = OpenOptions::new().write(true).open(&p) {
+                let _ = f.set_len(0).and_then(|()| f.sync_all());
+            }
+        }
+    }
 }
 
 enum Attempt {
@@ -239,6 +415,10 @@ enum Attempt {
 /// Writing: both files exist and are locked on return. Read-only: a file is
 /// `None` when it is missing or empty and its partner is a complete region on
 /// its own (the caller uses an erased in-memory region in its place).
+///
+/// Nothing is created or filled unless `write` and `opts.create`, except the
+/// missing or empty partner of a complete committed region when writing.
+/// Every refusal happens before any byte is written.
 pub(crate) fn open_pair(base: &Path, opts: &Options, write: bool) -> Result<Opened> {
     for _ in 0..8 {
         if let Attempt::Done(o) = attempt(base, opts, write)? {
@@ -250,45 +430,62 @@ pub(crate) fn open_pair(base: &Path, opts: &Options, write: bool) -> Result<Open
 
 fn attempt(base: &Path, opts: &Options, write: bool) -> Result<Attempt> {
     let (pa, pb) = region_paths(base);
+    // Both looked at before either is locked or anything is written.
     let fa = open_existing(&pa, write)?;
+    let fb = open_existing(&pb, write)?;
     if let Some(f) = &fa {
         lock(&pa, f, write)?;
     }
-    let fb = open_existing(&pb, write)?;
     if let Some(f) = &fb {
         lock(&pb, f, write)?;
     }
-    let mk = |path: &PathBuf, f: Option<File>| {
-        f.map(|file| RegionFile {
-            path: path.clone(),
-            file,
+    let mk = |path: &PathBuf, f: Option<File>| -> Result<Option<RegionFile>> {
+        f.map(|file| {
+            let map_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+            Ok(RegionFile {
+                path: path.clone(),
+                file,
+                map_len,
+            })
         })
+        .transpose()
     };
-    let (ra, rb) = (mk(&pa, fa), mk(&pb, fb));
-    let len = |r: &Option<RegionFile>| -> Result<u64> {
-        match r {
-            Some(r) => r.len(),
-            None => Ok(0),
-        }
-    };
-    let (la, lb) = (len(&ra)?, len(&rb)?);
+    let (ra, rb) = (mk(&pa, fa)?, mk(&pb, fb)?);
+    let len = |r: &Option<RegionFile>| r.as_ref().map_or(0, |r| r.map_len);
+    let (la, lb) = (len(&ra), len(&rb));
     match (la > 0, lb > 0) {
         (false, false) => {
-            if !write || (!opts.create && ra.is_none() && rb.is_none()) {
+            if !write || !opts.create {
                 return Err(Error::NotFound(base.to_path_buf()));
             }
+            // Options are checked before anything is created.
             let (config, size) = opts.fresh_config(new_store_id()?)?;
-            let Some(a) = complete(ra, &pa, size)? else {
-                return Ok(Attempt::Raced);
+            let mut created = Created::default();
+            let a = match complete(ra, &pa, size, &mut created) {
+                Ok(Some(a)) => a,
+                Ok(None) => return Ok(Attempt::Raced),
+                Err(e) => return Err(e),
             };
-            let Some(b) = complete(rb, &pb, size)? else {
-                return Ok(Attempt::Raced);
+            let b = match complete(rb, &pb, size, &mut created) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    drop(a);
+                    created.undo();
+                    return Ok(Attempt::Raced);
+                }
+                Err(e) => {
+                    drop(a);
+                    created.undo();
+                    return Err(e);
+                }
             };
             Ok(Attempt::Done(Opened {
                 a: Some(a),
                 b: Some(b),
                 config,
                 suspect: None,
+                committed: false,
+                created,
             }))
         }
         (true, false) | (false, true) => {
@@ -303,7 +500,11 @@ fn attempt(base: &Path, opts: &Options, write: bool) -> Result<Attempt> {
             let size = region_len(&present.path, p.len)?;
             let config = match p.header {
                 Err(HeaderError::Erased) if all_erased(&present.path, &present.file)? => {
-                    // An empty region alone: nothing to lose, a new store.
+                    // An empty region alone: nothing to lose, but nothing to
+                    // read either; a new store only where creating is allowed.
+                    if !write || !opts.create {
+                        return Err(Error::NotFound(base.to_path_buf()));
+                    }
                     let (c, _) = opts
                         .clone()
                         .region_size(size)
@@ -325,8 +526,9 @@ fn attempt(base: &Path, opts: &Options, write: bool) -> Result<Attempt> {
                 }
                 Err(e) => return Err(header_error(&present.path, e)),
             };
+            let mut created = Created::default();
             let missing = if write {
-                match complete(missing, missing_path, size)? {
+                match complete(missing, missing_path, size, &mut created)? {
                     Some(m) => Some(m),
                     None => return Ok(Attempt::Raced),
                 }
@@ -343,28 +545,44 @@ fn attempt(base: &Path, opts: &Options, write: bool) -> Result<Attempt> {
                 b,
                 config,
                 suspect: None,
+                committed: p.committed(),
+                created,
             }))
         }
         (true, true) => {
-            let (Some(a), Some(b)) = (ra, rb) else {
+            let (Some(mut a), Some(mut b)) = (ra, rb) else {
                 return Err(Error::NotFound(base.to_path_buf()));
             };
-            let (config, suspect) = check_both(&a, &b, opts, write)?;
+            let (config, suspect, committed) = check_both(base, &mut a, &mut b, opts, write)?;
             Ok(Attempt::Done(Opened {
                 a: Some(a),
                 b: Some(b),
                 config,
                 suspect,
+                committed,
+                created: Created::default(),
             }))
         }
     }
 }
 
-/// Makes `r` (absent or empty) a region file of `size` erased bytes, locked.
-/// `None` when another process created it first.
-fn complete(r: Option<RegionFile>, path: &Path, size: u32) -> Result<Option<RegionFile>> {
-    if let Some(r) = r {
-        fill_erased(&r.path, &r.file, 0, u64::from(size))?;
+/// Makes `r` (absent or empty) a region file of `size` erased bytes, locked,
+/// and records it in `created`. `None` when another process created it
+/// first. On failure nothing of it is left: a new file is removed, an empty
+/// one emptied again.
+fn complete(
+    r: Option<RegionFile>,
+    path: &Path,
+    size: u32,
+    created: &mut Created,
+) -> Result<Option<RegionFile>> {
+    if let Some(mut r) = r {
+        if let Err(e) = fill_erased(&r.path, &r.file, 0, u64::from(size)) {
+            let _ = truncate(&r.path, &r.file, 0);
+            return Err(e);
+        }
+        r.map_len = u64::from(size);
+        created.filled.push(r.path.clone());
         return Ok(Some(r));
     }
     match create_region_file(path, size) {
@@ -372,16 +590,25 @@ fn complete(r: Option<RegionFile>, path: &Path, size: u32) -> Result<Option<Regi
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    lock(path, &file, true)?;
-    Ok(Some(RegionFile {
-        path: path.to_path_buf(),
-        file,
-    }))
+    created.new.push(path.to_path_buf());
+    let opened = open_existing(path, true).and_then(|f| {
+        let file = f.ok_or_else(|| Error::io(path, io::ErrorKind::NotFound.into()))?;
+        lock(path, &file, true)?;
+        Ok(file)
+    });
+    match opened {
+        Ok(file) => Ok(Some(RegionFile {
+            path: path.to_path_buf(),
+            file,
+            map_len: u64::from(size),
+        })),
+        Err(Error::Locked(_)) => {
+            // Another process opened the new file first: it is theirs now.
+            created.new.pop();
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) fn new_store_id() -> Result<u64> {
@@ -449,16 +676,21 @@ fn length_mismatch(path: &Path, h: &RegionHeader, len: u64) -> Error {
 
 /// Checks two present files; returns the configuration. May complete an
 /// interrupted grow of the inactive file (its length not a multiple of 512).
+/// Checks two present files; returns the configuration, the file left for
+/// core to judge, and whether either is committed. Reads only: a partly
+/// grown inactive file (an interrupted resize) is accepted here, mapped up to
+/// its last whole erase unit, and settled by the store after core opened.
 fn check_both(
-    a: &RegionFile,
-    b: &RegionFile,
+    base: &Path,
+    a: &mut RegionFile,
+    b: &mut RegionFile,
     opts: &Options,
     write: bool,
-) -> Result<(Config, Option<PathBuf>)> {
-    let mut pa = peek(&a.path, &a.file)?;
-    let mut pb = peek(&b.path, &b.file)?;
+) -> Result<(Config, Option<PathBuf>, bool)> {
+    let pa = peek(&a.path, &a.file)?;
+    let pb = peek(&b.path, &b.file)?;
     let mut suspect = None;
-    for (r, p, other) in [(a, &pa, &pb), (b, &pb, &pa)] {
+    for (r, p, other) in [(&*a, &pa, &pb), (&*b, &pb, &pa)] {
         match p.header {
             Ok(h) => check_geometry(&r.path, &h)?,
             Err(HeaderError::Erased) => {}
@@ -483,34 +715,49 @@ fn check_both(
             ));
         }
     }
-    // A partial grow leaves the growing (inactive) file at any length.
+    // An interrupted resize leaves the inactive file at any length between
+    // the old and the new size, the bytes past its old end erased: the grow
+    // writes them before the switch (the partner is then the committed
+    // region, at the old size) or after it (the partner is the committed one
+    // at the new size, this one superseded at the old). A length that is not
+    // a multiple of 512 is accepted only in that shape; anything else is a
+    // truncated or foreign file and refused, untouched.
     for first in [true, false] {
         let (r, p, other) = if first {
-            (a, &mut pa, &pb)
+            (&mut *a, &pa, &pb)
         } else {
-            (b, &mut pb, &pa)
+            (&mut *b, &pb, &pa)
         };
         if p.len % u64::from(ERASE_UNIT) == 0 {
             continue;
         }
-        let growing = other.committed()
-            && !other.superseded.is_set()
-            && match p.header {
-                Ok(h) => {
-                    u64::from(h.region_size) < p.len && (!p.committed() || p.superseded.is_set())
-                }
-                Err(_) => all_erased(&r.path, &r.file)?,
-            };
-        if !(write && growing) {
+        let partner_size = match other.header {
+            Ok(h) if other.committed() && !other.superseded.is_set() => {
+                Some(u64::from(h.region_size))
+            }
+            _ => None,
+        };
+        let old_end = match p.header {
+            Ok(h) if !p.committed() || p.superseded.is_set() => Some(u64::from(h.region_size)),
+            Err(HeaderError::Erased) => partner_size,
+            _ => None,
+        };
+        let growing = match (partner_size, old_end) {
+            (Some(_), Some(end)) if end > 0 && end < p.len => erased_from(&r.path, &r.file, end)?,
+            _ => false,
+        };
+        if !growing {
             region_len(&r.path, p.len)?;
         }
-        let to = p.len.div_ceil(u64::from(ERASE_UNIT)) * u64::from(ERASE_UNIT);
-        fill_erased(&r.path, &r.file, p.len, to)?;
-        p.len = to;
+        r.map_len = p.len / u64::from(ERASE_UNIT) * u64::from(ERASE_UNIT);
     }
-    let (sa, sb) = (region_len(&a.path, pa.len)?, region_len(&b.path, pb.len)?);
+    let (sa, sb) = (
+        region_len(&a.path, a.map_len)?,
+        region_len(&b.path, b.map_len)?,
+    );
+    let committed = pa.committed() || pb.committed();
     // The newest committed header decides the options.
-    let best = [(a, &pa), (b, &pb)]
+    let best = [(&*a, &pa), (&*b, &pb)]
         .into_iter()
         .filter_map(|(r, p)| p.header.ok().map(|h| (r, p, h)))
         .max_by_key(|(_, p, h)| (p.committed() && !p.superseded.is_set(), h.generation));
@@ -519,11 +766,18 @@ fn check_both(
             if p.committed() && !p.superseded.is_set() && u64::from(h.region_size) != p.len {
                 return Err(length_mismatch(&r.path, &h, p.len));
             }
-            Ok((opts.adopt(&h, (sa, sb))?, suspect))
+            Ok((opts.adopt(&h, (sa, sb))?, suspect, committed))
         }
         None => {
-            // Both headers erased: core formats them if they read erased
-            // throughout, and refuses them otherwise.
+            // Both headers erased: an empty pair, which core formats when
+            // creating is allowed (and refuses if it does not read erased
+            // throughout).
+            if (!write || !opts.create)
+                && all_erased(&a.path, &a.file)?
+                && all_erased(&b.path, &b.file)?
+            {
+                return Err(Error::NotFound(base.to_path_buf()));
+            }
             if let Some(size) = opts.region_size {
                 if size != sa || size != sb {
                     return Err(Error::OptionsConflict {
@@ -537,23 +791,24 @@ fn check_both(
                 .clone()
                 .region_size(sa.min(sb))
                 .fresh_config(new_store_id()?)?;
-            Ok((c, suspect))
+            Ok((c, suspect, committed))
         }
     }
 }
 
-/// Shared locks on whichever of the two files exist (for reading them whole).
-pub(crate) fn lock_shared(base: &Path) -> Result<Vec<File>> {
+/// Shared locks on whichever of the two files exist, for reading them whole
+/// (through [`read_all`]): the same checks as an open.
+pub(crate) fn lock_shared(base: &Path) -> Result<[Option<File>; 2]> {
     let (pa, pb) = region_paths(base);
-    let mut locked = Vec::new();
-    for p in [&pa, &pb] {
-        if let Some(f) = open_existing(p, false)? {
-            lock(p, &f, false)?;
-            locked.push(f);
+    let fa = open_existing(&pa, false)?;
+    let fb = open_existing(&pb, false)?;
+    for (p, f) in [(&pa, &fa), (&pb, &fb)] {
+        if let Some(f) = f {
+            lock(p, f, false)?;
         }
     }
-    if locked.is_empty() {
+    if fa.is_none() && fb.is_none() {
         return Err(Error::NotFound(base.to_path_buf()));
     }
-    Ok(locked)
+    Ok([fa, fb])
 }

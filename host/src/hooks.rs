@@ -4,7 +4,14 @@
 //! the step number set with [`die_at_step`] is reached the process kills
 //! itself with SIGKILL, in the middle of the operation for a program or an
 //! erase (half the bytes written), before it for a flush or fsync.
+//!
+//! Two more, per thread (so tests running in parallel do not see each
+//! other's): [`last_op`] records the last counted step of this thread, and
+//! [`enospc_at_fill`] makes a file fill (creating a region file, growing one
+//! in a resize) fail with "no space left on device" half-way.
 
+use std::cell::Cell;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static STEPS: AtomicU64 = AtomicU64::new(0);
@@ -37,6 +44,7 @@ pub fn steps() -> u64 {
 /// Counts one step; true when the process must die now. Flush and fsync die
 /// here, before the operation.
 pub(crate) fn step(op: Op) -> bool {
+    LAST_OP.with(|l| l.set(Some(op)));
     let n = STEPS.fetch_add(1, Ordering::SeqCst) + 1;
     let due = n == DIE_AT.load(Ordering::SeqCst);
     if due && matches!(op, Op::Flush | Op::Fsync) {
@@ -53,4 +61,50 @@ pub fn die() -> ! {
             rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
     std::process::abort()
+}
+
+thread_local! {
+    static LAST_OP: Cell<Option<Op>> = const { Cell::new(None) };
+    static FILLS: Cell<u64> = const { Cell::new(0) };
+    static ENOSPC_AT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The last step this thread counted (a program, erase, flush or fsync of a
+/// mapped region), if any since the last [`clear_last_op`].
+pub fn last_op() -> Option<Op> {
+    LAST_OP.with(Cell::get)
+}
+
+/// Forgets this thread's [`last_op`].
+pub fn clear_last_op() {
+    LAST_OP.with(|l| l.set(None));
+}
+
+/// Make this thread's `n`-th file fill from now (1-based; 0 disables) fail
+/// with ENOSPC after writing half its bytes. A fill is the writing of one
+/// region file's `0xFF` bytes: creating it, completing an empty one, or
+/// growing one in a resize.
+pub fn enospc_at_fill(n: u64) {
+    FILLS.with(|f| f.set(0));
+    ENOSPC_AT.with(|e| e.set(n));
+}
+
+/// Counts one fill; `Some(error)` when it must fail.
+pub(crate) fn fill() -> Option<io::Error> {
+    let n = FILLS.with(|f| {
+        f.set(f.get() + 1);
+        f.get()
+    });
+    if n == ENOSPC_AT.with(Cell::get) {
+        #[cfg(unix)]
+        return Some(io::Error::from_raw_os_error(
+            rustix::io::Errno::NOSPC.raw_os_error(),
+        ));
+        #[cfg(not(unix))]
+        return Some(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "no space left on device (injected)",
+        ));
+    }
+    None
 }

@@ -382,14 +382,15 @@ pub fn verify_store(base: &Path, snapshot: bool) -> Result<Report> {
     } else {
         // Hold shared locks while reading (a store that core refuses to open
         // is a finding, so the store itself is not opened here).
-        let _locks = crate::files::lock_shared(base)?;
-        let read = |p: &PathBuf| match std::fs::read(p) {
-            Ok(v) if v.is_empty() => Ok(None),
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(p, e)),
+        // The locked handles are read, never the paths again: a FIFO or a
+        // device is refused before it is opened, and nothing swapped in
+        // after the check is read.
+        let [fa, fb] = crate::files::lock_shared(base)?;
+        let read = |p: &PathBuf, f: &Option<std::fs::File>| match f {
+            Some(f) => crate::files::read_all(p, f),
+            None => Ok(None),
         };
-        (read(&pa)?, read(&pb)?)
+        (read(&pa, &fa)?, read(&pb, &fb)?)
     };
     let name = |p: &PathBuf| p.display().to_string();
     verify_bytes(

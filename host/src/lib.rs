@@ -14,10 +14,28 @@
 //! ```
 //!
 //! # Durability
-//! | | a returned write survives kill -9 | survives power loss |
+//! | | a returned write survives kill -9 | survives power loss / OS crash |
 //! |---|---|---|
-//! | [`Durability::Default`] | yes | only what a [`Store::sync`] or a switch covered |
-//! | [`Durability::SyncEveryWrite`] | yes | yes |
+//! | [`Durability::Default`] | yes | what a [`Store::sync`], [`Store::close`], drop of the store or switch covered; of later writes, a prefix in write order |
+//! | [`Durability::SyncEveryWrite`] | yes | yes (the log ends synced after every write, also one that switched) |
+//!
+//! A writable [`Store`] syncs when dropped if anything was written since its
+//! last sync (errors ignored; [`Store::close`] returns them;
+//! [`Options::sync_on_close`] turns it off). What power loss takes is taken
+//! whole: the store reopens at an older consistent state, never a torn one.
+//!
+//! Damage (a flipped bit, a zeroed or stale sector) is not a crash and no mode
+//! prevents it: it is reported — the keys it touches answer `Corrupted`,
+//! [`inspect::verify_store`] names it, an open whose newest region is damaged
+//! fails with [`Error::Open`] — and never answered with an older value, except
+//! for the kinds that RELIABILITY.md's fault model shows cannot be told from a
+//! crash.
+//!
+//! # Files
+//! Anything at `<path>.a` / `<path>.b` that is not a regular file (a device,
+//! FIFO, socket or directory, also behind a symbolic link) is refused from its
+//! metadata before it is opened ([`Error::NotARegion`]); an open that refuses
+//! writes nothing; an open that fails after creating the files removes them.
 //!
 //! On copy-on-write filesystems (btrfs, APFS, ZFS) a full disk can still make
 //! a write to the mapping fail with SIGBUS, although the files were created

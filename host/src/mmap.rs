@@ -75,6 +75,17 @@ impl MmapRegion {
     /// at least shared otherwise) for the region's whole life.
     pub fn new(file: File, writable: bool) -> io::Result<Self> {
         let len = file.metadata()?.len();
+        Self::with_len(file, writable, len)
+    }
+
+    /// Maps the first `len` bytes of `file`, which may be longer (the
+    /// partly written tail of an interrupted resize, which the store settles
+    /// only after it has opened). `len` must be a non-zero multiple of
+    /// [`ERASE_UNIT`] below 4 GiB and at most the file's length.
+    pub fn with_len(file: File, writable: bool, len: u64) -> io::Result<Self> {
+        if len > file.metadata()?.len() {
+            return Err(invalid("mapping length beyond the end of the file"));
+        }
         let size = u32::try_from(len)
             .ok()
             .filter(|&s| s > 0 && s % ERASE_UNIT == 0)
@@ -92,8 +103,8 @@ impl MmapRegion {
             // later access to the vanished pages raise SIGBUS (the process
             // dies; no memory is read out of bounds), and one that writes to
             // the file only changes bytes that every read re-checks with the
-            // record CRCs. The mapping's length is fixed at `size` here and is
-            // never extended.
+            // record CRCs. The mapping's length is fixed at `size` here, at
+            // most the file's length (checked above), and is never extended.
             Map::Rw(unsafe { MmapOptions::new().len(size as usize).map_mut(&file)? })
         } else {
             // SAFETY: as above, with the caller holding at least a shared lock,

@@ -13,10 +13,14 @@ pub const DEFAULT_REGION_SIZE: u32 = 1 << 20;
 ///
 /// | mode | a returned write survives kill -9 | survives power loss |
 /// |---|---|---|
-/// | `Default` | yes (it is in the shared mapping) | after the next [`Store::sync`](crate::Store::sync) or switch |
+/// | `Default` | yes (it is in the shared mapping) | after the next [`Store::sync`](crate::Store::sync), [`Store::close`](crate::Store::close), drop of the store, or switch |
 /// | `SyncEveryWrite` | yes | yes |
 ///
-/// A switch (compaction) syncs before and after its commit in every mode.
+/// A switch (compaction) syncs before and after its commit in every mode; in
+/// `SyncEveryWrite` mode a write that switched is synced after its folded
+/// records too, and [`Store::compact`](crate::Store::compact) ends synced.
+/// Against damage (a flipped bit, a zeroed sector) no mode helps: damage is
+/// reported as `Corrupted`, never answered with an older value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
     /// Writes go to the shared mapping; call [`Store::sync`](crate::Store::sync)
@@ -40,6 +44,8 @@ pub struct Options {
     pub(crate) max_value_len: Option<u32>,
     pub(crate) durability: Durability,
     pub(crate) create: bool,
+    /// Dropping a writable store does not sync it (`sync_on_close(false)`).
+    pub(crate) no_sync_on_close: bool,
     pub(crate) auto_grow: bool,
 }
 
@@ -91,7 +97,20 @@ impl Options {
         self
     }
 
+    /// Whether dropping a writable store syncs it when anything was written
+    /// since the last sync (default true). Off, a store whose owner never
+    /// calls [`Store::sync`](crate::Store::sync) or
+    /// [`Store::close`](crate::Store::close) keeps the default mode's promise
+    /// only: its writes survive kill -9, not power loss. For programs that
+    /// batch and sync themselves.
+    pub fn sync_on_close(mut self, on: bool) -> Self {
+        self.no_sync_on_close = !on;
+        self
+    }
+
     /// Whether to create the store when its files are absent (default true).
+    /// Off, the store is never created nor formatted: absent or empty files,
+    /// and a pair that never reached its first commit, are refused.
     pub fn create(mut self, create: bool) -> Self {
         self.create = create;
         self
@@ -102,6 +121,13 @@ impl Options {
     pub fn auto_grow(mut self, on: bool) -> Self {
         self.auto_grow = on;
         self
+    }
+
+    /// Checks these options as a new store would use them (ratios, limits,
+    /// region size: [`Error::InvalidOptions`]), touching no file. An existing
+    /// store may still refuse them ([`Error::OptionsConflict`]).
+    pub fn validate(&self) -> Result<()> {
+        self.fresh_config(1).map(|_| ())
     }
 
     /// The core configuration for a new store of `size`-byte regions.

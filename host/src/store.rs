@@ -47,6 +47,10 @@ enum Mode {
 /// A writer holds an exclusive advisory lock on both files; a second writer or
 /// a read-only open gets [`Error::Locked`]. After a failed write the store
 /// refuses further writes until reopened (core's `Poisoned`).
+///
+/// Dropping a writable store syncs it if anything was written since the last
+/// sync (errors are ignored there; [`close`](Self::close) returns them;
+/// [`Options::sync_on_close`] turns it off).
 pub struct Store {
     inner: Option<Inner>,
     base: PathBuf,
@@ -58,6 +62,12 @@ pub struct Store {
     mode: Mode,
     /// A file with an invalid header that core was left to judge.
     suspect: Option<PathBuf>,
+    /// Whether dropping the store syncs it ([`Options::sync_on_close`]).
+    sync_on_close: bool,
+    /// Something was written since the last sync.
+    unsynced: bool,
+    /// This open created both files ([`Store::created`]).
+    created: bool,
 }
 
 fn closed() -> Error {
@@ -78,27 +88,84 @@ impl Store {
     ///   written.
     /// - Files of another store, of another geometry, or not twinkv files are
     ///   refused and left unchanged.
-    /// - Files of different sizes (an interrupted [`resize`](Self::resize))
-    ///   converge to the larger size.
+    /// - Files of different sizes (an interrupted [`resize`](Self::resize)):
+    ///   the inactive one takes the active region's size, the old size if the
+    ///   resize's switch had not committed, the new one if it had.
     ///
     /// Reopening never erases data.
+    ///
+    /// Refusals happen before anything is written: anything at either path
+    /// that is not a regular file (device, FIFO, socket, directory, also
+    /// behind a symbolic link) is refused from its metadata without being
+    /// opened for reading or writing, and an open that fails changes no byte
+    /// of either file. If the open fails after creating the files (say the
+    /// disk is full when the second one is written), the files it created are
+    /// removed again. With [`Options::create`]`(false)` nothing is created or
+    /// formatted: an absent, empty or never committed pair is
+    /// [`Error::NotFound`] or [`Error::Open`].
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let base = path.as_ref().to_path_buf();
-        let opened = files::open_pair(&base, &options, true)?;
+        let mut opened = files::open_pair(&base, &options, true)?;
+        let created = opened.created.whole_store();
         let mut store = Store {
             inner: None,
             base,
-            a: opened.a,
-            b: opened.b,
+            a: opened.a.take(),
+            b: opened.b.take(),
             config: opened.config,
             durability: options.durability,
             auto_grow: options.auto_grow,
             mode: Mode::Write,
-            suspect: opened.suspect,
+            suspect: opened.suspect.take(),
+            sync_on_close: !options.no_sync_on_close,
+            unsynced: false,
+            created,
         };
-        store.map()?;
-        store.converge()?;
+        let r = (|| {
+            if !options.create && !opened.committed {
+                // Core could only format this pair (or refuse it): ask a
+                // read-only open, which writes nothing, which of the two.
+                store.mode = Mode::ReadOnly;
+                let probe = store.map();
+                store.inner = None;
+                store.mode = Mode::Write;
+                probe?;
+            }
+            store.map()?;
+            store.converge()
+        })();
+        if let Err(e) = r {
+            store.inner = None;
+            store.a = None;
+            store.b = None;
+            opened.created.undo();
+            return Err(e);
+        }
         Ok(store)
+    }
+
+    /// Whether this open created the store: both files were absent.
+    /// A command that fails right after creating a store can remove the files
+    /// again (the `twinkv` CLI does).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Syncs (when anything was written since the last sync) and closes the
+    /// store, returning the error that dropping it would ignore.
+    pub fn close(mut self) -> Result<()> {
+        self.sync_if_written()
+    }
+
+    fn sync_if_written(&mut self) -> Result<()> {
+        if self.mode != Mode::Write || !self.unsynced {
+            return Ok(());
+        }
+        self.unsynced = false;
+        match self.inner.as_mut() {
+            Some(i) => Ok(i.sync()?),
+            None => Ok(()),
+        }
     }
 
     /// Opens an existing store for reading, under a shared lock (several
@@ -117,6 +184,9 @@ impl Store {
             auto_grow: false,
             mode: Mode::ReadOnly,
             suspect: opened.suspect,
+            sync_on_close: false,
+            unsynced: false,
+            created: false,
         };
         store.map()?;
         Ok(store)
@@ -131,7 +201,7 @@ impl Store {
         let (a, b) = read_snapshot(&base)?;
         let (ra, rb) = snapshot_regions(&base, a, b)?;
         let config = snapshot_config(&base, &ra, &rb)?;
-        let inner = open_core(ra, rb, config, false)?;
+        let inner = open_core(ra, rb, config, false).map_err(|e| e.at_open(&base))?;
         Ok(Store {
             inner: Some(inner),
             base,
@@ -142,6 +212,9 @@ impl Store {
             auto_grow: false,
             mode: Mode::Snapshot,
             suspect: None,
+            sync_on_close: false,
+            unsynced: false,
+            created: false,
         })
     }
 
@@ -153,13 +226,14 @@ impl Store {
             match (f, partner) {
                 (Some(f), _) => {
                     let dup = f.file.try_clone().map_err(|e| Error::io(&f.path, e))?;
-                    let r = MmapRegion::new(dup, write).map_err(|e| Error::io(&f.path, e))?;
+                    let r = MmapRegion::with_len(dup, write, f.map_len)
+                        .map_err(|e| Error::io(&f.path, e))?;
                     Ok(AnyRegion::Mapped(r))
                 }
                 // Read-only open of a store whose partner file is missing or
                 // empty: an erased stand-in of the same size.
                 (None, Some(p)) => {
-                    let size = u32::try_from(p.len()?).unwrap_or(0);
+                    let size = u32::try_from(p.map_len).unwrap_or(0);
                     let geo = MmapRegion::geometry_for(size);
                     let r = MemRegion::new(vec![0xFF; size as usize], geo, false)
                         .map_err(|e| Error::io(&p.path, e))?;
@@ -175,7 +249,7 @@ impl Store {
                 (Error::Core(twinkv_core::Error::Unrecognised), Some(p)) => {
                     Error::not_region(p, "not a twinkv region file")
                 }
-                (e, _) => e,
+                (e, _) => e.at_open(&self.base),
             })?;
         self.inner = Some(inner);
         Ok(())
@@ -318,7 +392,11 @@ impl Store {
 
     /// Compacts the live data into the other region now (a switch).
     pub fn compact(&mut self) -> Result<()> {
+        self.unsynced = true;
         self.inner_mut()?.compact()?;
+        if self.durability == Durability::SyncEveryWrite {
+            self.sync()?;
+        }
         Ok(())
     }
 
@@ -327,6 +405,7 @@ impl Store {
     /// sync marker (FORMAT.md §6.3).
     pub fn sync(&mut self) -> Result<()> {
         self.inner_mut()?.sync()?;
+        self.unsynced = false;
         Ok(())
     }
 
@@ -337,9 +416,10 @@ impl Store {
     /// The loss becomes silent afterwards: list the damage first
     /// ([`inspect::verify_store`](crate::inspect::verify_store), `twinkv verify`).
     pub fn repair(&mut self) -> Result<usize> {
+        self.unsynced = true;
         let n = self.inner_mut()?.repair()?;
         if self.durability == Durability::SyncEveryWrite {
-            self.inner_mut()?.sync()?;
+            self.sync()?;
         }
         Ok(n)
     }
@@ -348,6 +428,7 @@ impl Store {
         &mut self,
         mut f: impl FnMut(&mut Inner) -> twinkv_core::Result<(), std::io::Error>,
     ) -> Result<()> {
+        self.unsynced = true;
         loop {
             let r = f(self.inner_mut()?);
             match r {
@@ -365,7 +446,7 @@ impl Store {
             }
         }
         if self.durability == Durability::SyncEveryWrite {
-            self.inner_mut()?.sync()?;
+            self.sync()?;
         }
         Ok(())
     }
@@ -377,10 +458,13 @@ impl Store {
     /// The inactive file is resized first (growing writes real `0xFF` bytes),
     /// the live data is compacted into it by a switch, then the other file is
     /// resized. Shrinking is refused ([`Error::DoesNotFit`]) unless the live
-    /// data fits the new size's max-fill limit. A resize interrupted by a
-    /// crash is settled by the next [`open`](Self::open): the files converge
-    /// to the larger size, so an interrupted grow is finished and an
-    /// interrupted shrink is undone.
+    /// data fits the new size's max-fill limit.
+    ///
+    /// A resize that fails (a full disk while growing) or is interrupted by a
+    /// crash leaves the store at its old size or at the new one, never at a
+    /// third: a failed grow is truncated back before the error is returned,
+    /// and [`open`](Self::open) settles the inactive file on the active
+    /// region's size (before the switch: the old size; after it: the new).
     pub fn resize(&mut self, new_size: u32) -> Result<()> {
         check_config(&self.config, new_size)?;
         let stats = self.stats()?;
@@ -406,39 +490,64 @@ impl Store {
         Ok(())
     }
 
-    /// Unmaps, sets one file's length (only ever the inactive one), remaps.
-    fn set_file_len(&mut self, which: RegionId, len: u32) -> Result<()> {
-        self.inner = None;
-        let f = match which {
+    fn file(&self, which: RegionId) -> Result<&RegionFile> {
+        match which {
             RegionId::A => self.a.as_ref(),
             RegionId::B => self.b.as_ref(),
         }
-        .ok_or_else(closed)?;
-        let cur = f.len()?;
-        let len = u64::from(len);
-        if len > cur {
-            files::fill_erased(&f.path, &f.file, cur, len)?;
-        } else if len < cur {
-            files::truncate(&f.path, &f.file, len)?;
-        }
-        self.map()
+        .ok_or_else(closed)
     }
 
-    /// Settles files of different sizes (an interrupted resize) on the larger.
+    /// Unmaps, sets one file's length (only ever the inactive one), remaps.
+    /// A grow that fails is truncated back to the old length and the store
+    /// remapped before the error is returned.
+    fn set_file_len(&mut self, which: RegionId, len: u32) -> Result<()> {
+        self.inner = None;
+        let f = self.file(which)?;
+        let cur = f.len()?;
+        let len = u64::from(len);
+        let r = if len > cur {
+            files::fill_erased(&f.path, &f.file, cur, len).inspect_err(|_| {
+                let _ = files::truncate(&f.path, &f.file, cur);
+            })
+        } else if len < cur {
+            files::truncate(&f.path, &f.file, len)
+        } else {
+            Ok(())
+        };
+        let now = f.len()?;
+        match which {
+            RegionId::A => self.a.as_mut(),
+            RegionId::B => self.b.as_mut(),
+        }
+        .ok_or_else(closed)?
+        .map_len = now;
+        let remapped = self.map();
+        r.and(remapped)
+    }
+
+    /// Settles an interrupted resize: the inactive file takes the active
+    /// region's size, which is the old size if the resize's switch did not
+    /// commit and the new one if it did (FORMAT.md keeps no resize record;
+    /// the committed region is the record). Only erased bytes of the
+    /// inactive, superseded region are added or dropped.
     fn converge(&mut self) -> Result<()> {
+        let active = self.stats()?.active;
         let (sa, sb) = self.region_sizes();
-        if sa == sb {
+        let (target, inactive) = match active {
+            RegionId::A => (sa, RegionId::B),
+            RegionId::B => (sb, RegionId::A),
+        };
+        let f = self.file(active)?;
+        if f.len()? != f.map_len {
+            // The active file is longer than what was mapped: not a shape an
+            // interrupted resize leaves; leave both alone.
             return Ok(());
         }
-        let target = sa.max(sb);
-        let active = self.stats()?.active;
-        let active_size = if active == RegionId::A { sa } else { sb };
-        if active_size < target {
-            // Compact into the larger (inactive) file first.
-            self.compact()?;
+        if self.file(inactive)?.len()? == u64::from(target) {
+            return Ok(());
         }
-        let small = if sa < sb { RegionId::A } else { RegionId::B };
-        self.set_file_len(small, target)
+        self.set_file_len(inactive, target)
     }
 
     // ----- typed values ----------------------------------------------------
@@ -472,6 +581,17 @@ impl Store {
     }
 }
 
+/// A writable store syncs when dropped if anything was written since the
+/// last sync (unless [`Options::sync_on_close`] is off); errors are ignored
+/// here; [`Store::close`] returns them.
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.sync_on_close {
+            let _ = self.sync_if_written();
+        }
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
@@ -502,28 +622,9 @@ pub(crate) type FilePair = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// header areas of both read the same before and after.
 pub(crate) fn read_snapshot(base: &Path) -> Result<FilePair> {
     let (pa, pb) = region_paths(base);
-    let read = |p: &Path| -> Result<Option<Vec<u8>>> {
-        match std::fs::read(p) {
-            Ok(v) if v.is_empty() => Ok(None),
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(p, e)),
-        }
-    };
-    let head = |p: &Path| -> Result<Vec<u8>> {
-        use std::io::Read;
-        let mut v = Vec::with_capacity(HEAD);
-        match std::fs::File::open(p) {
-            Ok(f) => {
-                f.take(HEAD as u64)
-                    .read_to_end(&mut v)
-                    .map_err(|e| Error::io(p, e))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(p, e)),
-        }
-        Ok(v)
-    };
+    // Both through the file checks: a FIFO or device is refused, never read.
+    let read = |p: &Path| files::read_region_file(p);
+    let head = |p: &Path| files::read_region_head(p, HEAD as u64);
     let prefix = |v: &Option<Vec<u8>>| -> Vec<u8> {
         v.as_deref()
             .map_or(Vec::new(), |v| v[..v.len().min(HEAD)].to_vec())

@@ -405,7 +405,8 @@ fn inspect_a_device_image() {
         ],
         None,
     );
-    assert_eq!(o.code, 4);
+    // Invalid options are a usage error.
+    assert_eq!(o.code, 2);
 }
 
 #[test]

@@ -476,7 +476,9 @@ fn auto_grow_when_full() {
     assert_eq!(s.get("k499").unwrap(), Some(&b"value 499"[..]));
 }
 
-/// Interrupted resizes: files of different sizes converge to the larger.
+/// Interrupted resizes: the inactive file settles on the active region's
+/// size, the old one before the resize's switch and the new one after it,
+/// never a third (issue 11).
 #[test]
 fn interrupted_resize_converges_on_open() {
     let (_d, base) = tmp();
@@ -490,11 +492,28 @@ fn interrupted_resize_converges_on_open() {
     let mut s = Store::open(&base, small()).unwrap();
     s.set("a", "1").unwrap();
     drop(s);
-    // 1. Killed while growing the inactive B (length not even a multiple of 512).
+    // 1. Killed while growing the inactive B (length not even a multiple of
+    //    512), before the switch: back to the old size.
     grow(&b, 4096 + 500);
-    let s = Store::open(&base, Options::new()).unwrap();
-    assert_eq!(s.region_sizes(), (4608, 4608));
+    let s = Store::open_read_only(&base).unwrap();
     assert_eq!(s.get("a").unwrap(), Some(&b"1"[..]));
+    drop(s);
+    assert_eq!(
+        std::fs::metadata(&b).unwrap().len(),
+        4596,
+        "a reader changes nothing"
+    );
+    let s = Store::open(&base, Options::new()).unwrap();
+    assert_eq!(s.region_sizes(), (4096, 4096));
+    assert_eq!(std::fs::metadata(&b).unwrap().len(), 4096);
+    assert_eq!(s.get("a").unwrap(), Some(&b"1"[..]));
+    drop(s);
+    // The same with a whole number of erase units (a grow to 64 KiB killed
+    // after 16 KiB): not a size anybody asked for either.
+    grow(&b, 16384);
+    let s = Store::open(&base, Options::new()).unwrap();
+    assert_eq!(s.region_sizes(), (4096, 4096));
+    assert_eq!(std::fs::metadata(&b).unwrap().len(), 4096);
     drop(s);
     // 2. Killed after the switch into the grown file, before growing the other.
     let mut s = Store::open(&base, Options::new()).unwrap();

@@ -12,14 +12,18 @@ use crate::{exit, out_err, Command, CreateOpts, Failure};
 type Out<'a> = &'a mut dyn Write;
 type Res = Result<u8, Failure>;
 
-pub(crate) fn run(command: Command, out: Out<'_>) -> Res {
+/// Runs one command. Commands that write sync before returning unless
+/// `no_sync` (then their writes survive a crash of the process, not power
+/// loss).
+pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
+    let w = Writer { no_sync };
     match command {
         Command::Set {
             store,
             key,
             value,
             create,
-            sync,
+            sync: _,
         } => {
             let value = if value == "-" {
                 let mut v = Vec::new();
@@ -28,11 +32,8 @@ pub(crate) fn run(command: Command, out: Out<'_>) -> Res {
             } else {
                 value.into_bytes()
             };
-            let mut s = Store::open(&store, create_options(&create))?;
-            s.set(&key, &value)?;
-            if sync {
-                s.sync()?;
-            }
+            let opts = create_options(&create)?;
+            w.creating(&store, opts, |s| Ok(s.set(&key, &value)?))?;
             Ok(exit::OK)
         }
         Command::Get {
@@ -53,8 +54,10 @@ pub(crate) fn run(command: Command, out: Out<'_>) -> Res {
             }
         }
         Command::Rm { store, key } => {
-            let mut s = Store::open(&store, Options::new().create(false))?;
-            if s.remove(&key)? {
+            let mut s = w.open(&store)?;
+            let had = s.remove(&key)?;
+            w.finish(s)?;
+            if had {
                 Ok(exit::OK)
             } else {
                 Err(Failure::new(exit::ABSENT, format!("{key:?}: no such key")))
@@ -103,9 +106,16 @@ pub(crate) fn run(command: Command, out: Out<'_>) -> Res {
             };
             let entries = parse_json(&text)
                 .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            let mut s = Store::open(&store, create_options(&create))?;
-            s.set_many(entries.iter().map(|(k, v)| (k, v)))?;
-            s.sync()?;
+            if let Some(i) = entries.iter().position(|(k, _)| k.is_empty()) {
+                return Err(Failure::new(
+                    exit::ERROR,
+                    format!("{}: entry {i}: the key is empty", file.display()),
+                ));
+            }
+            let opts = create_options(&create)?;
+            w.creating(&store, opts, |s| {
+                Ok(s.set_many(entries.iter().map(|(k, v)| (k, v)))?)
+            })?;
             writeln!(out, "imported {} entries", entries.len()).map_err(out_err)?;
             Ok(exit::OK)
         }
@@ -124,9 +134,10 @@ pub(crate) fn run(command: Command, out: Out<'_>) -> Res {
             Ok(verdict_code(&r.verdict))
         }
         Command::Compact { store } => {
-            let mut s = Store::open(&store, Options::new().create(false))?;
+            let mut s = w.open(&store)?;
             s.compact()?;
             let st = s.stats()?;
+            w.finish(s)?;
             writeln!(
                 out,
                 "compacted: region {:?}, generation {}, {} live bytes, {} keys",
@@ -135,10 +146,11 @@ pub(crate) fn run(command: Command, out: Out<'_>) -> Res {
             .map_err(out_err)?;
             Ok(exit::OK)
         }
-        Command::Repair { store, yes } => repair(out, &store, yes),
+        Command::Repair { store, yes } => repair(out, &store, yes, &w),
         Command::Resize { store, size } => {
-            let mut s = Store::open(&store, Options::new().create(false))?;
+            let mut s = w.open(&store)?;
             s.resize(size)?;
+            w.finish(s)?;
             writeln!(out, "resized: {size} bytes per region").map_err(out_err)?;
             Ok(exit::OK)
         }
@@ -187,7 +199,57 @@ fn verdict_code(v: &Verdict) -> u8 {
     }
 }
 
-fn create_options(c: &CreateOpts) -> Options {
+/// How write commands open and close a store.
+struct Writer {
+    no_sync: bool,
+}
+
+impl Writer {
+    fn options(&self, o: Options) -> Options {
+        o.sync_on_close(!self.no_sync)
+    }
+
+    /// Opens an existing store for writing: never creates nor formats.
+    fn open(&self, store: &Path) -> Result<Store, Failure> {
+        Ok(Store::open(
+            store,
+            self.options(Options::new().create(false)),
+        )?)
+    }
+
+    /// Syncs (unless `--no-sync`) and closes.
+    fn finish(&self, s: Store) -> Result<(), Failure> {
+        if !self.no_sync {
+            s.close()?;
+        }
+        Ok(())
+    }
+
+    /// Opens (creating it if absent), runs `f`, syncs and closes. If `f`
+    /// fails on a store this command created, its files are removed again.
+    fn creating(
+        &self,
+        store: &Path,
+        opts: Options,
+        f: impl FnOnce(&mut Store) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let mut s = Store::open(store, self.options(opts))?;
+        if let Err(e) = f(&mut s) {
+            if s.created() {
+                // Still locked by us: nobody else has opened them.
+                let (a, b) = s.file_paths();
+                let _ = std::fs::remove_file(a);
+                let _ = std::fs::remove_file(b);
+            }
+            return Err(e);
+        }
+        self.finish(s)
+    }
+}
+
+/// The options of a new store, checked before anything is created: invalid
+/// ones are a usage error (exit 2).
+fn create_options(c: &CreateOpts) -> Result<Options, Failure> {
     let mut o = Options::new();
     if let Some(s) = c.size {
         o = o.region_size(s);
@@ -195,7 +257,8 @@ fn create_options(c: &CreateOpts) -> Options {
     if let Some(h) = c.high_water {
         o = o.high_water(h);
     }
-    o
+    o.validate()?;
+    Ok(o)
 }
 
 fn open_reader(store: &Path, snapshot: bool) -> Result<Store, Failure> {
@@ -310,7 +373,7 @@ fn parse_json(text: &str) -> Result<Entries, String> {
         .collect()
 }
 
-fn repair(out: Out<'_>, store: &Path, yes: bool) -> Res {
+fn repair(out: Out<'_>, store: &Path, yes: bool, w: &Writer) -> Res {
     let report = inspect::verify_store(store, false)?;
     if report.damaged.is_empty() && !matches!(report.verdict, Verdict::Corrupt(_)) {
         writeln!(out, "nothing to repair ({})", report.verdict.name()).map_err(out_err)?;
@@ -336,9 +399,10 @@ fn repair(out: Out<'_>, store: &Path, yes: bool) -> Res {
             "refusing to repair without --yes (the records above would be dropped)",
         ));
     }
-    let mut s = Store::open(store, Options::new().create(false))?;
+    let mut s = w.open(store)?;
     let dropped = s.repair()?;
     let st = s.stats()?;
+    w.finish(s)?;
     writeln!(
         out,
         "repaired: dropped {dropped} damaged key(s) or key group(s); region {:?}, generation {}, {} keys",
@@ -412,6 +476,27 @@ pub(crate) fn parse_size(s: &str) -> Result<u32, String> {
     n.checked_mul(mul)
         .and_then(|v| u32::try_from(v).ok())
         .ok_or_else(|| format!("{s:?} is too large (at most 4 GiB - 1)"))
+}
+
+/// Parses a region size: a size (as [`parse_size`]) that is a non-zero
+/// multiple of 512.
+pub(crate) fn parse_region_size(s: &str) -> Result<u32, String> {
+    let n = parse_size(s)?;
+    let unit = twinkv_host::ERASE_UNIT;
+    if n == 0 || n % unit != 0 {
+        return Err(format!(
+            "a region size must be a positive multiple of {unit} bytes (such as 4K or 1M)"
+        ));
+    }
+    Ok(n)
+}
+
+/// A key: any non-empty string.
+pub(crate) fn parse_key(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a key must not be empty".to_string());
+    }
+    Ok(s.to_string())
 }
 
 /// Parses a percentage (`40`, `40%`, `12.5`) into basis points.

@@ -27,11 +27,15 @@ pub(crate) mod exit {
 const AFTER_HELP: &str = "\
 A store is a base path and two files: STORE.a and STORE.b.
 
+Commands that write (set, rm, import, compact, resize, repair) sync before
+they exit, so what they did survives power loss; --no-sync skips that (the
+writes still survive a crash of the process), for scripts that batch.
+
 Exit codes:
   0  success (verify: clean, or recoverable leftovers of a crash, named on stdout)
   1  key absent (get, rm)
-  2  usage error
-  3  corruption found
+  2  usage error (bad arguments, options or input; nothing was created or written)
+  3  corruption found (also: the newest region is damaged and the store cannot be opened)
   4  any other error (one line on stderr with the cause)";
 
 /// Look into, check, edit and repair twinkv stores (crash-resilient A/B
@@ -39,6 +43,10 @@ Exit codes:
 #[derive(Parser, Debug)]
 #[command(name = "twinkv", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
+    /// Do not sync before exiting after a write: faster, and the writes still
+    /// survive a crash of the process, but not power loss until a later sync.
+    #[arg(long, global = true)]
+    pub(crate) no_sync: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -48,7 +56,7 @@ pub(crate) struct Cli {
 pub(crate) struct CreateOpts {
     /// Region size of a new store, per file (bytes; K, M, G suffixes; a
     /// multiple of 512). Default 1M.
-    #[arg(long, value_parser = cmd::parse_size)]
+    #[arg(long, value_parser = cmd::parse_region_size)]
     pub(crate) size: Option<u32>,
     /// High-water mark of a new store in percent (compaction starts above it).
     /// Default 80.
@@ -62,21 +70,23 @@ pub(crate) enum Command {
     Set {
         /// The store's base path.
         store: PathBuf,
-        /// The key.
+        /// The key (not empty).
+        #[arg(value_parser = cmd::parse_key)]
         key: String,
         /// The value, or `-` for standard input.
         value: String,
         #[command(flatten)]
         create: CreateOpts,
-        /// Sync after writing (survives power loss, not just a crash).
-        #[arg(long)]
+        /// Sync after writing (the default now; kept for scripts that pass it).
+        #[arg(long, hide = true)]
         sync: bool,
     },
     /// Print KEY's value (exit 1 if absent).
     Get {
         /// The store's base path.
         store: PathBuf,
-        /// The key.
+        /// The key (not empty).
+        #[arg(value_parser = cmd::parse_key)]
         key: String,
         /// Do not print a newline after the value.
         #[arg(short = 'n', long)]
@@ -86,7 +96,8 @@ pub(crate) enum Command {
     Rm {
         /// The store's base path.
         store: PathBuf,
-        /// The key.
+        /// The key (not empty).
+        #[arg(value_parser = cmd::parse_key)]
         key: String,
     },
     /// List the keys, sorted.
@@ -162,7 +173,7 @@ pub(crate) enum Command {
         /// The store's base path.
         store: PathBuf,
         /// New size per file (bytes; K, M, G suffixes; a multiple of 512).
-        #[arg(value_parser = cmd::parse_size)]
+        #[arg(value_parser = cmd::parse_region_size)]
         size: u32,
     },
     /// Run the example on real files: 1 KiB regions, 40 % high-water mark,
@@ -202,32 +213,69 @@ pub(crate) enum Command {
     },
 }
 
-/// A command's failure: the exit code and one line for stderr.
+/// A command's failure: the exit code and one line for stderr (or, for a
+/// usage error found after parsing, clap's own rendering).
 pub(crate) struct Failure {
     pub(crate) code: u8,
     pub(crate) message: String,
+    pub(crate) usage: Option<clap::Error>,
 }
 
 impl From<twinkv_host::Error> for Failure {
     fn from(e: twinkv_host::Error) -> Self {
+        use twinkv_host::core::Error as Core;
+        use twinkv_host::Error as E;
+        if let E::InvalidOptions(msg) = &e {
+            return Failure::usage(clap::error::ErrorKind::ValueValidation, msg);
+        }
         let code = if e.is_corruption() {
             exit::CORRUPT
         } else {
             exit::ERROR
         };
+        // The library names the problem; the CLI adds what to do about it.
+        let remedy = match &e {
+            E::Open { cause, .. } => match cause {
+                Core::Corrupted => {
+                    ": run `twinkv verify` to see what is damaged \
+                     (`repair` cannot rewrite a damaged newest region)"
+                }
+                Core::ReadOnly => {
+                    ": run `twinkv verify` to see what the files hold; \
+                     remove both files to start afresh"
+                }
+                Core::Unrecognised => {
+                    ": run `twinkv verify` to see what the files hold \
+                     (`twinkv inspect` reads raw device images)"
+                }
+                Core::ForeignStore => ": STORE.a and STORE.b must come from the same store",
+                Core::UnsupportedFormat => ": read it with a newer twinkv",
+                Core::ConfigMismatch => ": leave the options out to use the recorded ones",
+                _ => "",
+            },
+            E::NotFound(_) => " (`twinkv set` creates one)",
+            E::Locked(_) => {
+                " (try again when it is done; list, dump, export, stats and verify \
+                 read a copy beside it with --snapshot)"
+            }
+            E::NewerRegionMissing { .. } => {
+                ": put the missing file back (`twinkv verify` shows what the other holds)"
+            }
+            E::OptionsConflict { .. } => " (leave the option out to use the store's)",
+            E::Core(Core::Full) => " (`twinkv resize` makes it larger)",
+            _ => "",
+        };
         Failure {
             code,
-            message: e.to_string(),
+            message: format!("{e}{remedy}"),
+            usage: None,
         }
     }
 }
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
-        Failure {
-            code: exit::ERROR,
-            message: e.to_string(),
-        }
+        Failure::new(exit::ERROR, e.to_string())
     }
 }
 
@@ -236,6 +284,17 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            usage: None,
+        }
+    }
+    /// A usage error found after parsing, rendered like clap's own (exit 2).
+    pub(crate) fn usage(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> Self {
+        use clap::CommandFactory;
+        let e = Cli::command().error(kind, message);
+        Failure {
+            code: exit::USAGE,
+            message: e.to_string(),
+            usage: Some(e),
         }
     }
     fn broken_pipe(&self) -> bool {
@@ -279,7 +338,14 @@ fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let r = cmd::run(cli.command, &mut out).and_then(|code| {
+    #[cfg(feature = "_test-hooks")]
+    if let Some(n) = std::env::var("TWINKV_TEST_ENOSPC_AT_FILL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        twinkv_host::hooks::enospc_at_fill(n);
+    }
+    let r = cmd::run(cli.command, cli.no_sync, &mut out).and_then(|code| {
         out.flush().map_err(out_err)?;
         Ok(code)
     });
@@ -288,7 +354,14 @@ fn main() -> ExitCode {
         Err(f) if f.broken_pipe() => ExitCode::from(exit::OK),
         Err(f) => {
             let _ = out.flush();
-            let _ = writeln!(io::stderr(), "twinkv: {}", f.message);
+            match &f.usage {
+                Some(e) => {
+                    let _ = e.print();
+                }
+                None => {
+                    let _ = writeln!(io::stderr(), "twinkv: {}", f.message);
+                }
+            }
             ExitCode::from(f.code)
         }
     }
