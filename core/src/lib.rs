@@ -24,7 +24,6 @@ mod index;
 mod journal;
 mod ram;
 mod region;
-mod scan;
 #[cfg(feature = "flash-sim")]
 mod sim;
 mod store;

@@ -128,3 +128,11 @@ mod tests {
         assert_eq!(align_up(u32::MAX, 4), None);
     }
 }
+
+/// The store's key and value limits, as recorded in the region header
+/// (FORMAT.md §2): what a record header may claim (§4.2).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_key: u32,
+    pub(crate) max_value: u32,
+}

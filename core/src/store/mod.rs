@@ -20,10 +20,11 @@ use crate::damage::{Damage, DamageList, Scope};
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState};
 use crate::format::record::{self, Kind, RecordHeader, Slot};
+use crate::format::Limits;
 use crate::format::{key_hash, short_hash, RegionHeader, Seal};
 use crate::index::Index;
+use crate::journal::scan::{self, Outcome, Sink};
 use crate::journal::{EraseNeed, Journal, RegionClass};
-use crate::scan::{self, Limits, Outcome, Sink};
 use crate::{MappedRegion, Region};
 use pair::Pair;
 use tally::Tally;
@@ -284,15 +285,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             generation: self.generation,
             store_id: self.store_id,
             capacity: j.capacity(),
-            used_bytes: j.append - d,
+            used_bytes: j.append_at() - d,
             live_bytes: self.tally.live_bytes,
-            free_bytes: if j.sealed { 0 } else { j.size() - j.append },
+            free_bytes: if j.sealed() {
+                0
+            } else {
+                j.size() - j.append_at()
+            },
             fill_limit: self.fill_limit(),
             switches: self.switches,
             live_keys: self.tally.live_keys,
             damaged_keys: self.tally.damaged_keyed + self.damage.entries().len(),
             damage_found_at_open: self.damage_at_open,
-            dirty_tail: j.sealed && !self.poisoned,
+            dirty_tail: j.sealed() && !self.poisoned,
             unfinished_switch: self.unfinished_switch,
             read_only: self.read_only,
             salvaged: self.salvaged,

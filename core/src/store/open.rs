@@ -128,7 +128,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             } else {
                 &mut self.pair.a
             };
-            if matches!(y.class, RegionClass::Formatted { header, .. } if header.generation == seal.generation)
+            if matches!(y.class(), RegionClass::Formatted { header, .. } if header.generation == seal.generation)
             {
                 continue; // its header is fine: not this case
             }
@@ -138,12 +138,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     region_size: y.geo.size,
                     ..hx
                 };
-                y.class = RegionClass::Formatted {
+                let class = RegionClass::Formatted {
                     header,
                     switching: y.read_marker(Marker::Switching, seal)?,
                     commit: MarkerState::Valid(end),
                     superseded: y.read_marker(Marker::Superseded, seal)?,
                 };
+                y.assume_class(class);
                 self.pair.set_active_a(!x_is_a);
                 self.salvaged = true;
                 return self.load_active();
@@ -181,8 +182,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.pair.set_active_a(use_a);
         let j = self.pair.active_mut();
         let d = j.data_start();
-        if let RegionClass::Formatted { ref mut commit, .. } = j.class {
-            *commit = MarkerState::Valid(d);
+        if let RegionClass::Formatted {
+            header,
+            switching,
+            superseded,
+            ..
+        } = j.class()
+        {
+            j.assume_class(RegionClass::Formatted {
+                header,
+                switching,
+                commit: MarkerState::Valid(d),
+                superseded,
+            });
         }
         self.salvaged = true;
         self.load_active()
@@ -423,11 +435,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // may be an erase cut short (not reliably erased), so if a program
         // fails or does not read back as written, A is erased and formatted
         // once more.
-        a.erase_need = if matches!(a.class, RegionClass::Empty) && !force_erase {
+        a.need_erase(if matches!(a.class(), RegionClass::Empty) && !force_erase {
             EraseNeed::Nothing
         } else {
             EraseNeed::All
-        };
+        });
         let d = a.data_start();
         let hb = a.layout.header_block as usize;
         let mut block = [0xFFu8; 64];
@@ -435,7 +447,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut attempt = 0;
         loop {
             a.erase_for_format()?;
-            let programmed = a.region.program(0, &block[..hb]).is_ok()
+            let programmed = a.program_header(&header).is_ok()
                 && a.sync().is_ok()
                 && a.program_marker(Marker::Commit, seal, d).is_ok()
                 && a.sync().is_ok();
@@ -453,14 +465,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Err(Error::Corrupted);
             }
             attempt += 1;
-            a.erase_need = EraseNeed::All;
+            a.need_erase(EraseNeed::All);
         }
-        a.class = a.classify()?;
-        a.append = d;
-        a.last_sync = d;
-        a.sealed = false;
+        a.classify()?;
+        a.start_log();
         // B may be an erase cut short as well: erase it before its first use.
-        self.pair.b.erase_need = EraseNeed::All;
+        self.pair.b.need_erase(EraseNeed::All);
         Ok(())
     }
 
@@ -471,7 +481,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             switching,
             commit,
             ..
-        } = self.pair.active().class
+        } = self.pair.active().class()
         else {
             return Err(Error::LogicBug);
         };
@@ -505,9 +515,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink)?;
         let mut tally = sink.tally;
         let j = self.pair.active_mut();
-        j.append = outcome.end;
-        j.sealed = !outcome.clean;
-        j.last_sync = outcome.last_sync;
+        j.load(outcome);
         self.damage_at_open = outcome.damaged;
         for d in self.damage.entries() {
             tally.live_bytes = tally
@@ -516,8 +524,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 .ok_or(Error::LogicBug)?;
         }
         self.tally = tally;
-        let partner_class = self.pair.inactive_mut().class;
-        self.pair.inactive_mut().erase_need = match partner_class {
+        let partner = self.pair.inactive_mut();
+        partner.need_erase(match partner.class() {
             _ if switching.is_set() => EraseNeed::All,
             RegionClass::Empty => EraseNeed::Nothing,
             // A committed partner: after a reboot nothing says which units
@@ -527,7 +535,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 ..
             } => EraseNeed::All,
             _ => EraseNeed::All,
-        };
+        });
         Ok(())
     }
 }

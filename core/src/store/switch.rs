@@ -56,13 +56,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // 2. erase what the target needs.
         dst.erase_for_format()?;
         // 3. header with generation + 1.
-        let mut block = [0xFFu8; 64];
-        block[..crate::format::HEADER_LEN].copy_from_slice(&new_header.encode());
-        dst.region
-            .program(0, &block[..dst.layout.header_block as usize])
-            .map_err(Error::Region)?;
-        dst.append = dst.data_start();
-        dst.sealed = false;
+        dst.program_header(&new_header)?;
 
         // 4. records: keyless damage records, live records, the folded write.
         let mut new_damage = DamageList::default();
@@ -130,7 +124,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 record::reseal(rec, &h, new_seal);
                 rec
             };
-            if dst.append + out.len() as u32 > dst.size() {
+            if dst.append_at() + out.len() as u32 > dst.size() {
                 return Err(Error::LogicBug);
             }
             let new_off = dst.append(out)?;
@@ -146,7 +140,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             self.index.set_offset(pos, new_off);
         }
-        let fold_start = dst.append;
+        let fold_start = dst.append_at();
         match fold {
             Fold::Repair => {}
             Fold::Clear => {
@@ -178,14 +172,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         w,
                     )
                     .ok_or(Error::LogicBug)?;
-                    if dst.append + len > dst.size() {
+                    if dst.append_at() + len > dst.size() {
                         return Err(Error::LogicBug);
                     }
                     dst.append(&scratch[..len as usize])?;
                 }
             }
         }
-        let data_end = dst.append;
+        let data_end = dst.append_at();
         // 5..7: sync, commit, sync.
         dst.sync()?;
         dst.program_marker(Marker::Commit, new_seal, data_end)?;
@@ -195,21 +189,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         src.sync()?;
 
         // 9: the new region is active.
-        dst.class = RegionClass::Formatted {
-            header: new_header,
-            switching: MarkerState::Erased,
-            commit: MarkerState::Valid(data_end),
-            superseded: MarkerState::Erased,
-        };
-        dst.last_sync = data_end;
-        // A sealed log may hold torn bytes past its end (a dirty tail or a
-        // failed program): erase all of it next time.
-        src.erase_need = if src.sealed || !src.erased_past_use {
-            EraseNeed::All
-        } else {
-            EraseNeed::UpTo(src.append)
-        };
-        src.sealed = true;
+        dst.committed(new_header, data_end);
+        src.retire();
         self.pair.flip();
         self.generation = new_seal.generation;
         self.switches += 1;

@@ -75,21 +75,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let seal = self.seal();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
         j.sync()?;
-        if j.region.persists_in_order() || j.sealed || j.append == j.last_sync {
+        if j.region.persists_in_order() || j.sealed() || j.append_at() == j.last_sync() {
             return Ok(());
         }
-        let prev = j.last_sync;
-        let coverage = j.crc_range(prev, j.append)?;
+        let prev = j.last_sync();
+        let coverage = j.crc_range(prev, j.append_at())?;
         let value = record::sync_value(prev, coverage);
         let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
             .ok_or(Error::LogicBug)?;
-        if j.append + len > j.size() {
+        if j.append_at() + len > j.size() {
             // No room for the marker: the data is durable anyway, and the next
             // write switches (a switch's commit is a sync point).
             return Ok(());
         }
         j.append(&scratch[..len as usize])?;
-        j.last_sync = j.append;
+        j.mark_synced();
         Ok(())
     }
 
@@ -284,11 +284,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The trigger rule of FORMAT.md §7 / issue "double-buffer switch".
     pub(super) fn should_switch(&self, add: u32, live_after: u32) -> bool {
         let j = self.pair.active();
-        if j.sealed {
+        if j.sealed() {
             return true;
         }
         let cap = j.capacity();
-        let used = j.append - j.data_start();
+        let used = j.append_at() - j.data_start();
         let after = u64::from(used) + u64::from(add);
         if after > u64::from(cap) {
             return true;
@@ -316,7 +316,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         }
         let mut batch_check = crate::format::checks::CRC32C.digest();
-        let begin = self.pair.active().append;
+        let begin = self.pair.active().append_at();
         let v = record::batch_begin_value(count, lens);
         if self.append_encoded(Kind::BatchBegin, 0, &[], &v)?.is_none() {
             return self.switch(Fold::Ops(ops));
@@ -374,7 +374,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
         let len =
             record::encode(scratch, seal, kind, hash, key, value, w).ok_or(Error::LogicBug)?;
-        if j.append + len > j.size() {
+        if j.append_at() + len > j.size() {
             return Err(Error::LogicBug);
         }
         let off = match j.append(&scratch[..len as usize]) {
@@ -392,7 +392,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let back = back.get_mut(..len as usize).ok_or(Error::LogicBug)?;
             j.read(off, back)?;
             if *back != rec[..len as usize] {
-                j.sealed = true;
+                j.seal();
                 return Ok(None);
             }
         }

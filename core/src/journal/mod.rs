@@ -1,5 +1,9 @@
-//! One region's log: classification of its header area, record I/O and the
-//! append position. The store owns two of these for its whole life.
+//! One region's log: classification of its header area, record I/O, the
+//! append position and the scan that rebuilds the state from it (`scan`,
+//! FORMAT.md §5, §6). The store owns two of these for its whole life and
+//! changes their state only through the operations here.
+
+pub(crate) mod scan;
 
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
@@ -52,18 +56,18 @@ pub(crate) struct Journal<R: Region> {
     pub(crate) region: R,
     pub(crate) geo: Geometry,
     pub(crate) layout: Layout,
-    pub(crate) class: RegionClass,
+    class: RegionClass,
     /// Next record offset (meaningful for the active region).
-    pub(crate) append: u32,
+    append: u32,
     /// The log cannot be appended to (dirty tail or failed program).
-    pub(crate) sealed: bool,
+    sealed: bool,
     /// The last sync point (FORMAT.md §6.1).
-    pub(crate) last_sync: u32,
-    pub(crate) erase_need: EraseNeed,
+    last_sync: u32,
+    erase_need: EraseNeed,
     /// Every unit past the log was reliably erased (by a full erase since
     /// the region was last used); only then may a later switch erase just
     /// the units the log used.
-    pub(crate) erased_past_use: bool,
+    erased_past_use: bool,
 }
 
 impl<R: Region> Journal<R> {
@@ -82,6 +86,100 @@ impl<R: Region> Journal<R> {
             erase_need: EraseNeed::All,
             erased_past_use: false,
         }
+    }
+
+    /// What the header area said when last classified (or was made to say).
+    pub(crate) fn class(&self) -> RegionClass {
+        self.class
+    }
+
+    /// Presents the region as `class` without reading it (salvage derives a
+    /// header or a commit the bytes no longer show).
+    pub(crate) fn assume_class(&mut self, class: RegionClass) {
+        self.class = class;
+    }
+
+    /// Where the next record goes.
+    pub(crate) fn append_at(&self) -> u32 {
+        self.append
+    }
+
+    /// Whether the log refuses appends (dirty tail, failed program, or the
+    /// region is not the active one).
+    pub(crate) fn sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Refuses further appends: the next write switches.
+    pub(crate) fn seal(&mut self) {
+        self.sealed = true;
+    }
+
+    /// The last sync point (FORMAT.md §6.1).
+    pub(crate) fn last_sync(&self) -> u32 {
+        self.last_sync
+    }
+
+    /// Everything up to the append position is now a sync point.
+    pub(crate) fn mark_synced(&mut self) {
+        self.last_sync = self.append;
+    }
+
+    /// An empty log right after a freshly programmed header: appends start
+    /// at the data start.
+    pub(crate) fn start_log(&mut self) {
+        let d = self.data_start();
+        self.append = d;
+        self.last_sync = d;
+        self.sealed = false;
+    }
+
+    /// The log as a replay of it found it (FORMAT.md §6).
+    pub(crate) fn load(&mut self, outcome: scan::Outcome) {
+        self.append = outcome.end;
+        self.sealed = !outcome.clean;
+        self.last_sync = outcome.last_sync;
+    }
+
+    /// A switch committed this region (FORMAT.md §7, step 6): it carries
+    /// `header` and its log is synced up to `data_end`.
+    pub(crate) fn committed(&mut self, header: RegionHeader, data_end: u32) {
+        self.class = RegionClass::Formatted {
+            header,
+            switching: MarkerState::Erased,
+            commit: MarkerState::Valid(data_end),
+            superseded: MarkerState::Erased,
+        };
+        self.last_sync = data_end;
+    }
+
+    /// A switch left this region (step 9): sealed, and what the next switch
+    /// into it must erase. A sealed log may hold torn bytes past its end (a
+    /// dirty tail or a failed program): all of it then.
+    pub(crate) fn retire(&mut self) {
+        self.erase_need = if self.sealed || !self.erased_past_use {
+            EraseNeed::All
+        } else {
+            EraseNeed::UpTo(self.append)
+        };
+        self.sealed = true;
+    }
+
+    /// What must be erased before this region is formatted again.
+    pub(crate) fn need_erase(&mut self, need: EraseNeed) {
+        self.erase_need = need;
+    }
+
+    /// Programs a header block (`header`, padded with `0xFF`) at offset 0
+    /// and starts an empty log after it (FORMAT.md §2, §7 step 3).
+    pub(crate) fn program_header(&mut self, header: &RegionHeader) -> Result<(), R::Error> {
+        let mut block = [0xFFu8; 64];
+        block[..HEADER_LEN].copy_from_slice(&header.encode());
+        self.region
+            .program(0, &block[..self.layout.header_block as usize])
+            .map_err(Error::Region)?;
+        self.start_log();
+        Ok(())
     }
 
     pub(crate) fn size(&self) -> u32 {
@@ -261,7 +359,7 @@ impl<R: Region> Journal<R> {
         &mut self,
         off: u32,
         buf: &mut [u8],
-        limits: crate::scan::Limits,
+        limits: crate::format::Limits,
     ) -> Result<Option<RecordHeader>, R::Error> {
         let short = record::SHORT_HEADER_LEN;
         if off.checked_add(short).is_none_or(|e| e > self.geo.size) || buf.len() < 16 {

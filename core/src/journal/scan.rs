@@ -10,19 +10,12 @@
 //! one the medium can produce when power is lost. Anything else is damage:
 //! reported, and the records after it are kept.
 
+use super::Journal;
 use crate::damage::{Damage, Scope};
 use crate::error::{Error, Result};
 use crate::format::record::{self, Kind, RecordHeader, Slot};
-use crate::format::Seal;
-use crate::journal::Journal;
+use crate::format::{Limits, Seal};
 use crate::Region;
-
-/// The store's key and value limits, as recorded in the region header.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) max_key: u32,
-    pub(crate) max_value: u32,
-}
 
 /// Receives what a scan finds.
 pub(crate) trait Sink<R: Region> {
