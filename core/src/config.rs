@@ -7,15 +7,27 @@ use crate::Geometry;
 /// Basis points in 1.0.
 pub const BP_ONE: u16 = 10_000;
 
-/// What a store is built with. `const fn` builders let a firmware check its
-/// configuration at compile time:
+/// What a store is built with. `const fn` builders and [`Config::validate`]
+/// let a firmware check its configuration at compile time:
 ///
 /// ```
 /// use twinkv_core::Config;
-/// const CONFIG: Config = match Config::new(0x5EED).with_limits(32, 256) {
-///     c => c,
+/// const CONFIG: Config = match Config::new(0x5EED).with_limits(32, 256).validate() {
+///     Ok(c) => c,
+///     Err(_) => panic!("invalid twinkv configuration"),
 /// };
 /// assert_eq!(CONFIG.max_value_len, 256);
+/// ```
+///
+/// An invalid one then fails the build:
+///
+/// ```compile_fail
+/// use twinkv_core::Config;
+/// // High-water above max-fill.
+/// const CONFIG: Config = match Config::new(0x5EED).with_ratios(9500, 9000).validate() {
+///     Ok(c) => c,
+///     Err(_) => panic!("invalid twinkv configuration"),
+/// };
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -68,12 +80,32 @@ impl Config {
 
     /// Checks the configuration alone (ratios, limits, id).
     pub const fn is_valid(&self) -> bool {
-        self.store_id != 0
-            && self.store_id != u64::MAX
-            && self.max_key_len >= 1
-            && self.high_water_bp >= 1
-            && self.high_water_bp <= self.max_fill_bp
-            && self.max_fill_bp <= BP_ONE
+        self.check().is_ok()
+    }
+
+    /// The configuration if it is valid on its own (ratios, limits, id),
+    /// else why not. `const`: usable to check a configuration at compile
+    /// time (see the example on [`Config`]).
+    pub const fn validate(self) -> Result<Self, ConfigError> {
+        match self.check() {
+            Ok(()) => Ok(self),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why the configuration alone is invalid, if it is.
+    pub const fn check(&self) -> Result<(), ConfigError> {
+        if self.store_id == 0 || self.store_id == u64::MAX {
+            Err(ConfigError::StoreId)
+        } else if self.max_key_len < 1 {
+            Err(ConfigError::KeyLimit)
+        } else if self.high_water_bp < 1 || self.high_water_bp > self.max_fill_bp {
+            Err(ConfigError::HighWater)
+        } else if self.max_fill_bp > BP_ONE {
+            Err(ConfigError::MaxFill)
+        } else {
+            Ok(())
+        }
     }
 
     /// Stored length of the largest record this configuration allows at
@@ -91,25 +123,74 @@ impl Config {
     /// geometry, matching write and erase units, room for the header area and
     /// for one largest record within capacity × max-fill.
     pub const fn fits(&self, a: Geometry, b: Geometry) -> bool {
-        if !self.is_valid() || !a.is_valid() || !b.is_valid() {
-            return false;
+        self.check_fit(a, b).is_ok()
+    }
+
+    /// Why the configuration does not fit regions of geometries `a` and `b`,
+    /// if it does not (what [`Config::fits`] answers as a `bool`).
+    pub const fn check_fit(&self, a: Geometry, b: Geometry) -> Result<(), ConfigError> {
+        if let Err(e) = self.check() {
+            return Err(e);
+        }
+        if !a.is_valid() || !b.is_valid() {
+            return Err(ConfigError::Geometry);
         }
         if a.write_unit != b.write_unit || a.erase_unit != b.erase_unit {
-            return false;
+            return Err(ConfigError::UnitsDiffer);
         }
         let layout = Layout::new(a.write_unit);
         let d = layout.data_start();
         let min_size = if a.size < b.size { a.size } else { b.size };
         if min_size <= d {
-            return false;
+            return Err(ConfigError::RegionTooSmall);
         }
         let limit = fill_limit(min_size - d, self.max_fill_bp);
         match self.max_record_len(a.write_unit) {
-            Some(r) => r <= limit,
-            None => false,
+            Some(r) if r <= limit => Ok(()),
+            _ => Err(ConfigError::RecordTooLarge),
         }
     }
 }
+
+/// Why a [`Config`] is refused, alone or with a pair of geometries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The store id is 0 or `u64::MAX`.
+    StoreId,
+    /// The max key length is 0.
+    KeyLimit,
+    /// The high-water ratio is 0 or above the max-fill ratio.
+    HighWater,
+    /// The max-fill ratio is above 10 000 basis points.
+    MaxFill,
+    /// A region geometry is invalid (see [`Geometry::is_valid`]).
+    Geometry,
+    /// The two regions' write or erase units differ.
+    UnitsDiffer,
+    /// A region is no larger than its header area.
+    RegionTooSmall,
+    /// One largest record does not fit in capacity × max-fill.
+    RecordTooLarge,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConfigError::StoreId => "store id must not be 0 nor u64::MAX",
+            ConfigError::KeyLimit => "max key length must be at least 1",
+            ConfigError::HighWater => "high-water ratio must be 1..=max-fill basis points",
+            ConfigError::MaxFill => "max-fill ratio must be at most 10000 basis points",
+            ConfigError::Geometry => "invalid region geometry",
+            ConfigError::UnitsDiffer => "the regions' write or erase units differ",
+            ConfigError::RegionTooSmall => "a region is no larger than its header area",
+            ConfigError::RecordTooLarge => "one largest record does not fit in capacity x max-fill",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
 
 /// `capacity × ratio` in bytes, rounded down.
 pub const fn fill_limit(capacity: u32, ratio_bp: u16) -> u32 {
@@ -169,5 +250,65 @@ mod tests {
             "erase units must match"
         );
         assert!(ok.fits(G, Geometry { size: 2048, ..G }), "sizes may differ");
+    }
+
+    #[test]
+    fn each_refusal_names_its_reason() {
+        let ok = Config::new(1).with_limits(16, 64);
+        assert_eq!(ok.check_fit(G, G), Ok(()));
+        assert_eq!(ok.validate(), Ok(ok));
+        let cases = [
+            (Config { store_id: 0, ..ok }, G, G, ConfigError::StoreId),
+            (
+                Config {
+                    max_key_len: 0,
+                    ..ok
+                },
+                G,
+                G,
+                ConfigError::KeyLimit,
+            ),
+            (ok.with_ratios(0, 9000), G, G, ConfigError::HighWater),
+            (ok.with_ratios(9500, 9000), G, G, ConfigError::HighWater),
+            (ok.with_ratios(8000, 10001), G, G, ConfigError::MaxFill),
+            (
+                ok,
+                Geometry { write_unit: 3, ..G },
+                G,
+                ConfigError::Geometry,
+            ),
+            (
+                ok,
+                Geometry {
+                    erase_unit: 512,
+                    ..G
+                },
+                G,
+                ConfigError::UnitsDiffer,
+            ),
+            (
+                ok,
+                Geometry {
+                    size: 64,
+                    erase_unit: 64,
+                    ..G
+                },
+                Geometry {
+                    size: 64,
+                    erase_unit: 64,
+                    ..G
+                },
+                ConfigError::RegionTooSmall,
+            ),
+            (ok.with_limits(16, 2000), G, G, ConfigError::RecordTooLarge),
+        ];
+        for (c, a, b, want) in cases {
+            assert_eq!(c.check_fit(a, b), Err(want), "{c:?} {a:?}");
+            assert!(!c.fits(a, b));
+        }
+        assert_eq!(
+            ok.with_ratios(9500, 9000).validate(),
+            Err(ConfigError::HighWater)
+        );
     }
 }

@@ -52,6 +52,32 @@ pub enum Error<E> {
     LogicBug,
 }
 
+/// [`Error::LogicBug`], built where a twinkv bug is detected. With the
+/// `_located-bugs` feature (twinkv's own tests and fuzzers; outside SemVer)
+/// it panics instead, naming the file and line, so a failing run says which
+/// check fired; without it, it is the plain variant and costs nothing.
+/// Use it lazily (`ok_or_else(|| bug!())`), never as an eager argument.
+macro_rules! bug {
+    () => {
+        $crate::error::located_bug()
+    };
+}
+pub(crate) use bug;
+
+/// What [`bug!`] expands to; `track_caller` makes the reported location the
+/// place that detected the bug.
+#[track_caller]
+#[inline(always)]
+pub(crate) fn located_bug<E>() -> Error<E> {
+    #[cfg(feature = "_located-bugs")]
+    panic!(
+        "twinkv-core logic bug at {}",
+        core::panic::Location::caller()
+    );
+    #[cfg(not(feature = "_located-bugs"))]
+    Error::LogicBug
+}
+
 impl<E> From<E> for Error<E> {
     fn from(e: E) -> Self {
         Error::Region(e)

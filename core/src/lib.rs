@@ -28,7 +28,7 @@ mod region;
 mod sim;
 mod store;
 
-pub use config::{fill_limit, Config, BP_ONE};
+pub use config::{fill_limit, Config, ConfigError, BP_ONE};
 pub use damage::{Damage, Scope, DAMAGE_ENTRIES};
 pub use error::{Error, Result};
 #[cfg(feature = "embedded-storage")]

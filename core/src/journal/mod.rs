@@ -5,6 +5,7 @@
 
 pub(crate) mod scan;
 
+use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
 use crate::format::record::{self, RecordCheck, RecordHeader, Slot, LONG_HEADER_LEN};
@@ -200,7 +201,7 @@ impl<R: Region> Journal<R> {
             .and_then(|l| off.checked_add(l));
         match end {
             Some(end) if end <= self.geo.size => self.region.read(off, buf).map_err(Error::Region),
-            _ => Err(Error::LogicBug),
+            _ => Err(bug!()),
         }
     }
 
@@ -270,7 +271,7 @@ impl<R: Region> Journal<R> {
     /// Whether `from..to` reads erased (one read pass).
     pub(crate) fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
         if from > to || to > self.geo.size {
-            return Err(Error::LogicBug);
+            return Err(bug!());
         }
         self.region.is_erased(from, to).map_err(Error::Region)
     }
@@ -463,10 +464,10 @@ impl<R: Region> Journal<R> {
         if self.sealed {
             return Err(Error::ReadOnly);
         }
-        let len = u32::try_from(data.len()).map_err(|_| Error::LogicBug)?;
-        let end = off.checked_add(len).ok_or(Error::LogicBug)?;
+        let len = u32::try_from(data.len()).map_err(|_| bug!())?;
+        let end = off.checked_add(len).ok_or_else(|| bug!())?;
         if end > self.geo.size || len % self.geo.write_unit != 0 {
-            return Err(Error::LogicBug);
+            return Err(bug!());
         }
         if let Err(e) = self.region.program(off, data) {
             self.sealed = true;

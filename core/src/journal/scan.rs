@@ -12,6 +12,7 @@
 
 use super::Journal;
 use crate::damage::{Damage, Scope};
+use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::record::{self, Kind, RecordHeader, Slot};
 use crate::format::{Limits, Seal};
@@ -141,7 +142,7 @@ fn walk<R: Region, S: Sink<R>>(
         limits.max_value.max(record::SYSTEM_VALUE_MAX),
         w,
     )
-    .ok_or(Error::LogicBug)?;
+    .ok_or_else(|| bug!())?;
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
     let mut pos = j.data_start();
@@ -190,7 +191,7 @@ fn walk<R: Region, S: Sink<R>>(
             }
             Slot::Header(h) => h,
         };
-        let len = h.stored_len(w).ok_or(Error::LogicBug)?;
+        let len = h.stored_len(w).ok_or_else(|| bug!())?;
         let (intact, key_hash) = j.verify(pos, &h, seal)?;
         let formed = intact && well_formed(j, pos, &h, limits)?;
         if !formed {
@@ -345,8 +346,8 @@ fn batch_commit<R: Region>(
     j.read(b + h.header_len(), &mut v)?;
     let count = record::value_u32(&v, 0).unwrap_or(0);
     let inner_len = record::value_u32(&v, 1).unwrap_or(0);
-    let begin_len = h.stored_len(w).ok_or(Error::LogicBug)?;
-    let commit_len = record::stored_len(0, 16, w).ok_or(Error::LogicBug)?;
+    let begin_len = h.stored_len(w).ok_or_else(|| bug!())?;
+    let commit_len = record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
     let c = b
         .checked_add(begin_len)
         .and_then(|x| x.checked_add(inner_len));
@@ -426,7 +427,7 @@ fn inner_torn<R: Region>(
         if !j.verify(pos, &h, seal)?.0 && j.any_erased_byte(pos, pos + h.unaligned_len())? {
             return Ok(true);
         }
-        pos += h.stored_len(w).ok_or(Error::LogicBug)?;
+        pos += h.stored_len(w).ok_or_else(|| bug!())?;
     }
     Ok(false)
 }

@@ -3,6 +3,7 @@
 
 use super::replay::IndexSink;
 use super::*;
+use crate::error::bug;
 
 /// What opening decided.
 pub(super) enum Decision {
@@ -243,7 +244,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 };
                 let (swa, swb) = match (ca, cb) {
                     (Formatted { switching: x, .. }, Formatted { switching: y, .. }) => (x, y),
-                    _ => return Err(Error::LogicBug),
+                    _ => return Err(bug!()),
                 };
                 match (committed(&ma), committed(&mb)) {
                     (true, false) if !cut_switch(&ha, swa, &hb) => return Err(Error::Corrupted),
@@ -483,7 +484,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             ..
         } = self.pair.active().class()
         else {
-            return Err(Error::LogicBug);
+            return Err(bug!());
         };
         let geo = self.pair.active().geo;
         let cfg = self.config;
@@ -500,7 +501,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.store_id = header.store_id;
         self.generation = header.generation;
         let MarkerState::Valid(data_end) = commit else {
-            return Err(Error::LogicBug);
+            return Err(bug!());
         };
         let seal = self.seal();
         let limits = self.limits();
@@ -521,7 +522,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             tally.live_bytes = tally
                 .live_bytes
                 .checked_add(damage_record_len(d.scope, geo.write_unit))
-                .ok_or(Error::LogicBug)?;
+                .ok_or_else(|| bug!())?;
         }
         self.tally = tally;
         let partner = self.pair.inactive_mut();

@@ -1,6 +1,7 @@
 //! Reads: lookups through the index, each record checked on every read.
 
 use super::*;
+use crate::error::bug;
 
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Index position, offset and header of `key`'s newest record.
@@ -56,7 +57,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             (Some(pos), Some((off, h))) => Ok(Some((pos, off, h))),
             (None, _) if strict && suspect => Err(Error::Corrupted),
             (None, _) => Ok(None),
-            (Some(_), None) => Err(Error::LogicBug),
+            (Some(_), None) => Err(bug!()),
         }
     }
 
@@ -160,8 +161,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     continue;
                 }
             }
-            let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
-            let rec = scratch.get_mut(..len).ok_or(Error::LogicBug)?;
+            let len = h.stored_len(w).ok_or_else(|| bug!())? as usize;
+            let rec = scratch.get_mut(..len).ok_or_else(|| bug!())?;
             j.read(off, rec)?;
             if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
                 damaged = true;
@@ -220,7 +221,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 Ok(None)
             };
         };
-        let off = self.index.entry(pos).ok_or(Error::LogicBug)?.1;
+        let off = self.index.entry(pos).ok_or_else(|| bug!())?.1;
         if self.damage.covers(short, Some(off)) {
             return Err(Error::Corrupted);
         }

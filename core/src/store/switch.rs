@@ -2,6 +2,7 @@
 
 use super::write::BatchKeys;
 use super::*;
+use crate::error::bug;
 
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Compacts the live state into the other region, folding in `fold`, and
@@ -68,7 +69,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     Scope::Any => (0, &[1]),
                 };
                 let len = record::encode(scratch, new_seal, Kind::Damaged, hash, &[], value, w)
-                    .ok_or(Error::LogicBug)?;
+                    .ok_or_else(|| bug!())?;
                 let off = dst.append(&scratch[..len as usize])?;
                 new_damage.add(Damage {
                     scope: d.scope,
@@ -95,9 +96,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             };
             let short = short_hash(hash);
             let h = src.header_at(off, limits.max_key, limits.max_value)?;
-            let len = h.stored_len(w).ok_or(Error::LogicBug)? as usize;
+            let len = h.stored_len(w).ok_or_else(|| bug!())? as usize;
             let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
-            let rec = rec.get_mut(..len).ok_or(Error::LogicBug)?;
+            let rec = rec.get_mut(..len).ok_or_else(|| bug!())?;
             src.read(off, rec)?;
             let intact = record::verify(rec, &h, old_seal);
             let out: &[u8] = if repair && (!intact || h.kind == Kind::Damaged) {
@@ -108,12 +109,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 // The key itself cannot be trusted: a keyless damage record.
                 stale += 1;
                 let n = record::encode(spare, new_seal, Kind::Damaged, short, &[], &[], w)
-                    .ok_or(Error::LogicBug)?;
+                    .ok_or_else(|| bug!())?;
                 &spare[..n as usize]
             } else if h.kind == Kind::Set && old_damage.covers(short, Some(off)) {
                 let key = &rec[h.header_len() as usize..(h.header_len() + h.key_len) as usize];
                 let n = record::encode(spare, new_seal, Kind::Damaged, short, key, &[], w)
-                    .ok_or(Error::LogicBug)?;
+                    .ok_or_else(|| bug!())?;
                 &spare[..n as usize]
             } else if h.kind == Kind::Delete && !old_damage.touches(short) {
                 // A tombstone nothing needs any more.
@@ -125,11 +126,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 rec
             };
             if dst.append_at() + out.len() as u32 > dst.size() {
-                return Err(Error::LogicBug);
+                return Err(bug!());
             }
             let new_off = dst.append(out)?;
             let Slot::Header(nh) = record::decode_header(out, u32::MAX, u32::MAX) else {
-                return Err(Error::LogicBug);
+                return Err(bug!());
             };
             tally.count(nh.kind, nh.key_len > 0, out.len() as u32, true);
             if nh.key_len == 0 {
@@ -145,7 +146,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Fold::Repair => {}
             Fold::Clear => {
                 let len = record::encode(scratch, new_seal, Kind::Clear, 0, &[], &[], w)
-                    .ok_or(Error::LogicBug)?;
+                    .ok_or_else(|| bug!())?;
                 dst.append(&scratch[..len as usize])?;
             }
             Fold::Ops(ops) => {
@@ -171,9 +172,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         value,
                         w,
                     )
-                    .ok_or(Error::LogicBug)?;
+                    .ok_or_else(|| bug!())?;
                     if dst.append_at() + len > dst.size() {
-                        return Err(Error::LogicBug);
+                        return Err(bug!());
                     }
                     dst.append(&scratch[..len as usize])?;
                 }
@@ -218,7 +219,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     .pair
                     .active_mut()
                     .header_at(off, limits.max_key, limits.max_value)?;
-                off += h.stored_len(w).ok_or(Error::LogicBug)?;
+                off += h.stored_len(w).ok_or_else(|| bug!())?;
             }
         }
         Ok(())

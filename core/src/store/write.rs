@@ -3,6 +3,7 @@
 
 use super::switch::Fold;
 use super::*;
+use crate::error::bug;
 
 /// The planned effect of a write on one key.
 #[derive(Clone, Copy)]
@@ -82,7 +83,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let coverage = j.crc_range(prev, j.append_at())?;
         let value = record::sync_value(prev, coverage);
         let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
-            .ok_or(Error::LogicBug)?;
+            .ok_or_else(|| bug!())?;
         if j.append_at() + len > j.size() {
             // No room for the marker: the data is durable anyway, and the next
             // write switches (a switch's commit is a sync point).
@@ -123,12 +124,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut total = 0u32;
         for i in 0..ops.len() {
             if let Some(len) = self.record_len_at(ops, &keys, i, w)? {
-                total = total.checked_add(len).ok_or(Error::LogicBug)?;
+                total = total.checked_add(len).ok_or_else(|| bug!())?;
             }
         }
         if total > 0 {
-            total += record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
-            total += record::stored_len(0, 16, w).ok_or(Error::LogicBug)?;
+            total += record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
+            total += record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
         }
         Ok(total)
     }
@@ -195,8 +196,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Op::Delete(_) => (Kind::Delete, &[][..]),
         };
         let e = effect(old, op, touches, w)?;
-        let live_after = u32::try_from(i64::from(self.tally.live_bytes) + e.live)
-            .map_err(|_| Error::LogicBug)?;
+        let live_after =
+            u32::try_from(i64::from(self.tally.live_bytes) + e.live).map_err(|_| bug!())?;
         if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
             return Err(Error::Full);
         }
@@ -216,7 +217,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         match (found, keep) {
             (Some((pos, _, _)), true) => self.index.set_offset(pos, off),
             (Some((pos, _, _)), false) => self.index.remove(pos),
-            (None, true) => self.index.insert(hash, off).map_err(|_| Error::LogicBug)?,
+            (None, true) => self.index.insert(hash, off).map_err(|_| bug!())?,
             (None, false) => {}
         }
         if let Some(h) = old {
@@ -238,7 +239,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         let effect = self.plan(ops)?;
         let live_after = i64::from(self.tally.live_bytes) + effect.live;
-        let live_after = u32::try_from(live_after).map_err(|_| Error::LogicBug)?;
+        let live_after = u32::try_from(live_after).map_err(|_| bug!())?;
         if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
             return Err(Error::Full);
         }
@@ -343,7 +344,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return self.switch(Fold::Ops(ops));
         }
         // Only now, with the commit written, do the writes become visible.
-        let mut off = begin + record::stored_len(0, 8, w).ok_or(Error::LogicBug)?;
+        let mut off = begin + record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
         for (i, op) in ops.iter().enumerate() {
             let hash = key_hash(op.key());
             let Some(len) = self.record_len_at(ops, &keys, i, w)? else {
@@ -372,10 +373,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
-        let len =
-            record::encode(scratch, seal, kind, hash, key, value, w).ok_or(Error::LogicBug)?;
+        let len = record::encode(scratch, seal, kind, hash, key, value, w).ok_or_else(|| bug!())?;
         if j.append_at() + len > j.size() {
-            return Err(Error::LogicBug);
+            return Err(bug!());
         }
         let off = match j.append(&scratch[..len as usize]) {
             Ok(off) => off,
@@ -389,7 +389,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // garbles the record. Never acknowledge such a write; seal the
             // log and let the caller fold the write into a switch.
             let (rec, back) = scratch.split_at_mut(scratch.len() / 2);
-            let back = back.get_mut(..len as usize).ok_or(Error::LogicBug)?;
+            let back = back.get_mut(..len as usize).ok_or_else(|| bug!())?;
             j.read(off, back)?;
             if *back != rec[..len as usize] {
                 j.seal();
@@ -481,7 +481,7 @@ pub(super) fn effect<E>(
 ) -> Result<Effect, E> {
     let (old_len, old_key, old_entry) = match old {
         Some(h) => (
-            h.stored_len(w).ok_or(Error::LogicBug)?,
+            h.stored_len(w).ok_or_else(|| bug!())?,
             i64::from(h.kind == Kind::Set),
             1i64,
         ),
