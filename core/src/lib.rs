@@ -17,28 +17,26 @@
 mod config;
 mod damage;
 mod error;
-#[cfg(feature = "embedded-storage")]
-mod flash;
 pub mod format;
 mod index;
 mod journal;
-mod ram;
-mod region;
-#[cfg(feature = "flash-sim")]
-mod sim;
+mod medium;
 mod store;
 
 pub use config::{fill_limit, Config, ConfigError, BP_ONE};
 pub use damage::{Damage, Scope, DAMAGE_ENTRIES};
 pub use error::{Error, Result};
-#[cfg(feature = "embedded-storage")]
-pub use flash::{
-    flash_geometry, FlashConfigError, FlashError, FlashRegion, SharedFlashRegion, MAX_READ_SIZE,
-};
 pub use index::{probe, FixedIndex, Index, IndexFull};
 pub use journal::RegionClass;
-pub use ram::{Fault, RamError, RamRegion, RamStats, TearMode};
-pub use region::{all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS};
+pub use medium::fault::{Fault, TearMode};
+#[cfg(feature = "embedded-storage")]
+pub use medium::flash::{
+    flash_geometry, FlashConfigError, FlashError, FlashRegion, SharedFlashRegion, MAX_READ_SIZE,
+};
+pub use medium::ram::{RamError, RamRegion, RamStats};
+pub use medium::region::{
+    all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS,
+};
 #[cfg(feature = "flash-sim")]
-pub use sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
+pub use medium::sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
 pub use store::{Op, RegionId, Stats, Store};

@@ -13,7 +13,7 @@ use core::ops::Range;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 
-use crate::region::{Geometry, Region};
+use crate::medium::region::{Geometry, Region};
 
 /// Largest `READ_SIZE` the adapter bounces unaligned reads for (bytes of
 /// stack used by a bounced read).

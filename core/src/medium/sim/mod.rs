@@ -10,14 +10,17 @@
 //! cuts, and weak cells.
 
 use core::fmt;
-use core::ops::Range;
 
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
-use crate::ram::{Fault, RamError, RamRegion, TearMode};
-use crate::region::{Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT};
+use crate::medium::fault::{tear_program, Fault, SplitMix64, TearMode};
+
+mod faults;
+mod nor;
+use crate::medium::ram::{RamError, RamRegion};
+use crate::medium::region::{Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT};
 
 /// How many weak units (torn programs or interrupted erases) a [`SimFlash`]
 /// tracks at once; when more are torn, the oldest one becomes stable.
@@ -164,26 +167,6 @@ pub struct Wear {
     pub total: u64,
 }
 
-/// SplitMix64, as in `RamRegion`: deterministic noise for faults.
-#[derive(Clone, Copy, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn byte(&mut self) -> u8 {
-        self.next().to_le_bytes()[0]
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next().checked_rem(n).unwrap_or(0)
-    }
-}
-
 /// What the armed power cut counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fuel {
@@ -290,7 +273,7 @@ where
     /// Steps taken by `Reprogram::And` rewrites (which bypass `ram`).
     extra_steps: u64,
     fault: Option<Fault>,
-    weak_rng: Option<Rng>,
+    weak_rng: Option<SplitMix64>,
     weak: [Option<WeakUnit>; WEAK_UNITS],
     /// Next slot of `weak` to fill (round robin).
     weak_next: usize,
@@ -449,123 +432,6 @@ where
         w
     }
 
-    /// Arms a power cut after `steps` more steps (write units programmed plus
-    /// erase units erased): exactly `steps` complete and the next one is torn
-    /// (per `mode` for a write unit). Replaces any armed cut.
-    pub fn cut_power_after(&mut self, steps: u64, mode: TearMode, seed: u64) {
-        self.arm(Fuel::Steps(steps), mode, seed);
-    }
-
-    /// Arms a power cut after `bytes` more bytes written: the write unit
-    /// holding the next byte is torn per `mode` (with `bytes` a multiple of
-    /// `W`, the next unit). Erases do not count. Replaces any armed cut.
-    pub fn cut_after_bytes(&mut self, bytes: u64, mode: TearMode, seed: u64) {
-        self.arm(Fuel::Bytes(bytes), mode, seed);
-    }
-
-    /// Arms a power cut during an erase: `units` more erase units are erased
-    /// completely and the next one is left partly erased. Writes do not
-    /// count. Replaces any armed cut.
-    pub fn interrupt_erase_after(&mut self, units: u64, seed: u64) {
-        self.arm(Fuel::Erases(units), TearMode::RandomBits, seed);
-    }
-
-    fn arm(&mut self, fuel: Fuel, mode: TearMode, seed: u64) {
-        self.ram.cancel_cut();
-        self.cut = Some(Cut { fuel, mode, seed });
-    }
-
-    /// Disarms a pending cut (does not restore lost power).
-    pub fn cancel_cut(&mut self) {
-        self.cut = None;
-        self.ram.cancel_cut();
-    }
-
-    /// Whether a cut is armed.
-    pub fn cut_pending(&self) -> bool {
-        self.cut.is_some()
-    }
-
-    /// Cuts power now, between operations; nothing is torn.
-    pub fn cut_power(&mut self) {
-        self.cut = None;
-        self.ram.cut_power();
-        self.fault = Some(Fault::PowerCut);
-    }
-
-    /// Whether power is lost.
-    pub fn power_lost(&self) -> bool {
-        self.ram.power_lost()
-    }
-
-    /// Restores power: calls work again on the bytes the cut left (reboot).
-    pub fn restore_power(&mut self) {
-        self.ram.restore_power();
-    }
-
-    /// Steps (write units programmed plus erase units erased) completed since
-    /// construction or [`reset_steps`](Self::reset_steps): run a workload
-    /// uncut to learn its `N` steps, then cut it at each of `0..N`.
-    pub fn steps_taken(&self) -> u64 {
-        self.ram.steps_taken() + self.extra_steps
-    }
-
-    /// Zeroes [`steps_taken`](Self::steps_taken).
-    pub fn reset_steps(&mut self) {
-        self.ram.reset_steps();
-        self.extra_steps = 0;
-    }
-
-    /// Makes the next valid `write` fail with [`SimError::Injected`].
-    pub fn fail_next_write(&mut self) {
-        self.fail_write = true;
-    }
-
-    /// Makes the next valid `erase` fail with [`SimError::Injected`].
-    pub fn fail_next_erase(&mut self) {
-        self.fail_erase = true;
-    }
-
-    /// The fault that fired last.
-    pub fn last_fault(&self) -> Option<Fault> {
-        self.fault
-    }
-
-    /// Flips bit `bit` of the byte at `offset` (works while power is lost).
-    ///
-    /// # Errors
-    /// [`SimError::OutOfBounds`] past the end or for `bit > 7`.
-    pub fn flip_bit(&mut self, offset: u32, bit: u8) -> Result<(), SimError> {
-        self.ram.flip_bit(offset, bit)?;
-        self.fault = self.ram.last_fault();
-        Ok(())
-    }
-
-    /// Flips one bit chosen in `range` by a generator seeded with `seed`;
-    /// returns its `(offset, bit)`.
-    ///
-    /// # Errors
-    /// [`SimError::OutOfBounds`] if `range` is empty or not inside the flash.
-    pub fn flip_random_bit(&mut self, range: Range<u32>, seed: u64) -> Result<(u32, u8), SimError> {
-        let r = self.ram.flip_random_bit(range, seed)?;
-        self.fault = self.ram.last_fault();
-        Ok(r)
-    }
-
-    /// Turns weak cells on (`Some(seed)` seeds the read noise) or off. While
-    /// on, every later torn write unit and interrupted erase unit reads back
-    /// differently on each read until it is erased. Turning it off forgets
-    /// the weak units.
-    pub fn set_weak_cells(&mut self, seed: Option<u64>) {
-        self.weak_rng = seed.map(Rng);
-        self.weak = [None; WEAK_UNITS];
-    }
-
-    /// Number of units currently weak.
-    pub fn weak_units(&self) -> usize {
-        self.weak.iter().flatten().count()
-    }
-
     fn size(&self) -> u32 {
         self.ram.geometry().size
     }
@@ -583,162 +449,6 @@ where
             return Err(SimError::NotAligned);
         }
         Ok(end)
-    }
-
-    /// Where the armed cut fires in a call of `units` units (`len` bytes):
-    /// the number of units that complete before the torn one.
-    fn fires_in(&self, erase: bool, units: u64, len: u64) -> Option<u64> {
-        let cut = self.cut?;
-        match (cut.fuel, erase) {
-            (Fuel::Steps(f), _) if f < units => Some(f),
-            (Fuel::Bytes(b), false) if b < len => Some(b / W as u64),
-            (Fuel::Erases(f), true) if f < units => Some(f),
-            _ => None,
-        }
-    }
-
-    /// Burns fuel for a call that completed.
-    fn burn(&mut self, erase: bool, units: u64, len: u64) {
-        if let Some(cut) = &mut self.cut {
-            match (&mut cut.fuel, erase) {
-                (Fuel::Steps(f), _) => *f -= units,
-                (Fuel::Bytes(b), false) => *b -= len,
-                (Fuel::Erases(f), true) => *f -= units,
-                _ => {}
-            }
-        }
-    }
-
-    fn add_weak(&mut self, unit: WeakUnit) {
-        if self.weak_rng.is_none() {
-            return;
-        }
-        let slot = self.weak_next % WEAK_UNITS;
-        self.weak[slot] = Some(unit);
-        self.weak_next = (slot + 1) % WEAK_UNITS;
-    }
-
-    /// Forgets weak units inside `from..to` (erased, or rewritten).
-    fn clear_weak(&mut self, from: u32, to: u32) {
-        for w in &mut self.weak {
-            let start = match w {
-                Some(WeakUnit::Program { offset, .. } | WeakUnit::Erase { offset }) => *offset,
-                None => continue,
-            };
-            if start >= from && start < to {
-                *w = None;
-            }
-        }
-    }
-
-    /// Replaces what `buf` (read at `offset`) shows of weak units by a fresh
-    /// noisy reading.
-    fn weak_read(&mut self, offset: u32, buf: &mut [u8]) {
-        let Some(mut rng) = self.weak_rng else {
-            return;
-        };
-        let end = offset + buf.len() as u32;
-        for unit in self.weak.iter().flatten() {
-            let (start, len) = match unit {
-                WeakUnit::Program { offset, .. } => (*offset, W as u32),
-                WeakUnit::Erase { offset } => (*offset, E as u32),
-            };
-            let (lo, hi) = (start.max(offset), (start + len).min(end));
-            if lo >= hi {
-                continue;
-            }
-            let out = &mut buf[(lo - offset) as usize..(hi - offset) as usize];
-            match unit {
-                WeakUnit::Program { new, .. } => {
-                    // Bits the write meant to clear read either way.
-                    let mut noisy = [ERASED; MAX_W];
-                    for (n, b) in noisy.iter_mut().zip(&new[..W]) {
-                        *n = *b | (rng.byte() & !*b);
-                    }
-                    let stored = &self.ram.as_bytes()[start as usize..(start as usize + W)];
-                    if noisy[..W].iter().all(|&b| b == ERASED) {
-                        // Never fully erased: some new bit reached the cells.
-                        noisy[..W].copy_from_slice(stored);
-                    }
-                    let from = (lo - start) as usize;
-                    out.copy_from_slice(&noisy[from..from + out.len()]);
-                }
-                WeakUnit::Erase { .. } => {
-                    if rng.below(4) == 0 {
-                        out.fill(ERASED);
-                    } else {
-                        for b in out.iter_mut() {
-                            let up = rng.byte() & rng.byte();
-                            let down = rng.byte() & rng.byte() & rng.byte();
-                            *b = (*b | up) & !down;
-                        }
-                    }
-                }
-            }
-        }
-        self.weak_rng = Some(rng);
-    }
-
-    /// A write with [`Reprogram::And`] onto cells not all erased: AND each
-    /// unit in, honouring an armed cut, bypassing `ram`'s once-only rule.
-    fn write_and(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        let units = (bytes.len() / W) as u64;
-        let fire = self.fires_in(false, units, bytes.len() as u64);
-        let cut = self.cut;
-        let base = offset as usize;
-        {
-            let data = self.ram.data_mut();
-            for (k, new) in bytes.chunks_exact(W).enumerate() {
-                let dst = &mut data[base + k * W..base + (k + 1) * W];
-                if fire == Some(k as u64) {
-                    if let Some(cut) = cut {
-                        tear_and(dst, new, cut.mode, &mut Rng(cut.seed));
-                    }
-                    break;
-                }
-                for (d, n) in dst.iter_mut().zip(new) {
-                    *d &= *n;
-                }
-            }
-        }
-        if let (Some(k), Some(cut)) = (fire, cut) {
-            self.extra_steps += k;
-            self.cut = None;
-            self.ram.cut_power();
-            self.fault = Some(Fault::TornProgram {
-                offset: offset + (k as u32) * W as u32,
-                mode: cut.mode,
-            });
-            return Err(SimError::PowerLost);
-        }
-        self.extra_steps += units;
-        self.burn(false, units, bytes.len() as u64);
-        Ok(())
-    }
-}
-
-/// Tears one write unit being rewritten with AND semantics: each byte or bit
-/// is left old or becomes `old & new`.
-fn tear_and(dst: &mut [u8], new: &[u8], mode: TearMode, rng: &mut Rng) {
-    match mode {
-        TearMode::Prefix => {
-            let k = rng.below(dst.len() as u64) as usize;
-            for (d, n) in dst.iter_mut().zip(new).take(k) {
-                *d &= *n;
-            }
-        }
-        TearMode::Subset => {
-            for (d, n) in dst.iter_mut().zip(new) {
-                if rng.below(2) == 1 {
-                    *d &= *n;
-                }
-            }
-        }
-        TearMode::RandomBits => {
-            for (d, n) in dst.iter_mut().zip(new) {
-                *d &= *n | !rng.byte();
-            }
-        }
     }
 }
 
@@ -758,156 +468,5 @@ where
             .field("last_fault", &self.fault)
             .field("weak_units", &self.weak_units())
             .finish_non_exhaustive()
-    }
-}
-
-impl<S, const W: usize, const E: usize, const R: usize> ErrorType for SimFlash<S, W, E, R>
-where
-    S: AsRef<[u8]> + AsMut<[u8]>,
-{
-    type Error = SimError;
-}
-
-impl<S, const W: usize, const E: usize, const R: usize> ReadNorFlash for SimFlash<S, W, E, R>
-where
-    S: AsRef<[u8]> + AsMut<[u8]>,
-{
-    const READ_SIZE: usize = R;
-
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
-        if self.power_lost() {
-            return Err(SimError::PowerLost);
-        }
-        self.check(offset, bytes.len(), R)?;
-        self.ram.read(offset, bytes)?;
-        self.weak_read(offset, bytes);
-        self.stats.reads += 1;
-        self.stats.bytes_read += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn capacity(&self) -> usize {
-        self.size() as usize
-    }
-}
-
-impl<S, const W: usize, const E: usize, const R: usize> NorFlash for SimFlash<S, W, E, R>
-where
-    S: AsRef<[u8]> + AsMut<[u8]>,
-{
-    const WRITE_SIZE: usize = W;
-    const ERASE_SIZE: usize = E;
-
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        if self.power_lost() {
-            return Err(SimError::PowerLost);
-        }
-        let end = self.check(offset, bytes.len(), W)?;
-        let len = bytes.len() as u64;
-        let units = len / W as u64;
-        let programmed = (offset..end)
-            .step_by(W)
-            .find(|&o| self.ram.program_count(o).unwrap_or(0) > 0);
-        let not_erased = self.as_bytes()[offset as usize..end as usize]
-            .iter()
-            .position(|&b| b != ERASED);
-        let rewrite = match (self.reprogram, programmed, not_erased) {
-            (Reprogram::Never, Some(at), _) => {
-                return Err(SimError::AlreadyProgrammed { offset: at })
-            }
-            (Reprogram::Never, None, Some(i)) => {
-                return Err(SimError::NotErased {
-                    offset: offset + i as u32,
-                })
-            }
-            (Reprogram::Never, None, None) => false,
-            (Reprogram::And, p, e) => p.is_some() || e.is_some(),
-        };
-        if self.fail_write {
-            self.fail_write = false;
-            self.fault = Some(Fault::InjectedProgram { offset });
-            return Err(SimError::Injected);
-        }
-        if rewrite {
-            self.write_and(offset, bytes)?;
-            self.clear_weak(offset, end);
-            self.stats.programs += 1;
-            self.stats.bytes_programmed += len;
-            return Ok(());
-        }
-        if let (Some(k), Some(cut)) = (self.fires_in(false, units, len), self.cut) {
-            self.ram.cut_power_after(k, cut.mode, cut.seed);
-        }
-        match self.ram.program(offset, bytes) {
-            Ok(()) => {
-                self.burn(false, units, len);
-                self.stats.programs += 1;
-                self.stats.bytes_programmed += len;
-                Ok(())
-            }
-            Err(RamError::PowerLost) => {
-                self.cut = None;
-                self.fault = self.ram.last_fault();
-                if let Some(Fault::TornProgram { offset: at, .. }) = self.fault {
-                    // Weak only if some new bit reached the cells; a unit
-                    // left all old counts as unprogrammed.
-                    if self.ram.program_count(at).unwrap_or(0) > 0 {
-                        let from = (at - offset) as usize;
-                        let mut new = [ERASED; MAX_W];
-                        new[..W].copy_from_slice(&bytes[from..from + W]);
-                        self.add_weak(WeakUnit::Program { offset: at, new });
-                    }
-                }
-                Err(SimError::PowerLost)
-            }
-            Err(e) => {
-                // Validated above, so not expected; nothing changed.
-                self.ram.cancel_cut();
-                Err(e.into())
-            }
-        }
-    }
-
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
-        if self.power_lost() {
-            return Err(SimError::PowerLost);
-        }
-        if from > to {
-            return Err(SimError::OutOfBounds);
-        }
-        self.check(from, (to - from) as usize, E)?;
-        if self.fail_erase {
-            self.fail_erase = false;
-            self.fault = Some(Fault::InjectedErase { from });
-            return Err(SimError::Injected);
-        }
-        let units = u64::from((to - from) / E as u32);
-        if let Some(k) = self.fires_in(true, units, 0) {
-            if let Some(cut) = self.cut {
-                self.ram.cut_power_after(k, cut.mode, cut.seed);
-            }
-        }
-        match self.ram.erase(from, to) {
-            Ok(()) => {
-                self.burn(true, units, 0);
-                self.clear_weak(from, to);
-                self.stats.erases += units;
-                Ok(())
-            }
-            Err(RamError::PowerLost) => {
-                self.cut = None;
-                self.fault = self.ram.last_fault();
-                if let Some(Fault::TornErase { offset: at, .. }) = self.fault {
-                    // Units before it were erased; the torn one is weak.
-                    self.clear_weak(from, at + E as u32);
-                    self.add_weak(WeakUnit::Erase { offset: at });
-                }
-                Err(SimError::PowerLost)
-            }
-            Err(e) => {
-                self.ram.cancel_cut();
-                Err(e.into())
-            }
-        }
     }
 }
