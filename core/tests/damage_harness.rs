@@ -237,9 +237,8 @@ fn damage_then_power_cut_ram() {
                             refused_but_wrote: false,
                         }
                     });
-                    let (v, available) = judge(&t, f, &a, &p);
                     let medium = format!("{}+cut", medium(in_order));
-                    table.count(&medium, life, &t, f, &a, &v, available);
+                    table.count(&medium, life, &t, f, &a, &judge(&t, f, &a, &p));
                 }
             }
         }

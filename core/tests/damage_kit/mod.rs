@@ -312,13 +312,11 @@ fn record(t: &mut Trace, step: &Step, before: &Stats, after: &Stats, sync_every_
                 // The batch commit record: empty key, 16-byte value.
                 t.newest = end - stored_len(0, 16, t.write_unit).unwrap();
             }
-            Step::Sync => {
-                if !t.in_order {
-                    t.sync_point = end;
-                    t.syncs.push((end, end));
-                    if end > start {
-                        t.newest = start;
-                    }
+            Step::Sync if !t.in_order => {
+                t.sync_point = end;
+                t.syncs.push((end, end));
+                if end > start {
+                    t.newest = start;
                 }
             }
             _ => {}
@@ -982,9 +980,9 @@ impl Table {
         t: &Trace,
         f: &Fault,
         a: &Applied,
-        v: &Verdict,
-        available: bool,
+        outcome: &(Verdict, bool),
     ) {
+        let (v, available) = (&outcome.0, outcome.1);
         if let Verdict::Silent(why) = v {
             let e = self
                 .classes
@@ -1137,8 +1135,7 @@ pub fn sweep(
     for f in faults {
         let Some(a) = apply(t, f) else { continue };
         let p = probe(&a.image);
-        let (v, available) = judge(t, f, &a, &p);
-        table.count(medium, life, t, f, &a, &v, available);
+        table.count(medium, life, t, f, &a, &judge(t, f, &a, &p));
     }
 }
 
