@@ -118,6 +118,12 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
     let mut s: Vec<Entry> = (0..5).map(&mut set).collect();
     s.extend([d(Step::Sync), set(1), del(3), d(Step::Sync)]);
     out.push(("synced", s));
+    // A log longer than one 512-byte sector: the last sync marker and the
+    // records before it lie in a later unit than the first values (issue 11,
+    // repro 3).
+    let mut s: Vec<Entry> = (0..26).map(&mut set).collect();
+    s.extend([d(Step::Sync), set(1), set(2), del(3), d(Step::Sync)]);
+    out.push(("synced-long", s));
     let mut s: Vec<Entry> = (0..4).map(&mut set).collect();
     s.push(d(Step::Batch(vec![
         (key(4), Some(b"b4".to_vec())),
