@@ -121,7 +121,13 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
     // A log longer than one 512-byte sector: the last sync marker and the
     // records before it lie in a later unit than the first values (issue 11,
     // repro 3).
-    let mut s: Vec<Entry> = (0..26).map(&mut set).collect();
+    let mut s: Vec<Entry> = (0..22)
+        .map(|k| {
+            let mut v = format!("long{k}.").into_bytes();
+            v.resize(12, b'x');
+            Entry::Do(Step::Set(key(k), v))
+        })
+        .collect();
     s.extend([d(Step::Sync), set(1), set(2), del(3), d(Step::Sync)]);
     out.push(("synced-long", s));
     let mut s: Vec<Entry> = (0..4).map(&mut set).collect();
