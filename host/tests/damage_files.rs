@@ -19,7 +19,7 @@ use twinkv_host::{Error, Op, Options, Stats, Store};
 const SIZE: u32 = 2048;
 const SECTOR: u32 = 512;
 /// Byte faults sampled per lifecycle in quick mode.
-const QUICK_SAMPLE: usize = 90;
+const QUICK_SAMPLE: usize = 60;
 
 fn options() -> Options {
     Options::new().region_size(SIZE).limits(16, 64)
