@@ -832,15 +832,16 @@ pub fn judge(t: &Trace, f: &Fault, a: &Applied, p: &Probe) -> (Verdict, bool) {
         return (v, available);
     }
     match excuse(t, f, a, &lost) {
-        Some(c) => (Verdict::Crash(c), available),
-        None => (Verdict::Silent(lost[0].what.clone()), false),
+        Ok(c) => (Verdict::Crash(c), available),
+        Err(i) => (Verdict::Silent(lost[i].what.clone()), false),
     }
 }
 
-/// The exception every lost key fits, if any.
-fn excuse(t: &Trace, f: &Fault, a: &Applied, lost: &[Lost]) -> Option<Class> {
+/// The exception every lost key fits, or the index of the first lost key
+/// that fits none (0 when the fault's shape fits none).
+fn excuse(t: &Trace, f: &Fault, a: &Applied, lost: &[Lost]) -> Result<Class, usize> {
     if f.region != t.active {
-        return None;
+        return Err(0);
     }
     // The last sync point whose evidence (commit marker, sync marker) the
     // fault left intact; none: the start of the log.
@@ -853,23 +854,24 @@ fn excuse(t: &Trace, f: &Fault, a: &Applied, lost: &[Lost]) -> Option<Class> {
         .unwrap_or(t.data_start);
     // Every lost write lies after that sync point and reaches past the
     // fault's first byte: nothing after the fault says it was ever made.
-    let fits = lost.iter().all(|l| {
-        !l.key.is_empty()
-            && t.spans
+    let misfit = lost.iter().position(|l| {
+        l.key.is_empty()
+            || !t
+                .spans
                 .get(&l.key)
                 .is_some_and(|s| s.start >= sync && s.end > a.first)
     });
-    if !fits {
-        return None;
+    if let Some(i) = misfit {
+        return Err(i);
     }
     if t.in_order && a.first >= t.newest {
-        return Some(Class::E1);
+        return Ok(Class::E1);
     }
     let e = t.erase_unit;
     let unit_end = (f.at + 1) * e;
     let holds_end = unit_end >= t.log_end;
     match f.kind {
-        Kind::UnitErase if holds_end => return Some(Class::E2),
+        Kind::UnitErase if holds_end => return Ok(Class::E2),
         Kind::UnitOlder if holds_end => {
             let old = &t.older[f.arg as usize][f.region];
             let u = (f.at * e) as usize..unit_end as usize;
@@ -877,15 +879,15 @@ fn excuse(t: &Trace, f: &Fault, a: &Applied, lost: &[Lost]) -> Option<Class> {
             let d = t.data_start as usize;
             let same_generation = old[..d] == t.image[f.region][..d];
             if erased || same_generation {
-                return Some(Class::E2);
+                return Ok(Class::E2);
             }
         }
         _ => {}
     }
     if t.page_cache && a.first >= sync && a.any_ff {
-        return Some(Class::E3);
+        return Ok(Class::E3);
     }
-    None
+    Err(0)
 }
 
 // ----- the table -------------------------------------------------------------
