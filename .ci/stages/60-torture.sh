@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Torture in long mode only: >= 10 million sampled power-cut points across
 # seeds, write units and tear modes (the exhaustive small harness already
-# runs in `cargo test --workspace`).
+# runs in `cargo test --workspace`), and the damage harness exhaustively
+# (every byte of small stores on RAM, SimFlash W = 1..32 and files) plus
+# double faults (damage, then a power cut); its quick sample runs in
+# `cargo test`.
 set -euo pipefail
 mode="${1:-${TWINKV_CI_MODE:-quick}}"
 if [ "$mode" != long ]; then
@@ -9,3 +12,6 @@ if [ "$mode" != long ]; then
   exit 0
 fi
 TWINKV_CUTS="${TWINKV_CUTS:-10000000}" cargo test --release -p twinkv-core --test power_cut -- --ignored --nocapture
+cargo test --release -p twinkv-core --test damage_harness -- --ignored --nocapture
+cargo test --release -p twinkv-core --features flash-sim --test damage_flash -- --ignored --nocapture
+cargo test --release -p twinkv-host --test damage_files -- --ignored --nocapture

@@ -1,0 +1,199 @@
+//! The damage harness on the NOR flash simulator through the flash adapter
+//! (one `SimFlash` per region, `SharedFlashRegion::whole`), for W = 1, 4, 8,
+//! 16 and 32: the same lifecycles, faults and oracle as `damage_harness.rs`
+//! (see `damage_kit`). NOR persists in order, so E1 and E2 apply, E3 never.
+//!
+//! Quick mode in `cargo test --features flash-sim`; every byte with
+//! `-- --ignored` (`.ci/stages/60-torture.sh`).
+
+mod damage_kit;
+mod flash_common;
+
+use std::cell::RefCell;
+
+use damage_kit::*;
+use flash_common::{config, open_two, sim, FlashStore, Sim};
+use twinkv_core::{FixedIndex, SharedFlashRegion, Stats, Store};
+
+const SIZE: u32 = 1024;
+/// Byte faults sampled per (W, lifecycle) in quick mode.
+const QUICK_SAMPLE: usize = 120;
+
+struct Build<'a, const W: usize> {
+    s: FlashStore<'a, W>,
+    a: &'a RefCell<Sim<W>>,
+    b: &'a RefCell<Sim<W>>,
+}
+
+impl<const W: usize> Builder for Build<'_, W> {
+    fn run(&mut self, step: &Step) {
+        let s = &mut self.s;
+        let r = match step {
+            Step::Set(k, v) => s.set(k, v),
+            Step::Delete(k) => s.delete(k).map(|_| ()),
+            Step::Batch(ops) => {
+                let ops: Vec<twinkv_core::Op<'_>> = ops
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => twinkv_core::Op::Set(k, v),
+                        None => twinkv_core::Op::Delete(k),
+                    })
+                    .collect();
+                s.apply(&ops)
+            }
+            Step::Clear => s.clear(),
+            Step::Compact => s.compact(),
+            Step::Repair => s.repair().map(|_| ()),
+            Step::Sync => s.sync(),
+        };
+        r.unwrap_or_else(|e| panic!("building the store (W = {W}): {step:?}: {e:?}"));
+    }
+    fn stats(&mut self) -> Stats {
+        self.s.stats()
+    }
+    fn image(&mut self) -> Image {
+        [
+            self.a.borrow().as_bytes().to_vec(),
+            self.b.borrow().as_bytes().to_vec(),
+        ]
+    }
+}
+
+fn build<const W: usize>(script: &[Entry]) -> Trace {
+    let a = RefCell::new(sim::<W>(SIZE));
+    let b = RefCell::new(sim::<W>(SIZE));
+    let s = open_two(&a, &b, config()).expect("fresh store");
+    let mut bld = Build { s, a: &a, b: &b };
+    play(&mut bld, script, W as u32, 256, true, false, false)
+}
+
+fn flash_with<const W: usize>(bytes: &[u8]) -> RefCell<Sim<W>> {
+    let mut buf = vec![0u8; Sim::<W>::storage_len(SIZE)];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    RefCell::new(Sim::<W>::with_contents(buf, SIZE).unwrap())
+}
+
+fn open_ro<'a, const W: usize>(
+    a: &'a RefCell<Sim<W>>,
+    b: &'a RefCell<Sim<W>>,
+) -> Result<FlashStore<'a, W>, flash_common::StoreError> {
+    let ra = SharedFlashRegion::whole(a).unwrap();
+    let rb = SharedFlashRegion::whole(b).unwrap();
+    let cfg = config();
+    let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
+    Store::open_read_only(ra, rb, FixedIndex::new(), scratch, cfg)
+}
+
+fn image<const W: usize>(a: &RefCell<Sim<W>>, b: &RefCell<Sim<W>>) -> Image {
+    [
+        a.borrow().as_bytes().to_vec(),
+        b.borrow().as_bytes().to_vec(),
+    ]
+}
+
+fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>]) -> Probe {
+    guarded(|| {
+        let a = flash_with::<W>(&img[0]);
+        let b = flash_with::<W>(&img[1]);
+        let ro = match open_ro(&a, &b) {
+            Ok(mut s) => core_opened(&mut s, keys),
+            Err(e) => core_refusal(&e, true, keys.len(), is_empty(img)),
+        };
+        let mut refused_but_wrote = image(&a, &b) != *img;
+        let (rw, wrote) = match open_two(&a, &b, config()) {
+            Ok(mut s) => {
+                let st = s.stats();
+                let w = core_wrote(s.set(NEW_KEY, NEW_VALUE));
+                let o = Opened::Ok {
+                    generation: st.generation,
+                    damage: st.damage_found_at_open > 0 || st.damaged_keys > 0,
+                    reads: Vec::new(),
+                };
+                (o, Some(w))
+            }
+            Err(e) => {
+                refused_but_wrote |= image(&a, &b) != *img;
+                (core_refusal(&e, false, 0, false), None)
+            }
+        };
+        let re = wrote.as_ref().map(|_| match open_two(&a, &b, config()) {
+            Ok(mut s) => core_opened(&mut s, &with_new(keys)),
+            Err(e) => core_refusal(&e, false, 0, false),
+        });
+        Probe {
+            ro,
+            rw,
+            wrote,
+            re,
+            panic: None,
+            refused_but_wrote,
+        }
+    })
+}
+
+fn run_w<const W: usize>(table: &mut Table, long: bool) {
+    let medium = format!("nor W={W}");
+    for (i, (life, script)) in lifecycles().into_iter().enumerate() {
+        let t = build::<W>(&script);
+        let keys = t.keys();
+        let seed = 0xF1A5_0000 + (W as u64) * 100 + i as u64;
+        let faults = faults_for(&t, long, QUICK_SAMPLE, seed, false);
+        sweep(table, &medium, life, &t, &faults, |img| {
+            probe::<W>(img, &keys)
+        });
+    }
+}
+
+fn run(long: bool) -> Table {
+    let mut table = Table::default();
+    run_w::<1>(&mut table, long);
+    run_w::<4>(&mut table, long);
+    run_w::<8>(&mut table, long);
+    run_w::<16>(&mut table, long);
+    run_w::<32>(&mut table, long);
+    table
+}
+
+#[test]
+fn damage_harness_flash_quick() {
+    let start = std::time::Instant::now();
+    let table = run(false);
+    println!(
+        "quick mode: {} faults in {:?}",
+        table.tried(),
+        start.elapsed()
+    );
+    table.finish("damage harness, SimFlash through the flash adapter, quick sample");
+}
+
+#[test]
+#[ignore = "long mode: every byte of both regions (.ci/stages/60-torture.sh)"]
+fn damage_harness_flash_exhaustive() {
+    let start = std::time::Instant::now();
+    let table = run(true);
+    println!(
+        "long mode: {} faults in {:?}",
+        table.tried(),
+        start.elapsed()
+    );
+    table.finish("damage harness, SimFlash through the flash adapter, exhaustive");
+}
+
+/// The harness itself: undamaged images probe as harmless at every W.
+#[test]
+fn harness_self_check_undamaged_is_harmless_on_flash() {
+    fn check<const W: usize>() {
+        for (life, script) in lifecycles() {
+            let t = build::<W>(&script);
+            let p = probe::<W>(&t.image, &t.keys());
+            let (v, available) = judge_unfaulted(&t, &p);
+            assert_eq!(v, Verdict::Harmless, "W = {W} / {life}: {p:?}");
+            assert!(available, "W = {W} / {life}");
+        }
+    }
+    check::<1>();
+    check::<4>();
+    check::<8>();
+    check::<16>();
+    check::<32>();
+}
