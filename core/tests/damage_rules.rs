@@ -411,3 +411,44 @@ fn superseded_predecessor_with_a_damaged_header_is_ours() {
     let mut s = rig.open().unwrap();
     assert_eq!(get(&mut s, b"more").unwrap().unwrap(), b"1");
 }
+
+/// Regions in order: the records a switch copied all lie before the commit's
+/// data end, so damage to the last of them (or an erased unit before the
+/// data end) is mid-log damage — never a torn tail, although every intact
+/// record before it is a sync point of its own.
+#[test]
+fn in_order_damage_before_the_commit_data_end_is_reported() {
+    for erase in [false, true] {
+        let power = Power::default();
+        let mut rig = Rig::new(&power, 1024, 4, config());
+        let end;
+        {
+            let mut s = rig.open().unwrap();
+            for i in 0..6 {
+                s.set(&key(i), &value(i, 0)).unwrap();
+            }
+            s.compact().unwrap();
+            end = D + s.stats().used_bytes as usize;
+        }
+        let (_, b) = rig.snapshot();
+        let recs = record_offsets(&b, end);
+        let (at, rec_end) = *recs.last().unwrap();
+        if erase {
+            // Everything from the last copied record on reads erased.
+            rig.b.ram.data_mut()[at..end].fill(0xFF);
+        } else {
+            rig.b.ram.flip_bit(rec_end as u32 - 1, 0).unwrap();
+        }
+        let mut s = rig.open().unwrap();
+        assert!(s.stats().damage_found_at_open > 0, "erase={erase}");
+        let mut corrupted = 0;
+        for i in 0..6 {
+            match get(&mut s, &key(i)) {
+                Ok(Some(v)) => assert_eq!(v, value(i, 0)),
+                Err(Error::Corrupted) => corrupted += 1,
+                other => panic!("erase={erase} key{i}: {other:?}"),
+            }
+        }
+        assert!(corrupted >= 1, "erase={erase}");
+    }
+}

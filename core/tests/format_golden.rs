@@ -177,3 +177,40 @@ fn sixteen_byte_key_and_value_cost_forty_bytes_at_w1_and_w4() {
     assert_eq!(record::stored_len(16, 16, 1), Some(40));
     assert_eq!(record::stored_len(16, 16, 4), Some(40));
 }
+
+/// The audit of FORMAT.md §10.2 and the crash table of §7.2 name tests as
+/// `file::function` (or a whole test file): each must exist, so the tables
+/// cannot point at tests that were renamed or removed.
+#[test]
+fn tables_name_existing_tests() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut checked = 0;
+    for section in ["### 7.2", "### 10.2"] {
+        let start = FORMAT.find(section).expect("section present");
+        let text = &FORMAT[start..];
+        let end = text[4..].find("\n#").map_or(text.len(), |e| e + 4);
+        for line in text[..end].lines().filter(|l| l.starts_with('|')) {
+            let last = line.trim_end_matches('|').rsplit('|').next().unwrap();
+            for name in last.split('`').skip(1).step_by(2) {
+                let found = match name.split_once("::") {
+                    Some((file, func)) => std::fs::read_to_string(dir.join(format!("{file}.rs")))
+                        .is_ok_and(|src| src.contains(&format!("fn {func}("))),
+                    // A test file, or a test function in any file.
+                    None => {
+                        dir.join(format!("{name}.rs")).is_file()
+                            || std::fs::read_dir(&dir).unwrap().any(|e| {
+                                std::fs::read_to_string(e.unwrap().path())
+                                    .is_ok_and(|src| src.contains(&format!("fn {name}(")))
+                            })
+                    }
+                };
+                assert!(found, "{section}: `{name}` names no test");
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} test names found in the tables"
+    );
+}

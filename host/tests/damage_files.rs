@@ -87,8 +87,18 @@ fn build(dir: &Path, script: &[Entry]) -> Trace {
 }
 
 fn refusal(e: &Error, read_only: bool, keys: usize, empty: bool) -> Opened {
+    if let Some(c) = e.core_cause() {
+        return core_refusal(c, read_only, keys, empty);
+    }
     match e {
-        Error::Core(c) => core_refusal(c, read_only, keys, empty),
+        // Nothing but erased bytes: no store to read (as core's `ReadOnly`
+        // on empty storage).
+        Error::NotFound(_) if read_only && empty => core_refusal(
+            &twinkv_host::core::Error::<()>::ReadOnly,
+            read_only,
+            keys,
+            empty,
+        ),
         // The host's names for storage it will not take as its own.
         Error::NotARegion { .. } | Error::NewerRegionMissing { .. } => {
             Opened::Refused(format!("{e:?}"))
@@ -249,13 +259,13 @@ fn assert_no_silent_loss(s: &Store, model: &Model, deleted: &[&[u8]], what: &str
 
 fn damage_refusal(e: &Error) -> bool {
     matches!(
-        e,
-        Error::Core(
+        e.core_cause(),
+        Some(
             twinkv_host::core::Error::Corrupted
                 | twinkv_host::core::Error::Unrecognised
                 | twinkv_host::core::Error::UnsupportedFormat
-        ) | Error::NotARegion { .. }
-    )
+        )
+    ) || matches!(e, Error::NotARegion { .. })
 }
 
 /// Read-only open (a refusal naming damage is fine), then read-write open,

@@ -276,18 +276,22 @@ impl<R: Region> Journal<R> {
         self.region.is_erased(from, to).map_err(Error::Region)
     }
 
-    /// Whether any byte of `from..to` reads `0xFF` (the shape a lost or
-    /// unwritten page leaves in a record, FORMAT.md §10.1).
-    pub(crate) fn any_erased_byte(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
-        let mut buf = [0u8; CHUNK];
+    /// Whether `from..to` (a record's bytes, padding excluded) has the shape
+    /// a crash leaves on a region that does not persist in order (FORMAT.md
+    /// §10.1): its last byte within some erase unit (a sector of a
+    /// memory-mapped file) reads `0xFF` — the end of a run of bytes that a
+    /// lost page or a copy cut short left erased.
+    pub(crate) fn torn_suffix(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+        let e = self.geo.erase_unit;
         let mut at = from;
         while at < to {
-            let n = core::cmp::min(CHUNK as u32, to - at) as usize;
-            self.read(at, &mut buf[..n])?;
-            if buf[..n].contains(&0xFF) {
+            let unit_end = (at / e + 1).saturating_mul(e).min(to);
+            let mut b = [0u8; 1];
+            self.read(unit_end - 1, &mut b)?;
+            if b[0] == 0xFF {
                 return Ok(true);
             }
-            at += n as u32;
+            at = unit_end;
         }
         Ok(false)
     }

@@ -162,17 +162,25 @@ fn walk<R: Region, S: Sink<R>>(
         let h = match slot {
             Slot::Erased if j.is_erased(pos, size)? => {
                 s.stop = pos;
+                if pos < data_end {
+                    // The commit says records reach `data_end`: the log was
+                    // erased from here by damage. Keys whose newest record
+                    // precedes it are unknown; never append over the gap.
+                    problem(&mut s, pos, false, pos);
+                    sink.damage(Damage {
+                        scope: Scope::Any,
+                        offset: pos,
+                    });
+                    return Ok(s);
+                }
                 s.clean = true;
                 return Ok(s);
             }
             Slot::Erased | Slot::Invalid => {
                 // A hole or a bad header: the keys in the gap are unknown.
                 // A hole reads erased, as a lost or unprogrammed unit does;
-                // a bad header is torn only if some of its bytes are.
-                let torn = in_order || matches!(slot, Slot::Erased) || {
-                    let span = header_span(j, pos)?;
-                    j.any_erased_byte(pos, pos + span)?
-                };
+                // a bad header is torn only if it ends in erased bytes.
+                let torn = in_order || matches!(slot, Slot::Erased) || torn_header(j, pos)?;
                 problem(&mut s, pos, torn, pos.saturating_add(max_record));
                 sink.damage(Damage {
                     scope: Scope::Any,
@@ -196,9 +204,9 @@ fn walk<R: Region, S: Sink<R>>(
         let formed = intact && well_formed(j, pos, &h, limits)?;
         if !formed {
             // An intact record breaking its kind's rules was never written:
-            // damage. A record failing its check is torn only if some of its
-            // bytes read erased (on media that do not persist in order).
-            let torn = !intact && (in_order || j.any_erased_byte(pos, pos + h.unaligned_len())?);
+            // damage. A record failing its check is torn only if it ends in
+            // erased bytes (on media that do not persist in order).
+            let torn = !intact && (in_order || j.torn_suffix(pos, pos + h.unaligned_len())?);
             problem(&mut s, pos, torn, pos.saturating_add(max_record));
             if let Some(scope) = damage_scope(&h) {
                 sink.damage(Damage { scope, offset: pos });
@@ -244,7 +252,9 @@ fn walk<R: Region, S: Sink<R>>(
             Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
         }
         if sync_point {
-            s.last_sync = end;
+            // Never below the commit's data end: the records a switch copied
+            // are all before a sync point, whatever their order.
+            s.last_sync = s.last_sync.max(end);
             s.pending = None;
             s.bound = 0;
         }
@@ -266,17 +276,34 @@ fn problem(s: &mut Walk, pos: u32, torn: bool, reach: u32) {
     s.bound = s.bound.max(reach);
 }
 
-/// How many bytes at `pos` a record header can occupy (its form bit says
-/// short or long), clamped to the region.
-fn header_span<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u32, R::Error> {
-    let mut b = [0u8; 1];
-    j.read(pos, &mut b)?;
-    let len = if record::is_long_form(b[0]) {
+/// Whether the slot at `pos`, which does not decode as a header, is one a
+/// crash tore on a region that does not persist in order (FORMAT.md §10.1).
+/// A header is copied front to back, and a lost page reads erased from some
+/// byte to the end of its sector: so its first byte, never `0xFF` in a
+/// header, reads `0xFF` only if the rest of the header in that sector does
+/// too; and the header (8 bytes, or 16 when its first byte says long form)
+/// ends, within some sector, in a byte reading `0xFF`.
+fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error> {
+    let mut b = [0u8; record::LONG_HEADER_LEN as usize];
+    let long = {
+        j.read(pos, &mut b[..1])?;
+        b[0] != 0xFF && record::is_long_form(b[0])
+    };
+    let len = if long {
         record::LONG_HEADER_LEN
     } else {
         record::SHORT_HEADER_LEN
-    };
-    Ok(len.min(j.size() - pos))
+    }
+    .min(j.size() - pos);
+    j.read(pos, &mut b[..len as usize])?;
+    if b[0] == 0xFF {
+        let e = j.geo.erase_unit;
+        let first_piece = ((pos / e + 1) * e).min(pos + len) - pos;
+        if b[..first_piece as usize].iter().any(|&x| x != 0xFF) {
+            return Ok(false);
+        }
+    }
+    j.torn_suffix(pos, pos + len)
 }
 
 /// Keys a damaged record (valid header, failed check) may have hidden.
@@ -327,7 +354,7 @@ enum Batch {
         expected_end: Option<u32>,
         /// A crash can leave it so: the region persists in order (the commit
         /// or a record was the torn program), or, on other regions, its
-        /// commit or one of its records has bytes that read erased.
+        /// commit or a failing inner record ends in erased bytes.
         torn: bool,
     },
 }
@@ -367,7 +394,7 @@ fn batch_commit<R: Region>(
     let missing = |j: &mut Journal<R>| -> Result<Batch, R::Error> {
         Ok(Batch::Uncommitted {
             expected_end,
-            torn: in_order || j.any_erased_byte(c, commit_span)?,
+            torn: in_order || j.torn_suffix(c, commit_span)?,
         })
     };
     let Slot::Header(ch) = j.slot(c, limits.max_key, limits.max_value)? else {
@@ -405,7 +432,7 @@ fn batch_commit<R: Region>(
 }
 
 /// Whether a record between `from` and `to` (a batch's inner records) fails
-/// with bytes that read erased, as a page lost from the page cache does.
+/// and ends in erased bytes, as a page lost from the page cache leaves it.
 fn inner_torn<R: Region>(
     j: &mut Journal<R>,
     from: u32,
@@ -419,12 +446,9 @@ fn inner_torn<R: Region>(
         let h = match j.slot(pos, limits.max_key, limits.max_value)? {
             Slot::Header(h) => h,
             Slot::Erased => return Ok(true),
-            Slot::Invalid => {
-                let span = header_span(j, pos)?;
-                return j.any_erased_byte(pos, pos + span);
-            }
+            Slot::Invalid => return torn_header(j, pos),
         };
-        if !j.verify(pos, &h, seal)?.0 && j.any_erased_byte(pos, pos + h.unaligned_len())? {
+        if !j.verify(pos, &h, seal)?.0 && j.torn_suffix(pos, pos + h.unaligned_len())? {
             return Ok(true);
         }
         pos += h.stored_len(w).ok_or_else(|| bug!())?;

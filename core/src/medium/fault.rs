@@ -81,7 +81,8 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// The low byte of the next draw.
+    /// The low byte of the next draw (`SimFlash`'s weak cells).
+    #[cfg_attr(not(feature = "flash-sim"), allow(dead_code))]
     pub(crate) fn byte(&mut self) -> u8 {
         self.next_u64().to_le_bytes()[0]
     }

@@ -424,8 +424,6 @@ pub struct Applied {
     pub image: Image,
     pub first: u32,
     pub last: u32,
-    /// Some changed byte reads `0xFF` afterwards.
-    pub any_ff: bool,
 }
 
 pub fn apply(t: &Trace, f: &Fault) -> Option<Applied> {
@@ -455,12 +453,10 @@ pub fn apply(t: &Trace, f: &Fault) -> Option<Applied> {
     let r = &image[f.region];
     let changed: Vec<usize> = (0..r.len()).filter(|&i| r[i] != cur[i]).collect();
     let (&first, &last) = (changed.first()?, changed.last()?);
-    let any_ff = changed.iter().any(|&i| r[i] == 0xFF);
     Some(Applied {
         image,
         first: first as u32,
         last: last as u32,
-        any_ff,
     })
 }
 
@@ -669,7 +665,8 @@ pub enum Class {
     /// older content of the same region generation.
     E2,
     /// Not-in-order region, default durability: after the last sync point,
-    /// with a byte reading 0xFF (a page lost from the page cache).
+    /// in a record that ends (within some sector) in a byte reading 0xFF, as
+    /// a page lost from the page cache leaves it.
     E3,
 }
 
@@ -884,10 +881,48 @@ fn excuse(t: &Trace, f: &Fault, a: &Applied, lost: &[Lost]) -> Result<Class, usi
         }
         _ => {}
     }
-    if t.page_cache && a.first >= sync && a.any_ff {
+    if t.page_cache && a.first >= sync && torn_shape(t, a) {
         return Ok(Class::E3);
     }
     Err(0)
+}
+
+/// FORMAT.md §10.1's crash shape on a memory-mapped file, on the damaged
+/// image: the record of the undamaged log that holds the fault's first byte
+/// ends, within some erase unit (sector), in a byte reading `0xFF` — what a
+/// lost page or a copy cut short leaves. Such a record is indistinguishable
+/// from one a crash tore, whatever else changed in it.
+fn torn_shape(t: &Trace, a: &Applied) -> bool {
+    let before = &t.image[t.active];
+    let after = &a.image[t.active];
+    let (w, e) = (t.write_unit, t.erase_unit);
+    let mut at = t.data_start;
+    while at + 8 <= t.log_end {
+        let b = &before[at as usize..];
+        let (header, key, value) = if b[0] & 0x10 == 0 {
+            let word = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            (8, (word >> 5) & 0x3F, (word >> 11) & 0x1FFF)
+        } else {
+            let key = u32::from(u16::from_le_bytes([b[2], b[3]]));
+            (16, key, u32::from_le_bytes([b[4], b[5], b[6], b[7]]))
+        };
+        let end = at + header + key + value;
+        let stored = (header + key + value).div_ceil(w) * w;
+        if a.first < at + stored {
+            // The last byte of the record in each erase unit it spans.
+            let mut u = at;
+            while u < end {
+                let unit_end = ((u / e + 1) * e).min(end);
+                if after[unit_end as usize - 1] == 0xFF {
+                    return true;
+                }
+                u = unit_end;
+            }
+            return false;
+        }
+        at += stored;
+    }
+    false
 }
 
 // ----- the table -------------------------------------------------------------
@@ -1250,7 +1285,6 @@ pub fn judge_unfaulted(t: &Trace, p: &Probe) -> (Verdict, bool) {
         image: t.image.clone(),
         first: 0,
         last: 0,
-        any_ff: false,
     };
     judge(t, &f, &a, p)
 }

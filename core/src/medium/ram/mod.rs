@@ -356,9 +356,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RamRegion<S> {
     }
 
     /// Sets what [`Region::persists_in_order`] reports (default `true`);
-    /// `false` emulates a memory-mapped file: it also makes a cut tear bytes,
-    /// not bits ([`TearMode::RandomBits`] acts as [`TearMode::Subset`]), as
-    /// a file stores whole bytes (FORMAT.md §10.1).
+    /// `false` emulates a memory-mapped file: it also makes every cut tear
+    /// as [`TearMode::Prefix`] (a front-to-back copy of whole bytes cut
+    /// short, FORMAT.md §10.1), whatever mode was armed.
     pub fn set_in_order(&mut self, in_order: bool) {
         self.in_order = in_order;
     }

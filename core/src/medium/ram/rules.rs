@@ -79,12 +79,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Region for RamRegion<S> {
         for (k, ((dst, new), count)) in units.enumerate() {
             if let Some(cut) = &mut self.cut {
                 if cut.fuel == 0 {
-                    // A memory-mapped file stores whole bytes: a cut leaves
-                    // each byte old or new, never a mix of bits (FORMAT.md
-                    // §10.1).
-                    let mode = match cut.mode {
-                        TearMode::RandomBits if !self.in_order => TearMode::Subset,
-                        m => m,
+                    // A memory-mapped file is written by a front-to-back
+                    // copy of whole bytes: a cut leaves a prefix of the new
+                    // bytes, never a mix of bits or a scattered subset
+                    // (FORMAT.md §10.1).
+                    let mode = if self.in_order {
+                        cut.mode
+                    } else {
+                        TearMode::Prefix
                     };
                     if tear_program(dst, new, mode, &mut cut.rng) {
                         *count = count.saturating_add(1);
