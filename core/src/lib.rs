@@ -5,7 +5,7 @@
 //! state is compacted from memory into the other region, which is committed
 //! and becomes active. A switch interrupted at any instant recovers, and the
 //! format works on NOR flash, where bytes are programmed once between erases.
-//! FORMAT.md (in the repository) defines every byte.
+//! FORMAT.md (in this package and at the repository root) defines every byte.
 //!
 //! `#![no_std]`, no allocator, no `unsafe`. Storage is reached only through
 //! the [`Region`] trait; [`RamRegion`] is a strict, fault-injecting RAM
