@@ -43,3 +43,9 @@ pub use region::{all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_U
 #[cfg(feature = "flash-sim")]
 pub use sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
 pub use store::{Op, RegionId, Stats, Store};
+
+/// The Rust blocks of this crate's README (core/README.md, packaged with the
+/// crate), compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -56,7 +56,9 @@ pub use store::Store;
 pub use twinkv_core as core;
 pub use twinkv_core::{Op, RegionId, Stats};
 
-/// The README's Rust blocks, compiled and run as doc tests.
-#[doc = include_str!("../../README.md")]
+/// The Rust blocks of this crate's README (host/README.md, packaged with the
+/// crate), compiled and run as doc tests. The repository's README is compiled
+/// by the `twinkv-benches` crate, which is not published.
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
