@@ -11,6 +11,7 @@
 //! the [`Region`] trait; [`RamRegion`] is a strict, fault-injecting RAM
 //! implementation for tests and firmware.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -29,6 +29,7 @@
 //! The lock is advisory: it keeps other twinkv processes out, not programs that
 //! ignore it. A program that truncates a file under a running store kills it
 //! with SIGBUS (see `mmap.rs`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
