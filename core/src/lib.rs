@@ -10,6 +10,18 @@
 //! `#![no_std]`, no allocator, no `unsafe`. Storage is reached only through
 //! the [`Region`] trait; [`RamRegion`] is a strict, fault-injecting RAM
 //! implementation for tests and firmware.
+//!
+//! # Features
+//!
+//! All additive, none on by default.
+//!
+//! - `embedded-storage`: `FlashRegion`, `SharedFlashRegion` and
+//!   `flash_geometry`, regions over any `embedded_storage::nor_flash::NorFlash`.
+//! - `flash-sim`: `SimFlash`, a fault-injecting NOR flash simulator (no_std,
+//!   no alloc); implies `embedded-storage`.
+//! - `defmt`: `defmt::Format` for the public types.
+//! - `fast-crc`: 16-lane CRC tables (16 KiB each), several times faster checks
+//!   on a host.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]

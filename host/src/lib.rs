@@ -29,6 +29,14 @@
 //! The lock is advisory: it keeps other twinkv processes out, not programs that
 //! ignore it. A program that truncates a file under a running store kills it
 //! with SIGBUS (see `mmap.rs`).
+//!
+//! # Features
+//!
+//! - `cli` (default): the `twinkv` command, and the dependencies only it needs
+//!   (clap, serde, serde_json). A program that uses only the library sets
+//!   `default-features = false` and compiles none of them.
+//! - `serde`: typed values through postcard, `Store::get_as` /
+//!   `Store::set_as`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
