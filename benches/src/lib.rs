@@ -294,3 +294,10 @@ mod tests {
         assert!((3.9..4.1).contains(&r), "{r}");
     }
 }
+
+/// The Rust blocks of the repository's README.md, compiled and run as doc
+/// tests here: the published crates compile their own READMEs (core/README.md,
+/// host/README.md), and a path outside a package cannot be included by it.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -5,12 +5,25 @@
 //! state is compacted from memory into the other region, which is committed
 //! and becomes active. A switch interrupted at any instant recovers, and the
 //! format works on NOR flash, where bytes are programmed once between erases.
-//! FORMAT.md (in the repository) defines every byte.
+//! FORMAT.md (in this package and at the repository root) defines every byte.
 //!
 //! `#![no_std]`, no allocator, no `unsafe`. Storage is reached only through
 //! the [`Region`] trait; [`RamRegion`] is a strict, fault-injecting RAM
 //! implementation for tests and firmware.
+//!
+//! # Features
+//!
+//! All additive, none on by default.
+//!
+//! - `embedded-storage`: `FlashRegion`, `SharedFlashRegion` and
+//!   `flash_geometry`, regions over any `embedded_storage::nor_flash::NorFlash`.
+//! - `flash-sim`: `SimFlash`, a fault-injecting NOR flash simulator (no_std,
+//!   no alloc); implies `embedded-storage`.
+//! - `defmt`: `defmt::Format` for the public types.
+//! - `fast-crc`: 16-lane CRC tables (16 KiB each), several times faster checks
+//!   on a host.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -40,3 +53,9 @@ pub use medium::region::{
 #[cfg(feature = "flash-sim")]
 pub use medium::sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
 pub use store::{Op, RegionId, Stats, Store};
+
+/// The Rust blocks of this crate's README (core/README.md, packaged with the
+/// crate), compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

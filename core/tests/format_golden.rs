@@ -5,7 +5,7 @@ use twinkv_core::format::marker::{Marker, MarkerState};
 use twinkv_core::format::record::{self, Kind, Slot};
 use twinkv_core::format::{key_hash, short_hash, RegionHeader, Seal};
 
-const FORMAT: &str = include_str!("../../FORMAT.md");
+const FORMAT: &str = include_str!("../FORMAT.md");
 const SEAL: Seal = Seal {
     store_id: 0x0123_4567_89AB_CDEF,
     generation: 7,

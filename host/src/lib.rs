@@ -47,6 +47,15 @@
 //! The lock is advisory: it keeps other twinkv processes out, not programs that
 //! ignore it. A program that truncates a file under a running store kills it
 //! with SIGBUS (see `mmap.rs`).
+//!
+//! # Features
+//!
+//! - `cli` (default): the `twinkv` command, and the dependencies only it needs
+//!   (clap, serde, serde_json). A program that uses only the library sets
+//!   `default-features = false` and compiles none of them.
+//! - `serde`: typed values through postcard, `Store::get_as` /
+//!   `Store::set_as`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -74,7 +83,9 @@ pub use store::Store;
 pub use twinkv_core as core;
 pub use twinkv_core::{Op, RegionId, Stats};
 
-/// The README's Rust blocks, compiled and run as doc tests.
-#[doc = include_str!("../../README.md")]
+/// The Rust blocks of this crate's README (host/README.md, packaged with the
+/// crate), compiled and run as doc tests. The repository's README is compiled
+/// by the `twinkv-benches` crate, which is not published.
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;

@@ -557,6 +557,7 @@ impl Store {
     /// postcard is compact (varints, no field names) and `no_std`, so a
     /// device running `twinkv-core` can decode the same bytes.
     #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn get_as<T: serde::de::DeserializeOwned>(
         &self,
         key: impl AsRef<[u8]>,
@@ -571,6 +572,7 @@ impl Store {
 
     /// Sets `key` to `value` encoded with postcard (feature `serde`).
     #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn set_as<T: serde::Serialize + ?Sized>(
         &mut self,
         key: impl AsRef<[u8]>,

@@ -17,6 +17,7 @@ use crate::medium::region::{Geometry, Region};
 
 /// Largest `READ_SIZE` the adapter bounces unaligned reads for (bytes of
 /// stack used by a bounced read).
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub const MAX_READ_SIZE: usize = 32;
 
 /// Errors of a flash region: the flash's own error, or a call the adapter
@@ -24,6 +25,7 @@ pub const MAX_READ_SIZE: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub enum FlashError<E> {
     /// The flash reported an error.
     Flash(E),
@@ -71,6 +73,7 @@ impl<E: NorFlashError> NorFlashError for FlashError<E> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub enum FlashConfigError {
     /// `WRITE_SIZE` is not one of [`WRITE_UNITS`](crate::WRITE_UNITS).
     WriteSize,
@@ -114,6 +117,8 @@ impl core::error::Error for FlashConfigError {}
 /// so a firmware can check its configuration at compile time with
 /// [`Config::fits`](crate::Config::fits) (example on [`FlashRegion`]).
 /// The result is only meaningful if it is [valid](Geometry::is_valid).
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub const fn flash_geometry<F: NorFlash>(size: u32) -> Geometry {
     Geometry {
         size,
@@ -272,6 +277,7 @@ fn read_bounced<F: ReadNorFlash>(flash: &mut F, at: u32, buf: &mut [u8]) -> Resu
 /// [`FlashError::Flash`] carries the flash's own error, so it stays reachable
 /// through core's [`Error::Region`](crate::Error::Region).
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub struct FlashRegion<F> {
     flash: F,
     base: u32,
@@ -392,6 +398,7 @@ impl<F: NorFlash> Region for FlashRegion<F> {
 /// # }
 /// ```
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub struct SharedFlashRegion<'a, F> {
     flash: &'a RefCell<F>,
     base: u32,

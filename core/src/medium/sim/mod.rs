@@ -24,6 +24,7 @@ use crate::medium::region::{Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UN
 
 /// How many weak units (torn programs or interrupted erases) a [`SimFlash`]
 /// tracks at once; when more are torn, the oldest one becomes stable.
+#[cfg_attr(docsrs, doc(cfg(feature = "flash-sim")))]
 pub const WEAK_UNITS: usize = 8;
 
 /// Largest write unit (bytes); the intended bits of a torn write unit are
@@ -34,6 +35,7 @@ const MAX_W: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "flash-sim")))]
 pub enum SimError {
     /// The buffer given to the constructor does not have the length
     /// [`SimFlash::storage_len`] requires, or the size is not a multiple of
@@ -123,6 +125,7 @@ impl NorFlashError for SimError {
 /// Whether a part lets a write unit be programmed again before an erase.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(docsrs, doc(cfg(feature = "flash-sim")))]
 pub enum Reprogram {
     /// Each write unit at most once between erases, onto erased bytes (parts
     /// with ECC, most MCU flash). What twinkv requires; the default.
@@ -137,6 +140,7 @@ pub enum Reprogram {
 /// count. Wear per erase unit is [`SimFlash::erase_count`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(docsrs, doc(cfg(feature = "flash-sim")))]
 pub struct SimStats {
     /// `read` calls.
     pub reads: u64,
@@ -154,6 +158,7 @@ pub struct SimStats {
 /// ([`SimFlash::wear`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(docsrs, doc(cfg(feature = "flash-sim")))]
 pub struct Wear {
     /// Units considered.
     pub units: u32,
@@ -262,6 +267,7 @@ enum WeakUnit {
 /// # Ok::<(), SimError>(())
 /// ```
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "flash-sim")))]
 pub struct SimFlash<S, const W: usize, const E: usize, const R: usize = 1>
 where
     S: AsRef<[u8]> + AsMut<[u8]>,

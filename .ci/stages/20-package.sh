@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# CI stage: the published crates (twinkv-core, twinkv-host) stand alone, as a
+# user gets them from the registry. Same in both modes.
+#
+# 1. `cargo package` for each published crate, and its file list; each .crate
+#    holds README.md, LICENSE-MIT and LICENSE-APACHE, and twinkv-core holds
+#    FORMAT.md as a regular file identical to core/FORMAT.md (the root
+#    FORMAT.md is a symlink to it).
+# 2. `cargo test --all-features` inside the unpacked packaged twinkv-core, and
+#    inside the unpacked packaged twinkv-host with `twinkv-core` patched to
+#    that unpacked core (the host package depends on twinkv-core from
+#    crates.io, where this version does not exist yet). All features, because
+#    cargo package drops the host's path-only self dev-dependency that turns
+#    on `_test-hooks` and `serde` in the workspace.
+# 3. `cargo tree`: twinkv-host without default features pulls neither clap nor
+#    serde_json (and with them it does, so the check is not vacuous).
+# 4. MSRV: each crate builds (library, no features and all features) with the
+#    toolchain of its declared `rust-version`, installed if missing.
+# 5. The docs.rs build: `--cfg docsrs`, all features, warnings denied, on the
+#    nightly the fuzz stage pins (installed if missing); the flash types carry
+#    their feature badge.
+#
+# `cargo package` refuses uncommitted changes, as it must on CI's clean clone.
+# For a local run on a dirty tree: TWINKV_PACKAGE_ALLOW_DIRTY=1 (packages the
+# working tree as it is, with --allow-dirty).
+#
+# Builds go to their own target directories under the workspace's (package
+# checks, MSRV and docs.rs each), so they never replace the workspace's
+# artifacts (e.g. target/debug/twinkv, which the host tests run).
+#
+# Usage: .ci/stages/20-package.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
+set -euo pipefail
+
+MODE=${1:-${TWINKV_CI_MODE:-quick}}
+case "$MODE" in
+quick | long) ;;
+*)
+    echo "unknown mode '$MODE' (quick or long)" >&2
+    exit 2
+    ;;
+esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+CRATES=(twinkv-core twinkv-host)
+# The nightly pinned by the fuzz stage: one pin for the repository.
+NIGHTLY=$(sed -n 's/^NIGHTLY=\([A-Za-z0-9.-]*\)$/\1/p' .ci/stages/50-fuzz.sh | head -n 1)
+if [ -z "$NIGHTLY" ]; then
+    echo "no NIGHTLY= pin found in .ci/stages/50-fuzz.sh" >&2
+    exit 1
+fi
+# The workspace's dev profile (Cargo.toml), which a package does not carry:
+# the packaged tests run with the optimisation the workspace tests run with.
+PROFILE=(--config 'profile.dev.opt-level=1' --config 'profile.dev.package."*".opt-level=3')
+
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+PKG_DIR="$TARGET_DIR/package"
+# Unpacked packages go under target/package/: cargo looks for a workspace
+# root above a manifest but stops at a directory ending in target/package
+# (where its own verification unpacks), so the unpacked crates are not taken
+# for undeclared members of this workspace. Their builds go to a target
+# directory of their own.
+SRC_DIR="$PKG_DIR/check-src"
+BUILD_DIR="$TARGET_DIR/package-check"
+
+section() { echo "--- $*"; }
+
+install_toolchain() {
+    local t=$1
+    if rustup toolchain list | grep -q "^$t-"; then
+        echo "toolchain $t already installed"
+    else
+        rustup toolchain install "$t" --profile minimal
+    fi
+}
+
+# ----- 1. package ---------------------------------------------------------------
+
+version=$(cargo pkgid -p twinkv-core | sed 's/.*[#@]//')
+for c in "${CRATES[@]}"; do
+    v=$(cargo pkgid -p "$c" | sed 's/.*[#@]//')
+    if [ "$v" != "$version" ]; then
+        echo "$c is at $v, twinkv-core at $version: the stage assumes one workspace version" >&2
+        exit 1
+    fi
+done
+
+DIRTY=()
+if [ "${TWINKV_PACKAGE_ALLOW_DIRTY:-0}" = 1 ]; then
+    DIRTY=(--allow-dirty)
+    echo "TWINKV_PACKAGE_ALLOW_DIRTY=1: packaging the working tree, committed or not"
+fi
+
+section "cargo package ${CRATES[*]} ($version)"
+PKG_ARGS=()
+for c in "${CRATES[@]}"; do
+    PKG_ARGS+=(-p "$c")
+done
+# --no-verify: the verification build is a subset of step 2, which runs the
+# packaged tests with the same patched dependency.
+cargo package "${PKG_ARGS[@]}" "${DIRTY[@]}" --no-verify
+
+if [ "$(readlink FORMAT.md)" != core/FORMAT.md ]; then
+    echo "the root FORMAT.md must be a symlink to core/FORMAT.md (it is: $(ls -l FORMAT.md))" >&2
+    exit 1
+fi
+
+for c in "${CRATES[@]}"; do
+    crate="$PKG_DIR/$c-$version.crate"
+    section "$c: packaged files ($(du -k "$crate" | cut -f1) KiB compressed)"
+    cargo package -p "$c" "${DIRTY[@]}" --list | sed 's/^/    /'
+    required=(README.md LICENSE-MIT LICENSE-APACHE Cargo.toml)
+    if [ "$c" = twinkv-core ]; then
+        required+=(FORMAT.md)
+    fi
+    listing=$(tar -tvzf "$crate")
+    for f in "${required[@]}"; do
+        # A regular file (tar type '-'), not a symlink into the repository.
+        if ! grep -qE "^-.* $c-$version/$f\$" <<<"$listing"; then
+            echo "$c: $f is missing from the package, or not a regular file" >&2
+            exit 1
+        fi
+    done
+    echo "    has ${required[*]} as regular files"
+done
+
+# ----- 2. tests inside the packages ---------------------------------------------
+
+# Unpacks a .crate into $SRC_DIR/<name>-<version>, copying only files
+# whose content changed: tar restores cargo's fixed archive mtime, which would
+# make cargo believe a changed source older than its last build.
+unpack() {
+    local name=$1 fresh dst f
+    fresh=$(mktemp -d)
+    tar -xzf "$PKG_DIR/$name-$version.crate" -C "$fresh"
+    dst="$SRC_DIR/$name-$version"
+    mkdir -p "$dst"
+    while IFS= read -r -d '' f; do
+        if ! cmp -s "$fresh/$name-$version/$f" "$dst/$f"; then
+            mkdir -p "$dst/$(dirname "$f")"
+            cp "$fresh/$name-$version/$f" "$dst/$f"
+        fi
+    done < <(cd "$fresh/$name-$version" && find . -type f -print0)
+    while IFS= read -r -d '' f; do
+        [ -e "$fresh/$name-$version/$f" ] || rm -f "$dst/$f"
+    done < <(cd "$dst" && find . -type f -print0)
+    rm -rf "$fresh"
+}
+
+for c in "${CRATES[@]}"; do
+    unpack "$c"
+done
+CORE_SRC="$SRC_DIR/twinkv-core-$version"
+HOST_SRC="$SRC_DIR/twinkv-host-$version"
+
+section "cargo test --all-features inside the packaged twinkv-core"
+(
+    cd "$CORE_SRC"
+    CARGO_TARGET_DIR="$BUILD_DIR" cargo test "${PROFILE[@]}" --all-features
+)
+
+section "cargo test --all-features inside the packaged twinkv-host (twinkv-core patched to the packaged core)"
+(
+    cd "$HOST_SRC"
+    CARGO_TARGET_DIR="$BUILD_DIR" cargo test "${PROFILE[@]}" \
+        --config "patch.crates-io.twinkv-core.path=\"$CORE_SRC\"" --all-features
+)
+
+# ----- 3. the lean library ------------------------------------------------------
+
+section "cargo tree: twinkv-host without default features"
+lean=$(cargo tree -p twinkv-host --no-default-features -e normal --target all --prefix none |
+    sed 's/ (\*)$//' | sort -u)
+full=$(cargo tree -p twinkv-host -e normal --target all --prefix none | sed 's/ (\*)$//' | sort -u)
+for dep in clap serde_json; do
+    if grep -q "^$dep v" <<<"$lean"; then
+        echo "twinkv-host --no-default-features depends on $dep:" >&2
+        cargo tree -p twinkv-host --no-default-features -e normal --target all -i "$dep" >&2
+        exit 1
+    fi
+    if ! grep -q "^$dep v" <<<"$full"; then
+        echo "twinkv-host with default features has no $dep: is the check still meaningful?" >&2
+        exit 1
+    fi
+done
+echo "    no clap, no serde_json: $(wc -l <<<"$lean") packages without default features" \
+    "(twinkv-host itself included), $(wc -l <<<"$full") with the default cli"
+
+# ----- 4. MSRV ------------------------------------------------------------------
+
+for c in "${CRATES[@]}"; do
+    src="$SRC_DIR/$c-$version"
+    msrv=$(sed -n 's/^rust-version = "\([0-9.]*\)"$/\1/p' "$src/Cargo.toml")
+    if [ -z "$msrv" ]; then
+        echo "$c declares no rust-version" >&2
+        exit 1
+    fi
+    section "MSRV: $c builds with Rust $msrv (declared rust-version)"
+    install_toolchain "$msrv"
+    # The workspace's lock file: the versions the other checks build.
+    cargo "+$msrv" build -p "$c" --target-dir "$TARGET_DIR/msrv" --no-default-features
+    cargo "+$msrv" build -p "$c" --target-dir "$TARGET_DIR/msrv" --all-features
+done
+
+# ----- 5. docs.rs ---------------------------------------------------------------
+
+section "docs.rs build: $NIGHTLY, --cfg docsrs, all features, warnings denied"
+install_toolchain "$NIGHTLY"
+DOC_DIR="$TARGET_DIR/docsrs"
+RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo "+$NIGHTLY" doc -p twinkv-core -p twinkv-host \
+    --no-deps --all-features --target-dir "$DOC_DIR"
+badge() {
+    local page=$1 feature=$2
+    if ! grep -q "Available on <strong>crate feature <code>$feature</code>" "$DOC_DIR/doc/$page"; then
+        echo "$page has no badge for feature $feature" >&2
+        exit 1
+    fi
+    echo "    $page: badge for feature $feature"
+}
+badge twinkv_core/struct.FlashRegion.html embedded-storage
+badge twinkv_core/struct.SharedFlashRegion.html embedded-storage
+badge twinkv_core/fn.flash_geometry.html embedded-storage
+badge twinkv_core/struct.SimFlash.html flash-sim
+badge twinkv_host/struct.Store.html serde
+
+echo "package: ${CRATES[*]} $version stand alone"
