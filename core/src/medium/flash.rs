@@ -118,7 +118,6 @@ impl core::error::Error for FlashConfigError {}
 /// [`Config::fits`](crate::Config::fits) (example on [`FlashRegion`]).
 /// The result is only meaningful if it is [valid](Geometry::is_valid).
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
-#[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
 pub const fn flash_geometry<F: NorFlash>(size: u32) -> Geometry {
     Geometry {
         size,
