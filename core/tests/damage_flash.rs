@@ -27,25 +27,7 @@ struct Build<'a, const W: usize> {
 
 impl<const W: usize> Builder for Build<'_, W> {
     fn run(&mut self, step: &Step) {
-        let s = &mut self.s;
-        let r = match step {
-            Step::Set(k, v) => s.set(k, v),
-            Step::Delete(k) => s.delete(k).map(|_| ()),
-            Step::Batch(ops) => {
-                let ops: Vec<twinkv_core::Op<'_>> = ops
-                    .iter()
-                    .map(|(k, v)| match v {
-                        Some(v) => twinkv_core::Op::Set(k, v),
-                        None => twinkv_core::Op::Delete(k),
-                    })
-                    .collect();
-                s.apply(&ops)
-            }
-            Step::Clear => s.clear(),
-            Step::Compact => s.compact(),
-            Step::Repair => s.repair().map(|_| ()),
-            Step::Sync => s.sync(),
-        };
+        let r = run_core_step(&mut self.s, step);
         r.unwrap_or_else(|e| panic!("building the store (W = {W}): {step:?}: {e:?}"));
     }
     fn stats(&mut self) -> Stats {
@@ -156,27 +138,21 @@ fn run(long: bool) -> Table {
 
 #[test]
 fn damage_harness_flash_quick() {
-    let start = std::time::Instant::now();
-    let table = run(false);
-    println!(
-        "quick mode: {} faults in {:?}",
-        table.tried(),
-        start.elapsed()
+    timed(
+        "damage harness, SimFlash through the flash adapter, quick sample",
+        false,
+        run,
     );
-    table.finish("damage harness, SimFlash through the flash adapter, quick sample");
 }
 
 #[test]
 #[ignore = "long mode: every byte of both regions (.ci/stages/60-torture.sh)"]
 fn damage_harness_flash_exhaustive() {
-    let start = std::time::Instant::now();
-    let table = run(true);
-    println!(
-        "long mode: {} faults in {:?}",
-        table.tried(),
-        start.elapsed()
+    timed(
+        "damage harness, SimFlash through the flash adapter, exhaustive",
+        true,
+        run,
     );
-    table.finish("damage harness, SimFlash through the flash adapter, exhaustive");
 }
 
 /// The harness itself: undamaged images probe as harmless at every W.

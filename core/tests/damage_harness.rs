@@ -46,25 +46,7 @@ struct Build<'r, 'p> {
 
 impl Builder for Build<'_, '_> {
     fn run(&mut self, step: &Step) {
-        let s = &mut self.s;
-        let r = match step {
-            Step::Set(k, v) => s.set(k, v),
-            Step::Delete(k) => s.delete(k).map(|_| ()),
-            Step::Batch(ops) => {
-                let ops: Vec<twinkv_core::Op<'_>> = ops
-                    .iter()
-                    .map(|(k, v)| match v {
-                        Some(v) => twinkv_core::Op::Set(k, v),
-                        None => twinkv_core::Op::Delete(k),
-                    })
-                    .collect();
-                s.apply(&ops)
-            }
-            Step::Clear => s.clear(),
-            Step::Compact => s.compact(),
-            Step::Repair => s.repair().map(|_| ()),
-            Step::Sync => s.sync(),
-        };
+        let r = run_core_step(&mut self.s, step);
         r.unwrap_or_else(|e| panic!("building the store: {step:?}: {e:?}"));
     }
     fn stats(&mut self) -> Stats {
@@ -154,27 +136,13 @@ fn run(long: bool) -> Table {
 
 #[test]
 fn damage_harness_ram_quick() {
-    let start = std::time::Instant::now();
-    let table = run(false);
-    println!(
-        "quick mode: {} faults in {:?}",
-        table.tried(),
-        start.elapsed()
-    );
-    table.finish("damage harness, RamRegion, quick sample");
+    timed("damage harness, RamRegion, quick sample", false, run);
 }
 
 #[test]
 #[ignore = "long mode: every byte of both regions (.ci/stages/60-torture.sh)"]
 fn damage_harness_ram_exhaustive() {
-    let start = std::time::Instant::now();
-    let table = run(true);
-    println!(
-        "long mode: {} faults in {:?}",
-        table.tried(),
-        start.elapsed()
-    );
-    table.finish("damage harness, RamRegion, exhaustive");
+    timed("damage harness, RamRegion, exhaustive", true, run);
 }
 
 /// Double faults: the damage, then a power cut at a step of the next write

@@ -187,27 +187,17 @@ fn run(long: bool) -> Table {
 
 #[test]
 fn damage_harness_files_quick() {
-    let start = std::time::Instant::now();
-    let table = run(false);
-    println!(
-        "quick mode: {} faults in {:?}",
-        table.tried(),
-        start.elapsed()
+    timed(
+        "damage harness, memory-mapped files, quick sample",
+        false,
+        run,
     );
-    table.finish("damage harness, memory-mapped files, quick sample");
 }
 
 #[test]
 #[ignore = "long mode: every byte of both files (.ci/stages/60-torture.sh)"]
 fn damage_harness_files_exhaustive() {
-    let start = std::time::Instant::now();
-    let table = run(true);
-    println!(
-        "long mode: {} faults in {:?}",
-        table.tried(),
-        start.elapsed()
-    );
-    table.finish("damage harness, memory-mapped files, exhaustive");
+    timed("damage harness, memory-mapped files, exhaustive", true, run);
 }
 
 /// The harness itself: undamaged files probe as harmless.

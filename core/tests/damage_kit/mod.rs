@@ -150,6 +150,51 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
 // ----- the trace -------------------------------------------------------------
 
 /// What a medium's builder offers the recorder.
+/// Runs one script step on a core store (any region, index and scratch).
+#[allow(dead_code)] // the files harness drives the host store instead
+pub fn run_core_step<R, I, B>(
+    s: &mut twinkv_core::Store<R, I, B>,
+    step: &Step,
+) -> Result<(), twinkv_core::Error<R::Error>>
+where
+    R: twinkv_core::Region,
+    I: twinkv_core::Index,
+    B: AsMut<[u8]>,
+{
+    match step {
+        Step::Set(k, v) => s.set(k, v),
+        Step::Delete(k) => s.delete(k).map(|_| ()),
+        Step::Batch(ops) => {
+            let ops: Vec<twinkv_core::Op<'_>> = ops
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => twinkv_core::Op::Set(k, v),
+                    None => twinkv_core::Op::Delete(k),
+                })
+                .collect();
+            s.apply(&ops)
+        }
+        Step::Clear => s.clear(),
+        Step::Compact => s.compact(),
+        Step::Repair => s.repair().map(|_| ()),
+        Step::Sync => s.sync(),
+    }
+}
+
+/// Runs a harness in quick or long mode, prints its size and time, and
+/// fails on any silent outcome.
+pub fn timed(what: &str, long: bool, run: impl FnOnce(bool) -> Table) {
+    let start = std::time::Instant::now();
+    let table = run(long);
+    let mode = if long { "long" } else { "quick" };
+    println!(
+        "{mode} mode: {} faults in {:?}",
+        table.tried(),
+        start.elapsed()
+    );
+    table.finish(what);
+}
+
 pub trait Builder {
     fn run(&mut self, step: &Step);
     fn stats(&mut self) -> Stats;
