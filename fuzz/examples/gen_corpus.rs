@@ -700,6 +700,7 @@ fn ops_seeds(out: &mut Out) {
     for (name, setup, script) in &seeds {
         let input = OpsInput {
             setup: *setup,
+            fault: None,
             script: Bytes(script.to_vec()),
         };
         let report = out.ops(name, &input);
@@ -732,7 +733,8 @@ fn ops_seeds(out: &mut Out) {
                         Cut::NONE
                     },
                 ],
-                script: Bytes(script.to_vec()),
+                fault: None,
+            script: Bytes(script.to_vec()),
             };
             let r = out.power(&format!("{name}-cut-{frac}q"), &input);
             assert!(r.cuts > 0, "{name}: no cut fired");
