@@ -537,8 +537,9 @@ fn session_with<const N: usize>(
         ..Report::default()
     };
     let mut m = Map::new();
-    // After a cut: the state with the operation in flight applied.
-    let mut inflight: Option<Map> = None;
+    // After a cut: the state with the operation in flight applied, and the
+    // state before it.
+    let mut inflight: Option<(Map, Map)> = None;
     // The log of the active region since its last switch (for the fault).
     let mut tail = Tail::default();
     // Once the fault struck: the damage oracle.
@@ -573,8 +574,9 @@ fn session_with<const N: usize>(
                 panic!("after {:?}: a store just opened is poisoned", d.strike);
             }
         } else {
-            let before = m.clone();
-            if let Some(after) = inflight.take() {
+            let mut before = m.clone();
+            if let Some((after, was)) = inflight.take() {
+                before = was;
                 let got = contents(&mut s, &env);
                 if got == after {
                     m = after;
@@ -662,7 +664,7 @@ fn session_with<const N: usize>(
                         a.restore();
                         b.restore();
                         arm(&power, &mut pending);
-                        inflight = Some(m.clone());
+                        inflight = Some((m.clone(), m.clone()));
                         continue 'boot;
                     }
                     Err(e) if TOLERATE && known_open_finding(&e) => return report,
@@ -689,7 +691,7 @@ fn session_with<const N: usize>(
                     a.restore();
                     b.restore();
                     arm(&power, &mut pending);
-                    inflight = Some(after);
+                    inflight = Some((after, before));
                     continue 'boot;
                 }
             }
