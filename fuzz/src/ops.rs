@@ -51,8 +51,9 @@
 //!   `j`;
 //! - regions that do not persist in order: the fault changed a record of an
 //!   operation appended after the last sync point (the commit's data end or
-//!   the start of the last sync marker, itself durable only at the next sync)
-//!   and that record now has a byte reading `0xFF` (a lost page): the store
+//!   the start of the last sync marker the fault left intact — a marker is
+//!   itself durable only at the next sync) and that record now has a byte
+//!   reading `0xFF` (a lost page): the store
 //!   may show the state before it, and writes appended after the fault before
 //!   the next sync point may be lost with it;
 //! - both regions read erased (nothing says a store existed).
@@ -1036,6 +1037,9 @@ struct Entry {
     end: u32,
     /// The model before it.
     before: Map,
+    /// A `sync` step appended it (regions that do not persist in order: a
+    /// sync marker).
+    sync: bool,
 }
 
 /// The active region's log since its last switch, as the exact session saw
@@ -1046,11 +1050,9 @@ struct Tail {
     at: Option<(RegionId, u64)>,
     /// The append position.
     append: u32,
-    /// Nothing before this is lost by a crash on regions that do not persist
-    /// in order: the commit's data end, or the start of the last sync
-    /// marker (a marker is durable only once the next sync or the OS
-    /// writes it back, so it may itself be a lost page).
-    sync_start: u32,
+    /// The commit's data end (the append position right after the switch,
+    /// or at the first open).
+    data_end: u32,
     entries: Vec<Entry>,
 }
 
@@ -1064,15 +1066,13 @@ impl Tail {
         if at != self.at {
             self.at = at;
             self.entries.clear();
-            self.sync_start = append;
+            self.data_end = append;
         } else if append > self.append {
-            if was_sync {
-                self.sync_start = self.append;
-            }
             self.entries.push(Entry {
                 start: self.append,
                 end: append,
                 before: before.clone(),
+                sync: was_sync,
             });
         } else if append < self.append {
             self.entries.retain(|e| e.end <= append);
@@ -1357,6 +1357,17 @@ fn strike<const N: usize>(
             .iter()
             .map(|e| records(pre, e.start, e.end, env.w))
             .collect();
+        // Regions that do not persist in order: nothing before the start of
+        // the last sync marker the fault left intact (a marker is durable
+        // only at the next sync, so it may be a lost page itself; one the
+        // fault destroyed says nothing any more), else the commit's data
+        // end, is lost by a crash.
+        let sync_start = tail
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.sync && !changed(e.start, e.end - e.start))
+            .map_or(tail.data_end, |e| e.start);
         let from = if env.in_order {
             // Only the last program call can be torn: the first operation
             // the fault changed, every record after it changed too, and
@@ -1373,7 +1384,7 @@ fn strike<const N: usize>(
             // A lost page: after the last sync point, a record the fault
             // changed that now has a byte reading 0xFF.
             tail.entries.iter().zip(&recs).position(|(e, rs)| {
-                e.start >= tail.sync_start
+                e.start >= sync_start
                     && rs.iter().any(|&(p, u, n)| {
                         changed(p, n) && post[p as usize..(p + u) as usize].contains(&0xFF)
                     })
@@ -1382,7 +1393,7 @@ fn strike<const N: usize>(
         if trace() {
             eprintln!(
                 "strike {strike:?} in {:?} (in order: {}), log end {end}, sync start {}",
-                st.active, env.in_order, tail.sync_start
+                st.active, env.in_order, sync_start
             );
             for (e, rs) in tail.entries.iter().zip(&recs) {
                 eprintln!("  entry {}..{} records {rs:?}", e.start, e.end);
