@@ -56,7 +56,11 @@
 //!   reading `0xFF` (a lost page): the store
 //!   may show the state before it, and writes appended after the fault before
 //!   the next sync point may be lost with it;
-//! - both regions read erased (nothing says a store existed).
+//! - the active region reads erased and its partner holds at most a header
+//!   fragment (no valid header, nothing past the marker area; e.g. the torn
+//!   target of an earlier cut switch): nothing says a store ever held a
+//!   write, a cut first format looks the same, and the store may be
+//!   formatted anew.
 //!
 //! These rollbacks are revoked once something proves the writes were made: a
 //! completed switch, a sync marker, or (in order) bytes programmed after the
@@ -66,7 +70,7 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use twinkv_core::format::record::{self, stored_len, Slot};
-use twinkv_core::format::{Layout, Marker, MarkerState, Seal};
+use twinkv_core::format::{Layout, Marker, MarkerState, RegionHeader, Seal, HEADER_LEN};
 use twinkv_core::{
     Config, Error, FixedIndex, Geometry, MappedRegion, Op, RamError, RegionId, Stats, Store,
     TearMode, WRITE_UNITS,
@@ -1345,11 +1349,21 @@ fn strike<const N: usize>(
             add(d.rollback.entry(k.clone()).or_default(), v);
         }
     };
-    // Both regions read erased: nothing says the store ever existed.
-    if post.iter().all(|img| img.iter().all(|&x| x == 0xFF)) {
+    // The active region reads erased, and its partner holds at most a
+    // fragment of a header (no valid header, nothing past the marker area;
+    // e.g. the torn target of a cut switch): nothing says the store ever
+    // held a write — a cut first format looks the same.
+    let (act, other) = (&post[usize::from(active)], &post[usize::from(active ^ 1)]);
+    if act.iter().all(|&x| x == 0xFF)
+        && other[env.data_start as usize..].iter().all(|&x| x == 0xFF)
+        && other
+            .first_chunk::<HEADER_LEN>()
+            .is_none_or(|h| RegionHeader::decode(h).is_err())
+    {
         grant(None, &mut d);
     }
     if region == active {
+        let pre_all = &pre;
         let (pre, post) = (&pre[usize::from(region)], &post[usize::from(region)]);
         let changed = |p: u32, n: u32| pre[p as usize..(p + n) as usize] != post[p as usize..(p + n) as usize];
         let recs: Vec<Vec<(u32, u32, u32)>> = tail
@@ -1395,6 +1409,9 @@ fn strike<const N: usize>(
                 "strike {strike:?} in {:?} (in order: {}), log end {end}, sync start {}",
                 st.active, env.in_order, sync_start
             );
+            for (r, img) in [("A", &pre_all[0]), ("B", &pre_all[1])] {
+                eprintln!("  {r} before: {:02x?}", &img[..160.min(img.len())]);
+            }
             for (e, rs) in tail.entries.iter().zip(&recs) {
                 eprintln!("  entry {}..{} records {rs:?}", e.start, e.end);
                 for &(p, _, n) in rs {
