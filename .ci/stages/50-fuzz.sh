@@ -4,18 +4,23 @@
 # Builds every cargo-fuzz target in fuzz/ with a pinned nightly and a pinned
 # cargo-fuzz (installing both if missing), then runs each target from a
 # temporary copy of its committed seed corpus fuzz/corpus/<target>/ (so the
-# committed corpus is never modified): 20 s each in quick mode, 10 min each in
-# long mode. Any crash, panic, timeout (an input running > 10 s: a hang) or
+# committed corpus is never modified). Quick mode gives each target its share
+# of 80 s (record_roundtrip 10 s, open_image 20 s, ops 20 s,
+# ops_with_power_loss 30 s: the script targets, with faults between
+# operations and power cuts, have the most to explore); long mode 10 min
+# each. Any crash, panic, timeout (an input running > 10 s: a hang) or
 # out-of-memory fails the stage; libFuzzer's artifact is left in
 # fuzz/artifacts/<target>/ and its path and bytes are printed.
 #
-# Quick mode uses a fixed libFuzzer seed, so a given commit replays the same
-# sequence of inputs, as far as 20 s reach (a failure reproduces, a re-run
-# rarely flips it); long mode uses a random seed, printed.
+# Quick mode derives the libFuzzer seed from the commit (`git rev-parse
+# HEAD`), so every commit explores a different sequence of inputs while a
+# re-run of the same commit replays it (a failure reproduces); the seed is
+# printed. Long mode uses a random seed, printed.
 #
 # Usage: .ci/stages/50-fuzz.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
-# Overrides: TWINKV_FUZZ_SECONDS (seconds per target), TWINKV_FUZZ_TARGETS
-# (space-separated subset), TWINKV_FUZZ_SEED (libFuzzer -seed, 0 = random).
+# Overrides: TWINKV_FUZZ_SECONDS (seconds per target, every target),
+# TWINKV_FUZZ_TARGETS (space-separated subset), TWINKV_FUZZ_SEED (libFuzzer
+# -seed, 0 = random).
 set -euo pipefail
 
 MODE=${1:-${TWINKV_CI_MODE:-quick}}
@@ -28,16 +33,42 @@ if [ ! -d fuzz ]; then
     exit 0
 fi
 
+# A seed from the commit: the first 7 hex digits of HEAD, plus 1 (libFuzzer
+# takes 0 as "random"); a fixed one outside a git checkout.
+commit_seed() {
+    local head
+    if head=$(git rev-parse HEAD 2>/dev/null); then
+        echo $((16#${head:0:7} + 1))
+    else
+        echo 20261125
+    fi
+}
+
 case "$MODE" in
-quick) SECONDS_PER_TARGET=20 SEED=20261125 ;;
-long) SECONDS_PER_TARGET=600 SEED=$(((RANDOM << 15 | RANDOM) + 1)) ;;
+quick) SEED=$(commit_seed) ;;
+long) SEED=$(((RANDOM << 15 | RANDOM) + 1)) ;;
 *)
     echo "unknown mode '$MODE' (quick or long)" >&2
     exit 2
     ;;
 esac
-SECONDS_PER_TARGET=${TWINKV_FUZZ_SECONDS:-$SECONDS_PER_TARGET}
 SEED=${TWINKV_FUZZ_SEED:-$SEED}
+
+# Seconds for target $1 in this mode (TWINKV_FUZZ_SECONDS overrides all).
+seconds_for() {
+    if [ -n "${TWINKV_FUZZ_SECONDS:-}" ]; then
+        echo "$TWINKV_FUZZ_SECONDS"
+    elif [ "$MODE" = long ]; then
+        echo 600
+    else
+        case "$1" in
+        record_roundtrip) echo 10 ;;
+        ops_with_power_loss) echo 30 ;;
+        *) echo 20 ;;
+        esac
+    fi
+}
+echo "fuzz mode $MODE, libFuzzer -seed=$SEED (set TWINKV_FUZZ_SEED to replay another)"
 
 # The pinned nightly (cargo-fuzz needs -Z sanitizer flags).
 if rustup toolchain list | grep -q "^$NIGHTLY-"; then
@@ -74,6 +105,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p target/ci-logs
 
 failed=()
+total=0
 for t in "${TARGETS[@]}"; do
     corpus="$WORK/corpus-$t"
     mkdir -p "$corpus"
@@ -82,11 +114,13 @@ for t in "${TARGETS[@]}"; do
     fi
     seeds=$(find "$corpus" -type f | wc -l)
     log="target/ci-logs/$t.log"
-    echo "--- fuzz $t: $SECONDS_PER_TARGET s from $seeds seeds, -seed=$SEED (log: fuzz/$log)"
+    secs=$(seconds_for "$t")
+    total=$((total + secs))
+    echo "--- fuzz $t: $secs s from $seeds seeds, -seed=$SEED (log: fuzz/$log)"
     touch "$WORK/start-$t"
     rc=0
     cargo "+$NIGHTLY" fuzz run "$t" "$corpus" -- \
-        -seed="$SEED" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 \
+        -seed="$SEED" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 \
         -print_final_stats=1 >"$log" 2>&1 || rc=$?
     # libFuzzer's last status line: runs, coverage, corpus, speed.
     grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 || true
@@ -105,7 +139,8 @@ done
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz targets with findings: ${failed[*]}" >&2
     echo "reproduce: cd fuzz && cargo +$NIGHTLY fuzz run <target> artifacts/<target>/<file>" >&2
+    echo "(the run: TWINKV_FUZZ_SEED=$SEED .ci/stages/50-fuzz.sh $MODE)" >&2
     echo "(or on stable: cd fuzz && cargo test, which replays artifacts/)" >&2
     exit 1
 fi
-echo "fuzz: ${#TARGETS[@]} targets, $SECONDS_PER_TARGET s each, no findings"
+echo "fuzz: ${#TARGETS[@]} targets, $total s in all, -seed=$SEED, no findings"

@@ -19,7 +19,7 @@ use twinkv_core::{
     TearMode, WRITE_UNITS,
 };
 use twinkv_fuzz::image::{self, ImageInput, ERASE_UNIT};
-use twinkv_fuzz::ops::{self, Cut, OpsInput, PowerInput, Report, Setup};
+use twinkv_fuzz::ops::{self, Cut, Fault, OpsInput, PowerInput, Report, Setup};
 use twinkv_fuzz::record::RecordInput;
 use twinkv_fuzz::script::{self, Step, Value};
 use twinkv_fuzz::{Bytes, INDEX};
@@ -155,6 +155,33 @@ impl Out {
         self.put("ops", name, &bytes);
         println!("ops/{name}: {} bytes, {report:?}", bytes.len());
         report
+    }
+
+    /// Writes an `ops` seed with a fault, unless its session runs into an
+    /// open finding (README.md): those are regressions, not seeds.
+    fn try_ops(&mut self, name: &str, input: &OpsInput) {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let passes = std::panic::catch_unwind(|| ops::check_ops(input)).is_ok();
+        std::panic::set_hook(quiet);
+        if passes {
+            self.ops(name, input);
+        } else {
+            println!("ops/{name}: skipped (an open finding)");
+        }
+    }
+
+    /// As [`Out::try_ops`], for `ops_with_power_loss`.
+    fn try_power(&mut self, name: &str, input: &PowerInput) {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let passes = std::panic::catch_unwind(|| ops::check_power(input)).is_ok();
+        std::panic::set_hook(quiet);
+        if passes {
+            self.power(name, input);
+        } else {
+            println!("ops_with_power_loss/{name}: skipped (an open finding)");
+        }
     }
 
     /// Writes an `ops_with_power_loss` seed and returns what checking it did.
@@ -700,9 +727,18 @@ fn ops_seeds(out: &mut Out) {
     for (name, setup, script) in &seeds {
         let input = OpsInput {
             setup: *setup,
+            fault: None,
             script: Bytes(script.to_vec()),
         };
         let report = out.ops(name, &input);
+        if FAULTED.contains(&name.as_str()) {
+            for (fname, fault) in faults() {
+                let mut input = input.clone();
+                input.setup.flags |= 4;
+                input.fault = Some(fault);
+                out.try_ops(&format!("{name}-{fname}"), &input);
+            }
+        }
         if name.contains("full") {
             assert!(report.refused_full > 0, "{name}: nothing refused");
         }
@@ -732,12 +768,46 @@ fn ops_seeds(out: &mut Out) {
                         Cut::NONE
                     },
                 ],
-                script: Bytes(script.to_vec()),
+                fault: None,
+            script: Bytes(script.to_vec()),
             };
             let r = out.power(&format!("{name}-cut-{frac}q"), &input);
             assert!(r.cuts > 0, "{name}: no cut fired");
+            if frac == 2 && FAULTED.contains(&name.as_str()) {
+                for (fname, fault) in faults() {
+                    let mut input = input.clone();
+                    input.setup.flags |= 4;
+                    input.fault = Some(fault);
+                    out.try_power(&format!("{name}-cut-{frac}q-{fname}"), &input);
+                }
+            }
         }
     }
+}
+
+/// Sessions that get fault variants (`-fault-*`).
+const FAULTED: [&str; 3] = ["w4-1k-workload", "w1-1k-workload-not-in-order", "w32-1k-workload"];
+
+/// Faults between operations: each kind, mid-session near the log end,
+/// before the final reopen near the log end, and mid-session in the
+/// inactive region.
+fn faults() -> Vec<(String, Fault)> {
+    let kinds = ["flip", "zero", "ff", "zero-unit", "erase-unit"];
+    let mut out = Vec::new();
+    for (k, kind) in kinds.iter().enumerate() {
+        for (place, at, what) in [("mid-end", 32, 16), ("last-end", 255, 16), ("mid-other", 20, 1)] {
+            out.push((
+                format!("fault-{kind}-{place}"),
+                Fault {
+                    at,
+                    what: what | (k as u8) << 1,
+                    offset: 3 + 29 * k as u16,
+                    bit: k as u8 + 1,
+                },
+            ));
+        }
+    }
+    out
 }
 
 fn main() {
