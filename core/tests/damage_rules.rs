@@ -171,9 +171,10 @@ fn unsynced_record_with_erased_bytes_is_a_torn_tail() {
 }
 
 /// Regions that persist in order: a crash tears only the last program call,
-/// one record. Bytes programmed beyond what that call could reach after the
-/// last intact record are damage, not a torn tail: the keys they may have
-/// held report `Corrupted` instead of showing older values.
+/// one record, and only clears bits that record clears. Bytes programmed
+/// beyond what that call could reach after the last intact record, or a
+/// slot whose kind bits read zero, are damage, not a torn tail: the keys
+/// they may have held report `Corrupted` instead of showing older values.
 #[test]
 fn in_order_garbage_beyond_one_record_is_damage() {
     let power = Power::default();
@@ -213,7 +214,8 @@ fn in_order_garbage_beyond_one_record_is_damage() {
     }
     drop(s);
 
-    // The same bytes but only within one record's reach: a torn last write.
+    // A tear of the last record (a prefix programmed, the rest still
+    // erased; a tear only ever clears bits the record clears): a torn tail.
     let power = Power::default();
     let mut rig = Rig::new(&power, 4096, 4, config());
     {
@@ -224,7 +226,7 @@ fn in_order_garbage_beyond_one_record_is_damage() {
     let (a, _) = rig.snapshot();
     let recs = record_offsets(&a, a.len());
     let (at, end) = *recs.last().unwrap();
-    rig.a.ram.data_mut()[at..end].fill(0);
+    rig.a.ram.data_mut()[at + 3..end].fill(0xFF);
     let mut s = rig.open().unwrap();
     assert!(s.stats().dirty_tail);
     assert_eq!(get(&mut s, &key(0)).unwrap().unwrap(), value(0, 0));

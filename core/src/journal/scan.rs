@@ -67,6 +67,10 @@ struct Walk {
     /// call (one record), so the region must read erased from here on for
     /// `pending` to be a torn tail (FORMAT.md §10.1).
     bound: u32,
+    /// `pending` is an uncommitted batch: its own intact records follow it.
+    pending_batch: bool,
+    /// The region persists in order.
+    in_order: bool,
     problems: u32,
 }
 
@@ -134,6 +138,8 @@ fn walk<R: Region, S: Sink<R>>(
         last_sync: data_end,
         pending: None,
         bound: 0,
+        pending_batch: false,
+        in_order,
         problems: 0,
     };
     // The most a single program call (one record) can span.
@@ -166,7 +172,7 @@ fn walk<R: Region, S: Sink<R>>(
                     // The commit says records reach `data_end`: the log was
                     // erased from here by damage. Keys whose newest record
                     // precedes it are unknown; never append over the gap.
-                    problem(&mut s, pos, false, pos);
+                    problem(&mut s, pos, false, false, pos);
                     sink.damage(Damage {
                         scope: Scope::Any,
                         offset: pos,
@@ -180,8 +186,14 @@ fn walk<R: Region, S: Sink<R>>(
                 // A hole or a bad header: the keys in the gap are unknown.
                 // A hole reads erased, as a lost or unprogrammed unit does;
                 // a bad header is torn only if it ends in erased bytes.
-                let torn = in_order || matches!(slot, Slot::Erased) || torn_header(j, pos)?;
-                problem(&mut s, pos, torn, pos.saturating_add(max_record));
+                let torn = if in_order {
+                    // A torn program only clears bits the record clears: its
+                    // kind (1..=14) keeps a bit of the low nibble set.
+                    matches!(slot, Slot::Erased) || kind_bits(j, pos)? != 0
+                } else {
+                    matches!(slot, Slot::Erased) || torn_header(j, pos)?
+                };
+                problem(&mut s, pos, torn, false, pos.saturating_add(max_record));
                 sink.damage(Damage {
                     scope: Scope::Any,
                     offset: pos,
@@ -207,7 +219,7 @@ fn walk<R: Region, S: Sink<R>>(
             // damage. A record failing its check is torn only if it ends in
             // erased bytes (on media that do not persist in order).
             let torn = !intact && (in_order || j.torn_suffix(pos, pos + h.unaligned_len())?);
-            problem(&mut s, pos, torn, pos.saturating_add(max_record));
+            problem(&mut s, pos, torn, false, pos.saturating_add(max_record));
             if let Some(scope) = damage_scope(&h) {
                 sink.damage(Damage { scope, offset: pos });
             }
@@ -215,6 +227,12 @@ fn walk<R: Region, S: Sink<R>>(
             continue;
         }
         let end = pos + len;
+        if in_order && !s.pending_batch {
+            // In order, an intact record programmed after a problem proves
+            // the problem was not the last program call: damage.
+            s.pending = None;
+            s.bound = 0;
+        }
         let mut sync_point = in_order && end >= batch_until;
         match h.kind {
             Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash)?,
@@ -237,8 +255,11 @@ fn walk<R: Region, S: Sink<R>>(
                             // A sync point after it (an intact record past
                             // its expected end, on in-order media) turns it
                             // into mid-log damage.
+                            // Its begin is intact: the program a cut tore is
+                            // one of its records or its commit, all before
+                            // the commit's end.
                             let reach = expected_end.unwrap_or(size);
-                            problem(&mut s, pos, torn, reach.max(pos.saturating_add(max_record)));
+                            problem(&mut s, pos, torn, true, reach);
                             batch_until = reach;
                         }
                     }
@@ -265,30 +286,43 @@ fn walk<R: Region, S: Sink<R>>(
 /// Counts a problem at `pos`. It may start the dirty tail only if a crash
 /// can leave it (`torn`) and it lies after the last sync point; `reach` is
 /// how far the program call that tore it could have written.
-fn problem(s: &mut Walk, pos: u32, torn: bool, reach: u32) {
+fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
     s.problems += 1;
     if !torn || pos < s.last_sync {
         return;
     }
-    if s.pending.is_none() {
+    // In order, only the last program call can be torn: of two problems
+    // after the last sync point, the earlier is damage unless it is the
+    // uncommitted batch the later one belongs to.
+    let replace = s.in_order && !s.pending_batch;
+    if s.pending.is_none() || replace {
         s.pending = Some(pos);
+        s.pending_batch = batch;
+        s.bound = 0;
     }
     s.bound = s.bound.max(reach);
 }
 
+/// The kind bits (low nibble) of the first byte at `pos`.
+fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u8, R::Error> {
+    let mut b = [0u8; 1];
+    j.read(pos, &mut b)?;
+    Ok(b[0] & 0x0F)
+}
+
 /// Whether the slot at `pos`, which does not decode as a header, is one a
 /// crash tore on a region that does not persist in order (FORMAT.md §10.1).
-/// A header is copied front to back, and a lost page reads erased from some
-/// byte to the end of its sector: so its first byte, never `0xFF` in a
-/// header, reads `0xFF` only if the rest of the header in that sector does
-/// too; and the header (8 bytes, or 16 when its first byte says long form)
-/// ends, within some sector, in a byte reading `0xFF`.
+/// A header is copied front to back and a lost page reads erased from some
+/// byte to the end of its sector, so a torn header is a written prefix —
+/// its first byte, never `0xFF` in a header, included — followed by erased
+/// bytes to its end (8 bytes, or 16 when its first byte says long form).
+/// The prefix stops before the header check is complete (else the header
+/// would decode), and a long form keeps bits 5..8 of its first byte clear.
+/// A header split by a sector boundary is judged per sector.
 fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error> {
     let mut b = [0u8; record::LONG_HEADER_LEN as usize];
-    let long = {
-        j.read(pos, &mut b[..1])?;
-        b[0] != 0xFF && record::is_long_form(b[0])
-    };
+    j.read(pos, &mut b[..1])?;
+    let long = b[0] != 0xFF && record::is_long_form(b[0]);
     let len = if long {
         record::LONG_HEADER_LEN
     } else {
@@ -296,14 +330,23 @@ fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error
     }
     .min(j.size() - pos);
     j.read(pos, &mut b[..len as usize])?;
-    if b[0] == 0xFF {
-        let e = j.geo.erase_unit;
-        let first_piece = ((pos / e + 1) * e).min(pos + len) - pos;
-        if b[..first_piece as usize].iter().any(|&x| x != 0xFF) {
+    let b = &b[..len as usize];
+    let e = j.geo.erase_unit;
+    let first_piece = (((pos / e + 1) * e).min(pos + len) - pos) as usize;
+    if first_piece < b.len() {
+        if b[0] == 0xFF && b[..first_piece].iter().any(|&x| x != 0xFF) {
             return Ok(false);
         }
+        return j.torn_suffix(pos, pos + len);
     }
-    j.torn_suffix(pos, pos + len)
+    let erased_tail = b.iter().rev().take_while(|&&x| x == 0xFF).count();
+    let written = b.len() - erased_tail;
+    // Bytes before the header check is complete: 0..5 short, 0..10 long.
+    let check_end = if long { 10 } else { 5 };
+    Ok(written >= 1
+        && written < check_end
+        && b[0] != 0xFF
+        && (!long || b[0] & 0xE0 == 0))
 }
 
 /// Keys a damaged record (valid header, failed check) may have hidden.

@@ -512,8 +512,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             limits,
             write_unit: geo.write_unit,
             tally: Tally::default(),
+            overflow: false,
         };
         let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink)?;
+        if sink.overflow {
+            // More keys than the index holds: the writer never needed them
+            // all at once unless damage hid a delete (then say so).
+            return Err(if self.damage.entries().is_empty() {
+                Error::IndexFull
+            } else {
+                Error::Corrupted
+            });
+        }
         let mut tally = sink.tally;
         let j = self.pair.active_mut();
         j.load(outcome);

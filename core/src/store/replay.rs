@@ -11,6 +11,9 @@ pub(super) struct IndexSink<'a, I: Index> {
     pub(super) write_unit: u32,
     /// The records the index points at (damage entries are added after).
     pub(super) tally: Tally,
+    /// A key found no room in the index (the replay goes on, so that damage
+    /// that explains the extra key is still found).
+    pub(super) overflow: bool,
 }
 
 impl<I: Index> IndexSink<'_, I> {
@@ -21,6 +24,7 @@ impl<I: Index> IndexSink<'_, I> {
         self.index.clear();
         self.damage.clear();
         self.tally = Tally::default();
+        self.overflow = false;
     }
 }
 
@@ -52,10 +56,11 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         match (pos, keep) {
             (Some(p), true) => self.index.set_offset(p, off),
             (Some(p), false) => self.index.remove(p),
-            (None, true) => self
-                .index
-                .insert(key_hash, off)
-                .map_err(|_| Error::IndexFull)?,
+            (None, true) => {
+                if self.index.insert(key_hash, off).is_err() {
+                    self.overflow = true;
+                }
+            }
             (None, false) => {}
         }
         Ok(())
