@@ -348,6 +348,23 @@ fn typed_values_through_a_host_store() {
     assert_eq!(postcard::from_bytes::<i32>(&buf[..n]).unwrap(), -40);
 }
 
+/// The bytes the README's example puts in `settings.json` are the postcard
+/// encoding of its `Calibration { offset: -12, gain: 1.25 }`.
+#[test]
+fn readme_postcard_bytes() {
+    #[derive(Serialize)]
+    struct Calibration {
+        offset: i16,
+        gain: f32,
+    }
+    let bytes = postcard::to_allocvec(&Calibration {
+        offset: -12,
+        gain: 1.25,
+    })
+    .unwrap();
+    assert_eq!(hex(&bytes), "170000a03f");
+}
+
 /// The same input gives the same image (the store id is derived from it);
 /// options that do not fit are refused before anything is written.
 #[test]
