@@ -368,6 +368,11 @@ pub struct Report {
     /// Every damaged record of the active region (`(offset, key)`) that
     /// `repair` would drop; keys are empty for unknown ones.
     pub damaged: Vec<(u32, Vec<u8>)>,
+    /// [`verify_image`] only: every live key and value that reads back
+    /// intact, sorted by key (a key whose value fails its check is left out
+    /// and counted in the verdict). [`verify_store`] leaves it empty: the
+    /// store's own API reads those.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
     /// The verdict.
     pub verdict: Verdict,
 }
@@ -415,9 +420,9 @@ pub fn verify_image(
         Some(s) => s as usize,
         None => total / 2,
     };
-    if rs == 0 || rs > total {
+    if rs == 0 || rs > total / 2 {
         return Err(Error::InvalidOptions(format!(
-            "region size {rs} does not fit an image of {total} bytes"
+            "two regions of {rs} bytes do not fit an image of {total} bytes"
         )));
     }
     let g = Geometry {
@@ -434,7 +439,7 @@ pub fn verify_image(
         )));
     }
     let a = image[..rs].to_vec();
-    let b = image[rs..total.min(2 * rs)].to_vec();
+    let b = image[rs..2 * rs].to_vec();
     verify_bytes(
         [("A".to_string(), Some(a)), ("B".to_string(), Some(b))],
         write_unit,
@@ -479,7 +484,7 @@ fn verify_bytes(
         // Nothing written yet: a store that a writable open formats.
         Err(_) if both_empty => {}
         Err(msg) => findings_bad.push(format!("the store cannot be opened: {msg}")),
-        Ok((stats, bad_values)) => {
+        Ok((stats, bad_values, _)) => {
             let (active_name, active, inactive_name, inactive) = match stats.active {
                 RegionId::A => (&na, &ra, &nb, &rb),
                 RegionId::B => (&nb, &rb, &na, &ra),
@@ -570,15 +575,22 @@ fn verify_bytes(
     } else {
         Verdict::Clean
     };
+    let (open, entries) = match open {
+        Ok((s, _, entries)) => (Ok(s), entries),
+        Err(e) => (Err(e), Vec::new()),
+    };
     Ok(Report {
         regions: [(na, ra), (nb, rb)],
-        open: open.map(|(s, _)| s),
+        open,
         damaged,
         verdict,
+        entries,
     })
 }
 
-type Opened = (Stats, usize);
+/// Core's statistics, the number of live values that fail their check, and
+/// (images only) the intact live entries, sorted.
+type Opened = (Stats, usize, Vec<(Vec<u8>, Vec<u8>)>);
 
 fn open_copies(
     ra: &RegionReport,
@@ -627,9 +639,19 @@ fn open_copies(
     )
     .map_err(|e| e.to_string())?;
     let stats = store.stats();
-    // Every live value, checked.
-    let bad = store.iter_ref().filter(|r| r.is_err()).count();
-    Ok((stats, bad))
+    // Every live value, checked; an image's are kept (a store's files are
+    // read through the store API instead).
+    let mut bad = 0;
+    let mut entries = Vec::new();
+    for r in store.iter_ref() {
+        match r {
+            Ok((k, v)) if in_order => entries.push((k.to_vec(), v.to_vec())),
+            Ok(_) => {}
+            Err(_) => bad += 1,
+        }
+    }
+    entries.sort();
+    Ok((stats, bad, entries))
 }
 
 fn describe(p: &Problem) -> &'static str {

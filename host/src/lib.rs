@@ -64,6 +64,7 @@ mod files;
 #[cfg(feature = "_test-hooks")]
 #[doc(hidden)]
 pub mod hooks;
+pub mod image;
 mod index;
 pub mod inspect;
 mod lock;

@@ -4,10 +4,12 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use twinkv_host::inspect::{self, hex, show_key, Verdict};
+use twinkv_host::core::Config;
+use twinkv_host::image::{create_image, ImageGeometry};
+use twinkv_host::inspect::{self, hex, show_key, Report, Verdict};
 use twinkv_host::{Options, Store};
 
-use crate::{exit, out_err, Command, CreateOpts, Failure};
+use crate::{exit, out_err, Command, CreateOpts, Failure, ImageCommand};
 
 type Out<'a> = &'a mut dyn Write;
 type Res = Result<u8, Failure>;
@@ -17,6 +19,9 @@ type Res = Result<u8, Failure>;
 /// loss).
 pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
     let w = Writer { no_sync };
+    if let Some(store) = command.store() {
+        not_an_image(store)?;
+    }
     match command {
         Command::Set {
             store,
@@ -63,10 +68,20 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
                 Err(Failure::new(exit::ABSENT, format!("{key:?}: no such key")))
             }
         }
-        Command::List { store, snapshot } => {
+        Command::List {
+            store,
+            snapshot,
+            json,
+        } => {
             let s = open_reader(&store, snapshot)?;
-            for (k, _) in sorted(&s)? {
-                writeln!(out, "{}", plain_key(&k)).map_err(out_err)?;
+            let entries = sorted(&s)?;
+            if json {
+                let keys: Vec<Vec<u8>> = entries.into_iter().map(|(k, _)| k).collect();
+                crate::json::write(out, &crate::json::list(&keys, s.stats()?.damaged_keys))?;
+            } else {
+                for (k, _) in entries {
+                    writeln!(out, "{}", plain_key(&k)).map_err(out_err)?;
+                }
             }
             damaged_check(out, &s)
         }
@@ -86,7 +101,35 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             }
             damaged_check(out, &s)
         }
-        Command::Export { store, snapshot } => {
+        Command::Export {
+            store,
+            snapshot,
+            write_size,
+            erase_size,
+            region_size,
+            offset,
+        } => {
+            if let (Some(w), Some(e)) = (write_size, erase_size) {
+                let image = read_image(&store, w, e, region_size, offset.unwrap_or(0))?;
+                let r = &image.report;
+                if let Err(msg) = &r.open {
+                    if matches!(r.verdict, Verdict::Clean) {
+                        // Erased throughout: a store with nothing written yet.
+                        write_json(out, &Vec::new())?;
+                        return Ok(exit::OK);
+                    }
+                    return Err(Failure::new(
+                        exit::CORRUPT,
+                        format!(
+                            "{}: the image cannot be opened: {msg}; run `twinkv inspect` \
+                             with the same options to see what it holds",
+                            store.display()
+                        ),
+                    ));
+                }
+                write_json(out, &r.entries)?;
+                return image_damage_check(out, r);
+            }
             let s = open_reader(&store, snapshot)?;
             write_json(out, &sorted(&s)?)?;
             damaged_check(out, &s)
@@ -96,22 +139,7 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             file,
             create,
         } => {
-            let text = if file.as_os_str() == "-" {
-                let mut t = String::new();
-                std::io::stdin().read_to_string(&mut t)?;
-                t
-            } else {
-                std::fs::read_to_string(&file)
-                    .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?
-            };
-            let entries = parse_json(&text)
-                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-            if let Some(i) = entries.iter().position(|(k, _)| k.is_empty()) {
-                return Err(Failure::new(
-                    exit::ERROR,
-                    format!("{}: entry {i}: the key is empty", file.display()),
-                ));
-            }
+            let entries = read_entries(&file)?;
             let opts = create_options(&create)?;
             w.creating(&store, opts, |s| {
                 Ok(s.set_many(entries.iter().map(|(k, v)| (k, v)))?)
@@ -119,18 +147,31 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             writeln!(out, "imported {} entries", entries.len()).map_err(out_err)?;
             Ok(exit::OK)
         }
-        Command::Stats { store, snapshot } => {
+        Command::Stats {
+            store,
+            snapshot,
+            json,
+        } => {
             let s = open_reader(&store, snapshot)?;
-            crate::report::stats(out, &s)?;
+            if json {
+                crate::json::write(out, &crate::json::stats(&s)?)?;
+            } else {
+                crate::report::stats(out, &s)?;
+            }
             Ok(exit::OK)
         }
         Command::Verify {
             store,
             snapshot,
             verbose,
+            json,
         } => {
             let r = inspect::verify_store(&store, snapshot)?;
-            crate::report::verify(out, &r, verbose)?;
+            if json {
+                crate::json::write(out, &crate::json::verify(&r, verbose))?;
+            } else {
+                crate::report::verify(out, &r, verbose)?;
+            }
             Ok(verdict_code(&r.verdict))
         }
         Command::Compact { store } => {
@@ -160,12 +201,44 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             write_size,
             erase_size,
             region_size,
+            offset,
+            json,
         } => {
-            let bytes = std::fs::read(&image)
-                .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", image.display())))?;
-            let r = inspect::verify_image(&bytes, write_size, erase_size, region_size)?;
-            crate::report::inspect(out, &r, write_size)?;
-            Ok(verdict_code(&r.verdict))
+            let img = read_image(&image, write_size, erase_size, region_size, offset)?;
+            let src = crate::json::ImageSource {
+                path: &image.display().to_string(),
+                file_size: img.file_size,
+                offset,
+                write_unit: write_size,
+                erase_unit: erase_size,
+            };
+            if json {
+                crate::json::write(out, &crate::json::inspect(&img.report, &src))?;
+            } else {
+                crate::report::inspect(out, &img.report, &src)?;
+            }
+            Ok(verdict_code(&img.report.verdict))
+        }
+        Command::Image {
+            command:
+                ImageCommand::Create {
+                    write_size,
+                    erase_size,
+                    region_size,
+                    store_id,
+                    limits,
+                    ratios,
+                    from,
+                    output,
+                },
+        } => {
+            let geometry = ImageGeometry {
+                write_unit: write_size,
+                erase_unit: erase_size,
+                region_size,
+            };
+            let entries = read_entries(&from)?;
+            image_create(out, geometry, store_id, limits, ratios, &entries, &output)
         }
         #[cfg(feature = "_test-hooks")]
         Command::CrashWriter {
@@ -373,6 +446,255 @@ fn parse_json(text: &str) -> Result<Entries, String> {
         .collect()
 }
 
+/// Reads the entries of a JSON file as `export` writes them (`-`: stdin).
+/// Bad input is exit 4, naming the file and the entry.
+fn read_entries(file: &Path) -> Result<Entries, Failure> {
+    let text = if file.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::stdin().read_to_string(&mut t)?;
+        t
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?
+    };
+    let entries = parse_json(&text)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
+    if let Some(i) = entries.iter().position(|(k, _)| k.is_empty()) {
+        return Err(Failure::new(
+            exit::ERROR,
+            format!("{}: entry {i}: the key is empty", file.display()),
+        ));
+    }
+    Ok(entries)
+}
+
+impl Command {
+    /// The store base path of a command that takes one.
+    fn store(&self) -> Option<&Path> {
+        match self {
+            Command::Set { store, .. }
+            | Command::Get { store, .. }
+            | Command::Rm { store, .. }
+            | Command::List { store, .. }
+            | Command::Dump { store, .. }
+            | Command::Import { store, .. }
+            | Command::Stats { store, .. }
+            | Command::Verify { store, .. }
+            | Command::Compact { store, .. }
+            | Command::Repair { store, .. }
+            | Command::Resize { store, .. } => Some(store),
+            Command::Export {
+                store, write_size, ..
+            } if write_size.is_none() => Some(store),
+            _ => None,
+        }
+    }
+}
+
+/// A store is a base path; given a file instead (a device image, or one of a
+/// store's own files) while no store lives there, say what to do (exit 2)
+/// rather than report a missing store or create one beside it.
+fn not_an_image(store: &Path) -> Result<(), Failure> {
+    let is_file = std::fs::metadata(store).is_ok_and(|m| m.is_file());
+    let (a, b) = twinkv_host::region_paths(store);
+    if !is_file || a.exists() || b.exists() {
+        return Ok(());
+    }
+    let shown = store.display();
+    // `settings.a` given for the store `settings`.
+    if let (Some(stem), Some("a" | "b")) = (
+        store.file_stem(),
+        store.extension().and_then(|e| e.to_str()),
+    ) {
+        let base = store.with_file_name(stem);
+        let (ba, bb) = twinkv_host::region_paths(&base);
+        if ba.exists() || bb.exists() {
+            return Err(Failure::usage(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "{shown} is one file of the store {}: give the base path, without .a or .b",
+                    base.display()
+                ),
+            ));
+        }
+    }
+    Err(Failure::usage(
+        clap::error::ErrorKind::InvalidValue,
+        format!(
+            "{shown} is a file, not a store (a store is a base path for STORE.a and STORE.b). \
+             A raw device image is read with `twinkv inspect {shown} --write-size W --erase-size E` \
+             or `twinkv export {shown} --write-size W --erase-size E`, and built with \
+             `twinkv image create`"
+        ),
+    ))
+}
+
+/// A device image read from a file: the report on the regions at `offset`.
+struct Image {
+    file_size: u64,
+    report: Report,
+}
+
+fn read_image(
+    path: &Path,
+    write_size: u32,
+    erase_size: u32,
+    region_size: Option<u32>,
+    offset: u32,
+) -> Result<Image, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", path.display())))?;
+    let Some(rest) = bytes.get(offset as usize..) else {
+        return Err(Failure::usage(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "--offset {offset} is past the end of {} ({} bytes)",
+                path.display(),
+                bytes.len()
+            ),
+        ));
+    };
+    let report = inspect::verify_image(rest, write_size, erase_size, region_size)?;
+    Ok(Image {
+        file_size: bytes.len() as u64,
+        report,
+    })
+}
+
+/// After exporting an image: live values that fail their check, or keys
+/// that answer with a corruption error, were not exported; say so (exit 3).
+fn image_damage_check(out: Out<'_>, r: &Report) -> Res {
+    if !matches!(r.verdict, Verdict::Corrupt(_)) {
+        return Ok(exit::OK);
+    }
+    out.flush().map_err(out_err)?;
+    Err(Failure::new(
+        exit::CORRUPT,
+        "the image is damaged: what could not be read intact was left out; \
+         run `twinkv inspect` with the same options to see what",
+    ))
+}
+
+/// `image create`: builds the image with core, writes it, prints what
+/// firmware needs to open it.
+fn image_create(
+    out: Out<'_>,
+    geometry: ImageGeometry,
+    store_id: Option<u64>,
+    limits: Option<(u16, u32)>,
+    ratios: Option<(u16, u16)>,
+    entries: &Entries,
+    output: &Path,
+) -> Res {
+    let defaults = Config::new(1);
+    let (max_key, max_value) = limits.unwrap_or((defaults.max_key_len, defaults.max_value_len));
+    let (hw, mf) = ratios.unwrap_or((defaults.high_water_bp, defaults.max_fill_bp));
+    let derived = store_id.is_none();
+    let id = store_id
+        .unwrap_or_else(|| derive_store_id(geometry, (max_key, max_value), (hw, mf), entries));
+    let config = Config::new(id)
+        .with_limits(max_key, max_value)
+        .with_ratios(hw, mf);
+    if let Some(i) = entries
+        .iter()
+        .position(|(k, v)| k.len() > usize::from(max_key) || v.len() > max_value as usize)
+    {
+        let (k, v) = &entries[i];
+        return Err(Failure::new(
+            exit::ERROR,
+            format!(
+                "entry {i} ({}): key {} B, value {} B exceed the limits {max_key},{max_value} \
+                 (--limits sets them; firmware must open with the same)",
+                show_key(k),
+                k.len(),
+                v.len()
+            ),
+        ));
+    }
+    let (image, st) = match create_image(geometry, config, entries) {
+        Ok(x) => x,
+        Err(twinkv_host::Error::DoesNotFit { live, limit }) => {
+            return Err(Failure::new(
+                exit::ERROR,
+                format!(
+                    "the entries take {live} live bytes; regions of {} B hold at most {limit} \
+                     (capacity x max-fill): give a larger --region-size",
+                    geometry.region_size
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::write(output, &image)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", output.display())))?;
+    let mut w = |line: String| writeln!(out, "{line}").map_err(out_err);
+    w(format!(
+        "wrote {}: {} B, regions A and B of {} B, write unit {}, erase unit {}",
+        output.display(),
+        image.len(),
+        geometry.region_size,
+        geometry.write_unit,
+        geometry.erase_unit
+    ))?;
+    w(format!(
+        "store id 0x{id:016x}{}",
+        if derived {
+            " (derived from the contents; --store-id sets it)"
+        } else {
+            ""
+        }
+    ))?;
+    w(format!(
+        "{} keys, {} live bytes of {} allowed, region {:?}, generation {}",
+        st.live_keys, st.live_bytes, st.fill_limit, st.active, st.generation
+    ))?;
+    w(format!(
+        "firmware: Config::new(0x{id:016x}).with_limits({max_key}, {max_value}).with_ratios({hw}, {mf})"
+    ))?;
+    Ok(exit::OK)
+}
+
+/// A store id from the image's options and entries (FNV-1a, 64 bit): the
+/// same input gives the same image, byte for byte. Never 0 nor `u64::MAX`.
+fn derive_store_id(
+    g: ImageGeometry,
+    limits: (u16, u32),
+    ratios: (u16, u16),
+    entries: &Entries,
+) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &x in b {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(b"twinkv image");
+    for x in [
+        g.write_unit,
+        g.erase_unit,
+        g.region_size,
+        u32::from(limits.0),
+        limits.1,
+    ] {
+        eat(&x.to_le_bytes());
+    }
+    eat(&ratios.0.to_le_bytes());
+    eat(&ratios.1.to_le_bytes());
+    let mut sorted: Vec<&(Vec<u8>, Vec<u8>)> = entries.iter().collect();
+    sorted.sort();
+    for (k, v) in sorted {
+        eat(&(k.len() as u64).to_le_bytes());
+        eat(k);
+        eat(&(v.len() as u64).to_le_bytes());
+        eat(v);
+    }
+    match h {
+        0 | u64::MAX => 0x7477_4B56,
+        h => h,
+    }
+}
+
 fn repair(out: Out<'_>, store: &Path, yes: bool, w: &Writer) -> Res {
     let report = inspect::verify_store(store, false)?;
     if report.damaged.is_empty() && !matches!(report.verdict, Verdict::Corrupt(_)) {
@@ -463,6 +785,10 @@ fn crash_op(i: u64) -> (String, Option<String>) {
 /// 1024; `KiB`, `MiB`, `GiB` too).
 pub(crate) fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim();
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u32::from_str_radix(&h.replace('_', ""), 16)
+            .map_err(|_| format!("{s:?} is not a size (0x-hex: at most 0xffffffff)"));
+    }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size"))?;
@@ -489,6 +815,49 @@ pub(crate) fn parse_region_size(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(n)
+}
+
+/// A store id: decimal or 0x-hex, neither 0 nor `u64::MAX`.
+pub(crate) fn parse_store_id(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("{s:?} is not a store id (decimal or 0x-hex, 64 bits)"))?;
+    if v == 0 || v == u64::MAX {
+        return Err("a store id is never 0 nor 0xffffffffffffffff".to_string());
+    }
+    Ok(v)
+}
+
+/// `KEY,VALUE`: the max key length (1..=65535) and max value length.
+pub(crate) fn parse_limits(s: &str) -> Result<(u16, u32), String> {
+    let (k, v) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?}: give KEY,VALUE, e.g. 63,1024"))?;
+    let k: u16 = k
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&k| k >= 1)
+        .ok_or_else(|| format!("{s:?}: a max key length of 1 to 65535"))?;
+    let v = parse_size(v)?;
+    Ok((k, v))
+}
+
+/// `HW,MF`: high-water and max-fill ratios in basis points.
+pub(crate) fn parse_ratios(s: &str) -> Result<(u16, u16), String> {
+    let bad = || {
+        format!("{s:?}: give HIGH_WATER,MAX_FILL in basis points, 1 <= HW <= MF <= 10000, e.g. 8000,9000")
+    };
+    let (h, m) = s.split_once(',').ok_or_else(bad)?;
+    let h: u16 = h.trim().parse().map_err(|_| bad())?;
+    let m: u16 = m.trim().parse().map_err(|_| bad())?;
+    if h < 1 || h > m || m > 10_000 {
+        return Err(bad());
+    }
+    Ok((h, m))
 }
 
 /// A key: any non-empty string.

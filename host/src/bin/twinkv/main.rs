@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod demo;
+mod json;
 mod report;
 
 /// Exit codes (also in `--help`).
@@ -25,7 +26,12 @@ pub(crate) mod exit {
 }
 
 const AFTER_HELP: &str = "\
-A store is a base path and two files: STORE.a and STORE.b.
+A store is a base path and two files: STORE.a and STORE.b. A raw device
+image (region A then region B) is read with `inspect` and `export` given
+--write-size and --erase-size, and made with `image create`.
+
+--json (stats, verify, list, inspect) prints one JSON object whose `schema`
+field names its shape (twinkv.<command>.v1); the exit codes stay the same.
 
 Commands that write (set, rm, import, compact, resize, repair) sync before
 they exit, so what they did survives power loss; --no-sync skips that (the
@@ -107,6 +113,9 @@ pub(crate) enum Command {
         /// Read a copy without locking (beside a live writer).
         #[arg(long)]
         snapshot: bool,
+        /// JSON (schema twinkv.list.v1): keys as {"key"} when UTF-8, else {"key_hex"}.
+        #[arg(long)]
+        json: bool,
     },
     /// Print every key and value, sorted by key.
     Dump {
@@ -128,13 +137,28 @@ pub(crate) enum Command {
         #[command(flatten)]
         create: CreateOpts,
     },
-    /// Print the store as JSON (the same as `dump --json`; `import` reads it back).
+    /// Print the live entries as JSON (the same as `dump --json`; `import` and
+    /// `image create` read it), of a store or, with --write-size and
+    /// --erase-size, of a device image.
     Export {
-        /// The store's base path.
+        /// The store's base path, or a device image file (with --write-size
+        /// and --erase-size).
         store: PathBuf,
         /// Read a copy without locking (beside a live writer).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "write_size")]
         snapshot: bool,
+        /// STORE is a device image: the device's write unit in bytes.
+        #[arg(long, value_parser = cmd::parse_size, requires = "erase_size")]
+        write_size: Option<u32>,
+        /// STORE is a device image: the device's erase unit in bytes.
+        #[arg(long, value_parser = cmd::parse_size, requires = "write_size")]
+        erase_size: Option<u32>,
+        /// Size of one region of the image (default: half of what follows --offset).
+        #[arg(long, value_parser = cmd::parse_size, requires = "write_size")]
+        region_size: Option<u32>,
+        /// Where region A starts in the image file (a full-chip dump), e.g. 0x9000.
+        #[arg(long, value_parser = cmd::parse_size, requires = "write_size")]
+        offset: Option<u32>,
     },
     /// Show the active region, generation, space, switches and keys.
     Stats {
@@ -143,6 +167,9 @@ pub(crate) enum Command {
         /// Read a copy without locking (beside a live writer).
         #[arg(long)]
         snapshot: bool,
+        /// JSON (schema twinkv.stats.v1).
+        #[arg(long)]
+        json: bool,
     },
     /// Check both regions, every record: clean, recoverable or corrupt (exit 3).
     Verify {
@@ -154,6 +181,9 @@ pub(crate) enum Command {
         /// Also list every record.
         #[arg(short, long)]
         verbose: bool,
+        /// JSON (schema twinkv.verify.v1; records listed with --verbose).
+        #[arg(long)]
+        json: bool,
     },
     /// Compact the live data into the other region now (a switch).
     Compact {
@@ -183,7 +213,9 @@ pub(crate) enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Decode a raw flash dump (region A then region B, back to back).
+    /// Decode a raw flash dump (region A then region B, back to back): the
+    /// verdict, both headers, every record and every live key and value
+    /// (exit 3 on corruption).
     Inspect {
         /// The image file.
         image: PathBuf,
@@ -193,9 +225,20 @@ pub(crate) enum Command {
         /// The device's erase unit in bytes.
         #[arg(long, value_parser = cmd::parse_size)]
         erase_size: u32,
-        /// Size of one region (default: half the image).
+        /// Size of one region (default: half of what follows --offset).
         #[arg(long, value_parser = cmd::parse_size)]
         region_size: Option<u32>,
+        /// Where region A starts in the file (a full-chip dump), e.g. 0x9000.
+        #[arg(long, value_parser = cmd::parse_size, default_value = "0")]
+        offset: u32,
+        /// JSON (schema twinkv.inspect.v1).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Device images: `image create` builds one to flash.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
     },
     /// Test helper: write numbered keys, acknowledging each on stdout.
     #[cfg(feature = "_test-hooks")]
@@ -210,6 +253,42 @@ pub(crate) enum Command {
         size: u32,
         #[arg(long)]
         sync_every_write: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ImageCommand {
+    /// Build a device image (region A then region B, erased bytes 0xFF) that
+    /// holds the entries of a JSON file (as `export` writes and `import`
+    /// reads), written by twinkv-core itself: flash it at the partition's
+    /// start and open it with the same store id, limits and ratios.
+    Create {
+        /// The device's write unit in bytes (1, 2, 4, 8, 16 or 32).
+        #[arg(long, value_parser = cmd::parse_size)]
+        write_size: u32,
+        /// The device's erase unit in bytes.
+        #[arg(long, value_parser = cmd::parse_size)]
+        erase_size: u32,
+        /// Size of one region (a multiple of the erase unit); the image is twice that.
+        #[arg(long, value_parser = cmd::parse_size)]
+        region_size: u32,
+        /// The store id firmware opens with (`Config::new(ID)`), decimal or
+        /// 0x-hex. Default: derived from the contents (printed).
+        #[arg(long, value_parser = cmd::parse_store_id)]
+        store_id: Option<u64>,
+        /// Max key and value length, KEY,VALUE (`Config::with_limits`). Default 63,1024.
+        #[arg(long, value_parser = cmd::parse_limits)]
+        limits: Option<(u16, u32)>,
+        /// High-water and max-fill ratios in basis points, HW,MF
+        /// (`Config::with_ratios`). Default 8000,9000.
+        #[arg(long, value_parser = cmd::parse_ratios)]
+        ratios: Option<(u16, u16)>,
+        /// The entries: a JSON file as `export` writes, or `-` for standard input.
+        #[arg(long)]
+        from: PathBuf,
+        /// The image file to write.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 

@@ -212,15 +212,31 @@ pub(crate) fn verify(out: Out<'_>, r: &Report, verbose: bool) -> Result<(), Fail
     findings(out, r)
 }
 
-pub(crate) fn inspect(out: Out<'_>, r: &Report, write_unit: u32) -> Result<(), Failure> {
+pub(crate) fn inspect(
+    out: Out<'_>,
+    r: &Report,
+    src: &crate::json::ImageSource<'_>,
+) -> Result<(), Failure> {
+    let size = r.regions[0].1.size;
     writeln!(
         out,
-        "image: write unit {write_unit}, two regions of {} B",
-        r.regions[0].1.size
+        "image: {} ({} B), regions at offset {} (A) and {} (B) of {size} B, write unit {}, erase unit {}",
+        src.path,
+        src.file_size,
+        src.offset,
+        u64::from(src.offset) + u64::from(size),
+        src.write_unit,
+        src.erase_unit,
     )
     .map_err(out_err)?;
     for (name, reg) in &r.regions {
         region(out, &format!("region {name}"), reg, true)?;
+    }
+    if r.open.is_ok() {
+        writeln!(out, "live entries: {}", r.entries.len()).map_err(out_err)?;
+        for (k, v) in &r.entries {
+            writeln!(out, "  {} = {}", show_key(k), show_key(v)).map_err(out_err)?;
+        }
     }
     findings(out, r)
 }
