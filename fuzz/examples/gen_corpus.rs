@@ -769,7 +769,7 @@ fn ops_seeds(out: &mut Out) {
                     },
                 ],
                 fault: None,
-            script: Bytes(script.to_vec()),
+                script: Bytes(script.to_vec()),
             };
             let r = out.power(&format!("{name}-cut-{frac}q"), &input);
             assert!(r.cuts > 0, "{name}: no cut fired");
@@ -786,7 +786,11 @@ fn ops_seeds(out: &mut Out) {
 }
 
 /// Sessions that get fault variants (`-fault-*`).
-const FAULTED: [&str; 3] = ["w4-1k-workload", "w1-1k-workload-not-in-order", "w32-1k-workload"];
+const FAULTED: [&str; 3] = [
+    "w4-1k-workload",
+    "w1-1k-workload-not-in-order",
+    "w32-1k-workload",
+];
 
 /// Faults between operations: each kind, mid-session near the log end,
 /// before the final reopen near the log end, and mid-session in the
@@ -795,7 +799,11 @@ fn faults() -> Vec<(String, Fault)> {
     let kinds = ["flip", "zero", "ff", "zero-unit", "erase-unit"];
     let mut out = Vec::new();
     for (k, kind) in kinds.iter().enumerate() {
-        for (place, at, what) in [("mid-end", 32, 16), ("last-end", 255, 16), ("mid-other", 20, 1)] {
+        for (place, at, what) in [
+            ("mid-end", 32, 16),
+            ("last-end", 255, 16),
+            ("mid-other", 20, 1),
+        ] {
             out.push((
                 format!("fault-{kind}-{place}"),
                 Fault {

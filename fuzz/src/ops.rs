@@ -412,7 +412,12 @@ pub struct Report {
 
 /// Runs `ops` on one input. Panics on a finding.
 pub fn check_ops(input: &OpsInput) -> Report {
-    session(&input.setup, &[], input.fault, &script::parse(&input.script))
+    session(
+        &input.setup,
+        &[],
+        input.fault,
+        &script::parse(&input.script),
+    )
 }
 
 /// Runs `ops_with_power_loss` on one input. Panics on a finding.
@@ -493,17 +498,12 @@ fn session_with<const N: usize>(
         .collect();
     universe.sort();
     universe.dedup();
-    let mut every_value: BTreeMap<Vec<u8>, Vec<Option<Vec<u8>>>> = universe
-        .iter()
-        .map(|k| (k.clone(), vec![None]))
-        .collect();
+    let mut every_value: BTreeMap<Vec<u8>, Vec<Option<Vec<u8>>>> =
+        universe.iter().map(|k| (k.clone(), vec![None])).collect();
     for s in steps {
         let writes: Vec<(&Vec<u8>, Value)> = match s {
             Step::Set(k, v) => vec![(k, *v)],
-            Step::Apply(ops) => ops
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect(),
+            Step::Apply(ops) => ops.iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect(),
             _ => Vec::new(),
         };
         for (k, v) in writes {
@@ -1065,7 +1065,10 @@ impl Tail {
         let append = data_start + st.used_bytes;
         let at = Some((st.active, st.generation));
         if trace() {
-            eprintln!("track {at:?} append {append} (was {:?} {})", self.at, self.append);
+            eprintln!(
+                "track {at:?} append {append} (was {:?} {})",
+                self.at, self.append
+            );
         }
         if at != self.at {
             self.at = at;
@@ -1130,6 +1133,9 @@ struct Dmg {
     at: (RegionId, u64),
     /// Active region, generation and log end when the fault struck.
     fault_at: (RegionId, u64, u32),
+    /// The active region's bytes past the log end just after the fault (a
+    /// torn record a cut left there, or the fault itself, is no new write).
+    past_end: Vec<u8>,
 }
 
 impl Dmg {
@@ -1151,13 +1157,16 @@ impl Dmg {
         let st = s.stats();
         if trace() {
             let (ra, rb) = s.regions();
-            let img = if st.active == RegionId::A { ra } else { rb }.ram.as_bytes();
+            let img = if st.active == RegionId::A { ra } else { rb }
+                .ram
+                .as_bytes();
             let e = (env.data_start + st.used_bytes + 64).min(img.len() as u32) as usize;
-            eprintln!("opened after the fault: {st:?}\n  active log {:02x?}", &img[..e]);
+            eprintln!(
+                "opened after the fault: {st:?}\n  active log {:02x?}",
+                &img[..e]
+            );
         }
-        if TOLERATE
-            && (tail_before_commit_end(s, &st, env) || (env.in_order && st.dirty_tail))
-        {
+        if TOLERATE && (tail_before_commit_end(s, &st, env) || (env.in_order && st.dirty_tail)) {
             // Open findings `*-taken-for-torn-tail` (README.md): a dirty
             // tail that starts before the commit's data end, or (regions
             // that persist in order) damage within one record's reach of
@@ -1168,7 +1177,7 @@ impl Dmg {
         if env.in_order && (st.active, st.generation) == (region, gen) {
             let (ra, rb) = s.regions();
             let img = if region == RegionId::A { ra } else { rb }.ram.as_bytes();
-            if img[end as usize..].iter().any(|&x| x != 0xFF) {
+            if img[end as usize..] != self.past_end[..] {
                 self.revoke();
             }
         }
@@ -1256,7 +1265,9 @@ impl Dmg {
 /// medium.
 fn tail_before_commit_end<const N: usize>(s: &S<'_, '_, N>, st: &Stats, env: &Env) -> bool {
     let (ra, rb) = s.regions();
-    let img = if st.active == RegionId::A { ra } else { rb }.ram.as_bytes();
+    let img = if st.active == RegionId::A { ra } else { rb }
+        .ram
+        .as_bytes();
     let layout = Layout::new(env.w);
     let at = layout.commit() as usize;
     let seal = Seal {
@@ -1341,6 +1352,7 @@ fn strike<const N: usize>(
         unit: (region, offset / ERASE_UNIT),
         at: (st.active, st.generation),
         fault_at: (st.active, st.generation, end),
+        past_end: post[usize::from(active)][end as usize..].to_vec(),
     };
     let mut grant = |before: Option<&Map>, d: &mut Dmg| {
         report.rollback_allowed = true;
@@ -1365,7 +1377,9 @@ fn strike<const N: usize>(
     if region == active {
         let pre_all = &pre;
         let (pre, post) = (&pre[usize::from(region)], &post[usize::from(region)]);
-        let changed = |p: u32, n: u32| pre[p as usize..(p + n) as usize] != post[p as usize..(p + n) as usize];
+        let changed = |p: u32, n: u32| {
+            pre[p as usize..(p + n) as usize] != post[p as usize..(p + n) as usize]
+        };
         let recs: Vec<Vec<(u32, u32, u32)>> = tail
             .entries
             .iter()
@@ -1385,14 +1399,18 @@ fn strike<const N: usize>(
         let from = if env.in_order {
             // Only the last program call can be torn: the first operation
             // the fault changed, every record after it changed too, and
-            // nothing programmed past the log end.
+            // nothing programmed past the log end — unless a cut already
+            // left a torn record there (a dirty tail): then damage to the
+            // record before it is taken as part of that tail, a documented
+            // limit (RELIABILITY.md, "two faults").
             recs.iter()
                 .position(|rs| rs.iter().any(|&(p, _, n)| changed(p, n)))
                 .filter(|&j| {
                     recs[j + 1..]
                         .iter()
                         .all(|rs| rs.iter().all(|&(p, _, n)| changed(p, n)))
-                        && post[end as usize..].iter().all(|&x| x == 0xFF)
+                        && (pre[end as usize..].iter().any(|&x| x != 0xFF)
+                            || post[end as usize..].iter().all(|&x| x == 0xFF))
                 })
         } else {
             // A lost page: after the last sync point, a record the fault

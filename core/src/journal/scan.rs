@@ -343,10 +343,7 @@ fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error
     let written = b.len() - erased_tail;
     // Bytes before the header check is complete: 0..5 short, 0..10 long.
     let check_end = if long { 10 } else { 5 };
-    Ok(written >= 1
-        && written < check_end
-        && b[0] != 0xFF
-        && (!long || b[0] & 0xE0 == 0))
+    Ok(written >= 1 && written < check_end && b[0] != 0xFF && (!long || b[0] & 0xE0 == 0))
 }
 
 /// Keys a damaged record (valid header, failed check) may have hidden.
