@@ -16,17 +16,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         r
     }
 
+    /// The steps of FORMAT.md §7, in order; the crash table (§7.2) names
+    /// them. The switch's plan is fixed first (nothing written).
     pub(super) fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
-        let w = self.pair.active().geo.write_unit;
-        let limits = self.limits();
+        let plan = self.plan_switch(fold)?;
+        self.step1_mark_switching(&plan)?;
+        self.step2_erase_target()?;
+        self.step3_program_header(&plan)?;
+        let copy = self.step4_copy_records(&plan, fold)?;
+        self.step5_7_commit(&plan, copy.data_end)?;
+        self.step8_supersede(&plan)?;
+        self.step9_activate(&plan, copy, fold)
+    }
+
+    /// What the switch will write: the seals, the target's header, the
+    /// damage to carry over. Keys the folded write replaces leave the index
+    /// before the copy; a clear empties it.
+    fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<SwitchPlan, R::Error> {
         let old_seal = self.seal();
         let new_seal = Seal {
             store_id: self.store_id,
             generation: next_generation(self.generation).ok_or(Error::Corrupted)?,
         };
         let new_header = self.header_for(self.pair.inactive(), new_seal.generation);
-
-        // Keys the folded write replaces leave the index before the copy.
         if let Fold::Ops(ops) = fold {
             for op in ops {
                 let hash = key_hash(op.key());
@@ -35,31 +47,57 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        // A repair forgets all damage: keys are copied as they are, damaged
-        // records are dropped.
-        let repair = matches!(fold, Fold::Repair);
-        let old_damage = if repair {
-            DamageList::default()
-        } else {
-            self.damage.clone()
-        };
         if let Fold::Clear = fold {
             self.index.clear();
         }
+        // A repair forgets all damage: keys are copied as they are, damaged
+        // records are dropped.
+        let repair = matches!(fold, Fold::Repair);
+        Ok(SwitchPlan {
+            old_seal,
+            new_seal,
+            new_header,
+            old_damage: if repair {
+                DamageList::default()
+            } else {
+                self.damage.clone()
+            },
+            repair,
+        })
+    }
 
+    /// Step 1: "switching" in the active region, synced.
+    fn step1_mark_switching(&mut self, plan: &SwitchPlan) -> Result<(), R::Error> {
+        let src = self.pair.active_mut();
+        if !src.read_marker(Marker::Switching, plan.old_seal)?.is_set() {
+            src.program_marker(Marker::Switching, plan.old_seal, 0)?;
+        }
+        src.sync()
+    }
+
+    /// Step 2: erase what the target needs.
+    fn step2_erase_target(&mut self) -> Result<(), R::Error> {
+        self.pair.inactive_mut().erase_for_format()
+    }
+
+    /// Step 3: the target's header with generation + 1.
+    fn step3_program_header(&mut self, plan: &SwitchPlan) -> Result<(), R::Error> {
+        self.pair.inactive_mut().program_header(&plan.new_header)
+    }
+
+    /// Step 4: keyless damage records, then each live record copied from the
+    /// offset the index holds, then the folded write.
+    fn step4_copy_records(
+        &mut self,
+        plan: &SwitchPlan,
+        fold: Fold<'_, '_>,
+    ) -> Result<Copied, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let limits = self.limits();
+        let (old_seal, new_seal, repair) = (plan.old_seal, plan.new_seal, plan.repair);
+        let old_damage = &plan.old_damage;
         let (src, dst) = self.pair.split_mut();
         let scratch = self.scratch.as_mut();
-        // 1. "switching" in the active region, synced.
-        if !src.read_marker(Marker::Switching, old_seal)?.is_set() {
-            src.program_marker(Marker::Switching, old_seal, 0)?;
-        }
-        src.sync()?;
-        // 2. erase what the target needs.
-        dst.erase_for_format()?;
-        // 3. header with generation + 1.
-        dst.program_header(&new_header)?;
-
-        // 4. records: keyless damage records, live records, the folded write.
         let mut new_damage = DamageList::default();
         let mut tally = Tally::default();
         if !matches!(fold, Fold::Clear) {
@@ -180,29 +218,53 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        let data_end = dst.append_at();
-        // 5..7: sync, commit, sync.
-        dst.sync()?;
-        dst.program_marker(Marker::Commit, new_seal, data_end)?;
-        dst.sync()?;
-        // 8: "superseded" in the old region.
-        src.program_marker(Marker::Superseded, old_seal, 0)?;
-        src.sync()?;
+        Ok(Copied {
+            data_end: dst.append_at(),
+            fold_start,
+            new_damage,
+            tally,
+            stale,
+        })
+    }
 
-        // 9: the new region is active.
-        dst.committed(new_header, data_end);
+    /// Steps 5 to 7: sync the copy, program the commit (data end), sync.
+    fn step5_7_commit(&mut self, plan: &SwitchPlan, data_end: u32) -> Result<(), R::Error> {
+        let dst = self.pair.inactive_mut();
+        dst.sync()?;
+        dst.program_marker(Marker::Commit, plan.new_seal, data_end)?;
+        dst.sync()
+    }
+
+    /// Step 8: "superseded" in the old region, synced.
+    fn step8_supersede(&mut self, plan: &SwitchPlan) -> Result<(), R::Error> {
+        let src = self.pair.active_mut();
+        src.program_marker(Marker::Superseded, plan.old_seal, 0)?;
+        src.sync()
+    }
+
+    /// Step 9: the new region is active; the index and counters follow it.
+    fn step9_activate(
+        &mut self,
+        plan: &SwitchPlan,
+        copy: Copied,
+        fold: Fold<'_, '_>,
+    ) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let limits = self.limits();
+        let (src, dst) = self.pair.split_mut();
+        dst.committed(plan.new_header, copy.data_end);
         src.retire();
         self.pair.flip();
-        self.generation = new_seal.generation;
+        self.generation = plan.new_seal.generation;
         self.switches += 1;
-        self.damage = new_damage;
-        self.tally = tally;
-        if stale > 0 {
+        self.damage = copy.new_damage;
+        self.tally = copy.tally;
+        if copy.stale > 0 {
             self.drop_stale_entries(limits)?;
         }
         // The folded write's records, now in the active region.
         if let Fold::Ops(ops) = fold {
-            let mut off = fold_start;
+            let mut off = copy.fold_start;
             let batch_keys = BatchKeys::new(ops);
             for (i, op) in ops.iter().enumerate() {
                 let hash = key_hash(op.key());
@@ -266,4 +328,26 @@ pub(super) enum Fold<'o, 'k> {
     Ops(&'o [Op<'k>]),
     /// `clear()`.
     Clear,
+}
+
+/// What a switch decided before writing anything.
+pub(super) struct SwitchPlan {
+    old_seal: Seal,
+    new_seal: Seal,
+    new_header: RegionHeader,
+    /// Damage entries to carry over (none for a repair).
+    old_damage: DamageList,
+    repair: bool,
+}
+
+/// What step 4 wrote.
+pub(super) struct Copied {
+    /// The commit's data end.
+    data_end: u32,
+    /// Where the folded write's records start.
+    fold_start: u32,
+    new_damage: DamageList,
+    tally: Tally,
+    /// Index entries the copy marked [`STALE`].
+    stale: usize,
 }
