@@ -214,3 +214,28 @@ fn tables_name_existing_tests() {
         "only {checked} test names found in the tables"
     );
 }
+
+/// The step table of FORMAT.md §7 names the function of each step in
+/// `src/store/switch.rs`: each must exist there.
+#[test]
+fn switch_steps_name_existing_functions() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/switch.rs"),
+    )
+    .expect("switch.rs");
+    let start = FORMAT.find("## 7. The switch").expect("§7");
+    let table = &FORMAT[start
+        ..FORMAT[start..]
+            .find("### 7.1")
+            .map_or(FORMAT.len(), |e| start + e)];
+    let mut named = 0;
+    for line in table.lines().filter(|l| l.starts_with("| ")) {
+        for name in line.split('`').skip(1).step_by(2) {
+            if name.starts_with("step") {
+                assert!(src.contains(&format!("fn {name}(")), "§7 names `{name}`");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 9, "only {named} step functions named in §7");
+}
