@@ -83,16 +83,7 @@ fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>]) -> Probe {
         };
         let mut refused_but_wrote = image(&a, &b) != *img;
         let (rw, wrote) = match open_two(&a, &b, config()) {
-            Ok(mut s) => {
-                let st = s.stats();
-                let w = core_wrote(s.set(NEW_KEY, NEW_VALUE));
-                let o = Opened::Ok {
-                    generation: st.generation,
-                    damage: st.damage_found_at_open > 0 || st.damaged_keys > 0,
-                    reads: Vec::new(),
-                };
-                (o, Some(w))
-            }
+            Ok(mut s) => core_write_phase(&mut s),
             Err(e) => {
                 refused_but_wrote |= image(&a, &b) != *img;
                 (core_refusal(&e, false, 0, false), None)

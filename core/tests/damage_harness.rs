@@ -88,16 +88,7 @@ fn probe(img: &Image, keys: &[Vec<u8>], in_order: bool) -> Probe {
         };
         let mut refused_but_wrote = rig.snapshot() != (img[0].clone(), img[1].clone());
         let (rw, wrote) = match rig.open() {
-            Ok(mut s) => {
-                let st = s.stats();
-                let w = core_wrote(s.set(NEW_KEY, NEW_VALUE));
-                let o = Opened::Ok {
-                    generation: st.generation,
-                    damage: st.damage_found_at_open > 0 || st.damaged_keys > 0,
-                    reads: Vec::new(),
-                };
-                (o, Some(w))
-            }
+            Ok(mut s) => core_write_phase(&mut s),
             Err(e) => {
                 let o = core_refusal(&e, false, 0, false);
                 refused_but_wrote |= rig.snapshot() != (img[0].clone(), img[1].clone());

@@ -181,6 +181,28 @@ where
     }
 }
 
+/// The read-write phase on a core store that opened: its stats, then one
+/// new key written.
+#[allow(dead_code)] // the files harness drives the host store instead
+pub fn core_write_phase<R, I, B>(
+    s: &mut twinkv_core::Store<R, I, B>,
+) -> (Opened, Option<Result<(), Read>>)
+where
+    R: twinkv_core::Region,
+    R::Error: std::fmt::Debug,
+    I: twinkv_core::Index,
+    B: AsMut<[u8]>,
+{
+    let st = s.stats();
+    let w = core_wrote(s.set(NEW_KEY, NEW_VALUE));
+    let o = Opened::Ok {
+        generation: st.generation,
+        damage: st.damage_found_at_open > 0 || st.damaged_keys > 0,
+        reads: Vec::new(),
+    };
+    (o, Some(w))
+}
+
 /// Runs a harness in quick or long mode, prints its size and time, and
 /// fails on any silent outcome.
 pub fn timed(what: &str, long: bool, run: impl FnOnce(bool) -> Table) {
