@@ -134,7 +134,9 @@ impl Store {
     ///   file of real `0xFF` bytes (not sparse), fsynced, renamed into place,
     ///   and the directory fsynced.
     /// - An existing store is opened with the options its header records;
-    ///   options set explicitly must match ([`Error::OptionsConflict`]).
+    ///   options set explicitly must match ([`Error::OptionsConflict`]),
+    ///   except the region size, a minimum: a store that grew past it opens
+    ///   at its recorded size (see [Growth](Options#growth)).
     /// - One file missing or empty: recreated when its partner is a complete
     ///   committed region, else [`Error::NewerRegionMissing`] and nothing is
     ///   written.
@@ -336,7 +338,7 @@ impl Store {
     }
 
     /// Sizes of region A and region B in bytes (equal except while a resize
-    /// is under way).
+    /// or a growth is under way).
     pub fn region_sizes(&self) -> (u32, u32) {
         match &self.inner {
             Some(i) => {
