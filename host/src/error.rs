@@ -62,14 +62,41 @@ pub enum Error {
         reason: String,
     },
     /// An option conflicts with what the existing store records. Nothing was
-    /// written.
+    /// written. Limits and ratios are fixed when a store is created: leave
+    /// the option out to use the recorded value. The region size is a
+    /// minimum: a store that is larger than asked (grown, or resized) opens
+    /// at its recorded size; one that is smaller is refused with this error
+    /// (make it larger with [`Store::resize`](crate::Store::resize), or leave
+    /// the option out).
     OptionsConflict {
         /// The option.
         option: &'static str,
-        /// The value the store records.
+        /// The value the store records (for the region size: the larger
+        /// region's size).
         recorded: u64,
         /// The value asked for.
         requested: u64,
+    },
+    /// A write was refused because the live data would exceed the fill
+    /// limit (capacity × max-fill of the smaller region, FORMAT.md §7.1) and
+    /// the store could not grow. Nothing was written; the store stays usable
+    /// (deletes and overwrites that do not grow the live data proceed).
+    ///
+    /// The message states the figures and the remedy. [`Error::core_cause`]
+    /// answers core's `Full` for it.
+    Full {
+        /// Live bytes before the write (FORMAT.md §4.6).
+        live: u64,
+        /// Record bytes the write adds at most.
+        write: u64,
+        /// The fill limit: capacity × max-fill of the smaller region.
+        limit: u64,
+        /// The smaller region's size in bytes (capacity = size − 84).
+        region_size: u32,
+        /// The max-fill ratio in basis points.
+        max_fill_bp: u16,
+        /// Why the store did not grow.
+        growth: GrowthStop,
     },
     /// The options are invalid on their own (ratios, limits, region size).
     InvalidOptions(String),
@@ -86,10 +113,56 @@ pub enum Error {
     Encoding(String),
 }
 
+/// Why a full store did not grow ([`Error::Full`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrowthStop {
+    /// Growth is off ([`Options::auto_grow`](crate::Options::auto_grow)`(false)`).
+    Off,
+    /// The regions are at the largest size growth may reach
+    /// ([`Options::max_region_size`](crate::Options::max_region_size)).
+    AtMax(u32),
+    /// Growing failed (e.g. the disk is full); the store does not try again
+    /// until it is reopened.
+    Failed(String),
+}
+
+/// The smallest region size (a multiple of 512) whose fill limit holds
+/// `live` bytes at `max_fill_bp`.
+pub(crate) fn size_for(live: u64, max_fill_bp: u16) -> u64 {
+    let d = u64::from(twinkv_core::format::Layout::new(crate::WRITE_UNIT).data_start());
+    let bp = u64::from(max_fill_bp.max(1));
+    let unit = u64::from(crate::ERASE_UNIT);
+    // fill_limit(c) = c * bp / 10000 (rounded down) >= live
+    let cap = (live * 10_000).div_ceil(bp);
+    (cap + d).div_ceil(unit) * unit
+}
+
+/// `bp` basis points as a percentage ("90 %", "87.5 %").
+fn percent(bp: u16) -> String {
+    if bp.is_multiple_of(100) {
+        format!("{} %", bp / 100)
+    } else {
+        format!("{} %", f64::from(bp) / 100.0)
+    }
+}
+
+/// Core's `Full`, for [`Error::core_cause`] of [`Error::Full`].
+static CORE_FULL: CoreError = twinkv_core::Error::Full;
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// True when a write was refused because the store is full
+    /// ([`Error::Full`], or core's `Full`).
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            Error::Full { .. } | Error::Core(twinkv_core::Error::Full)
+        )
+    }
+
     /// True when the error means damaged storage (as opposed to a usage
     /// error, a full store or an I/O failure).
     pub fn is_corruption(&self) -> bool {
@@ -108,6 +181,7 @@ impl Error {
     pub fn core_cause(&self) -> Option<&CoreError> {
         match self {
             Error::Core(e) | Error::Open { cause: e, .. } => Some(e),
+            Error::Full { .. } => Some(&CORE_FULL),
             _ => None,
         }
     }
@@ -210,17 +284,68 @@ impl fmt::Display for Error {
                 write!(f, "{}: {reason}; left unchanged", path.display())
             }
             Error::OptionsConflict {
+                option: option @ "region size",
+                recorded,
+                requested,
+            } => write!(
+                f,
+                "option {option}: the store's regions are {recorded} bytes, {requested} was asked \
+                 for; a store is never made smaller on open: make it larger with `twinkv resize` \
+                 / `Store::resize`, or leave the option out to use the recorded size"
+            ),
+            Error::OptionsConflict {
                 option,
                 recorded,
                 requested,
             } => write!(
                 f,
-                "option {option}: the store records {recorded}, {requested} was asked for"
+                "option {option}: the store records {recorded}, {requested} was asked for; \
+                 it is fixed when a store is created: leave the option out to use the recorded value"
             ),
+            Error::Full {
+                live,
+                write,
+                limit,
+                region_size,
+                max_fill_bp,
+                growth,
+            } => {
+                let capacity = u64::from(*region_size)
+                    - u64::from(twinkv_core::format::Layout::new(crate::WRITE_UNIT).data_start());
+                write!(
+                    f,
+                    "store is full: {live} live bytes + up to {write} for this write exceed the \
+                     limit of {limit} bytes ({} of the {capacity}-byte capacity of {region_size}-byte \
+                     regions); ",
+                    percent(*max_fill_bp)
+                )?;
+                let need = size_for(live + write, *max_fill_bp);
+                let roomy = need.max(2 * u64::from(*region_size));
+                match growth {
+                    GrowthStop::Off => write!(
+                        f,
+                        "growth is off: make the regions larger with `twinkv resize` / \
+                         `Store::resize` (at least {need} bytes; {roomy} leaves room), or open the \
+                         store with `Options::auto_grow(true)`"
+                    ),
+                    GrowthStop::AtMax(max) => write!(
+                        f,
+                        "growth stopped at the maximum region size of {max} bytes \
+                         (`Options::max_region_size`): raise it, or `twinkv resize` / \
+                         `Store::resize` to at least {need} bytes"
+                    ),
+                    GrowthStop::Failed(e) => write!(
+                        f,
+                        "growing the store failed ({e}): free disk space and reopen it, or \
+                         `twinkv resize` / `Store::resize` to at least {need} bytes"
+                    ),
+                }
+            }
             Error::InvalidOptions(s) => write!(f, "invalid options: {s}"),
             Error::DoesNotFit { live, limit } => write!(
                 f,
-                "live data ({live} bytes) does not fit the new size (limit {limit} bytes)"
+                "live data ({live} bytes) does not fit the new size (limit {limit} bytes): \
+                 delete keys first or choose a larger size"
             ),
             Error::Unsupported(s) => write!(f, "not supported: {s}"),
             Error::Encoding(s) => write!(f, "value encoding: {s}"),

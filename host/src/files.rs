@@ -195,6 +195,24 @@ pub(crate) fn fill_erased(path: &Path, file: &File, from: u64, to: u64) -> Resul
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
+/// Extends `file` from `from` to `to` with `0xFF` bytes, not synced (a
+/// growth step: the next switch into the file syncs it). On failure the file
+/// is cut back to `from` (best effort) before the error is returned. With
+/// `_test-hooks` it is one counted step ([`crate::hooks::Op::Fill`]) and one
+/// fill for the ENOSPC injection.
+pub(crate) fn extend_erased(path: &Path, file: &File, from: u64, to: u64) -> Result<()> {
+    #[cfg(feature = "_test-hooks")]
+    if crate::hooks::step(crate::hooks::Op::Fill) {
+        // Die half-way: the file is left part-grown.
+        let _ = write_ones(file, from, from + (to - from) / 2);
+        crate::hooks::die();
+    }
+    write_ones(file, from, to).map_err(|e| {
+        let _ = file.set_len(from);
+        Error::io(path, e)
+    })
+}
+
 /// Shortens `file` to `len` bytes, durably.
 pub(crate) fn truncate(path: &Path, file: &File, len: u64) -> Result<()> {
     file.set_len(len).map_err(|e| Error::io(path, e))?;
@@ -336,11 +354,36 @@ pub(crate) fn read_region_head(path: &Path, n: u64) -> Result<Vec<u8>> {
     Ok(v)
 }
 
-/// All of an opened region file; `None` when it is empty.
+/// The region an opened region file holds; `None` when it is empty. A file
+/// that a growth step extended past its region (bytes past the size its
+/// header records, or past the last whole erase unit of an empty region,
+/// that all read `0xFF`) is read up to the region's end: the extension
+/// belongs to no region.
 pub(crate) fn read_all(path: &Path, mut file: &File) -> Result<Option<Vec<u8>>> {
     let mut v = Vec::new();
     file.read_to_end(&mut v).map_err(|e| Error::io(path, e))?;
+    trim_extension(&mut v);
     Ok(if v.is_empty() { None } else { Some(v) })
+}
+
+/// Cuts a growth step's extension off a region file's bytes (see
+/// [`read_all`]).
+fn trim_extension(v: &mut Vec<u8>) {
+    let erased = |b: &[u8]| b.iter().all(|&x| x == 0xFF);
+    let end = if v.len() >= HEADER_LEN {
+        let mut hb = [0u8; HEADER_LEN];
+        hb.copy_from_slice(&v[..HEADER_LEN]);
+        match RegionHeader::decode(&hb) {
+            Ok(h) => h.region_size as usize,
+            Err(HeaderError::Erased) => v.len() / ERASE_UNIT as usize * ERASE_UNIT as usize,
+            Err(_) => return,
+        }
+    } else {
+        return;
+    };
+    if end > 0 && end < v.len() && erased(&v[end..]) {
+        v.truncate(end);
+    }
 }
 
 fn lock(path: &Path, file: &File, exclusive: bool) -> Result<()> {
@@ -746,28 +789,35 @@ fn check_both(
             (Some(_), Some(end)) if end > 0 && end < p.len => erased_from(&r.path, &r.file, end)?,
             _ => false,
         };
-        if !growing {
+        if !growing && !longer_committed(r, p)? {
             region_len(&r.path, p.len)?;
         }
         r.map_len = p.len / u64::from(ERASE_UNIT) * u64::from(ERASE_UNIT);
+    }
+    let committed = pa.committed() || pb.committed();
+    // The newest committed header decides the options.
+    let best = [(true, &pa), (false, &pb)]
+        .into_iter()
+        .filter_map(|(first, p)| p.header.ok().map(|h| (first, p, h)))
+        .max_by_key(|(_, p, h)| (p.committed() && !p.superseded.is_set(), h.generation));
+    if let Some((first, p, h)) = best {
+        let r = if first { &mut *a } else { &mut *b };
+        if p.committed() && !p.superseded.is_set() && u64::from(h.region_size) != p.len {
+            // A file longer than its committed region, erased past it: a
+            // growth step had extended it while it was inactive (the
+            // extension is outside the region; the store cuts it off).
+            if !longer_committed(r, p)? {
+                return Err(length_mismatch(&r.path, &h, p.len));
+            }
+            r.map_len = u64::from(h.region_size);
+        }
     }
     let (sa, sb) = (
         region_len(&a.path, a.map_len)?,
         region_len(&b.path, b.map_len)?,
     );
-    let committed = pa.committed() || pb.committed();
-    // The newest committed header decides the options.
-    let best = [(&*a, &pa), (&*b, &pb)]
-        .into_iter()
-        .filter_map(|(r, p)| p.header.ok().map(|h| (r, p, h)))
-        .max_by_key(|(_, p, h)| (p.committed() && !p.superseded.is_set(), h.generation));
     match best {
-        Some((r, p, h)) => {
-            if p.committed() && !p.superseded.is_set() && u64::from(h.region_size) != p.len {
-                return Err(length_mismatch(&r.path, &h, p.len));
-            }
-            Ok((opts.adopt(&h, (sa, sb))?, suspect, committed))
-        }
+        Some((_, _, h)) => Ok((opts.adopt(&h, (sa, sb))?, suspect, committed)),
         None => {
             // Both headers erased: an empty pair, which core formats when
             // creating is allowed (and refuses if it does not read erased
@@ -793,6 +843,19 @@ fn check_both(
                 .fresh_config(new_store_id()?)?;
             Ok((c, suspect, committed))
         }
+    }
+}
+
+/// Whether `r` is a committed, not superseded region whose file is longer
+/// than its header records and reads erased past it: the shape a growth step
+/// leaves when a switch commits into a file it had extended.
+fn longer_committed(r: &RegionFile, p: &Peek) -> Result<bool> {
+    match p.header {
+        Ok(h) if p.committed() && !p.superseded.is_set() => {
+            let end = u64::from(h.region_size);
+            Ok(end > 0 && end < p.len && erased_from(&r.path, &r.file, end)?)
+        }
+        _ => Ok(false),
     }
 }
 

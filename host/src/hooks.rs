@@ -1,6 +1,7 @@
 //! Fault injection for twinkv's own crash tests (feature `_test-hooks`,
 //! outside SemVer). Every program, erase, flush and fsync of an
-//! [`MmapRegion`](crate::MmapRegion) in this process counts as one step; when
+//! [`MmapRegion`](crate::MmapRegion) in this process, and every growth step's
+//! extension of a region file, counts as one step; when
 //! the step number set with [`die_at_step`] is reached the process kills
 //! itself with SIGKILL, in the middle of the operation for a program or an
 //! erase (half the bytes written), before it for a flush or fsync.
@@ -28,6 +29,9 @@ pub enum Op {
     Flush,
     /// `MmapRegion::sync_file` (fdatasync).
     Fsync,
+    /// One growth step's extension of an inactive region file with `0xFF`
+    /// (dies half-way, like a program).
+    Fill,
 }
 
 /// Kill the process at step `n` (1-based, counted from now); 0 disables.

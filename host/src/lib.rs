@@ -74,12 +74,12 @@ mod mmap;
 mod options;
 mod store;
 
-pub use error::{CoreError, Error, Result};
+pub use error::{CoreError, Error, GrowthStop, Result};
 pub use files::region_paths;
 pub use index::VecIndex;
 pub use memregion::MemRegion;
 pub use mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
-pub use options::{min_region_size, Durability, Options, DEFAULT_REGION_SIZE};
+pub use options::{min_region_size, Durability, Options, DEFAULT_REGION_SIZE, MAX_REGION_SIZE};
 pub use store::Store;
 pub use twinkv_core as core;
 pub use twinkv_core::{Op, RegionId, Stats};

@@ -9,6 +9,10 @@ use crate::mmap::{MmapRegion, ERASE_UNIT};
 /// Default region size: 1 MiB per file.
 pub const DEFAULT_REGION_SIZE: u32 = 1 << 20;
 
+/// Largest region size: the largest multiple of 512 below 4 GiB (the format
+/// records sizes as `u32`). The default [`Options::max_region_size`].
+pub const MAX_REGION_SIZE: u32 = u32::MAX / ERASE_UNIT * ERASE_UNIT;
+
 /// When writes become durable.
 ///
 /// | mode | a returned write survives kill -9 | survives power loss |
@@ -34,7 +38,83 @@ pub enum Durability {
 /// How to open or create a store. Every field left unset is taken from the
 /// existing store's header when it exists, or from the defaults when it is
 /// created; a field set explicitly must match an existing store
-/// ([`Error::OptionsConflict`]).
+/// ([`Error::OptionsConflict`]), except the region size, which is a minimum
+/// (a store that grew past it opens at its recorded size).
+///
+/// # Sizing
+///
+/// (FORMAT.md §1, §4, §7.1; the figures below are checked by
+/// `tests/sizing.rs`.)
+///
+/// - **A record** takes `align4(header + key + value)` bytes: the header is
+///   8 B when the key is at most 63 B and the value at most 8191 B, else
+///   16 B. A delete that must be kept takes `align4(8 + key)`.
+/// - **Live bytes** are the records of the newest value of every key: what a
+///   switch (compaction) copies. [`Store::stats`](crate::Store::stats) shows
+///   them.
+/// - **A region** of `size` bytes has a capacity `C = size − 84` for
+///   records. The live data may fill at most `F = C × max-fill` (90 % by
+///   default; the smaller region counts when the two differ): a write that
+///   would take it further grows the store, or fails with [`Error::Full`].
+/// - **Switches**: once the log passes `C × high-water` (80 % by default),
+///   a write is folded into a switch if the switch frees at least
+///   `C × (1 − max-fill)`; so every switch frees at least that, and a
+///   workload writing `N` record bytes switches at most
+///   `N / (C × (1 − max-fill)) + 1` times. With `L` live bytes a switch comes
+///   about every `C × high-water − L` bytes written and copies `L`.
+///
+/// | record | bytes |
+/// |---|---:|
+/// | 16 B key, 16 B value | 40 |
+/// | 16 B key, 1000 B value | 1024 |
+/// | 16 B key, 10 000 B value (long header; needs [`limits`](Self::limits)) | 10 032 |
+///
+/// 100 000 keys of 16 B with 16 B values are 4 000 000 live bytes. The
+/// smallest region that holds them is 4 444 672 B (4.24 MiB), where nearly
+/// every write would switch; a region of 4 × the live bytes switches rarely:
+/// at 16 MiB a switch comes every 9 421 705 B written (235 542 such sets) and
+/// copies 4 MB, under half a byte copied per byte written. The default
+/// 1 MiB region (`F` = 943 642 B) holds 23 591 such pairs. Rule of thumb:
+/// **region size ≥ 4 × live bytes**, which growth keeps by itself.
+///
+/// # Growth
+///
+/// On by default ([`auto_grow`](Self::auto_grow)), up to
+/// [`max_region_size`](Self::max_region_size) ([`MAX_REGION_SIZE`] unless
+/// set). Growth doubles the regions, one file at a time, so that no write
+/// pays for a resize of the whole store:
+///
+/// 1. When a write would take the live bytes past `F / 2` (regions then
+///    about 2.2 × the live data), the next size is twice the smaller region.
+/// 2. Before each write, the inactive file is extended with `0xFF` by one
+///    chunk: 256 KiB, or the write's share of what is left if more (what is
+///    left × the write's record bytes / the live bytes left before
+///    `3F / 4`; with the default ratios at most about 4.5 × the write's
+///    record bytes). When the file reaches the new size it is mapped and
+///    handed to core in place of the inactive region: no reopen, no copy.
+/// 3. The next switch, which writes the inactive region anyway, copies the
+///    live data into the larger region. If none comes before the live bytes
+///    pass `3F / 4` (only inserts, nothing to compact), the write that passes
+///    it forces one.
+/// 4. The other file, now inactive, is extended the same way and put in
+///    place; then the fill limit doubles (the regions are again about 4.4 ×
+///    the live data).
+///
+/// So a write does at most one chunk of fill, one `mmap` and the one switch
+/// that any write may do. A write that finds the store full while a growth
+/// is unfinished (a write far larger than a chunk, or a store opened with
+/// growth on when already above `3F / 4`) finishes the growth itself and is
+/// retried. A fill that fails (a full disk) stops growth until the store is
+/// reopened; [`Error::Full`] then says so.
+///
+/// Crash safety: nothing new is recorded; the files are the record. A crash
+/// at any point leaves the old regions or the new ones committed, never
+/// less than every acknowledged write: the extension of an inactive file is
+/// outside every region until a switch commits into it (and syncs it
+/// first). Opening settles the files: the inactive file takes the active
+/// region's size (an unfinished extension is cut off; a smaller partner is
+/// extended, which that open pays for), and bytes past a committed region
+/// that a growth step had added are cut off.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub(crate) region_size: Option<u32>,
@@ -46,13 +126,15 @@ pub struct Options {
     pub(crate) create: bool,
     /// Dropping a writable store does not sync it (`sync_on_close(false)`).
     pub(crate) no_sync_on_close: bool,
-    pub(crate) auto_grow: bool,
+    /// Growth is off (`auto_grow(false)`).
+    pub(crate) no_auto_grow: bool,
+    pub(crate) max_region_size: Option<u32>,
 }
 
 impl Options {
     /// Defaults: create the store if absent, 1 MiB regions, core's default
     /// limits (key 63 B, value 1024 B) and ratios (high-water 80 %, max-fill
-    /// 90 %), [`Durability::Default`], no auto-grow.
+    /// 90 %), [`Durability::Default`], growth on up to [`MAX_REGION_SIZE`].
     pub fn new() -> Self {
         Options {
             create: true,
@@ -61,7 +143,13 @@ impl Options {
     }
 
     /// Size of each region file in bytes: a multiple of 512, at least what
-    /// the limits need (one largest record within the max-fill ratio).
+    /// the limits need (one largest record within the max-fill ratio). See
+    /// [Sizing](Options#sizing).
+    ///
+    /// It is the size a new store is created with, and a minimum for an
+    /// existing one: a store whose regions are larger (grown, or resized)
+    /// opens at its recorded size; one whose regions are smaller is refused
+    /// with [`Error::OptionsConflict`] (resize it, or leave the option out).
     pub fn region_size(mut self, bytes: u32) -> Self {
         self.region_size = Some(bytes);
         self
@@ -116,10 +204,21 @@ impl Options {
         self
     }
 
-    /// Double the region size (through [`Store::resize`](crate::Store::resize))
-    /// when a write finds the store full. Off by default.
+    /// Whether the store grows by itself (default on). See
+    /// [Growth](Options#growth). Off, a write that would take the live data
+    /// past the fill limit fails with [`Error::Full`].
     pub fn auto_grow(mut self, on: bool) -> Self {
-        self.auto_grow = on;
+        self.no_auto_grow = !on;
+        self
+    }
+
+    /// The largest region size growth may reach (default and upper bound
+    /// [`MAX_REGION_SIZE`]; rounded down to a multiple of 512). A store at it
+    /// that cannot take a write answers [`Error::Full`]. Not recorded in the
+    /// store: it applies to this open only. [`Store::resize`](crate::Store::resize)
+    /// ignores it.
+    pub fn max_region_size(mut self, bytes: u32) -> Self {
+        self.max_region_size = Some(bytes / ERASE_UNIT * ERASE_UNIT);
         self
     }
 
@@ -175,8 +274,18 @@ impl Options {
         same("max value length", self.max_value_len, h.max_value_len)?;
         same("high-water ratio (bp)", self.high_water_bp, h.high_water_bp)?;
         same("max-fill ratio (bp)", self.max_fill_bp, h.max_fill_bp)?;
-        if sizes.0 == sizes.1 {
-            same("region size", self.region_size, sizes.0)?;
+        // The region size is a minimum: a store larger than asked (grown or
+        // resized) opens at its own size.
+        let larger = sizes.0.max(sizes.1);
+        match self.region_size {
+            Some(r) if r > larger => {
+                return Err(Error::OptionsConflict {
+                    option: "region size",
+                    recorded: u64::from(larger),
+                    requested: u64::from(r),
+                })
+            }
+            _ => {}
         }
         Ok(Config::new(h.store_id)
             .with_limits(h.max_key_len, h.max_value_len)

@@ -6,17 +6,69 @@ use std::path::{Path, PathBuf};
 use twinkv_core::format::Layout;
 use twinkv_core::{fill_limit, Config, Op, RegionId, Stats};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GrowthStop, Result};
 use crate::files::{self, region_paths, RegionFile};
 use crate::index::VecIndex;
 use crate::memregion::{AnyRegion, MemRegion};
 use crate::mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
-use crate::options::{check_config, Durability, Options};
+use crate::options::{check_config, Durability, Options, MAX_REGION_SIZE};
 
 type Inner = twinkv_core::Store<AnyRegion, VecIndex, Vec<u8>>;
 
-/// Largest region size: the largest multiple of 512 in a `u32`.
-const MAX_REGION_SIZE: u32 = u32::MAX / ERASE_UNIT * ERASE_UNIT;
+/// The fewest bytes of `0xFF` a growth step writes into the inactive file
+/// (see [Growth](Options#growth)).
+pub(crate) const GROW_CHUNK: u64 = 256 * 1024;
+
+/// Growth of the region files (see [Growth](Options#growth)). Kept in
+/// memory only: the files are the record.
+#[derive(Debug)]
+struct Growth {
+    on: bool,
+    /// The largest size growth may reach.
+    max: u32,
+    /// The size both regions are growing to; at most the smaller region's
+    /// size when no growth is under way.
+    target: u32,
+    /// Why growing failed (it is not tried again until a reopen).
+    failed: Option<String>,
+}
+
+impl Growth {
+    fn off() -> Self {
+        Growth {
+            on: false,
+            max: MAX_REGION_SIZE,
+            target: 0,
+            failed: None,
+        }
+    }
+}
+
+/// The next size of a growth: double, at most `max`, a multiple of 512.
+fn next_size(size: u32, max: u32) -> u32 {
+    size.saturating_mul(2).min(max) / ERASE_UNIT * ERASE_UNIT
+}
+
+/// Record bytes `ops` append at most (the records, and a batch's framing).
+fn ops_len(ops: &[Op<'_>]) -> u64 {
+    let len = |k: usize, v: usize| {
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        let v = u32::try_from(v).unwrap_or(u32::MAX);
+        twinkv_core::format::record::stored_len(k, v, WRITE_UNIT).map_or(u64::MAX / 4, u64::from)
+    };
+    let records: u64 = ops
+        .iter()
+        .map(|op| match op {
+            Op::Set(k, v) => len(k.len(), v.len()),
+            Op::Delete(k) => len(k.len(), 0),
+        })
+        .sum();
+    if ops.len() > 1 {
+        records + len(0, 8) + len(0, 16)
+    } else {
+        records
+    }
+}
 
 /// How the store was opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +110,7 @@ pub struct Store {
     b: Option<RegionFile>,
     config: Config,
     durability: Durability,
-    auto_grow: bool,
+    grow: Growth,
     mode: Mode,
     /// A file with an invalid header that core was left to judge.
     suspect: Option<PathBuf>,
@@ -82,7 +134,9 @@ impl Store {
     ///   file of real `0xFF` bytes (not sparse), fsynced, renamed into place,
     ///   and the directory fsynced.
     /// - An existing store is opened with the options its header records;
-    ///   options set explicitly must match ([`Error::OptionsConflict`]).
+    ///   options set explicitly must match ([`Error::OptionsConflict`]),
+    ///   except the region size, a minimum: a store that grew past it opens
+    ///   at its recorded size (see [Growth](Options#growth)).
     /// - One file missing or empty: recreated when its partner is a complete
     ///   committed region, else [`Error::NewerRegionMissing`] and nothing is
     ///   written.
@@ -114,7 +168,12 @@ impl Store {
             b: opened.b.take(),
             config: opened.config,
             durability: options.durability,
-            auto_grow: options.auto_grow,
+            grow: Growth {
+                on: !options.no_auto_grow,
+                max: options.max_region_size.unwrap_or(MAX_REGION_SIZE),
+                target: 0,
+                failed: None,
+            },
             mode: Mode::Write,
             suspect: opened.suspect.take(),
             sync_on_close: !options.no_sync_on_close,
@@ -181,7 +240,7 @@ impl Store {
             b: opened.b,
             config: opened.config,
             durability: Durability::Default,
-            auto_grow: false,
+            grow: Growth::off(),
             mode: Mode::ReadOnly,
             suspect: opened.suspect,
             sync_on_close: false,
@@ -209,7 +268,7 @@ impl Store {
             b: None,
             config,
             durability: Durability::Default,
-            auto_grow: false,
+            grow: Growth::off(),
             mode: Mode::Snapshot,
             suspect: None,
             sync_on_close: false,
@@ -279,7 +338,7 @@ impl Store {
     }
 
     /// Sizes of region A and region B in bytes (equal except while a resize
-    /// is under way).
+    /// or a growth is under way).
     pub fn region_sizes(&self) -> (u32, u32) {
         match &self.inner {
             Some(i) => {
@@ -347,14 +406,14 @@ impl Store {
     /// Sets `key` to `value`.
     pub fn set(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let (k, v) = (key.as_ref(), value.as_ref());
-        self.write(|i| i.set(k, v))
+        self.write(ops_len(&[Op::Set(k, v)]), |i| i.set(k, v))
     }
 
     /// Deletes `key`; returns whether it had a value.
     pub fn remove(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
         let k = key.as_ref();
         let mut had = false;
-        self.write(|i| {
+        self.write(ops_len(&[Op::Delete(k)]), |i| {
             had = i.delete(k)?;
             Ok(())
         })?;
@@ -381,13 +440,13 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
-        self.write(|i| i.apply(ops))
+        self.write(ops_len(ops), |i| i.apply(ops))
     }
 
     /// Deletes every key: a switch to an empty region. Old data never comes
     /// back.
     pub fn clear(&mut self) -> Result<()> {
-        self.write(|i| i.clear())
+        self.write(0, |i| i.clear())
     }
 
     /// Compacts the live data into the other region now (a switch).
@@ -424,22 +483,25 @@ impl Store {
         Ok(n)
     }
 
+    /// Runs the write `f`, which appends at most `add` record bytes: one
+    /// growth step first, and if the store is full, a whole growth and `f`
+    /// again (see [Growth](Options#growth)).
     fn write(
         &mut self,
+        add: u64,
         mut f: impl FnMut(&mut Inner) -> twinkv_core::Result<(), std::io::Error>,
     ) -> Result<()> {
         self.unsynced = true;
+        if self.mode == Mode::Write {
+            self.grow_step(add)?;
+        }
         loop {
             let r = f(self.inner_mut()?);
             match r {
-                Err(twinkv_core::Error::Full) if self.auto_grow => {
-                    let (sa, sb) = self.region_sizes();
-                    let cur = sa.max(sb);
-                    if cur >= MAX_REGION_SIZE {
-                        return Err(Error::Core(twinkv_core::Error::Full));
+                Err(twinkv_core::Error::Full) => {
+                    if !self.grow_now()? {
+                        return Err(self.full_error(add));
                     }
-                    let next = cur.saturating_mul(2).min(MAX_REGION_SIZE);
-                    self.resize(next)?;
                 }
                 Err(e) => return Err(e.into()),
                 Ok(()) => break,
@@ -448,6 +510,158 @@ impl Store {
         if self.durability == Durability::SyncEveryWrite {
             self.sync()?;
         }
+        Ok(())
+    }
+
+    // ----- growth ----------------------------------------------------------
+
+    /// [`Error::Full`] with the figures, for a write of `add` bytes.
+    fn full_error(&self, add: u64) -> Error {
+        let Ok(st) = self.stats() else {
+            return Error::Core(twinkv_core::Error::Full);
+        };
+        let (sa, sb) = self.region_sizes();
+        let growth = if let Some(e) = &self.grow.failed {
+            GrowthStop::Failed(e.clone())
+        } else if self.grow.on {
+            GrowthStop::AtMax(self.grow.max)
+        } else {
+            GrowthStop::Off
+        };
+        Error::Full {
+            live: u64::from(st.live_bytes),
+            write: add,
+            limit: u64::from(st.fill_limit),
+            region_size: sa.min(sb),
+            max_fill_bp: self.config.max_fill_bp,
+            growth,
+        }
+    }
+
+    /// Sizes of the active and the inactive region.
+    fn active_sizes(&self, active: RegionId) -> (u32, u32) {
+        let (sa, sb) = self.region_sizes();
+        match active {
+            RegionId::A => (sa, sb),
+            RegionId::B => (sb, sa),
+        }
+    }
+
+    /// One step of growth before a write of at most `add` bytes (see
+    /// [Growth](Options#growth)): starts a growth once the live data would
+    /// pass half the fill limit, writes one chunk of `0xFF` into the inactive
+    /// file, puts the grown file in place when it is complete, and forces the
+    /// switch into it once the live data passes three quarters of the limit.
+    /// A failing fill stops growth (it is reported by [`Error::Full`]); a
+    /// failing switch is returned.
+    fn grow_step(&mut self, add: u64) -> Result<()> {
+        if !self.grow.on || self.grow.failed.is_some() {
+            return Ok(());
+        }
+        let st = self.stats()?;
+        let (act, inact) = self.active_sizes(st.active);
+        let small = act.min(inact);
+        let (live, limit) = (u64::from(st.live_bytes), u64::from(st.fill_limit));
+        if self.grow.target <= small {
+            if 2 * (live + add) <= limit {
+                return Ok(());
+            }
+            let next = next_size(small, self.grow.max);
+            if next <= small {
+                return Ok(());
+            }
+            self.grow.target = next;
+        }
+        let target = self.grow.target;
+        if inact < target {
+            // Filled before the live data reaches the switch point (3/4 of
+            // the limit) while the active region is the small one, before
+            // the limit itself afterwards: each write fills at least its
+            // share of what is left.
+            let until = if act < target { limit / 4 * 3 } else { limit };
+            let room = until.saturating_sub(live).max(1);
+            let inactive = st.active.other();
+            let len = self.file(inactive)?.len()?;
+            let remaining = u64::from(target).saturating_sub(len);
+            let share = remaining.saturating_mul(add.max(1)).div_ceil(room);
+            let chunk = GROW_CHUNK.max(share);
+            if let Err(e) = self.fill_inactive(inactive, chunk) {
+                self.grow.failed = Some(e.to_string());
+            }
+        } else if act < target && live + add > limit / 4 * 3 {
+            // The larger region waits inactive; no switch came: force one.
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Grows the store now, all of it (a write found it full): fills the
+    /// inactive file to the next size, switches into it if needed, fills the
+    /// other. `false` when it cannot grow (off, at the maximum, a fill
+    /// failed).
+    fn grow_now(&mut self) -> Result<bool> {
+        if !self.grow.on || self.grow.failed.is_some() || self.mode != Mode::Write {
+            return Ok(false);
+        }
+        let st = self.stats()?;
+        let (act, inact) = self.active_sizes(st.active);
+        let small = act.min(inact);
+        if self.grow.target <= small {
+            let next = next_size(small, self.grow.max);
+            if next <= small {
+                return Ok(false);
+            }
+            self.grow.target = next;
+        }
+        let target = self.grow.target;
+        for _ in 0..2 {
+            let active = self.stats()?.active;
+            let (act, inact) = self.active_sizes(active);
+            if inact < target {
+                if let Err(e) = self.fill_inactive(active.other(), u64::MAX) {
+                    self.grow.failed = Some(e.to_string());
+                    return Ok(false);
+                }
+            }
+            if act >= target {
+                break;
+            }
+            self.compact()?;
+        }
+        Ok(true)
+    }
+
+    /// Writes up to `chunk` bytes of `0xFF` past the end of the inactive
+    /// file, towards the growth's target; when the file reaches it, maps it
+    /// and puts it in place of the inactive region in core (no reopen). The
+    /// bytes are made durable by the next switch's syncs; the file's length
+    /// past its mapping is outside every region, whatever a crash leaves
+    /// there ([`open`](Self::open) settles it).
+    fn fill_inactive(&mut self, inactive: RegionId, chunk: u64) -> Result<()> {
+        let target = u64::from(self.grow.target);
+        let f = self.file(inactive)?;
+        let len = f.len()?;
+        if len < target {
+            let unit = u64::from(ERASE_UNIT);
+            let to = len
+                .saturating_add(chunk.div_ceil(unit).saturating_mul(unit))
+                .min(target);
+            files::extend_erased(&f.path, &f.file, len, to)?;
+            if to < target {
+                return Ok(());
+            }
+        }
+        let f = self.file(inactive)?;
+        let dup = f.file.try_clone().map_err(|e| Error::io(&f.path, e))?;
+        let region = MmapRegion::with_len(dup, true, target).map_err(|e| Error::io(&f.path, e))?;
+        self.inner_mut()?
+            .replace_inactive(AnyRegion::Mapped(region), true)?;
+        match inactive {
+            RegionId::A => self.a.as_mut(),
+            RegionId::B => self.b.as_mut(),
+        }
+        .ok_or_else(closed)?
+        .map_len = target;
         Ok(())
     }
 
@@ -487,6 +701,7 @@ impl Store {
         self.set_file_len(inactive, new_size)?;
         self.compact()?;
         self.set_file_len(stats.active, new_size)?;
+        self.grow.target = 0;
         Ok(())
     }
 
@@ -539,9 +754,13 @@ impl Store {
             RegionId::B => (sb, RegionId::A),
         };
         let f = self.file(active)?;
-        if f.len()? != f.map_len {
-            // The active file is longer than what was mapped: not a shape an
-            // interrupted resize leaves; leave both alone.
+        let len = f.len()?;
+        if len > f.map_len {
+            // A growth step extended this file while it was inactive and a
+            // switch then committed into it: the bytes past the region read
+            // erased (checked before core opened) and belong to no region.
+            files::truncate(&f.path, &f.file, f.map_len)?;
+        } else if len != f.map_len {
             return Ok(());
         }
         if self.file(inactive)?.len()? == u64::from(target) {

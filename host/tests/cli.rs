@@ -170,10 +170,16 @@ fn stats_compact_resize_and_create_options() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = twinkv(&["stats", b, "--snapshot"], None);
     assert!(o.stdout.contains("(16384 B)"), "{}", o.stdout);
-    // Conflicting options on an existing store.
+    // The region size is a minimum: a larger store opens at its own size, a
+    // smaller one is refused with the figures and the remedy.
     let o = twinkv(&["set", b, "k", "v", "--size", "4K"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = twinkv(&["set", b, "k", "v", "--size", "32K"], None);
     assert_eq!(o.code, 4);
     assert!(o.stderr.contains("region size"), "{}", o.stderr);
+    assert!(o.stderr.contains("16384"), "{}", o.stderr);
+    assert!(o.stderr.contains("32768"), "{}", o.stderr);
+    assert!(o.stderr.contains("twinkv resize"), "{}", o.stderr);
     assert_eq!(twinkv(&["get", b, "k"], None).stdout, "v\n");
 }
 

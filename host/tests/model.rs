@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use twinkv_host::{Durability, Error, Options, Store};
+use twinkv_host::{Durability, Options, Store};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -73,7 +73,7 @@ proptest! {
             match op {
                 Op::Set(k, v) => match store.set(key(k), &v) {
                     Ok(()) => { model.insert(key(k), v); }
-                    Err(Error::Core(twinkv_host::core::Error::Full)) => {}
+                    Err(e) if e.is_full() => {}
                     Err(e) => panic!("{e}"),
                 },
                 Op::Delete(k) => {
@@ -87,7 +87,7 @@ proptest! {
                     let kv: Vec<(Vec<u8>, Vec<u8>)> = pairs.into_iter().map(|(k, v)| (key(k), v)).collect();
                     match store.set_many(kv.clone()) {
                         Ok(()) => model.extend(kv),
-                        Err(Error::Core(twinkv_host::core::Error::Full)) => {}
+                        Err(e) if e.is_full() => {}
                         Err(e) => panic!("{e}"),
                     }
                 }

@@ -132,11 +132,17 @@ fn options_are_adopted_and_conflicts_refused() {
     assert_eq!(s.region_sizes(), (8192, 8192));
     drop(s);
     let before = file_hashes(&base);
-    match Store::open(&base, Options::new().region_size(4096)) {
+    // The region size is a minimum: a smaller one opens the store at its
+    // recorded size, a larger one is refused.
+    let s = Store::open(&base, Options::new().region_size(4096)).unwrap();
+    assert_eq!(s.region_sizes(), (8192, 8192));
+    drop(s);
+    assert_eq!(before, file_hashes(&base));
+    match Store::open(&base, Options::new().region_size(16384)) {
         Err(Error::OptionsConflict {
             option: "region size",
             recorded: 8192,
-            requested: 4096,
+            requested: 16384,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -429,14 +435,14 @@ fn snapshot_open_needs_no_lock() {
 #[test]
 fn resize_grow_and_shrink() {
     let (_d, base) = tmp();
-    let mut s = Store::open(&base, small()).unwrap();
+    let mut s = Store::open(&base, small().auto_grow(false)).unwrap();
     for i in 0..40 {
         s.set(format!("k{i}"), "x".repeat(40)).unwrap();
     }
     let full = loop {
         match s.set(format!("more{}", s.len()), "y".repeat(60)) {
             Ok(()) => {}
-            Err(Error::Core(twinkv_host::core::Error::Full)) => break s.len(),
+            Err(e) if e.is_full() => break s.len(),
             Err(e) => panic!("{e}"),
         }
     };

@@ -166,6 +166,21 @@ impl<R: Region> Journal<R> {
         self.sealed = true;
     }
 
+    /// Puts `region` in this (inactive) journal's place and returns the old
+    /// one. With `extends`, `region` holds the old region's bytes over the
+    /// old size and reads erased past it, so what is known about erasing it
+    /// carries over; otherwise nothing is known and the next switch into it
+    /// erases all of it.
+    pub(crate) fn replace_region(&mut self, region: R, extends: bool) -> R {
+        self.geo = region.geometry();
+        if !extends {
+            self.erase_need = EraseNeed::All;
+            self.erased_past_use = false;
+            self.class = RegionClass::Unrecognised;
+        }
+        core::mem::replace(&mut self.region, region)
+    }
+
     /// What must be erased before this region is formatted again.
     pub(crate) fn need_erase(&mut self, need: EraseNeed) {
         self.erase_need = need;

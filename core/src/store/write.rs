@@ -61,6 +61,44 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(dropped)
     }
 
+    /// Puts `region` in place of the inactive region and returns the one it
+    /// replaces, without a reopen: how a host grows a store (FORMAT.md §1:
+    /// the two regions may differ in size; the fill limit follows the
+    /// smaller one). Nothing is written; the next switch writes into
+    /// `region`.
+    ///
+    /// `extends` says that `region` is the inactive region's storage made
+    /// larger: its first bytes are the replaced region's and every byte past
+    /// the old size reads erased, so the next switch erases only what it
+    /// would have erased anyway. Without it the next switch erases all of
+    /// `region`.
+    ///
+    /// Refused, with nothing changed (`region` is dropped): on a read-only or
+    /// poisoned store; with [`Error::ConfigMismatch`] when `region`'s read,
+    /// write or erase unit differ, the configuration does not fit it, or
+    /// `extends` is claimed for a smaller region; with [`Error::Full`] when
+    /// the live data exceeds the fill limit the pair would have.
+    pub fn replace_inactive(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
+        self.writable()?;
+        let old = self.pair.inactive().geo;
+        let new = region.geometry();
+        let active = self.pair.active().geo;
+        if new.write_unit != old.write_unit
+            || new.erase_unit != old.erase_unit
+            || new.read_unit != old.read_unit
+            || (extends && new.size < old.size)
+            || !self.config.fits(active, new)
+        {
+            return Err(Error::ConfigMismatch);
+        }
+        let d = self.pair.active().data_start();
+        let cap = active.size.min(new.size).saturating_sub(d);
+        if self.tally.live_bytes > fill_limit(cap, self.config.max_fill_bp) {
+            return Err(Error::Full);
+        }
+        Ok(self.pair.inactive_mut().replace_region(region, extends))
+    }
+
     /// Forces a switch (compaction) now.
     pub fn compact(&mut self) -> Result<(), R::Error> {
         self.writable()?;

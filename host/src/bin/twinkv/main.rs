@@ -340,8 +340,7 @@ impl From<twinkv_host::Error> for Failure {
             E::NewerRegionMissing { .. } => {
                 ": put the missing file back (`twinkv verify` shows what the other holds)"
             }
-            E::OptionsConflict { .. } => " (leave the option out to use the store's)",
-            E::Core(Core::Full) => " (`twinkv resize` makes it larger)",
+            // OptionsConflict and Full name their remedy themselves.
             _ => "",
         };
         Failure {
