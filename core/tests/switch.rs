@@ -586,3 +586,80 @@ fn uncopied_entries_never_survive_a_switch() {
         assert_eq!(seen, s.len(), "round {round}");
     }
 }
+
+/// `Store::replace_inactive`: a larger region in place of the inactive one
+/// (its old bytes, erased past them) takes the next switch; the fill limit
+/// follows the smaller region until both are larger; refusals change
+/// nothing.
+#[test]
+fn replace_inactive_grows_the_store_in_place() {
+    use twinkv_core::{FixedIndex, Geometry, MappedRegion, RamRegion, Region, Store};
+    type S = Store<RamRegion<Vec<u8>>, FixedIndex<64>, Vec<u8>>;
+    let geo = |size| Geometry {
+        size,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit: 256,
+    };
+    let ram = |size: u32| {
+        RamRegion::new(
+            vec![0u8; RamRegion::<Vec<u8>>::storage_len(size, 4, 256)],
+            geo(size),
+        )
+        .unwrap()
+    };
+    let config = Config::new(0x6A0).with_limits(8, 24);
+    let scratch = || vec![0u8; S::scratch_len(&config, 4)];
+    let mut s = S::open(ram(1024), ram(1024), FixedIndex::new(), scratch(), config).unwrap();
+    for i in 0..8u8 {
+        s.set(&[b'k', i], &[i; 20]).unwrap();
+    }
+    let limit = s.stats().fill_limit;
+    // Other units are refused, and nothing changes.
+    let other = RamRegion::new(
+        vec![0u8; RamRegion::<Vec<u8>>::storage_len(2048, 8, 256)],
+        Geometry {
+            write_unit: 8,
+            ..geo(2048)
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        s.replace_inactive(other, true),
+        Err(Error::ConfigMismatch)
+    ));
+    // The inactive region, extended to 4 KiB.
+    let inactive = match s.stats().active {
+        twinkv_core::RegionId::A => s.regions().1,
+        twinkv_core::RegionId::B => s.regions().0,
+    };
+    let mut bytes = inactive.as_bytes().to_vec();
+    bytes.resize(4096, 0xFF);
+    let mut buf = vec![0u8; RamRegion::<Vec<u8>>::storage_len(4096, 4, 256)];
+    buf[..4096].copy_from_slice(&bytes);
+    let bigger = RamRegion::with_contents(buf, geo(4096)).unwrap();
+    let old = s.replace_inactive(bigger, true).unwrap();
+    assert_eq!(old.geometry().size, 1024);
+    assert_eq!(
+        s.stats().fill_limit,
+        limit,
+        "the smaller region still bounds it"
+    );
+    s.compact().unwrap();
+    assert_eq!(
+        s.stats().capacity,
+        4096 - 84,
+        "the switch went into the larger region"
+    );
+    for i in 0..8u8 {
+        let mut v = [0u8; 32];
+        assert_eq!(s.get(&[b'k', i], &mut v).unwrap(), Some(20));
+    }
+    // Reopen with regions of different sizes: all there.
+    let (a, b, index, scr) = s.into_parts();
+    let mut s = S::open(a, b, index, scr, config).unwrap();
+    for i in 0..8u8 {
+        let mut v = [0u8; 32];
+        assert_eq!(s.get(&[b'k', i], &mut v).unwrap(), Some(20));
+    }
+}
