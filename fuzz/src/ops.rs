@@ -900,21 +900,7 @@ fn exec<const N: usize>(
 
     let want = predict(m, &writes, env);
     let steps_before = power.steps();
-    let mut had = None;
-    let r = match step {
-        Step::Set(k, _) => s.set(k, writes[0].1.as_deref().unwrap_or_default()),
-        Step::Delete(k) => s.delete(k).map(|h| had = Some(h)),
-        _ => {
-            let ops: Vec<Op<'_>> = writes
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => Op::Set(k, v),
-                    None => Op::Delete(k),
-                })
-                .collect();
-            s.apply(&ops)
-        }
-    };
+    let (r, had) = run_write(s, step, &writes);
     let mut after = m.clone();
     if want.is_ok() {
         apply(&mut after, &writes);
@@ -955,6 +941,31 @@ fn exec<const N: usize>(
         return Ran::Lost(m.clone());
     }
     Ran::Done
+}
+
+/// Runs a write step (set, delete, or an atomic batch of `writes`); for a
+/// delete, also whether the key had a value.
+fn run_write<const N: usize>(
+    s: &mut S<'_, '_, N>,
+    step: &Step,
+    writes: &[Write],
+) -> (Result<(), Error<RamError>>, Option<bool>) {
+    let mut had = None;
+    let r = match step {
+        Step::Set(k, _) => s.set(k, writes[0].1.as_deref().unwrap_or_default()),
+        Step::Delete(k) => s.delete(k).map(|h| had = Some(h)),
+        _ => {
+            let ops: Vec<Op<'_>> = writes
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => Op::Set(k, v),
+                    None => Op::Delete(k),
+                })
+                .collect();
+            s.apply(&ops)
+        }
+    };
+    (r, had)
 }
 
 /// The store's contents, through `for_each`, checked against `get` of every
@@ -1516,20 +1527,7 @@ fn exec_damaged<const N: usize>(
         }
         Step::Reopen => unreachable!("the session reopens"),
     };
-    let r = match step {
-        Step::Set(k, _) => s.set(k, writes[0].1.as_deref().unwrap_or_default()),
-        Step::Delete(k) => s.delete(k).map(|_| ()),
-        _ => {
-            let ops: Vec<Op<'_>> = writes
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => Op::Set(k, v),
-                    None => Op::Delete(k),
-                })
-                .collect();
-            s.apply(&ops)
-        }
-    };
+    let (r, _) = run_write(s, step, &writes);
     // The last op on each key decides.
     let mut last: BTreeMap<&Vec<u8>, &Option<Vec<u8>>> = BTreeMap::new();
     for (k, v) in &writes {
