@@ -1144,9 +1144,10 @@ struct Dmg {
     at: (RegionId, u64),
     /// Active region, generation and log end when the fault struck.
     fault_at: (RegionId, u64, u32),
-    /// The active region's bytes past the log end just after the fault (a
-    /// torn record a cut left there, or the fault itself, is no new write).
-    past_end: Vec<u8>,
+    /// A write was acknowledged after the fault: on a region that persists
+    /// in order, its record proves the damaged one was not the last program
+    /// (bytes a cut tore past the log end prove nothing).
+    appended: bool,
 }
 
 impl Dmg {
@@ -1188,7 +1189,7 @@ impl Dmg {
         if env.in_order && (st.active, st.generation) == (region, gen) {
             let (ra, rb) = s.regions();
             let img = if region == RegionId::A { ra } else { rb }.ram.as_bytes();
-            if img[end as usize..] != self.past_end[..] {
+            if self.appended && img[end as usize..].iter().any(|&x| x != 0xFF) {
                 self.revoke();
             }
         }
@@ -1363,7 +1364,7 @@ fn strike<const N: usize>(
         unit: (region, offset / ERASE_UNIT),
         at: (st.active, st.generation),
         fault_at: (st.active, st.generation, end),
-        past_end: post[usize::from(active)][end as usize..].to_vec(),
+        appended: false,
     };
     let mut grant = |before: Option<&Map>, d: &mut Dmg| {
         report.rollback_allowed = true;
@@ -1535,6 +1536,7 @@ fn exec_damaged<const N: usize>(
     }
     match &r {
         Ok(()) if !power.is_dead() => {
+            d.appended = true;
             for (k, v) in last {
                 let a = d.allowed.get_mut(k).expect("an acknowledged key is valid");
                 if d.lossable {
