@@ -109,6 +109,9 @@ pub enum Error {
     },
     /// The operation needs something this build or core does not offer yet.
     Unsupported(&'static str),
+    /// The store was left closed by a failed resize (its regions could not
+    /// be mapped again): reopen it. Nothing was written.
+    Closed,
     /// A typed value could not be encoded or decoded (feature `serde`).
     Encoding(String),
 }
@@ -348,6 +351,9 @@ impl fmt::Display for Error {
                  delete keys first or choose a larger size"
             ),
             Error::Unsupported(s) => write!(f, "not supported: {s}"),
+            Error::Closed => f.write_str(
+                "the store was left closed by a failed resize: reopen it (nothing was written)",
+            ),
             Error::Encoding(s) => write!(f, "value encoding: {s}"),
         }
     }

@@ -123,7 +123,7 @@ pub struct Store {
 }
 
 fn closed() -> Error {
-    Error::Unsupported("the store was left closed by a failed resize; reopen it")
+    Error::Closed
 }
 
 impl Store {
@@ -363,9 +363,17 @@ impl Store {
         Ok(self.get(key)?.is_some())
     }
 
-    /// Number of keys with a value.
+    /// Number of keys with a value (0 on a store a failed resize left
+    /// closed: see [`is_closed`](Self::is_closed)).
     pub fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, |i| i.len())
+    }
+
+    /// Whether a failed resize left the store closed: every other call then
+    /// answers [`Error::Closed`], and [`len`](Self::len) answers 0 (it has no
+    /// error to return); reopen the store.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_none()
     }
 
     /// True when no key has a value.
