@@ -848,12 +848,7 @@ fn exec<const N: usize>(
     report: &mut Report,
 ) -> Ran {
     let writes: Vec<Write> = match step {
-        Step::Set(k, v) => vec![(k.clone(), Some(v.bytes()))],
-        Step::Delete(k) => vec![(k.clone(), None)],
-        Step::Apply(ops) => ops
-            .iter()
-            .map(|(k, v)| (k.clone(), v.map(Value::bytes)))
-            .collect(),
+        Step::Set(..) | Step::Delete(_) | Step::Apply(_) => writes_of(step),
         Step::Get(k) => {
             let mut buf = vec![0u8; GET_BUF];
             let got = s.get(k, &mut buf);
@@ -941,6 +936,20 @@ fn exec<const N: usize>(
         return Ran::Lost(m.clone());
     }
     Ran::Done
+}
+
+/// The keys and values a set, delete or batch step writes (empty for other
+/// steps).
+fn writes_of(step: &Step) -> Vec<Write> {
+    match step {
+        Step::Set(k, v) => vec![(k.clone(), Some(v.bytes()))],
+        Step::Delete(k) => vec![(k.clone(), None)],
+        Step::Apply(ops) => ops
+            .iter()
+            .map(|(k, v)| (k.clone(), v.map(Value::bytes)))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Runs a write step (set, delete, or an atomic batch of `writes`); for a
@@ -1477,12 +1486,7 @@ fn exec_damaged<const N: usize>(
         e => panic!("after {strike:?}: {step:?} failed with {e:?}"),
     };
     let writes: Vec<Write> = match step {
-        Step::Set(k, v) => vec![(k.clone(), Some(v.bytes()))],
-        Step::Delete(k) => vec![(k.clone(), None)],
-        Step::Apply(ops) => ops
-            .iter()
-            .map(|(k, v)| (k.clone(), v.map(Value::bytes)))
-            .collect(),
+        Step::Set(..) | Step::Delete(_) | Step::Apply(_) => writes_of(step),
         Step::Get(_) => return Ran::Done, // every step reads every key
         Step::Compact | Step::Clear | Step::Sync | Step::Repair => {
             let used = s.stats().used_bytes;
