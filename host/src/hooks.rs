@@ -112,3 +112,15 @@ pub(crate) fn fill() -> Option<io::Error> {
     }
     None
 }
+
+/// Operation `i` of the crash writer (`twinkv __crash-writer`): the key, and
+/// the value to set (`None`: delete). The crash test (host/tests/crash.rs)
+/// computes its model from this same definition.
+pub fn crash_op(i: u64) -> (String, Option<String>) {
+    let key = format!("k{:02}", i % 29);
+    if i % 13 == 12 {
+        (key, None)
+    } else {
+        (key, Some(format!("v{i}-{}", "x".repeat((i % 17) as usize))))
+    }
+}

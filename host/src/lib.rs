@@ -46,7 +46,7 @@
 //! A writer locks both files exclusively, a read-only open shares the lock.
 //! The lock is advisory: it keeps other twinkv processes out, not programs that
 //! ignore it. A program that truncates a file under a running store kills it
-//! with SIGBUS (see `mmap.rs`).
+//! with SIGBUS (see `region/mmap.rs`).
 //!
 //! # Features
 //!
@@ -59,6 +59,12 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+// The rooms (each module's `//!` says what it holds):
+// - `store/`: the `Store` facade, growth, resize, snapshots, typed values;
+// - `files/`: the file pair: open/create policy, the syscalls, `peek`, locks;
+// - `region/`: `MmapRegion` (the only `unsafe`) and `MemRegion`;
+// - `inspect/`: the walk over a region's bytes and the verdict on a store;
+// - `image`: device images; `options`, `error`, `index`: as named.
 mod error;
 mod files;
 #[cfg(feature = "_test-hooks")]
@@ -67,19 +73,15 @@ pub mod hooks;
 pub mod image;
 mod index;
 pub mod inspect;
-mod lock;
-mod memregion;
-#[allow(unsafe_code)] // the project's only `unsafe`: creating the mapping
-mod mmap;
 mod options;
+mod region;
 mod store;
 
 pub use error::{CoreError, Error, GrowthStop, Result};
 pub use files::region_paths;
 pub use index::VecIndex;
-pub use memregion::MemRegion;
-pub use mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
 pub use options::{min_region_size, Durability, Options, DEFAULT_REGION_SIZE, MAX_REGION_SIZE};
+pub use region::{MemRegion, MmapRegion, ERASE_UNIT, WRITE_UNIT};
 pub use store::Store;
 pub use twinkv_core as core;
 pub use twinkv_core::{Op, RegionId, Stats};

@@ -4,7 +4,7 @@ use twinkv_core::format::RegionHeader;
 use twinkv_core::Config;
 
 use crate::error::{Error, Result};
-use crate::mmap::{MmapRegion, ERASE_UNIT};
+use crate::region::{MmapRegion, ERASE_UNIT};
 
 /// Default region size: 1 MiB per file.
 pub const DEFAULT_REGION_SIZE: u32 = 1 << 20;

@@ -12,20 +12,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The writer's operation `i`: the CLI's crash writer runs the same one.
+use twinkv_host::hooks::crash_op as op;
 use twinkv_host::inspect::{verify_store, Verdict};
 use twinkv_host::{Options, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinkv");
-
-/// The writer's operation `i` (keep in step with `crash_op` in the CLI).
-fn op(i: u64) -> (String, Option<String>) {
-    let key = format!("k{:02}", i % 29);
-    if i % 13 == 12 {
-        (key, None)
-    } else {
-        (key, Some(format!("v{i}-{}", "x".repeat((i % 17) as usize))))
-    }
-}
 
 struct Rng(u64);
 impl Rng {

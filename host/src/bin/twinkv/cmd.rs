@@ -3,16 +3,16 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use twinkv_host::core::Config;
 use twinkv_host::image::{create_image, ImageGeometry};
-use twinkv_host::inspect::{self, hex, show_key, Report, Verdict};
+use twinkv_host::inspect::{self, show_key, Report, Verdict};
 use twinkv_host::{Options, Store};
 
+use crate::entries::{plain_key, read_entries, show_value, sorted, write_json, Entries};
 use crate::{exit, out_err, Command, CreateOpts, Failure, ImageCommand};
 
-type Out<'a> = &'a mut dyn Write;
-type Res = Result<u8, Failure>;
+pub(crate) type Out<'a> = &'a mut dyn Write;
+pub(crate) type Res = Result<u8, Failure>;
 
 /// Runs one command. Commands that write sync before returning unless
 /// `no_sync` (then their writes survive a crash of the process, not power
@@ -247,7 +247,7 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             count,
             size,
             sync_every_write,
-        } => crash_writer(out, &store, start, count, size, sync_every_write),
+        } => crate::crash::writer(out, &store, start, count, size, sync_every_write),
     }
 }
 
@@ -340,132 +340,6 @@ fn open_reader(store: &Path, snapshot: bool) -> Result<Store, Failure> {
     } else {
         Store::open_read_only(store)?
     })
-}
-
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Every intact entry, sorted by key. Damaged keys (the iterator's errors)
-/// are left out here and reported afterwards by `damaged_check`.
-fn sorted(s: &Store) -> Result<Entries, Failure> {
-    let mut v: Entries = s
-        .iter()
-        .filter_map(|r| r.ok())
-        .map(|(k, v)| (k.to_vec(), v.to_vec()))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// A key for `list`: as is when it is printable UTF-8, else `0x` + hex.
-fn plain_key(k: &[u8]) -> String {
-    match std::str::from_utf8(k) {
-        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
-        _ => format!("0x{}", hex(k)),
-    }
-}
-
-fn show_value(v: &[u8]) -> String {
-    show_key(v)
-}
-
-/// One entry of `dump --json` / `export` / `import`. Each of key and value is
-/// given as UTF-8 text (`key`, `value`) when it is valid UTF-8, else as hex
-/// (`key_hex`, `value_hex`).
-#[derive(Serialize, Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_hex: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value_hex: Option<String>,
-}
-
-fn text_or_hex(b: &[u8]) -> (Option<String>, Option<String>) {
-    match std::str::from_utf8(b) {
-        Ok(s) => (Some(s.to_string()), None),
-        Err(_) => (None, Some(hex(b))),
-    }
-}
-
-fn write_json(out: Out<'_>, entries: &Entries) -> Result<(), Failure> {
-    out.write_all(b"[").map_err(out_err)?;
-    for (i, (k, v)) in entries.iter().enumerate() {
-        let (key, key_hex) = text_or_hex(k);
-        let (value, value_hex) = text_or_hex(v);
-        let e = Entry {
-            key,
-            key_hex,
-            value,
-            value_hex,
-        };
-        let line =
-            serde_json::to_string(&e).map_err(|e| Failure::new(exit::ERROR, e.to_string()))?;
-        let sep = if i == 0 { "\n  " } else { ",\n  " };
-        write!(out, "{sep}{line}").map_err(out_err)?;
-    }
-    out.write_all(if entries.is_empty() { b"]\n" } else { b"\n]\n" })
-        .map_err(out_err)
-}
-
-fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("hex {s:?} has an odd length"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            s.get(i..i + 2)
-                .and_then(|d| u8::from_str_radix(d, 16).ok())
-                .ok_or_else(|| format!("{s:?} is not hex"))
-        })
-        .collect()
-}
-
-fn parse_json(text: &str) -> Result<Entries, String> {
-    let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let pick = |t: Option<String>, h: Option<String>, what: &str| match (t, h) {
-                (Some(t), None) => Ok(t.into_bytes()),
-                (None, Some(h)) => unhex(&h),
-                _ => Err(format!(
-                    "entry {i}: give exactly one of \"{what}\" and \"{what}_hex\""
-                )),
-            };
-            Ok((
-                pick(e.key, e.key_hex, "key")?,
-                pick(e.value, e.value_hex, "value")?,
-            ))
-        })
-        .collect()
-}
-
-/// Reads the entries of a JSON file as `export` writes them (`-`: stdin).
-/// Bad input is exit 4, naming the file and the entry.
-fn read_entries(file: &Path) -> Result<Entries, Failure> {
-    let text = if file.as_os_str() == "-" {
-        let mut t = String::new();
-        std::io::stdin().read_to_string(&mut t)?;
-        t
-    } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?
-    };
-    let entries = parse_json(&text)
-        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", file.display())))?;
-    if let Some(i) = entries.iter().position(|(k, _)| k.is_empty()) {
-        return Err(Failure::new(
-            exit::ERROR,
-            format!("{}: entry {i}: the key is empty", file.display()),
-        ));
-    }
-    Ok(entries)
 }
 
 impl Command {
@@ -732,150 +606,4 @@ fn repair(out: Out<'_>, store: &Path, yes: bool, w: &Writer) -> Res {
     )
     .map_err(out_err)?;
     Ok(exit::OK)
-}
-
-#[cfg(feature = "_test-hooks")]
-fn crash_writer(out: Out<'_>, store: &Path, start: u64, count: u64, size: u32, sync: bool) -> Res {
-    use twinkv_host::Durability;
-    let durability = if sync {
-        Durability::SyncEveryWrite
-    } else {
-        Durability::Default
-    };
-    let opts = Options::new()
-        .region_size(size)
-        .limits(16, 48)
-        .durability(durability);
-    let mut s = Store::open(store, opts)?;
-    if let Some(n) = std::env::var("TWINKV_ABORT_AT_STEP")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        twinkv_host::hooks::die_at_step(n);
-    }
-    writeln!(out, "ready").map_err(out_err)?;
-    out.flush().map_err(out_err)?;
-    for i in start..start.saturating_add(count) {
-        let (key, value) = crash_op(i);
-        match value {
-            Some(v) => s.set(&key, &v)?,
-            None => {
-                s.remove(&key)?;
-            }
-        }
-        writeln!(out, "ack {i}").map_err(out_err)?;
-        out.flush().map_err(out_err)?;
-    }
-    Ok(exit::OK)
-}
-
-/// Operation `i` of the crash writer: the key, and the value to set (`None`:
-/// delete). The crash test computes the same sequence.
-#[cfg(feature = "_test-hooks")]
-fn crash_op(i: u64) -> (String, Option<String>) {
-    let key = format!("k{:02}", i % 29);
-    if i % 13 == 12 {
-        (key, None)
-    } else {
-        (key, Some(format!("v{i}-{}", "x".repeat((i % 17) as usize))))
-    }
-}
-
-/// Parses a byte size: digits with an optional K, M or G suffix (powers of
-/// 1024; `KiB`, `MiB`, `GiB` too).
-pub(crate) fn parse_size(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        return u32::from_str_radix(&h.replace('_', ""), 16)
-            .map_err(|_| format!("{s:?} is not a size (0x-hex: at most 0xffffffff)"));
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, suffix) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size"))?;
-    let mul: u64 = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" | "kb" => 1 << 10,
-        "m" | "mib" | "mb" => 1 << 20,
-        "g" | "gib" | "gb" => 1 << 30,
-        _ => return Err(format!("{s:?}: unknown size suffix")),
-    };
-    n.checked_mul(mul)
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| format!("{s:?} is too large (at most 4 GiB - 1)"))
-}
-
-/// Parses a region size: a size (as [`parse_size`]) that is a non-zero
-/// multiple of 512.
-pub(crate) fn parse_region_size(s: &str) -> Result<u32, String> {
-    let n = parse_size(s)?;
-    let unit = twinkv_host::ERASE_UNIT;
-    if n == 0 || n % unit != 0 {
-        return Err(format!(
-            "a region size must be a positive multiple of {unit} bytes (such as 4K or 1M)"
-        ));
-    }
-    Ok(n)
-}
-
-/// A store id: decimal or 0x-hex, neither 0 nor `u64::MAX`.
-pub(crate) fn parse_store_id(s: &str) -> Result<u64, String> {
-    let t = s.trim().replace('_', "");
-    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => t.parse(),
-    }
-    .map_err(|_| format!("{s:?} is not a store id (decimal or 0x-hex, 64 bits)"))?;
-    if v == 0 || v == u64::MAX {
-        return Err("a store id is never 0 nor 0xffffffffffffffff".to_string());
-    }
-    Ok(v)
-}
-
-/// `KEY,VALUE`: the max key length (1..=65535) and max value length.
-pub(crate) fn parse_limits(s: &str) -> Result<(u16, u32), String> {
-    let (k, v) = s
-        .split_once(',')
-        .ok_or_else(|| format!("{s:?}: give KEY,VALUE, e.g. 63,1024"))?;
-    let k: u16 = k
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&k| k >= 1)
-        .ok_or_else(|| format!("{s:?}: a max key length of 1 to 65535"))?;
-    let v = parse_size(v)?;
-    Ok((k, v))
-}
-
-/// `HW,MF`: high-water and max-fill ratios in basis points.
-pub(crate) fn parse_ratios(s: &str) -> Result<(u16, u16), String> {
-    let bad = || {
-        format!("{s:?}: give HIGH_WATER,MAX_FILL in basis points, 1 <= HW <= MF <= 10000, e.g. 8000,9000")
-    };
-    let (h, m) = s.split_once(',').ok_or_else(bad)?;
-    let h: u16 = h.trim().parse().map_err(|_| bad())?;
-    let m: u16 = m.trim().parse().map_err(|_| bad())?;
-    if h < 1 || h > m || m > 10_000 {
-        return Err(bad());
-    }
-    Ok((h, m))
-}
-
-/// A key: any non-empty string.
-pub(crate) fn parse_key(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        return Err("a key must not be empty".to_string());
-    }
-    Ok(s.to_string())
-}
-
-/// Parses a percentage (`40`, `40%`, `12.5`) into basis points.
-pub(crate) fn parse_percent(s: &str) -> Result<u16, String> {
-    let t = s.trim().trim_end_matches('%');
-    let p: f64 = t
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage"))?;
-    if !(0.01..=100.0).contains(&p) {
-        return Err(format!("{s:?}: a percentage between 0.01 and 100"));
-    }
-    Ok((p * 100.0).round() as u16)
 }

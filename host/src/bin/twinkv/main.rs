@@ -7,8 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+#[cfg(feature = "_test-hooks")]
+mod crash;
 mod demo;
+mod entries;
 mod json;
+mod parse;
 mod report;
 
 /// Exit codes (also in `--help`).
@@ -62,11 +66,11 @@ pub(crate) struct Cli {
 pub(crate) struct CreateOpts {
     /// Region size of a new store, per file (bytes; K, M, G suffixes; a
     /// multiple of 512). Default 1M.
-    #[arg(long, value_parser = cmd::parse_region_size)]
+    #[arg(long, value_parser = parse::parse_region_size)]
     pub(crate) size: Option<u32>,
     /// High-water mark of a new store in percent (compaction starts above it).
     /// Default 80.
-    #[arg(long, value_parser = cmd::parse_percent)]
+    #[arg(long, value_parser = parse::parse_percent)]
     pub(crate) high_water: Option<u16>,
 }
 
@@ -77,7 +81,7 @@ pub(crate) enum Command {
         /// The store's base path.
         store: PathBuf,
         /// The key (not empty).
-        #[arg(value_parser = cmd::parse_key)]
+        #[arg(value_parser = parse::parse_key)]
         key: String,
         /// The value, or `-` for standard input.
         value: String,
@@ -92,7 +96,7 @@ pub(crate) enum Command {
         /// The store's base path.
         store: PathBuf,
         /// The key (not empty).
-        #[arg(value_parser = cmd::parse_key)]
+        #[arg(value_parser = parse::parse_key)]
         key: String,
         /// Do not print a newline after the value.
         #[arg(short = 'n', long)]
@@ -103,7 +107,7 @@ pub(crate) enum Command {
         /// The store's base path.
         store: PathBuf,
         /// The key (not empty).
-        #[arg(value_parser = cmd::parse_key)]
+        #[arg(value_parser = parse::parse_key)]
         key: String,
     },
     /// List the keys, sorted.
@@ -148,16 +152,16 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "write_size")]
         snapshot: bool,
         /// STORE is a device image: the device's write unit in bytes.
-        #[arg(long, value_parser = cmd::parse_size, requires = "erase_size")]
+        #[arg(long, value_parser = parse::parse_size, requires = "erase_size")]
         write_size: Option<u32>,
         /// STORE is a device image: the device's erase unit in bytes.
-        #[arg(long, value_parser = cmd::parse_size, requires = "write_size")]
+        #[arg(long, value_parser = parse::parse_size, requires = "write_size")]
         erase_size: Option<u32>,
         /// Size of one region of the image (default: half of what follows --offset).
-        #[arg(long, value_parser = cmd::parse_size, requires = "write_size")]
+        #[arg(long, value_parser = parse::parse_size, requires = "write_size")]
         region_size: Option<u32>,
         /// Where region A starts in the image file (a full-chip dump), e.g. 0x9000.
-        #[arg(long, value_parser = cmd::parse_size, requires = "write_size")]
+        #[arg(long, value_parser = parse::parse_size, requires = "write_size")]
         offset: Option<u32>,
     },
     /// Show the active region, generation, space, switches and keys.
@@ -203,7 +207,7 @@ pub(crate) enum Command {
         /// The store's base path.
         store: PathBuf,
         /// New size per file (bytes; K, M, G suffixes; a multiple of 512).
-        #[arg(value_parser = cmd::parse_region_size)]
+        #[arg(value_parser = parse::parse_region_size)]
         size: u32,
     },
     /// Run the example on real files: 1 KiB regions, 40 % high-water mark,
@@ -220,16 +224,16 @@ pub(crate) enum Command {
         /// The image file.
         image: PathBuf,
         /// The device's write unit in bytes (1, 2, 4, 8, 16 or 32).
-        #[arg(long, value_parser = cmd::parse_size)]
+        #[arg(long, value_parser = parse::parse_size)]
         write_size: u32,
         /// The device's erase unit in bytes.
-        #[arg(long, value_parser = cmd::parse_size)]
+        #[arg(long, value_parser = parse::parse_size)]
         erase_size: u32,
         /// Size of one region (default: half of what follows --offset).
-        #[arg(long, value_parser = cmd::parse_size)]
+        #[arg(long, value_parser = parse::parse_size)]
         region_size: Option<u32>,
         /// Where region A starts in the file (a full-chip dump), e.g. 0x9000.
-        #[arg(long, value_parser = cmd::parse_size, default_value = "0")]
+        #[arg(long, value_parser = parse::parse_size, default_value = "0")]
         offset: u32,
         /// JSON (schema twinkv.inspect.v1).
         #[arg(long)]
@@ -249,7 +253,7 @@ pub(crate) enum Command {
         start: u64,
         #[arg(long, default_value_t = u64::MAX)]
         count: u64,
-        #[arg(long, value_parser = cmd::parse_size, default_value = "2048")]
+        #[arg(long, value_parser = parse::parse_size, default_value = "2048")]
         size: u32,
         #[arg(long)]
         sync_every_write: bool,
@@ -264,24 +268,24 @@ pub(crate) enum ImageCommand {
     /// start and open it with the same store id, limits and ratios.
     Create {
         /// The device's write unit in bytes (1, 2, 4, 8, 16 or 32).
-        #[arg(long, value_parser = cmd::parse_size)]
+        #[arg(long, value_parser = parse::parse_size)]
         write_size: u32,
         /// The device's erase unit in bytes.
-        #[arg(long, value_parser = cmd::parse_size)]
+        #[arg(long, value_parser = parse::parse_size)]
         erase_size: u32,
         /// Size of one region (a multiple of the erase unit); the image is twice that.
-        #[arg(long, value_parser = cmd::parse_size)]
+        #[arg(long, value_parser = parse::parse_size)]
         region_size: u32,
         /// The store id firmware opens with (`Config::new(ID)`), decimal or
         /// 0x-hex. Default: derived from the contents (printed).
-        #[arg(long, value_parser = cmd::parse_store_id)]
+        #[arg(long, value_parser = parse::parse_store_id)]
         store_id: Option<u64>,
         /// Max key and value length, KEY,VALUE (`Config::with_limits`). Default 63,1024.
-        #[arg(long, value_parser = cmd::parse_limits)]
+        #[arg(long, value_parser = parse::parse_limits)]
         limits: Option<(u16, u32)>,
         /// High-water and max-fill ratios in basis points, HW,MF
         /// (`Config::with_ratios`). Default 8000,9000.
-        #[arg(long, value_parser = cmd::parse_ratios)]
+        #[arg(long, value_parser = parse::parse_ratios)]
         ratios: Option<(u16, u16)>,
         /// The entries: a JSON file as `export` writes, or `-` for standard input.
         #[arg(long)]

@@ -1,0 +1,108 @@
+//! [`Store::resize`] and the settling of an interrupted one at open
+//! (`converge`): the inactive file is resized first, the live data switched
+//! into it, then the other file; a crash leaves the old size or the new one.
+
+use twinkv_core::format::Layout;
+use twinkv_core::{fill_limit, RegionId};
+
+use super::{closed, Store};
+use crate::error::{Error, Result};
+use crate::files;
+use crate::options::check_config;
+use crate::region::WRITE_UNIT;
+
+impl Store {
+    /// Changes both region files to `new_size` bytes (a multiple of 512).
+    ///
+    /// The inactive file is resized first (growing writes real `0xFF` bytes),
+    /// the live data is compacted into it by a switch, then the other file is
+    /// resized. Shrinking is refused ([`Error::DoesNotFit`]) unless the live
+    /// data fits the new size's max-fill limit.
+    ///
+    /// A resize that fails (a full disk while growing) or is interrupted by a
+    /// crash leaves the store at its old size or at the new one, never at a
+    /// third: a failed grow is truncated back before the error is returned,
+    /// and [`open`](Self::open) settles the inactive file on the active
+    /// region's size (before the switch: the old size; after it: the new).
+    pub fn resize(&mut self, new_size: u32) -> Result<()> {
+        check_config(&self.config, new_size)?;
+        let stats = self.stats()?;
+        let (sa, sb) = self.region_sizes();
+        if sa == new_size && sb == new_size {
+            return Ok(());
+        }
+        let d = Layout::new(WRITE_UNIT).data_start();
+        let limit = fill_limit(new_size - d, self.config.max_fill_bp);
+        if stats.live_bytes > limit {
+            return Err(Error::DoesNotFit {
+                live: u64::from(stats.live_bytes),
+                limit: u64::from(limit),
+            });
+        }
+        let inactive = match stats.active {
+            RegionId::A => RegionId::B,
+            RegionId::B => RegionId::A,
+        };
+        self.set_file_len(inactive, new_size)?;
+        self.compact()?;
+        self.set_file_len(stats.active, new_size)?;
+        self.grow.target = 0;
+        Ok(())
+    }
+
+    /// Unmaps, sets one file's length (only ever the inactive one), remaps.
+    /// A grow that fails is truncated back to the old length and the store
+    /// remapped before the error is returned.
+    fn set_file_len(&mut self, which: RegionId, len: u32) -> Result<()> {
+        self.inner = None;
+        let f = self.file(which)?;
+        let cur = f.len()?;
+        let len = u64::from(len);
+        let r = if len > cur {
+            files::fill_erased(&f.path, &f.file, cur, len).inspect_err(|_| {
+                let _ = files::truncate(&f.path, &f.file, cur);
+            })
+        } else if len < cur {
+            files::truncate(&f.path, &f.file, len)
+        } else {
+            Ok(())
+        };
+        let now = f.len()?;
+        match which {
+            RegionId::A => self.a.as_mut(),
+            RegionId::B => self.b.as_mut(),
+        }
+        .ok_or_else(closed)?
+        .map_len = now;
+        let remapped = self.map();
+        r.and(remapped)
+    }
+
+    /// Settles an interrupted resize: the inactive file takes the active
+    /// region's size, which is the old size if the resize's switch did not
+    /// commit and the new one if it did (FORMAT.md keeps no resize record;
+    /// the committed region is the record). Only erased bytes of the
+    /// inactive, superseded region are added or dropped.
+    pub(super) fn converge(&mut self) -> Result<()> {
+        let active = self.stats()?.active;
+        let (sa, sb) = self.region_sizes();
+        let (target, inactive) = match active {
+            RegionId::A => (sa, RegionId::B),
+            RegionId::B => (sb, RegionId::A),
+        };
+        let f = self.file(active)?;
+        let len = f.len()?;
+        if len > f.map_len {
+            // A growth step extended this file while it was inactive and a
+            // switch then committed into it: the bytes past the region read
+            // erased (checked before core opened) and belong to no region.
+            files::truncate(&f.path, &f.file, f.map_len)?;
+        } else if len != f.map_len {
+            return Ok(());
+        }
+        if self.file(inactive)?.len()? == u64::from(target) {
+            return Ok(());
+        }
+        self.set_file_len(inactive, target)
+    }
+}
