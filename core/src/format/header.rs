@@ -7,11 +7,43 @@
 //! 40 high-water u16 | 42 max-fill u16 | 44 CRC-32C over 0..44
 //! ```
 
+use core::mem::size_of;
+
 use super::checks::CRC32C;
-use super::{FORMAT_VERSION, MAGIC};
+use super::{Seal, FORMAT_VERSION, MAGIC};
+
+// Field offsets, each derived from the one before it (the diagram above).
+/// Offset of the magic `"twKV"`.
+pub const MAGIC_OFFSET: usize = 0;
+/// Offset of the format version (`u16`).
+pub const VERSION_OFFSET: usize = MAGIC_OFFSET + MAGIC.len();
+/// Offset of the write unit `W` (`u8`).
+pub const WRITE_UNIT_OFFSET: usize = VERSION_OFFSET + size_of::<u16>();
+/// Offset of the reserved byte (`0x00`).
+pub const RESERVED_OFFSET: usize = WRITE_UNIT_OFFSET + size_of::<u8>();
+/// Offset of the store id (`u64`).
+pub const STORE_ID_OFFSET: usize = RESERVED_OFFSET + size_of::<u8>();
+/// Offset of the generation (`u64`).
+pub const GENERATION_OFFSET: usize = STORE_ID_OFFSET + size_of::<u64>();
+/// Offset of the region size (`u32`).
+pub const REGION_SIZE_OFFSET: usize = GENERATION_OFFSET + size_of::<u64>();
+/// Offset of the erase unit (`u32`).
+pub const ERASE_UNIT_OFFSET: usize = REGION_SIZE_OFFSET + size_of::<u32>();
+/// Offset of the max value length (`u32`).
+pub const MAX_VALUE_OFFSET: usize = ERASE_UNIT_OFFSET + size_of::<u32>();
+/// Offset of the max key length (`u16`).
+pub const MAX_KEY_OFFSET: usize = MAX_VALUE_OFFSET + size_of::<u32>();
+/// Offset of the read unit (`u16`).
+pub const READ_UNIT_OFFSET: usize = MAX_KEY_OFFSET + size_of::<u16>();
+/// Offset of the high-water ratio (`u16`).
+pub const HIGH_WATER_OFFSET: usize = READ_UNIT_OFFSET + size_of::<u16>();
+/// Offset of the max-fill ratio (`u16`).
+pub const MAX_FILL_OFFSET: usize = HIGH_WATER_OFFSET + size_of::<u16>();
+/// Offset of the header check (CRC-32C over the bytes before it, `u32`).
+pub const CHECK_OFFSET: usize = MAX_FILL_OFFSET + size_of::<u16>();
 
 /// Encoded size of the region header.
-pub const HEADER_LEN: usize = 48;
+pub const HEADER_LEN: usize = CHECK_OFFSET + size_of::<u32>();
 
 /// The decoded region header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,55 +84,64 @@ pub enum HeaderError {
 }
 
 impl RegionHeader {
+    /// What this region's record and marker checks cover besides their own
+    /// bytes: its store id and generation.
+    pub const fn seal(&self) -> Seal {
+        Seal {
+            store_id: self.store_id,
+            generation: self.generation,
+        }
+    }
+
     /// Encodes the header.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
-        b[0..4].copy_from_slice(&MAGIC);
-        b[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[6] = self.write_unit;
-        b[7] = 0;
-        b[8..16].copy_from_slice(&self.store_id.to_le_bytes());
-        b[16..24].copy_from_slice(&self.generation.to_le_bytes());
-        b[24..28].copy_from_slice(&self.region_size.to_le_bytes());
-        b[28..32].copy_from_slice(&self.erase_unit.to_le_bytes());
-        b[32..36].copy_from_slice(&self.max_value_len.to_le_bytes());
-        b[36..38].copy_from_slice(&self.max_key_len.to_le_bytes());
-        b[38..40].copy_from_slice(&self.read_unit.to_le_bytes());
-        b[40..42].copy_from_slice(&self.high_water_bp.to_le_bytes());
-        b[42..44].copy_from_slice(&self.max_fill_bp.to_le_bytes());
-        let check = CRC32C.checksum(&b[..44]);
-        b[44..48].copy_from_slice(&check.to_le_bytes());
+        put(&mut b, MAGIC_OFFSET, &MAGIC);
+        put(&mut b, VERSION_OFFSET, &FORMAT_VERSION.to_le_bytes());
+        b[WRITE_UNIT_OFFSET] = self.write_unit;
+        b[RESERVED_OFFSET] = 0;
+        put(&mut b, STORE_ID_OFFSET, &self.store_id.to_le_bytes());
+        put(&mut b, GENERATION_OFFSET, &self.generation.to_le_bytes());
+        put(&mut b, REGION_SIZE_OFFSET, &self.region_size.to_le_bytes());
+        put(&mut b, ERASE_UNIT_OFFSET, &self.erase_unit.to_le_bytes());
+        put(&mut b, MAX_VALUE_OFFSET, &self.max_value_len.to_le_bytes());
+        put(&mut b, MAX_KEY_OFFSET, &self.max_key_len.to_le_bytes());
+        put(&mut b, READ_UNIT_OFFSET, &self.read_unit.to_le_bytes());
+        put(&mut b, HIGH_WATER_OFFSET, &self.high_water_bp.to_le_bytes());
+        put(&mut b, MAX_FILL_OFFSET, &self.max_fill_bp.to_le_bytes());
+        let check = CRC32C.checksum(&b[..CHECK_OFFSET]);
+        put(&mut b, CHECK_OFFSET, &check.to_le_bytes());
         b
     }
 
     /// Decodes and validates a header.
     pub fn decode(b: &[u8; HEADER_LEN]) -> Result<Self, HeaderError> {
-        if b.iter().all(|&x| x == 0xFF) {
+        if crate::all_erased(b) {
             return Err(HeaderError::Erased);
         }
-        if b[0..4] != MAGIC {
+        if b[MAGIC_OFFSET..VERSION_OFFSET] != MAGIC {
             return Err(HeaderError::Invalid);
         }
-        if CRC32C.checksum(&b[..44]) != u32_at(b, 44) {
+        if CRC32C.checksum(&b[..CHECK_OFFSET]) != u32_at(b, CHECK_OFFSET) {
             return Err(HeaderError::Invalid);
         }
-        let version = u16_at(b, 4);
+        let version = u16_at(b, VERSION_OFFSET);
         if version != FORMAT_VERSION {
             return Err(HeaderError::UnsupportedVersion(version));
         }
         let h = RegionHeader {
-            write_unit: b[6],
-            store_id: u64_at(b, 8),
-            generation: u64_at(b, 16),
-            region_size: u32_at(b, 24),
-            erase_unit: u32_at(b, 28),
-            max_value_len: u32_at(b, 32),
-            max_key_len: u16_at(b, 36),
-            read_unit: u16_at(b, 38),
-            high_water_bp: u16_at(b, 40),
-            max_fill_bp: u16_at(b, 42),
+            write_unit: b[WRITE_UNIT_OFFSET],
+            store_id: u64_at(b, STORE_ID_OFFSET),
+            generation: u64_at(b, GENERATION_OFFSET),
+            region_size: u32_at(b, REGION_SIZE_OFFSET),
+            erase_unit: u32_at(b, ERASE_UNIT_OFFSET),
+            max_value_len: u32_at(b, MAX_VALUE_OFFSET),
+            max_key_len: u16_at(b, MAX_KEY_OFFSET),
+            read_unit: u16_at(b, READ_UNIT_OFFSET),
+            high_water_bp: u16_at(b, HIGH_WATER_OFFSET),
+            max_fill_bp: u16_at(b, MAX_FILL_OFFSET),
         };
-        let valid = b[7] == 0
+        let valid = b[RESERVED_OFFSET] == 0
             && h.store_id != 0
             && h.store_id != u64::MAX
             && h.generation >= 1
@@ -115,6 +156,10 @@ impl RegionHeader {
             Err(HeaderError::Invalid)
         }
     }
+}
+
+fn put(b: &mut [u8; HEADER_LEN], at: usize, field: &[u8]) {
+    b[at..at + field.len()].copy_from_slice(field);
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -149,6 +194,42 @@ mod tests {
     }
 
     #[test]
+    fn offsets_match_the_diagram() {
+        assert_eq!(
+            [
+                MAGIC_OFFSET,
+                VERSION_OFFSET,
+                WRITE_UNIT_OFFSET,
+                RESERVED_OFFSET,
+                STORE_ID_OFFSET,
+                GENERATION_OFFSET,
+                REGION_SIZE_OFFSET,
+                ERASE_UNIT_OFFSET,
+                MAX_VALUE_OFFSET,
+                MAX_KEY_OFFSET,
+                READ_UNIT_OFFSET,
+                HIGH_WATER_OFFSET,
+                MAX_FILL_OFFSET,
+                CHECK_OFFSET,
+                HEADER_LEN,
+            ],
+            [0, 4, 6, 7, 8, 16, 24, 28, 32, 36, 38, 40, 42, 44, 48]
+        );
+    }
+
+    #[test]
+    fn seal_is_store_id_and_generation() {
+        let h = sample();
+        assert_eq!(
+            h.seal(),
+            Seal {
+                store_id: h.store_id,
+                generation: h.generation
+            }
+        );
+    }
+
+    #[test]
     fn roundtrip() {
         let h = sample();
         assert_eq!(RegionHeader::decode(&h.encode()), Ok(h));
@@ -173,9 +254,9 @@ mod tests {
     #[test]
     fn future_version_is_reported() {
         let mut b = sample().encode();
-        b[4] = 2;
-        let check = CRC32C.checksum(&b[..44]);
-        b[44..48].copy_from_slice(&check.to_le_bytes());
+        b[VERSION_OFFSET] = 2;
+        let check = CRC32C.checksum(&b[..CHECK_OFFSET]);
+        b[CHECK_OFFSET..].copy_from_slice(&check.to_le_bytes());
         assert_eq!(
             RegionHeader::decode(&b),
             Err(HeaderError::UnsupportedVersion(2))

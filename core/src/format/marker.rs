@@ -5,12 +5,23 @@
 //! ```
 //! The rest of a slot (`align(12) - 12` bytes) stays `0xFF`.
 
+use core::mem::size_of;
+
 use super::checks::CRC32C;
 use super::header::u32_at;
 use super::Seal;
+use crate::all_erased;
+
+// Field offsets, each derived from the one before it (the diagram above).
+/// Offset of a marker's tag.
+pub const TAG_OFFSET: usize = 0;
+/// Offset of a marker's argument (`u32`: the data end of a commit, else 0).
+pub const ARG_OFFSET: usize = TAG_OFFSET + 4;
+/// Offset of a marker's check (`u32`).
+pub const CHECK_OFFSET: usize = ARG_OFFSET + size_of::<u32>();
 
 /// Encoded size of a marker (its slot may be larger).
-pub const MARKER_LEN: usize = 12;
+pub const MARKER_LEN: usize = CHECK_OFFSET + size_of::<u32>();
 
 /// The three markers of a region's header area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,25 +48,27 @@ impl Marker {
     /// Encodes the marker with `arg` (data end for a commit, else 0).
     pub fn encode(self, seal: Seal, arg: u32) -> [u8; MARKER_LEN] {
         let mut b = [0u8; MARKER_LEN];
-        b[0..4].copy_from_slice(&self.tag());
-        b[4..8].copy_from_slice(&arg.to_le_bytes());
-        let check = check(seal, &b[..8]);
-        b[8..12].copy_from_slice(&check.to_le_bytes());
+        b[TAG_OFFSET..ARG_OFFSET].copy_from_slice(&self.tag());
+        b[ARG_OFFSET..CHECK_OFFSET].copy_from_slice(&arg.to_le_bytes());
+        let check = check(seal, &b[..CHECK_OFFSET]);
+        b[CHECK_OFFSET..MARKER_LEN].copy_from_slice(&check.to_le_bytes());
         b
     }
 
     /// Classifies the bytes of a whole slot (at least [`MARKER_LEN`] bytes).
     pub fn read(self, seal: Seal, slot: &[u8]) -> MarkerState {
-        if slot.iter().all(|&x| x == 0xFF) {
+        if all_erased(slot) {
             return MarkerState::Erased;
         }
         if slot.len() < MARKER_LEN {
             return MarkerState::Torn;
         }
-        let padding_erased = slot[MARKER_LEN..].iter().all(|&x| x == 0xFF);
-        if slot[0..4] == self.tag() && padding_erased && check(seal, &slot[..8]) == u32_at(slot, 8)
+        let padding_erased = all_erased(&slot[MARKER_LEN..]);
+        if slot[TAG_OFFSET..ARG_OFFSET] == self.tag()
+            && padding_erased
+            && check(seal, &slot[..CHECK_OFFSET]) == u32_at(slot, CHECK_OFFSET)
         {
-            MarkerState::Valid(u32_at(slot, 4))
+            MarkerState::Valid(u32_at(slot, ARG_OFFSET))
         } else {
             MarkerState::Torn
         }

@@ -4,11 +4,13 @@
 //! test (`core/tests/format_golden.rs`) keeps the two in step. Nothing in this
 //! module touches a region, so an async front end can reuse it unchanged.
 
+pub mod area;
 pub mod checks;
 pub mod header;
 pub mod marker;
 pub mod record;
 
+pub use area::{read_header_area, HeaderArea};
 pub use checks::{key_hash, short_hash};
 pub use header::{RegionHeader, HEADER_LEN};
 pub use marker::{Marker, MarkerState, MARKER_LEN};

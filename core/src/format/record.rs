@@ -156,6 +156,16 @@ impl RecordHeader {
     pub const fn stored_len(&self, write_unit: u32) -> Option<u32> {
         align_up(self.unaligned_len(), write_unit)
     }
+    /// Where the key lies in the stored record: after the header.
+    pub const fn key_range(&self) -> core::ops::Range<usize> {
+        let start = self.header_len() as usize;
+        start..start + self.key_len as usize
+    }
+    /// Where the value lies in the stored record: after the key.
+    pub const fn value_range(&self) -> core::ops::Range<usize> {
+        let start = (self.header_len() + self.key_len) as usize;
+        start..start + self.value_len as usize
+    }
     /// Number of header bytes covered by the record check.
     pub const fn checked_header_bytes(&self) -> usize {
         if self.long {
@@ -281,7 +291,7 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     let Some(first8) = b.get(..8) else {
         return Slot::Invalid;
     };
-    if first8.iter().all(|&x| x == 0xFF) {
+    if crate::all_erased(first8) {
         return Slot::Erased;
     }
     let max_value = if max_value < SYSTEM_VALUE_MAX {
@@ -415,6 +425,8 @@ mod tests {
                     (Kind::Set, key.len(), value.len())
                 );
                 assert_eq!(h.long, key.len() > 63);
+                assert_eq!(&out[h.key_range()], key);
+                assert_eq!(&out[h.value_range()], value);
                 assert!(verify(&out, &h, SEAL));
                 assert!(out[h.unaligned_len() as usize..len as usize]
                     .iter()

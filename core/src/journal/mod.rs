@@ -9,7 +9,9 @@ use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
 use crate::format::record::{self, RecordCheck, RecordHeader, Slot, LONG_HEADER_LEN};
-use crate::format::{checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN};
+use crate::format::{
+    area, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN,
+};
 use crate::{Geometry, Region};
 
 /// Bytes read per chunk when a record is streamed through the stack.
@@ -235,10 +237,7 @@ impl<R: Region> Journal<R> {
             Err(HeaderError::Invalid) => RegionClass::Unrecognised,
             Err(HeaderError::UnsupportedVersion(_)) => RegionClass::Unsupported,
             Ok(header) => {
-                let seal = Seal {
-                    store_id: header.store_id,
-                    generation: header.generation,
-                };
+                let seal = header.seal();
                 RegionClass::Formatted {
                     header,
                     switching: self.read_marker(Marker::Switching, seal)?,
@@ -256,7 +255,7 @@ impl<R: Region> Journal<R> {
         let n = self.layout.marker_slot as usize;
         let off = self.layout.slot(m);
         self.read(off, &mut slot[..n])?;
-        let mut state = m.read(seal, &slot[..n]);
+        let mut state = area::marker_state(m, seal, &slot[..n], self.layout, self.geo.size);
         if let MarkerState::Valid(_) = state {
             // A unit torn by a cut can read back differently on each read
             // (weakly programmed NOR cells), even valid once. A commit decides
@@ -272,15 +271,7 @@ impl<R: Region> Journal<R> {
                 }
             }
         }
-        // A commit's data end must lie inside the log.
-        Ok(match state {
-            MarkerState::Valid(end)
-                if m == Marker::Commit && (end < self.data_start() || end > self.geo.size) =>
-            {
-                MarkerState::Torn
-            }
-            s => s,
-        })
+        Ok(state)
     }
 
     /// Whether `from..to` reads erased (one read pass).

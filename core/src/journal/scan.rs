@@ -14,6 +14,7 @@ use super::Journal;
 use crate::damage::{Damage, Scope};
 use crate::error::bug;
 use crate::error::{Error, Result};
+use crate::format::area::{self, BatchBegin};
 use crate::format::record::{self, Kind, RecordHeader, Slot};
 use crate::format::{Limits, Seal};
 use crate::Region;
@@ -411,13 +412,10 @@ fn batch_commit<R: Region>(
     let w = j.geo.write_unit;
     let mut v = [0u8; 8];
     j.read(b + h.header_len(), &mut v)?;
-    let count = record::value_u32(&v, 0).unwrap_or(0);
-    let inner_len = record::value_u32(&v, 1).unwrap_or(0);
+    let begin = BatchBegin::from_value(&v).ok_or_else(|| bug!())?;
     let begin_len = h.stored_len(w).ok_or_else(|| bug!())?;
     let commit_len = record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
-    let c = b
-        .checked_add(begin_len)
-        .and_then(|x| x.checked_add(inner_len));
+    let c = begin.commit_at(b, begin_len);
     let Some(c) = c.filter(|&c| c % w == 0 && c < j.size()) else {
         // An intact begin record whose fields point outside the region was
         // never written: damage.
@@ -440,7 +438,7 @@ fn batch_commit<R: Region>(
     let Slot::Header(ch) = j.slot(c, limits.max_key, limits.max_value)? else {
         return missing(j);
     };
-    if ch.kind != Kind::BatchCommit || ch.key_len != 0 || ch.value_len != 16 {
+    if !area::is_batch_commit(&ch) {
         return missing(j);
     }
     if !j.verify(c, &ch, seal)?.0 {
@@ -448,12 +446,7 @@ fn batch_commit<R: Region>(
     }
     let mut cv = [0u8; 16];
     j.read(c + ch.header_len(), &mut cv)?;
-    let fields = (
-        record::value_u32(&cv, 0),
-        record::value_u32(&cv, 1),
-        record::value_u32(&cv, 2),
-    );
-    if fields != (Some(b), Some(count), Some(inner_len)) {
+    if !begin.closed_by(b, &ch, &cv) {
         // An intact commit that does not match its begin: damage.
         return Ok(Batch::Uncommitted {
             expected_end,

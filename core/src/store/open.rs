@@ -328,10 +328,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         } else {
                             &mut self.pair.a
                         };
-                        let seal = Seal {
-                            store_id: header.store_id,
-                            generation: header.generation,
-                        };
+                        let seal = header.seal();
                         if switching.is_set() {
                             // The target of a cut switch out of this region,
                             // unless its commit for the next generation is

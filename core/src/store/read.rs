@@ -81,12 +81,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 suspect = true;
                 return Ok(false);
             };
-            let (k0, v0) = (
-                h.header_len() as usize,
-                (h.header_len() + h.key_len) as usize,
-            );
             let intact = record::verify(scratch, &h, seal);
-            if scratch[k0..v0] == *key {
+            if scratch[h.key_range()] == *key {
                 hit = Some((off, h, intact));
                 Ok(true)
             } else {
@@ -109,8 +105,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Kind::Set => {
                 let n = h.value_len as usize;
                 let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall(n))?;
-                let v0 = (h.header_len() + h.key_len) as usize;
-                out.copy_from_slice(&self.scratch.as_mut()[v0..v0 + n]);
+                out.copy_from_slice(&self.scratch.as_mut()[h.value_range()]);
                 Ok(Some(n))
             }
             _ => Err(Error::Corrupted),
@@ -168,11 +163,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 damaged = true;
                 continue;
             }
-            let (k0, v0) = (
-                h.header_len() as usize,
-                (h.header_len() + h.key_len) as usize,
-            );
-            if !f(&rec[k0..v0], &rec[v0..v0 + h.value_len as usize]) {
+            if !f(&rec[h.key_range()], &rec[h.value_range()]) {
                 return Ok(());
             }
         }
@@ -233,8 +224,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 if !record::verify(rec, &h, self.seal()) {
                     return Err(Error::Corrupted);
                 }
-                let v = (h.header_len() + h.key_len) as usize;
-                Ok(Some(&rec[v..v + h.value_len as usize]))
+                Ok(Some(&rec[h.value_range()]))
             }
             _ => Err(Error::Corrupted),
         }
@@ -263,11 +253,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
                 return Some(Err(Error::Corrupted));
             }
-            let (k, v) = (
-                h.header_len() as usize,
-                (h.header_len() + h.key_len) as usize,
-            );
-            Some(Ok((&rec[k..v], &rec[v..v + h.value_len as usize])))
+            Some(Ok((&rec[h.key_range()], &rec[h.value_range()])))
         });
         // Keys known only by a damage entry: one error each, at the end.
         entries.chain(self.damage.entries().iter().map(|_| Err(Error::Corrupted)))

@@ -150,7 +150,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     .ok_or_else(|| bug!())?;
                 &spare[..n as usize]
             } else if h.kind == Kind::Set && old_damage.covers(short, Some(off)) {
-                let key = &rec[h.header_len() as usize..(h.header_len() + h.key_len) as usize];
+                let key = &rec[h.key_range()];
                 let n = record::encode(spare, new_seal, Kind::Damaged, short, key, &[], w)
                     .ok_or_else(|| bug!())?;
                 &spare[..n as usize]
