@@ -4,8 +4,9 @@
 use std::fs::File;
 use std::path::Path;
 
+use twinkv_core::format::area::{read_header_area, MAX_AREA_LEN};
 use twinkv_core::format::header::HeaderError;
-use twinkv_core::format::{Layout, Marker, MarkerState, RegionHeader, Seal, HEADER_LEN};
+use twinkv_core::format::{Layout, MarkerState, RegionHeader};
 
 use super::sys::read_at;
 use crate::error::{Error, Result};
@@ -22,39 +23,27 @@ pub(super) struct Peek {
 
 impl Peek {
     pub(super) fn committed(&self) -> bool {
-        matches!(self.commit, MarkerState::Valid(_))
+        self.commit.is_valid()
     }
 }
 
-/// Reads a region file's header and marker slots.
+/// Reads a region file's header and marker slots (FORMAT.md §2, §3, through
+/// core's `format::area`): a file shorter than the header area reads erased
+/// past its end; the markers of a header of another write unit are not read.
 pub(super) fn peek(path: &Path, file: &File) -> Result<Peek> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let layout = Layout::new(WRITE_UNIT);
-    let mut head = [0xFFu8; 128];
-    let n = (len.min(layout.data_start() as u64)) as usize;
+    let mut head = [0u8; MAX_AREA_LEN];
+    let n = (len.min(u64::from(layout.data_start()))) as usize;
     read_at(file, &mut head[..n], 0).map_err(|e| Error::io(path, e))?;
-    let mut hb = [0u8; HEADER_LEN];
-    hb.copy_from_slice(&head[..HEADER_LEN]);
-    let header = if n < HEADER_LEN && !hb.iter().all(|&b| b == 0xFF) {
-        Err(HeaderError::Invalid)
-    } else {
-        RegionHeader::decode(&hb)
-    };
-    let (mut commit, mut superseded) = (MarkerState::Erased, MarkerState::Erased);
-    if let Ok(h) = header {
-        if h.write_unit as u32 == WRITE_UNIT {
-            let seal = Seal {
-                store_id: h.store_id,
-                generation: h.generation,
-            };
-            let slot = |m: Marker| {
-                let at = layout.slot(m) as usize;
-                &head[at..at + layout.marker_slot as usize]
-            };
-            commit = Marker::Commit.read(seal, slot(Marker::Commit));
-            superseded = Marker::Superseded.read(seal, slot(Marker::Superseded));
+    let size = u32::try_from(len).unwrap_or(u32::MAX);
+    let (header, commit, superseded) = match read_header_area(&head[..n], layout, size) {
+        Ok(a) if u32::from(a.header.write_unit) == WRITE_UNIT => {
+            (Ok(a.header), a.commit, a.superseded)
         }
-    }
+        Ok(a) => (Ok(a.header), MarkerState::Erased, MarkerState::Erased),
+        Err(e) => (Err(e), MarkerState::Erased, MarkerState::Erased),
+    };
     Ok(Peek {
         len,
         header,

@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 
+use twinkv_core::all_erased as erased;
 use twinkv_core::format::header::HeaderError;
 use twinkv_core::format::{RegionHeader, HEADER_LEN};
 
@@ -63,7 +64,7 @@ pub(crate) fn erased_from(path: &Path, file: &File, from: u64) -> Result<bool> {
     while at < len {
         let n = (len - at).min(FILL_CHUNK as u64) as usize;
         read_at(file, &mut buf[..n], at).map_err(|e| Error::io(path, e))?;
-        if buf[..n].iter().any(|&b| b != 0xFF) {
+        if !erased(&buf[..n]) {
             return Ok(false);
         }
         at += n as u64;
@@ -278,7 +279,6 @@ pub(crate) fn read_all(path: &Path, mut file: &File) -> Result<Option<Vec<u8>>> 
 /// Cuts a growth step's extension off a region file's bytes (see
 /// [`read_all`]).
 fn trim_extension(v: &mut Vec<u8>) {
-    let erased = |b: &[u8]| b.iter().all(|&x| x == 0xFF);
     let end = if v.len() >= HEADER_LEN {
         let mut hb = [0u8; HEADER_LEN];
         hb.copy_from_slice(&v[..HEADER_LEN]);

@@ -2,9 +2,11 @@
 //! every record intact or not, every problem and where it is, and the types
 //! that report them. Pure: bytes in, a report out.
 
+use twinkv_core::all_erased;
+use twinkv_core::format::area::{read_header_area, BatchBegin, SyncMarker};
 use twinkv_core::format::header::HeaderError;
 use twinkv_core::format::record::{self, Kind, RecordHeader, Slot};
-use twinkv_core::format::{Layout, Marker, MarkerState, RegionHeader, Seal, HEADER_LEN};
+use twinkv_core::format::{Layout, MarkerState, RegionHeader};
 
 /// What a region's header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,10 +109,6 @@ impl RegionReport {
     }
 }
 
-fn is_erased(b: &[u8]) -> bool {
-    b.iter().all(|&x| x == 0xFF)
-}
-
 /// Walks one region's bytes (any write unit): header, markers, every record,
 /// every problem. Never fails and never panics, whatever the bytes.
 pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
@@ -126,20 +124,18 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
     };
     let d = layout.data_start() as usize;
     if bytes.len() < d {
-        report.header = if is_erased(bytes) {
+        report.header = if all_erased(bytes) {
             HeaderState::Empty
         } else {
             HeaderState::Invalid
         };
         return report;
     }
-    let mut hb = [0u8; HEADER_LEN];
-    hb.copy_from_slice(&bytes[..HEADER_LEN]);
-    let h = match RegionHeader::decode(&hb) {
-        Ok(h) if u32::from(h.write_unit) == write_unit => h,
+    let area = match read_header_area(bytes, layout, size) {
+        Ok(a) if u32::from(a.header.write_unit) == write_unit => a,
         Ok(_) => return report,
         Err(HeaderError::Erased) => {
-            report.header = if is_erased(bytes) {
+            report.header = if all_erased(bytes) {
                 HeaderState::Empty
             } else {
                 HeaderState::ErasedHeader
@@ -152,20 +148,10 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
             return report;
         }
     };
+    let h = area.header;
     report.header = HeaderState::Valid(h);
-    let seal = Seal {
-        store_id: h.store_id,
-        generation: h.generation,
-    };
-    let slot = |m: Marker| {
-        let at = layout.slot(m) as usize;
-        &bytes[at..at + layout.marker_slot as usize]
-    };
-    report.markers = Some([
-        Marker::Switching.read(seal, slot(Marker::Switching)),
-        Marker::Commit.read(seal, slot(Marker::Commit)),
-        Marker::Superseded.read(seal, slot(Marker::Superseded)),
-    ]);
+    let seal = h.seal();
+    report.markers = Some([area.switching, area.commit, area.superseded]);
     let (max_key, max_value) = (u32::from(h.max_key_len), h.max_value_len);
     let w = write_unit as usize;
     let header_at = |pos: usize| -> Slot {
@@ -203,7 +189,7 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
     let mut pos = d;
     while pos < bytes.len() {
         if bytes.len() - pos < 8 {
-            if is_erased(&bytes[pos..]) {
+            if all_erased(&bytes[pos..]) {
                 report.log_end = Some(pos as u32);
             } else {
                 report.problems.push(Problem {
@@ -215,7 +201,7 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
             return report;
         }
         let rh = match header_at(pos) {
-            Slot::Erased if is_erased(&bytes[pos..]) => {
+            Slot::Erased if all_erased(&bytes[pos..]) => {
                 report.log_end = Some(pos as u32);
                 return report;
             }
@@ -242,8 +228,8 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
         };
         let len = rh.stored_len(write_unit).unwrap_or(size) as usize;
         let intact = record::verify(&bytes[pos..], &rh, seal);
-        let hl = rh.header_len() as usize;
-        let key = bytes[pos + hl..pos + hl + rh.key_len as usize].to_vec();
+        let rec = &bytes[pos..];
+        let key = rec[rh.key_range()].to_vec();
         report.records.push(RecordInfo {
             offset: pos as u32,
             len: len as u32,
@@ -259,15 +245,9 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
                 kind: ProblemKind::DamagedRecord,
             });
         } else if rh.kind == Kind::SyncMarker {
-            let v0 = pos + hl;
-            let v = &bytes[v0..v0 + 8];
-            let prev = record::value_u32(v, 0).unwrap_or(0) as usize;
-            let coverage = record::value_u32(v, 1).unwrap_or(0);
-            let ok = prev >= d
-                && prev <= pos
-                && twinkv_core::format::checks::CRC32C_PUBLIC.checksum(&bytes[prev..pos])
-                    == coverage;
-            if !ok {
+            let marker = SyncMarker::from_value(&rec[rh.value_range()]);
+            if !marker.is_some_and(|m| m.covers(bytes, pos as u32, d as u32)) {
+                let prev = marker.map_or(0, |m| m.prev_sync as usize);
                 report.problems.push(Problem {
                     offset: prev.min(pos) as u32,
                     end: pos as u32,
@@ -298,15 +278,13 @@ fn batch_committed(
     w: u32,
     intact_at: &dyn Fn(usize) -> Option<RecordHeader>,
 ) -> bool {
-    let v0 = b + h.header_len() as usize;
-    let Some(v) = bytes.get(v0..v0 + 8) else {
+    let Some(begin) = BatchBegin::from_value(&bytes[b..][h.value_range()]) else {
         return false;
     };
-    let (count, inner) = (record::value_u32(v, 0), record::value_u32(v, 1));
     let Some(c) = h
         .stored_len(w)
-        .and_then(|l| l.checked_add(inner.unwrap_or(u32::MAX)))
-        .map(|x| b + x as usize)
+        .and_then(|l| begin.commit_at(b as u32, l))
+        .map(|c| c as usize)
     else {
         return false;
     };
@@ -316,14 +294,5 @@ fn batch_committed(
     let Some(ch) = intact_at(c) else {
         return false;
     };
-    if ch.kind != Kind::BatchCommit || ch.value_len != 16 {
-        return false;
-    }
-    let c0 = c + ch.header_len() as usize;
-    let Some(cv) = bytes.get(c0..c0 + 16) else {
-        return false;
-    };
-    record::value_u32(cv, 0) == u32::try_from(b).ok()
-        && record::value_u32(cv, 1) == count
-        && record::value_u32(cv, 2) == inner
+    begin.closed_by(b as u32, &ch, &bytes[c..][ch.value_range()])
 }

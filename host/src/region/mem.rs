@@ -3,7 +3,7 @@
 
 use std::io;
 
-use twinkv_core::{Geometry, MappedRegion, Region, ERASED};
+use twinkv_core::{all_erased, Geometry, MappedRegion, Region, ERASED};
 
 /// A region over a `Vec<u8>` (any valid geometry). Copies of files read while
 /// another process may write them are opened through it, so no shared mapping
@@ -88,7 +88,7 @@ impl Region for MemRegion {
     }
     fn is_erased(&mut self, from: u32, to: u32) -> io::Result<bool> {
         let r = self.range(from, to.saturating_sub(from) as usize)?;
-        Ok(self.bytes[r].iter().all(|&b| b == ERASED))
+        Ok(all_erased(&self.bytes[r]))
     }
 }
 
