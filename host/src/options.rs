@@ -287,10 +287,16 @@ impl Options {
             }
             _ => {}
         }
-        Ok(Config::new(h.store_id)
-            .with_limits(h.max_key_len, h.max_value_len)
-            .with_ratios(h.high_water_bp, h.max_fill_bp))
+        Ok(recorded_config(h))
     }
+}
+
+/// The configuration a region header records: its store id, limits and
+/// ratios.
+pub(crate) fn recorded_config(h: &RegionHeader) -> Config {
+    Config::new(h.store_id)
+        .with_limits(h.max_key_len, h.max_value_len)
+        .with_ratios(h.high_water_bp, h.max_fill_bp)
 }
 
 /// The smallest region size (a multiple of 512) that `c`'s limits fit.

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use twinkv_core::format::record::Kind;
 use twinkv_core::format::Layout;
-use twinkv_core::{Config, Geometry, RegionId, Stats};
+use twinkv_core::{Geometry, RegionId, Stats};
 
 use crate::error::{Error, Result};
 use crate::files::region_paths;
+use crate::options::recorded_config;
 use crate::region::{AnyRegion, MemRegion};
 pub use text::{hex, show_key};
 pub use walk::{analyze_region, HeaderState, Problem, ProblemKind, RecordInfo, RegionReport};
@@ -297,10 +298,7 @@ fn open_copies(
         }
         return Err("neither region has a valid twinkv header".to_string());
     };
-    let config = Config::new(h.store_id)
-        .with_limits(h.max_key_len, h.max_value_len)
-        .with_ratios(h.high_water_bp, h.max_fill_bp)
-        .adopting_store_id();
+    let config = recorded_config(&h).adopting_store_id();
     let region = |v: Vec<u8>, g: Geometry| {
         MemRegion::new(v, g, in_order)
             .map(AnyRegion::Mem)

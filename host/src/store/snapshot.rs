@@ -9,6 +9,7 @@ use twinkv_core::Config;
 use super::{open_core, Growth, Mode, Store};
 use crate::error::{Error, Result};
 use crate::files::{self, region_paths};
+use crate::options::recorded_config;
 use crate::options::Durability;
 use crate::region::{AnyRegion, MemRegion, MmapRegion, ERASE_UNIT};
 
@@ -113,8 +114,5 @@ fn snapshot_config(base: &Path, a: &AnyRegion, b: &AnyRegion) -> Result<Config> 
     }
     let h =
         best.ok_or_else(|| Error::not_region(base, "no twinkv region header in either file"))?;
-    Ok(Config::new(h.store_id)
-        .with_limits(h.max_key_len, h.max_value_len)
-        .with_ratios(h.high_water_bp, h.max_fill_bp)
-        .adopting_store_id())
+    Ok(recorded_config(&h).adopting_store_id())
 }

@@ -11,6 +11,7 @@ mod cmd;
 mod crash;
 mod demo;
 mod entries;
+mod images;
 mod json;
 mod parse;
 mod report;
