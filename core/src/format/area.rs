@@ -18,7 +18,7 @@
 //!
 //! Whether the rest of a region reads erased (an empty region against one
 //! whose header alone was erased) is the caller's question:
-//! [`all_erased`](crate::all_erased) answers it for bytes at hand.
+//! [`all_erased`] answers it for bytes at hand.
 
 use super::checks::CRC32C;
 use super::header::{HeaderError, HEADER_LEN};
