@@ -163,11 +163,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let hash = key_hash(op.key());
             let prev = keys.step(&mut self.index, ops, i, hash);
             let touches = self.damage.touches(short_hash(hash));
-            // Until the batch's first op on a key, its entry is as before
-            // the batch; from then on, the previous op on the key decides.
+            // The key's entry before the batch (nothing is applied yet).
+            let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
+            // From the first op on, the previous op on the key decides whether
+            // it has an entry.
             let before = match prev {
                 Some(j) => matches!(ops[j], Op::Set(..)) || touches,
-                None => self.lookup(op.key(), hash)?.is_some(),
+                None => old.is_some(),
             };
             if let Some(len) = record_len(op, prev.is_some() || before || touches, w)? {
                 scan.lens = scan.lens.checked_add(len).ok_or_else(|| bug!())?;
@@ -179,20 +181,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let after = matches!(op, Op::Set(..)) || touches;
             now += i64::from(after) - i64::from(before);
             peak = peak.max(now);
+            // The effect on the live data is the last op's on each key: this
+            // op's replaces the previous op's.
+            let mut add = |e: Effect, sign: i64| {
+                scan.effect.live += sign * e.live;
+                scan.effect.keys += sign * e.keys;
+                scan.effect.entries += sign * e.entries;
+            };
+            if let Some(j) = prev {
+                add(effect(old, &ops[j], touches, w)?, -1);
+            }
+            add(effect(old, op, touches, w)?, 1);
         }
         scan.inserts = peak as usize;
-        // The effect: only the last op on each key counts.
-        for (i, op) in ops.iter().enumerate() {
-            let hash = key_hash(op.key());
-            if keys.later(&self.index, ops, i, hash) {
-                continue; // shadowed by a later op on the same key
-            }
-            let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
-            let e = effect(old, op, self.damage.touches(short_hash(hash)), w)?;
-            scan.effect.live += e.live;
-            scan.effect.keys += e.keys;
-            scan.effect.entries += e.entries;
-        }
         Ok(scan)
     }
 
@@ -416,6 +417,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         w: u32,
     ) -> Result<Option<u32>, R::Error> {
         let op = &ops[i];
+        if !keys.deletes {
+            // Every op writes a record: no need to know the others.
+            return record_len(op, true, w);
+        }
         let hash = key_hash(op.key());
         let earlier = keys.step(&mut self.index, ops, i, hash).is_some();
         let needed = match op {
@@ -549,6 +554,10 @@ pub(super) fn staged_op(off: u32) -> Option<usize> {
 /// but quadratic in time once the filter saturates (past ~1,000 keys).
 pub(super) struct BatchKeys {
     staged: bool,
+    /// Whether the batch has a delete (without, every op writes a record).
+    deletes: bool,
+    /// Whether a key may be staged (a step was taken).
+    taken: bool,
     /// The fallback's filter, built when the fallback starts.
     twice: Option<[u64; 16]>,
 }
@@ -556,14 +565,12 @@ pub(super) struct BatchKeys {
 impl BatchKeys {
     /// `stage`: see [`Store::can_stage`]. Nothing is staged yet.
     pub(super) fn new(ops: &[Op<'_>], stage: bool) -> Self {
-        let mut keys = BatchKeys {
+        BatchKeys {
             staged: stage && ops.len() < (STALE & !STAGED) as usize,
+            deletes: ops.iter().any(|o| matches!(o, Op::Delete(_))),
+            taken: false,
             twice: None,
-        };
-        if !keys.staged {
-            keys.twice = Some(Self::filter(ops));
         }
-        keys
     }
 
     /// Whether the keys are staged in the index (not the fallback).
@@ -581,6 +588,7 @@ impl BatchKeys {
         hash: u32,
     ) -> Option<usize> {
         if self.staged {
+            self.taken = true;
             let tag = STAGED | i as u32;
             match Self::find(index, ops, hash, ops[i].key()) {
                 Some((pos, prev)) => {
@@ -646,7 +654,7 @@ impl BatchKeys {
     /// Removes the staged entries of `ops` from the index: what every pass
     /// ends with, whether it succeeded or not.
     pub(super) fn finish<I: Index>(mut self, index: &mut I, ops: &[Op<'_>]) {
-        if self.staged {
+        if self.staged && self.taken {
             self.unstage(index, ops);
         }
     }
