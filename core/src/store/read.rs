@@ -37,6 +37,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut hit = None;
         let mut suspect = false;
         let found = index.find(hash, |off| {
+            if write::staged_op(off).is_some() {
+                return Ok(false); // a batch's staged key, not a record
+            }
             let h = match j.header_at(off, limits.max_key, limits.max_value) {
                 Ok(h) => h,
                 Err(Error::Corrupted) => {
@@ -187,14 +190,18 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let bytes = self.pair.active().region.as_bytes();
         let seal = self.seal();
         // As in `lookup_strict`: a same-hash entry that fails its check may
-        // be this key with damaged key bytes.
+        // be this key with damaged key bytes. The matching entry's header is
+        // decoded once, here.
         let mut suspect = false;
+        let mut hit = None;
         let found = self.index.find::<()>(hash, |off| {
             Ok(match mapped_header(bytes, off, limits) {
                 Some(h) => {
                     let k = off as usize + h.header_len() as usize;
                     let eq = bytes.get(k..k + h.key_len as usize) == Some(key);
-                    if !eq && !record::verify(&bytes[off as usize..], &h, seal) {
+                    if eq {
+                        hit = Some((off, h));
+                    } else if !record::verify(&bytes[off as usize..], &h, seal) {
                         suspect = true;
                     }
                     eq
@@ -205,23 +212,21 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             })
         });
-        let Ok(Some(pos)) = found else {
+        let (Ok(Some(_)), Some((off, h))) = (found, hit) else {
             return if suspect || self.damage.covers(short, None) {
                 Err(Error::Corrupted)
             } else {
                 Ok(None)
             };
         };
-        let off = self.index.entry(pos).ok_or_else(|| bug!())?.1;
         if self.damage.covers(short, Some(off)) {
             return Err(Error::Corrupted);
         }
-        let h = mapped_header(bytes, off, limits).ok_or(Error::Corrupted)?;
         match h.kind {
             Kind::Delete => Ok(None),
             Kind::Set => {
                 let rec = &bytes[off as usize..];
-                if !record::verify(rec, &h, self.seal()) {
+                if !record::verify(rec, &h, seal) {
                     return Err(Error::Corrupted);
                 }
                 Ok(Some(&rec[h.value_range()]))

@@ -94,6 +94,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     ) -> Result<Copied, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
+        let stage = self.can_stage();
         let (old_seal, new_seal, repair) = (plan.old_seal, plan.new_seal, plan.repair);
         let old_damage = &plan.old_damage;
         let (src, dst) = self.pair.split_mut();
@@ -188,10 +189,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 dst.append(&scratch[..len as usize])?;
             }
             Fold::Ops(ops) => {
-                let batch_keys = BatchKeys::new(ops);
+                let mut batch_keys = BatchKeys::new(ops, stage);
+                batch_keys.stage_all(&mut self.index, ops);
                 for (i, op) in ops.iter().enumerate() {
                     let hash = key_hash(op.key());
-                    if batch_keys.repeated(ops, i, hash, true) {
+                    if batch_keys.later(&self.index, ops, i, hash) {
                         continue;
                     }
                     let (kind, value) = match *op {
@@ -216,6 +218,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     }
                     dst.append(&scratch[..len as usize])?;
                 }
+                batch_keys.finish(&mut self.index, ops);
             }
         }
         Ok(Copied {
@@ -265,10 +268,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // The folded write's records, now in the active region.
         if let Fold::Ops(ops) = fold {
             let mut off = copy.fold_start;
-            let batch_keys = BatchKeys::new(ops);
+            let mut batch_keys = BatchKeys::new(ops, self.can_stage());
+            batch_keys.stage_all(&mut self.index, ops);
             for (i, op) in ops.iter().enumerate() {
                 let hash = key_hash(op.key());
-                if batch_keys.repeated(ops, i, hash, true) {
+                if !batch_keys.take_last(&mut self.index, ops, i, hash) {
                     continue;
                 }
                 let kind = match op {
