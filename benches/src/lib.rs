@@ -149,7 +149,8 @@ pub fn ram_store_with_history(live: usize, vlen: usize, used_over_live: f64) -> 
     let live_bytes = live as f64 * rec;
     // Used bytes may reach the 80 % high-water ratio: size for used / 0.75.
     let size = round512((live_bytes * used_over_live / 0.75) as u64 + 65_536);
-    let mut s = ram_store(size, ram_config());
+    // No erase ahead: its erased records would add to the history's ratio.
+    let mut s = ram_store(size, ram_config().with_erase_ahead(false));
     let total = (live as f64 * used_over_live).round() as u64;
     for i in 0..total {
         let k = i % live as u64;

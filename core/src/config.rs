@@ -46,6 +46,10 @@ pub struct Config {
     pub high_water_bp: u16,
     /// Max-fill ratio in basis points (high-water..=10000). Default 9000 (0.9).
     pub max_fill_bp: u16,
+    /// Each write that does not switch erases one erase unit of the inactive
+    /// region ahead of the next switch (FORMAT.md §7.3). Default on; off,
+    /// only [`Store::maintain`](crate::Store::maintain) erases ahead.
+    pub erase_ahead: bool,
 }
 
 impl Config {
@@ -58,7 +62,13 @@ impl Config {
             max_value_len: 1024,
             high_water_bp: 8000,
             max_fill_bp: 9000,
+            erase_ahead: true,
         }
+    }
+    /// Sets whether writes erase ahead (see [`Config::erase_ahead`]).
+    pub const fn with_erase_ahead(mut self, on: bool) -> Self {
+        self.erase_ahead = on;
+        self
     }
     /// Sets the key and value limits.
     pub const fn with_limits(mut self, max_key_len: u16, max_value_len: u32) -> Self {

@@ -7,7 +7,10 @@ use common::*;
 use twinkv_core::{Config, Error, TearMode};
 
 fn config() -> Config {
-    Config::new(0xDA3A).with_limits(8, 24)
+    // The offsets below assume records back to back: no erase ahead.
+    Config::new(0xDA3A)
+        .with_limits(8, 24)
+        .with_erase_ahead(false)
 }
 
 fn get(

@@ -15,7 +15,17 @@ use damage_kit::*;
 use flash_common::{config, open_two, sim, FlashStore, Sim};
 use twinkv_core::{FixedIndex, SharedFlashRegion, Stats, Store};
 
-const SIZE: u32 = 1024;
+/// Region size: 1 KiB, 2 KiB at W = 32, where a record takes 32 bytes and
+/// 1 KiB holds the lifecycles' 22 live keys only just (every switch then
+/// fills the region again and a fault's damage record tips it over the fill
+/// limit: `Full`, not a loss, but no write either).
+const fn size(w: usize) -> u32 {
+    if w >= 32 {
+        2048
+    } else {
+        1024
+    }
+}
 /// Byte faults sampled per (W, lifecycle) in quick mode.
 const QUICK_SAMPLE: usize = 120;
 
@@ -42,17 +52,17 @@ impl<const W: usize> Builder for Build<'_, W> {
 }
 
 fn build<const W: usize>(script: &[Entry]) -> Trace {
-    let a = RefCell::new(sim::<W>(SIZE));
-    let b = RefCell::new(sim::<W>(SIZE));
+    let a = RefCell::new(sim::<W>(size(W)));
+    let b = RefCell::new(sim::<W>(size(W)));
     let s = open_two(&a, &b, config()).expect("fresh store");
     let mut bld = Build { s, a: &a, b: &b };
     play(&mut bld, script, W as u32, 256, true, false, false)
 }
 
 fn flash_with<const W: usize>(bytes: &[u8]) -> RefCell<Sim<W>> {
-    let mut buf = vec![0u8; Sim::<W>::storage_len(SIZE)];
+    let mut buf = vec![0u8; Sim::<W>::storage_len(size(W))];
     buf[..bytes.len()].copy_from_slice(bytes);
-    RefCell::new(Sim::<W>::with_contents(buf, SIZE).unwrap())
+    RefCell::new(Sim::<W>::with_contents(buf, size(W)).unwrap())
 }
 
 fn open_ro<'a, const W: usize>(

@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use twinkv_core::format::marker::Marker;
+use twinkv_core::format::record::Kind;
 use twinkv_core::format::{RegionHeader, Seal};
 use twinkv_core::{Config, Error, RamError};
 
@@ -217,7 +218,8 @@ fn in_order_garbage_beyond_one_record_is_damage() {
     // A tear of the last record (a prefix programmed, the rest still
     // erased; a tear only ever clears bits the record clears): a torn tail.
     let power = Power::default();
-    let mut rig = Rig::new(&power, 4096, 4, config());
+    // No erase ahead: its erased record would be the last record.
+    let mut rig = Rig::new(&power, 4096, 4, config().with_erase_ahead(false));
     {
         let mut s = rig.open().unwrap();
         s.set(&key(0), &value(0, 0)).unwrap();
@@ -434,7 +436,12 @@ fn in_order_damage_before_the_commit_data_end_is_reported() {
         }
         let (_, b) = rig.snapshot();
         let recs = record_offsets(&b, end);
-        let (at, rec_end) = *recs.last().unwrap();
+        // The last copied key record (the switch's erased record follows).
+        let (at, rec_end) = *recs
+            .iter()
+            .rev()
+            .find(|&&(o, _)| b[o] & 0x0F != Kind::Erased.code())
+            .unwrap();
         if erase {
             // Everything from the last copied record on reads erased.
             rig.b.ram.data_mut()[at..end].fill(0xFF);

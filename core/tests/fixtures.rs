@@ -183,8 +183,11 @@ where
 
     // Writable, on a copy: same answers (an unfinished switch is finished by
     // the open), then one write, then a reopen that still reads everything.
+    // Without erase ahead, so that the probe write leaves the old region's
+    // "superseded" marker to be checked below.
     let (mut a, mut b) = (make(&f.a), make(&f.b));
-    match Store::open(&mut a, &mut b, FixedIndex::new(), scratch(), f.config) {
+    let config = f.config.with_erase_ahead(false);
+    match Store::open(&mut a, &mut b, FixedIndex::new(), scratch(), config) {
         Err(e) => errs.push(format!("writable open: {e:?}")),
         Ok(mut s) => {
             let want = Pinned {

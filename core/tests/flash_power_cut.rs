@@ -471,8 +471,8 @@ fn weak_cuts<const W: usize>(seed: u64) -> WeakFigures {
 /// (FORMAT.md §7.1, row 7); a later open reads the same commit as torn and
 /// refuses the store (`Corrupted`: the newer region is not committed, the
 /// older is superseded), although every acknowledged write is intact in the
-/// new region. Strict flash (stable reads) never shows it. Ignored until core
-/// stops trusting a commit that nothing programmed after it.
+/// new region. Strict flash (stable reads) never shows it. Core now reads
+/// that state as the newer region with a weak commit (FORMAT.md §8).
 #[test]
 fn weak_commit_marker_never_makes_the_store_unopenable() {
     const W: usize = 1;

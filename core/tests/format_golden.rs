@@ -86,6 +86,7 @@ fn expected(name: &str) -> Vec<u8> {
         "record-set-long" => rec(Kind::Set, &[b'k'; 70], &[0]),
         "batch" => batch(),
         "record-sync" => rec(Kind::SyncMarker, b"", &record::sync_value(84, 0x1122_3344)),
+        "record-erased" => rec(Kind::Erased, b"", &record::erased_value(3, 4096)),
         "record-damaged" => {
             let mut v = rec_hash(Kind::Damaged, 0x5A, b"", b"");
             v.extend(rec_hash(Kind::Damaged, 0, b"", &[1]));

@@ -122,6 +122,9 @@ pub fn create_image(
             0u8;
             twinkv_core::Store::<Nor, VecIndex, Vec<u8>>::scratch_len(&config, geo.write_unit)
         ];
+    // No erase ahead: region B of a new image is erased already, and the
+    // image should hold the entries only (the device erases B ahead itself).
+    let config = config.with_erase_ahead(false);
     let mut store =
         twinkv_core::Store::open(region()?, region()?, VecIndex::new(), scratch, config)?;
     for (k, v) in &map {

@@ -48,7 +48,9 @@ pub enum Kind {
     SyncMarker,
     /// A key (or keys) whose newest value was lost to damage.
     Damaged,
-    /// A kind reserved for a later minor version (8..=14).
+    /// Erase ahead's progress through the partner region (FORMAT.md §7.3).
+    Erased,
+    /// A kind reserved for a later minor version (9..=14).
     Reserved(u8),
 }
 
@@ -63,6 +65,7 @@ impl Kind {
             Kind::Clear => 5,
             Kind::SyncMarker => 6,
             Kind::Damaged => 7,
+            Kind::Erased => 8,
             Kind::Reserved(c) => c,
         }
     }
@@ -76,7 +79,8 @@ impl Kind {
             5 => Kind::Clear,
             6 => Kind::SyncMarker,
             7 => Kind::Damaged,
-            8..=14 => Kind::Reserved(c),
+            8 => Kind::Erased,
+            9..=14 => Kind::Reserved(c),
             _ => return None,
         })
     }
@@ -378,6 +382,12 @@ pub fn sync_value(prev_sync: u32, coverage: u32) -> [u8; 8] {
     v[..4].copy_from_slice(&prev_sync.to_le_bytes());
     v[4..].copy_from_slice(&coverage.to_le_bytes());
     v
+}
+
+/// Value of an erased record (FORMAT.md §7.3): the partner's erase units
+/// `0..pending` may still hold bytes; the partner is `partner_size` bytes.
+pub fn erased_value(pending: u32, partner_size: u32) -> [u8; 8] {
+    sync_value(pending, partner_size)
 }
 
 /// Reads the little-endian `u32` number `i` of a system record's value.

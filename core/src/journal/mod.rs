@@ -43,17 +43,6 @@ pub enum RegionClass {
     Unrecognised,
 }
 
-/// Which erase units a region needs erased before it can be formatted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EraseNeed {
-    /// It reads erased and no erase was interrupted: nothing.
-    Nothing,
-    /// Everything (interrupted erase, uncommitted or unrecognised content).
-    All,
-    /// The units covering `0..n` (known from memory after a switch).
-    UpTo(u32),
-}
-
 /// One region and what is known about it.
 pub(crate) struct Journal<R: Region> {
     pub(crate) region: R,
@@ -66,10 +55,22 @@ pub(crate) struct Journal<R: Region> {
     sealed: bool,
     /// The last sync point (FORMAT.md §6.1).
     last_sync: u32,
-    erase_need: EraseNeed,
-    /// Every unit past the log was reliably erased (by a full erase since
-    /// the region was last used); only then may a later switch erase just
-    /// the units the log used.
+    /// Erase units `0..pending` may hold bytes (or an erase cut short);
+    /// units from `pending` on are erased (FORMAT.md §7.3). Meaningful for
+    /// the inactive region: what the next switch into it, or erase ahead,
+    /// must still erase.
+    pending: u32,
+    /// The units from `pending` on are known erased by erase calls that
+    /// returned; not when they merely read erased (a region found empty at
+    /// open: an erase cut short can read erased).
+    pending_known: bool,
+    /// The active log holds an erased record saying `pending` (or more)
+    /// units of this region may hold bytes (FORMAT.md §7.3, §8).
+    pending_recorded: bool,
+    /// Every unit past the log was reliably erased before the log began
+    /// (the region was the target of a switch that erased what was
+    /// pending); only then may a later switch erase just the units the log
+    /// used.
     erased_past_use: bool,
 }
 
@@ -86,7 +87,9 @@ impl<R: Region> Journal<R> {
             append: d,
             sealed: true,
             last_sync: d,
-            erase_need: EraseNeed::All,
+            pending: geo.erase_units(),
+            pending_known: true,
+            pending_recorded: false,
             erased_past_use: false,
         }
     }
@@ -156,36 +159,99 @@ impl<R: Region> Journal<R> {
         self.last_sync = data_end;
     }
 
-    /// A switch left this region (step 9): sealed, and what the next switch
-    /// into it must erase. A sealed log may hold torn bytes past its end (a
-    /// dirty tail or a failed program): all of it then.
-    pub(crate) fn retire(&mut self) {
-        self.erase_need = if self.sealed || !self.erased_past_use {
-            EraseNeed::All
+    /// The units this region's log may have programmed, from the start: all
+    /// of them if the log is sealed (a dirty tail or a failed program can
+    /// leave bytes anywhere past it) or the units past it were not known
+    /// erased when it began.
+    pub(crate) fn used_units(&self) -> u32 {
+        if self.sealed || !self.erased_past_use {
+            self.geo.erase_units()
         } else {
-            EraseNeed::UpTo(self.append)
-        };
+            self.append.div_ceil(self.geo.erase_unit)
+        }
+    }
+
+    /// A switch left this region (step 9): sealed, and its used units
+    /// pending for erase ahead and the next switch into it.
+    pub(crate) fn retire(&mut self) {
+        self.set_pending(self.used_units());
         self.sealed = true;
     }
 
     /// Puts `region` in this (inactive) journal's place and returns the old
     /// one. With `extends`, `region` holds the old region's bytes over the
     /// old size and reads erased past it, so what is known about erasing it
-    /// carries over; otherwise nothing is known and the next switch into it
-    /// erases all of it.
+    /// carries over; otherwise nothing is known and all of it is pending.
     pub(crate) fn replace_region(&mut self, region: R, extends: bool) -> R {
         self.geo = region.geometry();
         if !extends {
-            self.erase_need = EraseNeed::All;
+            self.set_all_pending();
             self.erased_past_use = false;
             self.class = RegionClass::Unrecognised;
         }
         core::mem::replace(&mut self.region, region)
     }
 
-    /// What must be erased before this region is formatted again.
-    pub(crate) fn need_erase(&mut self, need: EraseNeed) {
-        self.erase_need = need;
+    /// Erase units `0..pending` may hold bytes; the rest is erased.
+    pub(crate) fn set_pending(&mut self, pending: u32) {
+        self.pending = pending.min(self.geo.erase_units());
+        self.pending_known = true;
+        self.pending_recorded = false;
+    }
+
+    /// The active log says so (an erased record, read or written).
+    pub(crate) fn set_pending_recorded(&mut self) {
+        self.pending_recorded = true;
+    }
+
+    /// Whether the active log says this region's units are pending.
+    pub(crate) fn pending_recorded(&self) -> bool {
+        self.pending_recorded
+    }
+
+    /// All of the region may hold bytes.
+    pub(crate) fn set_all_pending(&mut self) {
+        self.set_pending(self.geo.erase_units());
+    }
+
+    /// The region read empty at open: nothing to erase before its first use,
+    /// but not known erased past whatever a log will use.
+    pub(crate) fn set_read_empty(&mut self) {
+        self.pending = 0;
+        self.pending_known = false;
+        self.pending_recorded = false;
+    }
+
+    /// Erase units still to erase before the region can be formatted.
+    pub(crate) fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    /// The active log was opened from storage: its units past the log were
+    /// erased before it began if a switch wrote it (generation 2 on; the
+    /// switch erased all that was pending), not if a first format
+    /// programmed it as it read.
+    pub(crate) fn set_erased_past_use(&mut self, known: bool) {
+        self.erased_past_use = known;
+    }
+
+    /// One step of erase ahead (FORMAT.md §7.3): the highest pending unit,
+    /// so that the header unit goes last. On regions that do not persist
+    /// in order a unit that reads erased is erased (no weak cells), so it is
+    /// only read. Returns the units still pending.
+    pub(crate) fn erase_next_unit(&mut self) -> Result<u32, R::Error> {
+        let Some(k) = self.pending.checked_sub(1) else {
+            return Ok(0);
+        };
+        let e = self.geo.erase_unit;
+        let (from, to) = (k * e, (k + 1) * e);
+        let proven = !self.region.persists_in_order() && self.is_erased(from, to)?;
+        if !proven {
+            // Until it returns, the unit is in no known state.
+            self.region.erase(from, to).map_err(Error::Region)?;
+        }
+        self.pending = k;
+        Ok(k)
     }
 
     /// Programs a header block (`header`, padded with `0xFF`) at offset 0
@@ -506,23 +572,17 @@ impl<R: Region> Journal<R> {
         self.region.sync().map_err(Error::Region)
     }
 
-    /// Erases what `erase_need` says, then records that the region is erased.
+    /// Erases the pending units (step 2 of a switch: none once erase ahead
+    /// finished), then records what is known erased past the log to come.
     pub(crate) fn erase_for_format(&mut self) -> Result<(), R::Error> {
-        let e = self.geo.erase_unit;
-        match self.erase_need {
-            EraseNeed::Nothing => {}
-            EraseNeed::All => {
-                self.region.erase(0, self.geo.size).map_err(Error::Region)?;
-                self.erased_past_use = true;
-            }
-            EraseNeed::UpTo(n) => {
-                let to = n.div_ceil(e).saturating_mul(e).min(self.geo.size);
-                if to > 0 {
-                    self.region.erase(0, to).map_err(Error::Region)?;
-                }
-            }
+        let all = self.pending == self.geo.erase_units();
+        let to = self.pending.saturating_mul(self.geo.erase_unit);
+        if to > 0 {
+            self.region.erase(0, to).map_err(Error::Region)?;
         }
-        self.erase_need = EraseNeed::Nothing;
+        self.erased_past_use = all || self.pending_known;
+        self.pending = 0;
+        self.pending_known = true;
         Ok(())
     }
 

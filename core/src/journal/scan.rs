@@ -33,6 +33,9 @@ pub(crate) trait Sink<R: Region> {
     fn damage(&mut self, d: Damage);
     /// An intact clear record: forget every key.
     fn clear(&mut self);
+    /// An intact erased record (FORMAT.md §7.3): the partner's erase units
+    /// `0..pending` may hold bytes, for a partner of `partner_size` bytes.
+    fn erased(&mut self, pending: u32, partner_size: u32);
     /// Forget everything (before the second walk).
     fn reset(&mut self);
 }
@@ -221,7 +224,15 @@ fn walk<R: Region, S: Sink<R>>(
             // erased bytes (on media that do not persist in order).
             let torn = !intact && (in_order || j.torn_suffix(pos, pos + h.unaligned_len())?);
             problem(&mut s, pos, torn, false, pos.saturating_add(max_record));
-            if let Some(scope) = damage_scope(&h) {
+            // A record of an earlier generation of this region (a unit
+            // reverted to older content) stands where another record was:
+            // its key hash says nothing of the keys that record held.
+            let scope = if !intact && stale(j, pos, &h, seal)? {
+                Some(Scope::Any)
+            } else {
+                damage_scope(&h)
+            };
+            if let Some(scope) = scope {
                 sink.damage(Damage { scope, offset: pos });
             }
             pos += len;
@@ -271,6 +282,13 @@ fn walk<R: Region, S: Sink<R>>(
             // The marker proves its span was durable (FORMAT.md §6.3); its
             // coverage check is for tools (`twinkv verify`), not re-read here.
             Kind::SyncMarker => sync_point = true,
+            Kind::Erased => {
+                let mut v = [0u8; 8];
+                j.read(pos + h.header_len(), &mut v)?;
+                let pending = record::value_u32(&v, 0).ok_or_else(|| bug!())?;
+                let size = record::value_u32(&v, 1).ok_or_else(|| bug!())?;
+                sink.erased(pending, size);
+            }
             Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
         }
         if sync_point {
@@ -347,6 +365,29 @@ fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error
     Ok(written >= 1 && written < check_end && b[0] != 0xFF && (!long || b[0] & 0xE0 == 0))
 }
 
+/// How many earlier generations of a region [`stale`] tries.
+const STALE_GENERATIONS: u64 = 32;
+
+/// Whether the record at `pos`, failing its check for `seal`, is intact for
+/// one of the region's earlier generations (`seal`'s generation − 2, − 4, …;
+/// the two regions alternate): left from an earlier use of the region.
+fn stale<R: Region>(
+    j: &mut Journal<R>,
+    pos: u32,
+    h: &RecordHeader,
+    seal: Seal,
+) -> Result<bool, R::Error> {
+    for k in 1..=STALE_GENERATIONS {
+        let Some(generation) = seal.generation.checked_sub(2 * k).filter(|&g| g >= 1) else {
+            break;
+        };
+        if j.verify(pos, h, Seal { generation, ..seal })?.0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Keys a damaged record (valid header, failed check) may have hidden.
 fn damage_scope(h: &RecordHeader) -> Option<Scope> {
     match h.kind {
@@ -355,6 +396,8 @@ fn damage_scope(h: &RecordHeader) -> Option<Scope> {
         Kind::Damaged | Kind::Clear | Kind::Reserved(_) => Some(Scope::Any),
         // Their own fields are lost; the records around them still parse.
         Kind::BatchBegin | Kind::BatchCommit | Kind::SyncMarker => None,
+        // Losing one only makes erase ahead repeat units (FORMAT.md §7.3).
+        Kind::Erased => None,
     }
 }
 
@@ -372,7 +415,7 @@ fn well_formed<R: Region>(
         Kind::BatchBegin => k == 0 && v == 8,
         Kind::BatchCommit => k == 0 && v == 16,
         Kind::Clear => k == 0 && v == 0,
-        Kind::SyncMarker => k == 0 && v == 8,
+        Kind::SyncMarker | Kind::Erased => k == 0 && v == 8,
         Kind::Damaged if k >= 1 => v == 0,
         Kind::Damaged if v == 0 => true,
         Kind::Damaged if v == 1 => {

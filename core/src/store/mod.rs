@@ -3,10 +3,12 @@
 //! One room per part of FORMAT.md: [`open`](self::open) holds the open
 //! decision table (§8), salvage and the first format; `read` the lookups;
 //! `write` the write and batch paths and the trigger rule (§7.1); `switch`
-//! the switch (§7, one function per step of its crash table); `pair` the two
+//! the switch (§7, one function per step of its crash table); `ahead` erase
+//! ahead (§7.3), one erase unit at a time; `pair` the two
 //! journals and which is active; `tally` the live counters; `replay` what a
 //! scan of the active region feeds into the index.
 
+mod ahead;
 mod open;
 mod pair;
 mod read;
@@ -24,7 +26,7 @@ use crate::format::Limits;
 use crate::format::{key_hash, short_hash, RegionHeader, Seal};
 use crate::index::Index;
 use crate::journal::scan::{self, Outcome, Sink};
-use crate::journal::{EraseNeed, Journal, RegionClass};
+use crate::journal::{Journal, RegionClass};
 use crate::{MappedRegion, Region};
 use pair::Pair;
 use tally::Tally;
@@ -93,12 +95,17 @@ pub struct Stats {
     pub live_keys: usize,
     /// Keys (or key-hash groups) that answer `get` with `Corrupted`.
     pub damaged_keys: usize,
-    /// Problems found as mid-log damage when the store was opened.
+    /// Problems found as mid-log damage when the store was opened, plus one
+    /// if the active region's commit marker no longer reads valid (a weak
+    /// cell after a cut, or damage; FORMAT.md §8).
     pub damage_found_at_open: u32,
     /// The active log ended in a dirty tail (the next write switches).
     pub dirty_tail: bool,
     /// Read-only open found a switch whose "superseded" marker is missing.
     pub unfinished_switch: bool,
+    /// Erase units of the inactive region still to erase before the next
+    /// switch can use it (FORMAT.md §7.3); [`Store::maintain`] erases them.
+    pub erase_pending: u32,
     /// The store was opened read-only.
     pub read_only: bool,
     /// Opened by [`Store::open_salvage`] from a damaged newest state: what it
@@ -299,6 +306,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             damage_found_at_open: self.damage_at_open,
             dirty_tail: j.sealed() && !self.poisoned,
             unfinished_switch: self.unfinished_switch,
+            erase_pending: self.pair.inactive().pending(),
             read_only: self.read_only,
             salvaged: self.salvaged,
         }

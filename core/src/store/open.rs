@@ -10,7 +10,16 @@ pub(super) enum Decision {
     /// Both regions empty (or an interrupted first format): format A.
     Fresh,
     /// Use this region; maybe finish a switch by marking the other superseded.
-    Active { a: bool, finish_superseded: bool },
+    Active {
+        a: bool,
+        finish_superseded: bool,
+        /// The partner is unrecognised: acceptable only if the active log
+        /// says erase ahead is erasing it (FORMAT.md §8).
+        erasing_partner: bool,
+        /// The region's commit reads torn (a weak commit, FORMAT.md §8):
+        /// reported as damage found at open.
+        commit_torn: bool,
+    },
 }
 
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
@@ -72,9 +81,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Decision::Active {
                 a,
                 finish_superseded,
+                erasing_partner,
+                commit_torn,
             } => {
                 store.pair.set_active_a(a);
-                match store.load_active() {
+                let loaded = store.load_active().and_then(|erasing| {
+                    if erasing_partner && !erasing {
+                        // Nothing proves the partner's bytes are ours.
+                        Err(Error::Unrecognised)
+                    } else {
+                        Ok(())
+                    }
+                });
+                match loaded {
+                    Err(Error::Unrecognised) if salvage => {
+                        // What salvage would show: the newest committed region.
+                        store.salvaged = true;
+                        return Ok(store);
+                    }
                     Err(e) if format && !matches!(e, Error::Region(_)) => {
                         // A store of this id that cannot be used with these
                         // options (or is damaged): formatted anew.
@@ -85,6 +109,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     }
                     r => r?,
                 }
+                store.damage_at_open += u32::from(commit_torn);
                 if finish_superseded {
                     if read_only {
                         store.unfinished_switch = true;
@@ -148,7 +173,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 y.assume_class(class);
                 self.pair.set_active_a(!x_is_a);
                 self.salvaged = true;
-                return self.load_active();
+                return self.load_active().map(|_| ());
             }
         }
         // Else the newest committed region there is, flagged as possibly old.
@@ -161,7 +186,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if let Some(use_a) = newest {
             self.pair.set_active_a(use_a);
             self.salvaged = true;
-            return self.load_active();
+            return self.load_active().map(|_| ());
         }
         // No commit anywhere (e.g. the only formatted region's commit was
         // damaged): the newest formatted region of ours, read as if its
@@ -198,7 +223,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             });
         }
         self.salvaged = true;
-        self.load_active()
+        self.load_active().map(|_| ())
     }
 
     /// The decision table of FORMAT.md §8.
@@ -266,16 +291,41 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         Decision::Active {
                             a: a_newer,
                             finish_superseded: !older_sup.is_set(),
+                            erasing_partner: false,
+                            commit_torn: false,
                         }
                     }
                     (true, false) if !sa.is_set() => Decision::Active {
                         a: true,
                         finish_superseded: false,
+                        erasing_partner: false,
+                        commit_torn: false,
                     },
                     (false, true) if !sb.is_set() => Decision::Active {
                         a: false,
                         finish_superseded: false,
+                        erasing_partner: false,
+                        commit_torn: false,
                     },
+                    // The older region superseded, the newer one's commit
+                    // torn: on flash, a weak commit that read valid when an
+                    // earlier open programmed "superseded" (FORMAT.md §8).
+                    (true, false) if sa.is_set() && self.weak_commit(false, &hb, &ha, mb) => {
+                        Decision::Active {
+                            a: false,
+                            finish_superseded: false,
+                            erasing_partner: false,
+                            commit_torn: true,
+                        }
+                    }
+                    (false, true) if sb.is_set() && self.weak_commit(true, &ha, &hb, ma) => {
+                        Decision::Active {
+                            a: true,
+                            finish_superseded: false,
+                            erasing_partner: false,
+                            commit_torn: true,
+                        }
+                    }
                     _ => return Err(Error::Corrupted),
                 }
             }
@@ -306,6 +356,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     Empty if is_committed && !superseded.is_set() => Decision::Active {
                         a,
                         finish_superseded: false,
+                        erasing_partner: false,
+                        commit_torn: false,
                     },
                     // An interrupted first format: A (the first format never
                     // writes B) with the header this configuration writes
@@ -329,34 +381,28 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                             &mut self.pair.a
                         };
                         let seal = header.seal();
-                        if switching.is_set() {
-                            // The target of a cut switch out of this region,
-                            // unless its commit for the next generation is
-                            // valid: then it is the newest state, with a
-                            // damaged header.
-                            let next = next_generation(header.generation).map(|g| Seal {
-                                generation: g,
-                                ..seal
-                            });
-                            match next {
-                                Some(next)
-                                    if partner.read_marker(Marker::Commit, next)?.is_valid() =>
-                                {
-                                    return Err(Error::Corrupted);
-                                }
-                                _ => Decision::Active {
-                                    a,
-                                    finish_superseded: false,
-                                },
+                        // Whatever else it is, a partner whose commit is
+                        // valid for the next generation is the newest state
+                        // with a damaged header.
+                        let next = next_generation(header.generation).map(|g| Seal {
+                            generation: g,
+                            ..seal
+                        });
+                        if let Some(next) = next {
+                            if partner.read_marker(Marker::Commit, next)?.is_valid() {
+                                return Err(Error::Corrupted);
                             }
-                        } else if older_of(partner, seal)? {
-                            // Our superseded predecessor with a damaged header.
-                            Decision::Active {
-                                a,
-                                finish_superseded: false,
-                            }
-                        } else {
-                            return Err(Error::Unrecognised);
+                        }
+                        // The target of a cut switch out of this region, or
+                        // our superseded predecessor with a damaged header;
+                        // else it must be the partner erase ahead is erasing,
+                        // which only the active log can say.
+                        let known = switching.is_set() || older_of(partner, seal)?;
+                        Decision::Active {
+                            a,
+                            finish_superseded: false,
+                            erasing_partner: !known,
+                            commit_torn: false,
                         }
                     }
                     _ => return Err(Error::Corrupted),
@@ -366,6 +412,48 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             _ => return Err(Error::Unrecognised),
         };
         Ok(decision)
+    }
+
+    /// Whether the newer region (`a`: region A) with header `newer`, next
+    /// to its superseded predecessor `older`, holds a commit that a weak
+    /// cell made read torn: it carries the next generation, its commit slot
+    /// reads torn (programmed), and the region persists in order (only flash
+    /// has weak cells). Then it is taken as committed with its log read from
+    /// the data start (every intact record is a sync point in order).
+    pub(super) fn weak_commit(
+        &mut self,
+        a: bool,
+        newer: &RegionHeader,
+        older: &RegionHeader,
+        commit: MarkerState,
+    ) -> bool {
+        let j = if a {
+            &mut self.pair.a
+        } else {
+            &mut self.pair.b
+        };
+        if commit != MarkerState::Torn
+            || Some(newer.generation) != next_generation(older.generation)
+            || !j.region.persists_in_order()
+        {
+            return false;
+        }
+        if let RegionClass::Formatted {
+            header,
+            switching,
+            superseded,
+            ..
+        } = j.class()
+        {
+            let d = j.data_start();
+            j.assume_class(RegionClass::Formatted {
+                header,
+                switching,
+                commit: MarkerState::Valid(d),
+                superseded,
+            });
+        }
+        true
     }
 
     /// Whether the formatted, uncommitted region (`a`: region A) with
@@ -433,11 +521,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // may be an erase cut short (not reliably erased), so if a program
         // fails or does not read back as written, A is erased and formatted
         // once more.
-        a.need_erase(if matches!(a.class(), RegionClass::Empty) && !force_erase {
-            EraseNeed::Nothing
+        if matches!(a.class(), RegionClass::Empty) && !force_erase {
+            a.set_read_empty();
         } else {
-            EraseNeed::All
-        });
+            a.set_all_pending();
+        }
         let d = a.data_start();
         let hb = a.layout.header_block as usize;
         let mut block = [0xFFu8; 64];
@@ -463,17 +551,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Err(Error::Corrupted);
             }
             attempt += 1;
-            a.need_erase(EraseNeed::All);
+            a.set_all_pending();
         }
         a.classify()?;
         a.start_log();
         // B may be an erase cut short as well: erase it before its first use.
-        self.pair.b.need_erase(EraseNeed::All);
+        self.pair.b.set_all_pending();
         Ok(())
     }
 
     /// Replays the active region and sets up the partner's erase state.
-    pub(super) fn load_active(&mut self) -> Result<(), R::Error> {
+    /// Returns whether the active log says erase ahead is erasing the
+    /// partner (an erased record for its size with units pending).
+    pub(super) fn load_active(&mut self) -> Result<bool, R::Error> {
         let RegionClass::Formatted {
             header,
             switching,
@@ -510,6 +600,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             write_unit: geo.write_unit,
             tally: Tally::default(),
             overflow: false,
+            erased: None,
         };
         let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink)?;
         if sink.overflow {
@@ -522,6 +613,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             });
         }
         let mut tally = sink.tally;
+        let sink_erased = sink.erased;
         let j = self.pair.active_mut();
         j.load(outcome);
         self.damage_at_open = outcome.damaged;
@@ -532,19 +624,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 .ok_or_else(|| bug!())?;
         }
         self.tally = tally;
+        let gen = self.generation;
+        let erased = sink_erased;
+        let active = self.pair.active_mut();
+        // A switch erased everything pending in its target; a first format
+        // programs region A as it read.
+        active.set_erased_past_use(gen >= 2 && !self.salvaged);
         let partner = self.pair.inactive_mut();
-        partner.need_erase(match partner.class() {
-            _ if switching.is_set() => EraseNeed::All,
-            RegionClass::Empty => EraseNeed::Nothing,
-            // A committed partner: after a reboot nothing says which units
-            // past its log were reliably erased, so all of it.
-            RegionClass::Formatted {
-                commit: MarkerState::Valid(_),
-                ..
-            } => EraseNeed::All,
-            _ => EraseNeed::All,
-        });
-        Ok(())
+        let said = erased.filter(|&(_, size)| size == partner.size());
+        let erasing = matches!(said, Some((p, _)) if p > 0);
+        match (said, partner.class()) {
+            // A switch out of the active region began: the partner may hold
+            // any part of it.
+            _ if switching.is_set() => partner.set_all_pending(),
+            (Some((p, _)), _) => {
+                partner.set_pending(p);
+                partner.set_pending_recorded();
+            }
+            (None, RegionClass::Empty) => partner.set_read_empty(),
+            // After a reboot nothing else says which units past the
+            // partner's log were reliably erased: all of it.
+            (None, _) => partner.set_all_pending(),
+        }
+        Ok(erasing)
     }
 }
 

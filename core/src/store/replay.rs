@@ -14,6 +14,8 @@ pub(super) struct IndexSink<'a, I: Index> {
     /// A key found no room in the index (the replay goes on, so that damage
     /// that explains the extra key is still found).
     pub(super) overflow: bool,
+    /// The newest erased record: (pending units, partner size).
+    pub(super) erased: Option<(u32, u32)>,
 }
 
 impl<I: Index> IndexSink<'_, I> {
@@ -25,6 +27,7 @@ impl<I: Index> IndexSink<'_, I> {
         self.damage.clear();
         self.tally = Tally::default();
         self.overflow = false;
+        self.erased = None;
     }
 }
 
@@ -69,7 +72,13 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         self.damage.add(d);
     }
     fn clear(&mut self) {
+        // A clear forgets keys, not what is known of the partner.
+        let erased = self.erased;
         self.forget();
+        self.erased = erased;
+    }
+    fn erased(&mut self, pending: u32, partner_size: u32) {
+        self.erased = Some((pending, partner_size));
     }
     fn reset(&mut self) {
         self.forget();

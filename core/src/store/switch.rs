@@ -221,7 +221,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 batch_keys.finish(&mut self.index, ops);
             }
         }
+        // What erase ahead must erase of the region this switch leaves
+        // (FORMAT.md §7.3), committed with the copy: from the commit on, the
+        // new log says the old region is ours to erase.
+        let value = record::erased_value(src.used_units(), src.size());
+        let len = record::encode(scratch, new_seal, Kind::Erased, 0, &[], &value, w)
+            .ok_or_else(|| bug!())?;
+        let erased_recorded = dst.append_at() + len <= dst.size();
+        if erased_recorded {
+            dst.append(&scratch[..len as usize])?;
+        }
         Ok(Copied {
+            erased_recorded,
             data_end: dst.append_at(),
             fold_start,
             new_damage,
@@ -257,6 +268,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let (src, dst) = self.pair.split_mut();
         dst.committed(plan.new_header, copy.data_end);
         src.retire();
+        if copy.erased_recorded {
+            src.set_pending_recorded();
+        }
         self.pair.flip();
         self.generation = plan.new_seal.generation;
         self.switches += 1;
@@ -346,6 +360,8 @@ pub(super) struct SwitchPlan {
 
 /// What step 4 wrote.
 pub(super) struct Copied {
+    /// An erased record for the region left (its used units) is committed.
+    erased_recorded: bool,
     /// The commit's data end.
     data_end: u32,
     /// Where the folded write's records start.

@@ -20,24 +20,32 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
         let op = Op::Set(key, value);
         self.write_checked(core::slice::from_ref(&op))?;
-        self.write_one(&op).map(|_| ())
+        let before = self.switches;
+        self.write_one(&op)?;
+        self.erase_ahead_after_write(before)
     }
 
     /// Deletes `key`; returns whether it had a value (a key that reported
     /// [`Error::Corrupted`] had none, and reads as absent afterwards).
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, R::Error> {
         self.write_checked(&[Op::Delete(key)])?;
-        self.write_one(&Op::Delete(key))
+        let before = self.switches;
+        let had = self.write_one(&Op::Delete(key))?;
+        self.erase_ahead_after_write(before)?;
+        Ok(had)
     }
 
     /// Applies `ops` atomically: after a power cut either all of them or none
     /// is visible. Later operations on the same key win.
     pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        let before = self.switches;
         if let [op] = ops {
             self.write_checked(ops)?;
-            return self.write_one(op).map(|_| ());
+            self.write_one(op)?;
+        } else {
+            self.write_batch(ops)?;
         }
-        self.write_batch(ops)
+        self.erase_ahead_after_write(before)
     }
 
     /// Deletes every key: a switch to an empty committed region. Old data
@@ -310,7 +318,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         if after > u64::from(fill_limit(cap, self.config.high_water_bp)) {
             let frees = after.saturating_sub(u64::from(live_after));
-            let needed = u64::from(cap) - u64::from(fill_limit(cap, self.config.max_fill_bp));
+            // The switch writes an erased record for the region it leaves
+            // (FORMAT.md §7.3): what it frees must leave C × (1 − max-fill)
+            // after it.
+            let erased = record::stored_len(0, 8, j.geo.write_unit).unwrap_or(0);
+            let needed = u64::from(cap) - u64::from(fill_limit(cap, self.config.max_fill_bp))
+                + u64::from(erased);
             return frees >= needed;
         }
         false

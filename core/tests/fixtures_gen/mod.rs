@@ -533,6 +533,7 @@ pub fn census(bytes: &[u8], w: u32, config: &Config) -> String {
             Kind::BatchCommit => "batch_commit",
             Kind::Clear => "clear",
             Kind::SyncMarker => "sync",
+            Kind::Erased => "erased",
             Kind::Damaged => "damaged",
             Kind::Reserved(_) => "reserved",
         };

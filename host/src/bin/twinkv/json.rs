@@ -129,6 +129,7 @@ fn kind(k: Kind) -> String {
         Kind::BatchCommit => "batch_commit".into(),
         Kind::Clear => "clear".into(),
         Kind::SyncMarker => "sync".into(),
+        Kind::Erased => "erased".into(),
         Kind::Damaged => "damaged".into(),
         Kind::Reserved(c) => format!("reserved_{c}"),
     }

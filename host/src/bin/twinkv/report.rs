@@ -116,6 +116,7 @@ fn kind(k: Kind) -> String {
         Kind::BatchCommit => "batch-commit".into(),
         Kind::Clear => "clear".into(),
         Kind::SyncMarker => "sync".into(),
+        Kind::Erased => "erased".into(),
         Kind::Damaged => "damaged".into(),
         Kind::Reserved(c) => format!("reserved({c})"),
     }

@@ -1,0 +1,108 @@
+//! Erase ahead (FORMAT.md §7.3): after a switch, the old region is erased
+//! one erase unit at a time — by [`Store::maintain`] and, unless configured
+//! off, by each write that does not switch — so that the next switch erases
+//! nothing. The active log says the partner is being erased (an erased
+//! record) before any of it is touched, and on regions that persist in
+//! order each step's progress too, so a reboot resumes where it stopped.
+
+use super::*;
+use crate::error::bug;
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// Erases up to `max_units` erase units of the inactive region ahead of
+    /// the next switch, and returns whether units are still pending
+    /// ([`Stats::erase_pending`]). Firmware calls it in idle time; once it
+    /// returns `false`, the next switch erases nothing.
+    ///
+    /// Each unit costs one erase call, and on flash one erased record
+    /// (16 bytes at write unit 4) appended to the active log; on memory-mapped
+    /// files a unit that reads erased costs a read only. A power cut
+    /// during it is recovered like any other (FORMAT.md §7.3): at most the
+    /// unit being erased is erased again.
+    ///
+    /// ```
+    /// use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, Store};
+    ///
+    /// let geo = Geometry { size: 4096, read_unit: 1, write_unit: 4, erase_unit: 512 };
+    /// let len = RamRegion::<&mut [u8]>::storage_len(4096, 4, 512);
+    /// let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+    /// let ra = RamRegion::new(&mut a[..], geo).unwrap();
+    /// let rb = RamRegion::new(&mut b[..], geo).unwrap();
+    /// let config = Config::new(0x5EED).with_limits(16, 64).with_erase_ahead(false);
+    /// let mut scratch = [0u8; 256];
+    /// let mut store = Store::open(ra, rb, FixedIndex::<16>::new(), &mut scratch[..], config).unwrap();
+    /// store.set(b"mode", b"eco").unwrap();
+    /// store.compact().unwrap(); // a switch: region A's used units become pending
+    /// assert!(store.stats().erase_pending > 0);
+    /// // In idle time, one unit per call:
+    /// while store.maintain(1).unwrap() {}
+    /// assert_eq!(store.stats().erase_pending, 0);
+    /// ```
+    pub fn maintain(&mut self, max_units: u32) -> Result<bool, R::Error> {
+        self.writable()?;
+        for _ in 0..max_units {
+            if !self.erase_ahead_step()? {
+                break;
+            }
+        }
+        Ok(self.pair.inactive().pending() > 0)
+    }
+
+    /// One unit of erase ahead and its erased record. Returns whether units
+    /// remain pending and erase ahead can go on (it cannot while the active
+    /// log cannot take the record that must precede it: the next write then
+    /// switches, erasing what is pending).
+    pub(super) fn erase_ahead_step(&mut self) -> Result<bool, R::Error> {
+        let pending = self.pair.inactive().pending();
+        if pending == 0 {
+            return Ok(false);
+        }
+        if !self.pair.inactive().pending_recorded() {
+            // Before the partner is touched, the active log must say that it
+            // is ours to erase (FORMAT.md §8): a cut erase can leave it
+            // unrecognisable. Synced, on every medium.
+            if !self.append_erased(pending)? {
+                return Ok(false);
+            }
+            self.pair.active_mut().sync()?;
+            self.pair.inactive_mut().set_pending_recorded();
+        }
+        let left = self.pair.inactive_mut().erase_next_unit()?;
+        if self.pair.active().region.persists_in_order() {
+            // Progress, so that a reboot resumes here (elsewhere a unit that
+            // reads erased is erased, and reading tells).
+            self.append_erased(left)?;
+        }
+        Ok(left > 0)
+    }
+
+    /// After a write that did not switch (`switches_before` is the switch
+    /// count it started with): one unit of erase ahead, if configured. An
+    /// error here comes after the write's own record was programmed: like
+    /// any error of a write, it leaves the write's outcome unknown. The unit
+    /// stays pending (a failed erase leaves it in no known state).
+    pub(super) fn erase_ahead_after_write(&mut self, switches_before: u32) -> Result<(), R::Error> {
+        if self.config.erase_ahead && self.switches == switches_before {
+            self.erase_ahead_step()?;
+        }
+        Ok(())
+    }
+
+    /// Appends an erased record saying that the partner's units
+    /// `0..pending` may still hold bytes. Returns `false`, appending
+    /// nothing, when the log is sealed or has no room for it.
+    fn append_erased(&mut self, pending: u32) -> Result<bool, R::Error> {
+        let partner_size = self.pair.inactive().size();
+        let w = self.pair.active().geo.write_unit;
+        let seal = self.seal();
+        let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
+        let value = record::erased_value(pending, partner_size);
+        let len =
+            record::encode(scratch, seal, Kind::Erased, 0, &[], &value, w).ok_or_else(|| bug!())?;
+        if j.sealed() || j.append_at() + len > j.size() {
+            return Ok(false);
+        }
+        j.append(&scratch[..len as usize])?;
+        Ok(true)
+    }
+}
