@@ -4,12 +4,12 @@
 //! store switches often. Half the cases put A and B on two flashes, half on
 //! the two halves of one.
 
-mod flash_common;
-
 use std::cell::RefCell;
 
-use flash_common::*;
 use proptest::prelude::*;
+use twinkv_core::testkit::flash::*;
+use twinkv_core::testkit::*;
+use twinkv_core::{Config, Error, Op};
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -78,7 +78,7 @@ fn cfg() -> Config {
 }
 
 fn run<const W: usize>(steps: &[Step], two: bool) -> Result<u32, TestCaseError> {
-    let keys = universe(KEYS);
+    let keys = varied_universe(KEYS);
     let one = RefCell::new(sim::<W>(1024));
     let (fa, fb) = (RefCell::new(sim::<W>(512)), RefCell::new(sim::<W>(512)));
     let open = || {
@@ -97,25 +97,25 @@ fn run<const W: usize>(steps: &[Step], two: bool) -> Result<u32, TestCaseError> 
             Step::Set(k, n) => {
                 let v = value(i, *n);
                 let mut after = model.clone();
-                after.insert(key(*k), v.clone());
+                after.insert(varied_key(*k), v.clone());
                 let limit = s.stats().fill_limit;
-                settle::<W>(s.set(&key(*k), &v), &mut model, after, limit)?;
+                settle::<W>(s.set(&varied_key(*k), &v), &mut model, after, limit)?;
             }
             Step::Delete(k) => {
-                let had = s.delete(&key(*k)).unwrap();
-                prop_assert_eq!(had, model.remove(&key(*k)).is_some());
+                let had = s.delete(&varied_key(*k)).unwrap();
+                prop_assert_eq!(had, model.remove(&varied_key(*k)).is_some());
             }
             Step::Get(k) => {
                 let got = s
-                    .get(&key(*k), &mut buf)
+                    .get(&varied_key(*k), &mut buf)
                     .unwrap()
                     .map(|n| buf[..n].to_vec());
-                prop_assert_eq!(got.as_ref(), model.get(&key(*k)), "step {}", i);
+                prop_assert_eq!(got.as_ref(), model.get(&varied_key(*k)), "step {}", i);
             }
             Step::Batch(ops) => {
                 let vals: Vec<_> = ops
                     .iter()
-                    .map(|(k, n)| (key(*k), n.map(|n| value(i, n))))
+                    .map(|(k, n)| (varied_key(*k), n.map(|n| value(i, n))))
                     .collect();
                 let batch: Vec<Op<'_>> = vals
                     .iter()
@@ -126,7 +126,7 @@ fn run<const W: usize>(steps: &[Step], two: bool) -> Result<u32, TestCaseError> 
                     .collect();
                 let r = s.apply(&batch);
                 let mut after = model.clone();
-                Wr::Batch(vals.clone()).apply_to(&mut after);
+                Write::Batch(vals.clone()).apply_to(&mut after);
                 let limit = s.stats().fill_limit;
                 settle::<W>(r, &mut model, after, limit)?;
             }

@@ -14,12 +14,12 @@
 //!
 //! `TWINKV_CUT_SAMPLE=n` checks every n-th cut point only (default 1: all).
 
-mod flash_common;
-
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use flash_common::*;
+use twinkv_core::testkit::flash::*;
+use twinkv_core::testkit::*;
+use twinkv_core::{Config, Error, TearMode};
 
 const MODES: [TearMode; 3] = [TearMode::Prefix, TearMode::Subset, TearMode::RandomBits];
 const FLASH: u32 = 1536;
@@ -31,81 +31,42 @@ fn cfg() -> Config {
         .with_ratios(8000, 9000)
 }
 
-fn workload_for(seed: u64) -> Vec<Wr> {
-    workload(150, KEYS, seed, 20)
+fn workload_for(seed: u64) -> Vec<Write> {
+    varied_workload(150, KEYS, seed, 20)
 }
 
 /// Runs `wl[start..]` on a store opened on `flash` until the end or a cut;
-/// returns the index in flight at the cut (`usize::MAX`: during open).
+/// returns the index in flight at the cut ([`DURING_OPEN`]: during open).
 fn run<const W: usize>(
     flash: &RefCell<Sim<W>>,
-    wl: &[Wr],
+    wl: &[Write],
     start: usize,
     model: &mut Model,
 ) -> Option<usize> {
-    run_with(|| open::<W>(flash, cfg()), wl, start, model)
+    run_until_cut(open::<W>(flash, cfg()), wl, start, model)
 }
 
-fn run_with<'a, const W: usize>(
-    open: impl Fn() -> Result<FlashStore<'a, W>, StoreError>,
-    wl: &[Wr],
-    start: usize,
-    model: &mut Model,
-) -> Option<usize> {
-    let mut s = match open() {
-        Ok(s) => s,
-        Err(e) if power_lost::<()>(&Err(e)) => return Some(usize::MAX),
-        Err(e) => panic!("open failed without a cut: {e:?}"),
-    };
-    for (i, w) in wl.iter().enumerate().skip(start) {
-        let r = w.run(&mut s);
-        if power_lost(&r) {
-            return Some(i);
-        }
-        match r {
-            Ok(()) => w.apply_to(model),
-            Err(e) => panic!("write {i} {w:?} failed without a cut: {e:?}"),
-        }
-    }
-    None
-}
-
-/// Reopens after a cut with `inflight` running: the store must show `model`
-/// or `model` with the in-flight write. Returns which, as the new model, and
-/// whether the in-flight write took effect.
-fn recover<const W: usize>(
+/// Reopens after a cut with `inflight` running (see [`recover`]).
+fn reboot<const W: usize>(
     flash: &RefCell<Sim<W>>,
-    wl: &[Wr],
+    wl: &[Write],
     model: &Model,
     inflight: Option<usize>,
     ctx: &str,
 ) -> (Model, bool) {
     flash.borrow_mut().restore_power();
-    let keys = universe(KEYS);
-    let mut s = open::<W>(flash, cfg()).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e:?}"));
-    let st = s.stats();
-    assert_eq!(st.damaged_keys, 0, "{ctx}: a cut is never damage: {st:?}");
-    let old = check_store(&mut s, model, &keys);
-    let mut new_model = model.clone();
-    if let Some(i) = inflight.filter(|&i| i < wl.len()) {
-        wl[i].apply_to(&mut new_model);
-    }
-    let new = check_store(&mut s, &new_model, &keys);
-    match (old, new) {
-        (Ok(()), _) => (model.clone(), false),
-        (_, Ok(())) => (new_model, true),
-        (Err(a), Err(b)) => panic!("{ctx}: neither old nor new\n old: {a}\n new: {b}"),
-    }
+    let keys = varied_universe(KEYS);
+    recover(open::<W>(flash, cfg()), wl, model, inflight, &keys, ctx)
 }
 
 /// After recovery the store takes writes, and they survive a reopen.
 fn still_writable<const W: usize>(flash: &RefCell<Sim<W>>, model: &Model, ctx: &str) {
-    let keys = universe(KEYS);
+    let keys = varied_universe(KEYS);
     let mut m = model.clone();
     {
         let mut s = open::<W>(flash, cfg()).unwrap();
         for i in 0..8u8 {
-            let k = key(i % KEYS);
+            let k = varied_key(i % KEYS);
             let v = vec![b'0' + i; usize::from(i) * 2];
             s.set(&k, &v)
                 .unwrap_or_else(|e| panic!("{ctx}: write after recovery: {e:?}"));
@@ -168,8 +129,8 @@ fn every_cut<const W: usize>(seed: u64, weak: bool) -> Figures {
         let inflight = run(&flash, &wl, 0, &mut model);
         assert!(inflight.is_some(), "{ctx}: the cut did not fire");
         fig.cuts += 1;
-        fig.during_open += u64::from(inflight == Some(usize::MAX));
-        let (model, took) = recover(&flash, &wl, &model, inflight, &ctx);
+        fig.during_open += u64::from(inflight == Some(DURING_OPEN));
+        let (model, took) = reboot(&flash, &wl, &model, inflight, &ctx);
         if took {
             fig.inflight_new += 1;
         } else {
@@ -179,7 +140,7 @@ fn every_cut<const W: usize>(seed: u64, weak: bool) -> Figures {
         // copy (sampled).
         if c % 7 == 0 {
             let copy = RefCell::new(flash.borrow().clone());
-            let rest = inflight.map_or(wl.len(), |i| if i == usize::MAX { 0 } else { i + 1 });
+            let rest = inflight.map_or(wl.len(), |i| resume_at(i, 0));
             let c2 = (c * 13 + 5) % 200;
             copy.borrow_mut()
                 .cut_power_after(c2, MODES[((c / 3) % 3) as usize], c);
@@ -188,7 +149,7 @@ fn every_cut<const W: usize>(seed: u64, weak: bool) -> Figures {
             if inflight2.is_some() {
                 fig.double_cuts += 1;
                 let ctx2 = format!("{ctx}, then at step {c2} after reboot");
-                let (m3, _) = recover(&copy, &wl, &m2, inflight2, &ctx2);
+                let (m3, _) = reboot(&copy, &wl, &m2, inflight2, &ctx2);
                 still_writable(&copy, &m3, &ctx2);
             }
         }
@@ -238,7 +199,7 @@ fn byte_cuts_and_interrupted_erases_on_two_flashes() {
                     }
                 }
                 let mut model = Model::new();
-                let inflight = run_with(|| open_two::<W>(&a, &b, cfg()), &wl, 0, &mut model);
+                let inflight = run_until_cut(open_two::<W>(&a, &b, cfg()), &wl, 0, &mut model);
                 let Some(i) = inflight else { continue };
                 if erase {
                     erases += 1;
@@ -250,7 +211,7 @@ fn byte_cuts_and_interrupted_erases_on_two_flashes() {
                     f.cancel_cut();
                     f.restore_power();
                 }
-                let keys = universe(KEYS);
+                let keys = varied_universe(KEYS);
                 let mut s = open_two::<W>(&a, &b, cfg()).unwrap();
                 let mut after = model.clone();
                 if let Some(w) = wl.get(i) {
@@ -283,7 +244,7 @@ struct Fuzzy {
 }
 
 /// The value `w` leaves `k` with, if it touches `k`.
-fn effect(w: &Wr, k: &[u8]) -> Option<Option<Vec<u8>>> {
+fn effect(w: &Write, k: &[u8]) -> Option<Option<Vec<u8>>> {
     const SENTINEL: &[u8] = b"\0sentinel";
     let mut m = Model::new();
     m.insert(k.to_vec(), SENTINEL.to_vec());
@@ -294,17 +255,26 @@ fn effect(w: &Wr, k: &[u8]) -> Option<Option<Vec<u8>>> {
     }
 }
 
+impl Acknowledge for Fuzzy {
+    fn ack(&mut self, w: &Write) {
+        Fuzzy::ack(self, w);
+    }
+    fn inflight(&mut self, w: &Write) {
+        Fuzzy::inflight(self, w);
+    }
+}
+
 impl Fuzzy {
     fn new() -> Self {
         Fuzzy {
-            ok: universe(KEYS)
+            ok: varied_universe(KEYS)
                 .into_iter()
                 .map(|k| (k, vec![None]))
                 .collect(),
             corrupt_ok: BTreeSet::new(),
         }
     }
-    fn ack(&mut self, w: &Wr) {
+    fn ack(&mut self, w: &Write) {
         for (k, vals) in &mut self.ok {
             if let Some(v) = effect(w, k) {
                 *vals = vec![v];
@@ -312,7 +282,7 @@ impl Fuzzy {
             }
         }
     }
-    fn inflight(&mut self, w: &Wr) {
+    fn inflight(&mut self, w: &Write) {
         for (k, vals) in &mut self.ok {
             if let Some(v) = effect(w, k) {
                 vals.push(v);
@@ -343,27 +313,11 @@ struct WeakFigures {
 /// is added as possible.
 fn run_weak<const W: usize>(
     flash: &RefCell<Sim<W>>,
-    wl: &[Wr],
+    wl: &[Write],
     start: usize,
     fz: &mut Fuzzy,
 ) -> Option<usize> {
-    let mut s = match open::<W>(flash, cfg()) {
-        Ok(s) => s,
-        Err(e) if power_lost::<()>(&Err(e)) => return Some(usize::MAX),
-        Err(e) => panic!("open failed without a cut: {e:?}"),
-    };
-    for (i, w) in wl.iter().enumerate().skip(start) {
-        let r = w.run(&mut s);
-        if power_lost(&r) {
-            fz.inflight(w);
-            return Some(i);
-        }
-        match r {
-            Ok(()) => fz.ack(w),
-            Err(e) => panic!("write {i} {w:?} failed without a cut: {e:?}"),
-        }
-    }
-    None
+    run_until_cut(open::<W>(flash, cfg()), wl, start, fz)
 }
 
 /// What each key read at one open (`None`: `Corrupted`).
@@ -451,7 +405,7 @@ fn weak_cuts<const W: usize>(seed: u64) -> WeakFigures {
         }
         if c % 7 == 0 {
             let copy = RefCell::new(flash.borrow().clone());
-            let rest = inflight.map_or(wl.len(), |i| if i == usize::MAX { 0 } else { i + 1 });
+            let rest = inflight.map_or(wl.len(), |i| resume_at(i, 0));
             let c2 = (c * 13 + 5) % 200;
             copy.borrow_mut()
                 .cut_power_after(c2, MODES[((c / 3) % 3) as usize], c);
@@ -477,7 +431,7 @@ fn weak_cuts<const W: usize>(seed: u64) -> WeakFigures {
 fn weak_commit_marker_never_makes_the_store_unopenable() {
     const W: usize = 1;
     let commit_last_unit = FLASH / 2 + twinkv_core::format::Layout::new(W as u32).commit() + 11;
-    let keys = universe(KEYS);
+    let keys = varied_universe(KEYS);
     let mut torn = 0;
     for seed in 0..20u64 {
         for c in 0..1000u64 {
@@ -487,8 +441,8 @@ fn weak_commit_marker_never_makes_the_store_unopenable() {
                 let mut s = open::<W>(&flash, cfg()).unwrap();
                 for k in 0..KEYS {
                     let v = vec![b'a' + k; 5];
-                    s.set(&key(k), &v).unwrap();
-                    model.insert(key(k), v);
+                    s.set(&varied_key(k), &v).unwrap();
+                    model.insert(varied_key(k), v);
                 }
                 let mut f = flash.borrow_mut();
                 f.set_weak_cells(Some(seed));

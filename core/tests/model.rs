@@ -2,15 +2,13 @@
 //! and 16, with reopen steps, on small regions so the store switches often.
 //! After every step and every reopen the store equals the model.
 
-mod common;
-
-use common::*;
 use proptest::prelude::*;
+use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error};
 
 #[derive(Clone, Debug)]
 enum Step {
-    Write(W),
+    Write(Write),
     Get(u8),
     Reopen,
 }
@@ -26,15 +24,15 @@ fn step() -> impl Strategy<Value = Step> {
         prop::option::of(prop::collection::vec(any::<u8>(), 0..=24)),
     );
     prop_oneof![
-        30 => (0u8..14, value.clone()).prop_map(|(k, v)| Step::Write(W::Set(key(k), v))),
-        10 => (0u8..14).prop_map(|k| Step::Write(W::Delete(key(k)))),
-        8 => prop::collection::vec(op, 1..5).prop_map(|ops| Step::Write(W::Batch(
+        30 => (0u8..14, value.clone()).prop_map(|(k, v)| Step::Write(Write::Set(key(k), v))),
+        10 => (0u8..14).prop_map(|k| Step::Write(Write::Delete(key(k)))),
+        8 => prop::collection::vec(op, 1..5).prop_map(|ops| Step::Write(Write::Batch(
             ops.into_iter().map(|(k, v)| (key(k), v)).collect()))),
         10 => (0u8..14).prop_map(Step::Get),
         6 => Just(Step::Reopen),
-        3 => Just(Step::Write(W::Compact)),
-        4 => Just(Step::Write(W::Sync)),
-        1 => Just(Step::Write(W::Clear)),
+        3 => Just(Step::Write(Write::Compact)),
+        4 => Just(Step::Write(Write::Sync)),
+        1 => Just(Step::Write(Write::Clear)),
     ]
 }
 

@@ -8,11 +8,9 @@
 //! durable one), never later writes without earlier ones; no panic, no value
 //! that was never written; the store takes writes again.
 
-mod common;
-
-use common::{universe, workload, Model, W};
 use std::cell::Cell;
 use std::rc::Rc;
+use twinkv_core::testkit::{universe, workload, Model, Write};
 use twinkv_core::{Config, FixedIndex, Geometry, Region, Store};
 
 const SECTOR: usize = 512;
@@ -209,7 +207,7 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
                         break;
                     }
                     // A returned sync, and every switch, is a durable point.
-                    if matches!(w, W::Sync) || s.stats().generation != gen {
+                    if matches!(w, Write::Sync) || s.stats().generation != gen {
                         durable = history.len() - 1;
                     }
                     i += 1;

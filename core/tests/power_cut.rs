@@ -5,10 +5,8 @@
 //! Then cuts again during recovery and the following writes (double and
 //! triple cuts, sampled with fixed seeds).
 
-mod common;
-
-use common::*;
-use twinkv_core::{Config, Error, RamError, TearMode};
+use twinkv_core::testkit::*;
+use twinkv_core::{Config, TearMode};
 
 const MODES: [TearMode; 3] = [TearMode::Prefix, TearMode::Subset, TearMode::RandomBits];
 
@@ -18,56 +16,25 @@ fn config() -> Config {
         .with_ratios(8000, 9000)
 }
 
-fn power_lost<T>(r: &Result<T, Error<RamError>>) -> bool {
-    matches!(r, Err(Error::Region(RamError::PowerLost)))
-}
-
 /// Runs `wl` from `start` on a store opened on `rig` until it ends or the power
 /// fails. Returns the index of the write in flight at the cut, if any.
-fn run(rig: &mut Rig<'_>, wl: &[W], start: usize, model: &mut Model) -> Option<usize> {
-    let mut s = match rig.open() {
-        Ok(s) => s,
-        Err(e) if power_lost::<()>(&Err(e)) => return Some(usize::MAX),
-        Err(e) => panic!("open failed: {e:?}"),
-    };
-    for (i, w) in wl.iter().enumerate().skip(start) {
-        let r = w.run(&mut s);
-        if power_lost(&r) {
-            return Some(i);
-        }
-        match r {
-            Ok(()) => w.apply_to(model),
-            Err(e) => panic!("write {i} {w:?} failed without a cut: {e:?}"),
-        }
-    }
-    None
+fn run(rig: &mut Rig<'_>, wl: &[Write], start: usize, model: &mut Model) -> Option<usize> {
+    run_until_cut(rig.open(), wl, start, model)
 }
 
-/// After a cut with `inflight` running: reopen must show the model, or the
-/// model with the in-flight write applied. Returns the model now in force.
-fn recover(
+/// After a cut with `inflight` running: reboot, and reopen must show the
+/// model, or the model with the in-flight write applied (see [`recover`]).
+/// Returns the model now in force.
+fn reboot(
     rig: &mut Rig<'_>,
-    wl: &[W],
+    wl: &[Write],
     model: &Model,
     inflight: Option<usize>,
     keys: &[Vec<u8>],
     ctx: &str,
 ) -> Model {
     rig.restore();
-    let mut s = rig
-        .open()
-        .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e:?}"));
-    let before = check_store(&mut s, model, keys);
-    let mut after_model = model.clone();
-    if let Some(i) = inflight.filter(|&i| i < wl.len()) {
-        wl[i].apply_to(&mut after_model);
-    }
-    let after = check_store(&mut s, &after_model, keys);
-    match (before, after) {
-        (Ok(()), _) => model.clone(),
-        (_, Ok(())) => after_model,
-        (Err(a), Err(b)) => panic!("{ctx}: state is neither old nor new:\n old: {a}\n new: {b}"),
-    }
+    recover(rig.open(), wl, model, inflight, keys, ctx).0
 }
 
 struct Figures {
@@ -105,7 +72,7 @@ fn exhaustive(w: u32, mode: TearMode, in_order: bool, seed: u64, ops: usize) -> 
         }
         let ctx =
             format!("W={w} {mode:?} in_order={in_order} cut={cut}/{total} inflight={inflight:?}");
-        let model = recover(&mut rig, &wl, &model, inflight, &keys, &ctx);
+        let model = reboot(&mut rig, &wl, &model, inflight, &keys, &ctx);
         // The store takes writes again, and they survive a reopen.
         {
             let mut s = rig.open().unwrap();
@@ -175,8 +142,8 @@ fn double_and_triple_cuts_lose_nothing_acknowledged() {
             let inflight = run(&mut rig, &wl, start, &mut model);
             let Some(i) = inflight else { break };
             let ctx = format!("seed {seed} round {round} cut {at} inflight {i}");
-            model = recover(&mut rig, &wl, &model, Some(i), &keys, &ctx);
-            start = if i == usize::MAX { start } else { i + 1 };
+            model = reboot(&mut rig, &wl, &model, Some(i), &keys, &ctx);
+            start = resume_at(i, start);
             runs += 1;
         }
     }
@@ -237,17 +204,13 @@ fn sample_cuts(first_seed: u64, stride: u64, target: u64) -> u64 {
                 continue;
             };
             let ctx = format!("seed {seed} W={w} cut {cut}");
-            let mut model = recover(&mut rig, &wl, &model, Some(inflight), &keys, &ctx);
+            let mut model = reboot(&mut rig, &wl, &model, Some(inflight), &keys, &ctx);
             if x & 3 == 0 {
                 power.reset_steps();
                 power.cut_after(x % 300, MODES[(x >> 50) as usize % 3], x >> 3);
-                let start = if inflight == usize::MAX {
-                    0
-                } else {
-                    inflight + 1
-                };
+                let start = resume_at(inflight, 0);
                 if let Some(i) = run(&mut rig, &wl, start, &mut model) {
-                    model = recover(
+                    model = reboot(
                         &mut rig,
                         &wl,
                         &model,
