@@ -275,7 +275,7 @@ mod flash {
         flash: &RefCell<Sim<W>>,
         wl: &[Write],
         start: usize,
-        model: &mut Model,
+        model: &mut impl Acknowledge,
     ) -> Option<usize> {
         run_until_cut(open::<W>(flash, cfg()), wl, start, model)
     }
@@ -334,6 +334,19 @@ mod flash {
         RefCell::new(sim::<W>(FLASH))
     }
 
+    /// A fresh flash with a cut armed at step `c` (tear mode `mode`), its
+    /// cells weak if `weak`; both seeded from `c` and `seed`.
+    fn armed<const W: usize>(c: u64, mode: TearMode, seed: u64, weak: bool) -> RefCell<Sim<W>> {
+        let flash = fresh::<W>();
+        if weak {
+            flash.borrow_mut().set_weak_cells(Some(c ^ seed));
+        }
+        flash
+            .borrow_mut()
+            .cut_power_after(c, mode, c.wrapping_mul(31) ^ seed);
+        flash
+    }
+
     fn every_cut<const W: usize>(seed: u64, weak: bool) -> Figures {
         let wl = workload_for(seed);
         let mut fig = Figures::default();
@@ -352,13 +365,7 @@ mod flash {
         for c in (0..fig.steps).filter(|c| c % every == 0) {
             let mode = MODES[(c % 3) as usize];
             let ctx = format!("W={W} seed={seed} weak={weak} cut at step {c} ({mode:?})");
-            let flash = fresh::<W>();
-            if weak {
-                flash.borrow_mut().set_weak_cells(Some(c ^ seed));
-            }
-            flash
-                .borrow_mut()
-                .cut_power_after(c, mode, c.wrapping_mul(31) ^ seed);
+            let flash = armed::<W>(c, mode, seed, weak);
             let mut model = Model::new();
             let inflight = run(&flash, &wl, 0, &mut model);
             assert!(inflight.is_some(), "{ctx}: the cut did not fire");
@@ -543,17 +550,6 @@ mod flash {
         double_cuts: u64,
     }
 
-    /// Runs `wl[start..]`, acknowledging into `fz`; the write in flight at a cut
-    /// is added as possible.
-    fn run_weak<const W: usize>(
-        flash: &RefCell<Sim<W>>,
-        wl: &[Write],
-        start: usize,
-        fz: &mut Fuzzy,
-    ) -> Option<usize> {
-        run_until_cut(open::<W>(flash, cfg()), wl, start, fz)
-    }
-
     /// What each key read at one open (`None`: `Corrupted`).
     type Seen = BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>;
 
@@ -611,19 +607,15 @@ mod flash {
         let wl = workload_for(seed);
         let mut fig = WeakFigures::default();
         let flash = fresh::<W>();
-        assert_eq!(run_weak(&flash, &wl, 0, &mut Fuzzy::new()), None);
+        assert_eq!(run(&flash, &wl, 0, &mut Fuzzy::new()), None);
         fig.steps = flash.borrow().steps_taken();
         let every = sample();
         for c in (0..fig.steps).filter(|c| c % every == 0) {
             let mode = MODES[(c % 3) as usize];
             let ctx = format!("W={W} seed={seed} weak cut at step {c} ({mode:?})");
-            let flash = fresh::<W>();
-            flash.borrow_mut().set_weak_cells(Some(c ^ seed));
-            flash
-                .borrow_mut()
-                .cut_power_after(c, mode, c.wrapping_mul(31) ^ seed);
+            let flash = armed::<W>(c, mode, seed, true);
             let mut fz = Fuzzy::new();
-            let inflight = run_weak(&flash, &wl, 0, &mut fz);
+            let inflight = run(&flash, &wl, 0, &mut fz);
             assert!(inflight.is_some(), "{ctx}: the cut did not fire");
             fig.cuts += 1;
             fig.weak_units += flash.borrow().weak_units() as u64;
@@ -644,7 +636,7 @@ mod flash {
                 copy.borrow_mut()
                     .cut_power_after(c2, MODES[((c / 3) % 3) as usize], c);
                 let mut fz2 = fz.clone();
-                if run_weak(&copy, &wl, rest, &mut fz2).is_some() {
+                if run(&copy, &wl, rest, &mut fz2).is_some() {
                     fig.double_cuts += 1;
                     check_weak(&copy, &fz2, &mut fig, &format!("{ctx}, then at {c2}"));
                 }
