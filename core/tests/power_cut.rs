@@ -133,11 +133,9 @@ fn double_and_triple_cuts_lose_nothing_acknowledged() {
         let mut rig = Rig::new(&power, 1024, [1, 4, 8, 32][seed as usize % 4], config());
         let mut model = Model::new();
         let mut start = 0;
-        let mut x = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+        let mut rng = XorShift(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
         for round in 0..3 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             // First cut anywhere in the workload; later ones soon after the
             // reboot: during recovery's switch and the first writes.
             let at = if round == 0 { x % 3000 } else { x % 400 };
@@ -194,11 +192,9 @@ fn sample_cuts(first_seed: u64, stride: u64, target: u64) -> u64 {
             assert_eq!(run(&mut rig, &wl, 0, &mut model), None);
             power.steps()
         };
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         for _ in 0..200 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let cut = x % (total + 1);
             let power = Power::default();
             let mut rig = Rig::new(&power, 1024, w, config());

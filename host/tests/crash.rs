@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use twinkv_core::testkit::XorShift;
 use twinkv_host::inspect::{verify_store, Verdict};
 use twinkv_host::{Options, Store};
 
@@ -24,16 +25,6 @@ fn op(i: u64) -> (String, Option<String>) {
         (key, None)
     } else {
         (key, Some(format!("v{i}-{}", "x".repeat((i % 17) as usize))))
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
@@ -204,7 +195,7 @@ fn kills_lose_no_acknowledged_write() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_1234_u64);
-    let mut rng = Rng(seed);
+    let mut rng = XorShift(seed);
     for _ in 0..300 {
         let after = Duration::from_micros(rng.next() % 4000);
         let sync = rng.next().is_multiple_of(4);

@@ -4,7 +4,7 @@
 //!
 //! - [`model`]: the acknowledged-writes model (a `BTreeMap`), the writes of a
 //!   workload ([`Write`]) and [`check_store`].
-//! - [`workload`]: the deterministic workloads and the SplitMix64 [`Rng`].
+//! - [`workload`]: the deterministic workloads the SplitMix64 [`Rng`] and the [`XorShift`] generator.
 //! - [`power`]: one power supply shared by both regions ([`Power`]), a
 //!   [`RamRegion`](crate::RamRegion) on it ([`CutRegion`]), scheduled damage
 //!   between operations ([`Strike`]) and a pair of regions on one supply
@@ -48,4 +48,4 @@ pub mod workload;
 pub use cut::{power_lost, recover, resume_at, run_until_cut, Acknowledge, DURING_OPEN};
 pub use model::{batch_ops, check_store, universe, Model, Write};
 pub use power::{CutRegion, Power, Rig, Strike, StrikeKind, TestStore};
-pub use workload::{varied_key, varied_universe, varied_workload, workload, Rng};
+pub use workload::{varied_key, varied_universe, varied_workload, workload, Rng, XorShift};

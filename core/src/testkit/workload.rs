@@ -38,18 +38,29 @@ impl Rng {
     }
 }
 
+/// Xorshift64 (13, 7, 17): the generator of [`workload`] and of the cut
+/// points the RAM power-cut and page-cache tests sample. Seed it nonzero.
+#[derive(Clone, Debug)]
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next state.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// A deterministic workload of `n` writes over `keys` keys (`key0`..; see
 /// [`universe`](super::universe)): sets, overwrites, deletes, batches, syncs,
 /// compactions and, in its second half, clears, with values of up to
 /// `max_value` bytes.
 pub fn workload(n: usize, keys: u32, seed: u64, max_value: usize) -> Vec<Write> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut x = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut next = move || x.next();
     let key = |r: u64| format!("key{}", r % u64::from(keys)).into_bytes();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
