@@ -4,7 +4,8 @@
 //!
 //! - [`model`]: the acknowledged-writes model (a `BTreeMap`), the writes of a
 //!   workload ([`Write`]) and [`check_store`].
-//! - [`workload`]: the deterministic workloads the SplitMix64 [`Rng`] and the [`XorShift`] generator.
+//! - [`workload`](mod@workload): the deterministic workloads, the SplitMix64
+//!   [`Rng`] and the [`XorShift`] generator.
 //! - [`power`]: one power supply shared by both regions ([`Power`]), a
 //!   [`RamRegion`](crate::RamRegion) on it ([`CutRegion`]), scheduled damage
 //!   between operations ([`Strike`]) and a pair of regions on one supply
