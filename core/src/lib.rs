@@ -35,6 +35,10 @@ mod index;
 mod journal;
 mod medium;
 mod store;
+#[cfg(feature = "_testkit")]
+extern crate std;
+#[cfg(feature = "_testkit")]
+pub mod testkit;
 
 pub use config::{fill_limit, Config, ConfigError, BP_ONE};
 pub use damage::{Damage, Scope, DAMAGE_ENTRIES};

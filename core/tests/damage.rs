@@ -1,9 +1,7 @@
 //! Damage: torn tails, mid-log bit flips, keys that must keep reporting
 //! corruption across switches, and exhaustive single-bit flips.
 
-mod common;
-
-use common::*;
+use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, TearMode};
 
 fn config() -> Config {
@@ -238,7 +236,7 @@ fn every_single_bit_flip_is_detected_or_harmless() {
             for op in &wl {
                 op.run(&mut s).unwrap();
                 op.apply_to(&mut model);
-                if let W::Set(k, _) | W::Delete(k) = op {
+                if let Write::Set(k, _) | Write::Delete(k) = op {
                     last_key = Some(k.clone());
                 }
             }

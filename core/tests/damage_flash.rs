@@ -1,18 +1,16 @@
 //! The damage harness on the NOR flash simulator through the flash adapter
 //! (one `SimFlash` per region, `SharedFlashRegion::whole`), for W = 1, 4, 8,
 //! 16 and 32: the same lifecycles, faults and oracle as `damage_harness.rs`
-//! (see `damage_kit`). NOR persists in order, so E1 and E2 apply, E3 never.
+//! (see `twinkv_core::testkit::damage`). NOR persists in order, so E1 and E2 apply, E3 never.
 //!
 //! Quick mode in `cargo test --features flash-sim`; every byte with
 //! `-- --ignored` (`.ci/stages/60-torture.sh`).
 
-mod damage_kit;
-mod flash_common;
-
 use std::cell::RefCell;
 
-use damage_kit::*;
-use flash_common::{config, open_two, sim, FlashStore, Sim};
+use twinkv_core::testkit::damage::*;
+use twinkv_core::testkit::flash::{config, open_two, sim, FlashStore, Sim, StoreError};
+use twinkv_core::testkit::Write;
 use twinkv_core::{FixedIndex, SharedFlashRegion, Stats, Store};
 
 /// Region size: 1 KiB, 2 KiB at W = 32, where a record takes 32 bytes and
@@ -36,8 +34,8 @@ struct Build<'a, const W: usize> {
 }
 
 impl<const W: usize> Builder for Build<'_, W> {
-    fn run(&mut self, step: &Step) {
-        let r = run_core_step(&mut self.s, step);
+    fn run(&mut self, step: &Write) {
+        let r = step.run(&mut self.s);
         r.unwrap_or_else(|e| panic!("building the store (W = {W}): {step:?}: {e:?}"));
     }
     fn stats(&mut self) -> Stats {
@@ -68,7 +66,7 @@ fn flash_with<const W: usize>(bytes: &[u8]) -> RefCell<Sim<W>> {
 fn open_ro<'a, const W: usize>(
     a: &'a RefCell<Sim<W>>,
     b: &'a RefCell<Sim<W>>,
-) -> Result<FlashStore<'a, W>, flash_common::StoreError> {
+) -> Result<FlashStore<'a, W>, StoreError> {
     let ra = SharedFlashRegion::whole(a).unwrap();
     let rb = SharedFlashRegion::whole(b).unwrap();
     let cfg = config();

@@ -3,7 +3,7 @@
 //! byte 0x00/0xFF, an erase unit zeroed, erased or taken from an older image)
 //! on stores at several points of their life, then a read-only open reading
 //! every key, then a read-write open, a write, a reopen and every key again.
-//! The oracle and the exceptions are in `damage_kit`; the table prints with
+//! The oracle and the exceptions are in `twinkv_core::testkit::damage`; the table prints with
 //! `--nocapture`.
 //!
 //! Quick mode (`cargo test`): every unit fault and a seeded sample of byte
@@ -13,17 +13,14 @@
 //!
 //! Also the named repros of issue 11 that apply to core.
 
-mod common;
-mod damage_kit;
-
-use common::{Power, Rig};
-use damage_kit::*;
 use twinkv_core::format::{Layout, RegionHeader};
+use twinkv_core::testkit::damage::*;
+use twinkv_core::testkit::{Model, Power, Rig, TestStore, Write};
 use twinkv_core::{Config, Error, FixedIndex, Geometry, RamRegion, Stats, Store, TearMode};
 
 const SIZE: u32 = 1024;
 const W: u32 = 4;
-/// `common::Rig`'s erase unit.
+/// `Rig`'s erase unit.
 const E: u32 = 256;
 /// Byte faults sampled per (medium, lifecycle) in quick mode.
 const QUICK_SAMPLE: usize = 200;
@@ -41,12 +38,12 @@ fn medium(in_order: bool) -> &'static str {
 }
 
 struct Build<'r, 'p> {
-    s: common::TestStore<'r, 'p>,
+    s: TestStore<'r, 'p>,
 }
 
 impl Builder for Build<'_, '_> {
-    fn run(&mut self, step: &Step) {
-        let r = run_core_step(&mut self.s, step);
+    fn run(&mut self, step: &Write) {
+        let r = step.run(&mut self.s);
         r.unwrap_or_else(|e| panic!("building the store: {step:?}: {e:?}"));
     }
     fn stats(&mut self) -> Stats {
@@ -54,11 +51,11 @@ impl Builder for Build<'_, '_> {
     }
     fn image(&mut self) -> Image {
         let (a, b) = self.s.regions();
-        [a.ram.as_bytes_vec(), b.ram.as_bytes_vec()]
+        [a.ram.as_bytes().to_vec(), b.ram.as_bytes().to_vec()]
     }
 }
 
-use common::AsBytesVec;
+use twinkv_core::MappedRegion;
 
 fn build(script: &[Entry], in_order: bool) -> Trace {
     let power = Power::default();

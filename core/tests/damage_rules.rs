@@ -4,12 +4,10 @@
 //! the damage is reported (`Corrupted`, counted at open, or the open refused)
 //! with everything else kept, while the crash state still recovers.
 
-mod common;
-
-use common::*;
 use twinkv_core::format::marker::Marker;
 use twinkv_core::format::record::Kind;
 use twinkv_core::format::{RegionHeader, Seal};
+use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, RamError};
 
 /// W = 4: header 48, markers at 48 (switching), 60 (commit), 72

@@ -3,14 +3,15 @@
 //! nothing; a cut at any point of it recovers; the open table accepts a
 //! partner erase ahead was erasing only when the active log says so (§8).
 
-mod common;
-mod flash_common;
-
 use std::cell::RefCell;
 
-use flash_common::*;
 use twinkv_core::format::marker::Marker;
 use twinkv_core::format::{Layout, Seal};
+use twinkv_core::testkit::flash::{config, open, open_two, sim, FlashStore, Sim};
+use twinkv_core::testkit::{
+    check_store, power_lost, varied_key as key, varied_universe as universe, Model,
+};
+use twinkv_core::{Config, Error, TearMode};
 
 const SIZE: u32 = 2048; // 8 erase units of 256 bytes per region
 const KEYS: u8 = 8;
@@ -302,7 +303,7 @@ fn unrecognised_partner_needs_an_erased_record() {
 /// records.
 #[test]
 fn files_erase_only_what_does_not_read_erased() {
-    use common::{Power, Rig};
+    use twinkv_core::testkit::{Power, Rig};
     let power = Power::default();
     let cfg = Config::new(0xF11E)
         .with_limits(8, 24)

@@ -3,14 +3,17 @@
 //! ranges of one flash, one partition in halves) and erase units from 256 B
 //! to 128 KiB.
 
-mod flash_common;
-
 use std::cell::RefCell;
 
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
-use flash_common::*;
+use twinkv_core::testkit::flash::*;
+use twinkv_core::testkit::*;
+use twinkv_core::{
+    flash_geometry, Config, Error, FixedIndex, FlashConfigError, FlashError, FlashRegion, Geometry,
+    Region, SharedFlashRegion, SimError, SimFlash, Store,
+};
 
 /// A flash that accepts anything, with arbitrary units: for the checks.
 struct Fake<const R: usize, const W: usize, const E: usize>(usize);
@@ -304,7 +307,7 @@ fn exercise<R: Region>(
 where
     R::Error: std::fmt::Debug,
 {
-    let keys = universe(7);
+    let keys = varied_universe(7);
     let mut model = Model::new();
     let mut switches = 0;
     {
@@ -327,7 +330,7 @@ where
 fn two_flashes_each_owned() {
     let mut fa = sim::<4>(1024);
     let mut fb = sim::<4>(1024);
-    let keys = universe(7);
+    let keys = varied_universe(7);
     let mut model = Model::new();
     {
         // `FlashRegion` over `&mut F`: embedded-storage implements `NorFlash`
@@ -393,7 +396,7 @@ fn big_erase<const W: usize, const EU: usize>() {
     let flash =
         RefCell::new(F::<W, EU>::new(vec![0; F::<W, EU>::storage_len(size)], size).unwrap());
     let cfg = Config::new(0xB16).with_limits(16, max_value as u32);
-    let keys = universe(9);
+    let keys = varied_universe(9);
     let mut model = Model::new();
     let open = || {
         let (a, b) = SharedFlashRegion::halves(&flash, 0, size).unwrap();

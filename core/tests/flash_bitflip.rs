@@ -6,14 +6,14 @@
 //! log, a record a newer one superseded). No flip makes `get` return a wrong
 //! value silently. Counts are printed.
 
-mod flash_common;
-
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use flash_common::*;
 use twinkv_core::format::record::{decode_header, Slot};
 use twinkv_core::format::Layout;
+use twinkv_core::testkit::flash::*;
+use twinkv_core::testkit::*;
+use twinkv_core::{Config, Error, Index, Region, Store};
 
 const FLASH: u32 = 2048;
 const HALF: u32 = FLASH / 2;
@@ -148,7 +148,7 @@ where
     let by_stats = st.damage_found_at_open > 0 || st.damaged_keys > 0 || st.dirty_tail;
     *reported |= by_stats;
     let mut buf = [0u8; 64];
-    for k in universe(8) {
+    for k in varied_universe(8) {
         match s.get(&k, &mut buf) {
             Ok(v) => {
                 let v = v.map(|n| buf[..n].to_vec());
@@ -182,7 +182,7 @@ fn build<const W: usize>() -> (Sim<W>, Model, Model) {
         let mut s = open::<W>(&flash, cfg()).unwrap();
         let mut r = Rng(W as u64);
         for i in 0..60usize {
-            let k = key(r.below(8) as u8);
+            let k = varied_key(r.below(8) as u8);
             older = model.clone();
             if i % 9 == 4 {
                 s.delete(&k).unwrap();

@@ -2,13 +2,12 @@
 //! fault it injects (power cut after N bytes or steps, interrupted erase, bit
 //! flips, weak cells, injected errors).
 
-mod flash_common;
-
 use std::collections::BTreeSet;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
-use flash_common::{Rng, SimError, SimFlash, TearMode};
+use twinkv_core::testkit::Rng;
 use twinkv_core::{Fault, Reprogram, SimStats, Wear};
+use twinkv_core::{SimError, SimFlash, TearMode};
 
 type F<const W: usize> = SimFlash<Vec<u8>, W, 256>;
 

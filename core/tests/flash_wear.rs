@@ -9,13 +9,13 @@
 //!   them with `cargo test --release -p twinkv-core --features flash-sim
 //!   --test flash_wear -- --ignored --nocapture`); a short run is always on.
 
-mod flash_common;
-
 use std::cell::RefCell;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use flash_common::*;
+use twinkv_core::testkit::flash::*;
+use twinkv_core::testkit::*;
 use twinkv_core::Wear;
+use twinkv_core::{Config, FixedIndex, SharedFlashRegion, SimFlash, Store};
 
 /// Records which erase units were ever written.
 struct Track<F> {
@@ -133,7 +133,7 @@ fn wear_run<const W: usize, const EU: usize>(
     let mut r = Rng(seed);
     let mut model = Model::new();
     for i in 0..writes {
-        let k = key(r.below(12) as u8);
+        let k = varied_key(r.below(12) as u8);
         if r.below(8) == 0 {
             s.delete(&k).unwrap();
             model.remove(&k);
@@ -143,7 +143,7 @@ fn wear_run<const W: usize, const EU: usize>(
             model.insert(k, v);
         }
     }
-    check_store(&mut s, &model, &universe(12)).unwrap();
+    check_store(&mut s, &model, &varied_universe(12)).unwrap();
     let switches = s.stats().generation as u32;
     drop(s);
     let f = flash.borrow();

@@ -1,16 +1,18 @@
 //! Model tests: random operations against a `BTreeMap`, at write units 1, 4
 //! and 16, with reopen steps, on small regions so the store switches often.
 //! After every step and every reopen the store equals the model.
+//!
+//! The same scenarios on `SimFlash` through the embedded-storage adapter
+//! (feature `flash-sim`) are in [`flash`], on the same test kit
+//! (`twinkv_core::testkit`): the model, the writes and `check_store`.
 
-mod common;
-
-use common::*;
 use proptest::prelude::*;
+use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error};
 
 #[derive(Clone, Debug)]
 enum Step {
-    Write(W),
+    Write(Write),
     Get(u8),
     Reopen,
 }
@@ -26,15 +28,15 @@ fn step() -> impl Strategy<Value = Step> {
         prop::option::of(prop::collection::vec(any::<u8>(), 0..=24)),
     );
     prop_oneof![
-        30 => (0u8..14, value.clone()).prop_map(|(k, v)| Step::Write(W::Set(key(k), v))),
-        10 => (0u8..14).prop_map(|k| Step::Write(W::Delete(key(k)))),
-        8 => prop::collection::vec(op, 1..5).prop_map(|ops| Step::Write(W::Batch(
+        30 => (0u8..14, value.clone()).prop_map(|(k, v)| Step::Write(Write::Set(key(k), v))),
+        10 => (0u8..14).prop_map(|k| Step::Write(Write::Delete(key(k)))),
+        8 => prop::collection::vec(op, 1..5).prop_map(|ops| Step::Write(Write::Batch(
             ops.into_iter().map(|(k, v)| (key(k), v)).collect()))),
         10 => (0u8..14).prop_map(Step::Get),
         6 => Just(Step::Reopen),
-        3 => Just(Step::Write(W::Compact)),
-        4 => Just(Step::Write(W::Sync)),
-        1 => Just(Step::Write(W::Clear)),
+        3 => Just(Step::Write(Write::Compact)),
+        4 => Just(Step::Write(Write::Sync)),
+        1 => Just(Step::Write(Write::Clear)),
     ]
 }
 
@@ -128,4 +130,202 @@ fn long_model_run_switches_many_times() {
         run_model(w, 2048, true, &steps).unwrap();
     }
     let _ = Error::<()>::Full;
+}
+
+/// The core model test through the embedded-storage adapter on `SimFlash`,
+/// for every write unit: random sets, deletes, batches, gets, compactions and
+/// reopens against a `BTreeMap`, on 512-byte regions (two erase units) so the
+/// store switches often. Half the cases put A and B on two flashes, half on
+/// the two halves of one.
+#[cfg(feature = "flash-sim")]
+mod flash {
+    use std::cell::RefCell;
+
+    use proptest::prelude::*;
+    use twinkv_core::testkit::flash::*;
+    use twinkv_core::testkit::*;
+    use twinkv_core::{Config, Error, Op};
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Set(u8, usize),
+        Delete(u8),
+        Get(u8),
+        Batch(Vec<(u8, Option<usize>)>),
+        Compact,
+        Reopen,
+    }
+
+    const KEYS: u8 = 6;
+    const MAX_VALUE: usize = 24;
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            8 => (0..KEYS, 0..=MAX_VALUE).prop_map(|(k, n)| Step::Set(k, n)),
+            3 => (0..KEYS).prop_map(Step::Delete),
+            3 => (0..KEYS).prop_map(Step::Get),
+            1 => prop::collection::vec((0..KEYS, prop::option::of(0..=MAX_VALUE)), 1..4)
+                .prop_map(Step::Batch),
+            1 => Just(Step::Compact),
+            1 => Just(Step::Reopen),
+        ]
+    }
+
+    fn value(i: usize, len: usize) -> Vec<u8> {
+        let mut v = format!("{i}=").into_bytes();
+        v.resize(len, b'a' + (i % 26) as u8);
+        v
+    }
+
+    /// Live bytes of a model: what core's `live_bytes` must say.
+    fn live<const W: usize>(m: &Model) -> u32 {
+        m.iter()
+            .map(|(k, v)| {
+                twinkv_core::format::record::stored_len(k.len() as u32, v.len() as u32, W as u32)
+                    .unwrap()
+            })
+            .sum()
+    }
+
+    /// Applies a write's result to the model: `Full` only when the live data
+    /// would grow past the fill limit, and `Ok` otherwise.
+    fn settle<const W: usize>(
+        r: Result<(), StoreError>,
+        model: &mut Model,
+        after: Model,
+        fill_limit: u32,
+    ) -> Result<(), TestCaseError> {
+        let (old, new) = (live::<W>(model), live::<W>(&after));
+        let over = new > fill_limit && new > old;
+        match r {
+            Ok(()) => {
+                prop_assert!(!over, "accepted {} > limit {}", new, fill_limit);
+                *model = after;
+            }
+            Err(Error::Full) => prop_assert!(over, "Full at {} <= limit {}", new, fill_limit),
+            Err(e) => return Err(TestCaseError::fail(format!("{e:?}"))),
+        }
+        Ok(())
+    }
+
+    fn cfg() -> Config {
+        Config::new(0x30DE1).with_limits(16, MAX_VALUE as u32)
+    }
+
+    fn run<const W: usize>(steps: &[Step], two: bool) -> Result<u32, TestCaseError> {
+        let keys = varied_universe(KEYS);
+        let one = RefCell::new(sim::<W>(1024));
+        let (fa, fb) = (RefCell::new(sim::<W>(512)), RefCell::new(sim::<W>(512)));
+        let open = || {
+            if two {
+                open_two::<W>(&fa, &fb, cfg())
+            } else {
+                open::<W>(&one, cfg())
+            }
+        };
+        let mut model = Model::new();
+        let mut switches = 0;
+        let mut s = open().unwrap();
+        let mut buf = [0u8; MAX_VALUE];
+        for (i, st) in steps.iter().enumerate() {
+            match st {
+                Step::Set(k, n) => {
+                    let v = value(i, *n);
+                    let mut after = model.clone();
+                    after.insert(varied_key(*k), v.clone());
+                    let limit = s.stats().fill_limit;
+                    settle::<W>(s.set(&varied_key(*k), &v), &mut model, after, limit)?;
+                }
+                Step::Delete(k) => {
+                    let had = s.delete(&varied_key(*k)).unwrap();
+                    prop_assert_eq!(had, model.remove(&varied_key(*k)).is_some());
+                }
+                Step::Get(k) => {
+                    let got = s
+                        .get(&varied_key(*k), &mut buf)
+                        .unwrap()
+                        .map(|n| buf[..n].to_vec());
+                    prop_assert_eq!(got.as_ref(), model.get(&varied_key(*k)), "step {}", i);
+                }
+                Step::Batch(ops) => {
+                    let vals: Vec<_> = ops
+                        .iter()
+                        .map(|(k, n)| (varied_key(*k), n.map(|n| value(i, n))))
+                        .collect();
+                    let batch: Vec<Op<'_>> = vals
+                        .iter()
+                        .map(|(k, v)| match v {
+                            Some(v) => Op::Set(k, v),
+                            None => Op::Delete(k),
+                        })
+                        .collect();
+                    let r = s.apply(&batch);
+                    let mut after = model.clone();
+                    Write::Batch(vals.clone()).apply_to(&mut after);
+                    let limit = s.stats().fill_limit;
+                    settle::<W>(r, &mut model, after, limit)?;
+                }
+                Step::Compact => s.compact().unwrap(),
+                Step::Reopen => {
+                    switches += s.stats().switches;
+                    drop(s);
+                    s = open().unwrap();
+                }
+            }
+            prop_assert_eq!(s.len(), model.len(), "step {}", i);
+            let st = s.stats();
+            prop_assert_eq!(st.live_bytes, live::<W>(&model), "step {}", i);
+            prop_assert!(!st.dirty_tail && st.damaged_keys == 0, "{:?}", st);
+        }
+        check_store(&mut s, &model, &keys).map_err(TestCaseError::fail)?;
+        switches += s.stats().switches;
+        drop(s);
+        let mut s = open().unwrap();
+        check_store(&mut s, &model, &keys).map_err(TestCaseError::fail)?;
+        Ok(switches)
+    }
+
+    macro_rules! model_test {
+        ($name:ident, $w:literal) => {
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+                #[test]
+                fn $name(steps in prop::collection::vec(step(), 1..200), two in any::<bool>()) {
+                    run::<$w>(&steps, two)?;
+                }
+            }
+        };
+    }
+
+    model_test!(model_w1, 1);
+    model_test!(model_w2, 2);
+    model_test!(model_w4, 4);
+    model_test!(model_w8, 8);
+    model_test!(model_w16, 16);
+    model_test!(model_w32, 32);
+
+    /// The generated workloads switch often: a fixed long run per write unit.
+    #[test]
+    fn long_fixed_runs_switch_many_times() {
+        fn long<const W: usize>() -> u32 {
+            let mut r = Rng(W as u64);
+            let steps: Vec<Step> = (0..3000)
+                .map(|_| match r.below(20) {
+                    0..=11 => Step::Set(
+                        r.below(u64::from(KEYS)) as u8,
+                        r.below(MAX_VALUE as u64 + 1) as usize,
+                    ),
+                    12..=14 => Step::Delete(r.below(u64::from(KEYS)) as u8),
+                    15..=17 => Step::Get(r.below(u64::from(KEYS)) as u8),
+                    18 => Step::Batch(vec![(0, Some(3)), (1, None), (2, Some(24))]),
+                    _ => Step::Reopen,
+                })
+                .collect();
+            run::<W>(&steps, W.is_multiple_of(2)).unwrap()
+        }
+        let switches = for_each_write_unit!(long());
+        for (w, n) in [1, 2, 4, 8, 16, 32].iter().zip(switches) {
+            assert!(n > 100, "W={w}: only {n} switches");
+        }
+    }
 }

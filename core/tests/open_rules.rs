@@ -2,12 +2,10 @@
 //! storage left unchanged, arbitrary bytes never panic, configuration errors
 //! at construction, and the `Send`/`Sync` of public types.
 
-mod common;
-
-use common::*;
 use proptest::prelude::*;
 use twinkv_core::format::marker::Marker;
 use twinkv_core::format::Seal;
+use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, FixedIndex, Geometry, RamRegion, Store};
 
 fn config() -> Config {

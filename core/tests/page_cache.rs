@@ -8,24 +8,12 @@
 //! durable one), never later writes without earlier ones; no panic, no value
 //! that was never written; the store takes writes again.
 
-mod common;
-
-use common::{universe, workload, Model, W};
 use std::cell::Cell;
 use std::rc::Rc;
+use twinkv_core::testkit::{universe, workload, Model, Write, XorShift};
 use twinkv_core::{Config, FixedIndex, Geometry, Region, Store};
 
 const SECTOR: usize = 512;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// What the process sees (`cache`) and what is on the disk (`disk`).
 struct PageCache {
@@ -33,7 +21,7 @@ struct PageCache {
     disk: Vec<u8>,
     dirty: Vec<bool>,
     geo: Geometry,
-    rng: Rng,
+    rng: XorShift,
     /// Chance in 1/256 that a program lets the OS write back one random
     /// dirty sector on its own.
     writeback: u64,
@@ -58,7 +46,7 @@ impl PageCache {
                 write_unit: 4,
                 erase_unit: 512,
             },
-            rng: Rng(seed | 1),
+            rng: XorShift(seed | 1),
             writeback: 64,
             fuel,
         }
@@ -169,7 +157,7 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
     let keys = universe(16);
     let (mut trials, mut kept_unsynced, mut holes_dropped) = (0u32, 0u64, 0u64);
     for seed in 0..300u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9) | 1);
+        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9) | 1);
         let fuel = Rc::new(Cell::new(None));
         let mut a = PageCache::new(4096, seed * 2 + 1, fuel.clone());
         let mut b = PageCache::new(4096, seed * 2 + 2, fuel.clone());
@@ -209,7 +197,7 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
                         break;
                     }
                     // A returned sync, and every switch, is a durable point.
-                    if matches!(w, W::Sync) || s.stats().generation != gen {
+                    if matches!(w, Write::Sync) || s.stats().generation != gen {
                         durable = history.len() - 1;
                     }
                     i += 1;

@@ -2,9 +2,8 @@
 //! original implementation family, the trigger rule, a full store, and a cut
 //! at every step of one switch (the rows of FORMAT.md §7.1).
 
-mod common;
-
-use common::*;
+use twinkv_core::testkit::*;
+use twinkv_core::MappedRegion;
 use twinkv_core::{Config, Error, Op, RamError, RegionId, TearMode};
 
 fn get(s: &mut TestStore<'_, '_>, k: &[u8]) -> Option<Vec<u8>> {
@@ -147,7 +146,7 @@ fn switch_count_is_bounded_over_a_long_workload() {
         let before = rig_programmed(&s);
         for w in workload(3000, 12, 5, 24)
             .iter()
-            .filter(|w| !matches!(w, W::Compact | W::Clear))
+            .filter(|w| !matches!(w, Write::Compact | Write::Clear))
         {
             w.run(&mut s).unwrap();
         }
@@ -470,7 +469,9 @@ fn open_finishes_superseded() {
             ));
         }
         rig.restore();
-        let slot_erased = rig.a.ram.as_bytes_vec()[72..84].iter().all(|&b| b == 0xFF);
+        let slot_erased = rig.a.ram.as_bytes().to_vec()[72..84]
+            .iter()
+            .all(|&b| b == 0xFF);
         {
             let s = rig.open_read_only().unwrap();
             assert_eq!(s.stats().unfinished_switch, slot_erased);

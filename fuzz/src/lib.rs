@@ -14,11 +14,12 @@
 //! - [`ops`]: `ops` and `ops_with_power_loss`, scripts on a fresh store
 //!   checked against an exact model, without and with power cuts.
 //! - [`power`]: one power supply shared by both regions (cuts for
-//!   `ops_with_power_loss`).
+//!   `ops_with_power_loss`): core's test kit, `twinkv_core::testkit::power`,
+//!   the same model as core's power-cut tests.
 
 pub mod image;
 pub mod ops;
-pub mod power;
+pub use twinkv_core::testkit::power;
 pub mod record;
 pub mod script;
 

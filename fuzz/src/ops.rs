@@ -72,14 +72,15 @@ use arbitrary::{Arbitrary, Unstructured};
 use twinkv_core::format::record::{self, stored_len, Slot};
 use twinkv_core::format::{Layout, Marker, MarkerState, RegionHeader, Seal, HEADER_LEN};
 use twinkv_core::{
-    Config, Error, FixedIndex, Geometry, MappedRegion, Op, RamError, RegionId, Stats, Store,
-    TearMode, WRITE_UNITS,
+    Config, Error, FixedIndex, Geometry, MappedRegion, RamError, RegionId, Stats, Store, TearMode,
+    WRITE_UNITS,
 };
 
 use crate::image::{region_size, ERASE_UNIT};
 use crate::power::{CutRegion, Power, Strike, StrikeKind};
 use crate::script::{self, Step, Value, GET_BUF};
 use crate::INDEX;
+use twinkv_core::testkit::batch_ops;
 
 /// Built with feature `tolerate-known-findings`: a session that runs into
 /// one of the open findings of README.md (a batch refused with `IndexFull`
@@ -963,16 +964,7 @@ fn run_write<const N: usize>(
     let r = match step {
         Step::Set(k, _) => s.set(k, writes[0].1.as_deref().unwrap_or_default()),
         Step::Delete(k) => s.delete(k).map(|h| had = Some(h)),
-        _ => {
-            let ops: Vec<Op<'_>> = writes
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => Op::Set(k, v),
-                    None => Op::Delete(k),
-                })
-                .collect();
-            s.apply(&ops)
-        }
+        _ => s.apply(&batch_ops(writes)),
     };
     (r, had)
 }

@@ -13,21 +13,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // The writer's operation `i`: the CLI's crash writer runs the same one.
+use twinkv_core::testkit::XorShift;
 use twinkv_host::hooks::crash_op as op;
 use twinkv_host::inspect::{verify_store, Verdict};
 use twinkv_host::{Options, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinkv");
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 #[derive(Default)]
 struct Tally {
@@ -196,7 +187,7 @@ fn kills_lose_no_acknowledged_write() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_1234_u64);
-    let mut rng = Rng(seed);
+    let mut rng = XorShift(seed);
     for _ in 0..300 {
         let after = Duration::from_micros(rng.next() % 4000);
         let sync = rng.next().is_multiple_of(4);

@@ -1,6 +1,6 @@
 //! The damage harness on real files through the host `Store` (memory-mapped
 //! file pair, W = 4, 512-byte sectors, default durability): the lifecycles,
-//! faults and oracle of core's `damage_kit` (shared through `#[path]`), with
+//! faults and oracle of core's test kit (`twinkv_core::testkit::damage`), with
 //! a 512-byte sector as the erase unit. Files do not persist in order, so E2
 //! and E3 apply, E1 never.
 //!
@@ -8,13 +8,11 @@
 //! `-- --ignored` (`.ci/stages/60-torture.sh`). Also issue 11's repros 1, 2
 //! and 3 on files.
 
-#[path = "../../core/tests/damage_kit/mod.rs"]
-mod damage_kit;
-
 use std::path::{Path, PathBuf};
 
-use damage_kit::*;
-use twinkv_host::{Error, Op, Options, Stats, Store};
+use twinkv_core::testkit::damage::*;
+use twinkv_core::testkit::{batch_ops, Model, Write};
+use twinkv_host::{Error, Options, Stats, Store};
 
 const SIZE: u32 = 2048;
 const SECTOR: u32 = 512;
@@ -46,25 +44,16 @@ struct Build {
 }
 
 impl Builder for Build {
-    fn run(&mut self, step: &Step) {
+    fn run(&mut self, step: &Write) {
         let s = &mut self.s;
         let r = match step {
-            Step::Set(k, v) => s.set(k, v),
-            Step::Delete(k) => s.remove(k).map(|_| ()),
-            Step::Batch(ops) => {
-                let ops: Vec<Op<'_>> = ops
-                    .iter()
-                    .map(|(k, v)| match v {
-                        Some(v) => Op::Set(k, v),
-                        None => Op::Delete(k),
-                    })
-                    .collect();
-                s.apply(&ops)
-            }
-            Step::Clear => s.clear(),
-            Step::Compact => s.compact(),
-            Step::Repair => s.repair().map(|_| ()),
-            Step::Sync => s.sync(),
+            Write::Set(k, v) => s.set(k, v),
+            Write::Delete(k) => s.remove(k).map(|_| ()),
+            Write::Batch(ops) => s.apply(&batch_ops(ops)),
+            Write::Clear => s.clear(),
+            Write::Compact => s.compact(),
+            Write::Repair => s.repair().map(|_| ()),
+            Write::Sync => s.sync(),
         };
         r.unwrap_or_else(|e| panic!("building the store: {step:?}: {e:?}"));
     }

@@ -3,8 +3,8 @@
 //! points, older images), the faults, the oracle and the result table.
 //!
 //! Used by `core/tests/damage_harness.rs` (RamRegion), `damage_flash.rs`
-//! (SimFlash through the flash adapter) and, through `#[path]`, by
-//! `host/tests/damage_files.rs` (memory-mapped files). Each of them supplies
+//! (SimFlash through the flash adapter) and `host/tests/damage_files.rs`
+//! (memory-mapped files). Each of them supplies
 //! a builder (runs a script on a fresh store) and a prober (opens a faulted
 //! image read-only, then read-write, writes, reopens, and reports what it
 //! saw); everything that decides "silent" lives here.
@@ -16,15 +16,20 @@
 //! write acknowledged after the fault lost at the next open — is silent,
 //! unless every such key fits one exception the crash model cannot tell
 //! apart from a crash (E1, E2, E3 below, counted separately).
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::string::String;
+use std::string::ToString;
+use std::vec::Vec;
+use std::{format, println, vec};
 
-use twinkv_core::format::record::stored_len;
-use twinkv_core::{RegionId, Stats};
+use super::model::{Model, Write};
+use super::workload::Rng;
+use crate::format::record::stored_len;
+use crate::{RegionId, Stats};
 
-pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// Both regions' bytes, A then B.
 pub type Image = [Vec<u8>; 2];
 
 /// The key written after each fault (never part of a script).
@@ -33,55 +38,11 @@ pub const NEW_VALUE: &[u8] = b"after-fault";
 
 // ----- scripts -------------------------------------------------------------
 
-/// One operation of a lifecycle script.
-#[derive(Clone, Debug)]
-pub enum Step {
-    Set(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    /// `apply` (value `None`: delete).
-    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
-    Clear,
-    Compact,
-    Repair,
-    Sync,
-}
-
-impl Step {
-    fn keys(&self) -> Vec<Vec<u8>> {
-        match self {
-            Step::Set(k, _) | Step::Delete(k) => vec![k.clone()],
-            Step::Batch(ops) => ops.iter().map(|(k, _)| k.clone()).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn apply(&self, m: &mut Model) {
-        match self {
-            Step::Set(k, v) => {
-                m.insert(k.clone(), v.clone());
-            }
-            Step::Delete(k) => {
-                m.remove(k);
-            }
-            Step::Batch(ops) => {
-                for (k, v) in ops {
-                    match v {
-                        Some(v) => m.insert(k.clone(), v.clone()),
-                        None => m.remove(k),
-                    };
-                }
-            }
-            Step::Clear => m.clear(),
-            Step::Compact | Step::Repair | Step::Sync => {}
-        }
-    }
-}
-
 /// A script entry: a step, or "set these keys in turn until the store
 /// switches regions" (the automatic switch, whatever the medium's size).
 #[derive(Clone, Debug)]
 pub enum Entry {
-    Do(Step),
+    Do(Write),
     UntilSwitch(Vec<Vec<u8>>),
 }
 
@@ -96,9 +57,9 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
     let mut n = 0u32;
     let mut set = |k: u32| {
         n += 1;
-        Entry::Do(Step::Set(key(k), format!("v{k}.{n}").into_bytes()))
+        Entry::Do(Write::Set(key(k), format!("v{k}.{n}").into_bytes()))
     };
-    let del = |k: u32| Entry::Do(Step::Delete(key(k)));
+    let del = |k: u32| Entry::Do(Write::Delete(key(k)));
     let d = Entry::Do;
     let mut out = Vec::new();
     out.push(("fresh", (0..4).map(&mut set).collect()));
@@ -110,13 +71,13 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
     s.push(Entry::UntilSwitch(vec![key(1), key(4), key(5)]));
     out.push(("auto-switch", s));
     let mut s: Vec<Entry> = (0..6).map(&mut set).collect();
-    s.extend([del(2), set(1), d(Step::Compact)]);
+    s.extend([del(2), set(1), d(Write::Compact)]);
     out.push(("compact", s));
     let mut s: Vec<Entry> = (0..5).map(&mut set).collect();
-    s.extend([d(Step::Sync), set(1), set(5), del(3), set(6)]);
+    s.extend([d(Write::Sync), set(1), set(5), del(3), set(6)]);
     out.push(("unsynced-tail", s));
     let mut s: Vec<Entry> = (0..5).map(&mut set).collect();
-    s.extend([d(Step::Sync), set(1), del(3), d(Step::Sync)]);
+    s.extend([d(Write::Sync), set(1), del(3), d(Write::Sync)]);
     out.push(("synced", s));
     // A log longer than one 512-byte sector: the last sync marker and the
     // records before it lie in a later unit than the first values (issue 11,
@@ -125,13 +86,13 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
         .map(|k| {
             let mut v = format!("long{k}.").into_bytes();
             v.resize(12, b'x');
-            Entry::Do(Step::Set(key(k), v))
+            Entry::Do(Write::Set(key(k), v))
         })
         .collect();
-    s.extend([d(Step::Sync), set(1), set(2), del(3), d(Step::Sync)]);
+    s.extend([d(Write::Sync), set(1), set(2), del(3), d(Write::Sync)]);
     out.push(("synced-long", s));
     let mut s: Vec<Entry> = (0..4).map(&mut set).collect();
-    s.push(d(Step::Batch(vec![
+    s.push(d(Write::Batch(vec![
         (key(4), Some(b"b4".to_vec())),
         (key(1), Some(b"b1".to_vec())),
         (key(2), None),
@@ -139,58 +100,25 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
     ])));
     out.push(("batch", s));
     let mut s: Vec<Entry> = (0..5).map(&mut set).collect();
-    s.extend([d(Step::Clear), set(1), set(5), set(6)]);
+    s.extend([d(Write::Clear), set(1), set(5), set(6)]);
     out.push(("clear", s));
     let mut s: Vec<Entry> = (0..5).map(&mut set).collect();
-    s.extend([del(1), d(Step::Repair), set(2), set(6)]);
+    s.extend([del(1), d(Write::Repair), set(2), set(6)]);
     out.push(("repair", s));
     out
 }
 
 // ----- the trace -------------------------------------------------------------
 
-/// What a medium's builder offers the recorder.
-/// Runs one script step on a core store (any region, index and scratch).
-#[allow(dead_code)] // the files harness drives the host store instead
-pub fn run_core_step<R, I, B>(
-    s: &mut twinkv_core::Store<R, I, B>,
-    step: &Step,
-) -> Result<(), twinkv_core::Error<R::Error>>
-where
-    R: twinkv_core::Region,
-    I: twinkv_core::Index,
-    B: AsMut<[u8]>,
-{
-    match step {
-        Step::Set(k, v) => s.set(k, v),
-        Step::Delete(k) => s.delete(k).map(|_| ()),
-        Step::Batch(ops) => {
-            let ops: Vec<twinkv_core::Op<'_>> = ops
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => twinkv_core::Op::Set(k, v),
-                    None => twinkv_core::Op::Delete(k),
-                })
-                .collect();
-            s.apply(&ops)
-        }
-        Step::Clear => s.clear(),
-        Step::Compact => s.compact(),
-        Step::Repair => s.repair().map(|_| ()),
-        Step::Sync => s.sync(),
-    }
-}
-
 /// The read-write phase on a core store that opened: its stats, then one
 /// new key written.
-#[allow(dead_code)] // the files harness drives the host store instead
 pub fn core_write_phase<R, I, B>(
-    s: &mut twinkv_core::Store<R, I, B>,
+    s: &mut crate::Store<R, I, B>,
 ) -> (Opened, Option<Result<(), Read>>)
 where
-    R: twinkv_core::Region,
+    R: crate::Region,
     R::Error: std::fmt::Debug,
-    I: twinkv_core::Index,
+    I: crate::Index,
     B: AsMut<[u8]>,
 {
     let st = s.stats();
@@ -218,7 +146,7 @@ pub fn timed(what: &str, long: bool, run: impl FnOnce(bool) -> Table) {
 }
 
 pub trait Builder {
-    fn run(&mut self, step: &Step);
+    fn run(&mut self, step: &Write);
     fn stats(&mut self) -> Stats;
     fn image(&mut self) -> Image;
 }
@@ -286,7 +214,7 @@ pub fn play(
     page_cache: bool,
     sync_every_write: bool,
 ) -> Trace {
-    let d = twinkv_core::format::Layout::new(write_unit).data_start();
+    let d = crate::format::Layout::new(write_unit).data_start();
     let st = b.stats();
     let image = b.image();
     let mut t = Trace {
@@ -318,7 +246,7 @@ pub fn play(
                 for i in 0..2000 {
                     let k = &keys[i % keys.len()];
                     let v = format!("u{i}").into_bytes();
-                    if once(&mut t, b, &Step::Set(k.clone(), v), sync_every_write) {
+                    if once(&mut t, b, &Write::Set(k.clone(), v), sync_every_write) {
                         switched = true;
                         break;
                     }
@@ -333,7 +261,7 @@ pub fn play(
 }
 
 /// Runs one step and records it; returns whether it switched regions.
-fn once(t: &mut Trace, b: &mut impl Builder, step: &Step, sync_every_write: bool) -> bool {
+fn once(t: &mut Trace, b: &mut impl Builder, step: &Write, sync_every_write: bool) -> bool {
     let before = b.stats();
     b.run(step);
     let after = b.stats();
@@ -353,13 +281,13 @@ fn idx(r: RegionId) -> usize {
     }
 }
 
-fn record(t: &mut Trace, step: &Step, before: &Stats, after: &Stats, sync_every_write: bool) {
+fn record(t: &mut Trace, step: &Write, before: &Stats, after: &Stats, sync_every_write: bool) {
     let d = t.data_start;
-    step.apply(&mut t.model);
-    if let Step::Set(k, v) = step {
+    step.apply_to(&mut t.model);
+    if let Write::Set(k, v) = step {
         t.history.entry(k.clone()).or_default().insert(v.clone());
     }
-    if let Step::Batch(ops) = step {
+    if let Write::Batch(ops) = step {
         for (k, v) in ops {
             let h = t.history.entry(k.clone()).or_default();
             if let Some(v) = v {
@@ -386,12 +314,12 @@ fn record(t: &mut Trace, step: &Step, before: &Stats, after: &Stats, sync_every_
             t.spans.insert(k, Span { start, end });
         }
         match step {
-            Step::Set(..) | Step::Delete(..) => t.newest = start,
-            Step::Batch(..) => {
+            Write::Set(..) | Write::Delete(..) => t.newest = start,
+            Write::Batch(..) => {
                 // The batch commit record: empty key, 16-byte value.
                 t.newest = end - stored_len(0, 16, t.write_unit).unwrap();
             }
-            Step::Sync if !t.in_order => {
+            Write::Sync if !t.in_order => {
                 t.sync_point = end;
                 t.syncs.push((end, end));
                 if end > start {
@@ -634,22 +562,6 @@ pub fn byte_faults_sample(t: &Trace, n: usize, seed: u64) -> Vec<Fault> {
         }
     }
     out
-}
-
-/// SplitMix64.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 // ----- what a prober reports -------------------------------------------------
@@ -1031,7 +943,7 @@ pub fn zone(t: &Trace, f: &Fault, a: &Applied) -> String {
     } else {
         "inactive"
     };
-    let l = twinkv_core::format::Layout::new(t.write_unit);
+    let l = crate::format::Layout::new(t.write_unit);
     let x = a.first;
     let z = if x < l.switching() {
         "header"
@@ -1260,12 +1172,12 @@ pub fn sweep(
 /// when `empty` (the image reads erased throughout); on anything else it
 /// names no damage and counts as a failed open.
 pub fn core_refusal<E: std::fmt::Debug>(
-    e: &twinkv_core::Error<E>,
+    e: &crate::Error<E>,
     read_only: bool,
     keys: usize,
     empty: bool,
 ) -> Opened {
-    use twinkv_core::Error;
+    use crate::Error;
     match e {
         Error::Corrupted | Error::Unrecognised | Error::UnsupportedFormat => {
             Opened::Refused(format!("{e:?}"))
@@ -1290,22 +1202,22 @@ pub fn is_empty(img: &Image) -> bool {
 
 /// One core `get` as a [`Read`].
 pub fn core_read<E: std::fmt::Debug>(
-    r: Result<Option<usize>, twinkv_core::Error<E>>,
+    r: Result<Option<usize>, crate::Error<E>>,
     buf: &[u8],
 ) -> Read {
     match r {
         Ok(Some(n)) => Read::Value(buf[..n].to_vec()),
         Ok(None) => Read::Absent,
-        Err(twinkv_core::Error::Corrupted) => Read::Corrupted,
+        Err(crate::Error::Corrupted) => Read::Corrupted,
         Err(e) => Read::Error(format!("{e:?}")),
     }
 }
 
 /// An opened core store: its generation, damage and every key of `keys`.
-pub fn core_opened<R, I, B>(s: &mut twinkv_core::Store<R, I, B>, keys: &[Vec<u8>]) -> Opened
+pub fn core_opened<R, I, B>(s: &mut crate::Store<R, I, B>, keys: &[Vec<u8>]) -> Opened
 where
-    R: twinkv_core::Region,
-    I: twinkv_core::Index,
+    R: crate::Region,
+    I: crate::Index,
     B: AsMut<[u8]>,
 {
     let st = s.stats();
@@ -1325,10 +1237,10 @@ where
 }
 
 /// A core write's result as the prober reports it.
-pub fn core_wrote<E: std::fmt::Debug>(r: Result<(), twinkv_core::Error<E>>) -> Result<(), Read> {
+pub fn core_wrote<E: std::fmt::Debug>(r: Result<(), crate::Error<E>>) -> Result<(), Read> {
     match r {
         Ok(()) => Ok(()),
-        Err(twinkv_core::Error::Corrupted) => Err(Read::Corrupted),
+        Err(crate::Error::Corrupted) => Err(Read::Corrupted),
         Err(e) => Err(Read::Error(format!("{e:?}"))),
     }
 }

@@ -1,11 +1,12 @@
-//! One power supply shared by both regions, for `ops_with_power_loss`.
+//! One power supply shared by both regions: the power-cut model of core's
+//! power-cut and model tests, the fuzz target `ops_with_power_loss` and the
+//! damage tests.
 //!
-//! The same model as core's power-cut tests (`core/tests/common/mod.rs`):
-//! a budget of steps (write units programmed plus erase units erased, across
+//! A budget of steps (write units programmed plus erase units erased, across
 //! A and B together); the step that exhausts it is torn by core's
 //! [`RamRegion::cut_power_after`] on the region doing it, and from then on
 //! both regions fail every call with [`RamError::PowerLost`] until
-//! [`CutRegion::restore`] (the reboot).
+//! [`CutRegion::restore`] (the reboot; [`Rig::restore`] for a pair).
 //!
 //! A [`Strike`] (damage between operations: a flipped bit, a byte set to
 //! `0x00` or `0xFF`, an erase unit zeroed or erased) is scheduled on the
@@ -14,9 +15,12 @@
 //! between two operations, as if it had happened right after the last one.
 
 use std::cell::Cell;
+use std::vec;
+use std::vec::Vec;
 
-use twinkv_core::{Geometry, RamError, RamRegion, Region, TearMode};
-
+use crate::{
+    Config, Error, FixedIndex, Geometry, MappedRegion, RamError, RamRegion, Region, Store, TearMode,
+};
 /// A power supply: counts the steps of both regions and cuts after a budget.
 #[derive(Debug, Default)]
 pub struct Power {
@@ -106,6 +110,10 @@ impl Power {
     /// Schedules `s`: it lands on its region at that region's next call.
     pub fn strike(&self, s: Strike) {
         self.strike.set(Some(s));
+    }
+    /// Starts counting [`steps`](Self::steps) from zero again.
+    pub fn reset_steps(&self) {
+        self.steps.set(0);
     }
     /// Whether a scheduled strike has not landed yet.
     pub fn strike_pending(&self) -> bool {
@@ -220,5 +228,80 @@ impl Region for CutRegion<'_> {
         self.land();
         self.alive()?;
         self.ram.sync()
+    }
+}
+
+/// A store on a pair of [`CutRegion`]s.
+pub type TestStore<'r, 'p> = Store<&'r mut CutRegion<'p>, FixedIndex<64>, Vec<u8>>;
+
+/// Two regions on one power supply, with the configuration a test opens them
+/// with.
+#[derive(Debug)]
+pub struct Rig<'p> {
+    /// Region A.
+    pub a: CutRegion<'p>,
+    /// Region B.
+    pub b: CutRegion<'p>,
+    /// What [`open`](Self::open) passes to the store.
+    pub config: Config,
+    /// The supply of both.
+    pub power: &'p Power,
+}
+
+impl<'p> Rig<'p> {
+    /// Two fresh regions of `size` bytes, write unit `w`, erase unit 256.
+    pub fn new(power: &'p Power, size: u32, w: u32, config: Config) -> Self {
+        let geo = Geometry {
+            size,
+            read_unit: 1,
+            write_unit: w,
+            erase_unit: 256,
+        };
+        Rig {
+            a: CutRegion::new(geo, power, 0),
+            b: CutRegion::new(geo, power, 1),
+            config,
+            power,
+        }
+    }
+    /// Whether both regions persist their writes in order.
+    pub fn set_in_order(&mut self, in_order: bool) {
+        self.a.ram.set_in_order(in_order);
+        self.b.ram.set_in_order(in_order);
+    }
+    /// Opens a store on both regions (scratch sized for the configuration).
+    pub fn open(&mut self) -> Result<TestStore<'_, 'p>, Error<RamError>> {
+        let w = self.a.ram.geometry().write_unit;
+        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
+        Store::open(
+            &mut self.a,
+            &mut self.b,
+            FixedIndex::new(),
+            scratch,
+            self.config,
+        )
+    }
+    /// Opens a store read-only.
+    pub fn open_read_only(&mut self) -> Result<TestStore<'_, 'p>, Error<RamError>> {
+        let scratch = vec![0u8; 4096];
+        Store::open_read_only(
+            &mut self.a,
+            &mut self.b,
+            FixedIndex::new(),
+            scratch,
+            self.config,
+        )
+    }
+    /// Reboot after a cut.
+    pub fn restore(&mut self) {
+        self.a.restore();
+        self.b.restore();
+    }
+    /// Copies of both regions' bytes.
+    pub fn snapshot(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            self.a.ram.as_bytes().to_vec(),
+            self.b.ram.as_bytes().to_vec(),
+        )
     }
 }
