@@ -457,50 +457,34 @@ fn each_store<const W: usize, const E: usize, const P: usize>(
     rows
 }
 
-/// Every geometry, workload `wl` (`wl4` on the 4 KiB part).
-fn each_geometry(q: bool, wl: impl Fn(&Geo) -> Wl) -> Vec<Value> {
+/// The geometries of the simulator tables, in order: the 4 KiB SPI NOR
+/// part, then STM32F4-like at W 4 and W 16, then STM32H7-like at W 32.
+fn geometries() -> [Geo; 4] {
+    const F4_TEXT: &str =
+        "1 s (max 2 s) per 128 KiB sector erase; 16 µs per 32-bit word program; read 2 ns/B (memory-mapped)";
+    [
+        spi_geo(),
+        sector_geo("STM32F4-like 4 × 128 KiB, W 4", F4, F4_TEXT),
+        sector_geo("STM32F4-like 4 × 128 KiB, W 16", F4, F4_TEXT),
+        sector_geo(
+            "STM32H7-like 4 × 128 KiB, W 32",
+            H7,
+            "1.1 s (max 2.2 s) per 128 KiB sector erase; 100 µs per 32 B flash word program; read 2 ns/B (memory-mapped)",
+        ),
+    ]
+}
+
+/// Every geometry of [`geometries`], workload `wl`. On the 128 KiB
+/// geometries sequential-storage runs cached only (uncached it scans 128 KiB
+/// pages per call), and in quick mode twinkv runs alone.
+fn each_geometry(q: bool, wl: Wl) -> Vec<Value> {
     let all: Vec<&TwinCfg> = TWIN_CONFIGS.iter().collect();
-    let mut rows = Vec::new();
-    let g = spi_geo();
-    rows.extend(each_store::<4, 4096, 16>(&g, wl(&g), &all, true, true));
-    // The 128 KiB geometries: sequential-storage cached only (uncached it
-    // scans 128 KiB pages per call); in quick mode twinkv alone.
-    let g = sector_geo(
-        "STM32F4-like 4 × 128 KiB, W 4",
-        F4,
-        "1 s (max 2 s) per 128 KiB sector; 16 µs per 4 B word; read 2 ns/B",
-    );
-    rows.extend(each_store::<4, { 128 * 1024 }, 4>(
-        &g,
-        wl(&g),
-        &all,
-        !q,
-        false,
-    ));
-    let g = sector_geo(
-        "STM32F4-like 4 × 128 KiB, W 16",
-        F4,
-        "as W 4 (a 16 B unit = 4 words)",
-    );
-    rows.extend(each_store::<16, { 128 * 1024 }, 4>(
-        &g,
-        wl(&g),
-        &all,
-        !q,
-        false,
-    ));
-    let g = sector_geo(
-        "STM32H7-like 4 × 128 KiB, W 32",
-        H7,
-        "1.1 s (max 2.2 s) per 128 KiB sector; 100 µs per 32 B flash word; read 2 ns/B",
-    );
-    rows.extend(each_store::<32, { 128 * 1024 }, 4>(
-        &g,
-        wl(&g),
-        &all,
-        !q,
-        false,
-    ));
+    let [spi, f4w4, f4w16, h7] = geometries();
+    let mut rows = each_store::<4, 4096, 16>(&spi, wl, &all, true, true);
+    const SECTOR: usize = 128 * 1024;
+    rows.extend(each_store::<4, SECTOR, 4>(&f4w4, wl, &all, !q, false));
+    rows.extend(each_store::<16, SECTOR, 4>(&f4w16, wl, &all, !q, false));
+    rows.extend(each_store::<32, SECTOR, 4>(&h7, wl, &all, !q, false));
     rows
 }
 
@@ -508,11 +492,7 @@ fn simulator(q: bool) -> Value {
     let n = if q { 2_000 } else { 20_000 };
     println!("\n## Simulator: the cost of each `set`\n");
     println!("Timing models (datasheet figures; stall = erase units × erase time + program time + read time of the calls one `set` makes):\n");
-    for g in [
-        spi_geo(),
-        sector_geo("STM32F4-like 4 × 128 KiB, W 4 / 16", F4, "1 s (max 2 s) per 128 KiB sector erase; 16 µs per 32-bit word program; read 2 ns/B (memory-mapped)"),
-        sector_geo("STM32H7-like 4 × 128 KiB, W 32", H7, "1.1 s (max 2.2 s) per 128 KiB sector erase; 100 µs per 32 B flash word program; read 2 ns/B (memory-mapped)"),
-    ] {
+    for g in geometries() {
         println!(
             "- {}: device {} KiB, twinkv regions {} + {} KiB; {}",
             g.name,
@@ -525,22 +505,28 @@ fn simulator(q: bool) -> Value {
     println!("\nWorkload: 32 keys × 16 B values, {n} updates round-robin, every `set` metered, after a warm-up programming 2 × the device.\n");
     println!("| geometry | store | worst set: erase units / B programmed / B read | erase units p99 / max | B programmed p99 / max | B read p99 / max | stall p99 ms | stall max ms | stall max ms (max erase time) | idle calls |");
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---|");
-    let per_set = each_geometry(q, |_| Wl::PerSet {
-        keys: 32,
-        vlen: 16,
-        updates: n,
-    });
+    let per_set = each_geometry(
+        q,
+        Wl::PerSet {
+            keys: 32,
+            vlen: 16,
+            updates: n,
+        },
+    );
 
     println!("\n## Simulator: reboot every 10 updates\n");
     println!("32 keys × 16 B, {n} updates from a fresh device, a reboot (store dropped, opened again: twinkv `Store::open`, ekv `mount`, sequential-storage a new `MapStorage` with empty caches) after every 10th; then one `get`.\n");
     println!("| geometry | store | opens | B read per open mean / max | read calls per open | open ms (model) mean / max | open µs (host, simulator) mean / max | B read open + first get mean / max | erases / 1000 updates |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    let reboot = each_geometry(q, |_| Wl::Reboot {
-        keys: 32,
-        vlen: 16,
-        updates: n,
-        every: 10,
-    });
+    let reboot = each_geometry(
+        q,
+        Wl::Reboot {
+            keys: 32,
+            vlen: 16,
+            updates: n,
+            every: 10,
+        },
+    );
 
     println!("\n## Simulator: wear per erase unit\n");
     println!("From a fresh device; W1 = 32 keys × 16 B, {n} updates; W2 = 4 keys × 4 B, {} updates. Erase counts of every erase unit of the device.\n", n * 5 / 2);

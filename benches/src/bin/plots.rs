@@ -193,14 +193,22 @@ fn host_ns_per_op(out: &Path) -> Res<()> {
     Ok(())
 }
 
-/// Bars: bytes programmed per update, per store and workload.
-fn embedded_bytes(out: &Path) -> Res<()> {
-    let f = results_dir().join("embedded.json");
+/// `results_dir()/name.json`, or `None` (said on stderr) when the run that
+/// writes it has not run.
+fn results(name: &str) -> Res<Option<Value>> {
+    let f = results_dir().join(format!("{name}.json"));
     let Ok(text) = std::fs::read_to_string(&f) else {
         eprintln!("no {}", f.display());
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_str(&text)?))
+}
+
+/// Bars: bytes programmed per update, per store and workload.
+fn embedded_bytes(out: &Path) -> Res<()> {
+    let Some(v) = results("embedded")? else {
         return Ok(());
     };
-    let v: Value = serde_json::from_str(&text)?;
     let rows = v["updates"].as_array().cloned().unwrap_or_default();
     let bars: Vec<(String, f64, f64)> = rows
         .iter()
@@ -277,12 +285,9 @@ fn embedded_bytes(out: &Path) -> Res<()> {
 
 /// The headline: re-scan + switch / in-memory switch vs used/live, per live keys.
 fn switch_ratio(out: &Path) -> Res<()> {
-    let f = results_dir().join("switch.json");
-    let Ok(text) = std::fs::read_to_string(&f) else {
-        eprintln!("no {}", f.display());
+    let Some(v) = results("switch")? else {
         return Ok(());
     };
-    let v: Value = serde_json::from_str(&text)?;
     let mut series: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
     for r in v["headline"].as_array().cloned().unwrap_or_default() {
         if r["medium"] != "ram" {
@@ -343,12 +348,9 @@ fn switch_ratio(out: &Path) -> Res<()> {
 /// x = latency (log), y = percentile on a "nines" scale (−log10(1 − p)), so
 /// that the tail up to the longest `set` is visible.
 fn latency_cdf(out: &Path) -> Res<()> {
-    let f = results_dir().join("latency.json");
-    let Ok(text) = std::fs::read_to_string(&f) else {
-        eprintln!("no {}", f.display());
+    let Some(v) = results("latency")? else {
         return Ok(());
     };
-    let v: Value = serde_json::from_str(&text)?;
     let rows = v["host_latency"].as_array().cloned().unwrap_or_default();
     // The max (p = 1) is drawn one step past the last quantile.
     let top = 6.5;
