@@ -502,3 +502,75 @@ mod peers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metered_counts_each_call() {
+        let cell = metered_sim::<4, PAGE>((PAGE * 4) as u32, false);
+        let mut f = cell.borrow_mut();
+        f.write(252, &[0; 8]).unwrap(); // crosses a 256 B program page
+        f.write(512, &[0; 4]).unwrap();
+        let mut buf = [0u8; 100];
+        f.read(0, &mut buf).unwrap();
+        f.erase(0, 2 * PAGE as u32).unwrap();
+        let m = f.meter();
+        assert_eq!(
+            m,
+            Meter {
+                reads: 1,
+                bytes_read: 100,
+                programs: 2,
+                program_pages: 3,
+                bytes_programmed: 12,
+                erase_units: 2,
+            }
+        );
+        assert_eq!(m.since(m), Meter::default());
+        assert_eq!(Meter::default().plus(m), m);
+        // The simulator's own counters agree.
+        let st = f.inner().stats();
+        assert_eq!(
+            (st.bytes_read, st.bytes_programmed, st.erases),
+            (100, 12, 2)
+        );
+    }
+
+    #[test]
+    fn time_model_adds_erase_program_and_read() {
+        let m = Meter {
+            reads: 2,
+            bytes_read: 1000,
+            programs: 1,
+            program_pages: 2,
+            bytes_programmed: 10,
+            erase_units: 3,
+        };
+        let paged = TimeModel {
+            erase_typ_ms: 45.0,
+            erase_max_ms: 400.0,
+            program: ProgramTime::Paged {
+                first_us: 30.0,
+                per_byte_us: 2.5,
+            },
+            read_us_per_byte: 0.16,
+            read_us_per_call: 0.64,
+        };
+        // 3 × 45 ms + (2 × 30 + 8 × 2.5) µs + (1000 × 0.16 + 2 × 0.64) µs.
+        let want = 135.0 + (80.0 + 161.28) / 1000.0;
+        assert!((paged.ms(&m, false) - want).abs() < 1e-9);
+        assert!((paged.ms(&m, true) - (want + 3.0 * 355.0)).abs() < 1e-9);
+        let word = TimeModel {
+            program: ProgramTime::Word {
+                word: 4,
+                us_per_word: 16.0,
+            },
+            ..paged
+        };
+        // 10 B = 3 words started.
+        let want = 135.0 + (48.0 + 161.28) / 1000.0;
+        assert!((word.ms(&m, false) - want).abs() < 1e-9);
+    }
+}
