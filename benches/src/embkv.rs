@@ -227,6 +227,48 @@ impl TimeModel {
     }
 }
 
+/// SPI NOR (W25Q-class datasheet): 4 KiB sector erase 45 ms typ / 400 ms
+/// max; page program tBP1 30 µs + tBP2 2.5 µs per further byte (≈ 0.7 ms
+/// per 256 B page, tPP); read 50 MHz single-SPI: 0.16 µs/B + 0.64 µs per
+/// command (8-bit opcode + 24-bit address).
+pub const SPI_NOR: TimeModel = TimeModel {
+    erase_typ_ms: 45.0,
+    erase_max_ms: 400.0,
+    program: ProgramTime::Paged {
+        first_us: 30.0,
+        per_byte_us: 2.5,
+    },
+    read_us_per_byte: 0.16,
+    read_us_per_call: 0.64,
+};
+
+/// STM32F4-like (x32 parallelism): 128 KiB sector erase 1 s typ / 2 s max,
+/// 16 µs per 32-bit word program, reads memory-mapped ≈ 2 ns/B.
+pub const F4: TimeModel = TimeModel {
+    erase_typ_ms: 1000.0,
+    erase_max_ms: 2000.0,
+    program: ProgramTime::Word {
+        word: 4,
+        us_per_word: 16.0,
+    },
+    read_us_per_byte: 0.002,
+    read_us_per_call: 0.0,
+};
+
+/// STM32H7-like (x32 parallelism): 128 KiB sector erase 1.1 s typ / 2.2 s
+/// max (ST's figures for x32), program per 32 B flash word 100 µs (assumed;
+/// erase dominates), reads memory-mapped ≈ 2 ns/B.
+pub const H7: TimeModel = TimeModel {
+    erase_typ_ms: 1100.0,
+    erase_max_ms: 2200.0,
+    program: ProgramTime::Word {
+        word: 32,
+        us_per_word: 100.0,
+    },
+    read_us_per_byte: 0.002,
+    read_us_per_call: 0.0,
+};
+
 /// One store under test on a shared metered flash.
 pub trait EmbKv {
     /// `false`: rejected because the store is full.
@@ -548,16 +590,7 @@ mod tests {
             bytes_programmed: 10,
             erase_units: 3,
         };
-        let paged = TimeModel {
-            erase_typ_ms: 45.0,
-            erase_max_ms: 400.0,
-            program: ProgramTime::Paged {
-                first_us: 30.0,
-                per_byte_us: 2.5,
-            },
-            read_us_per_byte: 0.16,
-            read_us_per_call: 0.64,
-        };
+        let paged = SPI_NOR;
         // 3 × 45 ms + (2 × 30 + 8 × 2.5) µs + (1000 × 0.16 + 2 × 0.64) µs.
         let want = 135.0 + (80.0 + 161.28) / 1000.0;
         assert!((paged.ms(&m, false) - want).abs() < 1e-9);
