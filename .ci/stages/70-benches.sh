@@ -73,6 +73,8 @@ run cargo bench "${PKG[@]}" --features "$FEATURES" --bench host_ops
 run cargo bench "${PKG[@]}" --features "$FEATURES" --bench switch
 run cargo bench "${PKG[@]}" --features "$FEATURES" --bench peers
 run cargo run --release "${PKG[@]}" --features "$FEATURES" --bin embedded
+# Write latency, boots and wear (issue 13): quick ≈ 5 s, long a few minutes.
+run cargo run --release "${PKG[@]}" --features "$FEATURES" --bin latency -- "$MODE"
 run cargo run --release "${PKG[@]}" --features "$FEATURES" --bin rss
 if [ "$MODE" = long ]; then
     run cargo run --release "${PKG[@]}" --features "$FEATURES" --bin plots

@@ -7,7 +7,12 @@
 //! - `benches/peers.rs`: redb, mmkv and a file-rewriting `HashMap`, same
 //!   workload (feature `peers-host`; twinkv alone without it).
 //! - `src/bin/embedded.rs`: the flash-simulator comparison with counters
-//!   (sequential-storage and ekv with feature `peers-embedded`).
+//!   (sequential-storage and ekv with feature `peers-embedded`; the stores
+//!   and the counting flash wrapper are in [`embkv`]).
+//! - `src/bin/latency.rs`: write latency (the cost of every single `set` on
+//!   the simulator under datasheet timing models, and on the host), boots
+//!   (reopen every 10 updates; host reopen after close and crash), wear per
+//!   erase unit, imports; `-- quick` or `-- long`.
 //! - `src/bin/rss.rs`: peak RSS of a fresh child process per store.
 //! - `src/bin/plots.rs`: SVG plots and tables from the results (feature `plots`).
 //!
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 use twinkv_core::{Config, Geometry, RamRegion, Store};
 use twinkv_host::VecIndex;
 
+pub mod embkv;
 #[cfg(feature = "peers-embedded")]
 pub mod flash_peers;
 

@@ -3,7 +3,7 @@
 //! high-water 0.8 / max-fill 0.9 and 1.0 / 1.0), and with feature
 //! `peers-embedded` sequential-storage's `map` (uncached, and with its
 //! page-state, page-pointer and key-pointer caches) and ekv (CRC on), all on
-//! the same `SimFlash` and so the same counters.
+//! the same `SimFlash` behind the same counting wrapper (`embkv::Metered`).
 //!
 //! Workloads: 32 settings of 16 B updated 20,000 times; 4 counters of 4 B
 //! updated 50,000 times; fill with 64 B values until full, then read all;
@@ -11,224 +11,18 @@
 //!
 //!     cargo run --release -p twinkv-benches --bin embedded --features peers-embedded
 //!     TWINKV_BENCH_QUICK=1 cargo run --release -p twinkv-benches --bin embedded   # CI, twinkv only
-use std::cell::RefCell;
 use std::time::Instant;
 
 use serde_json::json;
-use twinkv_benches::{key, quick, save_json, value};
-use twinkv_core::{
-    Config, Error as KvError, FixedIndex, SharedFlashRegion, SimFlash, SimStats, Store,
-};
-
-const PAGE: usize = 4096;
-const PAGES: usize = 16;
-type Sim = SimFlash<Vec<u8>, 4, PAGE>;
-
-fn sim() -> Sim {
-    let size = (PAGE * PAGES) as u32;
-    Sim::new(vec![0; Sim::storage_len(size)], size).expect("sim")
-}
-
-/// One store under test on a shared simulator.
-trait EmbKv {
-    /// `Ok(false)`: rejected because the store is full.
-    fn set(&mut self, k: &[u8; 16], v: &[u8]) -> bool;
-    fn get(&mut self, k: &[u8; 16], buf: &mut [u8]) -> Option<usize>;
-    /// Whether the remove succeeded.
-    fn remove(&mut self, k: &[u8; 16]) -> bool;
-    fn stats(&self) -> SimStats;
-    /// twinkv only: (live bytes, fill limit) of the store.
-    fn live(&self) -> Option<(u32, u32)> {
-        None
-    }
-}
-
-type TwinRegion<'a> = SharedFlashRegion<'a, Sim>;
-struct Twin<'a> {
-    store: Store<TwinRegion<'a>, FixedIndex<1024>, Vec<u8>>,
-    cell: &'a RefCell<Sim>,
-}
-
-impl<'a> Twin<'a> {
-    fn new(cell: &'a RefCell<Sim>, hw: u16, mf: u16) -> Self {
-        let cfg = Config::new(0xE3B).with_limits(16, 64).with_ratios(hw, mf);
-        let (a, b) = SharedFlashRegion::halves(cell, 0, (PAGE * PAGES) as u32).expect("halves");
-        let scratch =
-            vec![0; Store::<TwinRegion<'a>, FixedIndex<1024>, Vec<u8>>::scratch_len(&cfg, 4)];
-        let store = Store::open(a, b, FixedIndex::new(), scratch, cfg).expect("open");
-        Twin { store, cell }
-    }
-}
-
-impl EmbKv for Twin<'_> {
-    fn set(&mut self, k: &[u8; 16], v: &[u8]) -> bool {
-        match self.store.set(k, v) {
-            Ok(()) => true,
-            Err(KvError::Full) => false,
-            Err(e) => panic!("twinkv set: {e:?}"),
-        }
-    }
-    fn get(&mut self, k: &[u8; 16], buf: &mut [u8]) -> Option<usize> {
-        self.store.get(k, buf).expect("twinkv get")
-    }
-    fn remove(&mut self, k: &[u8; 16]) -> bool {
-        self.store.delete(k).is_ok()
-    }
-    fn stats(&self) -> SimStats {
-        self.cell.borrow().stats()
-    }
-    fn live(&self) -> Option<(u32, u32)> {
-        let st = self.store.stats();
-        Some((st.live_bytes, st.fill_limit))
-    }
-}
-
 #[cfg(feature = "peers-embedded")]
-mod peers {
-    use super::*;
-    use embassy_futures::block_on;
-    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-    use sequential_storage::cache::key_pointers::ArrayKeyPointers;
-    use sequential_storage::cache::page_pointers::ArrayPagePointers;
-    use sequential_storage::cache::page_states::ArrayPageStates;
-    use sequential_storage::cache::{Cache, CacheImpl};
-    use sequential_storage::map::{MapConfig, MapStorage};
-    use twinkv_benches::flash_peers::{AsyncFlash, EkvFlash};
+use twinkv_benches::embkv::{ekv, seq_cached, seq_uncached};
+use twinkv_benches::embkv::{metered_sim, EmbKv, Meter, Twin, PAGE, PAGES};
+use twinkv_benches::{key, quick, save_json, value};
 
-    pub struct Seq<'a, C: CacheImpl<[u8; 16]>> {
-        map: MapStorage<[u8; 16], AsyncFlash<'a>, C>,
-        cell: &'a RefCell<Sim>,
-        buf: [u8; 128],
-    }
+const DEVICE: u32 = (PAGE * PAGES) as u32;
 
-    pub type KeyCache = Cache<
-        ArrayPageStates<PAGES>,
-        ArrayPagePointers<PAGES>,
-        ArrayKeyPointers<[u8; 16], 1024>,
-        [u8; 16],
-    >;
-
-    pub fn seq_uncached(
-        cell: &RefCell<Sim>,
-    ) -> Seq<
-        '_,
-        Cache<
-            sequential_storage::cache::Uncached,
-            sequential_storage::cache::Uncached,
-            sequential_storage::cache::Uncached,
-            [u8; 16],
-        >,
-    > {
-        Seq::new(cell, Cache::new_uncached())
-    }
-
-    pub fn seq_cached(cell: &RefCell<Sim>) -> Seq<'_, KeyCache> {
-        Seq::new(
-            cell,
-            Cache::new(
-                ArrayPageStates::new(),
-                ArrayPagePointers::new(),
-                ArrayKeyPointers::new(),
-            ),
-        )
-    }
-
-    impl<'a, C: CacheImpl<[u8; 16]>> Seq<'a, C> {
-        fn new(cell: &'a RefCell<Sim>, cache: C) -> Self {
-            // remove_item rewrites a word in place (MultiwriteNorFlash).
-            cell.borrow_mut().set_reprogram(twinkv_core::Reprogram::And);
-            let cfg = MapConfig::new(0..(PAGE * PAGES) as u32);
-            Seq {
-                map: MapStorage::new(AsyncFlash(cell), cfg, cache),
-                cell,
-                buf: [0; 128],
-            }
-        }
-    }
-
-    impl<C: CacheImpl<[u8; 16]>> EmbKv for Seq<'_, C> {
-        fn set(&mut self, k: &[u8; 16], v: &[u8]) -> bool {
-            match block_on(self.map.store_item(&mut self.buf, k, &v)) {
-                Ok(()) => true,
-                Err(sequential_storage::Error::FullStorage) => false,
-                Err(e) => panic!("sequential-storage store: {e:?}"),
-            }
-        }
-        fn get(&mut self, k: &[u8; 16], out: &mut [u8]) -> Option<usize> {
-            let got = block_on(self.map.fetch_item::<&[u8]>(&mut self.buf, k))
-                .expect("sequential-storage fetch")?;
-            out[..got.len()].copy_from_slice(got);
-            Some(got.len())
-        }
-        fn remove(&mut self, k: &[u8; 16]) -> bool {
-            block_on(self.map.remove_item(&mut self.buf, k)).is_ok()
-        }
-        fn stats(&self) -> SimStats {
-            self.cell.borrow().stats()
-        }
-    }
-
-    pub struct Ekv<'a> {
-        db: ekv::Database<EkvFlash<'a>, NoopRawMutex>,
-        cell: &'a RefCell<Sim>,
-    }
-
-    pub fn ekv(cell: &RefCell<Sim>) -> Ekv<'_> {
-        let mut config = ekv::Config::default();
-        config.random_seed = 0x5EED;
-        let db = ekv::Database::new(EkvFlash(cell), config);
-        block_on(db.format()).expect("ekv format");
-        Ekv { db, cell }
-    }
-
-    impl EmbKv for Ekv<'_> {
-        fn set(&mut self, k: &[u8; 16], v: &[u8]) -> bool {
-            block_on(async {
-                let mut tx = self.db.write_transaction().await;
-                match tx.write(k, v).await {
-                    Ok(()) => {}
-                    Err(ekv::WriteError::Full) => return false,
-                    Err(e) => panic!("ekv write: {e:?}"),
-                }
-                match tx.commit().await {
-                    Ok(()) => true,
-                    Err(e) => panic!("ekv commit: {e:?}"),
-                }
-            })
-        }
-        fn get(&mut self, k: &[u8; 16], buf: &mut [u8]) -> Option<usize> {
-            block_on(async {
-                let tx = self.db.read_transaction().await;
-                match tx.read(k, buf).await {
-                    Ok(n) => Some(n),
-                    Err(ekv::ReadError::KeyNotFound) => None,
-                    Err(e) => panic!("ekv read: {e:?}"),
-                }
-            })
-        }
-        fn remove(&mut self, k: &[u8; 16]) -> bool {
-            block_on(async {
-                let mut tx = self.db.write_transaction().await;
-                if tx.delete(k).await.is_err() {
-                    return false;
-                }
-                tx.commit().await.is_ok()
-            })
-        }
-        fn stats(&self) -> SimStats {
-            self.cell.borrow().stats()
-        }
-    }
-}
-
-fn diff(a: SimStats, b: SimStats) -> SimStats {
-    SimStats {
-        reads: b.reads - a.reads,
-        bytes_read: b.bytes_read - a.bytes_read,
-        programs: b.programs - a.programs,
-        bytes_programmed: b.bytes_programmed - a.bytes_programmed,
-        erases: b.erases - a.erases,
-    }
+fn diff(a: Meter, b: Meter) -> Meter {
+    b.since(a)
 }
 
 /// `keys` keys of `vlen` bytes, inserted, then `updates` updates round-robin,
@@ -248,16 +42,16 @@ fn updates<S: EmbKv>(
     // Warm-up to the steady state: updates until 4 × the device's bytes were
     // programmed (the first pass over an erased device costs no erases).
     let device = (PAGE * PAGES) as u64;
-    let w0 = s.stats().bytes_programmed;
+    let w0 = s.meter().bytes_programmed;
     let mut i = 0u64;
-    while s.stats().bytes_programmed - w0 < 4 * device {
+    while s.meter().bytes_programmed - w0 < 4 * device {
         assert!(
             s.set(&key(i % keys), &vals[(i % 64) as usize]),
             "{name}: warm-up rejected"
         );
         i += 1;
     }
-    let s0 = s.stats();
+    let s0 = s.meter();
     let t = Instant::now();
     for i in 0..updates {
         assert!(
@@ -266,24 +60,24 @@ fn updates<S: EmbKv>(
         );
     }
     let el = t.elapsed().as_secs_f64();
-    let d = diff(s0, s.stats());
+    let d = diff(s0, s.meter());
     let mut buf = [0u8; 64];
     let gets = keys * 20;
-    let g0 = s.stats();
+    let g0 = s.meter();
     let t = Instant::now();
     for i in 0..gets {
         let n = s.get(&key(i % keys), &mut buf).expect("present");
         assert_eq!(n, vlen);
     }
     let gel = t.elapsed().as_secs_f64();
-    let gd = diff(g0, s.stats());
+    let gd = diff(g0, s.meter());
     let u = updates as f64;
     let payload = (16 + vlen) as f64;
     let row = json!({
         "workload": wl, "store": name, "updates": updates,
         "programmed_per_update": d.bytes_programmed as f64 / u,
         "read_per_update": d.bytes_read as f64 / u,
-        "erases_per_1000": d.erases as f64 * 1000.0 / u,
+        "erases_per_1000": d.erase_units as f64 * 1000.0 / u,
         "write_amplification": d.bytes_programmed as f64 / u / payload,
         "ns_per_update": el * 1e9 / u,
         "read_per_get": gd.bytes_read as f64 / gets as f64,
@@ -293,7 +87,7 @@ fn updates<S: EmbKv>(
         "| {wl} | {name} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} |",
         d.bytes_programmed as f64 / u,
         d.bytes_read as f64 / u,
-        d.erases as f64 * 1000.0 / u,
+        d.erase_units as f64 * 1000.0 / u,
         d.bytes_programmed as f64 / u / payload,
         el * 1e9 / u,
         gd.bytes_read as f64 / gets as f64,
@@ -315,19 +109,19 @@ fn fill<S: EmbKv>(s: &mut S, name: &str, bound: f64) -> serde_json::Value {
     let live = s.live();
     // The first rejected write above may have done work (e.g. a last
     // compaction); measure the next rejected write alone.
-    let r0 = s.stats();
+    let r0 = s.meter();
     let rejected = s.set(&key(n + 1), &value(n + 1, 64));
-    let rd = diff(r0, s.stats());
+    let rd = diff(r0, s.meter());
     assert!(!rejected, "{name}: second write at full accepted");
     let mut buf = [0u8; 64];
-    let g0 = s.stats();
+    let g0 = s.meter();
     let t = Instant::now();
     for i in 0..n {
         assert_eq!(s.get(&key(i), &mut buf), Some(64), "{name}: key {i}");
         assert_eq!(&buf[..], &value(i, 64)[..]);
     }
     let gel = t.elapsed().as_secs_f64();
-    let gd = diff(g0, s.stats());
+    let gd = diff(g0, s.meter());
     let removed = s.remove(&key(0));
     let after_remove = removed && s.get(&key(0), &mut buf).is_none();
     let payload = n as f64 * 80.0;
@@ -336,7 +130,7 @@ fn fill<S: EmbKv>(s: &mut S, name: &str, bound: f64) -> serde_json::Value {
         payload / bound * 100.0,
         gd.bytes_read as f64 / n as f64,
         gel * 1e9 / n as f64,
-        rd.erases,
+        rd.erase_units,
         rd.bytes_programmed,
         rd.bytes_read,
         if after_remove { "yes" } else { "no" },
@@ -347,7 +141,7 @@ fn fill<S: EmbKv>(s: &mut S, name: &str, bound: f64) -> serde_json::Value {
     }
     json!({"store": name, "max_keys": n, "payload_bytes": payload, "share_of_bound": payload / bound,
         "read_per_get": gd.bytes_read as f64 / n as f64, "ns_per_get": gel * 1e9 / n as f64,
-        "rejected_erases": rd.erases, "rejected_programmed": rd.bytes_programmed,
+        "rejected_erases": rd.erase_units, "rejected_programmed": rd.bytes_programmed,
         "rejected_read": rd.bytes_read, "remove_at_full": after_remove,
         "twinkv_live_bytes": live.map(|l| l.0), "twinkv_fill_limit": live.map(|l| l.1), "ns_per_fill_set": fill_s * 1e9 / n as f64})
 }
@@ -356,31 +150,27 @@ macro_rules! each_store {
     ($f:ident, $($arg:expr),*) => {{
         #[allow(clippy::vec_init_then_push)] // rows are pushed under `cfg`s
         let mut rows = Vec::new();
-        {
-            let cell = RefCell::new(sim());
-            let mut s = Twin::new(&cell, 8000, 9000);
-            rows.push($f(&mut s, "twinkv hw0.8", $($arg),*));
-        }
-        {
-            let cell = RefCell::new(sim());
-            let mut s = Twin::new(&cell, 10000, 10000);
-            rows.push($f(&mut s, "twinkv hw1.0", $($arg),*));
+        let half = DEVICE / 2;
+        for (name, hw, mf) in [("twinkv hw0.8", 8000, 9000), ("twinkv hw1.0", 10000, 10000)] {
+            let cell = metered_sim::<4, PAGE>(DEVICE, false);
+            let mut s = Twin::new(&cell, 0..half, half..DEVICE, hw, mf);
+            rows.push($f(&mut s, name, $($arg),*));
         }
         #[cfg(feature = "peers-embedded")]
         {
             {
-                let cell = RefCell::new(sim());
-                let mut s = peers::seq_uncached(&cell);
+                let cell = metered_sim::<4, PAGE>(DEVICE, true);
+                let mut s = seq_uncached(&cell);
                 rows.push($f(&mut s, "seq-storage", $($arg),*));
             }
             {
-                let cell = RefCell::new(sim());
-                let mut s = peers::seq_cached(&cell);
+                let cell = metered_sim::<4, PAGE>(DEVICE, true);
+                let mut s = seq_cached::<_, PAGES>(&cell);
                 rows.push($f(&mut s, "seq-storage+cache", $($arg),*));
             }
             {
-                let cell = RefCell::new(sim());
-                let mut s = peers::ekv(&cell);
+                let cell = metered_sim::<4, PAGE>(DEVICE, false);
+                let mut s = ekv(&cell);
                 rows.push($f(&mut s, "ekv", $($arg),*));
             }
         }

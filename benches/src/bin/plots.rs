@@ -1,6 +1,7 @@
 //! SVG plots of one run's results into benches/plots/: host ns/op vs live
 //! keys (criterion's estimates of `host_ops`), bytes programmed per update
-//! per store (embedded.json), and the switch ratio vs used/live (switch.json).
+//! per store (embedded.json), the switch ratio vs used/live (switch.json),
+//! and the latency CDF of single overwrites per store (latency.json).
 //!
 //!     cargo run --release -p twinkv-benches --features plots --bin plots
 use std::collections::BTreeMap;
@@ -192,14 +193,22 @@ fn host_ns_per_op(out: &Path) -> Res<()> {
     Ok(())
 }
 
-/// Bars: bytes programmed per update, per store and workload.
-fn embedded_bytes(out: &Path) -> Res<()> {
-    let f = results_dir().join("embedded.json");
+/// `results_dir()/name.json`, or `None` (said on stderr) when the run that
+/// writes it has not run.
+fn results(name: &str) -> Res<Option<Value>> {
+    let f = results_dir().join(format!("{name}.json"));
     let Ok(text) = std::fs::read_to_string(&f) else {
         eprintln!("no {}", f.display());
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_str(&text)?))
+}
+
+/// Bars: bytes programmed per update, per store and workload.
+fn embedded_bytes(out: &Path) -> Res<()> {
+    let Some(v) = results("embedded")? else {
         return Ok(());
     };
-    let v: Value = serde_json::from_str(&text)?;
     let rows = v["updates"].as_array().cloned().unwrap_or_default();
     let bars: Vec<(String, f64, f64)> = rows
         .iter()
@@ -276,12 +285,9 @@ fn embedded_bytes(out: &Path) -> Res<()> {
 
 /// The headline: re-scan + switch / in-memory switch vs used/live, per live keys.
 fn switch_ratio(out: &Path) -> Res<()> {
-    let f = results_dir().join("switch.json");
-    let Ok(text) = std::fs::read_to_string(&f) else {
-        eprintln!("no {}", f.display());
+    let Some(v) = results("switch")? else {
         return Ok(());
     };
-    let v: Value = serde_json::from_str(&text)?;
     let mut series: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
     for r in v["headline"].as_array().cloned().unwrap_or_default() {
         if r["medium"] != "ram" {
@@ -338,11 +344,106 @@ fn switch_ratio(out: &Path) -> Res<()> {
     Ok(())
 }
 
+/// The CDF of single-overwrite latencies per store and medium (latency.json):
+/// x = latency (log), y = percentile on a "nines" scale (−log10(1 − p)), so
+/// that the tail up to the longest `set` is visible.
+fn latency_cdf(out: &Path) -> Res<()> {
+    let Some(v) = results("latency")? else {
+        return Ok(());
+    };
+    let rows = v["host_latency"].as_array().cloned().unwrap_or_default();
+    // The max (p = 1) is drawn one step past the last quantile.
+    let top = 6.5;
+    let nines = |p: f64| if p >= 1.0 { top } else { -(1.0 - p).log10() };
+    let series: Vec<(String, Vec<(f64, f64)>)> = rows
+        .iter()
+        .map(|r| {
+            let name = format!(
+                "{}, {} (max {:.2} ms)",
+                r["store"].as_str().unwrap_or(""),
+                r["medium"].as_str().unwrap_or(""),
+                r["max"].as_f64().unwrap_or(0.0) / 1e6
+            );
+            let pts = r["cdf"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|pt| {
+                    let ns = pt[0].as_f64()?.max(1.0);
+                    Some((ns, nines(pt[1].as_f64()?)))
+                })
+                .collect();
+            (name, pts)
+        })
+        .collect();
+    let xmax = series
+        .iter()
+        .flat_map(|(_, pts)| pts.iter().map(|p| p.0))
+        .fold(1e3, f64::max)
+        * 2.0;
+    let sets = rows.first().and_then(|r| r["sets"].as_u64()).unwrap_or(0);
+    let p = out.join("latency_cdf.svg");
+    let root = SVGBackend::new(&p, (1000, 620)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("latency of single overwrites ({sets} sets per store): CDF, top = max"),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((10f64..xmax).log_scale(), 0f64..top + 0.2)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency of one set, ns (log)")
+        .y_desc("percentile")
+        .y_labels(8)
+        .y_label_formatter(&|y| {
+            if *y <= 0.0 {
+                "p0".to_string()
+            } else {
+                let p = format!("{:.4}", 100.0 * (1.0 - 10f64.powf(-*y)));
+                format!("p{}", p.trim_end_matches('0').trim_end_matches('.'))
+            }
+        })
+        .x_label_formatter(&|x| match *x {
+            x if x >= 1e9 => format!("{:.0} s", x / 1e9),
+            x if x >= 1e6 => format!("{:.0} ms", x / 1e6),
+            x if x >= 1e3 => format!("{:.0} µs", x / 1e3),
+            x => format!("{x:.0} ns"),
+        })
+        .draw()?;
+    for (i, (name, pts)) in series.into_iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let style = if i >= COLORS.len() {
+            c.stroke_width(1)
+        } else {
+            c.stroke_width(2)
+        };
+        chart
+            .draw_series(LineSeries::new(pts, style))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    println!("{}", p.display());
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("plots");
     std::fs::create_dir_all(&out)?;
     host_ns_per_op(&out)?;
     embedded_bytes(&out)?;
     switch_ratio(&out)?;
+    latency_cdf(&out)?;
     Ok(())
 }
