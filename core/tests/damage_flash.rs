@@ -85,30 +85,16 @@ fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>]) -> Probe {
     guarded(|| {
         let a = flash_with::<W>(&img[0]);
         let b = flash_with::<W>(&img[1]);
-        let ro = match open_ro(&a, &b) {
-            Ok(mut s) => core_opened(&mut s, keys),
-            Err(e) => core_refusal(&e, true, keys.len(), is_empty(img)),
-        };
-        let mut refused_but_wrote = image(&a, &b) != *img;
-        let (rw, wrote) = match open_two(&a, &b, config()) {
-            Ok(mut s) => core_write_phase(&mut s),
-            Err(e) => {
-                refused_but_wrote |= image(&a, &b) != *img;
-                (core_refusal(&e, false, 0, false), None)
-            }
-        };
-        let re = wrote.as_ref().map(|_| match open_two(&a, &b, config()) {
-            Ok(mut s) => core_opened(&mut s, &with_new(keys)),
-            Err(e) => core_refusal(&e, false, 0, false),
-        });
-        Probe {
-            ro,
-            rw,
-            wrote,
-            re,
-            panic: None,
-            refused_but_wrote,
-        }
+        twinkv_core::testkit::damage::probe!(
+            keys: keys,
+            empty: is_empty(img),
+            changed: image(&a, &b) != *img,
+            open_ro: open_ro(&a, &b),
+            open_rw: open_two(&a, &b, config()),
+            read: core_opened,
+            write: core_write_phase,
+            refusal: core_refusal,
+        )
     })
 }
 

@@ -79,31 +79,17 @@ fn probe(img: &Image, keys: &[Vec<u8>], in_order: bool) -> Probe {
         let mut rig = Rig::new(&power, SIZE, W, config());
         rig.set_in_order(in_order);
         load(&mut rig, img);
-        let ro = match rig.open_read_only() {
-            Ok(mut s) => core_opened(&mut s, keys),
-            Err(e) => core_refusal(&e, true, keys.len(), is_empty(img)),
-        };
-        let mut refused_but_wrote = rig.snapshot() != (img[0].clone(), img[1].clone());
-        let (rw, wrote) = match rig.open() {
-            Ok(mut s) => core_write_phase(&mut s),
-            Err(e) => {
-                let o = core_refusal(&e, false, 0, false);
-                refused_but_wrote |= rig.snapshot() != (img[0].clone(), img[1].clone());
-                (o, None)
-            }
-        };
-        let re = wrote.as_ref().map(|_| match rig.open() {
-            Ok(mut s) => core_opened(&mut s, &with_new(keys)),
-            Err(e) => core_refusal(&e, false, 0, false),
-        });
-        Probe {
-            ro,
-            rw,
-            wrote,
-            re,
-            panic: None,
-            refused_but_wrote,
-        }
+        let before = (img[0].clone(), img[1].clone());
+        twinkv_core::testkit::damage::probe!(
+            keys: keys,
+            empty: is_empty(img),
+            changed: rig.snapshot() != before,
+            open_ro: rig.open_read_only(),
+            open_rw: rig.open(),
+            read: core_opened,
+            write: core_write_phase,
+            refusal: core_refusal,
+        )
     })
 }
 

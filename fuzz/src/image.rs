@@ -151,6 +151,9 @@ impl ImageInput {
             max_value_len: u32::from(self.max_value_len),
             high_water_bp: self.high_water_bp,
             max_fill_bp: self.max_fill_bp,
+            // Both ways, without a new input field: writes erasing ahead or
+            // only `maintain` (the image fuzzer never calls it).
+            erase_ahead: self.store_id & 1 == 0,
         }
     }
 

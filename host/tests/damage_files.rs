@@ -114,48 +114,35 @@ fn opened(s: &Store, keys: &[Vec<u8>]) -> Opened {
     }
 }
 
+/// (2) of the probe: the store's state, then one write.
+fn write_phase(s: &mut Store) -> (Opened, Option<Result<(), Read>>) {
+    let st = s.stats().unwrap();
+    let w = match s.set(NEW_KEY, NEW_VALUE) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_corruption() => Err(Read::Corrupted),
+        Err(e) => Err(Read::Error(format!("{e:?}"))),
+    };
+    let o = Opened::Ok {
+        generation: st.generation,
+        damage: st.damage_found_at_open > 0 || st.damaged_keys > 0,
+        reads: Vec::new(),
+    };
+    (o, Some(w))
+}
+
 fn probe(base: &Path, img: &Image, keys: &[Vec<u8>]) -> Probe {
     guarded(|| {
         write_image(base, img);
-        let ro = match Store::open_read_only(base) {
-            Ok(s) => opened(&s, keys),
-            Err(e) => refusal(&e, true, keys.len(), is_empty(img)),
-        };
-        let mut refused_but_wrote = read_image(base) != *img;
-        let (rw, wrote) = match Store::open(base, Options::new()) {
-            Ok(mut s) => {
-                let st = s.stats().unwrap();
-                let w = match s.set(NEW_KEY, NEW_VALUE) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.is_corruption() => Err(Read::Corrupted),
-                    Err(e) => Err(Read::Error(format!("{e:?}"))),
-                };
-                let o = Opened::Ok {
-                    generation: st.generation,
-                    damage: st.damage_found_at_open > 0 || st.damaged_keys > 0,
-                    reads: Vec::new(),
-                };
-                (o, Some(w))
-            }
-            Err(e) => {
-                refused_but_wrote |= read_image(base) != *img;
-                (refusal(&e, false, 0, false), None)
-            }
-        };
-        let re = wrote
-            .as_ref()
-            .map(|_| match Store::open(base, Options::new()) {
-                Ok(s) => opened(&s, &with_new(keys)),
-                Err(e) => refusal(&e, false, 0, false),
-            });
-        Probe {
-            ro,
-            rw,
-            wrote,
-            re,
-            panic: None,
-            refused_but_wrote,
-        }
+        twinkv_core::testkit::damage::probe!(
+            keys: keys,
+            empty: is_empty(img),
+            changed: read_image(base) != *img,
+            open_ro: Store::open_read_only(base),
+            open_rw: Store::open(base, Options::new()),
+            read: |s: &mut Store, keys: &[Vec<u8>]| opened(s, keys),
+            write: write_phase,
+            refusal: refusal,
+        )
     })
 }
 

@@ -236,20 +236,17 @@ impl<R: Region> Journal<R> {
     }
 
     /// One step of erase ahead (FORMAT.md §7.3): the highest pending unit,
-    /// so that the header unit goes last. On regions that do not persist
-    /// in order a unit that reads erased is erased (no weak cells), so it is
-    /// only read. Returns the units still pending.
+    /// so that the header unit goes last. Returns the units still pending.
     pub(crate) fn erase_next_unit(&mut self) -> Result<u32, R::Error> {
         let Some(k) = self.pending.checked_sub(1) else {
             return Ok(0);
         };
         let e = self.geo.erase_unit;
-        let (from, to) = (k * e, (k + 1) * e);
-        let proven = !self.region.persists_in_order() && self.is_erased(from, to)?;
-        if !proven {
-            // Until it returns, the unit is in no known state.
-            self.region.erase(from, to).map_err(Error::Region)?;
-        }
+        // Until it returns, the unit is in no known state: a unit that reads
+        // erased may be an erase cut short.
+        self.region
+            .erase(k * e, (k + 1) * e)
+            .map_err(Error::Region)?;
         self.pending = k;
         Ok(k)
     }

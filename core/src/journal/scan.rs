@@ -318,6 +318,10 @@ fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
         s.pending = Some(pos);
         s.pending_batch = batch;
         s.bound = 0;
+    } else if s.in_order && s.pending_batch && pos < s.bound {
+        // A problem inside the uncommitted batch: its records end before
+        // the batch's commit does, so the tear's reach stays the batch's.
+        return;
     }
     s.bound = s.bound.max(reach);
 }

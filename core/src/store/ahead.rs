@@ -5,6 +5,7 @@
 //! record) before any of it is touched, and on regions that persist in
 //! order each step's progress too, so a reboot resumes where it stopped.
 
+use super::switch::Fold;
 use super::*;
 use crate::error::bug;
 
@@ -15,8 +16,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// returns `false`, the next switch erases nothing.
     ///
     /// Each unit costs one erase call, and on flash one erased record
-    /// (16 bytes at write unit 4) appended to the active log; on memory-mapped
-    /// files a unit that reads erased costs a read only. A power cut
+    /// (16 bytes at write unit 4) appended to the active log (none on
+    /// memory-mapped files). A power cut
     /// during it is recovered like any other (FORMAT.md §7.3): at most the
     /// unit being erased is erased again.
     ///
@@ -61,19 +62,33 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // Before the partner is touched, the active log must say that it
             // is ours to erase (FORMAT.md §8): a cut erase can leave it
             // unrecognisable. Synced, on every medium.
-            if !self.append_erased(pending)? {
-                return Ok(false);
+            match self.append_erased(pending)? {
+                Appended::Yes => {}
+                Appended::NoRoom => return Ok(false),
+                Appended::Failed => return self.switch_after_failed_append(),
             }
             self.pair.active_mut().sync()?;
             self.pair.inactive_mut().set_pending_recorded();
         }
         let left = self.pair.inactive_mut().erase_next_unit()?;
         if self.pair.active().region.persists_in_order() {
-            // Progress, so that a reboot resumes here (elsewhere a unit that
-            // reads erased is erased, and reading tells).
-            self.append_erased(left)?;
+            // Progress, so that a reboot resumes here. Not on memory-mapped
+            // files, where an erase is a cheap write of 0xFF bytes and an
+            // unsynced record would have to be synced first.
+            if let Appended::Failed = self.append_erased(left)? {
+                return self.switch_after_failed_append();
+            }
         }
         Ok(left > 0)
+    }
+
+    /// A program of an erased record failed (a unit that read erased was an
+    /// erase cut short, or the power went) and sealed the log: switch now,
+    /// as a write whose append fails does. If the failure lasts, the switch
+    /// reports it.
+    fn switch_after_failed_append(&mut self) -> Result<bool, R::Error> {
+        self.switch(Fold::Ops(&[]))?;
+        Ok(false)
     }
 
     /// After a write that did not switch (`switches_before` is the switch
@@ -89,9 +104,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Appends an erased record saying that the partner's units
-    /// `0..pending` may still hold bytes. Returns `false`, appending
-    /// nothing, when the log is sealed or has no room for it.
-    fn append_erased(&mut self, pending: u32) -> Result<bool, R::Error> {
+    /// `0..pending` may still hold bytes.
+    fn append_erased(&mut self, pending: u32) -> Result<Appended, R::Error> {
         let partner_size = self.pair.inactive().size();
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
@@ -100,9 +114,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let len =
             record::encode(scratch, seal, Kind::Erased, 0, &[], &value, w).ok_or_else(|| bug!())?;
         if j.sealed() || j.append_at() + len > j.size() {
-            return Ok(false);
+            return Ok(Appended::NoRoom);
         }
-        j.append(&scratch[..len as usize])?;
-        Ok(true)
+        match j.append(&scratch[..len as usize]) {
+            Ok(_) => Ok(Appended::Yes),
+            Err(Error::Region(_)) => Ok(Appended::Failed),
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// What [`Store::append_erased`] did.
+enum Appended {
+    Yes,
+    /// The log is sealed or full: nothing written.
+    NoRoom,
+    /// The program failed; the log is sealed now.
+    Failed,
 }

@@ -610,6 +610,58 @@ pub struct Probe {
     pub refused_but_wrote: bool,
 }
 
+/// The probe every medium runs on a damaged image, as one shape: (1) a
+/// read-only open (`open_ro`) and every key; (2) a read-write open
+/// (`open_rw`) and one write (`write`); (3) the same open again and every
+/// key and [`NEW_KEY`]. `read` turns an opened store into [`Opened`],
+/// `refusal(&error, read_only, keys, empty)` a refused open; `changed` says
+/// whether the image's bytes changed (a refused open must not write).
+///
+/// A macro rather than a function: each medium's store borrows its regions
+/// with lifetimes of its own (a rig, two flashes, files by path), which a
+/// closure returning the opened store cannot express.
+#[macro_export]
+macro_rules! __testkit_probe {
+    (
+        keys: $keys:expr,
+        empty: $empty:expr,
+        changed: $changed:expr,
+        open_ro: $ro:expr,
+        open_rw: $rw:expr,
+        read: $read:expr,
+        write: $write:expr,
+        refusal: $refusal:expr $(,)?
+    ) => {{
+        let keys: &[Vec<u8>] = $keys;
+        let ro = match $ro {
+            Ok(mut s) => ($read)(&mut s, keys),
+            Err(e) => ($refusal)(&e, true, keys.len(), $empty),
+        };
+        let mut refused_but_wrote = $changed;
+        let (rw, wrote) = match $rw {
+            Ok(mut s) => ($write)(&mut s),
+            Err(e) => {
+                let o = ($refusal)(&e, false, 0, false);
+                refused_but_wrote |= $changed;
+                (o, None)
+            }
+        };
+        let re = wrote.as_ref().map(|_| match $rw {
+            Ok(mut s) => ($read)(&mut s, &$crate::testkit::damage::with_new(keys)),
+            Err(e) => ($refusal)(&e, false, 0, false),
+        });
+        $crate::testkit::damage::Probe {
+            ro,
+            rw,
+            wrote,
+            re,
+            panic: None,
+            refused_but_wrote,
+        }
+    }};
+}
+pub use __testkit_probe as probe;
+
 /// Runs `f`, turning a panic into `Probe::panic`.
 pub fn guarded(f: impl FnOnce() -> Probe) -> Probe {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
