@@ -1,18 +1,21 @@
 //! The store: two journals, one index, and the double-buffer switch.
 //!
 //! One room per part of FORMAT.md: [`open`](self::open) holds the open
-//! decision table (§8), salvage and the first format; `read` the lookups;
-//! `write` the write and batch paths and the trigger rule (§7.1); `switch`
-//! the switch (§7, one function per step of its crash table); `ahead` erase
-//! ahead (§7.3), one erase unit at a time; `pair` the two
+//! decision table (§8) and the first format; `salvage` what a salvage open
+//! presents; `read` the lookups; `write` single writes and the trigger rule
+//! (§7.1); `batch` atomic batches (§5) and their linear-time key tracking;
+//! `switch` the switch (§7, one function per step of its crash table);
+//! `ahead` erase ahead (§7.3), one erase unit at a time; `pair` the two
 //! journals and which is active; `tally` the live counters; `replay` what a
 //! scan of the active region feeds into the index.
 
 mod ahead;
+mod batch;
 mod open;
 mod pair;
 mod read;
 mod replay;
+mod salvage;
 mod switch;
 mod tally;
 mod write;

@@ -37,7 +37,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut hit = None;
         let mut suspect = false;
         let found = index.find(hash, |off| {
-            if write::staged_op(off).is_some() {
+            if batch::staged_op(off).is_some() {
                 return Ok(false); // a batch's staged key, not a record
             }
             let h = match j.header_at(off, limits.max_key, limits.max_value) {

@@ -1,6 +1,6 @@
 //! The double-buffer switch (FORMAT.md §7).
 
-use super::write::BatchKeys;
+use super::batch::BatchKeys;
 use super::*;
 use crate::error::bug;
 

@@ -1,0 +1,435 @@
+//! Atomic batches (FORMAT.md §5): the pass that plans a batch before
+//! anything is written, appending it (begin, records, commit) and indexing
+//! it, and [`BatchKeys`], which finds a batch's repeated keys in linear time
+//! through the store's own index.
+
+use super::switch::{Fold, STALE};
+use super::write::{effect, Effect};
+use super::*;
+use crate::error::bug;
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// An atomic batch of two or more operations.
+    pub(super) fn write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        self.write_checked(ops)?;
+        let w = self.pair.active().geo.write_unit;
+        let scan = self.batch_scan(ops)?;
+        if scan.lens == 0 {
+            return Ok(());
+        }
+        let add = scan.lens
+            + record::stored_len(0, 8, w).ok_or_else(|| bug!())?
+            + record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
+        let live_after = i64::from(self.tally.live_bytes) + scan.effect.live;
+        let live_after = u32::try_from(live_after).map_err(|_| bug!())?;
+        if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
+            return Err(Error::Full);
+        }
+        if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
+            return Err(Error::IndexFull);
+        }
+        if self.should_switch(add, live_after) {
+            self.switch(Fold::Ops(ops))
+        } else {
+            self.append_batch(ops, &scan)
+        }
+    }
+
+    /// One pass over a batch before anything is written: the bytes its
+    /// records take, its effect on the live data and the most index entries
+    /// it adds at any point (see [`BatchScan`]).
+    pub(super) fn batch_scan(&mut self, ops: &[Op<'_>]) -> Result<BatchScan, R::Error> {
+        let mut keys = BatchKeys::new(ops, self.can_stage());
+        let r = self.batch_scan_staged(ops, &mut keys);
+        keys.finish(&mut self.index, ops);
+        r
+    }
+
+    fn batch_scan_staged(
+        &mut self,
+        ops: &[Op<'_>],
+        keys: &mut BatchKeys,
+    ) -> Result<BatchScan, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let mut scan = BatchScan {
+            count: 0,
+            lens: 0,
+            inserts: 0,
+            effect: Effect {
+                live: 0,
+                keys: 0,
+                entries: 0,
+            },
+        };
+        let (mut now, mut peak) = (0i64, 0i64);
+        for (i, op) in ops.iter().enumerate() {
+            let hash = key_hash(op.key());
+            let prev = keys.step(&mut self.index, ops, i, hash);
+            let touches = self.damage.touches(short_hash(hash));
+            // The key's entry before the batch (nothing is applied yet).
+            let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
+            // From the first op on, the previous op on the key decides whether
+            // it has an entry.
+            let before = match prev {
+                Some(j) => matches!(ops[j], Op::Set(..)) || touches,
+                None => old.is_some(),
+            };
+            if let Some(len) = record_len(op, prev.is_some() || before || touches, w)? {
+                scan.lens = scan.lens.checked_add(len).ok_or_else(|| bug!())?;
+                scan.count += 1;
+            }
+            // The index is updated in op order, and a replay at open applies
+            // the batch's records in the same order, so a batch must fit at
+            // every step, not only at its end.
+            let after = matches!(op, Op::Set(..)) || touches;
+            now += i64::from(after) - i64::from(before);
+            peak = peak.max(now);
+            // The effect on the live data is the last op's on each key: this
+            // op's replaces the previous op's.
+            let mut add = |e: Effect, sign: i64| {
+                scan.effect.live += sign * e.live;
+                scan.effect.keys += sign * e.keys;
+                scan.effect.entries += sign * e.entries;
+            };
+            if let Some(j) = prev {
+                add(effect(old, &ops[j], touches, w)?, -1);
+            }
+            add(effect(old, op, touches, w)?, 1);
+        }
+        scan.inserts = peak as usize;
+        Ok(scan)
+    }
+
+    /// Whether record offsets leave the top bit of an index offset free for
+    /// [`BatchKeys`] to stage a batch's keys in the index.
+    pub(super) fn can_stage(&self) -> bool {
+        self.pair.active().size() <= STAGED && self.pair.inactive().size() <= STAGED
+    }
+
+    /// Appends `ops` to the active log as a batch (begin, records, commit)
+    /// and then updates the index; if a program fails or does not read back,
+    /// folds the whole batch into a switch instead.
+    pub(super) fn append_batch(
+        &mut self,
+        ops: &[Op<'_>],
+        scan: &BatchScan,
+    ) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let begin = self.pair.active().append_at();
+        let mut keys = BatchKeys::new(ops, self.can_stage());
+        let written = self.append_batch_records(ops, scan, &mut keys);
+        keys.finish(&mut self.index, ops);
+        if !written? {
+            return self.switch(Fold::Ops(ops));
+        }
+        // Only now, with the commit written, do the writes become visible.
+        let first = begin + record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
+        let mut keys = BatchKeys::new(ops, self.can_stage());
+        let r = self.index_batch(ops, first, &mut keys);
+        keys.finish(&mut self.index, ops);
+        r
+    }
+
+    /// The batch's begin, records and commit; `Ok(false)`: a program failed
+    /// (see [`Store::append_encoded`]).
+    fn append_batch_records(
+        &mut self,
+        ops: &[Op<'_>],
+        scan: &BatchScan,
+        keys: &mut BatchKeys,
+    ) -> Result<bool, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let mut batch_check = crate::format::checks::CRC32C.digest();
+        let begin = self.pair.active().append_at();
+        let v = record::batch_begin_value(scan.count, scan.lens);
+        if self.append_encoded(Kind::BatchBegin, 0, &[], &v)?.is_none() {
+            return Ok(false);
+        }
+        for (i, op) in ops.iter().enumerate() {
+            let Some(len) = self.batch_record_len(ops, keys, i, w)? else {
+                continue;
+            };
+            let (kind, value) = match *op {
+                Op::Set(_, v) => (Kind::Set, v),
+                Op::Delete(_) => (Kind::Delete, &[][..]),
+            };
+            let hash = short_hash(key_hash(op.key()));
+            if self.append_encoded(kind, hash, op.key(), value)?.is_none() {
+                return Ok(false);
+            }
+            batch_check.update(&self.scratch.as_mut()[..len as usize]);
+        }
+        let v = record::batch_commit_value(begin, scan.count, scan.lens, batch_check.finalize());
+        Ok(self
+            .append_encoded(Kind::BatchCommit, 0, &[], &v)?
+            .is_some())
+    }
+
+    /// Points the index at the committed batch's records, which start at
+    /// `first`, in op order.
+    fn index_batch(
+        &mut self,
+        ops: &[Op<'_>],
+        first: u32,
+        keys: &mut BatchKeys,
+    ) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let mut off = first;
+        for (i, op) in ops.iter().enumerate() {
+            let Some(len) = self.batch_record_len(ops, keys, i, w)? else {
+                continue;
+            };
+            // Staged keys take index room a real insert may need.
+            if keys.staged() && !self.index.has_room(1) {
+                keys.unstage(&mut self.index, &ops[..=i]);
+            }
+            let kind = if matches!(op, Op::Set(..)) {
+                Kind::Set
+            } else {
+                Kind::Delete
+            };
+            self.index_put(op.key(), key_hash(op.key()), kind, off)?;
+            off += len;
+        }
+        Ok(())
+    }
+
+    /// Length of the record `ops[i]` appends, `None` for a no-op: deleting a
+    /// key that has no record, no damage to clear, and no earlier op in the
+    /// same batch. `keys` must have taken `ops[..i]` in order. The answer
+    /// depends only on the state before the batch (the index entry of a key
+    /// is read only before the batch's first op on it has been applied).
+    fn batch_record_len(
+        &mut self,
+        ops: &[Op<'_>],
+        keys: &mut BatchKeys,
+        i: usize,
+        w: u32,
+    ) -> Result<Option<u32>, R::Error> {
+        let op = &ops[i];
+        if !keys.deletes {
+            // Every op writes a record: no need to know the others.
+            return record_len(op, true, w);
+        }
+        let hash = key_hash(op.key());
+        let earlier = keys.step(&mut self.index, ops, i, hash).is_some();
+        let needed = match op {
+            Op::Set(..) => true,
+            Op::Delete(k) => {
+                earlier || self.damage.touches(short_hash(hash)) || self.lookup(k, hash)?.is_some()
+            }
+        };
+        record_len(op, needed, w)
+    }
+}
+
+/// What [`Store::batch_scan`] learns about a batch before writing it.
+pub(super) struct BatchScan {
+    /// Records the batch appends (no-op deletes write none).
+    count: u32,
+    /// Their stored bytes.
+    lens: u32,
+    /// The most index entries applying the batch in op order adds at any
+    /// point.
+    inserts: usize,
+    /// The effect on the live data (the last op on each key).
+    effect: Effect,
+}
+
+/// The record `op` appends when `needed` (a delete needs one only if the key
+/// had an entry, has damage to clear, or an earlier op of the batch wrote it).
+fn record_len<E>(op: &Op<'_>, needed: bool, w: u32) -> Result<Option<u32>, E> {
+    Ok(match *op {
+        Op::Set(k, v) => Some(set_len(k, v, w)?),
+        Op::Delete(k) if needed => Some(set_len(k, &[], w)?),
+        Op::Delete(_) => None,
+    })
+}
+
+/// An index offset with this bit set is a batch's staged key (the low bits
+/// are an op's position in the batch); record offsets stay below it (regions
+/// of at most 2 GiB, see [`Store::can_stage`]).
+pub(super) const STAGED: u32 = 1 << 31;
+
+/// The op position a staged index offset holds, `None` for a record offset
+/// (and for the switch's [`STALE`](super::switch::STALE) and the free mark).
+#[inline]
+pub(super) fn staged_op(off: u32) -> Option<usize> {
+    (off & STAGED != 0 && off < STALE).then_some((off & !STAGED) as usize)
+}
+
+/// Finds, for each op of a batch, the other ops on the same key, in O(1)
+/// expected time per op and O(1) extra RAM: each key of the batch is staged
+/// in the store's own index as an extra entry (its key hash, offset
+/// [`STAGED`] | the position of the key's latest op so far), found by the
+/// normal probe and compared with the op's key. Record lookups skip staged
+/// entries. [`BatchKeys::finish`] removes them all again.
+///
+/// The index needs room for one staged entry per distinct key next to the
+/// records' entries. Where it has none (a [`FixedIndex`](crate::FixedIndex)
+/// near full), where a region is larger than 2 GiB, or for a batch of 2^31
+/// ops, the batch falls back to a 1024-bit filter of key hashes seen twice and
+/// an exact search among the ops for keys whose bit is set: no RAM either,
+/// but quadratic in time once the filter saturates (past ~1,000 keys).
+pub(super) struct BatchKeys {
+    staged: bool,
+    /// Whether the batch has a delete (without, every op writes a record).
+    deletes: bool,
+    /// Whether a key may be staged (a step was taken).
+    taken: bool,
+    /// The fallback's filter, built when the fallback starts.
+    twice: Option<[u64; 16]>,
+}
+
+impl BatchKeys {
+    /// `stage`: see [`Store::can_stage`]. Nothing is staged yet.
+    pub(super) fn new(ops: &[Op<'_>], stage: bool) -> Self {
+        BatchKeys {
+            staged: stage && ops.len() < (STALE & !STAGED) as usize,
+            deletes: ops.iter().any(|o| matches!(o, Op::Delete(_))),
+            taken: false,
+            twice: None,
+        }
+    }
+
+    /// Whether the keys are staged in the index (not the fallback).
+    pub(super) fn staged(&self) -> bool {
+        self.staged
+    }
+
+    /// Takes `ops[i]` (call for `i` = 0, 1, 2, … in order) and returns the
+    /// position of the latest earlier op on the same key.
+    pub(super) fn step<I: Index>(
+        &mut self,
+        index: &mut I,
+        ops: &[Op<'_>],
+        i: usize,
+        hash: u32,
+    ) -> Option<usize> {
+        if self.staged {
+            self.taken = true;
+            let tag = STAGED | i as u32;
+            match Self::find(index, ops, hash, ops[i].key()) {
+                Some((pos, prev)) => {
+                    index.set_offset(pos, tag);
+                    return Some(prev);
+                }
+                None if index.insert(hash, tag).is_ok() => return None,
+                // No room: fall back for the rest of the pass.
+                None => self.unstage(index, &ops[..i]),
+            }
+        }
+        let key = ops[i].key();
+        if !self.maybe_twice(ops, hash) {
+            return None;
+        }
+        ops[..i].iter().rposition(|o| o.key() == key)
+    }
+
+    /// Takes every op (see [`BatchKeys::step`]), for [`BatchKeys::later`].
+    pub(super) fn stage_all<I: Index>(&mut self, index: &mut I, ops: &[Op<'_>]) {
+        for (i, op) in ops.iter().enumerate() {
+            self.step(index, ops, i, key_hash(op.key()));
+        }
+    }
+
+    /// Whether an op after `ops[i]` (whose key hash is `hash`) has its key;
+    /// once every op has been taken.
+    pub(super) fn later<I: Index>(
+        &mut self,
+        index: &I,
+        ops: &[Op<'_>],
+        i: usize,
+        hash: u32,
+    ) -> bool {
+        let key = ops[i].key();
+        if self.staged {
+            return matches!(Self::find(index, ops, hash, key), Some((_, last)) if last != i);
+        }
+        self.maybe_twice(ops, hash) && ops[i + 1..].iter().any(|o| o.key() == key)
+    }
+
+    /// [`BatchKeys::later`] negated, and if `ops[i]` is the last op on its
+    /// key, its staged entry leaves the index (room for the key's own entry).
+    pub(super) fn take_last<I: Index>(
+        &mut self,
+        index: &mut I,
+        ops: &[Op<'_>],
+        i: usize,
+        hash: u32,
+    ) -> bool {
+        if !self.staged {
+            return !self.later(index, ops, i, hash);
+        }
+        match Self::find(index, ops, hash, ops[i].key()) {
+            Some((pos, last)) if last == i => {
+                index.remove(pos);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes the staged entries of `ops` from the index: what every pass
+    /// ends with, whether it succeeded or not.
+    pub(super) fn finish<I: Index>(mut self, index: &mut I, ops: &[Op<'_>]) {
+        if self.staged && self.taken {
+            self.unstage(index, ops);
+        }
+    }
+
+    /// Removes the staged entries of the keys of `ops` and falls back to the
+    /// filter for the rest of the pass.
+    pub(super) fn unstage<I: Index>(&mut self, index: &mut I, ops: &[Op<'_>]) {
+        for op in ops {
+            let key = op.key();
+            if let Some((pos, _)) = Self::find(index, ops, key_hash(key), key) {
+                index.remove(pos);
+            }
+        }
+        self.staged = false;
+    }
+
+    /// Position and op of the staged entry of `key`.
+    fn find<I: Index>(index: &I, ops: &[Op<'_>], hash: u32, key: &[u8]) -> Option<(usize, usize)> {
+        let mut op = 0;
+        let found = index.find::<()>(hash, |off| {
+            Ok(match staged_op(off) {
+                Some(j) if ops.get(j).is_some_and(|o| o.key() == key) => {
+                    op = j;
+                    true
+                }
+                _ => false,
+            })
+        });
+        match found {
+            Ok(Some(pos)) => Some((pos, op)),
+            _ => None,
+        }
+    }
+
+    /// Whether the fallback's filter says the key may occur twice.
+    fn maybe_twice(&mut self, ops: &[Op<'_>], hash: u32) -> bool {
+        let twice = self.twice.get_or_insert_with(|| Self::filter(ops));
+        let (word, bit) = Self::slot(hash);
+        twice[word] & bit != 0
+    }
+
+    /// The fallback's 1024-bit filter of key hashes seen twice: a key whose
+    /// bit is clear occurs once.
+    fn filter(ops: &[Op<'_>]) -> [u64; 16] {
+        let mut once = [0u64; 16];
+        let mut twice = [0u64; 16];
+        for op in ops {
+            let (word, bit) = Self::slot(key_hash(op.key()));
+            twice[word] |= once[word] & bit;
+            once[word] |= bit;
+        }
+        twice
+    }
+
+    fn slot(hash: u32) -> (usize, u64) {
+        let b = (hash >> 8) as usize & 1023;
+        (b / 64, 1u64 << (b % 64))
+    }
+}

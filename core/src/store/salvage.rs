@@ -1,0 +1,104 @@
+//! Salvage (FORMAT.md §8, last paragraph): what [`Store::open_salvage`]
+//! presents of a store whose newest state the open table refuses.
+
+use super::*;
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// The salvage path of [`Store::open_salvage`].
+    pub(super) fn salvage(&mut self, ca: RegionClass, cb: RegionClass) -> Result<(), R::Error> {
+        let committed = |c: RegionClass| match c {
+            RegionClass::Formatted {
+                header,
+                commit: MarkerState::Valid(_),
+                ..
+            } => Some(header),
+            _ => None,
+        };
+        // A newer partner whose own header is unreadable, but whose commit
+        // is valid for the derived store id and generation.
+        for (x_is_a, cx) in [(true, ca), (false, cb)] {
+            let Some(hx) = committed(cx) else { continue };
+            let Some(next) = next_generation(hx.generation) else {
+                continue;
+            };
+            let seal = Seal {
+                store_id: hx.store_id,
+                generation: next,
+            };
+            let y = if x_is_a {
+                &mut self.pair.b
+            } else {
+                &mut self.pair.a
+            };
+            if matches!(y.class(), RegionClass::Formatted { header, .. } if header.generation == seal.generation)
+            {
+                continue; // its header is fine: not this case
+            }
+            if let MarkerState::Valid(end) = y.read_marker(Marker::Commit, seal)? {
+                let header = RegionHeader {
+                    generation: seal.generation,
+                    region_size: y.geo.size,
+                    ..hx
+                };
+                let class = RegionClass::Formatted {
+                    header,
+                    switching: y.read_marker(Marker::Switching, seal)?,
+                    commit: MarkerState::Valid(end),
+                    superseded: y.read_marker(Marker::Superseded, seal)?,
+                };
+                y.assume_class(class);
+                self.pair.set_active_a(!x_is_a);
+                self.salvaged = true;
+                return self.load_active().map(|_| ());
+            }
+        }
+        // Else the newest committed region there is, flagged as possibly old.
+        let newest = match (committed(ca), committed(cb)) {
+            (Some(a), Some(b)) => Some(a.generation >= b.generation),
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        };
+        if let Some(use_a) = newest {
+            self.pair.set_active_a(use_a);
+            self.salvaged = true;
+            return self.load_active().map(|_| ());
+        }
+        // No commit anywhere (e.g. the only formatted region's commit was
+        // damaged): the newest formatted region of ours, read as if its
+        // commit said "nothing copied" (no sync point but its own records).
+        let formatted = |c: RegionClass| match c {
+            RegionClass::Formatted { header, .. }
+                if self.config.adopt_store_id || header.store_id == self.config.store_id =>
+            {
+                Some(header.generation)
+            }
+            _ => None,
+        };
+        let use_a = match (formatted(ca), formatted(cb)) {
+            (Some(a), Some(b)) => a >= b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return Err(Error::Corrupted),
+        };
+        self.pair.set_active_a(use_a);
+        let j = self.pair.active_mut();
+        let d = j.data_start();
+        if let RegionClass::Formatted {
+            header,
+            switching,
+            superseded,
+            ..
+        } = j.class()
+        {
+            j.assume_class(RegionClass::Formatted {
+                header,
+                switching,
+                commit: MarkerState::Valid(d),
+                superseded,
+            });
+        }
+        self.salvaged = true;
+        self.load_active().map(|_| ())
+    }
+}
