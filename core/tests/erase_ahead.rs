@@ -274,13 +274,39 @@ fn unrecognised_partner_needs_an_erased_record() {
     drop(s);
     assert!(a.borrow().as_bytes().iter().all(|&x| x == 0xFF));
 
-    // Erase ahead had finished (nothing pending): bytes appearing in the
-    // partner are not ours, and nothing is erased.
+    // Erase ahead had finished (nothing pending) and bytes appeared in the
+    // partner's header area since: nothing proves they are ours (the log
+    // says the partner was erased, not that these bytes came from us), so
+    // open refuses and erases nothing.
     let (a, b, _) = partner_header_garbled(0);
+    {
+        let mut f = a.borrow_mut();
+        f.data_mut()[..136].fill(0xFF);
+        f.data_mut()[40..48].fill(0x00);
+    }
     let before = a.borrow().as_bytes().to_vec();
     let r = open_two(&a, &b, config());
     assert!(matches!(r, Err(Error::Unrecognised)), "{:?}", r.err());
     assert_eq!(a.borrow().as_bytes(), &before[..]);
+
+    // Bytes past the partner's header area, which open does not read when
+    // the log says the partner is erased: damage in erased space, which
+    // loses nothing; the next switch reads the units it will program and
+    // erases the one that does not read erased.
+    let (a, b, model) = partner_header_garbled(0);
+    {
+        let mut f = a.borrow_mut();
+        f.data_mut()[..136].fill(0xFF);
+        f.data_mut()[600..608].fill(0x00);
+    }
+    let mut s = open_two(&a, &b, config()).unwrap();
+    assert_eq!(s.stats().erase_pending, 0);
+    check_store(&mut s, &model, &keys).unwrap();
+    s.compact().unwrap();
+    check_store(&mut s, &model, &keys).unwrap();
+    drop(s);
+    let mut s = open_two(&a, &b, config()).unwrap();
+    check_store(&mut s, &model, &keys).unwrap();
 
     // The partner's commit is valid for the next generation: the newest
     // state with a damaged header, never rolled back.

@@ -67,6 +67,12 @@ pub(crate) struct Journal<R: Region> {
     /// The active log holds an erased record saying `pending` (or more)
     /// units of this region may hold bytes (FORMAT.md §7.3, §8).
     pending_recorded: bool,
+    /// Classified empty from its header area alone: the rest is unread.
+    empty_unverified: bool,
+    /// `pending` comes from the log (an erased record read at open) or from
+    /// a header area alone: before a switch writes into the units past it,
+    /// they are read, and any that does not read erased is erased.
+    pending_from_log: bool,
     /// Every unit past the log was reliably erased before the log began
     /// (the region was the target of a switch that erased what was
     /// pending); only then may a later switch erase just the units the log
@@ -90,6 +96,8 @@ impl<R: Region> Journal<R> {
             pending: geo.erase_units(),
             pending_known: true,
             pending_recorded: false,
+            empty_unverified: false,
+            pending_from_log: false,
             erased_past_use: false,
         }
     }
@@ -197,11 +205,22 @@ impl<R: Region> Journal<R> {
         self.pending = pending.min(self.geo.erase_units());
         self.pending_known = true;
         self.pending_recorded = false;
+        self.pending_from_log = false;
     }
 
     /// The active log says so (an erased record, read or written).
     pub(crate) fn set_pending_recorded(&mut self) {
         self.pending_recorded = true;
+    }
+
+    /// `pending` was read from the log at open (see `pending_from_log`).
+    pub(crate) fn set_pending_from_log(&mut self) {
+        self.pending_from_log = true;
+    }
+
+    /// Classified empty from its header area alone (the rest unread).
+    pub(crate) fn empty_unverified(&self) -> bool {
+        self.empty_unverified
     }
 
     /// Whether the active log says this region's units are pending.
@@ -286,12 +305,21 @@ impl<R: Region> Journal<R> {
     }
 
     /// Reads the header area and classifies it.
-    pub(crate) fn classify(&mut self) -> Result<RegionClass, R::Error> {
+    pub(crate) fn classify(&mut self, full: bool) -> Result<RegionClass, R::Error> {
         let mut h = [0u8; HEADER_LEN];
         self.read(0, &mut h)?;
+        self.empty_unverified = false;
         let class = match RegionHeader::decode(&h) {
             Err(HeaderError::Erased) => {
-                if self.is_erased(0, self.geo.size)? {
+                // Without `full`, only the header area is read: the rest is
+                // judged later (FORMAT.md §8), see `empty_unverified`.
+                let to = if full {
+                    self.geo.size
+                } else {
+                    self.data_start().min(self.geo.size)
+                };
+                if self.is_erased(0, to)? {
+                    self.empty_unverified = to < self.geo.size;
                     RegionClass::Empty
                 } else {
                     RegionClass::Unrecognised
@@ -572,6 +600,20 @@ impl<R: Region> Journal<R> {
     /// Erases the pending units (step 2 of a switch: none once erase ahead
     /// finished), then records what is known erased past the log to come.
     pub(crate) fn erase_for_format(&mut self) -> Result<(), R::Error> {
+        if self.pending_from_log || self.empty_unverified {
+            // Known erased only from what the log or a header area said:
+            // damage since could have left bytes there.
+            let e = self.geo.erase_unit;
+            for k in self.pending..self.geo.erase_units() {
+                if !self.is_erased(k * e, (k + 1) * e)? {
+                    self.region
+                        .erase(k * e, (k + 1) * e)
+                        .map_err(Error::Region)?;
+                }
+            }
+            self.pending_from_log = false;
+            self.empty_unverified = false;
+        }
         let all = self.pending == self.geo.erase_units();
         let to = self.pending.saturating_mul(self.geo.erase_unit);
         if to > 0 {

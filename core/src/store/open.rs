@@ -5,6 +5,13 @@ use super::replay::IndexSink;
 use super::*;
 use crate::error::bug;
 
+/// How [`Store::open_reading`] ended.
+pub(super) enum Opening<R: Region, I: Index, B: AsMut<[u8]>> {
+    Done(Store<R, I, B>),
+    /// Classify with full reads and decide again.
+    Again(Store<R, I, B>),
+}
+
 /// What opening decided.
 pub(super) enum Decision {
     /// Both regions empty (or an interrupted first format): format A.
@@ -27,10 +34,38 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         a: R,
         b: R,
         index: I,
-        mut scratch: B,
+        scratch: B,
         config: Config,
         mode: OpenMode,
     ) -> Result<Self, R::Error> {
+        match Self::open_reading(a, b, index, scratch, config, mode, false)? {
+            Opening::Done(store) => Ok(store),
+            // A partner whose header area read erased holds bytes after all:
+            // decide again on full reads (nothing was written).
+            Opening::Again(store) => {
+                let (a, b, index, scratch) = store.into_parts();
+                match Self::open_reading(a, b, index, scratch, config, mode, true)? {
+                    Opening::Done(store) => Ok(store),
+                    Opening::Again(_) => Err(bug!()),
+                }
+            }
+        }
+    }
+
+    /// [`Store::open_mode`], classifying a region whose header area reads
+    /// erased as empty without reading the rest (`full`: reading it all)
+    /// when the other region is committed: the rest is read only if the
+    /// active log does not say the partner is fully erased (FORMAT.md §8).
+    #[allow(clippy::too_many_arguments)]
+    fn open_reading(
+        a: R,
+        b: R,
+        index: I,
+        mut scratch: B,
+        config: Config,
+        mode: OpenMode,
+        full: bool,
+    ) -> Result<Opening<R, I, B>, R::Error> {
         let read_only = matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage);
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
@@ -58,16 +93,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             formatted: false,
         };
         store.index.clear();
-        let ca = store.pair.a.classify()?;
-        let cb = store.pair.b.classify()?;
-        let decision = match store.decide(ca, cb) {
+        let mut ca = store.pair.a.classify(full)?;
+        let mut cb = store.pair.b.classify(full)?;
+        let mut decided = store.decide(ca, cb);
+        let lazy = store.pair.a.empty_unverified() || store.pair.b.empty_unverified();
+        if lazy && !matches!(decided, Ok(Decision::Active { .. })) {
+            // Only a committed region's partner is judged lazily.
+            ca = store.pair.a.classify(true)?;
+            cb = store.pair.b.classify(true)?;
+            decided = store.decide(ca, cb);
+        }
+        let decision = match decided {
             Err(Error::Corrupted | Error::Unrecognised) if salvage => {
                 store.salvage(ca, cb)?;
-                return Ok(store);
+                return Ok(Opening::Done(store));
             }
             Err(e) if format && !matches!(e, Error::Region(_)) => {
                 store.format_fresh(true)?;
-                return Ok(store);
+                return Ok(Opening::Done(store));
             }
             d => d?,
         };
@@ -97,7 +140,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     Err(Error::Unrecognised) if salvage => {
                         // What salvage would show: the newest committed region.
                         store.salvaged = true;
-                        return Ok(store);
+                        return Ok(Opening::Done(store));
                     }
                     Err(e) if format && !matches!(e, Error::Region(_)) => {
                         // A store of this id that cannot be used with these
@@ -105,9 +148,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         store.index.clear();
                         store.damage.clear();
                         store.format_fresh(true)?;
-                        return Ok(store);
+                        return Ok(Opening::Done(store));
                     }
                     r => r?,
+                }
+                // A partner that read empty from its header area alone: the
+                // active log's erased record for it (nothing pending) says
+                // it is, or the rest is read now.
+                let p = store.pair.inactive_mut();
+                if p.empty_unverified() {
+                    let erased_by_us = p.pending() == 0 && p.pending_recorded();
+                    if !erased_by_us && !p.is_erased(0, p.size())? {
+                        return Ok(Opening::Again(store));
+                    }
                 }
                 store.damage_at_open += u32::from(commit_torn);
                 if finish_superseded {
@@ -125,7 +178,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        Ok(store)
+        Ok(Opening::Done(store))
     }
 
     /// The decision table of FORMAT.md §8.
@@ -455,7 +508,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             attempt += 1;
             a.set_all_pending();
         }
-        a.classify()?;
+        a.classify(true)?;
         a.start_log();
         // B may be an erase cut short as well: erase it before its first use.
         self.pair.b.set_all_pending();
@@ -542,6 +595,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             (Some((p, _)), _) => {
                 partner.set_pending(p);
                 partner.set_pending_recorded();
+                partner.set_pending_from_log();
             }
             (None, RegionClass::Empty) => partner.set_read_empty(),
             // After a reboot nothing else says which units past the
