@@ -70,6 +70,7 @@ pub fn die() -> ! {
 thread_local! {
     static LAST_OP: Cell<Option<Op>> = const { Cell::new(None) };
     static FILLS: Cell<u64> = const { Cell::new(0) };
+    static FAIL_MAP: Cell<bool> = const { Cell::new(false) };
     static ENOSPC_AT: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -123,4 +124,17 @@ pub fn crash_op(i: u64) -> (String, Option<String>) {
     } else {
         (key, Some(format!("v{i}-{}", "x".repeat((i % 17) as usize))))
     }
+}
+
+/// Make this thread's next mapping of a store's files (opening core on them,
+/// as an open or the remap after a resize step does) fail with an I/O error.
+pub fn fail_next_map() {
+    FAIL_MAP.with(|f| f.set(true));
+}
+
+/// Takes the failure [`fail_next_map`] armed, if any.
+pub(crate) fn map_failure() -> Option<io::Error> {
+    FAIL_MAP
+        .with(|f| f.replace(false))
+        .then(|| io::Error::other("mapping failed (test hook)"))
 }

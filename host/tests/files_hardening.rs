@@ -773,3 +773,35 @@ fn last_record_kind_live(st: &Store) -> Option<Kind> {
     let r = analyze_region(&std::fs::read(p).unwrap(), 4);
     r.records.last().map(|r| r.kind)
 }
+
+/// A resize whose remap fails leaves the store closed: every call answers
+/// `Error::Closed` (`len` 0, `is_closed`), nothing is lost, and a reopen
+/// settles the files on one size with every value there.
+#[test]
+fn a_failed_remap_in_a_resize_leaves_the_store_closed() {
+    let _serial = serial();
+    let (_d, base) = setup();
+    let mut st = Store::open(&base, small()).unwrap();
+    for i in 0..20 {
+        st.set(format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    let (a, _) = st.region_sizes();
+    assert!(!st.is_closed());
+    hooks::fail_next_map();
+    let r = st.resize(a * 2);
+    assert!(r.is_err(), "the remap failed");
+    assert!(st.is_closed());
+    assert!(matches!(st.get("k1"), Err(Error::Closed)));
+    assert!(matches!(st.set("k1", "x"), Err(Error::Closed)));
+    assert!(matches!(st.stats(), Err(Error::Closed)));
+    assert_eq!(st.len(), 0);
+    assert!(Error::Closed.to_string().contains("closed"));
+    drop(st);
+    let st = Store::open(&base, Options::new()).unwrap();
+    for i in 0..20 {
+        assert_eq!(
+            st.get(format!("k{i}")).unwrap().unwrap(),
+            format!("v{i}").as_bytes()
+        );
+    }
+}

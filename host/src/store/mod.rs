@@ -211,6 +211,10 @@ impl Store {
     /// Maps the files and opens core on them.
     fn map(&mut self) -> Result<()> {
         self.inner = None;
+        #[cfg(feature = "_test-hooks")]
+        if let Some(e) = crate::hooks::map_failure() {
+            return Err(e.into());
+        }
         let write = self.mode == Mode::Write;
         let region = |f: &Option<RegionFile>, partner: &Option<RegionFile>| -> Result<AnyRegion> {
             match (f, partner) {
