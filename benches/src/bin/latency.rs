@@ -8,7 +8,7 @@
 //! 1. Simulator, per geometry, per store: every `set` of a steady-state run
 //!    metered exactly ([`Metered`]: erase units, bytes programmed, bytes read
 //!    per call), p99 and max of each per `set`, and the stall per `set` under
-//!    the geometry's datasheet timing model ([`GEOMETRIES`]).
+//!    the geometry's datasheet timing model ([`Geo`]).
 //! 2. Reboot-heavy: reopen every 10 updates; bytes read and time per open.
 //! 3. Wear: per-erase-unit erase counts over workloads W1 and W2.
 //! 4. Host: latency of single overwrites at 100k live keys (RAM regions, files
