@@ -373,7 +373,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// to its superseded predecessor `older`, holds a commit that a weak
     /// cell made read torn: it carries the next generation, its commit slot
     /// reads torn (programmed), and the region persists in order (only flash
-    /// has weak cells). Then it is taken as committed with its log read from
+    /// has weak cells), its own "superseded" slot erased. Then it is taken as committed with its log read from
     /// the data start (every intact record is a sync point in order).
     pub(super) fn weak_commit(
         &mut self,
@@ -393,21 +393,23 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         {
             return false;
         }
-        if let RegionClass::Formatted {
+        let RegionClass::Formatted {
             header,
             switching,
-            superseded,
+            superseded: MarkerState::Erased,
             ..
         } = j.class()
-        {
-            let d = j.data_start();
-            j.assume_class(RegionClass::Formatted {
-                header,
-                switching,
-                commit: MarkerState::Valid(d),
-                superseded,
-            });
-        }
+        else {
+            // A newer region marked superseded is the newest state lost.
+            return false;
+        };
+        let d = j.data_start();
+        j.assume_class(RegionClass::Formatted {
+            header,
+            switching,
+            commit: MarkerState::Valid(d),
+            superseded: MarkerState::Erased,
+        });
         true
     }
 
