@@ -260,14 +260,23 @@ impl<R: Region> Journal<R> {
         let Some(k) = self.pending.checked_sub(1) else {
             return Ok(0);
         };
-        let e = self.geo.erase_unit;
         // Until it returns, the unit is in no known state: a unit that reads
         // erased may be an erase cut short.
-        self.region
-            .erase(k * e, (k + 1) * e)
-            .map_err(Error::Region)?;
+        self.erase_unit(k)?;
         self.pending = k;
         Ok(k)
+    }
+
+    /// The byte range of erase unit `k`.
+    fn unit_range(&self, k: u32) -> (u32, u32) {
+        let e = self.geo.erase_unit;
+        (k * e, (k + 1) * e)
+    }
+
+    /// Erases erase unit `k`.
+    fn erase_unit(&mut self, k: u32) -> Result<(), R::Error> {
+        let (from, to) = self.unit_range(k);
+        self.region.erase(from, to).map_err(Error::Region)
     }
 
     /// Programs a header block (`header`, padded with `0xFF`) at offset 0
@@ -603,12 +612,10 @@ impl<R: Region> Journal<R> {
         if self.pending_from_log || self.empty_unverified {
             // Known erased only from what the log or a header area said:
             // damage since could have left bytes there.
-            let e = self.geo.erase_unit;
             for k in self.pending..self.geo.erase_units() {
-                if !self.is_erased(k * e, (k + 1) * e)? {
-                    self.region
-                        .erase(k * e, (k + 1) * e)
-                        .map_err(Error::Region)?;
+                let (from, to) = self.unit_range(k);
+                if !self.is_erased(from, to)? {
+                    self.erase_unit(k)?;
                 }
             }
             self.pending_from_log = false;
