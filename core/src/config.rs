@@ -236,10 +236,25 @@ mod tests {
             .flat_map(|k: u32| [k * one - 1, k * one, k * one + 1]);
         let near_powers = (0..32).flat_map(|s| [1u32 << s, (1u32 << s) - 1]);
         let capacities = plain.into_iter().chain(near_multiples).chain(near_powers);
-        let ratios = [0, 1, 2, 4000, 9000, 9999, BP_ONE, BP_ONE + 1, u16::MAX - 1, u16::MAX];
+        let ratios = [
+            0,
+            1,
+            2,
+            4000,
+            9000,
+            9999,
+            BP_ONE,
+            BP_ONE + 1,
+            u16::MAX - 1,
+            u16::MAX,
+        ];
         for c in capacities {
             for &r in &ratios {
-                assert_eq!(fill_limit(c, r), fill_limit_u64(c, r), "capacity {c}, ratio {r}");
+                assert_eq!(
+                    fill_limit(c, r),
+                    fill_limit_u64(c, r),
+                    "capacity {c}, ratio {r}"
+                );
             }
         }
         // A deterministic sweep (xorshift) over the whole input space.
@@ -249,7 +264,11 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let (c, r) = (x as u32, (x >> 32) as u16);
-            assert_eq!(fill_limit(c, r), fill_limit_u64(c, r), "capacity {c}, ratio {r}");
+            assert_eq!(
+                fill_limit(c, r),
+                fill_limit_u64(c, r),
+                "capacity {c}, ratio {r}"
+            );
         }
     }
 
