@@ -22,7 +22,8 @@
 # bin exists, each in a build of its own (so the feature does not reach the
 # other rows), and are reported as skipped otherwise.
 #
-# Installs what it needs if missing: the thumbv7m-none-eabi target (rustup),
+# Installs what it needs if missing (.ci/lib/thumb-qemu-tools.sh, shared with
+# .ci/stages/40-firmware.sh): the thumbv7m-none-eabi target (rustup),
 # qemu-system-arm and binutils-arm-none-eabi (apt-get, as root or via sudo).
 #
 # Usage: footprint/run.sh         (from anywhere; prints the table last)
@@ -37,23 +38,9 @@ TIMEOUT=120
 
 # ----- tools --------------------------------------------------------------------
 
-need_apt=()
-command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
-command -v arm-none-eabi-size >/dev/null || need_apt+=(binutils-arm-none-eabi)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO=(sudo)
-    fi
-    echo "installing ${need_apt[*]}"
-    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need_apt[@]}"; then
-        "${SUDO[@]}" apt-get update
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need_apt[@]}"
-    fi
-fi
-if ! rustup target list --installed | grep -qx "$TARGET"; then
-    rustup target add "$TARGET"
-fi
+# shellcheck source=../.ci/lib/thumb-qemu-tools.sh
+source "$ROOT/.ci/lib/thumb-qemu-tools.sh"
+thumb_qemu_tools "$TARGET"
 
 # ----- rows -----------------------------------------------------------------------
 
