@@ -1,17 +1,11 @@
-//! Puts `memory.x` on the linker search path and links with cortex-m-rt's
-//! `link.x` (here rather than in `.cargo/config.toml`, so that a `RUSTFLAGS`
-//! from the environment cannot drop it and leave an image without a vector
-//! table).
-
-use std::env;
-use std::fs;
-use std::path::PathBuf;
+//! Puts this directory (with `memory.x`) on the linker search path and links
+//! with cortex-m-rt's `link.x` (here rather than in `.cargo/config.toml`, so
+//! that a `RUSTFLAGS` from the environment cannot drop it and leave an image
+//! without a vector table).
 
 fn main() {
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
-    fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x");
-    println!("cargo:rustc-link-search={}", out.display());
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
+    println!("cargo:rustc-link-search={dir}");
     println!("cargo:rustc-link-arg=-Tlink.x");
     println!("cargo:rerun-if-changed=memory.x");
-    println!("cargo:rerun-if-changed=build.rs");
 }
