@@ -3,7 +3,8 @@
 #
 # Installs what it needs if missing (qemu-system-arm and binutils-arm-none-eabi
 # with apt-get, as root or through sudo; the thumbv7m-none-eabi target with
-# rustup), checks the firmware crate (fmt, clippy -D warnings), builds it
+# rustup: .ci/lib/thumb-qemu-tools.sh), checks the firmware crate (fmt,
+# clippy -D warnings), builds it
 # (firmware/ is its own workspace, outside the main one), runs both binaries
 # under QEMU with a timeout (exit code 0 only if every value checks out) and
 # prints their sizes (.text/.data/.bss) and measured peak stack.
@@ -32,29 +33,9 @@ TIMEOUT=60
 
 # ----- tools --------------------------------------------------------------------
 
-need_apt=()
-command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
-command -v arm-none-eabi-size >/dev/null || need_apt+=(binutils-arm-none-eabi)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO=(sudo)
-    fi
-    echo "installing ${need_apt[*]}"
-    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need_apt[@]}"; then
-        "${SUDO[@]}" apt-get update
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need_apt[@]}"
-    fi
-else
-    echo "qemu-system-arm and arm-none-eabi-size already installed"
-fi
-qemu-system-arm --version | head -n 1
-
-if rustup target list --installed | grep -qx "$TARGET"; then
-    echo "target $TARGET already installed"
-else
-    rustup target add "$TARGET"
-fi
+# shellcheck source=../lib/thumb-qemu-tools.sh
+source "$ROOT/.ci/lib/thumb-qemu-tools.sh"
+thumb_qemu_tools "$TARGET"
 
 # ----- build --------------------------------------------------------------------
 

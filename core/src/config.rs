@@ -203,13 +203,74 @@ impl core::fmt::Display for ConfigError {
 impl core::error::Error for ConfigError {}
 
 /// `capacity × ratio` in bytes, rounded down.
+///
+/// In 32-bit arithmetic: a 64-bit product and division would pull the
+/// compiler's 64-bit division routine (about 0.9 KB) into every firmware.
+/// With `capacity = q × 10 000 + r`, `capacity × ratio / 10 000` is exactly
+/// `q × ratio + r × ratio / 10 000` (`r × ratio < 10 000 × 65 536` fits in
+/// `u32`), and wrapping arithmetic keeps the result equal to the 64-bit
+/// formula cut to `u32` for every input (tested over edge cases and a sweep).
 pub const fn fill_limit(capacity: u32, ratio_bp: u16) -> u32 {
-    ((capacity as u64 * ratio_bp as u64) / BP_ONE as u64) as u32
+    let one = BP_ONE as u32;
+    let ratio = ratio_bp as u32;
+    let whole = (capacity / one).wrapping_mul(ratio);
+    whole.wrapping_add(capacity % one * ratio / one)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 64-bit formula `fill_limit` replaced.
+    fn fill_limit_u64(capacity: u32, ratio_bp: u16) -> u32 {
+        ((u64::from(capacity) * u64::from(ratio_bp)) / u64::from(BP_ONE)) as u32
+    }
+
+    #[test]
+    fn fill_limit_equals_the_64_bit_formula() {
+        let one = u32::from(BP_ONE);
+        let plain = [0, 1, 2, 3, 4095, 4096, u32::MAX, u32::MAX - 1];
+        // Around multiples of 10 000, up to the last one below u32::MAX.
+        let near_multiples = [1, 2, 3, 429_495, 429_496]
+            .into_iter()
+            .flat_map(|k: u32| [k * one - 1, k * one, k * one + 1]);
+        let near_powers = (0..32).flat_map(|s| [1u32 << s, (1u32 << s) - 1]);
+        let capacities = plain.into_iter().chain(near_multiples).chain(near_powers);
+        let ratios = [
+            0,
+            1,
+            2,
+            4000,
+            9000,
+            9999,
+            BP_ONE,
+            BP_ONE + 1,
+            u16::MAX - 1,
+            u16::MAX,
+        ];
+        for c in capacities {
+            for &r in &ratios {
+                assert_eq!(
+                    fill_limit(c, r),
+                    fill_limit_u64(c, r),
+                    "capacity {c}, ratio {r}"
+                );
+            }
+        }
+        // A deterministic sweep (xorshift) over the whole input space.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..1_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (c, r) = (x as u32, (x >> 32) as u16);
+            assert_eq!(
+                fill_limit(c, r),
+                fill_limit_u64(c, r),
+                "capacity {c}, ratio {r}"
+            );
+        }
+    }
 
     const G: Geometry = Geometry {
         size: 1024,

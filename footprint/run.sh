@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Footprint of twinkv against its peers: builds the same minimal firmware
+# (src/bin/: open, set 3 keys, get them, on the same RAM-backed NOR flash,
+# W = 4, erase unit 4 KiB) for a baseline without a store, twinkv,
+# sequential-storage without and with a 64-key pointer cache, and ekv; runs
+# each under QEMU (mps2-an385, Cortex-M3) and prints a table:
+#
+# - flash: .vector_table + .text + .rodata + .data of the ELF
+#   (arm-none-eabi-size -A), and the same over the baseline;
+# - peak stack: measured by stack painting (src/lib.rs, `stack`): the RAM
+#   below the stack pointer is filled with a pattern before the work, and
+#   after it the lowest word that lost the pattern gives the high-water mark.
+#   Everything a store needs (its object, buffers, caches) is on that stack.
+#   The baseline's figure is the painter's own 64 B margin.
+#
+# Build settings (Cargo.toml, [profile.release]): thumbv7m-none-eabi,
+# opt-level "s", fat LTO, codegen-units 1, overflow checks off, panic-halt.
+#
+# Rows for twinkv features that do not exist yet (the async front end:
+# feature `async`, bin `twinkv-async`; typed values: feature `serde`, bin
+# `twinkv-typed`) are built when core/Cargo.toml has the feature and the
+# bin exists, each in a build of its own (so the feature does not reach the
+# other rows), and are reported as skipped otherwise.
+#
+# Installs what it needs if missing (.ci/lib/thumb-qemu-tools.sh, shared with
+# .ci/stages/40-firmware.sh): the thumbv7m-none-eabi target (rustup),
+# qemu-system-arm and binutils-arm-none-eabi (apt-get, as root or via sudo).
+#
+# Usage: footprint/run.sh         (from anywhere; prints the table last)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+TARGET=thumbv7m-none-eabi
+QEMU=(qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic
+    -semihosting-config enable=on,target=native)
+TIMEOUT=120
+
+# ----- tools --------------------------------------------------------------------
+
+# shellcheck source=../.ci/lib/thumb-qemu-tools.sh
+source "$ROOT/.ci/lib/thumb-qemu-tools.sh"
+thumb_qemu_tools "$TARGET"
+
+# ----- rows -----------------------------------------------------------------------
+
+# bin|core feature ("-": none)|label
+ROWS=(
+    "baseline|-|baseline: start-up, flash, report; no store"
+    "twinkv|-|twinkv, blocking; FixedIndex<64>"
+    "twinkv-async|async|twinkv, async front end"
+    "twinkv-typed|serde|twinkv, typed values (serde)"
+    "seq|-|sequential-storage 8, no cache"
+    "seq-cache|-|sequential-storage 8, 64-key pointer cache"
+    "ekv|-|ekv 1, 12 pages of 4 KiB"
+)
+
+has_feature() {
+    awk -v f="$1" '
+        /^\[/ { in_features = ($0 ~ /^\[features\][[:space:]]*$/); next }
+        in_features && $1 == f { found = 1 }
+        END { exit !found }
+    ' "$ROOT/core/Cargo.toml"
+}
+
+export CARGO_TARGET_DIR="$HERE/target"
+BIN_DIR="$CARGO_TARGET_DIR/$TARGET/release"
+OUT_DIR="$CARGO_TARGET_DIR/footprint"
+mkdir -p "$OUT_DIR"
+cd "$HERE"
+
+plain=()
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r bin feature _ <<<"$row"
+    [ "$feature" = - ] && plain+=(--bin "$bin")
+done
+echo "--- building ${plain[*]}"
+cargo build --release "${plain[@]}"
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r bin feature _ <<<"$row"
+    [ "$feature" = - ] && cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
+done
+
+declare -A SKIP
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r bin feature _ <<<"$row"
+    [ "$feature" = - ] && continue
+    if ! has_feature "$feature"; then
+        SKIP[$bin]="skipped: twinkv-core has no feature \`$feature\` yet"
+    elif [ ! -f "src/bin/$bin.rs" ]; then
+        SKIP[$bin]="skipped: core has \`$feature\`, but footprint/src/bin/$bin.rs is not written yet"
+    else
+        echo "--- building $bin with twinkv-core/$feature"
+        cargo build --release --bin "$bin" --features "twinkv-core/$feature"
+        cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
+    fi
+done
+
+# ----- measure ---------------------------------------------------------------------
+
+# flash BIN: bytes in flash (.vector_table + .text + .rodata + .data).
+flash() {
+    arm-none-eabi-size -A "$1" | awk '
+        $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".data" { sum += $2 }
+        END { print sum }'
+}
+
+# stack BIN: runs BIN under QEMU, checks it succeeded, prints its peak stack.
+stack() {
+    local out rc
+    set +e
+    out=$(timeout "$TIMEOUT" "${QEMU[@]}" -kernel "$1" 2>/dev/null)
+    rc=$?
+    set -e
+    echo "$out" >&2
+    if [ "$rc" -ne 0 ]; then
+        echo "$(basename "$1"): exit code $rc (124: timed out)" >&2
+        return 1
+    fi
+    sed -n 's/.*: ok; peak stack \([0-9]*\) B.*/\1/p' <<<"$out"
+}
+
+declare -A FLASH STACK
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r bin _ _ <<<"$row"
+    [ -n "${SKIP[$bin]:-}" ] && continue
+    FLASH[$bin]=$(flash "$OUT_DIR/$bin")
+    STACK[$bin]=$(stack "$OUT_DIR/$bin")
+done
+
+# ----- table -------------------------------------------------------------------------
+
+echo
+echo "$TARGET, $(rustc --version | cut -d' ' -f1-2), opt-level \"s\", fat LTO, codegen-units 1, overflow checks off, panic-halt"
+echo
+echo "| firmware | flash | over baseline | peak stack |"
+echo "|---|---:|---:|---:|"
+base=${FLASH[baseline]}
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r bin _ label <<<"$row"
+    if [ -n "${SKIP[$bin]:-}" ]; then
+        echo "| $label | – | – | ${SKIP[$bin]} |"
+    elif [ "$bin" = baseline ]; then
+        echo "| $label | ${FLASH[$bin]} B | – | ${STACK[$bin]} B |"
+    else
+        echo "| $label | ${FLASH[$bin]} B | $((FLASH[$bin] - base)) B | ${STACK[$bin]} B |"
+    fi
+done
