@@ -374,6 +374,25 @@ impl<R: Region> Journal<R> {
         Ok(state)
     }
 
+    /// The units a switch into this region may have programmed, read from
+    /// the top down: those up to the highest unit that does not read
+    /// erased, and `margin` bytes past it (a program cut there may have
+    /// left bits that read erased and are not). For a region erased in full
+    /// before a switch began writing it from its start (FORMAT.md §7.4).
+    pub(crate) fn programmed_units(&mut self, margin: u32) -> Result<u32, R::Error> {
+        let n = self.geo.erase_units();
+        let mut top = 0;
+        for k in (0..n).rev() {
+            let (from, to) = self.unit_range(k);
+            if !self.is_erased(from, to)? {
+                top = k + 1;
+                break;
+            }
+        }
+        let extra = margin.div_ceil(self.geo.erase_unit);
+        Ok(top.saturating_add(extra).min(n))
+    }
+
     /// Whether `from..to` reads erased (one read pass).
     pub(crate) fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
         if from > to || to > self.geo.size {
