@@ -350,6 +350,15 @@ impl<R: Region> Journal<R> {
         Ok(class)
     }
 
+    /// Whether the region still reads as the committed region sealed
+    /// `seal`: its header decodes with that seal and its commit is valid.
+    pub(crate) fn reads_committed(&mut self, seal: Seal) -> Result<bool, R::Error> {
+        let mut b = [0u8; crate::format::HEADER_LEN];
+        self.read(0, &mut b)?;
+        let same = matches!(RegionHeader::decode(&b), Ok(h) if h.seal() == seal);
+        Ok(same && self.read_marker(Marker::Commit, seal)?.is_valid())
+    }
+
     pub(crate) fn read_marker(&mut self, m: Marker, seal: Seal) -> Result<MarkerState, R::Error> {
         let mut slot = [0u8; 32];
         let n = self.layout.marker_slot as usize;

@@ -97,6 +97,17 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.pair.active_mut().sync()?;
             self.pair.inactive_mut().set_pending_recorded();
         }
+        if pending == 1 {
+            // The partner's header unit goes last: once it is erased, the
+            // partner no longer says what it held. Only while the active
+            // region still reads as the committed newest state (damage to
+            // its header area would otherwise leave nothing to open).
+            let seal = self.seal();
+            if !self.pair.active_mut().reads_committed(seal)? {
+                self.poisoned = true;
+                return Err(Error::Corrupted);
+            }
+        }
         let left = self.pair.inactive_mut().erase_next_unit()?;
         if self.pair.active().region.persists_in_order() {
             // Progress, so that a reboot resumes here. Not on memory-mapped
