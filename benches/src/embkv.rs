@@ -326,6 +326,21 @@ where
         t
     }
 
+    /// [`Twin::new`] with switches that copy in one call (the engine before
+    /// the incremental switch, FORMAT.md §7.4), for comparison.
+    pub fn one_shot(
+        cell: &'a RefCell<Metered<F>>,
+        a: Range<u32>,
+        b: Range<u32>,
+        hw: u16,
+        mf: u16,
+    ) -> Self {
+        let mut t = Self::new(cell, a, b, hw, mf);
+        t.config = t.config.with_incremental_switch(false);
+        t.reboot();
+        t
+    }
+
     /// The open store (e.g. for an idle-time call between sets).
     pub fn store(&mut self) -> &mut TwinStore<'a, F> {
         self.store.as_mut().expect("open")

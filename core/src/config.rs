@@ -50,6 +50,11 @@ pub struct Config {
     /// region ahead of the next switch (FORMAT.md §7.3). Default on; off,
     /// only [`Store::maintain`](crate::Store::maintain) erases ahead.
     pub erase_ahead: bool,
+    /// A switch past the high-water mark copies the live records in slices
+    /// over the writes that follow it instead of in one call (FORMAT.md
+    /// §7.4), once the target is erased. Default on; off, every switch
+    /// copies in one call. No effect with a max-fill of 1.0.
+    pub incremental_switch: bool,
 }
 
 impl Config {
@@ -63,11 +68,18 @@ impl Config {
             high_water_bp: 8000,
             max_fill_bp: 9000,
             erase_ahead: true,
+            incremental_switch: true,
         }
     }
     /// Sets whether writes erase ahead (see [`Config::erase_ahead`]).
     pub const fn with_erase_ahead(mut self, on: bool) -> Self {
         self.erase_ahead = on;
+        self
+    }
+    /// Sets whether a switch copies over several writes (see
+    /// [`Config::incremental_switch`]).
+    pub const fn with_incremental_switch(mut self, on: bool) -> Self {
+        self.incremental_switch = on;
         self
     }
     /// Sets the key and value limits.

@@ -154,6 +154,8 @@ impl ImageInput {
             // Both ways, without a new input field: writes erasing ahead or
             // only `maintain` (the image fuzzer never calls it).
             erase_ahead: self.store_id & 1 == 0,
+            // Switches copying at once or over several writes, likewise.
+            incremental_switch: self.store_id & 2 == 0,
         }
     }
 

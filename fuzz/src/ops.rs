@@ -160,7 +160,9 @@ impl Setup {
                 1 + u16::from(self.limits % 16),
                 VALUE_LIMITS[usize::from(self.limits >> 4) % VALUE_LIMITS.len()],
             )
-            .with_ratios(hw, mf);
+            .with_ratios(hw, mf)
+            // Switches copying over several writes, or at once (FORMAT.md §7.4).
+            .with_incremental_switch(self.ratios & 0x80 == 0);
         let (ga, gb) = self.geometries();
         while !c.fits(ga, gb) {
             if c.max_value_len == 0 {

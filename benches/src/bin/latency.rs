@@ -44,6 +44,9 @@ struct TwinCfg {
     mf: u16,
     /// [`twin_idle`] after every `idle_every` sets (0: never).
     idle_every: u64,
+    /// Switches copy over several writes (FORMAT.md §7.4); `false`: in one
+    /// call, as before the incremental switch.
+    incremental: bool,
 }
 
 /// The twinkv rows. A row with `idle_every: k > 0` calls [`twin_idle`] after
@@ -55,18 +58,28 @@ const TWIN_CONFIGS: &[TwinCfg] = &[
         hw: 8000,
         mf: 9000,
         idle_every: 0,
+        incremental: true,
+    },
+    TwinCfg {
+        name: "twinkv default, one-shot switch (before §7.4)",
+        hw: 8000,
+        mf: 9000,
+        idle_every: 0,
+        incremental: false,
     },
     TwinCfg {
         name: "twinkv default, maintain(1) every 10 sets",
         hw: 8000,
         mf: 9000,
         idle_every: 10,
+        incremental: true,
     },
     TwinCfg {
         name: "twinkv hw 1.0 / mf 1.0",
         hw: 10000,
         mf: 10000,
         idle_every: 0,
+        incremental: true,
     },
 ];
 
@@ -390,7 +403,11 @@ fn each_store<const W: usize, const E: usize, const P: usize>(
     let mut rows = Vec::new();
     for c in twins {
         let cell = metered_sim::<W, E>(g.device, false);
-        let mut t = Twin::new(&cell, g.a.clone(), g.b.clone(), c.hw, c.mf);
+        let mut t = if c.incremental {
+            Twin::new(&cell, g.a.clone(), g.b.clone(), c.hw, c.mf)
+        } else {
+            Twin::one_shot(&cell, g.a.clone(), g.b.clone(), c.hw, c.mf)
+        };
         rows.push(run(wl, g, c.name, &mut t, &cell, c.idle_every, &mut |t| {
             twin_idle(t.store())
         }));
@@ -501,7 +518,7 @@ fn simulator(q: bool) -> Value {
     println!("From a fresh device; W1 = 32 keys × 16 B, {n} updates; W2 = 4 keys × 4 B, {} updates. Erase counts of every erase unit of the device.\n", n * 5 / 2);
     println!("| geometry | store | updates | units | min | mean | max | never erased |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    let default: Vec<&TwinCfg> = TWIN_CONFIGS.iter().take(1).collect();
+    let default: Vec<&TwinCfg> = TWIN_CONFIGS.iter().take(2).collect();
     let g = spi_geo();
     let mut wear = Vec::new();
     for (keys, vlen, updates) in [(32, 16, n), (4, 4, n * 5 / 2)] {

@@ -350,6 +350,15 @@ impl<R: Region> Journal<R> {
         Ok(class)
     }
 
+    /// Whether the region still reads as the committed region sealed
+    /// `seal`: its header decodes with that seal and its commit is valid.
+    pub(crate) fn reads_committed(&mut self, seal: Seal) -> Result<bool, R::Error> {
+        let mut b = [0u8; crate::format::HEADER_LEN];
+        self.read(0, &mut b)?;
+        let same = matches!(RegionHeader::decode(&b), Ok(h) if h.seal() == seal);
+        Ok(same && self.read_marker(Marker::Commit, seal)?.is_valid())
+    }
+
     pub(crate) fn read_marker(&mut self, m: Marker, seal: Seal) -> Result<MarkerState, R::Error> {
         let mut slot = [0u8; 32];
         let n = self.layout.marker_slot as usize;
@@ -372,6 +381,25 @@ impl<R: Region> Journal<R> {
             }
         }
         Ok(state)
+    }
+
+    /// The units a switch into this region may have programmed, read from
+    /// the top down: those up to the highest unit that does not read
+    /// erased, and `margin` bytes past it (a program cut there may have
+    /// left bits that read erased and are not). For a region erased in full
+    /// before a switch began writing it from its start (FORMAT.md §7.4).
+    pub(crate) fn programmed_units(&mut self, margin: u32) -> Result<u32, R::Error> {
+        let n = self.geo.erase_units();
+        let mut top = 0;
+        for k in (0..n).rev() {
+            let (from, to) = self.unit_range(k);
+            if !self.is_erased(from, to)? {
+                top = k + 1;
+                break;
+            }
+        }
+        let extra = margin.div_ceil(self.geo.erase_unit);
+        Ok(top.saturating_add(extra).min(n))
     }
 
     /// Whether `from..to` reads erased (one read pass).

@@ -15,6 +15,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// ([`Stats::erase_pending`]). Firmware calls it in idle time; once it
     /// returns `false`, the next switch erases nothing.
     ///
+    /// While a switch copies (FORMAT.md §7.4), each unit of work copies
+    /// an erase unit's worth of live records instead, and the call that
+    /// copies the last of them commits the switch.
+    ///
     /// Each unit costs one erase call, and on flash one erased record
     /// (16 bytes at write unit 4) appended to the active log (none on
     /// memory-mapped files). A power cut
@@ -41,12 +45,35 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// ```
     pub fn maintain(&mut self, max_units: u32) -> Result<bool, R::Error> {
         self.writable()?;
+        if self.copying() {
+            // A switch under way: one erase unit's worth of bytes copied per
+            // unit of work, and the commit once nothing is left.
+            let unit = u64::from(self.pair.active().geo.erase_unit);
+            self.copy_in_idle(unit.saturating_mul(u64::from(max_units)))?;
+            return Ok(self.copying() || self.pair.inactive().pending() > 0);
+        }
         for _ in 0..max_units {
             if !self.erase_ahead_step()? {
                 break;
             }
         }
         Ok(self.pair.inactive().pending() > 0)
+    }
+
+    /// [`Store::maintain`] while a switch copies: up to `budget` bytes, then
+    /// the commit if nothing is left.
+    fn copy_in_idle(&mut self, budget: u64) -> Result<(), R::Error> {
+        let r = self.copy_some(budget).and_then(|_| {
+            if self.copy.left_entries() == 0 {
+                self.finish_switch(Fold::Ops(&[]))
+            } else {
+                Ok(())
+            }
+        });
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
     }
 
     /// One unit of erase ahead and its erased record. Returns whether units
@@ -69,6 +96,17 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             self.pair.active_mut().sync()?;
             self.pair.inactive_mut().set_pending_recorded();
+        }
+        if pending == 1 {
+            // The partner's header unit goes last: once it is erased, the
+            // partner no longer says what it held. Only while the active
+            // region still reads as the committed newest state (damage to
+            // its header area would otherwise leave nothing to open).
+            let seal = self.seal();
+            if !self.pair.active_mut().reads_committed(seal)? {
+                self.poisoned = true;
+                return Err(Error::Corrupted);
+            }
         }
         let left = self.pair.inactive_mut().erase_next_unit()?;
         if self.pair.active().region.persists_in_order() {
@@ -97,7 +135,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// any error of a write, it leaves the write's outcome unknown. The unit
     /// stays pending (a failed erase leaves it in no known state).
     pub(super) fn erase_ahead_after_write(&mut self, switches_before: u32) -> Result<(), R::Error> {
-        if self.config.erase_ahead && self.switches == switches_before {
+        if self.config.erase_ahead && self.switches == switches_before && !self.copying() {
             self.erase_ahead_step()?;
         }
         Ok(())

@@ -3,7 +3,8 @@
 //! it, and [`BatchKeys`], which finds a batch's repeated keys in linear time
 //! through the store's own index.
 
-use super::switch::{Fold, STALE};
+use super::switch::Fold;
+use super::write::Trigger;
 use super::write::{effect, Effect};
 use super::*;
 use crate::error::bug;
@@ -28,11 +29,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
             return Err(Error::IndexFull);
         }
-        if self.should_switch(add, live_after) {
-            self.switch(Fold::Ops(ops))
-        } else {
-            self.append_batch(ops, &scan)
+        match self.trigger(add, live_after) {
+            Trigger::Switch => return self.switch(Fold::Ops(ops)),
+            Trigger::Begin => self.begin_incremental()?,
+            Trigger::Append => {}
         }
+        if self.append_batch(ops, &scan)? {
+            self.copy_after_write(add)?;
+        }
+        Ok(())
     }
 
     /// One pass over a batch before anything is written: the bytes its
@@ -65,7 +70,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         for (i, op) in ops.iter().enumerate() {
             let hash = key_hash(op.key());
             let prev = keys.step(&mut self.index, ops, i, hash);
-            let touches = self.damage.touches(short_hash(hash));
+            let touches = self.damage_touches(short_hash(hash));
             // The key's entry before the batch (nothing is applied yet).
             let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
             // From the first op on, the previous op on the key decides whether
@@ -108,26 +113,33 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Appends `ops` to the active log as a batch (begin, records, commit)
     /// and then updates the index; if a program fails or does not read back,
-    /// folds the whole batch into a switch instead.
+    /// folds the whole batch into a switch instead (and returns `false`).
     pub(super) fn append_batch(
         &mut self,
         ops: &[Op<'_>],
         scan: &BatchScan,
-    ) -> Result<(), R::Error> {
+    ) -> Result<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let begin = self.pair.active().append_at();
         let mut keys = BatchKeys::new(ops, self.can_stage());
         let written = self.append_batch_records(ops, scan, &mut keys);
         keys.finish(&mut self.index, ops);
         if !written? {
-            return self.switch(Fold::Ops(ops));
+            self.switch(Fold::Ops(ops))?;
+            return Ok(false);
+        }
+        // A switch under way: its target gets the batch's deletes too.
+        for op in ops {
+            if let Op::Delete(k) = op {
+                self.delete_in_target(short_hash(key_hash(k)), k)?;
+            }
         }
         // Only now, with the commit written, do the writes become visible.
         let first = begin + record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
         let mut keys = BatchKeys::new(ops, self.can_stage());
         let r = self.index_batch(ops, first, &mut keys);
         keys.finish(&mut self.index, ops);
-        r
+        r.map(|()| true)
     }
 
     /// The batch's begin, records and commit; `Ok(false)`: a program failed
@@ -216,7 +228,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let needed = match op {
             Op::Set(..) => true,
             Op::Delete(k) => {
-                earlier || self.damage.touches(short_hash(hash)) || self.lookup(k, hash)?.is_some()
+                earlier || self.damage_touches(short_hash(hash)) || self.lookup(k, hash)?.is_some()
             }
         };
         record_len(op, needed, w)
@@ -251,11 +263,14 @@ fn record_len<E>(op: &Op<'_>, needed: bool, w: u32) -> Result<Option<u32>, E> {
 /// of at most 2 GiB, see [`Store::can_stage`]).
 pub(super) const STAGED: u32 = 1 << 31;
 
+/// Offsets from here on are never staged (the index's free mark).
+const STAGED_END: u32 = u32::MAX - 1;
+
 /// The op position a staged index offset holds, `None` for a record offset
-/// (and for the switch's [`STALE`](super::switch::STALE) and the free mark).
+/// (and for the index's free mark).
 #[inline]
 pub(super) fn staged_op(off: u32) -> Option<usize> {
-    (off & STAGED != 0 && off < STALE).then_some((off & !STAGED) as usize)
+    (off & STAGED != 0 && off < STAGED_END).then_some((off & !STAGED) as usize)
 }
 
 /// Finds, for each op of a batch, the other ops on the same key, in O(1)
@@ -285,7 +300,7 @@ impl BatchKeys {
     /// `stage`: see [`Store::can_stage`]. Nothing is staged yet.
     pub(super) fn new(ops: &[Op<'_>], stage: bool) -> Self {
         BatchKeys {
-            staged: stage && ops.len() < (STALE & !STAGED) as usize,
+            staged: stage && ops.len() < (STAGED_END & !STAGED) as usize,
             deletes: ops.iter().any(|o| matches!(o, Op::Delete(_))),
             taken: false,
             twice: None,

@@ -5,12 +5,14 @@
 //! presents; `read` the lookups; `write` single writes and the trigger rule
 //! (§7.1); `batch` atomic batches (§5) and their linear-time key tracking;
 //! `switch` the switch (§7, one function per step of its crash table);
-//! `ahead` erase ahead (§7.3), one erase unit at a time; `pair` the two
+//! `copy` its step 4, at once or a slice per write (§7.4); `ahead` erase
+//! ahead (§7.3), one erase unit at a time; `pair` the two
 //! journals and which is active; `tally` the live counters; `replay` what a
 //! scan of the active region feeds into the index.
 
 mod ahead;
 mod batch;
+mod copy;
 mod open;
 mod pair;
 mod read;
@@ -31,6 +33,7 @@ use crate::index::Index;
 use crate::journal::scan::{self, Outcome, Sink};
 use crate::journal::{Journal, RegionClass};
 use crate::{MappedRegion, Region};
+use copy::CopyState;
 use pair::Pair;
 use tally::Tally;
 
@@ -109,6 +112,13 @@ pub struct Stats {
     /// Erase units of the inactive region still to erase before the next
     /// switch can use it (FORMAT.md §7.3); [`Store::maintain`] erases them.
     pub erase_pending: u32,
+    /// Bytes of live records a switch under way has still to copy before
+    /// its commit (FORMAT.md §7.4); 0 when none is under way.
+    /// [`Store::maintain`] copies them in idle time.
+    pub switch_pending: u32,
+    /// A switch is under way: writes go to the active region while its
+    /// live records are copied to the other one, a slice per write.
+    pub switching: bool,
     /// The store was opened read-only.
     pub read_only: bool,
     /// Opened by [`Store::open_salvage`] from a damaged newest state: what it
@@ -162,6 +172,8 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     salvaged: bool,
     /// Opening formatted the regions as a new store (generation 1).
     formatted: bool,
+    /// A switch under way (FORMAT.md §7.4).
+    copy: CopyState,
 }
 
 /// How [`Store`] is opened (FORMAT.md §8).
@@ -310,6 +322,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             dirty_tail: j.sealed() && !self.poisoned,
             unfinished_switch: self.unfinished_switch,
             erase_pending: self.pair.inactive().pending(),
+            switch_pending: self.copy.left_bytes(),
+            switching: self.copying(),
             read_only: self.read_only,
             salvaged: self.salvaged,
         }

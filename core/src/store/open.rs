@@ -91,6 +91,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             damage_at_open: 0,
             salvaged: false,
             formatted: false,
+            copy: CopyState::Idle,
         };
         store.index.clear();
         let mut ca = store.pair.a.classify(full)?;
@@ -587,10 +588,33 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // A switch erased everything pending in its target; a first format
         // programs region A as it read.
         active.set_erased_past_use(gen >= 2 && !self.salvaged);
+        let next = next_generation(gen);
+        let in_order = self.pair.active().region.persists_in_order();
+        let max_record = self
+            .config
+            .max_record_len(geo.write_unit)
+            .unwrap_or(u32::MAX);
         let partner = self.pair.inactive_mut();
         let said = erased.filter(|&(_, size)| size == partner.size());
         let erasing = matches!(said, Some((p, _)) if p > 0);
         match (said, partner.class()) {
+            // A switch out of the active region was cut after the log said
+            // the partner was erased in full: since then only that switch
+            // wrote it, from its start (FORMAT.md §7.4). What reads erased
+            // past it (and one largest record) stays erased; the units past
+            // the pending ones are read again before the next switch uses
+            // them.
+            (Some((0, _)), RegionClass::Formatted { header, commit, .. })
+                if switching.is_set()
+                    && in_order
+                    && header.store_id == self.store_id
+                    && Some(header.generation) == next
+                    && !commit.is_valid() =>
+            {
+                let units = partner.programmed_units(max_record)?;
+                partner.set_pending(units);
+                partner.set_pending_from_log();
+            }
             // A switch out of the active region began: the partner may hold
             // any part of it.
             _ if switching.is_set() => partner.set_all_pending(),

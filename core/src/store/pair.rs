@@ -1,5 +1,6 @@
 //! The two journals of a store and which one is active (FORMAT.md §7, §8).
 
+use super::copy::{in_target, IN_TARGET};
 use super::RegionId;
 use crate::journal::Journal;
 use crate::Region;
@@ -62,6 +63,26 @@ impl<R: Region> Pair<R> {
         match self.active {
             RegionId::A => (&mut self.a, &mut self.b),
             RegionId::B => (&mut self.b, &mut self.a),
+        }
+    }
+
+    /// The journal holding the record an index offset names, the offset in
+    /// it, and whether it is the target of a switch under way (its records
+    /// carry the next generation's seal).
+    pub(crate) fn at_mut(&mut self, off: u32) -> (&mut Journal<R>, u32, bool) {
+        if in_target(off) {
+            (self.inactive_mut(), off & !IN_TARGET, true)
+        } else {
+            (self.active_mut(), off, false)
+        }
+    }
+
+    /// [`Pair::at_mut`], shared.
+    pub(crate) fn at(&self, off: u32) -> (&Journal<R>, u32, bool) {
+        if in_target(off) {
+            (self.inactive(), off & !IN_TARGET, true)
+        } else {
+            (self.active(), off, false)
         }
     }
 }

@@ -33,14 +33,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
         let limits = self.limits();
         let seal = self.seal();
-        let (index, j) = (&self.index, self.pair.active_mut());
+        let target_seal = self.copy.target_seal().unwrap_or(seal);
+        let (index, pair) = (&self.index, &mut self.pair);
         let mut hit = None;
         let mut suspect = false;
         let found = index.find(hash, |off| {
             if batch::staged_op(off).is_some() {
                 return Ok(false); // a batch's staged key, not a record
             }
-            let h = match j.header_at(off, limits.max_key, limits.max_value) {
+            let (j, at, in_target) = pair.at_mut(off);
+            let h = match j.header_at(at, limits.max_key, limits.max_value) {
                 Ok(h) => h,
                 Err(Error::Corrupted) => {
                     suspect = true;
@@ -48,10 +50,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
                 Err(e) => return Err(e),
             };
-            let eq = j.key_eq(off, &h, key)?;
+            let eq = j.key_eq(at, &h, key)?;
+            let seal = if in_target { target_seal } else { seal };
             if eq {
                 hit = Some((off, h));
-            } else if strict && !j.verify(off, &h, seal)?.0 {
+            } else if strict && !j.verify(at, &h, seal)?.0 {
                 suspect = true;
             }
             Ok::<bool, Error<R::Error>>(eq)
@@ -74,17 +77,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let short = short_hash(hash);
         let limits = self.limits();
         let seal = self.seal();
-        let (index, j, scratch) = (&self.index, self.pair.active_mut(), self.scratch.as_mut());
+        let target_seal = self.copy.target_seal().unwrap_or(seal);
+        let (index, pair, scratch) = (&self.index, &mut self.pair, self.scratch.as_mut());
         // Each candidate record is read once, exactly (header, key, value),
         // into scratch; the key is compared and the check verified there.
         let mut hit = None;
         let mut suspect = false;
         index.find(hash, |off| {
-            let Some(h) = j.read_record(off, scratch, limits)? else {
+            let (j, at, in_target) = pair.at_mut(off);
+            let Some(h) = j.read_record(at, scratch, limits)? else {
                 suspect = true;
                 return Ok(false);
             };
-            let intact = record::verify(scratch, &h, seal);
+            let intact = record::verify(scratch, &h, if in_target { target_seal } else { seal });
             if scratch[h.key_range()] == *key {
                 hit = Some((off, h, intact));
                 Ok(true)
@@ -94,13 +99,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         })?;
         let Some((off, h, intact)) = hit else {
-            return if suspect || self.damage.covers(short, None) {
+            return if suspect || self.damage_covers(short, None) {
                 Err(Error::Corrupted)
             } else {
                 Ok(None)
             };
         };
-        if !intact || self.damage.covers(short, Some(off)) {
+        if !intact || self.damage_covers(short, Some(off)) {
             return Err(Error::Corrupted);
         }
         match h.kind {
@@ -122,9 +127,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let hash = key_hash(key);
         let short = short_hash(hash);
         match self.lookup_strict(key, hash)? {
-            None if self.damage.covers(short, None) => Err(Error::Corrupted),
+            None if self.damage_covers(short, None) => Err(Error::Corrupted),
             None => Ok(false),
-            Some((_, off, _)) if self.damage.covers(short, Some(off)) => Err(Error::Corrupted),
+            Some((_, off, _)) if self.damage_covers(short, Some(off)) => Err(Error::Corrupted),
             Some((_, _, h)) => match h.kind {
                 Kind::Set => Ok(true),
                 Kind::Delete => Ok(false),
@@ -141,16 +146,17 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.usable()?;
         let limits = self.limits();
         let seal = self.seal();
+        let target_seal = self.copy.target_seal().unwrap_or(seal);
         let w = self.pair.active().geo.write_unit;
         // Damaged keys are not skipped silently: every intact entry is
         // visited, then the call reports `Corrupted` if any key is damaged.
-        let mut damaged = !self.damage.entries().is_empty();
+        let mut damaged = self.damage_entries().next().is_some();
         for pos in 0..self.index.positions() {
             let Some((hash, off)) = self.index.entry(pos) else {
                 continue;
             };
-            let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
-            let h = j.header_at(off, limits.max_key, limits.max_value)?;
+            let ((j, at, in_target), scratch) = (self.pair.at_mut(off), self.scratch.as_mut());
+            let h = j.header_at(at, limits.max_key, limits.max_value)?;
             match h.kind {
                 Kind::Set => {}
                 Kind::Delete => continue,
@@ -161,11 +167,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             let len = h.stored_len(w).ok_or_else(|| bug!())? as usize;
             let rec = scratch.get_mut(..len).ok_or_else(|| bug!())?;
-            j.read(off, rec)?;
-            if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
+            j.read(at, rec)?;
+            let seal = if in_target { target_seal } else { seal };
+            if !record::verify(rec, &h, seal) || self.damage_covers(short_hash(hash), Some(off)) {
                 damaged = true;
                 continue;
             }
+            let rec = &self.scratch.as_mut()[..len];
             if !f(&rec[h.key_range()], &rec[h.value_range()]) {
                 return Ok(());
             }
@@ -187,21 +195,24 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let hash = key_hash(key);
         let short = short_hash(hash);
         let limits = self.limits();
-        let bytes = self.pair.active().region.as_bytes();
         let seal = self.seal();
+        let target_seal = self.copy.target_seal().unwrap_or(seal);
         // As in `lookup_strict`: a same-hash entry that fails its check may
         // be this key with damaged key bytes. The matching entry's header is
         // decoded once, here.
         let mut suspect = false;
         let mut hit = None;
         let found = self.index.find::<()>(hash, |off| {
-            Ok(match mapped_header(bytes, off, limits) {
+            let (j, at, in_target) = self.pair.at(off);
+            let bytes = j.region.as_bytes();
+            let seal = if in_target { target_seal } else { seal };
+            Ok(match mapped_header(bytes, at, limits) {
                 Some(h) => {
-                    let k = off as usize + h.header_len() as usize;
+                    let k = at as usize + h.header_len() as usize;
                     let eq = bytes.get(k..k + h.key_len as usize) == Some(key);
                     if eq {
-                        hit = Some((off, h));
-                    } else if !record::verify(&bytes[off as usize..], &h, seal) {
+                        hit = Some((off, h, &bytes[at as usize..], seal));
+                    } else if !record::verify(&bytes[at as usize..], &h, seal) {
                         suspect = true;
                     }
                     eq
@@ -212,20 +223,19 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             })
         });
-        let (Ok(Some(_)), Some((off, h))) = (found, hit) else {
-            return if suspect || self.damage.covers(short, None) {
+        let (Ok(Some(_)), Some((off, h, rec, seal))) = (found, hit) else {
+            return if suspect || self.damage_covers(short, None) {
                 Err(Error::Corrupted)
             } else {
                 Ok(None)
             };
         };
-        if self.damage.covers(short, Some(off)) {
+        if self.damage_covers(short, Some(off)) {
             return Err(Error::Corrupted);
         }
         match h.kind {
             Kind::Delete => Ok(None),
             Kind::Set => {
-                let rec = &bytes[off as usize..];
                 if !record::verify(rec, &h, seal) {
                     return Err(Error::Corrupted);
                 }
@@ -241,11 +251,13 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// known yields one `Err(Corrupted)` at the end.
     pub fn iter_ref(&self) -> impl Iterator<Item = Result<(&[u8], &[u8]), R::Error>> + '_ {
         let limits = self.limits();
-        let bytes = self.pair.active().region.as_bytes();
         let seal = self.seal();
+        let target_seal = self.copy.target_seal().unwrap_or(seal);
         let entries = (0..self.index.positions()).filter_map(move |pos| {
             let (hash, off) = self.index.entry(pos)?;
-            let Some(h) = mapped_header(bytes, off, limits) else {
+            let (j, at, in_target) = self.pair.at(off);
+            let bytes = j.region.as_bytes();
+            let Some(h) = mapped_header(bytes, at, limits) else {
                 return Some(Err(Error::Corrupted));
             };
             match h.kind {
@@ -254,14 +266,15 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 // A keyed damaged record: the key exists but its value is lost.
                 _ => return Some(Err(Error::Corrupted)),
             }
-            let rec = &bytes[off as usize..];
-            if !record::verify(rec, &h, seal) || self.damage.covers(short_hash(hash), Some(off)) {
+            let rec = &bytes[at as usize..];
+            let seal = if in_target { target_seal } else { seal };
+            if !record::verify(rec, &h, seal) || self.damage_covers(short_hash(hash), Some(off)) {
                 return Some(Err(Error::Corrupted));
             }
             Some(Ok((&rec[h.key_range()], &rec[h.value_range()])))
         });
         // Keys known only by a damage entry: one error each, at the end.
-        entries.chain(self.damage.entries().iter().map(|_| Err(Error::Corrupted)))
+        entries.chain(self.damage_entries().map(|_| Err(Error::Corrupted)))
     }
 }
 

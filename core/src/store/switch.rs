@@ -1,13 +1,20 @@
-//! The double-buffer switch (FORMAT.md §7).
+//! The double-buffer switch (FORMAT.md §7), one function per step of its
+//! crash table (§7.2). Steps 1–3 begin it ([`Store::begin_switch`]); the
+//! copy of step 4 runs at once or in slices over the following writes
+//! (`copy`, §7.4); [`Store::finish_switch`] ends it with steps 4's folded
+//! write and 5–9.
 
 use super::batch::BatchKeys;
+use super::copy::{CopyState, Copying, IN_TARGET};
 use super::*;
 use crate::error::bug;
 
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Compacts the live state into the other region, folding in `fold`, and
-    /// makes it active (FORMAT.md §7). Any failure leaves the store poisoned
-    /// until reopened; storage is always recoverable.
+    /// makes it active (FORMAT.md §7). An incremental switch in progress is
+    /// finished first (with `fold` when it fits what is left of the target).
+    /// Any failure leaves the store poisoned until reopened; storage is
+    /// always recoverable.
     pub(super) fn switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
         let r = self.switch_inner(fold);
         if r.is_err() {
@@ -16,58 +23,81 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         r
     }
 
-    /// The steps of FORMAT.md §7, in order; the crash table (§7.2) names
-    /// them. The switch's plan is fixed first (nothing written).
-    pub(super) fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
-        let plan = self.plan_switch(fold)?;
-        self.step1_mark_switching(&plan)?;
+    fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        if self.copying() {
+            if let Fold::Ops(ops) = fold {
+                if self.fold_fits(ops)? {
+                    return self.finish_switch(fold);
+                }
+            }
+            // A clear, a repair, or a write the target has no room left for:
+            // commit the copy as it is, then switch once more.
+            self.finish_switch(Fold::Ops(&[]))?;
+            if matches!(fold, Fold::Ops([])) {
+                return Ok(());
+            }
+        }
+        self.begin_switch(fold)?;
+        self.finish_switch(fold)
+    }
+
+    /// Steps 1 to 3 and the start of step 4 (the keyless damage records):
+    /// the switch's plan is fixed, the target prepared; the live records are
+    /// copied next. Keys a clear drops leave the index first.
+    pub(super) fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let state = self.plan_switch(fold)?;
+        self.step1_mark_switching(&state)?;
         self.step2_erase_target()?;
-        self.step3_program_header(&plan)?;
-        let copy = self.step4_copy_records(&plan, fold)?;
-        self.step5_7_commit(&plan, copy.data_end)?;
-        self.step8_supersede(&plan)?;
-        self.step9_activate(&plan, copy, fold)
+        self.step3_program_header(&state)?;
+        self.copy = CopyState::Copying(state);
+        if !matches!(fold, Fold::Clear) {
+            self.write_damage_records()?;
+        }
+        Ok(())
     }
 
     /// What the switch will write: the seals, the target's header, the
-    /// damage to carry over. Keys the folded write replaces leave the index
-    /// before the copy; a clear empties it.
-    fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<SwitchPlan, R::Error> {
+    /// damage to carry over.
+    fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<Copying, R::Error> {
         let old_seal = self.seal();
         let new_seal = Seal {
             store_id: self.store_id,
             generation: next_generation(self.generation).ok_or(Error::Corrupted)?,
         };
         let new_header = self.header_for(self.pair.inactive(), new_seal.generation);
-        if let Fold::Ops(ops) = fold {
-            for op in ops {
-                let hash = key_hash(op.key());
-                if let Some((pos, _, _)) = self.lookup(op.key(), hash)? {
-                    self.index.remove(pos);
-                }
-            }
-        }
         if let Fold::Clear = fold {
             self.index.clear();
         }
         // A repair forgets all damage: keys are copied as they are, damaged
         // records are dropped.
         let repair = matches!(fold, Fold::Repair);
-        Ok(SwitchPlan {
+        let old_damage = if repair {
+            DamageList::default()
+        } else {
+            self.damage.clone()
+        };
+        // What the copy has left: every entry, its bytes the live bytes but
+        // the damage records'.
+        let w = self.pair.active().geo.write_unit;
+        let damage_bytes: u32 = self
+            .damage
+            .entries()
+            .iter()
+            .map(|d| damage_record_len(d.scope, w))
+            .sum();
+        Ok(Copying::planned(
             old_seal,
             new_seal,
             new_header,
-            old_damage: if repair {
-                DamageList::default()
-            } else {
-                self.damage.clone()
-            },
+            old_damage,
             repair,
-        })
+            self.index.len(),
+            self.tally.live_bytes.saturating_sub(damage_bytes),
+        ))
     }
 
     /// Step 1: "switching" in the active region, synced.
-    fn step1_mark_switching(&mut self, plan: &SwitchPlan) -> Result<(), R::Error> {
+    fn step1_mark_switching(&mut self, plan: &Copying) -> Result<(), R::Error> {
         let src = self.pair.active_mut();
         if !src.read_marker(Marker::Switching, plan.old_seal)?.is_set() {
             src.program_marker(Marker::Switching, plan.old_seal, 0)?;
@@ -81,105 +111,99 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Step 3: the target's header with generation + 1.
-    fn step3_program_header(&mut self, plan: &SwitchPlan) -> Result<(), R::Error> {
+    fn step3_program_header(&mut self, plan: &Copying) -> Result<(), R::Error> {
         self.pair.inactive_mut().program_header(&plan.new_header)
     }
 
-    /// Step 4: keyless damage records, then each live record copied from the
-    /// offset the index holds, then the folded write.
-    fn step4_copy_records(
-        &mut self,
-        plan: &SwitchPlan,
-        fold: Fold<'_, '_>,
-    ) -> Result<Copied, R::Error> {
+    /// Step 4 begins: one keyless damage record per damage entry.
+    fn write_damage_records(&mut self) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
-        let limits = self.limits();
-        let stage = self.can_stage();
-        let (old_seal, new_seal, repair) = (plan.old_seal, plan.new_seal, plan.repair);
-        let old_damage = &plan.old_damage;
-        let (src, dst) = self.pair.split_mut();
+        let CopyState::Copying(c) = &mut self.copy else {
+            return Err(bug!());
+        };
+        let dst = match self.pair.active {
+            RegionId::A => &mut self.pair.b,
+            RegionId::B => &mut self.pair.a,
+        };
         let scratch = self.scratch.as_mut();
-        let mut new_damage = DamageList::default();
-        let mut tally = Tally::default();
-        if !matches!(fold, Fold::Clear) {
-            for d in old_damage.entries() {
-                let (hash, value): (u8, &[u8]) = match d.scope {
-                    Scope::Hash(h) => (h, &[]),
-                    Scope::Any => (0, &[1]),
-                };
-                let len = record::encode(scratch, new_seal, Kind::Damaged, hash, &[], value, w)
-                    .ok_or_else(|| bug!())?;
-                let off = dst.append(&scratch[..len as usize])?;
-                new_damage.add(Damage {
-                    scope: d.scope,
-                    offset: off,
-                });
-                tally.count(Kind::Damaged, false, len, true);
+        for d in c.old_damage.entries() {
+            let (hash, value): (u8, &[u8]) = match d.scope {
+                Scope::Hash(h) => (h, &[]),
+                Scope::Any => (0, &[1]),
+            };
+            let len = record::encode(scratch, c.new_seal, Kind::Damaged, hash, &[], value, w)
+                .ok_or_else(|| bug!())?;
+            let off = dst.append(&scratch[..len as usize])?;
+            c.new_damage.add(Damage {
+                scope: d.scope,
+                offset: off,
+            });
+            c.tally.count(Kind::Damaged, false, len, true);
+        }
+        Ok(())
+    }
+
+    /// Whether the target has room for what the copy has left, `ops`' records
+    /// and the erased record: then an incremental switch can end with them.
+    fn fold_fits(&mut self, ops: &[Op<'_>]) -> Result<bool, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let mut need = u64::from(self.copy.left_bytes()) + u64::from(erased_record_len(w));
+        for op in ops {
+            let v: &[u8] = match op {
+                Op::Set(_, v) => v,
+                Op::Delete(_) => &[],
+            };
+            need += u64::from(set_len::<R::Error>(op.key(), v, w)?);
+        }
+        let dst = self.pair.inactive();
+        Ok(need <= u64::from(dst.size() - dst.append_at()))
+    }
+
+    /// The rest of step 4 (what is left to copy, the folded write, the
+    /// erased record for the region left), then steps 5 to 9.
+    pub(super) fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        // Keys the folded write replaces are not copied (a copy made earlier
+        // is overwritten by the fold's own record).
+        if let Fold::Ops(ops) = fold {
+            for op in ops {
+                let hash = key_hash(op.key());
+                if let Some((pos, off, h)) = self.lookup(op.key(), hash)? {
+                    self.entry_leaves(off, &h)?;
+                    self.index.remove(pos);
+                }
             }
         }
-        let mut stale = 0usize;
-        // Visit the index positions in a scrambled order (multiplying by an
-        // odd constant permutes 0..2^k): the records are copied in that order
-        // and a later replay inserts them in it. In position order, they
-        // would reach a still-small index sorted by home position and pile
-        // into one long cluster (a quadratic replay).
-        let positions = self.index.positions();
-        for i in 0..positions {
-            let pos = if positions.is_power_of_two() {
-                i.wrapping_mul(0x9E37_79B1) & (positions - 1)
-            } else {
-                i
-            };
-            let Some((hash, off)) = self.index.entry(pos) else {
-                continue;
-            };
-            let short = short_hash(hash);
-            let h = src.header_at(off, limits.max_key, limits.max_value)?;
-            let len = h.stored_len(w).ok_or_else(|| bug!())? as usize;
-            let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
-            let rec = rec.get_mut(..len).ok_or_else(|| bug!())?;
-            src.read(off, rec)?;
-            let intact = record::verify(rec, &h, old_seal);
-            let out: &[u8] = if repair && (!intact || h.kind == Kind::Damaged) {
-                self.index.set_offset(pos, STALE);
-                stale += 1;
-                continue;
-            } else if !intact {
-                // The key itself cannot be trusted: a keyless damage record.
-                stale += 1;
-                let n = record::encode(spare, new_seal, Kind::Damaged, short, &[], &[], w)
-                    .ok_or_else(|| bug!())?;
-                &spare[..n as usize]
-            } else if h.kind == Kind::Set && old_damage.covers(short, Some(off)) {
-                let key = &rec[h.key_range()];
-                let n = record::encode(spare, new_seal, Kind::Damaged, short, key, &[], w)
-                    .ok_or_else(|| bug!())?;
-                &spare[..n as usize]
-            } else if h.kind == Kind::Delete && !old_damage.touches(short) {
-                // A tombstone nothing needs any more.
-                self.index.set_offset(pos, STALE);
-                stale += 1;
-                continue;
-            } else {
-                record::reseal(rec, &h, new_seal);
-                rec
-            };
-            if dst.append_at() + out.len() as u32 > dst.size() {
-                return Err(bug!());
-            }
-            let new_off = dst.append(out)?;
-            let Slot::Header(nh) = record::decode_header(out, u32::MAX, u32::MAX) else {
-                return Err(bug!());
-            };
-            tally.count(nh.kind, nh.key_len > 0, out.len() as u32, true);
-            if nh.key_len == 0 {
-                new_damage.add(Damage {
-                    scope: Scope::Hash(short),
-                    offset: new_off,
-                });
-            }
-            self.index.set_offset(pos, new_off);
+        self.copy_some(u64::MAX)?;
+        if self.copy.left_entries() != 0 {
+            return Err(bug!());
         }
+        let fold_start = self.step4_write_fold(fold)?;
+        let erased_recorded = self.step4_write_erased()?;
+        let CopyState::Copying(c) = &self.copy else {
+            return Err(bug!());
+        };
+        let (old_seal, new_seal) = (c.old_seal, c.new_seal);
+        let data_end = self.pair.inactive().append_at();
+        self.step5_7_commit(new_seal, data_end)?;
+        self.step8_supersede(old_seal)?;
+        self.step9_activate(data_end, erased_recorded, fold_start, fold)
+    }
+
+    /// Step 4, the folded write: after the copy, in op order (the last op
+    /// on each key). A delete leaves a record only where an older record of
+    /// its key may be in the target: damage, or a copy made before this call.
+    fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Result<u32, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let stage = self.can_stage();
+        let CopyState::Copying(c) = &self.copy else {
+            return Err(bug!());
+        };
+        let (new_seal, resumed) = (c.new_seal, c.resumed);
+        let dst = match self.pair.active {
+            RegionId::A => &mut self.pair.b,
+            RegionId::B => &mut self.pair.a,
+        };
+        let scratch = self.scratch.as_mut();
         let fold_start = dst.append_at();
         match fold {
             Fold::Repair => {}
@@ -198,7 +222,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     }
                     let (kind, value) = match *op {
                         Op::Set(_, v) => (Kind::Set, v),
-                        Op::Delete(_) if new_damage.touches(short_hash(hash)) => {
+                        Op::Delete(_) if resumed || c.new_damage.touches(short_hash(hash)) => {
                             (Kind::Delete, &[][..])
                         }
                         Op::Delete(_) => continue,
@@ -221,67 +245,81 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 batch_keys.finish(&mut self.index, ops);
             }
         }
-        // What erase ahead must erase of the region this switch leaves
-        // (FORMAT.md §7.3), committed with the copy: from the commit on, the
-        // new log says the old region is ours to erase.
+        Ok(fold_start)
+    }
+
+    /// Step 4 ends: what erase ahead must erase of the region this switch
+    /// leaves (FORMAT.md §7.3), committed with the copy. Omitted only when
+    /// the target has no room left for it.
+    fn step4_write_erased(&mut self) -> Result<bool, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let CopyState::Copying(c) = &self.copy else {
+            return Err(bug!());
+        };
+        let new_seal = c.new_seal;
+        let (src, dst) = self.pair.split_mut();
+        let scratch = self.scratch.as_mut();
         let value = record::erased_value(src.used_units(), src.size());
         let len = record::encode(scratch, new_seal, Kind::Erased, 0, &[], &value, w)
             .ok_or_else(|| bug!())?;
-        let erased_recorded = dst.append_at() + len <= dst.size();
-        if erased_recorded {
+        let recorded = dst.append_at() + len <= dst.size();
+        if recorded {
             dst.append(&scratch[..len as usize])?;
         }
-        Ok(Copied {
-            erased_recorded,
-            data_end: dst.append_at(),
-            fold_start,
-            new_damage,
-            tally,
-            stale,
-        })
+        Ok(recorded)
     }
 
     /// Steps 5 to 7: sync the copy, program the commit (data end), sync.
-    fn step5_7_commit(&mut self, plan: &SwitchPlan, data_end: u32) -> Result<(), R::Error> {
+    fn step5_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Result<(), R::Error> {
         let dst = self.pair.inactive_mut();
         dst.sync()?;
-        dst.program_marker(Marker::Commit, plan.new_seal, data_end)?;
+        dst.program_marker(Marker::Commit, new_seal, data_end)?;
         dst.sync()
     }
 
     /// Step 8: "superseded" in the old region, synced.
-    fn step8_supersede(&mut self, plan: &SwitchPlan) -> Result<(), R::Error> {
+    fn step8_supersede(&mut self, old_seal: Seal) -> Result<(), R::Error> {
         let src = self.pair.active_mut();
-        src.program_marker(Marker::Superseded, plan.old_seal, 0)?;
+        src.program_marker(Marker::Superseded, old_seal, 0)?;
         src.sync()
     }
 
     /// Step 9: the new region is active; the index and counters follow it.
     fn step9_activate(
         &mut self,
-        plan: &SwitchPlan,
-        copy: Copied,
+        data_end: u32,
+        erased_recorded: bool,
+        fold_start: u32,
         fold: Fold<'_, '_>,
     ) -> Result<(), R::Error> {
+        let CopyState::Copying(c) = core::mem::replace(&mut self.copy, CopyState::Idle) else {
+            return Err(bug!());
+        };
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
         let (src, dst) = self.pair.split_mut();
-        dst.committed(plan.new_header, copy.data_end);
+        dst.committed(c.new_header, data_end);
         src.retire();
-        if copy.erased_recorded {
+        if erased_recorded {
             src.set_pending_recorded();
         }
         self.pair.flip();
-        self.generation = plan.new_seal.generation;
+        self.generation = c.new_seal.generation;
         self.switches += 1;
-        self.damage = copy.new_damage;
-        self.tally = copy.tally;
-        if copy.stale > 0 {
-            self.drop_stale_entries(limits)?;
+        self.damage = c.new_damage;
+        self.tally = c.tally;
+        // Every entry names a record of the target, now the active region.
+        for pos in 0..self.index.positions() {
+            if let Some((_, off)) = self.index.entry(pos) {
+                if off & IN_TARGET == 0 || batch::staged_op(off).is_some() {
+                    return Err(bug!());
+                }
+                self.index.set_offset(pos, off & !IN_TARGET);
+            }
         }
         // The folded write's records, now in the active region.
         if let Fold::Ops(ops) = fold {
-            let mut off = copy.fold_start;
+            let mut off = fold_start;
             let mut batch_keys = BatchKeys::new(ops, self.can_stage());
             batch_keys.stage_all(&mut self.index, ops);
             for (i, op) in ops.iter().enumerate() {
@@ -291,7 +329,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
                 let kind = match op {
                     Op::Set(..) => Kind::Set,
-                    Op::Delete(_) if self.damage.touches(short_hash(hash)) => Kind::Delete,
+                    Op::Delete(_) if c.resumed || self.damage.touches(short_hash(hash)) => {
+                        Kind::Delete
+                    }
                     Op::Delete(_) => continue,
                 };
                 self.index_put(op.key(), hash, kind, off)?;
@@ -304,38 +344,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         Ok(())
     }
-
-    /// Removes the index entries a switch did not copy (marked [`STALE`]) and
-    /// those it copied as keyless damage records.
-    pub(super) fn drop_stale_entries(&mut self, limits: Limits) -> Result<(), R::Error> {
-        let mut pos = 0;
-        while pos < self.index.positions() {
-            let Some((_, off)) = self.index.entry(pos) else {
-                pos += 1;
-                continue;
-            };
-            // Marked by the copy, or copied as a keyless damage record.
-            let stale = off == STALE
-                || self
-                    .pair
-                    .active_mut()
-                    .header_at(off, limits.max_key, limits.max_value)?
-                    .key_len
-                    == 0;
-            if stale {
-                // Backward shift may move another entry into `pos`: look again.
-                self.index.remove(pos);
-            } else {
-                pos += 1;
-            }
-        }
-        Ok(())
-    }
 }
-
-/// The offset a switch gives an index entry it did not copy, until
-/// `drop_stale_entries` removes it (no record can start there).
-pub(super) const STALE: u32 = u32::MAX - 1;
 
 /// The write folded into a switch.
 #[derive(Clone, Copy)]
@@ -348,26 +357,7 @@ pub(super) enum Fold<'o, 'k> {
     Clear,
 }
 
-/// What a switch decided before writing anything.
-pub(super) struct SwitchPlan {
-    old_seal: Seal,
-    new_seal: Seal,
-    new_header: RegionHeader,
-    /// Damage entries to carry over (none for a repair).
-    old_damage: DamageList,
-    repair: bool,
-}
-
-/// What step 4 wrote.
-pub(super) struct Copied {
-    /// An erased record for the region left (its used units) is committed.
-    erased_recorded: bool,
-    /// The commit's data end.
-    data_end: u32,
-    /// Where the folded write's records start.
-    fold_start: u32,
-    new_damage: DamageList,
-    tally: Tally,
-    /// Index entries the copy marked [`STALE`].
-    stale: usize,
+/// Stored length of an erased record (FORMAT.md §4.3) at write unit `w`.
+pub(super) fn erased_record_len(w: u32) -> u32 {
+    record::stored_len(0, 8, w).unwrap_or(0)
 }

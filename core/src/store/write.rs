@@ -64,7 +64,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// `twinkv verify`): the loss becomes silent afterwards.
     pub fn repair(&mut self) -> Result<usize, R::Error> {
         self.writable()?;
-        let dropped = self.tally.damaged_keyed + self.damage.entries().len();
+        let dropped = self.tally.damaged_keyed + self.damage_entries().count();
         self.switch(Fold::Repair)?;
         Ok(dropped)
     }
@@ -88,6 +88,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the live data exceeds the fill limit the pair would have.
     pub fn replace_inactive(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
         self.writable()?;
+        if self.copying() {
+            // The inactive region is a switch's target: commit it first.
+            self.switch(Fold::Ops(&[]))?;
+        }
         let old = self.pair.inactive().geo;
         let new = region.geometry();
         let active = self.pair.active().geo;
@@ -163,10 +167,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let hash = key_hash(key);
         let short = short_hash(hash);
         let found = self.lookup(key, hash)?;
-        let touches = self.damage.touches(short);
+        let touches = self.damage_touches(short);
         let old = found.map(|(_, _, h)| h);
         let had = matches!(old, Some(h) if h.kind == Kind::Set)
-            && !self.damage.covers(short, found.map(|(_, off, _)| off));
+            && !self.damage_covers(short, found.map(|(_, off, _)| off));
         let (kind, value) = match *op {
             Op::Set(_, v) => (Kind::Set, v),
             Op::Delete(_) if found.is_none() && !touches => return Ok(false),
@@ -182,15 +186,28 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Err(Error::IndexFull);
         }
         let add = set_len(key, value, w)?;
-        if self.should_switch(add, live_after) {
-            self.switch(Fold::Ops(core::slice::from_ref(op)))?;
-            return Ok(had);
+        match self.trigger(add, live_after) {
+            Trigger::Switch => {
+                self.switch(Fold::Ops(core::slice::from_ref(op)))?;
+                return Ok(had);
+            }
+            Trigger::Begin => self.begin_incremental()?,
+            Trigger::Append => {}
         }
         let Some(off) = self.append_encoded(kind, short, key, value)? else {
             self.switch(Fold::Ops(core::slice::from_ref(op)))?;
             return Ok(had);
         };
+        if kind == Kind::Delete {
+            self.delete_in_target(short, key)?;
+        }
         let keep = kind == Kind::Set || touches;
+        if let Some((_, old_off, h)) = found {
+            self.entry_leaves(old_off, &h)?;
+        }
+        if keep {
+            self.entry_joins(add);
+        }
         match (found, keep) {
             (Some((pos, _, _)), true) => self.index.set_offset(pos, off),
             (Some((pos, _, _)), false) => self.index.remove(pos),
@@ -204,7 +221,44 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.tally.count(kind, true, add, true);
         }
         debug_assert_eq!(self.tally.live_bytes, live_after, "the planned effect");
+        self.copy_after_write(add)?;
         Ok(had)
+    }
+
+    /// What a write that appends `add` bytes (the live bytes `live_after`
+    /// once it is done) does first: nothing, begin an incremental switch
+    /// (FORMAT.md §7.4), or fold into a switch. While a switch copies, a
+    /// write is folded into its end when the active log cannot take it or
+    /// the target could not then hold what is left to copy.
+    pub(super) fn trigger(&self, add: u32, live_after: u32) -> Trigger {
+        let j = self.pair.active();
+        let w = j.geo.write_unit;
+        let used = u64::from(j.append_at() - j.data_start());
+        let must = j.sealed() || used + u64::from(add) > u64::from(j.capacity());
+        if self.copying() {
+            let dst = self.pair.inactive();
+            let need = u64::from(self.copy.left_bytes())
+                + u64::from(add)
+                + u64::from(switch::erased_record_len(w));
+            return if must || need > u64::from(dst.size() - dst.append_at()) {
+                Trigger::Switch
+            } else {
+                Trigger::Append
+            };
+        }
+        if !self.should_switch(add, live_after) {
+            Trigger::Append
+        } else if must || !self.can_copy_incrementally() {
+            Trigger::Switch
+        } else if self.pair.inactive().pending() == 0 {
+            Trigger::Begin
+        } else if self.config.erase_ahead {
+            // Erase ahead finishes the target first, one unit per write,
+            // with the headroom above high-water to spend.
+            Trigger::Append
+        } else {
+            Trigger::Switch
+        }
     }
 
     /// The trigger rule of FORMAT.md §7 / issue "double-buffer switch".
@@ -224,7 +278,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // The switch writes an erased record for the region it leaves
             // (FORMAT.md §7.3): what it frees must leave C × (1 − max-fill)
             // after it.
-            let erased = record::stored_len(0, 8, j.geo.write_unit).unwrap_or(0);
+            let erased = switch::erased_record_len(j.geo.write_unit);
             let needed = u64::from(cap) - u64::from(fill_limit(cap, self.config.max_fill_bp))
                 + u64::from(erased);
             return frees >= needed;
@@ -279,20 +333,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         off: u32,
     ) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
-        let touches = self.damage.touches(short_hash(hash));
+        let touches = self.damage_touches(short_hash(hash));
         let old = self.lookup(key, hash)?;
-        let old_h = old.map(|(_, _, h)| h);
         // The new record counts unless it is a delete nothing needs.
         let new_h = if kind == Kind::Delete && !touches {
             None
         } else {
             Some(self.pair.active_mut().header_at(off, u32::MAX, u32::MAX)?)
         };
-        if let Some(h) = old_h {
+        if let Some((_, old_off, h)) = old {
             self.tally.count_header(&h, w, false);
+            self.entry_leaves(old_off, &h)?;
         }
         if let Some(h) = new_h {
             self.tally.count_header(&h, w, true);
+            self.entry_joins(h.stored_len(w).unwrap_or(0));
         }
         match (old, new_h) {
             (Some((pos, _, _)), None) => self.index.remove(pos),
@@ -302,6 +357,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         Ok(())
     }
+}
+
+/// What a write does before it appends ([`Store::trigger`]).
+pub(super) enum Trigger {
+    /// Append to the active log.
+    Append,
+    /// Begin an incremental switch, then append.
+    Begin,
+    /// Fold the write into a switch.
+    Switch,
 }
 
 /// The effect of `op` on a key whose newest record has header `old`.

@@ -236,6 +236,10 @@ impl Builder {
             config.fits(geometry, geometry),
             "{name}: config does not fit"
         );
+        // The images were made with switches that copy in one call; the
+        // schedule of an incremental switch (FORMAT.md §7.4) writes the
+        // same bytes in another order of operations.
+        let config = config.with_incremental_switch(false);
         Builder {
             name,
             about,

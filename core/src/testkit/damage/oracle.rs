@@ -226,8 +226,10 @@ fn excuse(t: &Trace, f: &Fault, a: &Applied, lost: &[Lost]) -> Result<Class, usi
             let old = &t.older[f.arg as usize][f.region];
             let u = (f.at * e) as usize..unit_end as usize;
             let erased = old[u].iter().all(|&b| b == 0xFF);
-            let d = t.data_start as usize;
-            let same_generation = old[..d] == t.image[f.region][..d];
+            // The same header (generation): the marker slots may differ (an
+            // incremental switch sets "switching" while the log still grows).
+            let h = crate::format::header::HEADER_LEN;
+            let same_generation = old[..h] == t.image[f.region][..h];
             if erased || same_generation {
                 return Ok(Class::E2);
             }

@@ -1,0 +1,399 @@
+//! Step 4 of the switch, the copy (FORMAT.md §7, §7.4): each live record is
+//! copied from the offset the index holds into the target, whose entry then
+//! names the copy. A one-shot switch copies everything in one call; an
+//! incremental one copies a slice after each write, in proportion to the
+//! bytes the write appended, while the old region stays the committed state
+//! that takes the writes: a key written again after it was copied is copied
+//! again. The target's commit (step 6) is the switch's one atomic step, as
+//! for a one-shot switch, so a cut anywhere leaves the old state and every
+//! write acknowledged in it.
+//!
+//! While a copy is under way an index offset with [`IN_TARGET`] set names a
+//! record of the target (the inactive region); any other offset one of the
+//! active region. [`CopyState::Copying`] counts the entries still to copy.
+
+use super::switch::Fold;
+use super::*;
+use crate::error::bug;
+
+/// An index offset with this bit names a record of the switch's target
+/// (record offsets stay below it: regions of at most 1 GiB, see
+/// [`Store::can_copy_incrementally`]).
+pub(super) const IN_TARGET: u32 = 1 << 30;
+
+/// Whether index offset `off` names a record of the target.
+#[inline]
+pub(super) fn in_target(off: u32) -> bool {
+    off & (IN_TARGET | batch::STAGED) == IN_TARGET
+}
+
+/// Whether a switch is under way, and what it has left.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum CopyState {
+    /// No switch under way.
+    Idle,
+    /// Steps 1–3 are done; the copy (step 4) is under way.
+    Copying(Copying),
+}
+
+/// A switch between its step 3 and its commit.
+pub(super) struct Copying {
+    pub(super) old_seal: Seal,
+    pub(super) new_seal: Seal,
+    pub(super) new_header: RegionHeader,
+    /// The damage entries carried over (none for a repair): they decide
+    /// what a copied record becomes.
+    pub(super) old_damage: DamageList,
+    /// The target's damage entries so far.
+    pub(super) new_damage: DamageList,
+    /// What the target's records the index names add up to.
+    pub(super) tally: Tally,
+    pub(super) repair: bool,
+    /// Entries that name a record of the active region (still to copy).
+    left: usize,
+    /// Their stored bytes.
+    left_bytes: u32,
+    /// Next index position to visit (in scrambled order, see `scramble`).
+    cursor: usize,
+    /// Bytes the writes so far allow the copy (incremental switch).
+    credit: u64,
+    /// The copy began in an earlier call: the target may hold copies of any
+    /// key.
+    pub(super) resumed: bool,
+}
+
+impl Copying {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn planned(
+        old_seal: Seal,
+        new_seal: Seal,
+        new_header: RegionHeader,
+        old_damage: DamageList,
+        repair: bool,
+        left: usize,
+        left_bytes: u32,
+    ) -> Self {
+        Copying {
+            old_seal,
+            new_seal,
+            new_header,
+            old_damage,
+            new_damage: DamageList::default(),
+            tally: Tally::default(),
+            repair,
+            left,
+            left_bytes,
+            cursor: 0,
+            credit: 0,
+            resumed: false,
+        }
+    }
+}
+
+impl CopyState {
+    /// Entries still to copy.
+    pub(super) fn left_entries(&self) -> usize {
+        match self {
+            CopyState::Idle => 0,
+            CopyState::Copying(c) => c.left,
+        }
+    }
+
+    /// Stored bytes still to copy.
+    pub(super) fn left_bytes(&self) -> u32 {
+        match self {
+            CopyState::Idle => 0,
+            CopyState::Copying(c) => c.left_bytes,
+        }
+    }
+
+    /// The seal of the target's records, while a copy is under way.
+    pub(super) fn target_seal(&self) -> Option<Seal> {
+        match self {
+            CopyState::Idle => None,
+            CopyState::Copying(c) => Some(c.new_seal),
+        }
+    }
+}
+
+/// Visits positions `0..n` in a scrambled order (multiplying by an odd
+/// constant permutes `0..2^k`): records are copied in that order and a
+/// later replay inserts them in it. In position order they would reach a
+/// still-small index sorted by home position and pile into one long cluster
+/// (a quadratic replay).
+fn scramble(i: usize, n: usize) -> usize {
+    if n.is_power_of_two() {
+        i.wrapping_mul(0x9E37_79B1) & (n - 1)
+    } else {
+        i
+    }
+}
+
+impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
+    /// Whether a switch is under way (between its step 3 and its commit).
+    pub(super) fn copying(&self) -> bool {
+        matches!(self.copy, CopyState::Copying(_))
+    }
+
+    /// Whether a switch may copy over several writes: configured, room in
+    /// the index offsets for [`IN_TARGET`], and a max-fill below 1 (the
+    /// copy's pace is `1 / (1 − max-fill)` bytes per byte written).
+    pub(super) fn can_copy_incrementally(&self) -> bool {
+        self.config.incremental_switch
+            && self.config.max_fill_bp < crate::config::BP_ONE
+            && self.pair.a.size() < IN_TARGET
+            && self.pair.b.size() < IN_TARGET
+    }
+
+    /// The entry of a record at `off` (header `h`) leaves the index or
+    /// names another record: the copy's counts follow.
+    pub(super) fn entry_leaves(&mut self, off: u32, h: &RecordHeader) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        if let CopyState::Copying(c) = &mut self.copy {
+            if in_target(off) {
+                c.tally.count_header(h, w, false);
+            } else {
+                c.left = c.left.checked_sub(1).ok_or_else(|| bug!())?;
+                c.left_bytes = c.left_bytes.saturating_sub(h.stored_len(w).unwrap_or(0));
+            }
+        }
+        Ok(())
+    }
+
+    /// An entry now names a new record of `len` bytes in the active region.
+    pub(super) fn entry_joins(&mut self, len: u32) {
+        if let CopyState::Copying(c) = &mut self.copy {
+            c.left += 1;
+            c.left_bytes = c.left_bytes.saturating_add(len);
+        }
+    }
+
+    /// Whether any damage entry (the active region's, or the target's while
+    /// a copy is under way) could cover a key with this 8-bit hash.
+    pub(super) fn damage_touches(&self, short: u8) -> bool {
+        self.damage.touches(short)
+            || matches!(&self.copy, CopyState::Copying(c) if c.new_damage.touches(short))
+    }
+
+    /// Whether a key with this 8-bit hash whose newest record the index
+    /// names at `newest` (`None`: it has none) is corrupted. A record of
+    /// the target answers to the target's damage entries.
+    pub(super) fn damage_covers(&self, short: u8, newest: Option<u32>) -> bool {
+        let copying = match &self.copy {
+            CopyState::Copying(c) => Some(c),
+            CopyState::Idle => None,
+        };
+        match (newest, copying) {
+            (Some(off), Some(c)) if in_target(off) => {
+                c.new_damage.covers(short, Some(off & !IN_TARGET))
+            }
+            (Some(off), _) => self.damage.covers(short, Some(off)),
+            (None, c) => {
+                self.damage.covers(short, None)
+                    || c.is_some_and(|c| c.new_damage.covers(short, None))
+            }
+        }
+    }
+
+    /// The damage entries `get` answers to: while a copy is under way the
+    /// target's, which carry every entry of the active region's and those
+    /// the copy found.
+    pub(super) fn damage_entries(&self) -> impl Iterator<Item = &Damage> {
+        match &self.copy {
+            CopyState::Copying(c) => c.new_damage.entries().iter(),
+            CopyState::Idle => self.damage.entries().iter(),
+        }
+    }
+
+    /// The write that appended `add` bytes crossed the high-water mark
+    /// (FORMAT.md §7.1) and the target is erased: begin an incremental
+    /// switch. The write itself is in the active log already.
+    pub(super) fn begin_incremental(&mut self) -> Result<(), R::Error> {
+        let r = self.begin_switch(Fold::Ops(&[]));
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        if let CopyState::Copying(c) = &mut self.copy {
+            c.resumed = true;
+        }
+        r
+    }
+
+    /// A delete of `key` written to the active log while a switch copies is
+    /// written to the target too: the target may hold an earlier copy of the
+    /// key, which a replay of the target must see deleted (FORMAT.md §7.4).
+    pub(super) fn delete_in_target(&mut self, short: u8, key: &[u8]) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let CopyState::Copying(c) = &self.copy else {
+            return Ok(());
+        };
+        let (dst, scratch) = (self.pair.inactive_mut(), self.scratch.as_mut());
+        let len = record::encode(scratch, c.new_seal, Kind::Delete, short, key, &[], w)
+            .ok_or_else(|| bug!())?;
+        let r = if dst.append_at() + len > dst.size() {
+            Err(bug!())
+        } else {
+            dst.append(&scratch[..len as usize]).map(|_| ())
+        };
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    /// After a write that appended `add` bytes while a switch copies: the
+    /// copy's slice, `add / (1 − max-fill)` bytes (FORMAT.md §7.4), and the
+    /// commit once nothing is left — or at once, if the target could no
+    /// longer hold what is left and one more largest record.
+    pub(super) fn copy_after_write(&mut self, add: u32) -> Result<(), R::Error> {
+        let r = self.copy_after_write_inner(add);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn copy_after_write_inner(&mut self, add: u32) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let headroom = u64::from(crate::config::BP_ONE - self.config.max_fill_bp.min(9999));
+        let slice = u64::from(add) * u64::from(crate::config::BP_ONE) / headroom + 1;
+        let credit = match &mut self.copy {
+            CopyState::Copying(c) => {
+                c.credit = c.credit.saturating_add(slice);
+                c.credit
+            }
+            CopyState::Idle => return Ok(()),
+        };
+        let left = self.copy_some(credit)?;
+        if let CopyState::Copying(c) = &mut self.copy {
+            c.credit = left;
+        }
+        let reserve = u64::from(self.copy.left_bytes())
+            + u64::from(self.config.max_record_len(w).unwrap_or(u32::MAX))
+            + u64::from(switch::erased_record_len(w));
+        let dst = self.pair.inactive();
+        let tight = reserve > u64::from(dst.size() - dst.append_at());
+        if self.copy.left_entries() == 0 || tight {
+            self.finish_switch(Fold::Ops(&[]))?;
+        }
+        Ok(())
+    }
+
+    /// Copies entries that name records of the active region, visiting the
+    /// index from where the last call stopped, until `budget` bytes (of the
+    /// records read) are spent or nothing is left. Returns what is left of
+    /// the budget.
+    pub(super) fn copy_some(&mut self, mut budget: u64) -> Result<u64, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let limits = self.limits();
+        let n = self.index.positions();
+        // Positions visited since the last copy: two full passes without
+        // finding what `left` counts would be a miscount.
+        let mut idle = 0usize;
+        loop {
+            let CopyState::Copying(c) = &mut self.copy else {
+                return Ok(budget);
+            };
+            if c.left == 0 {
+                return Ok(budget);
+            }
+            if idle > 2 * n + 1 {
+                return Err(bug!());
+            }
+            if c.cursor >= n {
+                c.cursor = 0;
+            }
+            let pos = scramble(c.cursor, n);
+            let off = match self.index.entry(pos) {
+                Some((_, off)) if off & (IN_TARGET | batch::STAGED) == 0 => off,
+                _ => {
+                    c.cursor += 1;
+                    idle += 1;
+                    continue;
+                }
+            };
+            let h = self
+                .pair
+                .active_mut()
+                .header_at(off, limits.max_key, limits.max_value)?;
+            let len = u64::from(h.stored_len(w).ok_or_else(|| bug!())?);
+            if len > budget {
+                return Ok(budget);
+            }
+            budget -= len;
+            idle = 0;
+            if !self.copy_entry(pos, off, &h)? {
+                // Still there: the next position. (A removed entry's place
+                // may now hold the entry after it: look again.)
+                if let CopyState::Copying(c) = &mut self.copy {
+                    c.cursor += 1;
+                }
+            }
+        }
+    }
+
+    /// Copies the record at `off` (header `h`) that the entry at `pos`
+    /// names: verified, re-sealed for the target, or turned into a damage
+    /// record (FORMAT.md §7, step 4). Returns whether the entry left the
+    /// index (a record not copied, or copied as a keyless damage record).
+    fn copy_entry(&mut self, pos: usize, off: u32, h: &RecordHeader) -> Result<bool, R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let Some((hash, _)) = self.index.entry(pos) else {
+            return Err(bug!());
+        };
+        let short = short_hash(hash);
+        let CopyState::Copying(c) = &mut self.copy else {
+            return Err(bug!());
+        };
+        let (src, dst) = self.pair.split_mut();
+        let scratch = self.scratch.as_mut();
+        let len = h.stored_len(w).ok_or_else(|| bug!())?;
+        c.left = c.left.checked_sub(1).ok_or_else(|| bug!())?;
+        c.left_bytes = c.left_bytes.saturating_sub(len);
+        let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
+        let rec = rec.get_mut(..len as usize).ok_or_else(|| bug!())?;
+        src.read(off, rec)?;
+        let intact = record::verify(rec, h, c.old_seal);
+        let out: &[u8] = if c.repair && (!intact || h.kind == Kind::Damaged) {
+            self.index.remove(pos);
+            return Ok(true);
+        } else if !intact {
+            // The key itself cannot be trusted: a keyless damage record.
+            let n = record::encode(spare, c.new_seal, Kind::Damaged, short, &[], &[], w)
+                .ok_or_else(|| bug!())?;
+            &spare[..n as usize]
+        } else if h.kind == Kind::Set && c.old_damage.covers(short, Some(off)) {
+            let key = &rec[h.key_range()];
+            let n = record::encode(spare, c.new_seal, Kind::Damaged, short, key, &[], w)
+                .ok_or_else(|| bug!())?;
+            &spare[..n as usize]
+        } else if h.kind == Kind::Delete && !c.old_damage.touches(short) {
+            // A tombstone nothing needs any more.
+            self.index.remove(pos);
+            return Ok(true);
+        } else {
+            record::reseal(rec, h, c.new_seal);
+            rec
+        };
+        if dst.append_at() + out.len() as u32 > dst.size() {
+            return Err(bug!());
+        }
+        let new_off = dst.append(out)?;
+        let Slot::Header(nh) = record::decode_header(out, u32::MAX, u32::MAX) else {
+            return Err(bug!());
+        };
+        if nh.key_len == 0 {
+            // Counted as a damage entry's record; the key is unknown.
+            c.tally.count(nh.kind, false, out.len() as u32, true);
+            c.new_damage.add(Damage {
+                scope: Scope::Hash(short),
+                offset: new_off,
+            });
+            self.index.remove(pos);
+            return Ok(true);
+        }
+        c.tally.count(nh.kind, true, out.len() as u32, true);
+        self.index.set_offset(pos, new_off | IN_TARGET);
+        Ok(false)
+    }
+}

@@ -1,0 +1,294 @@
+//! The incremental switch (FORMAT.md §7.4): past the high-water mark the
+//! live records are copied a slice per write while the old region takes the
+//! writes; reads, deletes, batches, `compact`, `clear`, `repair` and
+//! `maintain` during the copy; the per-write bound on bytes programmed and
+//! erase units; a cut at every flash call of a whole incremental switch.
+
+use std::cell::RefCell;
+
+use twinkv_core::testkit::flash::{config, open, sim};
+use twinkv_core::testkit::{
+    check_store, recover, resume_at, run_until_cut, varied_key as key, varied_universe as universe,
+    Model, Write,
+};
+use twinkv_core::{Config, Op, TearMode};
+
+const SIZE: u32 = 2048; // per region: 8 erase units of 256 bytes
+const KEYS: u8 = 28; // live data ~1.3 KiB of a 1964-byte capacity
+
+fn value(k: u8, n: u32) -> Vec<u8> {
+    let mut v = format!("v{k}.{n}").into_bytes();
+    v.resize(1 + (n as usize * 7 + usize::from(k)) % 30, b'=');
+    v
+}
+
+/// A write of the mixed workload the tests below run: mostly sets, some
+/// deletes and batches.
+fn write_at(n: u32) -> Write {
+    let k = ((n * 7 + n / 5) % u32::from(KEYS)) as u8;
+    match n % 23 {
+        5 | 17 => Write::Delete(key(k)),
+        11 => Write::Batch(vec![
+            (key(k), Some(value(k, n))),
+            (key((k + 1) % KEYS), None),
+            (key((k + 2) % KEYS), Some(value(k + 2, n))),
+        ]),
+        _ => Write::Set(key(k), value(k, n)),
+    }
+}
+
+/// Every write of a long mixed workload, checked against the model after
+/// each write: reads during the copy (keys copied, not yet copied, copied
+/// then written again, deleted) answer as the model does, and so does a
+/// reopen at any point, including mid-copy.
+#[test]
+fn reads_and_writes_during_the_copy_follow_the_model() {
+    let flash = RefCell::new(sim::<4>(2 * SIZE));
+    let keys = universe(KEYS);
+    let mut model = Model::new();
+    let (mut began, mut seen_switching, mut reopened_mid_copy) = (0, 0, 0);
+    let mut s = open(&flash, config()).unwrap();
+    for n in 0..1500u32 {
+        let before = s.stats();
+        let w = write_at(n);
+        w.run(&mut s)
+            .unwrap_or_else(|e| panic!("write {n} {w:?}: {e:?}"));
+        w.apply_to(&mut model);
+        let st = s.stats();
+        if st.switching {
+            seen_switching += 1;
+            if !before.switching {
+                began += 1;
+            }
+        }
+        check_store(&mut s, &model, &keys).unwrap_or_else(|e| panic!("write {n}: {e}"));
+        if n % 97 == 0 || (st.switching && n % 7 == 0) {
+            reopened_mid_copy += u32::from(st.switching);
+            drop(s);
+            s = open(&flash, config()).unwrap();
+            check_store(&mut s, &model, &keys).unwrap_or_else(|e| panic!("reopen {n}: {e}"));
+        }
+    }
+    println!(
+        "incremental switches that spanned writes: {began}; writes during copies: {seen_switching}"
+    );
+    assert!(began > 10, "switches that began incrementally: {began}");
+    assert!(
+        seen_switching > began,
+        "writes during copies: {seen_switching}"
+    );
+    assert!(reopened_mid_copy > 0, "no reopen landed mid-copy");
+}
+
+/// `compact`, `clear`, `repair`, `maintain` and `sync` while a copy is
+/// under way: each ends it (or finishes it in idle time) with the model
+/// intact.
+#[test]
+fn every_call_can_meet_a_copy_under_way() {
+    let keys = universe(KEYS);
+    for action in 0..5 {
+        let flash = RefCell::new(sim::<4>(2 * SIZE));
+        let mut model = Model::new();
+        let mut s = open(&flash, config()).unwrap();
+        let mut n = 0;
+        while !s.stats().switching {
+            let w = write_at(n);
+            w.run(&mut s).unwrap();
+            w.apply_to(&mut model);
+            n += 1;
+            assert!(n < 2000, "no incremental switch began");
+        }
+        let generation = s.stats().generation;
+        match action {
+            0 => s.compact().unwrap(),
+            1 => {
+                s.clear().unwrap();
+                model = Model::new();
+            }
+            2 => assert_eq!(s.repair().unwrap(), 0),
+            3 => {
+                let mut calls = 0;
+                while s.maintain(1).unwrap() {
+                    calls += 1;
+                    assert!(calls < 100, "maintain never finishes");
+                }
+            }
+            _ => {
+                s.sync().unwrap();
+                assert!(s.stats().switching, "sync does not end a copy");
+                continue;
+            }
+        }
+        let st = s.stats();
+        assert!(
+            !st.switching && st.generation > generation,
+            "{action}: {st:?}"
+        );
+        check_store(&mut s, &model, &keys).unwrap_or_else(|e| panic!("{action}: {e}"));
+        drop(s);
+        let mut s = open(&flash, config()).unwrap();
+        check_store(&mut s, &model, &keys).unwrap_or_else(|e| panic!("{action} reopened: {e}"));
+    }
+}
+
+/// The bound of FORMAT.md §7.4: no write erases more than one erase unit,
+/// and none programs more than `L + L / (1 − max-fill) + R` plus marker
+/// bytes, over a workload of many switches. With the one-shot switch, the
+/// writes that switch program the whole live state and erase up to the
+/// whole region.
+#[test]
+fn every_write_stays_within_the_bound() {
+    let cfg = config();
+    let (w, d) = (4u64, 84u64);
+    let r = u64::from(cfg.max_record_len(4).unwrap());
+    let erased = 16u64;
+    let mf = u64::from(cfg.max_fill_bp);
+    let flash = RefCell::new(sim::<4>(2 * SIZE));
+    let mut s = open(&flash, cfg).unwrap();
+    let (mut worst_bytes, mut worst_erases, mut excess) = (0u64, 0u64, 0i64);
+    for n in 0..4000u32 {
+        let k = (n % u32::from(KEYS)) as u8;
+        let v = value(k, n);
+        let l = (8 + key(k).len() as u64 + v.len() as u64).div_ceil(w) * w;
+        flash.borrow_mut().reset_stats();
+        s.set(&key(k), &v).unwrap();
+        let st = flash.borrow().stats();
+        // Markers: header area (when a switch begins), erased records (two
+        // of erase ahead's, or the one a switch's end writes), commit and
+        // superseded markers (within the header area's bound).
+        let bound = l + l * 10_000 / (10_000 - mf) + 1 + r + d + 2 * erased;
+        worst_bytes = worst_bytes.max(st.bytes_programmed);
+        worst_erases = worst_erases.max(st.erases);
+        excess = excess.max(st.bytes_programmed as i64 - bound as i64);
+    }
+    assert!(s.stats().switches > 50, "{:?}", s.stats());
+    assert!(worst_erases <= 1, "a write erased {worst_erases} units");
+    assert!(
+        excess <= 0,
+        "a write programmed {excess} bytes over the bound"
+    );
+    // The one-shot switch, for comparison: its worst write erases several
+    // units and programs the live state.
+    let flash = RefCell::new(sim::<4>(2 * SIZE));
+    let cfg1 = cfg.with_incremental_switch(false).with_erase_ahead(false);
+    let mut s = open(&flash, cfg1).unwrap();
+    let (mut one_shot_bytes, mut one_shot_erases) = (0u64, 0u64);
+    for n in 0..4000u32 {
+        let k = (n % u32::from(KEYS)) as u8;
+        flash.borrow_mut().reset_stats();
+        s.set(&key(k), &value(k, n)).unwrap();
+        let st = flash.borrow().stats();
+        one_shot_bytes = one_shot_bytes.max(st.bytes_programmed);
+        one_shot_erases = one_shot_erases.max(st.erases);
+    }
+    assert!(one_shot_erases > 1 && one_shot_bytes > worst_bytes);
+    println!(
+        "worst write: incremental {worst_bytes} B programmed, {worst_erases} erase units; \
+         one-shot {one_shot_bytes} B, {one_shot_erases} units"
+    );
+}
+
+/// A cut at every flash call of a script that runs whole incremental
+/// switches (its begin, the copy slices, a delete and a batch during the
+/// copy, its end), in three tear modes: the reopened store holds every
+/// acknowledged write (the one in flight old or new), and the script goes
+/// on from there. (Weak cells under a torn record are the subject of
+/// `erase_ahead` and `power_cut`: such a record may read one way at open
+/// and another later, reported as corruption; a copy's own records are in
+/// the uncommitted target, and its commit is read four times, §3.)
+fn cut_every_step<const W: usize>() -> u64 {
+    let cfg: Config = config();
+    let keys = universe(KEYS);
+    let wl: Vec<Write> = (0..160u32).map(write_at).collect();
+    let steps = {
+        let flash = RefCell::new(sim::<W>(2 * SIZE));
+        flash.borrow_mut().reset_steps();
+        let mut model = Model::new();
+        let mut began = 0;
+        let mut s = open(&flash, cfg).unwrap();
+        for w in &wl {
+            let was = s.stats().switching;
+            w.run(&mut s).unwrap();
+            w.apply_to(&mut model);
+            began += u32::from(!was && s.stats().switching);
+        }
+        drop(s);
+        assert!(
+            began >= 2,
+            "W = {W}: the script begins {began} incremental switches"
+        );
+        let steps = flash.borrow().steps_taken();
+        steps
+    };
+    let mut tried = 0;
+    for step in 1..=steps {
+        for mode in [TearMode::Prefix, TearMode::RandomBits, TearMode::Subset] {
+            let flash = RefCell::new(sim::<W>(2 * SIZE));
+            flash.borrow_mut().cut_power_after(step, mode, step);
+            let mut model = Model::new();
+            let cut = run_until_cut(open(&flash, cfg), &wl, 0, &mut model);
+            let Some(inflight) = cut else { continue };
+            flash.borrow_mut().restore_power();
+            let ctx = format!("W = {W}, cut at step {step} ({mode:?})");
+            let (mut model, _) = recover(
+                open(&flash, cfg),
+                &wl,
+                &model,
+                Some(inflight).filter(|&i| i != usize::MAX),
+                &keys,
+                &ctx,
+            );
+            // The rest of the script runs on the recovered store.
+            let start = resume_at(inflight, 0);
+            let again = run_until_cut(open(&flash, cfg), &wl, start, &mut model);
+            assert!(again.is_none(), "{ctx}: a second cut");
+            let mut s = open(&flash, cfg).unwrap();
+            check_store(&mut s, &model, &keys).unwrap_or_else(|e| panic!("{ctx}: end: {e}"));
+            tried += 1;
+        }
+    }
+    tried
+}
+
+#[test]
+fn a_cut_at_every_step_of_incremental_switches_recovers() {
+    let tried = [cut_every_step::<4>(), cut_every_step::<16>()];
+    println!("cut points tried (W = 4, 16): {tried:?}");
+    assert!(tried.iter().all(|&t| t > 500), "{tried:?}");
+}
+
+/// Batches that fold into the end of a copy because the active log cannot
+/// take them still commit atomically with the copy.
+#[test]
+fn a_batch_the_active_log_cannot_take_ends_the_copy() {
+    let flash = RefCell::new(sim::<4>(2 * SIZE));
+    let keys = universe(KEYS);
+    let mut model = Model::new();
+    let mut s = open(&flash, config()).unwrap();
+    let mut n = 0;
+    while !s.stats().switching {
+        let w = write_at(n);
+        w.run(&mut s).unwrap();
+        w.apply_to(&mut model);
+        n += 1;
+    }
+    let generation = s.stats().generation;
+    // Batches until the switch ends; each is all-or-nothing.
+    while s.stats().switching {
+        let ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..4u8)
+            .map(|i| {
+                let k = (n as u8 + i) % KEYS;
+                (key(k), (i != 2).then(|| value(k, n)))
+            })
+            .collect();
+        let batch: Vec<Op<'_>> = twinkv_core::testkit::batch_ops(&ops);
+        s.apply(&batch).unwrap();
+        Write::Batch(ops.clone()).apply_to(&mut model);
+        check_store(&mut s, &model, &keys).unwrap();
+        n += 1;
+    }
+    assert!(s.stats().generation > generation);
+    drop(s);
+    let mut s = open(&flash, config()).unwrap();
+    check_store(&mut s, &model, &keys).unwrap();
+}
