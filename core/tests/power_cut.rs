@@ -316,6 +316,8 @@ mod flash {
         inflight_new: u64,
         inflight_old: u64,
         double_cuts: u64,
+        /// Reads that failed with an ECC error (ECC mode).
+        ecc_errors: u64,
     }
 
     fn sample() -> u64 {
@@ -326,14 +328,23 @@ mod flash {
             .max(1)
     }
 
-    fn fresh<const W: usize>() -> RefCell<Sim<W>> {
-        RefCell::new(sim::<W>(FLASH))
+    /// A fresh flash, in ECC mode if `ecc` (a torn unit fails its reads).
+    fn fresh<const W: usize>(ecc: bool) -> RefCell<Sim<W>> {
+        let mut flash = sim::<W>(FLASH);
+        flash.set_ecc(ecc);
+        RefCell::new(flash)
     }
 
     /// A fresh flash with a cut armed at step `c` (tear mode `mode`), its
-    /// cells weak if `weak`; both seeded from `c` and `seed`.
-    fn armed<const W: usize>(c: u64, mode: TearMode, seed: u64, weak: bool) -> RefCell<Sim<W>> {
-        let flash = fresh::<W>();
+    /// cells weak if `weak`, in ECC mode if `ecc`; seeded from `c` and `seed`.
+    fn armed<const W: usize>(
+        c: u64,
+        mode: TearMode,
+        seed: u64,
+        weak: bool,
+        ecc: bool,
+    ) -> RefCell<Sim<W>> {
+        let flash = fresh::<W>(ecc);
         if weak {
             flash.borrow_mut().set_weak_cells(Some(c ^ seed));
         }
@@ -343,11 +354,12 @@ mod flash {
         flash
     }
 
-    fn every_cut<const W: usize>(seed: u64, weak: bool) -> Figures {
+    /// Cuts the workload at every `every`-th step (in ECC mode if `ecc`).
+    fn every_cut<const W: usize>(seed: u64, weak: bool, ecc: bool, every: u64) -> Figures {
         let wl = workload_for(seed);
         let mut fig = Figures::default();
         // The uncut run: its steps, and that it switches.
-        let flash = fresh::<W>();
+        let flash = fresh::<W>(ecc);
         let mut model = Model::new();
         assert_eq!(run(&flash, &wl, 0, &mut model), None);
         fig.steps = flash.borrow().steps_taken();
@@ -357,11 +369,10 @@ mod flash {
             "W={W}: workload reaches generation {switches} only"
         );
 
-        let every = sample();
         for c in (0..fig.steps).filter(|c| c % every == 0) {
             let mode = MODES[(c % 3) as usize];
-            let ctx = format!("W={W} seed={seed} weak={weak} cut at step {c} ({mode:?})");
-            let flash = armed::<W>(c, mode, seed, weak);
+            let ctx = format!("W={W} seed={seed} weak={weak} ecc={ecc} cut at step {c} ({mode:?})");
+            let flash = armed::<W>(c, mode, seed, weak, ecc);
             let mut model = Model::new();
             let inflight = run(&flash, &wl, 0, &mut model);
             assert!(inflight.is_some(), "{ctx}: the cut did not fire");
@@ -391,6 +402,7 @@ mod flash {
                 }
             }
             still_writable(&flash, &model, &ctx);
+            fig.ecc_errors += flash.borrow().ecc_errors();
         }
         fig
     }
@@ -399,8 +411,8 @@ mod flash {
         ($name:ident, $w:literal) => {
             #[test]
             fn $name() {
-                let strict = every_cut::<$w>(0xA11CE + $w, false);
-                let weak = weak_cuts::<$w>(0xB0B + $w);
+                let strict = every_cut::<$w>(0xA11CE + $w, false, false, sample());
+                let weak = weak_cuts::<$w>(0xB0B + $w, false, sample());
                 eprintln!("W={}: strict {strict:?}", $w);
                 eprintln!("W={}: weak   {weak:?}", $w);
                 assert!(strict.inflight_new > 0 && strict.inflight_old > 0);
@@ -414,6 +426,57 @@ mod flash {
     cut_test!(cut_every_step_w8, 8);
     cut_test!(cut_every_step_w16, 16);
     cut_test!(cut_every_step_w32, 32);
+
+    // ------------------------------------------------------------ ECC mode
+
+    /// The ECC runs: strict and weak cells, at write units with an ECC word
+    /// (8: U5/L5/G4 double word, 16, 32: H7 flash word). 0 acknowledged
+    /// writes lost (strict: the model check of [`recover`]; weak: no
+    /// acknowledged key reads `Corrupted`, no open refused). Returns the cut
+    /// points tried (strict, weak).
+    fn ecc_cuts<const W: usize>(every: u64) -> (u64, u64) {
+        let strict = every_cut::<W>(0xECC0 + W as u64, false, true, every);
+        let weak = weak_cuts::<W>(0xECC1 + W as u64, true, every);
+        eprintln!("W={W}: ECC strict {strict:?}");
+        eprintln!("W={W}: ECC weak   {weak:?}");
+        assert!(strict.inflight_new > 0 && strict.inflight_old > 0, "W={W}");
+        assert!(
+            strict.ecc_errors > 0 && weak.ecc_errors > 0,
+            "W={W}: no read failed"
+        );
+        assert_eq!(weak.acked_corrupted, 0, "W={W}: acknowledged keys lost");
+        assert_eq!(weak.open_refused, 0, "W={W}: opens refused");
+        (strict.cuts, weak.cuts)
+    }
+
+    macro_rules! ecc_test {
+        ($name:ident, $w:literal) => {
+            /// Quick mode: every 5th cut point (5 is prime to the 3 tear
+            /// modes and the 7 of the double cuts); the long run below takes
+            /// every one.
+            #[test]
+            fn $name() {
+                ecc_cuts::<$w>(5 * sample());
+            }
+        };
+    }
+
+    ecc_test!(ecc_cut_every_fifth_step_w8, 8);
+    ecc_test!(ecc_cut_every_fifth_step_w16, 16);
+    ecc_test!(ecc_cut_every_fifth_step_w32, 32);
+
+    /// Long mode (CI torture stage): every cut point at W = 8, 16 and 32.
+    #[test]
+    #[ignore = "long: every ECC cut point (run by .ci/stages/60-torture.sh)"]
+    fn ecc_cut_every_step_long() {
+        for (w, (strict, weak)) in [8, 16, 32].iter().zip([
+            ecc_cuts::<8>(sample()),
+            ecc_cuts::<16>(sample()),
+            ecc_cuts::<32>(sample()),
+        ]) {
+            eprintln!("W={w}: ECC cut points tried: {strict} strict, {weak} weak");
+        }
+    }
 
     /// Byte-counted cuts and interrupted erases, on a flash with two separate
     /// chips: sampled with fixed seeds.
@@ -544,6 +607,8 @@ mod flash {
         /// Reads of a value another open had already shown as not written.
         flip_flops: u64,
         double_cuts: u64,
+        /// Reads that failed with an ECC error (ECC mode).
+        ecc_errors: u64,
     }
 
     /// What each key read at one open (`None`: `Corrupted`).
@@ -599,17 +664,18 @@ mod flash {
         Some(seen)
     }
 
-    fn weak_cuts<const W: usize>(seed: u64) -> WeakFigures {
+    /// Weak cells, cut at every `every`-th step (in ECC mode if `ecc`: a
+    /// torn unit fails one read in two, reads noisy data otherwise).
+    fn weak_cuts<const W: usize>(seed: u64, ecc: bool, every: u64) -> WeakFigures {
         let wl = workload_for(seed);
         let mut fig = WeakFigures::default();
-        let flash = fresh::<W>();
+        let flash = fresh::<W>(ecc);
         assert_eq!(run(&flash, &wl, 0, &mut Fuzzy::new()), None);
         fig.steps = flash.borrow().steps_taken();
-        let every = sample();
         for c in (0..fig.steps).filter(|c| c % every == 0) {
             let mode = MODES[(c % 3) as usize];
-            let ctx = format!("W={W} seed={seed} weak cut at step {c} ({mode:?})");
-            let flash = armed::<W>(c, mode, seed, true);
+            let ctx = format!("W={W} seed={seed} ecc={ecc} weak cut at step {c} ({mode:?})");
+            let flash = armed::<W>(c, mode, seed, true, ecc);
             let mut fz = Fuzzy::new();
             let inflight = run(&flash, &wl, 0, &mut fz);
             assert!(inflight.is_some(), "{ctx}: the cut did not fire");
@@ -625,6 +691,7 @@ mod flash {
                     .filter(|(k, v)| first.get(*k) != Some(v))
                     .count() as u64;
             }
+            fig.ecc_errors += flash.borrow().ecc_errors();
             if c % 7 == 0 {
                 let copy = RefCell::new(flash.borrow().clone());
                 let rest = inflight.map_or(wl.len(), |i| resume_at(i, 0));
@@ -657,7 +724,7 @@ mod flash {
         let mut torn = 0;
         for seed in 0..20u64 {
             for c in 0..1000u64 {
-                let flash = fresh::<W>();
+                let flash = fresh::<W>(false);
                 let mut model = Model::new();
                 {
                     let mut s = open::<W>(&flash, cfg()).unwrap();
