@@ -140,6 +140,24 @@ where
         self.ecc
     }
 
+    /// Damages the ECC of the write unit holding `offset` (a double-bit
+    /// error after the write succeeded, e.g. a retention failure): in ECC
+    /// mode its reads fail with [`SimError::Ecc`] until it is erased. Tracked
+    /// as a torn unit (up to [`WEAK_UNITS`]); needs ECC mode on.
+    ///
+    /// # Errors
+    /// [`SimError::OutOfBounds`] past the end.
+    pub fn corrupt_ecc(&mut self, offset: u32) -> Result<(), SimError> {
+        if offset >= self.size() {
+            return Err(SimError::OutOfBounds);
+        }
+        let at = offset / W as u32 * W as u32;
+        let mut new = [ERASED; MAX_W];
+        new[..W].copy_from_slice(&self.as_bytes()[at as usize..at as usize + W]);
+        self.add_weak(WeakUnit::Program { offset: at, new });
+        Ok(())
+    }
+
     /// Reads that failed with [`SimError::Ecc`] since construction.
     pub fn ecc_errors(&self) -> u64 {
         self.ecc_errors
