@@ -432,11 +432,12 @@ mod flash {
     /// The ECC runs: strict and weak cells, at write units with an ECC word
     /// (8: U5/L5/G4 double word, 16, 32: H7 flash word). 0 acknowledged
     /// writes lost (strict: the model check of [`recover`]; weak: no
-    /// acknowledged key reads `Corrupted`, no open refused). Returns the cut
-    /// points tried (strict, weak).
-    fn ecc_cuts<const W: usize>(every: u64) -> (u64, u64) {
-        let strict = every_cut::<W>(0xECC0 + W as u64, false, true, every);
-        let weak = weak_cuts::<W>(0xECC1 + W as u64, true, every);
+    /// acknowledged key reads `Corrupted`, no open refused), with workload
+    /// and tear seeds from `seed`. Returns the cut points tried (strict,
+    /// weak).
+    fn ecc_cuts<const W: usize>(seed: u64, every: u64) -> (u64, u64) {
+        let strict = every_cut::<W>(0xECC0 + seed * 64 + W as u64, false, true, every);
+        let weak = weak_cuts::<W>(0xECC1 + seed * 64 + W as u64, true, every);
         eprintln!("W={W}: ECC strict {strict:?}");
         eprintln!("W={W}: ECC weak   {weak:?}");
         assert!(strict.inflight_new > 0 && strict.inflight_old > 0, "W={W}");
@@ -456,7 +457,7 @@ mod flash {
             /// every one.
             #[test]
             fn $name() {
-                ecc_cuts::<$w>(5 * sample());
+                ecc_cuts::<$w>(0, 5 * sample());
             }
         };
     }
@@ -465,70 +466,101 @@ mod flash {
     ecc_test!(ecc_cut_every_fifth_step_w16, 16);
     ecc_test!(ecc_cut_every_fifth_step_w32, 32);
 
-    /// Long mode (CI torture stage): every cut point at W = 8, 16 and 32.
+    /// Long mode (CI torture stage): every cut point at W = 8, 16 and 32,
+    /// for four workload and tear seeds.
     #[test]
     #[ignore = "long: every ECC cut point (run by .ci/stages/60-torture.sh)"]
     fn ecc_cut_every_step_long() {
-        for (w, (strict, weak)) in [8, 16, 32].iter().zip([
-            ecc_cuts::<8>(sample()),
-            ecc_cuts::<16>(sample()),
-            ecc_cuts::<32>(sample()),
-        ]) {
-            eprintln!("W={w}: ECC cut points tried: {strict} strict, {weak} weak");
+        let mut total = [0u64; 3];
+        for seed in 0..4 {
+            let tried = [
+                ecc_cuts::<8>(seed, sample()),
+                ecc_cuts::<16>(seed, sample()),
+                ecc_cuts::<32>(seed, sample()),
+            ];
+            for (t, (strict, weak)) in total.iter_mut().zip(tried) {
+                *t += strict + weak;
+            }
+        }
+        for (w, t) in [8, 16, 32].iter().zip(total) {
+            eprintln!("W={w}: ECC cut points tried: {t} (strict and weak, 4 seeds)");
         }
     }
 
-    /// Byte-counted cuts and interrupted erases, on a flash with two separate
-    /// chips: sampled with fixed seeds.
+    /// Byte-counted cuts and interrupted erases on two separate chips,
+    /// sampled with fixed seeds, in ECC mode if `ecc`: the cuts that fired
+    /// (bytes, erases) and the reads that failed.
+    fn byte_and_erase_cuts<const W: usize>(ecc: bool) -> (u64, u64, u64) {
+        let wl = workload_for(77 + W as u64);
+        let (mut bytes, mut erases, mut failed) = (0u64, 0u64, 0u64);
+        for n in (0..6000u64).step_by(37) {
+            for erase in [false, true] {
+                let a = RefCell::new(sim::<W>(FLASH / 2));
+                let b = RefCell::new(sim::<W>(FLASH / 2));
+                // One power supply: arm both; whichever fires first wins.
+                for f in [&a, &b] {
+                    let mut f = f.borrow_mut();
+                    f.set_ecc(ecc);
+                    if erase {
+                        f.interrupt_erase_after(n / 200, n);
+                    } else {
+                        f.cut_after_bytes(n, MODES[(n % 3) as usize], n);
+                    }
+                }
+                let mut model = Model::new();
+                let inflight = run_until_cut(open_two::<W>(&a, &b, cfg()), &wl, 0, &mut model);
+                let Some(i) = inflight else { continue };
+                if erase {
+                    erases += 1;
+                } else {
+                    bytes += 1;
+                }
+                for f in [&a, &b] {
+                    let mut f = f.borrow_mut();
+                    f.cancel_cut();
+                    f.restore_power();
+                }
+                let keys = varied_universe(KEYS);
+                let mut s = open_two::<W>(&a, &b, cfg()).unwrap();
+                let mut after = model.clone();
+                if let Some(w) = wl.get(i) {
+                    w.apply_to(&mut after);
+                }
+                let ok = check_store(&mut s, &model, &keys).is_ok()
+                    || check_store(&mut s, &after, &keys).is_ok();
+                assert!(ok, "W={W} n={n} erase={erase} ecc={ecc}");
+                s.set(b"after", b"cut").unwrap();
+                failed += a.borrow().ecc_errors() + b.borrow().ecc_errors();
+            }
+        }
+        (bytes, erases, failed)
+    }
+
     #[test]
     fn byte_cuts_and_interrupted_erases_on_two_flashes() {
         fn go<const W: usize>() -> (u64, u64) {
-            let wl = workload_for(77 + W as u64);
-            let (mut bytes, mut erases) = (0u64, 0u64);
-            for n in (0..6000u64).step_by(37) {
-                for erase in [false, true] {
-                    let a = RefCell::new(sim::<W>(FLASH / 2));
-                    let b = RefCell::new(sim::<W>(FLASH / 2));
-                    // One power supply: arm both; whichever fires first wins.
-                    for f in [&a, &b] {
-                        let mut f = f.borrow_mut();
-                        if erase {
-                            f.interrupt_erase_after(n / 200, n);
-                        } else {
-                            f.cut_after_bytes(n, MODES[(n % 3) as usize], n);
-                        }
-                    }
-                    let mut model = Model::new();
-                    let inflight = run_until_cut(open_two::<W>(&a, &b, cfg()), &wl, 0, &mut model);
-                    let Some(i) = inflight else { continue };
-                    if erase {
-                        erases += 1;
-                    } else {
-                        bytes += 1;
-                    }
-                    for f in [&a, &b] {
-                        let mut f = f.borrow_mut();
-                        f.cancel_cut();
-                        f.restore_power();
-                    }
-                    let keys = varied_universe(KEYS);
-                    let mut s = open_two::<W>(&a, &b, cfg()).unwrap();
-                    let mut after = model.clone();
-                    if let Some(w) = wl.get(i) {
-                        w.apply_to(&mut after);
-                    }
-                    let ok = check_store(&mut s, &model, &keys).is_ok()
-                        || check_store(&mut s, &after, &keys).is_ok();
-                    assert!(ok, "W={W} n={n} erase={erase}");
-                    s.set(b"after", b"cut").unwrap();
-                }
-            }
+            let (bytes, erases, _) = byte_and_erase_cuts::<W>(false);
             (bytes, erases)
         }
         let r = for_each_write_unit!(go());
         for (w, (bytes, erases)) in [1, 2, 4, 8, 16, 32].iter().zip(r) {
             eprintln!("W={w}: {bytes} byte cuts, {erases} interrupted erases");
             assert!(bytes > 20 && erases > 5, "W={w}");
+        }
+    }
+
+    #[test]
+    fn ecc_byte_cuts_and_interrupted_erases_on_two_flashes() {
+        let r = [
+            byte_and_erase_cuts::<8>(true),
+            byte_and_erase_cuts::<16>(true),
+            byte_and_erase_cuts::<32>(true),
+        ];
+        for (w, (bytes, erases, failed)) in [8, 16, 32].iter().zip(r) {
+            eprintln!(
+                "W={w}: ECC {bytes} byte cuts, {erases} interrupted erases, {failed} reads failed"
+            );
+            assert!(bytes > 20 && erases > 5 && failed > 0, "W={w}");
         }
     }
 
@@ -716,15 +748,17 @@ mod flash {
     /// older is superseded), although every acknowledged write is intact in the
     /// new region. Strict flash (stable reads) never shows it. Core now reads
     /// that state as the newer region with a weak commit (FORMAT.md §8).
-    #[test]
-    fn weak_commit_marker_never_makes_the_store_unopenable() {
-        const W: usize = 1;
-        let commit_last_unit = FLASH / 2 + twinkv_core::format::Layout::new(W as u32).commit() + 11;
+    /// The commit marker's last write unit torn, weak cells (in ECC mode if
+    /// `ecc`); returns how many cuts tore it.
+    fn weak_commit<const W: usize>(ecc: bool, seeds: u64) -> u64 {
+        let commit = twinkv_core::format::Layout::new(W as u32).commit();
+        // The marker is 12 bytes: its last write unit.
+        let commit_last_unit = FLASH / 2 + commit + 11 / W as u32 * W as u32;
         let keys = varied_universe(KEYS);
         let mut torn = 0;
-        for seed in 0..20u64 {
+        for seed in 0..seeds {
             for c in 0..1000u64 {
-                let flash = fresh::<W>(false);
+                let flash = fresh::<W>(ecc);
                 let mut model = Model::new();
                 {
                     let mut s = open::<W>(&flash, cfg()).unwrap();
@@ -752,12 +786,29 @@ mod flash {
                 flash.borrow_mut().restore_power();
                 for attempt in 0..50 {
                     let mut s = open::<W>(&flash, cfg()).unwrap_or_else(|e| {
-                        panic!("seed {seed} step {c}: open #{attempt} after the cut: {e:?}")
+                        panic!("W={W} ecc={ecc} seed {seed} step {c}: open #{attempt} after the cut: {e:?}")
                     });
                     check_store(&mut s, &model, &keys).unwrap();
                 }
             }
         }
-        assert!(torn > 0);
+        torn
+    }
+
+    #[test]
+    fn weak_commit_marker_never_makes_the_store_unopenable() {
+        assert!(weak_commit::<1>(false, 20) > 0);
+    }
+
+    /// The same with ECC: the torn commit fails one read in two.
+    #[test]
+    fn ecc_weak_commit_marker_never_makes_the_store_unopenable() {
+        for torn in [
+            weak_commit::<8>(true, 20),
+            weak_commit::<16>(true, 20),
+            weak_commit::<32>(true, 20),
+        ] {
+            assert!(torn > 0);
+        }
     }
 }
