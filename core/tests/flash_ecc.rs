@@ -188,3 +188,44 @@ fn read_errors_are_returned_unless_declared_unreadable() {
         })))
     );
 }
+
+/// The read-back of an append that fails its ECC (the unit programmed was
+/// damaged): the write is never acknowledged from that record; the log is
+/// sealed and the write folded into a switch, which succeeds.
+fn read_back_fails<const W: usize>() {
+    let flash = filled::<W>();
+    let mut s = open::<W>(&flash, config()).unwrap();
+    let before = s.stats().switches;
+    // Region A is active: the next record goes after its last programmed byte.
+    let next = {
+        let f = flash.borrow();
+        let a = &f.as_bytes()[..(SIZE / 2) as usize];
+        let last = a.iter().rposition(|&b| b != 0xFF).unwrap() as u32;
+        (last / W as u32 + 1) * W as u32
+    };
+    flash.borrow_mut().corrupt_ecc(next).unwrap();
+    s.set(&key(1), &value(1, 4)).unwrap();
+    assert_eq!(
+        s.stats().switches,
+        before + 1,
+        "W={W}: folded into a switch"
+    );
+    assert_eq!(get(&mut s, 1), Ok(Some(value(1, 4))), "W={W}");
+    drop(s);
+    let mut s = open::<W>(&flash, config()).unwrap();
+    for k in 0..KEYS {
+        let want = if k == 1 {
+            Ok(Some(value(1, 4)))
+        } else {
+            expect(k)
+        };
+        assert_eq!(get(&mut s, k), want, "W={W}: key {k} after reopen");
+    }
+}
+
+#[test]
+fn read_back_error_after_append_folds_the_write_into_a_switch() {
+    read_back_fails::<8>();
+    read_back_fails::<16>();
+    read_back_fails::<32>();
+}
