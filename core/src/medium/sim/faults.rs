@@ -116,7 +116,7 @@ where
     /// Turns weak cells on (`Some(seed)` seeds the read noise) or off. While
     /// on, every later torn write unit and interrupted erase unit reads back
     /// differently on each read until it is erased. Turning it off forgets
-    /// the weak units.
+    /// the weak units (unless ECC mode is on: they still fail reads).
     pub fn set_weak_cells(&mut self, seed: Option<u64>) {
         self.weak_rng = seed.map(SplitMix64::new);
         if !self.ecc {
