@@ -14,4 +14,5 @@ fi
 TWINKV_CUTS="${TWINKV_CUTS:-10000000}" cargo test --release -p twinkv-core --test power_cut -- --ignored --nocapture
 cargo test --release -p twinkv-core --test damage_harness -- --ignored --nocapture
 cargo test --release -p twinkv-core --features flash-sim --test damage_flash -- --ignored --nocapture
+cargo test --release -p twinkv-core --features flash-sim --test power_cut -- --ignored --nocapture flash::ecc
 cargo test --release -p twinkv-host --test damage_files -- --ignored --nocapture

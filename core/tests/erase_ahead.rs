@@ -45,8 +45,10 @@ fn switched<const W: usize>(cfg: Config) -> (RefCell<Sim<W>>, RefCell<Sim<W>>, M
 /// A cut at every program or erase call of the writes that erase region A
 /// ahead, in three tear modes, with and without weak cells: the reopened
 /// store holds every acknowledged write (the one in flight old or new), and
-/// erase ahead and the next switch work from there.
-fn cut_every_step<const W: usize>() -> u64 {
+/// erase ahead and the next switch work from there. In ECC mode (`ecc`) a
+/// torn unit, or a unit whose erase was cut, fails its reads. Returns the
+/// cut points tried and the reads that failed.
+fn cut_every_step<const W: usize>(ecc: bool) -> (u64, u64) {
     let cfg = config();
     // One flash, split in halves: one power supply for both regions.
     let flash0 = RefCell::new(sim::<W>(2 * SIZE));
@@ -82,7 +84,7 @@ fn cut_every_step<const W: usize>() -> u64 {
         n
     };
     let keys = universe(KEYS);
-    let mut cuts = 0;
+    let (mut cuts, mut failed_reads) = (0, 0);
     for c in 0..steps {
         for (mode, weak) in [
             (TearMode::Prefix, false),
@@ -98,6 +100,7 @@ fn cut_every_step<const W: usize>() -> u64 {
                 {
                     let mut f = flash.borrow_mut();
                     f.set_weak_cells(weak.then_some(seed));
+                    f.set_ecc(ecc);
                     f.cut_power_after(c, mode, seed);
                 }
                 for &(k, n) in &script {
@@ -115,7 +118,7 @@ fn cut_every_step<const W: usize>() -> u64 {
             };
             cuts += 1;
             flash.borrow_mut().restore_power();
-            let ctx = format!("W={W} {mode:?} weak={weak} cut at step {c}");
+            let ctx = format!("W={W} {mode:?} weak={weak} ecc={ecc} cut at step {c}");
             let mut s = open(&flash, cfg).unwrap_or_else(|e| panic!("{ctx}: reopen: {e:?}"));
             let mut buf = [0u8; 64];
             // The write in flight reads old or new; with weak cells its torn
@@ -156,20 +159,33 @@ fn cut_every_step<const W: usize>() -> u64 {
             drop(s);
             let mut s = open(&flash, cfg).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e:?}"));
             check(&mut s, &model, "after a switch");
+            failed_reads += flash.borrow().ecc_errors();
         }
     }
-    cuts
+    (cuts, failed_reads)
 }
 
 #[test]
 fn cut_at_every_step_of_erase_ahead() {
     let cuts = [
-        cut_every_step::<1>(),
-        cut_every_step::<4>(),
-        cut_every_step::<16>(),
-        cut_every_step::<32>(),
+        cut_every_step::<1>(false),
+        cut_every_step::<4>(false),
+        cut_every_step::<16>(false),
+        cut_every_step::<32>(false),
     ];
-    assert!(cuts.iter().all(|&c| c >= 20), "{cuts:?}");
+    assert!(cuts.iter().all(|&(c, _)| c >= 20), "{cuts:?}");
+}
+
+/// The same on a flash with ECC, at the write units with an ECC word.
+#[test]
+fn ecc_cut_at_every_step_of_erase_ahead() {
+    let cuts = [
+        cut_every_step::<8>(true),
+        cut_every_step::<16>(true),
+        cut_every_step::<32>(true),
+    ];
+    eprintln!("ECC (cut points tried, reads failed) at W = 8, 16, 32: {cuts:?}");
+    assert!(cuts.iter().all(|&(c, f)| c >= 20 && f > 0), "{cuts:?}");
 }
 
 /// With erase ahead on (the default), no write erases more than one unit,

@@ -1,6 +1,6 @@
 //! `SimFlash`: the NOR rules it enforces per part, its counters, and every
 //! fault it injects (power cut after N bytes or steps, interrupted erase, bit
-//! flips, weak cells, injected errors).
+//! flips, weak cells, ECC mode, injected errors).
 
 use std::collections::BTreeSet;
 
@@ -484,4 +484,139 @@ fn injected_errors_change_nothing() {
     f.erase(0, 256).unwrap();
     assert_eq!(f.stats().programs, 1);
     assert!(SimError::Injected.to_string().contains("injected"));
+}
+
+// ------------------------------------------------------------------ ECC mode
+
+/// ECC mode: a write unit torn by a cut fails every read that touches it
+/// (at write-unit granularity) until erased; neighbours read normally.
+fn ecc_torn_program<const W: usize>() {
+    let mut torn = 0;
+    for seed in 0..20u64 {
+        let mut f = flash::<W>(512);
+        f.set_ecc(true);
+        assert!(f.ecc());
+        let data = pattern(3 * W, seed);
+        f.cut_after_bytes(W as u64 + 1, MODES[seed as usize % 3], seed);
+        assert_eq!(f.write(0, &data), Err(SimError::PowerLost));
+        f.restore_power();
+        let w = W as u32;
+        if f.weak_units() == 0 {
+            // No new bit reached the unit: unprogrammed, reads erased.
+            assert_eq!(read_vec(&mut f, w, W), vec![0xFF; W]);
+            continue;
+        }
+        torn += 1;
+        let mut b = vec![0; W];
+        assert_eq!(f.read(w, &mut b), Err(SimError::Ecc { offset: w }));
+        // Any read touching it fails, with the first torn unit's offset.
+        let mut one = [0u8; 1];
+        assert_eq!(
+            f.read(w + w - 1, &mut one),
+            Err(SimError::Ecc { offset: w })
+        );
+        let mut all = vec![0; 3 * W];
+        assert_eq!(f.read(0, &mut all), Err(SimError::Ecc { offset: w }));
+        assert!(SimError::Ecc { offset: w }.is_ecc() && !SimError::PowerLost.is_ecc());
+        assert_eq!(SimError::Ecc { offset: w }.kind(), NorFlashErrorKind::Other);
+        // The unit before it completed and reads; the one after is erased.
+        assert_eq!(read_vec(&mut f, 0, W), data[..W]);
+        assert_eq!(read_vec(&mut f, 2 * w, W), vec![0xFF; W]);
+        assert!(f.ecc_errors() >= 3);
+        // An erase clears it.
+        f.erase(0, 256).unwrap();
+        assert_eq!(f.weak_units(), 0);
+        assert_eq!(read_vec(&mut f, 0, 3 * W), vec![0xFF; 3 * W]);
+    }
+    assert!(torn >= 15, "W={W}: {torn}");
+}
+
+#[test]
+fn ecc_torn_write_unit_fails_reads_until_erased() {
+    ecc_torn_program::<8>();
+    ecc_torn_program::<16>();
+    ecc_torn_program::<32>();
+}
+
+#[test]
+fn ecc_interrupted_erase_fails_reads_of_the_whole_unit() {
+    let mut f = flash::<32>(1024);
+    f.set_ecc(true);
+    let data = pattern(1024, 9);
+    f.write(0, &data).unwrap();
+    f.interrupt_erase_after(1, 9);
+    assert_eq!(f.erase(0, 768), Err(SimError::PowerLost));
+    f.restore_power();
+    // Unit 0 was erased, unit 1 is half-erased, unit 2 untouched.
+    assert_eq!(read_vec(&mut f, 0, 256), vec![0xFF; 256]);
+    for at in (256..512).step_by(32) {
+        let mut b = [0u8; 32];
+        assert_eq!(f.read(at, &mut b), Err(SimError::Ecc { offset: at }));
+    }
+    assert_eq!(read_vec(&mut f, 512, 512), data[512..]);
+    f.erase(256, 512).unwrap();
+    assert_eq!(read_vec(&mut f, 256, 256), vec![0xFF; 256]);
+}
+
+#[test]
+fn ecc_with_weak_cells_fails_some_reads_and_reads_noise_otherwise() {
+    let mut f = flash::<16>(512);
+    f.set_ecc(true);
+    f.set_weak_cells(Some(3));
+    let data = pattern(32, 3);
+    let mut seed = 3;
+    // A cut whose tear reaches the second unit.
+    loop {
+        f.cut_after_bytes(16, TearMode::RandomBits, seed);
+        assert_eq!(f.write(0, &data), Err(SimError::PowerLost));
+        f.restore_power();
+        if f.weak_units() > 0 {
+            break;
+        }
+        f.erase(0, 256).unwrap();
+        seed += 1;
+    }
+    let (mut failed, mut read) = (0, 0);
+    for _ in 0..200 {
+        let mut b = [0u8; 16];
+        match f.read(16, &mut b) {
+            Ok(()) => {
+                read += 1;
+                assert!(b.iter().any(|&x| x != 0xFF));
+            }
+            Err(e) => {
+                assert_eq!(e, SimError::Ecc { offset: 16 });
+                failed += 1;
+            }
+        }
+    }
+    assert!(
+        (50..150).contains(&failed),
+        "{failed} of 200 failed, {read} read"
+    );
+}
+
+#[test]
+fn ecc_off_reads_torn_units_and_corrupt_ecc_marks_damage() {
+    // Off (the default): a torn unit reads its bits, as before.
+    let mut f = flash::<8>(512);
+    assert!(!f.ecc());
+    f.cut_after_bytes(4, TearMode::RandomBits, 1);
+    assert_eq!(f.write(0, &[0; 8]), Err(SimError::PowerLost));
+    f.restore_power();
+    let _ = read_vec(&mut f, 0, 8);
+    assert_eq!(f.ecc_errors(), 0);
+    // Damage to the ECC of a unit whose write succeeded.
+    let mut g = flash::<8>(512);
+    g.set_ecc(true);
+    g.write(0, &[1; 16]).unwrap();
+    g.corrupt_ecc(9).unwrap();
+    assert_eq!(read_vec(&mut g, 0, 8), [1; 8]);
+    let mut b = [0u8; 8];
+    assert_eq!(g.read(8, &mut b), Err(SimError::Ecc { offset: 8 }));
+    assert_eq!(g.corrupt_ecc(512), Err(SimError::OutOfBounds));
+    // Turning ECC mode off forgets it.
+    g.set_ecc(false);
+    assert_eq!(read_vec(&mut g, 8, 8), [1; 8]);
+    assert!(SimError::Ecc { offset: 8 }.to_string().contains("ECC"));
 }

@@ -316,6 +316,8 @@ mod flash {
         inflight_new: u64,
         inflight_old: u64,
         double_cuts: u64,
+        /// Reads that failed with an ECC error (ECC mode).
+        ecc_errors: u64,
     }
 
     fn sample() -> u64 {
@@ -326,14 +328,23 @@ mod flash {
             .max(1)
     }
 
-    fn fresh<const W: usize>() -> RefCell<Sim<W>> {
-        RefCell::new(sim::<W>(FLASH))
+    /// A fresh flash, in ECC mode if `ecc` (a torn unit fails its reads).
+    fn fresh<const W: usize>(ecc: bool) -> RefCell<Sim<W>> {
+        let mut flash = sim::<W>(FLASH);
+        flash.set_ecc(ecc);
+        RefCell::new(flash)
     }
 
     /// A fresh flash with a cut armed at step `c` (tear mode `mode`), its
-    /// cells weak if `weak`; both seeded from `c` and `seed`.
-    fn armed<const W: usize>(c: u64, mode: TearMode, seed: u64, weak: bool) -> RefCell<Sim<W>> {
-        let flash = fresh::<W>();
+    /// cells weak if `weak`, in ECC mode if `ecc`; seeded from `c` and `seed`.
+    fn armed<const W: usize>(
+        c: u64,
+        mode: TearMode,
+        seed: u64,
+        weak: bool,
+        ecc: bool,
+    ) -> RefCell<Sim<W>> {
+        let flash = fresh::<W>(ecc);
         if weak {
             flash.borrow_mut().set_weak_cells(Some(c ^ seed));
         }
@@ -343,11 +354,12 @@ mod flash {
         flash
     }
 
-    fn every_cut<const W: usize>(seed: u64, weak: bool) -> Figures {
+    /// Cuts the workload at every `every`-th step (in ECC mode if `ecc`).
+    fn every_cut<const W: usize>(seed: u64, weak: bool, ecc: bool, every: u64) -> Figures {
         let wl = workload_for(seed);
         let mut fig = Figures::default();
         // The uncut run: its steps, and that it switches.
-        let flash = fresh::<W>();
+        let flash = fresh::<W>(ecc);
         let mut model = Model::new();
         assert_eq!(run(&flash, &wl, 0, &mut model), None);
         fig.steps = flash.borrow().steps_taken();
@@ -357,11 +369,10 @@ mod flash {
             "W={W}: workload reaches generation {switches} only"
         );
 
-        let every = sample();
         for c in (0..fig.steps).filter(|c| c % every == 0) {
             let mode = MODES[(c % 3) as usize];
-            let ctx = format!("W={W} seed={seed} weak={weak} cut at step {c} ({mode:?})");
-            let flash = armed::<W>(c, mode, seed, weak);
+            let ctx = format!("W={W} seed={seed} weak={weak} ecc={ecc} cut at step {c} ({mode:?})");
+            let flash = armed::<W>(c, mode, seed, weak, ecc);
             let mut model = Model::new();
             let inflight = run(&flash, &wl, 0, &mut model);
             assert!(inflight.is_some(), "{ctx}: the cut did not fire");
@@ -391,6 +402,7 @@ mod flash {
                 }
             }
             still_writable(&flash, &model, &ctx);
+            fig.ecc_errors += flash.borrow().ecc_errors();
         }
         fig
     }
@@ -399,8 +411,8 @@ mod flash {
         ($name:ident, $w:literal) => {
             #[test]
             fn $name() {
-                let strict = every_cut::<$w>(0xA11CE + $w, false);
-                let weak = weak_cuts::<$w>(0xB0B + $w);
+                let strict = every_cut::<$w>(0xA11CE + $w, false, false, sample());
+                let weak = weak_cuts::<$w>(0xB0B + $w, false, sample());
                 eprintln!("W={}: strict {strict:?}", $w);
                 eprintln!("W={}: weak   {weak:?}", $w);
                 assert!(strict.inflight_new > 0 && strict.inflight_old > 0);
@@ -415,57 +427,140 @@ mod flash {
     cut_test!(cut_every_step_w16, 16);
     cut_test!(cut_every_step_w32, 32);
 
-    /// Byte-counted cuts and interrupted erases, on a flash with two separate
-    /// chips: sampled with fixed seeds.
+    // ------------------------------------------------------------ ECC mode
+
+    /// The ECC runs: strict and weak cells, at write units with an ECC word
+    /// (8: U5/L5/G4 double word, 16, 32: H7 flash word). 0 acknowledged
+    /// writes lost (strict: the model check of [`recover`]; weak: no
+    /// acknowledged key reads `Corrupted`, no open refused), with workload
+    /// and tear seeds from `seed`. Returns the cut points tried (strict,
+    /// weak).
+    fn ecc_cuts<const W: usize>(seed: u64, every: u64) -> (u64, u64) {
+        let strict = every_cut::<W>(0xECC0 + seed * 64 + W as u64, false, true, every);
+        let weak = weak_cuts::<W>(0xECC1 + seed * 64 + W as u64, true, every);
+        eprintln!("W={W}: ECC strict {strict:?}");
+        eprintln!("W={W}: ECC weak   {weak:?}");
+        assert!(strict.inflight_new > 0 && strict.inflight_old > 0, "W={W}");
+        assert!(
+            strict.ecc_errors > 0 && weak.ecc_errors > 0,
+            "W={W}: no read failed"
+        );
+        assert_eq!(weak.acked_corrupted, 0, "W={W}: acknowledged keys lost");
+        assert_eq!(weak.open_refused, 0, "W={W}: opens refused");
+        (strict.cuts, weak.cuts)
+    }
+
+    macro_rules! ecc_test {
+        ($name:ident, $w:literal) => {
+            /// Quick mode: every 5th cut point (5 is prime to the 3 tear
+            /// modes and the 7 of the double cuts); the long run below takes
+            /// every one.
+            #[test]
+            fn $name() {
+                ecc_cuts::<$w>(0, 5 * sample());
+            }
+        };
+    }
+
+    ecc_test!(ecc_cut_every_fifth_step_w8, 8);
+    ecc_test!(ecc_cut_every_fifth_step_w16, 16);
+    ecc_test!(ecc_cut_every_fifth_step_w32, 32);
+
+    /// Long mode (CI torture stage): every cut point at W = 8, 16 and 32,
+    /// for four workload and tear seeds.
+    #[test]
+    #[ignore = "long: every ECC cut point (run by .ci/stages/60-torture.sh)"]
+    fn ecc_cut_every_step_long() {
+        let mut total = [0u64; 3];
+        for seed in 0..4 {
+            let tried = [
+                ecc_cuts::<8>(seed, sample()),
+                ecc_cuts::<16>(seed, sample()),
+                ecc_cuts::<32>(seed, sample()),
+            ];
+            for (t, (strict, weak)) in total.iter_mut().zip(tried) {
+                *t += strict + weak;
+            }
+        }
+        for (w, t) in [8, 16, 32].iter().zip(total) {
+            eprintln!("W={w}: ECC cut points tried: {t} (strict and weak, 4 seeds)");
+        }
+    }
+
+    /// Byte-counted cuts and interrupted erases on two separate chips,
+    /// sampled with fixed seeds, in ECC mode if `ecc`: the cuts that fired
+    /// (bytes, erases) and the reads that failed.
+    fn byte_and_erase_cuts<const W: usize>(ecc: bool) -> (u64, u64, u64) {
+        let wl = workload_for(77 + W as u64);
+        let (mut bytes, mut erases, mut failed) = (0u64, 0u64, 0u64);
+        for n in (0..6000u64).step_by(37) {
+            for erase in [false, true] {
+                let a = RefCell::new(sim::<W>(FLASH / 2));
+                let b = RefCell::new(sim::<W>(FLASH / 2));
+                // One power supply: arm both; whichever fires first wins.
+                for f in [&a, &b] {
+                    let mut f = f.borrow_mut();
+                    f.set_ecc(ecc);
+                    if erase {
+                        f.interrupt_erase_after(n / 200, n);
+                    } else {
+                        f.cut_after_bytes(n, MODES[(n % 3) as usize], n);
+                    }
+                }
+                let mut model = Model::new();
+                let inflight = run_until_cut(open_two::<W>(&a, &b, cfg()), &wl, 0, &mut model);
+                let Some(i) = inflight else { continue };
+                if erase {
+                    erases += 1;
+                } else {
+                    bytes += 1;
+                }
+                for f in [&a, &b] {
+                    let mut f = f.borrow_mut();
+                    f.cancel_cut();
+                    f.restore_power();
+                }
+                let keys = varied_universe(KEYS);
+                let mut s = open_two::<W>(&a, &b, cfg()).unwrap();
+                let mut after = model.clone();
+                if let Some(w) = wl.get(i) {
+                    w.apply_to(&mut after);
+                }
+                let ok = check_store(&mut s, &model, &keys).is_ok()
+                    || check_store(&mut s, &after, &keys).is_ok();
+                assert!(ok, "W={W} n={n} erase={erase} ecc={ecc}");
+                s.set(b"after", b"cut").unwrap();
+                failed += a.borrow().ecc_errors() + b.borrow().ecc_errors();
+            }
+        }
+        (bytes, erases, failed)
+    }
+
     #[test]
     fn byte_cuts_and_interrupted_erases_on_two_flashes() {
         fn go<const W: usize>() -> (u64, u64) {
-            let wl = workload_for(77 + W as u64);
-            let (mut bytes, mut erases) = (0u64, 0u64);
-            for n in (0..6000u64).step_by(37) {
-                for erase in [false, true] {
-                    let a = RefCell::new(sim::<W>(FLASH / 2));
-                    let b = RefCell::new(sim::<W>(FLASH / 2));
-                    // One power supply: arm both; whichever fires first wins.
-                    for f in [&a, &b] {
-                        let mut f = f.borrow_mut();
-                        if erase {
-                            f.interrupt_erase_after(n / 200, n);
-                        } else {
-                            f.cut_after_bytes(n, MODES[(n % 3) as usize], n);
-                        }
-                    }
-                    let mut model = Model::new();
-                    let inflight = run_until_cut(open_two::<W>(&a, &b, cfg()), &wl, 0, &mut model);
-                    let Some(i) = inflight else { continue };
-                    if erase {
-                        erases += 1;
-                    } else {
-                        bytes += 1;
-                    }
-                    for f in [&a, &b] {
-                        let mut f = f.borrow_mut();
-                        f.cancel_cut();
-                        f.restore_power();
-                    }
-                    let keys = varied_universe(KEYS);
-                    let mut s = open_two::<W>(&a, &b, cfg()).unwrap();
-                    let mut after = model.clone();
-                    if let Some(w) = wl.get(i) {
-                        w.apply_to(&mut after);
-                    }
-                    let ok = check_store(&mut s, &model, &keys).is_ok()
-                        || check_store(&mut s, &after, &keys).is_ok();
-                    assert!(ok, "W={W} n={n} erase={erase}");
-                    s.set(b"after", b"cut").unwrap();
-                }
-            }
+            let (bytes, erases, _) = byte_and_erase_cuts::<W>(false);
             (bytes, erases)
         }
         let r = for_each_write_unit!(go());
         for (w, (bytes, erases)) in [1, 2, 4, 8, 16, 32].iter().zip(r) {
             eprintln!("W={w}: {bytes} byte cuts, {erases} interrupted erases");
             assert!(bytes > 20 && erases > 5, "W={w}");
+        }
+    }
+
+    #[test]
+    fn ecc_byte_cuts_and_interrupted_erases_on_two_flashes() {
+        let r = [
+            byte_and_erase_cuts::<8>(true),
+            byte_and_erase_cuts::<16>(true),
+            byte_and_erase_cuts::<32>(true),
+        ];
+        for (w, (bytes, erases, failed)) in [8, 16, 32].iter().zip(r) {
+            eprintln!(
+                "W={w}: ECC {bytes} byte cuts, {erases} interrupted erases, {failed} reads failed"
+            );
+            assert!(bytes > 20 && erases > 5 && failed > 0, "W={w}");
         }
     }
 
@@ -544,6 +639,8 @@ mod flash {
         /// Reads of a value another open had already shown as not written.
         flip_flops: u64,
         double_cuts: u64,
+        /// Reads that failed with an ECC error (ECC mode).
+        ecc_errors: u64,
     }
 
     /// What each key read at one open (`None`: `Corrupted`).
@@ -599,17 +696,18 @@ mod flash {
         Some(seen)
     }
 
-    fn weak_cuts<const W: usize>(seed: u64) -> WeakFigures {
+    /// Weak cells, cut at every `every`-th step (in ECC mode if `ecc`: a
+    /// torn unit fails one read in two, reads noisy data otherwise).
+    fn weak_cuts<const W: usize>(seed: u64, ecc: bool, every: u64) -> WeakFigures {
         let wl = workload_for(seed);
         let mut fig = WeakFigures::default();
-        let flash = fresh::<W>();
+        let flash = fresh::<W>(ecc);
         assert_eq!(run(&flash, &wl, 0, &mut Fuzzy::new()), None);
         fig.steps = flash.borrow().steps_taken();
-        let every = sample();
         for c in (0..fig.steps).filter(|c| c % every == 0) {
             let mode = MODES[(c % 3) as usize];
-            let ctx = format!("W={W} seed={seed} weak cut at step {c} ({mode:?})");
-            let flash = armed::<W>(c, mode, seed, true);
+            let ctx = format!("W={W} seed={seed} ecc={ecc} weak cut at step {c} ({mode:?})");
+            let flash = armed::<W>(c, mode, seed, true, ecc);
             let mut fz = Fuzzy::new();
             let inflight = run(&flash, &wl, 0, &mut fz);
             assert!(inflight.is_some(), "{ctx}: the cut did not fire");
@@ -625,6 +723,7 @@ mod flash {
                     .filter(|(k, v)| first.get(*k) != Some(v))
                     .count() as u64;
             }
+            fig.ecc_errors += flash.borrow().ecc_errors();
             if c % 7 == 0 {
                 let copy = RefCell::new(flash.borrow().clone());
                 let rest = inflight.map_or(wl.len(), |i| resume_at(i, 0));
@@ -649,15 +748,17 @@ mod flash {
     /// older is superseded), although every acknowledged write is intact in the
     /// new region. Strict flash (stable reads) never shows it. Core now reads
     /// that state as the newer region with a weak commit (FORMAT.md §8).
-    #[test]
-    fn weak_commit_marker_never_makes_the_store_unopenable() {
-        const W: usize = 1;
-        let commit_last_unit = FLASH / 2 + twinkv_core::format::Layout::new(W as u32).commit() + 11;
+    /// The commit marker's last write unit torn, weak cells (in ECC mode if
+    /// `ecc`); returns how many cuts tore it.
+    fn weak_commit<const W: usize>(ecc: bool, seeds: u64) -> u64 {
+        let commit = twinkv_core::format::Layout::new(W as u32).commit();
+        // The marker is 12 bytes: its last write unit.
+        let commit_last_unit = FLASH / 2 + commit + 11 / W as u32 * W as u32;
         let keys = varied_universe(KEYS);
         let mut torn = 0;
-        for seed in 0..20u64 {
+        for seed in 0..seeds {
             for c in 0..1000u64 {
-                let flash = fresh::<W>();
+                let flash = fresh::<W>(ecc);
                 let mut model = Model::new();
                 {
                     let mut s = open::<W>(&flash, cfg()).unwrap();
@@ -685,12 +786,29 @@ mod flash {
                 flash.borrow_mut().restore_power();
                 for attempt in 0..50 {
                     let mut s = open::<W>(&flash, cfg()).unwrap_or_else(|e| {
-                        panic!("seed {seed} step {c}: open #{attempt} after the cut: {e:?}")
+                        panic!("W={W} ecc={ecc} seed {seed} step {c}: open #{attempt} after the cut: {e:?}")
                     });
                     check_store(&mut s, &model, &keys).unwrap();
                 }
             }
         }
-        assert!(torn > 0);
+        torn
+    }
+
+    #[test]
+    fn weak_commit_marker_never_makes_the_store_unopenable() {
+        assert!(weak_commit::<1>(false, 20) > 0);
+    }
+
+    /// The same with ECC: the torn commit fails one read in two.
+    #[test]
+    fn ecc_weak_commit_marker_never_makes_the_store_unopenable() {
+        for torn in [
+            weak_commit::<8>(true, 20),
+            weak_commit::<16>(true, 20),
+            weak_commit::<32>(true, 20),
+        ] {
+            assert!(torn > 0);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! changes their state only through the operations here.
 
 pub(crate) mod scan;
+mod unreadable;
 
 use crate::error::bug;
 use crate::error::{Error, Result};
@@ -308,7 +309,10 @@ impl<R: Region> Journal<R> {
             .ok()
             .and_then(|l| off.checked_add(l));
         match end {
-            Some(end) if end <= self.geo.size => self.region.read(off, buf).map_err(Error::Region),
+            Some(end) if end <= self.geo.size => match self.region.read(off, buf) {
+                Ok(()) => Ok(()),
+                Err(e) => self.read_units(off, buf, e),
+            },
             _ => Err(bug!()),
         }
     }
@@ -407,7 +411,12 @@ impl<R: Region> Journal<R> {
         if from > to || to > self.geo.size {
             return Err(bug!());
         }
-        self.region.is_erased(from, to).map_err(Error::Region)
+        match self.region.is_erased(from, to) {
+            Ok(erased) => Ok(erased),
+            // An unreadable unit is not (reliably) erased.
+            Err(e) if self.region.unreadable(&e) => Ok(false),
+            Err(e) => Err(Error::Region(e)),
+        }
     }
 
     /// Whether `from..to` (a record's bytes, padding excluded) has the shape

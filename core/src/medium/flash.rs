@@ -11,7 +11,9 @@ use core::cell::RefCell;
 use core::fmt;
 use core::ops::Range;
 
-use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
 
 use crate::medium::region::{Geometry, Region};
 
@@ -190,6 +192,11 @@ fn locate_u32<E>(base: u32, size: u32, offset: u32, len: u32) -> Result<u32, Fla
     }
 }
 
+/// The default of [`FlashRegion::with_unreadable`]: no read error is.
+fn no_read_faults<E>(_: &E) -> bool {
+    false
+}
+
 /// Reads `buf.len()` bytes at absolute offset `at`, honouring `READ_SIZE`:
 /// the aligned middle goes straight into `buf`, an unaligned head or tail is
 /// bounced through the stack. The region is aligned to erase units, which are
@@ -277,10 +284,11 @@ fn read_bounced<F: ReadNorFlash>(flash: &mut F, at: u32, buf: &mut [u8]) -> Resu
 /// through core's [`Error::Region`](crate::Error::Region).
 #[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
-pub struct FlashRegion<F> {
+pub struct FlashRegion<F: ErrorType> {
     flash: F,
     base: u32,
     geometry: Geometry,
+    unreadable: fn(&F::Error) -> bool,
 }
 
 impl<F: NorFlash> FlashRegion<F> {
@@ -295,6 +303,7 @@ impl<F: NorFlash> FlashRegion<F> {
             flash,
             base: offset,
             geometry,
+            unreadable: no_read_faults::<F::Error>,
         })
     }
 
@@ -310,6 +319,20 @@ impl<F: NorFlash> FlashRegion<F> {
     /// Offset of the region in the flash.
     pub fn offset(&self) -> u32 {
         self.base
+    }
+
+    /// Declares which errors of the flash's `read` mean that the bytes asked
+    /// for cannot be read — an uncorrectable ECC error, which an STM32H7,
+    /// H5, U5, L5, WB or G4 raises for a flash word a power cut left torn
+    /// (see the README, "Flash with ECC") — rather than that the flash
+    /// failed. twinkv then reads around such a word: where a cut can leave
+    /// a torn word it is taken as torn (never a failure of open), elsewhere
+    /// as damage, reported per FORMAT.md §6.2 and §10 ([`Region::unreadable`]).
+    /// By default no error is: every read error is returned to the caller.
+    #[must_use]
+    pub fn with_unreadable(mut self, unreadable: fn(&F::Error) -> bool) -> Self {
+        self.unreadable = unreadable;
+        self
     }
 
     /// The flash.
@@ -361,6 +384,13 @@ impl<F: NorFlash> Region for FlashRegion<F> {
     fn sync(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
+
+    /// The flash errors declared with
+    /// [`with_unreadable`](Self::with_unreadable) (none by default); the
+    /// adapter's own errors never are.
+    fn unreadable(&self, error: &Self::Error) -> bool {
+        matches!(error, FlashError::Flash(e) if (self.unreadable)(e))
+    }
 }
 
 /// A [`Region`] over a range of a flash shared through a [`RefCell`], so
@@ -398,10 +428,11 @@ impl<F: NorFlash> Region for FlashRegion<F> {
 /// ```
 #[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
-pub struct SharedFlashRegion<'a, F> {
+pub struct SharedFlashRegion<'a, F: ErrorType> {
     flash: &'a RefCell<F>,
     base: u32,
     geometry: Geometry,
+    unreadable: fn(&F::Error) -> bool,
 }
 
 impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
@@ -417,6 +448,7 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
             flash,
             base: offset,
             geometry,
+            unreadable: no_read_faults::<F::Error>,
         })
     }
 
@@ -482,6 +514,20 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
         self.base
     }
 
+    /// Declares which errors of the flash's `read` mean that the bytes asked
+    /// for cannot be read — an uncorrectable ECC error, which an STM32H7,
+    /// H5, U5, L5, WB or G4 raises for a flash word a power cut left torn
+    /// (see the README, "Flash with ECC") — rather than that the flash
+    /// failed. twinkv then reads around such a word: where a cut can leave
+    /// a torn word it is taken as torn (never a failure of open), elsewhere
+    /// as damage, reported per FORMAT.md §6.2 and §10 ([`Region::unreadable`]).
+    /// By default no error is: every read error is returned to the caller.
+    #[must_use]
+    pub fn with_unreadable(mut self, unreadable: fn(&F::Error) -> bool) -> Self {
+        self.unreadable = unreadable;
+        self
+    }
+
     /// The shared flash.
     pub fn flash(&self) -> &'a RefCell<F> {
         self.flash
@@ -534,5 +580,12 @@ impl<F: NorFlash> Region for SharedFlashRegion<'_, F> {
     /// Nothing to do: NOR writes and erases are durable when they return.
     fn sync(&mut self) -> Result<(), Self::Error> {
         Ok(())
+    }
+
+    /// The flash errors declared with
+    /// [`with_unreadable`](Self::with_unreadable) (none by default); the
+    /// adapter's own errors never are.
+    fn unreadable(&self, error: &Self::Error) -> bool {
+        matches!(error, FlashError::Flash(e) if (self.unreadable)(e))
     }
 }

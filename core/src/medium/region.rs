@@ -114,6 +114,20 @@ pub trait Region {
     /// durable once it returns.
     fn sync(&mut self) -> Result<(), Self::Error>;
 
+    /// Whether `error`, returned by [`read`](Self::read) or
+    /// [`is_erased`](Self::is_erased), says that the bytes asked for cannot
+    /// be read (an uncorrectable ECC error of a write unit a cut left torn,
+    /// or of a damaged one) rather than that the medium failed. Core then
+    /// reads the range again one write unit at a time and takes each unit
+    /// that still fails as unreadable: neither erased nor valid data, as a
+    /// torn unit reads (FORMAT.md §10). Any other error is returned to the
+    /// caller. The default says `false` for every error; the
+    /// `embedded-storage` adapter says `true` for the flash's own errors.
+    fn unreadable(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+
     /// Whether every byte of `from..to` reads erased (`0xFF`). Opening a store
     /// checks the unused part of the active region with it. The default reads
     /// in 256-byte chunks; a memory region can compare in place, and a file
@@ -162,6 +176,9 @@ impl<R: Region + ?Sized> Region for &mut R {
     }
     fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
         (**self).is_erased(from, to)
+    }
+    fn unreadable(&self, error: &Self::Error) -> bool {
+        (**self).unreadable(error)
     }
 }
 

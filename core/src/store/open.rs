@@ -451,13 +451,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             .copy_from_slice(&self.header_for(&self.pair.a, 1).encode());
         let c = layout.commit() as usize;
         want[c..c + crate::format::MARKER_LEN].copy_from_slice(&Marker::Commit.encode(seal, d));
-        let mut got = [0u8; 160];
-        self.pair.a.read(0, &mut got[..d as usize])?;
-        if got[..d as usize]
-            .iter()
-            .zip(want.iter())
-            .any(|(&t, &e)| t & e != e)
-        {
+        if !self.pair.a.may_be_torn(0, &want[..d as usize])? {
             return Ok(false);
         }
         let size = self.pair.a.size();

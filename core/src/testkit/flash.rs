@@ -32,13 +32,18 @@ pub fn config() -> Config {
         .with_ratios(8000, 9000)
 }
 
-/// A store on a flash split in halves.
+/// A store on a flash split in halves. Its regions take [`SimError::Ecc`]
+/// as unreadable data (the flash's ECC mode), as every store of the kit does.
 pub fn open<'a, const W: usize>(
     flash: &'a RefCell<Sim<W>>,
     cfg: Config,
 ) -> Result<FlashStore<'a, W>, StoreError> {
     let size = flash.borrow().as_bytes().len() as u32;
     let (a, b) = SharedFlashRegion::halves(flash, 0, size).expect("flash splits in halves");
+    let (a, b) = (
+        a.with_unreadable(SimError::is_ecc),
+        b.with_unreadable(SimError::is_ecc),
+    );
     let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
     Store::open(a, b, FixedIndex::new(), scratch, cfg)
 }
@@ -51,6 +56,10 @@ pub fn open_two<'a, const W: usize>(
 ) -> Result<FlashStore<'a, W>, StoreError> {
     let ra = SharedFlashRegion::whole(a).expect("whole flash A");
     let rb = SharedFlashRegion::whole(b).expect("whole flash B");
+    let (ra, rb) = (
+        ra.with_unreadable(SimError::is_ecc),
+        rb.with_unreadable(SimError::is_ecc),
+    );
     let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
     Store::open(ra, rb, FixedIndex::new(), scratch, cfg)
 }

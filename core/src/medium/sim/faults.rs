@@ -116,13 +116,54 @@ where
     /// Turns weak cells on (`Some(seed)` seeds the read noise) or off. While
     /// on, every later torn write unit and interrupted erase unit reads back
     /// differently on each read until it is erased. Turning it off forgets
-    /// the weak units.
+    /// the weak units (unless ECC mode is on: they still fail reads).
     pub fn set_weak_cells(&mut self, seed: Option<u64>) {
         self.weak_rng = seed.map(SplitMix64::new);
-        self.weak = [None; WEAK_UNITS];
+        if !self.ecc {
+            self.weak = [None; WEAK_UNITS];
+        }
     }
 
-    /// Number of units currently weak.
+    /// Turns ECC mode on or off (see the type's docs): while on, every later
+    /// torn write unit and interrupted erase unit fails reads with
+    /// [`SimError::Ecc`] until it is erased. Turning it off forgets the torn
+    /// units unless weak cells are on.
+    pub fn set_ecc(&mut self, on: bool) {
+        self.ecc = on;
+        if !on && self.weak_rng.is_none() {
+            self.weak = [None; WEAK_UNITS];
+        }
+    }
+
+    /// Whether ECC mode is on.
+    pub fn ecc(&self) -> bool {
+        self.ecc
+    }
+
+    /// Damages the ECC of the write unit holding `offset` (a double-bit
+    /// error after the write succeeded, e.g. a retention failure): in ECC
+    /// mode its reads fail with [`SimError::Ecc`] until it is erased. Tracked
+    /// as a torn unit (up to [`WEAK_UNITS`]); needs ECC mode on.
+    ///
+    /// # Errors
+    /// [`SimError::OutOfBounds`] past the end.
+    pub fn corrupt_ecc(&mut self, offset: u32) -> Result<(), SimError> {
+        if offset >= self.size() {
+            return Err(SimError::OutOfBounds);
+        }
+        let at = offset / W as u32 * W as u32;
+        let mut new = [ERASED; MAX_W];
+        new[..W].copy_from_slice(&self.as_bytes()[at as usize..at as usize + W]);
+        self.add_weak(WeakUnit::Program { offset: at, new });
+        Ok(())
+    }
+
+    /// Reads that failed with [`SimError::Ecc`] since construction.
+    pub fn ecc_errors(&self) -> u64 {
+        self.ecc_errors
+    }
+
+    /// Number of units currently weak (or, in ECC mode, torn).
     pub fn weak_units(&self) -> usize {
         self.weak.iter().flatten().count()
     }
@@ -152,7 +193,7 @@ where
     }
 
     pub(super) fn add_weak(&mut self, unit: WeakUnit) {
-        if self.weak_rng.is_none() {
+        if self.weak_rng.is_none() && !self.ecc {
             return;
         }
         let slot = self.weak_next % WEAK_UNITS;
@@ -171,6 +212,39 @@ where
                 *w = None;
             }
         }
+    }
+
+    /// In ECC mode, fails a read of `len` bytes at `offset` that touches a
+    /// torn unit: always, or with weak cells on one time in two (the other
+    /// reads are noisy, see [`weak_read`](Self::weak_read)).
+    pub(super) fn ecc_read(&mut self, offset: u32, len: usize) -> Result<(), SimError> {
+        if !self.ecc {
+            return Ok(());
+        }
+        let end = offset + len as u32;
+        let mut first = None;
+        for unit in self.weak.iter().flatten() {
+            let (start, len) = match unit {
+                WeakUnit::Program { offset, .. } => (*offset, W as u32),
+                WeakUnit::Erase { offset } => (*offset, E as u32),
+            };
+            let (lo, hi) = (start.max(offset), (start + len).min(end));
+            if lo < hi {
+                // The first write unit of the torn unit that the read touches.
+                let at = lo / W as u32 * W as u32;
+                first = Some(first.map_or(at, |f: u32| f.min(at)));
+            }
+        }
+        let Some(at) = first else {
+            return Ok(());
+        };
+        if let Some(rng) = &mut self.weak_rng {
+            if rng.below(2) == 0 {
+                return Ok(());
+            }
+        }
+        self.ecc_errors += 1;
+        Err(SimError::Ecc { offset: at })
     }
 
     /// Replaces what `buf` (read at `offset`) shows of weak units by a fresh

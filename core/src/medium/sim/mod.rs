@@ -68,6 +68,14 @@ pub enum SimError {
     /// An injected I/O error ([`SimFlash::fail_next_write`],
     /// [`SimFlash::fail_next_erase`]); nothing changed.
     Injected,
+    /// ECC mode ([`SimFlash::set_ecc`]): the read touches a write unit that
+    /// a cut left torn (partly programmed, or in an erase unit whose erase
+    /// was cut), as an STM32H7 reports a double-bit ECC error. Nothing was
+    /// read.
+    Ecc {
+        /// Offset of the first such write unit.
+        offset: u32,
+    },
 }
 
 impl From<RamError> for SimError {
@@ -90,6 +98,15 @@ impl From<RamError> for SimError {
     }
 }
 
+impl SimError {
+    /// Whether this is [`SimError::Ecc`]: what a store on a [`SimFlash`] in
+    /// ECC mode declares unreadable
+    /// ([`FlashRegion::with_unreadable`](crate::FlashRegion::with_unreadable)).
+    pub fn is_ecc(&self) -> bool {
+        matches!(self, SimError::Ecc { .. })
+    }
+}
+
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -106,6 +123,10 @@ impl fmt::Display for SimError {
             Self::NotErased { offset } => write!(f, "write onto non-erased byte at {offset:#x}"),
             Self::PowerLost => f.write_str("power lost"),
             Self::Injected => f.write_str("injected I/O error"),
+            Self::Ecc { offset } => write!(
+                f,
+                "uncorrectable ECC error in the write unit at {offset:#x}"
+            ),
         }
     }
 }
@@ -247,6 +268,16 @@ enum WeakUnit {
 ///   all `0xFF` one time in four. Up to [`WEAK_UNITS`] are tracked.
 /// - **Injected errors** ([`fail_next_write`](Self::fail_next_write),
 ///   [`fail_next_erase`](Self::fail_next_erase)).
+/// - **ECC mode** ([`set_ecc`](Self::set_ecc)): a part that keeps an error
+///   correcting code per write unit (the ECC granularity here is `W`: on an
+///   STM32H7 the 32-byte flash word, on U5/L5/G4 the 8-byte double word).
+///   A read that touches a write unit torn by a later cut (some new bit
+///   programmed), or any write unit of an erase unit whose erase was cut,
+///   fails with [`SimError::Ecc`] instead of returning data, until the unit
+///   is erased; with weak cells on as well, such a unit fails one read in
+///   two and reads noisy data otherwise (a marginal cell passes its ECC
+///   check some of the time). Torn units are tracked as weak units are (up
+///   to [`WEAK_UNITS`]).
 ///
 /// ```
 /// use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
@@ -285,6 +316,10 @@ where
     weak_next: usize,
     fail_write: bool,
     fail_erase: bool,
+    /// ECC mode: reads of torn units fail ([`SimFlash::set_ecc`]).
+    ecc: bool,
+    /// Reads that failed with [`SimError::Ecc`].
+    ecc_errors: u64,
 }
 
 impl<S, const W: usize, const E: usize, const R: usize> SimFlash<S, W, E, R>
@@ -366,6 +401,8 @@ where
             weak_next: 0,
             fail_write: false,
             fail_erase: false,
+            ecc: false,
+            ecc_errors: 0,
         })
     }
 
@@ -473,6 +510,7 @@ where
             .field("power_lost", &self.power_lost())
             .field("last_fault", &self.fault)
             .field("weak_units", &self.weak_units())
+            .field("ecc", &self.ecc)
             .finish_non_exhaustive()
     }
 }

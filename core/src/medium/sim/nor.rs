@@ -22,6 +22,7 @@ where
         }
         self.check(offset, bytes.len(), R)?;
         self.ram.read(offset, bytes)?;
+        self.ecc_read(offset, bytes.len())?;
         self.weak_read(offset, bytes);
         self.stats.reads += 1;
         self.stats.bytes_read += bytes.len() as u64;
