@@ -1,27 +1,108 @@
 //! The CRC instances of FORMAT.md (names from the `crc` crate's catalogue).
 //!
-//! With the `fast-crc` feature the 32- and 24-bit checks use 16-lane tables
-//! (16 KiB each, several times faster on a host); without it, one 256-entry
-//! table each (1 KiB), which suits a microcontroller. The results are the same.
+//! Three algorithms: CRC-32C for everything that covers data (region header,
+//! markers, record checks, batch and sync coverage, key hash), CRC-8/AUTOSAR
+//! and CRC-16/IBM-3740 for the short and long record header checks (4 and 8
+//! bytes). How they are computed depends on the features; the results never
+//! do:
+//!
+//! - default: bit by bit (`crc::NoTable`), no lookup table in the image;
+//! - `crc-tables`: one 256-entry table each (1 KiB + 512 B + 256 B);
+//! - `fast-crc`: as `crc-tables`, with 16 lanes for CRC-32C (16 KiB);
+//! - `hw-crc`: CRC-32C through the `crc32c` crate (the SSE4.2 or ARMv8 CRC
+//!   instructions where the CPU has them, detected at run time, else that
+//!   crate's own tables), the header checks as with `crc-tables`.
 
-use crc::{Crc, CRC_16_IBM_3740, CRC_24_OPENPGP, CRC_32_ISCSI, CRC_8_AUTOSAR};
+use crc::{Crc, CRC_16_IBM_3740, CRC_32_ISCSI, CRC_8_AUTOSAR};
 
-#[cfg(feature = "fast-crc")]
+/// Table lanes of the header checks (CRC-8 and CRC-16, 4 and 8 bytes).
+#[cfg(any(feature = "crc-tables", feature = "fast-crc", feature = "hw-crc"))]
+type HeaderLanes = crc::Table<1>;
+#[cfg(not(any(feature = "crc-tables", feature = "fast-crc", feature = "hw-crc")))]
+type HeaderLanes = crc::NoTable;
+
+/// Table lanes of CRC-32C when it is computed by the `crc` crate.
+#[cfg(all(feature = "fast-crc", not(feature = "hw-crc")))]
 type Lanes = crc::Table<16>;
-/// The CRC implementation in use (table lanes).
-pub type LanesType = Lanes;
-#[cfg(not(feature = "fast-crc"))]
+#[cfg(all(feature = "crc-tables", not(feature = "fast-crc"), not(feature = "hw-crc")))]
 type Lanes = crc::Table<1>;
+#[cfg(not(any(feature = "crc-tables", feature = "fast-crc", feature = "hw-crc")))]
+type Lanes = crc::NoTable;
 
-/// CRC-32C: region header check, marker check, long record check, batch and
-/// sync coverage checks, key hash.
-pub(crate) static CRC32C: Crc<u32, Lanes> = Crc::<u32, Lanes>::new(&CRC_32_ISCSI);
-/// CRC-24/OPENPGP: short record check.
-pub(crate) static CRC24: Crc<u32, Lanes> = Crc::<u32, Lanes>::new(&CRC_24_OPENPGP);
+#[cfg(not(feature = "hw-crc"))]
+static CASTAGNOLI: Crc<u32, Lanes> = Crc::<u32, Lanes>::new(&CRC_32_ISCSI);
+
+/// CRC-32C (`CRC_32_ISCSI`): whole-check and incremental use.
+#[derive(Clone, Copy, Debug)]
+pub struct Crc32c(());
+
+/// An incremental CRC-32C: feed bytes with [`update`](Self::update), read
+/// the check with [`finalize`](Self::finalize).
+#[derive(Clone)]
+pub struct Crc32cDigest {
+    #[cfg(feature = "hw-crc")]
+    crc: u32,
+    #[cfg(not(feature = "hw-crc"))]
+    digest: crc::Digest<'static, u32, Lanes>,
+}
+
+impl Crc32c {
+    /// Starts an incremental check.
+    #[inline]
+    pub fn digest(&self) -> Crc32cDigest {
+        Crc32cDigest {
+            #[cfg(feature = "hw-crc")]
+            crc: 0,
+            #[cfg(not(feature = "hw-crc"))]
+            digest: CASTAGNOLI.digest(),
+        }
+    }
+    /// The check of `bytes`.
+    #[inline]
+    pub fn checksum(&self, bytes: &[u8]) -> u32 {
+        #[cfg(feature = "hw-crc")]
+        {
+            crc32c::crc32c(bytes)
+        }
+        #[cfg(not(feature = "hw-crc"))]
+        {
+            CASTAGNOLI.checksum(bytes)
+        }
+    }
+}
+
+impl Crc32cDigest {
+    /// Feeds `bytes`.
+    #[inline]
+    pub fn update(&mut self, bytes: &[u8]) {
+        #[cfg(feature = "hw-crc")]
+        {
+            self.crc = crc32c::crc32c_append(self.crc, bytes);
+        }
+        #[cfg(not(feature = "hw-crc"))]
+        self.digest.update(bytes);
+    }
+    /// The check of every byte fed.
+    #[inline]
+    pub fn finalize(self) -> u32 {
+        #[cfg(feature = "hw-crc")]
+        {
+            self.crc
+        }
+        #[cfg(not(feature = "hw-crc"))]
+        {
+            self.digest.finalize()
+        }
+    }
+}
+
+/// CRC-32C: region header check, marker check, record checks (the short form
+/// keeps its low 24 bits), batch and sync coverage checks, key hash.
+pub(crate) static CRC32C: Crc32c = Crc32c(());
 /// CRC-16/IBM-3740: long header check.
-pub(crate) static CRC16: Crc<u16> = Crc::<u16>::new(&CRC_16_IBM_3740);
+pub(crate) static CRC16: Crc<u16, HeaderLanes> = Crc::<u16, HeaderLanes>::new(&CRC_16_IBM_3740);
 /// CRC-8/AUTOSAR: short header check.
-pub(crate) static CRC8: Crc<u8> = Crc::<u8>::new(&CRC_8_AUTOSAR);
+pub(crate) static CRC8: Crc<u8, HeaderLanes> = Crc::<u8, HeaderLanes>::new(&CRC_8_AUTOSAR);
 
 /// The 32-bit key hash the index uses: CRC-32C of the key.
 #[inline]
@@ -37,4 +118,50 @@ pub const fn short_hash(hash: u32) -> u8 {
 
 /// The CRC-32C instance (for tests and tools that recompute batch and
 /// coverage checks).
-pub static CRC32C_PUBLIC: &Crc<u32, Lanes> = &CRC32C;
+pub static CRC32C_PUBLIC: &Crc32c = &CRC32C;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CRC-32C bit by bit, straight from the catalogue's parameters
+    /// (reflected polynomial `0x82F63B78`, init and xorout `0xFFFFFFFF`).
+    fn reference(bytes: &[u8]) -> u32 {
+        let mut r = !0u32;
+        for &b in bytes {
+            r ^= u32::from(b);
+            for _ in 0..8 {
+                r = if r & 1 != 0 {
+                    (r >> 1) ^ 0x82F6_3B78
+                } else {
+                    r >> 1
+                };
+            }
+        }
+        !r
+    }
+
+    #[test]
+    fn crc32c_matches_the_catalogue_whole_and_in_pieces() {
+        assert_eq!(CRC32C.checksum(b"123456789"), CRC_32_ISCSI.check);
+        assert_eq!(CRC32C.checksum(b""), 0);
+        let data: [u8; 300] = core::array::from_fn(|i| (i * 7 + i / 3) as u8);
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 53, 64, 255, 300] {
+            let want = reference(&data[..len]);
+            assert_eq!(CRC32C.checksum(&data[..len]), want, "len {len}");
+            for cut in [0, 1, 3, 8, len / 2, len] {
+                let cut = cut.min(len);
+                let mut d = CRC32C.digest();
+                d.update(&data[..cut]);
+                d.update(&data[cut..len]);
+                assert_eq!(d.finalize(), want, "len {len} cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_checks_match_the_catalogue() {
+        assert_eq!(CRC8.checksum(b"123456789"), CRC_8_AUTOSAR.check);
+        assert_eq!(CRC16.checksum(b"123456789"), CRC_16_IBM_3740.check);
+    }
+}
