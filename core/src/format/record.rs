@@ -356,9 +356,23 @@ pub fn verify(rec: &[u8], h: &RecordHeader, seal: Seal) -> bool {
     let Some(rec) = rec.get(..end) else {
         return false;
     };
+    let covered = &rec[..h.checked_header_bytes()];
+    let body = &rec[h.header_len() as usize..];
+    // A small record (a `get` of a short key and value) is checked in one
+    // piece: one CRC call instead of three (seal, header, body), which with
+    // `hw-crc` puts it on the CPU's CRC instruction.
+    let mut one = [0u8; 96];
+    let n = 16 + covered.len() + body.len();
+    if let Some(buf) = one.get_mut(..n) {
+        buf[..16].copy_from_slice(&seal.bytes());
+        buf[16..16 + covered.len()].copy_from_slice(covered);
+        buf[16 + covered.len()..].copy_from_slice(body);
+        let mask = if h.long { u32::MAX } else { SHORT_CHECK_MASK };
+        return CRC32C.checksum(buf) & mask == h.check;
+    }
     let mut c = RecordCheck::new(seal, h.long);
-    c.update(&rec[..h.checked_header_bytes()]);
-    c.update(&rec[h.header_len() as usize..]);
+    c.update(covered);
+    c.update(body);
     c.finalize() == h.check
 }
 
@@ -566,7 +580,11 @@ mod tests {
         let step = |mut r: u32, b: u8| {
             r ^= u32::from(b);
             for _ in 0..8 {
-                r = if r & 1 != 0 { (r >> 1) ^ 0x82F6_3B78 } else { r >> 1 };
+                r = if r & 1 != 0 {
+                    (r >> 1) ^ 0x82F6_3B78
+                } else {
+                    r >> 1
+                };
             }
             r
         };
@@ -601,8 +619,16 @@ mod tests {
             for bit in [0, 3, 7] {
                 let mut c = out;
                 c[byte] ^= 1 << bit;
-                let from_end = if byte < 5 { end - 3 - 1 - byte } else { end - 1 - byte };
-                assert_eq!(check(&c) ^ base, cols[8 * from_end + bit], "byte {byte} bit {bit}");
+                let from_end = if byte < 5 {
+                    end - 3 - 1 - byte
+                } else {
+                    end - 1 - byte
+                };
+                assert_eq!(
+                    check(&c) ^ base,
+                    cols[8 * from_end + bit],
+                    "byte {byte} bit {bit}"
+                );
             }
         }
     }
