@@ -146,25 +146,29 @@ pub const fn short_hash(hash: u32) -> u8 {
 /// coverage checks).
 pub static CRC32C_PUBLIC: &Crc32c = &CRC32C;
 
+/// One byte through a CRC-32C register, bit by bit, straight from the
+/// catalogue's parameters (reflected polynomial `0x82F63B78`): the reference
+/// the tests hold the implementations to.
+#[cfg(test)]
+pub(crate) fn reference_step(mut r: u32, byte: u8) -> u32 {
+    r ^= u32::from(byte);
+    for _ in 0..8 {
+        r = if r & 1 != 0 {
+            (r >> 1) ^ 0x82F6_3B78
+        } else {
+            r >> 1
+        };
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// CRC-32C bit by bit, straight from the catalogue's parameters
-    /// (reflected polynomial `0x82F63B78`, init and xorout `0xFFFFFFFF`).
+    /// CRC-32C (init and xorout `0xFFFFFFFF`) by [`reference_step`].
     fn reference(bytes: &[u8]) -> u32 {
-        let mut r = !0u32;
-        for &b in bytes {
-            r ^= u32::from(b);
-            for _ in 0..8 {
-                r = if r & 1 != 0 {
-                    (r >> 1) ^ 0x82F6_3B78
-                } else {
-                    r >> 1
-                };
-            }
-        }
-        !r
+        !bytes.iter().fold(!0u32, |r, &b| reference_step(r, b))
     }
 
     #[test]

@@ -577,17 +577,7 @@ mod tests {
     /// columns). Modelled bit by bit (reflected CRC-32C register, low 24
     /// bits) and compared with the real check at sampled positions.
     fn short_check_columns(bits: usize) -> std::vec::Vec<u32> {
-        let step = |mut r: u32, b: u8| {
-            r ^= u32::from(b);
-            for _ in 0..8 {
-                r = if r & 1 != 0 {
-                    (r >> 1) ^ 0x82F6_3B78
-                } else {
-                    r >> 1
-                };
-            }
-            r
-        };
+        let step = super::super::checks::reference_step;
         let mut cur: std::vec::Vec<u32> = (0..8).map(|k| step(0, 1 << k)).collect();
         let mut cols = std::vec::Vec::with_capacity(bits);
         while cols.len() < bits {
