@@ -9,7 +9,7 @@
 //! - default: bit by bit (`crc::NoTable`), no lookup table in the image;
 //! - `crc-tables`: one 256-entry table each (1 KiB + 512 B + 256 B);
 //! - `fast-crc`: as `crc-tables`, with 16 lanes for CRC-32C (16 KiB);
-//! - `hw-crc`: as `fast-crc` for pieces under [`HW_MIN_LEN`] bytes, and the
+//! - `hw-crc`: as `fast-crc` for pieces under 32 bytes (`HW_MIN_LEN`), and the
 //!   `crc32c` crate for longer ones (the SSE4.2 or ARMv8 CRC instructions
 //!   where the CPU has them, detected at run time, else that crate's own
 //!   tables). The crate's call costs more than the tables for the few bytes
