@@ -20,8 +20,13 @@
 //! - `flash-sim`: `SimFlash`, a fault-injecting NOR flash simulator (no_std,
 //!   no alloc); implies `embedded-storage`.
 //! - `defmt`: `defmt::Format` for the public types.
-//! - `fast-crc`: 16-lane CRC tables (16 KiB each), several times faster checks
-//!   on a host.
+//! - `crc-tables`: one 256-entry lookup table per CRC (1.75 KiB in all);
+//!   without it every CRC is computed bit by bit, with no table in the image.
+//! - `fast-crc`: as `crc-tables`, with a 16-lane CRC-32C table (16 KiB),
+//!   several times faster checks on a host.
+//! - `hw-crc`: as `fast-crc`, and CRC-32C over pieces of 32 bytes or more
+//!   through the `crc32c` crate, on the CPU's CRC instructions where it has
+//!   them (SSE4.2, ARMv8 CRC); needs `std`.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]

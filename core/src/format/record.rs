@@ -4,7 +4,7 @@
 //! ```text
 //! u32 LE: kind[0..4] form=0[4] key_len[5..11] value_len[11..24] key_hash[24..32]
 //! 4: CRC-8/AUTOSAR(bytes 0..4)
-//! 5..8: CRC-24/OPENPGP(store id ‖ generation ‖ bytes 0..5 ‖ key ‖ value), LE
+//! 5..8: CRC-32C(store id ‖ generation ‖ bytes 0..5 ‖ key ‖ value), low 24 bits, LE
 //! ```
 //! Long header, 16 bytes:
 //! ```text
@@ -14,7 +14,7 @@
 //! ```
 //! Then key, value, and `0xFF` padding up to the write unit.
 
-use super::checks::{CRC16, CRC24, CRC32C, CRC8};
+use super::checks::{Crc32cDigest, CRC16, CRC32C, CRC8};
 use super::header::u32_at;
 use super::{align_up, Seal};
 
@@ -180,31 +180,35 @@ impl RecordHeader {
     }
 }
 
+/// The bits of the CRC-32C a short header keeps as its record check.
+pub const SHORT_CHECK_MASK: u32 = 0x00FF_FFFF;
+
 /// Incremental record check: feed the covered header bytes, key and value.
+/// Both forms use CRC-32C; the short form keeps its low 24 bits.
 #[derive(Clone)]
 pub struct RecordCheck {
-    digest: crc::Digest<'static, u32, super::checks::LanesType>,
+    digest: Crc32cDigest,
+    mask: u32,
 }
 
 impl RecordCheck {
     /// Starts a check for a record in a region sealed with `seal`.
+    #[inline]
     pub fn new(seal: Seal, long: bool) -> Self {
-        let mut digest = if long {
-            CRC32C.digest()
-        } else {
-            CRC24.digest()
-        };
+        let mut digest = CRC32C.digest();
         digest.update(&seal.bytes());
-        RecordCheck { digest }
+        let mask = if long { u32::MAX } else { SHORT_CHECK_MASK };
+        RecordCheck { digest, mask }
     }
     /// Feeds covered bytes.
     #[inline]
     pub fn update(&mut self, bytes: &[u8]) {
         self.digest.update(bytes);
     }
-    /// The check value.
+    /// The check value (24 bits for a short header, 32 for a long one).
+    #[inline]
     pub fn finalize(self) -> u32 {
-        self.digest.finalize()
+        self.digest.finalize() & self.mask
     }
 }
 
@@ -352,9 +356,23 @@ pub fn verify(rec: &[u8], h: &RecordHeader, seal: Seal) -> bool {
     let Some(rec) = rec.get(..end) else {
         return false;
     };
+    let covered = &rec[..h.checked_header_bytes()];
+    let body = &rec[h.header_len() as usize..];
+    // A small record (a `get` of a short key and value) is checked in one
+    // piece: one CRC call instead of three (seal, header, body), which with
+    // `hw-crc` puts it on the CPU's CRC instruction.
+    let mut one = [0u8; 96];
+    let n = 16 + covered.len() + body.len();
+    if let Some(buf) = one.get_mut(..n) {
+        buf[..16].copy_from_slice(&seal.bytes());
+        buf[16..16 + covered.len()].copy_from_slice(covered);
+        buf[16 + covered.len()..].copy_from_slice(body);
+        let mask = if h.long { u32::MAX } else { SHORT_CHECK_MASK };
+        return CRC32C.checksum(buf) & mask == h.check;
+    }
     let mut c = RecordCheck::new(seal, h.long);
-    c.update(&rec[..h.checked_header_bytes()]);
-    c.update(&rec[h.header_len() as usize..]);
+    c.update(covered);
+    c.update(body);
     c.finalize() == h.check
 }
 
@@ -398,6 +416,8 @@ pub fn value_u32(value: &[u8], i: usize) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     const SEAL: Seal = Seal {
@@ -549,6 +569,97 @@ mod tests {
         for c in 1..=14 {
             assert_eq!(Kind::from_code(c).map(Kind::code), Some(c));
         }
+    }
+
+    /// The column of the short record check for each covered bit, nearest
+    /// the end first: the check's change when that bit alone flips (the
+    /// check is affine, so every error's change is the XOR of its bits'
+    /// columns). Modelled bit by bit (reflected CRC-32C register, low 24
+    /// bits) and compared with the real check at sampled positions.
+    fn short_check_columns(bits: usize) -> std::vec::Vec<u32> {
+        let step = super::super::checks::reference_step;
+        let mut cur: std::vec::Vec<u32> = (0..8).map(|k| step(0, 1 << k)).collect();
+        let mut cols = std::vec::Vec::with_capacity(bits);
+        while cols.len() < bits {
+            cols.extend(cur.iter().map(|c| c & SHORT_CHECK_MASK));
+            cur = cur.into_iter().map(|c| step(c, 0)).collect();
+        }
+        cols.truncate(bits);
+        cols
+    }
+
+    #[test]
+    fn short_check_columns_are_the_real_checks_differences() {
+        let value = [0x5Au8; 200];
+        let (out, _) = enc(Kind::Set, b"temperature", &value, 4);
+        let Slot::Header(h) = decode_header(&out, 63, 4096) else {
+            panic!()
+        };
+        let end = h.unaligned_len() as usize;
+        let check = |rec: &[u8]| {
+            let mut c = RecordCheck::new(SEAL, false);
+            c.update(&rec[..5]);
+            c.update(&rec[8..end]);
+            c.finalize()
+        };
+        let cols = short_check_columns(8 * (end - 3));
+        let base = check(&out);
+        // Covered bits: 5 header bytes, then key and value (bytes 8..end).
+        for byte in (0..5).chain(8..end).step_by(7) {
+            for bit in [0, 3, 7] {
+                let mut c = out;
+                c[byte] ^= 1 << bit;
+                let from_end = if byte < 5 {
+                    end - 3 - 1 - byte
+                } else {
+                    end - 1 - byte
+                };
+                assert_eq!(
+                    check(&c) ^ base,
+                    cols[8 * from_end + bit],
+                    "byte {byte} bit {bit}"
+                );
+            }
+        }
+    }
+
+    /// FORMAT.md §4.5: the short record check (low 24 bits of CRC-32C)
+    /// detects every 1-bit error in any short record, every 2-bit error while
+    /// the covered stored bytes (header bytes 0..5, key, value) are at most
+    /// 1125, every 3-bit error while they are at most 111; and these bounds
+    /// are exact. An error may hit the 24 stored check bits too, whose
+    /// columns are the unit vectors.
+    #[test]
+    fn short_check_detection_bounds_are_as_documented() {
+        let max_covered = 5 + SHORT_MAX_KEY as usize + SHORT_MAX_VALUE as usize;
+        let cols = short_check_columns(8 * max_covered);
+        let weight = |c: u32| c.count_ones();
+        // 1 bit (and a data bit with one check bit): every column has
+        // weight ≥ 2.
+        assert!(cols.iter().all(|&c| weight(c) >= 2));
+        // 2 bits: columns distinct up to 1125 bytes, not at 1126.
+        let first_dup = {
+            let mut seen = std::collections::HashSet::new();
+            cols.iter().position(|&c| !seen.insert(c))
+        };
+        assert_eq!(first_dup.map(|i| i / 8 + 1), Some(1126));
+        // 3 bits: a column of weight ≥ 3 (data + two check bits), pairs
+        // differing in ≥ 2 bits (two data + one check), no three columns
+        // cancelling (three data bits); up to 111 bytes, not at 112.
+        let mut seen = std::collections::HashSet::new();
+        let mut first_triple = None;
+        for (i, &c) in cols.iter().enumerate().take(8 * 120) {
+            let bad = weight(c) < 3
+                || cols[..i]
+                    .iter()
+                    .any(|&d| weight(c ^ d) < 2 || seen.contains(&(c ^ d)));
+            if bad {
+                first_triple = Some(i);
+                break;
+            }
+            seen.insert(c);
+        }
+        assert_eq!(first_triple.map(|i| i / 8 + 1), Some(112));
     }
 
     impl Slot {
