@@ -7,13 +7,15 @@
 //! `switch` the switch (§7, one function per step of its crash table);
 //! `ahead` erase ahead (§7.3), one erase unit at a time; `pair` the two
 //! journals and which is active; `tally` the live counters; `replay` what a
-//! scan of the active region feeds into the index.
+//! scan of the active region feeds into the index; `renamed` the deprecated
+//! names of methods that took `HashMap`'s.
 
 mod ahead;
 mod batch;
 mod open;
 mod pair;
 mod read;
+mod renamed;
 mod replay;
 mod salvage;
 mod switch;
