@@ -42,7 +42,8 @@ pub enum Error<E> {
     Full,
     /// The in-memory index has no free entry. Nothing was written.
     IndexFull,
-    /// The caller's buffer is too small; the value needs this many bytes.
+    /// The caller's buffer is too small; the value needs this many bytes (or,
+    /// from opening a store, its scratch buffer: `Config::scratch_len`).
     BufferTooSmall(usize),
     /// The store was opened read-only, or its log cannot be appended to.
     ReadOnly,
