@@ -21,6 +21,9 @@
 //! - `critical-section`: `MutexFlashRegion` (and `MutexFlashStore`), both
 //!   regions on one flash behind a `critical_section::Mutex`, so the store is
 //!   `Send`; implies `embedded-storage`.
+//! - `serde`: typed values through postcard, `Store::get_as` and
+//!   `Store::set_as` (no alloc), the bytes the host store's methods of the
+//!   same names write.
 //! - `flash-sim`: `SimFlash`, a fault-injecting NOR flash simulator (no_std,
 //!   no alloc); implies `embedded-storage`.
 //! - `defmt`: `defmt::Format` for the public types.

@@ -9,7 +9,7 @@
 //! journals and which is active; `tally` the live counters; `replay` what a
 //! scan of the active region feeds into the index; `renamed` the deprecated
 //! names of methods that took `HashMap`'s; `scratch` the buffer type sized
-//! by a configuration.
+//! by a configuration; `typed` postcard values (feature `serde`).
 
 mod ahead;
 mod batch;
@@ -22,6 +22,8 @@ mod salvage;
 mod scratch;
 mod switch;
 mod tally;
+#[cfg(feature = "serde")]
+mod typed;
 mod write;
 
 use crate::config::{fill_limit, Config};
