@@ -130,21 +130,22 @@ impl Config {
     }
 
     /// Scratch bytes a store of this configuration needs at write unit `w`:
-    /// room for two of its largest records (`usize::MAX` if the
-    /// configuration is invalid, so a [`Scratch`](crate::Scratch) sized
-    /// by it fails to build). `const`, so it can size a buffer type; at
+    /// room for two of its largest records (`usize::MAX` if that length
+    /// overflows `u32`, so a [`Scratch`](crate::Scratch) sized by it fails
+    /// to build). `const`, so it can size a buffer type; at
     /// `w = 32`, the largest write unit, it is enough for every flash.
     /// [`Store::open`](crate::Store::open) refuses a smaller buffer with
     /// [`Error::BufferTooSmall`](crate::Error::BufferTooSmall) naming this
-    /// length. On flash, [`flash_scratch_len`](crate::flash_scratch_len)
+    /// length. On flash, `flash_scratch_len` (feature `embedded-storage`)
     /// takes the write unit from the flash type.
     ///
     /// ```
     /// use twinkv_core::{Config, Scratch};
     /// const CONFIG: Config = Config::new(0x5EED).with_limits(32, 256);
-    /// // Two records of an 8-byte long header, a 32-byte key and a
-    /// // 256-byte value, each padded to the write unit.
-    /// assert_eq!(CONFIG.scratch_len(4), 2 * (16 + 32 + 256));
+    /// // Two records of an 8-byte short header, a 32-byte key and a
+    /// // 256-byte value, each padded to the write unit (FORMAT.md §4).
+    /// assert_eq!(CONFIG.scratch_len(4), 2 * (8 + 32 + 256));
+    /// assert_eq!(CONFIG.scratch_len(4), 2 * CONFIG.max_record_len(4).unwrap() as usize);
     /// let scratch = Scratch::<{ CONFIG.scratch_len(4) }>::new();
     /// # let _ = scratch;
     /// ```

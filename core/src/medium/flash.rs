@@ -381,7 +381,7 @@ impl<F: NorFlash> Region for FlashRegion<F> {
 /// `Send` (one execution context: a superloop, or one task). For a store
 /// that moves between contexts (an RTIC resource, a task spawned through
 /// embassy's `SendSpawner`), put the flash in a `critical_section::Mutex`
-/// (feature `critical-section`): [`MutexFlashRegion`](crate::MutexFlashRegion).
+/// (feature `critical-section`): `MutexFlashRegion`.
 ///
 /// ```
 /// # #[cfg(feature = "flash-sim")] {

@@ -2,10 +2,10 @@
 //! const generic, sized from the configuration at compile time.
 
 /// A scratch buffer of `N` bytes that a [`Store`](crate::Store) owns: size it
-/// with [`Config::scratch_len`](crate::Config::scratch_len) (or
-/// [`flash_scratch_len`](crate::flash_scratch_len), which takes the write
-/// unit from the flash type) in a `const` context, and the length is right by
-/// construction; opening with a shorter one is
+/// with [`Config::scratch_len`](crate::Config::scratch_len) in a `const`
+/// context (on flash, with `flash_scratch_len` of feature
+/// `embedded-storage`, which takes the write unit from the flash type), and
+/// the length is right by construction; opening with a shorter one is
 /// [`Error::BufferTooSmall`](crate::Error::BufferTooSmall) naming the length
 /// needed. A borrowed `&mut [u8]` works as well (e.g. a static array lent to
 /// the store, so the bytes do not move with it).
