@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI stage: the README's examples work.
 # 1. The "Using twinkv-core" example is the doc test on `Store`
-#    (core/src/store/mod.rs), verbatim. The README is not compiled; the doc
+#    (core/src/store/mod.rs), verbatim, and the "On a device" one the doc
+#    test on `FlashStore` (core/src/aliases.rs) without its hidden lines. The README is not compiled; the doc
 #    test is (`cargo test --workspace`), so keeping the two identical keeps
 #    the README's example compiling.
 # 2. The ```sh block of "Provisioning and debugging devices" runs, in an
@@ -11,24 +12,35 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-# The first ``` block of the doc comment right above `pub struct Store<`.
-doc=$(awk '
-    /^[[:space:]]*\/\/\// { comment = comment $0 "\n"; next }
-    /^[[:space:]]*#\[/ { next }
-    /^pub struct Store</ { printf "%s", comment; exit }
-    { comment = "" }
-' core/src/store/mod.rs | sed -E 's#^[[:space:]]*/// ?##' | awk '
-    /^```/ { if (inside) exit; inside = 1; next }
-    inside { print }
-')
-# The ```rust block after the "Using twinkv-core" heading of README.md.
-readme=$(awk '
-    /^## Using twinkv-core/ { section = 1; next }
-    section && /^## / { exit }
-    section && /^```rust/ { inside = 1; next }
-    inside && /^```/ { exit }
-    inside { print }
-' README.md)
+# doc_block FILE ITEM: the first ``` block of the doc comment right above
+# the line that starts with ITEM, without rustdoc's hidden `# ` lines.
+doc_block() {
+    awk -v item="$2" '
+        /^[[:space:]]*\/\/\// { comment = comment $0 "\n"; next }
+        /^[[:space:]]*#\[/ { next }
+        index($0, item) == 1 { printf "%s", comment; exit }
+        { comment = "" }
+    ' "$1" | sed -E 's#^[[:space:]]*/// ?##' | awk '
+        /^```/ { if (inside) exit; inside = 1; next }
+        inside && !/^#( |$)/ { print }
+    '
+}
+# readme_block HEADING: the first ```rust block of README.md's section whose
+# heading line starts with HEADING (up to the next heading of its level or
+# above).
+readme_block() {
+    awk -v heading="$1" '
+        BEGIN { level = index(heading, " ") - 1 }
+        index($0, heading) == 1 { section = 1; next }
+        section && match($0, /^#+ /) && RLENGTH - 1 <= level { exit }
+        section && /^```rust/ { inside = 1; next }
+        inside && /^```/ { exit }
+        inside { print }
+    ' README.md
+}
+
+doc=$(doc_block core/src/store/mod.rs "pub struct Store<")
+readme=$(readme_block "## Using twinkv-core")
 
 if [ -z "$doc" ] || [ -z "$readme" ]; then
     echo "could not find the Store doc example ($(wc -l <<<"$doc") lines) or the README block ($(wc -l <<<"$readme") lines)" >&2
@@ -41,6 +53,16 @@ if [ "$doc" != "$readme" ]; then
     exit 1
 fi
 echo "README example = Store doc test ($(wc -l <<<"$doc") lines)"
+
+# 1b. The "On a device" block is the doc test on `FlashStore`.
+flash_doc=$(doc_block core/src/aliases.rs "pub type FlashStore<")
+flash_readme=$(readme_block "### On a device")
+if [ -z "$flash_doc" ] || [ "$flash_doc" != "$flash_readme" ]; then
+    echo "README.md's 'On a device' block differs from the doc test on FlashStore in core/src/aliases.rs:" >&2
+    diff <(echo "$flash_doc") <(echo "$flash_readme") >&2 || true
+    exit 1
+fi
+echo "README device type example = FlashStore doc test ($(wc -l <<<"$flash_doc") lines)"
 
 # 2. The device example: the first ```sh block of the section and the
 # ```text block after it.

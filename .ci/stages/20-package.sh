@@ -223,6 +223,8 @@ badge twinkv_core/struct.FlashRegion.html embedded-storage
 badge twinkv_core/struct.SharedFlashRegion.html embedded-storage
 badge twinkv_core/fn.flash_geometry.html embedded-storage
 badge twinkv_core/struct.SimFlash.html flash-sim
+badge twinkv_core/type.MutexFlashRegion.html critical-section
+badge twinkv_core/struct.Store.html serde
 badge twinkv_host/struct.Store.html serde
 
 echo "package: ${CRATES[*]} $version stand alone"

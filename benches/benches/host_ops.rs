@@ -36,7 +36,7 @@ impl Kv for RamStore {
         self.get_ref(k).expect("get").map(<[u8]>::len)
     }
     fn remove(&mut self, k: &[u8]) -> bool {
-        self.delete(k).expect("delete")
+        self.remove(k).expect("delete")
     }
     fn set_many(&mut self, pairs: &[([u8; 16], Vec<u8>)]) {
         let ops: Vec<Op<'_>> = pairs.iter().map(|(k, v)| Op::Set(k, v)).collect();

@@ -362,7 +362,7 @@ where
         self.store().get(k, buf).expect("twinkv get")
     }
     fn remove(&mut self, k: &[u8; 16]) -> bool {
-        self.store().delete(k).is_ok()
+        self.store().remove(k).is_ok()
     }
     fn meter(&self) -> Meter {
         self.cell.borrow().meter()

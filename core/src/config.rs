@@ -141,6 +141,33 @@ impl Config {
         stored_len(self.max_key_len as u32, v, w)
     }
 
+    /// Scratch bytes a store of this configuration needs at write unit `w`:
+    /// room for two of its largest records (`usize::MAX` if that length
+    /// overflows `u32`, so a [`Scratch`](crate::Scratch) sized by it fails
+    /// to build). `const`, so it can size a buffer type; at
+    /// `w = 32`, the largest write unit, it is enough for every flash.
+    /// [`Store::open`](crate::Store::open) refuses a smaller buffer with
+    /// [`Error::BufferTooSmall`](crate::Error::BufferTooSmall) naming this
+    /// length. On flash, `flash_scratch_len` (feature `embedded-storage`)
+    /// takes the write unit from the flash type.
+    ///
+    /// ```
+    /// use twinkv_core::{Config, Scratch};
+    /// const CONFIG: Config = Config::new(0x5EED).with_limits(32, 256);
+    /// // Two records of an 8-byte short header, a 32-byte key and a
+    /// // 256-byte value, each padded to the write unit (FORMAT.md §4).
+    /// assert_eq!(CONFIG.scratch_len(4), 2 * (8 + 32 + 256));
+    /// assert_eq!(CONFIG.scratch_len(4), 2 * CONFIG.max_record_len(4).unwrap() as usize);
+    /// let scratch = Scratch::<{ CONFIG.scratch_len(4) }>::new();
+    /// # let _ = scratch;
+    /// ```
+    pub const fn scratch_len(&self, w: u32) -> usize {
+        match self.max_record_len(w) {
+            Some(r) => 2 * r as usize,
+            None => usize::MAX,
+        }
+    }
+
     /// Checks the configuration against both regions' geometries: valid
     /// geometry, matching write and erase units, room for the header area and
     /// for one largest record within capacity × max-fill.

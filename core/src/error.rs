@@ -42,8 +42,12 @@ pub enum Error<E> {
     Full,
     /// The in-memory index has no free entry. Nothing was written.
     IndexFull,
-    /// The caller's buffer is too small; the value needs this many bytes.
+    /// The caller's buffer is too small; the value needs this many bytes (or,
+    /// from opening a store, its scratch buffer: `Config::scratch_len`).
     BufferTooSmall(usize),
+    /// A typed value (feature `serde`): the stored bytes do not decode as
+    /// the type asked for, or postcard cannot encode the value.
+    Encoding,
     /// The store was opened read-only, or its log cannot be appended to.
     ReadOnly,
     /// A previous write failed part-way; reopen the store.
@@ -104,6 +108,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::Full => f.write_str("store is full"),
             Error::IndexFull => f.write_str("index is full"),
             Error::BufferTooSmall(n) => write!(f, "buffer too small: {n} bytes needed"),
+            Error::Encoding => f.write_str("typed value does not encode or decode (postcard)"),
             Error::ReadOnly => f.write_str("store is read-only"),
             Error::Poisoned => f.write_str("a previous write failed; reopen the store"),
             Error::LogicBug => f.write_str("internal error (a twinkv bug)"),

@@ -15,8 +15,15 @@
 //!
 //! All additive, none on by default.
 //!
-//! - `embedded-storage`: `FlashRegion`, `SharedFlashRegion` and
-//!   `flash_geometry`, regions over any `embedded_storage::nor_flash::NorFlash`.
+//! - `embedded-storage`: `FlashRegion`, `SharedFlashRegion`,
+//!   `flash_geometry` and `flash_scratch_len`, regions over any
+//!   `embedded_storage::nor_flash::NorFlash`, and the `FlashStore` alias.
+//! - `critical-section`: `MutexFlashRegion` (and `MutexFlashStore`), both
+//!   regions on one flash behind a `critical_section::Mutex`, so the store is
+//!   `Send`; implies `embedded-storage`.
+//! - `serde`: typed values through postcard, `Store::get_as` and
+//!   `Store::set_as` (no alloc), the bytes the host store's methods of the
+//!   same names write.
 //! - `flash-sim`: `SimFlash`, a fault-injecting NOR flash simulator (no_std,
 //!   no alloc); implies `embedded-storage`.
 //! - `defmt`: `defmt::Format` for the public types.
@@ -32,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod aliases;
 mod config;
 mod damage;
 mod error;
@@ -45,6 +53,11 @@ extern crate std;
 #[cfg(feature = "_testkit")]
 pub mod testkit;
 
+#[cfg(feature = "critical-section")]
+pub use aliases::MutexFlashStore;
+pub use aliases::RamStore;
+#[cfg(feature = "embedded-storage")]
+pub use aliases::{flash_scratch_len, FlashStore};
 pub use config::{fill_limit, Config, ConfigError, BP_ONE};
 pub use damage::{Damage, Scope, DAMAGE_ENTRIES};
 pub use error::{Error, Result};
@@ -59,9 +72,13 @@ pub use medium::ram::{RamError, RamRegion, RamStats};
 pub use medium::region::{
     all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS,
 };
+#[cfg(feature = "embedded-storage")]
+pub use medium::share::FlashCell;
+#[cfg(feature = "critical-section")]
+pub use medium::share::MutexFlashRegion;
 #[cfg(feature = "flash-sim")]
 pub use medium::sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
-pub use store::{Op, RegionId, Stats, Store};
+pub use store::{Op, RegionId, Scratch, Stats, Store};
 
 /// The Rust blocks of this crate's README (core/README.md, packaged with the
 /// crate), compiled and run as doc tests.

@@ -182,7 +182,7 @@ fn damaged_key_cleared_by_delete_stays_deleted_across_switches() {
     let mut s = rig.open().unwrap();
     assert_eq!(get(&mut s, b"temp"), Err(Error::Corrupted));
     assert!(
-        !s.delete(b"temp").unwrap(),
+        !s.remove(b"temp").unwrap(),
         "a corrupted key had no readable value"
     );
     assert_eq!(get(&mut s, b"temp"), Ok(None));

@@ -403,7 +403,7 @@ fn repro3_zeroed_block_with_last_sync_marker_rolls_nothing_back() {
             s.set(k.as_bytes(), v.as_bytes()).unwrap();
             model.insert(k.into_bytes(), v.into_bytes());
         }
-        s.delete(b"key04").unwrap();
+        s.remove(b"key04").unwrap();
         model.remove(&b"key04"[..]);
         s.sync().unwrap();
         let st = s.stats();

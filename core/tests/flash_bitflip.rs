@@ -185,7 +185,7 @@ fn build<const W: usize>() -> (Sim<W>, Model, Model) {
             let k = varied_key(r.below(8) as u8);
             older = model.clone();
             if i % 9 == 4 {
-                s.delete(&k).unwrap();
+                s.remove(&k).unwrap();
                 model.remove(&k);
             } else {
                 let v = r.value(i, 20);

@@ -121,7 +121,7 @@ fn unreadable_after_open<const W: usize>() {
     let at = key_offset(&flash, 3);
     flash.borrow_mut().corrupt_ecc(at).unwrap();
     assert_eq!(get(&mut s, 3), Err("Corrupted".into()), "W={W}");
-    assert_eq!(s.contains(&key(3)), Err(Error::Corrupted), "W={W}");
+    assert_eq!(s.contains_key(&key(3)), Err(Error::Corrupted), "W={W}");
     assert_eq!(get(&mut s, 4), expect(4), "W={W}");
     s.set(&key(1), &value(1, 3)).unwrap();
     assert_eq!(get(&mut s, 1), Ok(Some(value(1, 3))), "W={W}");

@@ -135,7 +135,7 @@ fn wear_run<const W: usize, const EU: usize>(
     for i in 0..writes {
         let k = varied_key(r.below(12) as u8);
         if r.below(8) == 0 {
-            s.delete(&k).unwrap();
+            s.remove(&k).unwrap();
             model.remove(&k);
         } else {
             let v = r.value(i as usize, 24);

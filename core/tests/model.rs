@@ -237,7 +237,7 @@ mod flash {
                     settle::<W>(s.set(&varied_key(*k), &v), &mut model, after, limit)?;
                 }
                 Step::Delete(k) => {
-                    let had = s.delete(&varied_key(*k)).unwrap();
+                    let had = s.remove(&varied_key(*k)).unwrap();
                     prop_assert_eq!(had, model.remove(&varied_key(*k)).is_some());
                 }
                 Step::Get(k) => {

@@ -227,11 +227,17 @@ fn invalid_configuration_fails_at_construction() {
         ),
         Err(Error::InvalidConfig)
     );
+    let needed = ok.scratch_len(geo.write_unit);
     assert_eq!(
         open(geo, geo, ok, 16),
-        Err(Error::InvalidConfig),
-        "scratch too small"
+        Err(Error::BufferTooSmall(needed)),
+        "scratch too small: the error names the length needed"
     );
+    assert_eq!(
+        open(geo, geo, ok, needed - 1),
+        Err(Error::BufferTooSmall(needed))
+    );
+    assert_eq!(open(geo, geo, ok, needed), Ok(()));
     assert_eq!(
         open(geo, geo, Config { store_id: 0, ..ok }, 256),
         Err(Error::InvalidConfig)

@@ -233,7 +233,7 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
             drop(s);
             m.remove(b"probe".as_slice());
             let mut s = open(&mut a, &mut b);
-            s.delete(b"probe").unwrap();
+            s.remove(b"probe").unwrap();
             s.sync().unwrap();
             history = vec![m];
             durable = 0;

@@ -73,7 +73,7 @@ fn regression_clear_after_switch_old_data_never_returns() {
     }
     s.compact().unwrap();
     for i in 0..5u8 {
-        assert!(s.delete(&[b'k', i]).unwrap());
+        assert!(s.remove(&[b'k', i]).unwrap());
     }
     s.compact().unwrap();
     drop(s);
@@ -314,7 +314,7 @@ fn full_store_refuses_for_free_and_stays_usable() {
         s.set(format!("k{:03}", n % i).as_bytes(), &[n as u8; 24])
             .unwrap();
     }
-    assert!(s.delete(b"k000").unwrap());
+    assert!(s.remove(b"k000").unwrap());
     s.set(b"new", &[1; 24]).unwrap();
     s.clear().unwrap();
     assert!(s.is_empty());
@@ -537,7 +537,7 @@ fn full_index_refuses_new_keys_without_writing() {
     );
     assert_eq!(s.regions().0.stats().programs, programs);
     s.set(&[0], b"overwrite").unwrap();
-    assert!(s.delete(&[1]).unwrap());
+    assert!(s.remove(&[1]).unwrap());
     s.set(b"x", b"now fits").unwrap();
     assert_eq!(s.len(), 4);
 }
@@ -580,7 +580,7 @@ fn uncopied_entries_never_survive_a_switch() {
         }
         for k in 0..6u8 {
             if (k + round) % 3 == 0 {
-                assert!(s.delete(&[b'k', k]).unwrap());
+                assert!(s.remove(&[b'k', k]).unwrap());
             }
         }
         s.compact().unwrap();

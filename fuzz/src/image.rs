@@ -287,7 +287,7 @@ pub fn check(input: &ImageInput) -> Outcome {
                     );
                 };
                 ro(s.set(b"k0", b"v"));
-                ro(s.delete(b"k0").map(|_| ()));
+                ro(s.remove(b"k0").map(|_| ()));
                 ro(s.compact());
                 ro(s.clear());
                 ro(s.repair().map(|_| ()));

@@ -965,7 +965,7 @@ fn run_write<const N: usize>(
     let mut had = None;
     let r = match step {
         Step::Set(k, _) => s.set(k, writes[0].1.as_deref().unwrap_or_default()),
-        Step::Delete(k) => s.delete(k).map(|h| had = Some(h)),
+        Step::Delete(k) => s.remove(k).map(|h| had = Some(h)),
         _ => s.apply(&batch_ops(writes)),
     };
     (r, had)

@@ -356,7 +356,7 @@ where
             }
             Step::Delete(k) => {
                 let want = model.expect(k);
-                match s.delete(k) {
+                match s.remove(k) {
                     Ok(had) => {
                         if let Some(want) = want {
                             assert_eq!(had, want.is_some(), "delete {k:?}: had");

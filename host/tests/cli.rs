@@ -349,7 +349,7 @@ fn inspect_a_device_image() {
         .unwrap();
         st.set(b"temp", b"21.5").unwrap();
         st.set(b"mode", b"eco").unwrap();
-        st.delete(b"temp").unwrap();
+        st.remove(b"temp").unwrap();
     }
     let mut image = a[..8192].to_vec();
     image.extend_from_slice(&b[..8192]);

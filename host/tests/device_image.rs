@@ -210,7 +210,7 @@ fn round_trip<const W: usize, const E: usize>(region: u32) {
         );
         // The device goes on writing to it.
         store.set(b"boot_count", b"1").unwrap();
-        store.delete(b"empty").unwrap();
+        store.remove(b"empty").unwrap();
         store.compact().unwrap();
         store.set(b"boot_count", b"2").unwrap();
     }

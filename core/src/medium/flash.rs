@@ -1,7 +1,8 @@
 //! [`Region`]s over any [`embedded_storage::nor_flash::NorFlash`]:
 //! [`FlashRegion`] (owns its flash) and [`SharedFlashRegion`] (both regions
-//! on one flash, through a `RefCell`). [`FlashRegion`]'s docs give the
-//! geometry rules and the durability argument.
+//! on one flash, through a `RefCell` or, with feature `critical-section`, a
+//! `critical_section::Mutex`: the cells are in `share`). [`FlashRegion`]'s
+//! docs give the geometry rules and the durability argument.
 //!
 //! The adapter only moves bytes: every byte twinkv stores is encoded and
 //! decoded by the pure functions of [`crate::format`], so an async front end
@@ -16,6 +17,7 @@ use embedded_storage::nor_flash::{
 };
 
 use crate::medium::region::{Geometry, Region};
+use crate::medium::share::FlashCell;
 
 /// Largest `READ_SIZE` the adapter bounces unaligned reads for (bytes of
 /// stack used by a bounced read).
@@ -35,7 +37,8 @@ pub enum FlashError<E> {
     /// check keeps a region from reaching its neighbour on the same flash.
     OutOfBounds,
     /// The shared flash's [`RefCell`] was already borrowed (the caller holds a
-    /// borrow across a store call). Nothing was done.
+    /// borrow across a store call, or, behind a `critical_section::Mutex`,
+    /// an interrupt handler that borrowed it is using it). Nothing was done.
     Busy,
 }
 
@@ -402,6 +405,13 @@ impl<F: NorFlash> Region for FlashRegion<F> {
 /// in progress); if the caller holds a borrow across a store call, the call
 /// fails with [`FlashError::Busy`] instead of panicking.
 ///
+/// `S` is the cell both regions reach the flash through ([`FlashCell`]): a
+/// `RefCell<F>` by default, which is not `Sync`, so a store over it is not
+/// `Send` (one execution context: a superloop, or one task). For a store
+/// that moves between contexts (an RTIC resource, a task spawned through
+/// embassy's `SendSpawner`), put the flash in a `critical_section::Mutex`
+/// (feature `critical-section`): `MutexFlashRegion`.
+///
 /// ```
 /// # #[cfg(feature = "flash-sim")] {
 /// use core::cell::RefCell;
@@ -428,20 +438,20 @@ impl<F: NorFlash> Region for FlashRegion<F> {
 /// ```
 #[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-storage")))]
-pub struct SharedFlashRegion<'a, F: ErrorType> {
-    flash: &'a RefCell<F>,
+pub struct SharedFlashRegion<'a, F: ErrorType, S = RefCell<F>> {
+    flash: &'a S,
     base: u32,
     geometry: Geometry,
     unreadable: fn(&F::Error) -> bool,
 }
 
-impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
+impl<'a, F: NorFlash, S: FlashCell<Flash = F>> SharedFlashRegion<'a, F, S> {
     /// The region `offset .. offset + size` of the shared `flash`.
     ///
     /// # Errors
     /// See [`FlashConfigError`]; [`FlashConfigError::Busy`] if the cell is
     /// borrowed mutably right now (its capacity cannot be read).
-    pub fn new(flash: &'a RefCell<F>, offset: u32, size: u32) -> Result<Self, FlashConfigError> {
+    pub fn new(flash: &'a S, offset: u32, size: u32) -> Result<Self, FlashConfigError> {
         let capacity = capacity_of(flash)?;
         let geometry = check_region::<F>(capacity, offset, size)?;
         Ok(SharedFlashRegion {
@@ -456,7 +466,7 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
     ///
     /// # Errors
     /// As [`new`](Self::new).
-    pub fn whole(flash: &'a RefCell<F>) -> Result<Self, FlashConfigError> {
+    pub fn whole(flash: &'a S) -> Result<Self, FlashConfigError> {
         let size = whole_size(capacity_of(flash)?)?;
         Self::new(flash, 0, size)
     }
@@ -468,7 +478,7 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
     /// As [`new`](Self::new) for each range, and
     /// [`FlashConfigError::Overlap`].
     pub fn pair(
-        flash: &'a RefCell<F>,
+        flash: &'a S,
         a: Range<u32>,
         b: Range<u32>,
     ) -> Result<(Self, Self), FlashConfigError> {
@@ -491,11 +501,7 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
     ///
     /// # Errors
     /// As [`new`](Self::new) for each half.
-    pub fn halves(
-        flash: &'a RefCell<F>,
-        offset: u32,
-        size: u32,
-    ) -> Result<(Self, Self), FlashConfigError> {
+    pub fn halves(flash: &'a S, offset: u32, size: u32) -> Result<(Self, Self), FlashConfigError> {
         let half = size / 2;
         if !size.is_multiple_of(2) {
             return Err(FlashConfigError::Misaligned);
@@ -529,7 +535,7 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
     }
 
     /// The shared flash.
-    pub fn flash(&self) -> &'a RefCell<F> {
+    pub fn flash(&self) -> &'a S {
         self.flash
     }
 
@@ -537,19 +543,20 @@ impl<'a, F: NorFlash> SharedFlashRegion<'a, F> {
         &self,
         f: impl FnOnce(&mut F) -> Result<T, F::Error>,
     ) -> Result<T, FlashError<F::Error>> {
-        let mut flash = self.flash.try_borrow_mut().map_err(|_| FlashError::Busy)?;
-        f(&mut flash).map_err(FlashError::Flash)
+        match self.flash.try_with(f) {
+            Some(r) => r.map_err(FlashError::Flash),
+            None => Err(FlashError::Busy),
+        }
     }
 }
 
-fn capacity_of<F: ReadNorFlash>(flash: &RefCell<F>) -> Result<usize, FlashConfigError> {
+fn capacity_of<S: FlashCell>(flash: &S) -> Result<usize, FlashConfigError> {
     flash
-        .try_borrow()
-        .map(|f| f.capacity())
-        .map_err(|_| FlashConfigError::Busy)
+        .try_read(|f| f.capacity())
+        .ok_or(FlashConfigError::Busy)
 }
 
-impl<F: NorFlash> Region for SharedFlashRegion<'_, F> {
+impl<F: NorFlash, S: FlashCell<Flash = F>> Region for SharedFlashRegion<'_, F, S> {
     type Error = FlashError<F::Error>;
 
     fn geometry(&self) -> Geometry {

@@ -1,5 +1,6 @@
 //! Where bytes live: the [`Region`](region::Region) trait with its geometry
-//! and power-loss contract, the embedded-storage adapter (`flash`), and the
+//! and power-loss contract, the embedded-storage adapter (`flash`, with the
+//! cells its shared regions borrow the flash from in `share`), and the
 //! two test doubles — `RamRegion` (`ram`) and the NOR simulator `SimFlash`
 //! (`sim`) — which share one PRNG and one tear model (`fault`).
 
@@ -8,5 +9,7 @@ pub(crate) mod fault;
 pub(crate) mod flash;
 pub(crate) mod ram;
 pub(crate) mod region;
+#[cfg(feature = "embedded-storage")]
+pub(crate) mod share;
 #[cfg(feature = "flash-sim")]
 pub(crate) mod sim;

@@ -8,7 +8,9 @@
 //! `copy` its step 4, at once or a slice per write (§7.4); `ahead` erase
 //! ahead (§7.3), one erase unit at a time; `pair` the two
 //! journals and which is active; `tally` the live counters; `replay` what a
-//! scan of the active region feeds into the index.
+//! scan of the active region feeds into the index; `renamed` the deprecated
+//! names of methods that took `HashMap`'s; `scratch` the buffer type sized
+//! by a configuration; `typed` postcard values (feature `serde`).
 
 mod ahead;
 mod batch;
@@ -16,10 +18,14 @@ mod copy;
 mod open;
 mod pair;
 mod read;
+mod renamed;
 mod replay;
 mod salvage;
+mod scratch;
 mod switch;
 mod tally;
+#[cfg(feature = "serde")]
+mod typed;
 mod write;
 
 use crate::config::{fill_limit, Config};
@@ -35,6 +41,7 @@ use crate::journal::{Journal, RegionClass};
 use crate::{MappedRegion, Region};
 use copy::CopyState;
 use pair::Pair;
+pub use scratch::Scratch;
 use tally::Tally;
 
 /// One write of an atomic batch ([`Store::apply`]).
@@ -129,8 +136,11 @@ pub struct Stats {
 /// A crash-resilient key-value store over two regions.
 ///
 /// `R` is the region type (both regions), `I` the index and `B` a scratch
-/// buffer of at least [`Store::scratch_len`] bytes, used to assemble and copy
-/// records. Both journals are built and checked when the store is opened; a
+/// buffer of at least [`Config::scratch_len`] bytes, used to assemble and copy
+/// records (a [`Scratch`] of that length, or a borrowed `&mut [u8]`). For the
+/// common cases one alias names all three: [`RamStore`](crate::RamStore),
+/// `FlashStore` (one flash split in two) and `MutexFlashStore` (the same,
+/// `Send`). Both journals are built and checked when the store is opened; a
 /// switch copies the live records straight from the offsets the index holds.
 ///
 /// ```
@@ -191,17 +201,21 @@ pub(crate) enum OpenMode {
 
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Scratch bytes a configuration needs at write unit `w`: room for two of
-    /// its largest records.
+    /// its largest records ([`Config::scratch_len`], which needs no type
+    /// parameters).
     pub const fn scratch_len(config: &Config, w: u32) -> usize {
-        match config.max_record_len(w) {
-            Some(r) => 2 * r as usize,
-            None => usize::MAX,
-        }
+        config.scratch_len(w)
     }
 
     /// Opens the store on regions `a` and `b`, formatting them if both are
     /// empty. Nothing is erased; the only bytes written to existing regions
     /// are a missing "superseded" marker (FORMAT.md §8).
+    ///
+    /// Before anything is read: a configuration that does not fit the
+    /// regions is [`Error::InvalidConfig`], a scratch buffer shorter than
+    /// [`Config::scratch_len`] at the regions' write unit is
+    /// [`Error::BufferTooSmall`] with that length (the same checks for every
+    /// way of opening).
     pub fn open(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
         Self::open_mode(a, b, index, scratch, config, OpenMode::ReadWrite)
     }

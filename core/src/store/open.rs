@@ -70,10 +70,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
         let (ga, gb) = (a.geometry(), b.geometry());
-        if !config.fits(ga, gb)
-            || scratch.as_mut().len() < Self::scratch_len(&config, ga.write_unit)
-        {
+        if !config.fits(ga, gb) {
             return Err(Error::InvalidConfig);
+        }
+        let needed = config.scratch_len(ga.write_unit);
+        if scratch.as_mut().len() < needed {
+            return Err(Error::BufferTooSmall(needed));
         }
         let mut store = Store {
             pair: Pair::new(a, b),

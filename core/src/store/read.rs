@@ -121,7 +121,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Whether `key` has a value (a damaged key is [`Error::Corrupted`]).
-    pub fn contains(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+    pub fn contains_key(&mut self, key: &[u8]) -> Result<bool, R::Error> {
         self.usable()?;
         self.check_key(key)?;
         let hash = key_hash(key);

@@ -25,9 +25,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.erase_ahead_after_write(before)
     }
 
-    /// Deletes `key`; returns whether it had a value (a key that reported
+    /// Removes `key`; returns whether it had a value (a key that reported
     /// [`Error::Corrupted`] had none, and reads as absent afterwards).
-    pub fn delete(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+    pub fn remove(&mut self, key: &[u8]) -> Result<bool, R::Error> {
         self.write_checked(&[Op::Delete(key)])?;
         let before = self.switches;
         let had = self.write_one(&Op::Delete(key))?;

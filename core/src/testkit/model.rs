@@ -16,7 +16,7 @@ pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 pub enum Write {
     /// `set(key, value)`.
     Set(Vec<u8>, Vec<u8>),
-    /// `delete(key)`.
+    /// `remove(key)`.
     Delete(Vec<u8>),
     /// `apply` of several ops (value `None`: delete).
     Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
@@ -79,7 +79,7 @@ impl Write {
     ) -> Result<(), Error<R::Error>> {
         match self {
             Write::Set(k, v) => s.set(k, v),
-            Write::Delete(k) => s.delete(k).map(|_| ()),
+            Write::Delete(k) => s.remove(k).map(|_| ()),
             Write::Batch(ops) => s.apply(&batch_ops(ops)),
             Write::Clear => s.clear(),
             Write::Compact => s.compact(),

@@ -305,8 +305,8 @@ impl Builder {
         self
     }
 
-    fn delete(&mut self, key: &[u8]) -> &mut Self {
-        self.store().delete(key).expect("delete");
+    fn remove(&mut self, key: &[u8]) -> &mut Self {
+        self.store().remove(key).expect("delete");
         self.model.remove(key);
         self.touch(key);
         self
@@ -598,7 +598,7 @@ pub fn build_all() -> Vec<Fixture> {
         .set(b"temp", b"21.5")
         .set(b"empty", b"")
         .set(b"bin", &[0x00, 0xFF, 0x10, 0x80])
-        .delete(b"name")
+        .remove(b"name")
         .probe(&[b"missing"]);
     out.push(f.finish(|s, r| {
         assert_eq!((s.generation, s.active), (1, RegionId::A));
@@ -616,7 +616,7 @@ pub fn build_all() -> Vec<Fixture> {
     for i in 0..90u32 {
         let key = format!("sensor-{}", i % 7);
         if i % 11 == 10 {
-            f.delete(key.as_bytes());
+            f.remove(key.as_bytes());
         } else {
             let v = format!("reading {i} {}", "#".repeat((i % 13) as usize));
             f.set(key.as_bytes(), v.as_bytes());
@@ -732,7 +732,7 @@ pub fn build_all() -> Vec<Fixture> {
         .set(b"b", b"2")
         .compact()
         .set(b"a", b"3")
-        .delete(b"b")
+        .remove(b"b")
         .set(b"c", b"4")
         .compact()
         .cut_before_superseded();
@@ -842,7 +842,7 @@ pub fn build_all() -> Vec<Fixture> {
     f.set(b"old", b"1")
         .set(&[b'L'; 80], b"long key")
         .compact()
-        .delete(b"old")
+        .remove(b"old")
         .compact()
         .set(b"before", b"gap")
         .damage_next(Flip::Header)

@@ -366,7 +366,7 @@ impl Store {
         let k = key.as_ref();
         let mut had = false;
         self.write(ops_len(&[Op::Delete(k)]), |i| {
-            had = i.delete(k)?;
+            had = i.remove(k)?;
             Ok(())
         })?;
         Ok(had)

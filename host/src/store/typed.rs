@@ -8,7 +8,9 @@ impl Store {
     /// The value of `key` decoded from postcard (feature `serde`).
     ///
     /// postcard is compact (varints, no field names) and `no_std`, so a
-    /// device running `twinkv-core` can decode the same bytes.
+    /// device running `twinkv-core` decodes the same bytes with its
+    /// `Store::get_as` (feature `serde`, no allocator), and what its
+    /// `Store::set_as` stores reads back here.
     #[cfg(feature = "serde")]
     #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn get_as<T: serde::de::DeserializeOwned>(
