@@ -314,16 +314,7 @@ where
         hw: u16,
         mf: u16,
     ) -> Self {
-        let config = Config::new(0xE3B).with_limits(16, 64).with_ratios(hw, mf);
-        let mut t = Twin {
-            store: None,
-            cell,
-            a,
-            b,
-            config,
-        };
-        t.reboot();
-        t
+        Self::with_switch(cell, a, b, hw, mf, true)
     }
 
     /// [`Twin::new`] with switches that copy in one call (the engine before
@@ -335,8 +326,28 @@ where
         hw: u16,
         mf: u16,
     ) -> Self {
-        let mut t = Self::new(cell, a, b, hw, mf);
-        t.config = t.config.with_incremental_switch(false);
+        Self::with_switch(cell, a, b, hw, mf, false)
+    }
+
+    fn with_switch(
+        cell: &'a RefCell<Metered<F>>,
+        a: Range<u32>,
+        b: Range<u32>,
+        hw: u16,
+        mf: u16,
+        incremental: bool,
+    ) -> Self {
+        let config = Config::new(0xE3B)
+            .with_limits(16, 64)
+            .with_ratios(hw, mf)
+            .with_incremental_switch(incremental);
+        let mut t = Twin {
+            store: None,
+            cell,
+            a,
+            b,
+            config,
+        };
         t.reboot();
         t
     }

@@ -6,12 +6,15 @@
 
 use std::cell::RefCell;
 
-use twinkv_core::testkit::flash::{config, open, sim};
+use twinkv_core::testkit::flash::{config, open, sim, FlashStore};
 use twinkv_core::testkit::{
     check_store, recover, resume_at, run_until_cut, varied_key as key, varied_universe as universe,
     Model, Write,
 };
 use twinkv_core::{Config, Op, TearMode};
+
+/// The store these tests run, on a flash of write unit 4.
+type Store4<'a> = FlashStore<'a, 4>;
 
 const SIZE: u32 = 2048; // per region: 8 erase units of 256 bytes
 const KEYS: u8 = 28; // live data ~1.3 KiB of a 1964-byte capacity
@@ -80,6 +83,20 @@ fn reads_and_writes_during_the_copy_follow_the_model() {
     assert!(reopened_mid_copy > 0, "no reopen landed mid-copy");
 }
 
+/// Runs the mixed workload from write 0 until a switch is under way after a
+/// write (its copy spans writes); returns the next write's number.
+fn until_switching(s: &mut Store4<'_>, model: &mut Model) -> u32 {
+    let mut n = 0;
+    while !s.stats().switching {
+        let w = write_at(n);
+        w.run(s).unwrap();
+        w.apply_to(model);
+        n += 1;
+        assert!(n < 2000, "no incremental switch began");
+    }
+    n
+}
+
 /// `compact`, `clear`, `repair`, `maintain` and `sync` while a copy is
 /// under way: each ends it (or finishes it in idle time) with the model
 /// intact.
@@ -90,14 +107,7 @@ fn every_call_can_meet_a_copy_under_way() {
         let flash = RefCell::new(sim::<4>(2 * SIZE));
         let mut model = Model::new();
         let mut s = open(&flash, config()).unwrap();
-        let mut n = 0;
-        while !s.stats().switching {
-            let w = write_at(n);
-            w.run(&mut s).unwrap();
-            w.apply_to(&mut model);
-            n += 1;
-            assert!(n < 2000, "no incremental switch began");
-        }
+        until_switching(&mut s, &mut model);
         let generation = s.stats().generation;
         match action {
             0 => s.compact().unwrap(),
@@ -265,13 +275,7 @@ fn a_batch_the_active_log_cannot_take_ends_the_copy() {
     let keys = universe(KEYS);
     let mut model = Model::new();
     let mut s = open(&flash, config()).unwrap();
-    let mut n = 0;
-    while !s.stats().switching {
-        let w = write_at(n);
-        w.run(&mut s).unwrap();
-        w.apply_to(&mut model);
-        n += 1;
-    }
+    let mut n = until_switching(&mut s, &mut model);
     let generation = s.stats().generation;
     // Batches until the switch ends; each is all-or-nothing.
     while s.stats().switching {
