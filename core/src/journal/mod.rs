@@ -103,6 +103,22 @@ impl<R: Region> Journal<R> {
         }
     }
 
+    /// Forgets what is known about the region, as [`Journal::new`] starts:
+    /// an open that decides again on full reads.
+    pub(crate) fn forget(&mut self) {
+        let d = self.layout.data_start();
+        self.class = RegionClass::Unrecognised;
+        self.append = d;
+        self.sealed = true;
+        self.last_sync = d;
+        self.pending = self.geo.erase_units();
+        self.pending_known = true;
+        self.pending_recorded = false;
+        self.empty_unverified = false;
+        self.pending_from_log = false;
+        self.erased_past_use = false;
+    }
+
     /// What the header area said when last classified (or was made to say).
     pub(crate) fn class(&self) -> RegionClass {
         self.class

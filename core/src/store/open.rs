@@ -6,10 +6,11 @@ use super::*;
 use crate::error::bug;
 
 /// How [`Store::open_reading`] ended.
-pub(super) enum Opening<R: Region, I: Index, B: AsMut<[u8]>> {
-    Done(Store<R, I, B>),
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opening {
+    Done,
     /// Classify with full reads and decide again.
-    Again(Store<R, I, B>),
+    Again,
 }
 
 /// What opening decided.
@@ -34,41 +35,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         a: R,
         b: R,
         index: I,
-        scratch: B,
-        config: Config,
-        mode: OpenMode,
-    ) -> Result<Self, R::Error> {
-        match Self::open_reading(a, b, index, scratch, config, mode, false)? {
-            Opening::Done(store) => Ok(store),
-            // A partner whose header area read erased holds bytes after all:
-            // decide again on full reads (nothing was written).
-            Opening::Again(store) => {
-                let (a, b, index, scratch) = store.into_parts();
-                match Self::open_reading(a, b, index, scratch, config, mode, true)? {
-                    Opening::Done(store) => Ok(store),
-                    Opening::Again(_) => Err(bug!()),
-                }
-            }
-        }
-    }
-
-    /// [`Store::open_mode`], classifying a region whose header area reads
-    /// erased as empty without reading the rest (`full`: reading it all)
-    /// when the other region is committed: the rest is read only if the
-    /// active log does not say the partner is fully erased (FORMAT.md §8).
-    #[allow(clippy::too_many_arguments)]
-    fn open_reading(
-        a: R,
-        b: R,
-        index: I,
         mut scratch: B,
         config: Config,
         mode: OpenMode,
-        full: bool,
-    ) -> Result<Opening<R, I, B>, R::Error> {
-        let read_only = matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage);
-        let salvage = mode == OpenMode::Salvage;
-        let format = mode == OpenMode::Format;
+    ) -> Result<Self, R::Error> {
         let (ga, gb) = (a.geometry(), b.geometry());
         if !config.fits(ga, gb) {
             return Err(Error::InvalidConfig);
@@ -77,6 +47,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if scratch.as_mut().len() < needed {
             return Err(Error::BufferTooSmall(needed));
         }
+        // Built once and opened in place: a `Store` returned through the
+        // decision's layers by value would sit in several stack frames.
         let mut store = Store {
             pair: Pair::new(a, b),
             index,
@@ -86,7 +58,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             store_id: config.store_id,
             generation: 0,
             tally: Tally::default(),
-            read_only,
+            read_only: matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage),
             poisoned: false,
             switches: 0,
             unfinished_switch: false,
@@ -95,6 +67,42 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             formatted: false,
             copy: CopyState::Idle,
         };
+        if store.open_reading(mode, false)? == Opening::Again {
+            // A partner whose header area read erased holds bytes after all:
+            // decide again on full reads (nothing was written).
+            store.forget();
+            if store.open_reading(mode, true)? == Opening::Again {
+                return Err(bug!());
+            }
+        }
+        Ok(store)
+    }
+
+    /// Back to what `open_mode` starts from (nothing was written).
+    fn forget(&mut self) {
+        self.pair.a.forget();
+        self.pair.b.forget();
+        self.pair.set_active_a(true);
+        self.damage = DamageList::default();
+        self.store_id = self.config.store_id;
+        self.generation = 0;
+        self.tally = Tally::default();
+        self.unfinished_switch = false;
+        self.damage_at_open = 0;
+        self.salvaged = false;
+        self.formatted = false;
+    }
+
+    /// Opens the store built by [`Store::open_mode`], classifying a region
+    /// whose header area reads erased as empty without reading the rest
+    /// (`full`: reading it all) when the other region is committed: the rest
+    /// is read only if the active log does not say the partner is fully
+    /// erased (FORMAT.md §8).
+    fn open_reading(&mut self, mode: OpenMode, full: bool) -> Result<Opening, R::Error> {
+        let read_only = self.read_only;
+        let salvage = mode == OpenMode::Salvage;
+        let format = mode == OpenMode::Format;
+        let store = self;
         store.index.clear();
         let mut ca = store.pair.a.classify(full)?;
         let mut cb = store.pair.b.classify(full)?;
@@ -109,11 +117,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let decision = match decided {
             Err(Error::Corrupted | Error::Unrecognised) if salvage => {
                 store.salvage(ca, cb)?;
-                return Ok(Opening::Done(store));
+                return Ok(Opening::Done);
             }
             Err(e) if format && !matches!(e, Error::Region(_)) => {
                 store.format_fresh(true)?;
-                return Ok(Opening::Done(store));
+                return Ok(Opening::Done);
             }
             d => d?,
         };
@@ -143,7 +151,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     Err(Error::Unrecognised) if salvage => {
                         // What salvage would show: the newest committed region.
                         store.salvaged = true;
-                        return Ok(Opening::Done(store));
+                        return Ok(Opening::Done);
                     }
                     Err(e) if format && !matches!(e, Error::Region(_)) => {
                         // A store of this id that cannot be used with these
@@ -151,7 +159,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         store.index.clear();
                         store.damage.clear();
                         store.format_fresh(true)?;
-                        return Ok(Opening::Done(store));
+                        return Ok(Opening::Done);
                     }
                     r => r?,
                 }
@@ -162,7 +170,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 if p.empty_unverified() {
                     let erased_by_us = p.pending() == 0 && p.pending_recorded();
                     if !erased_by_us && !p.is_erased(0, p.size())? {
-                        return Ok(Opening::Again(store));
+                        return Ok(Opening::Again);
                     }
                 }
                 store.damage_at_open += u32::from(commit_torn);
@@ -181,7 +189,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        Ok(Opening::Done(store))
+        Ok(Opening::Done)
     }
 
     /// The decision table of FORMAT.md §8.
