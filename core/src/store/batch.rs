@@ -128,12 +128,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.switch(Fold::Ops(ops))?;
             return Ok(false);
         }
-        // A switch under way: its target gets the batch's deletes too.
-        for op in ops {
-            if let Op::Delete(k) = op {
-                self.delete_in_target(short_hash(key_hash(k)), k)?;
-            }
-        }
         // Only now, with the commit written, do the writes become visible.
         let first = begin + record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
         let mut keys = BatchKeys::new(ops, self.can_stage());
@@ -200,6 +194,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             } else {
                 Kind::Delete
             };
+            if kind == Kind::Delete {
+                // A switch under way: its target gets the batch's deletes
+                // (those that wrote a record) too.
+                self.delete_in_target(short_hash(key_hash(op.key())), op.key())?;
+            }
             self.index_put(op.key(), key_hash(op.key()), kind, off)?;
             off += len;
         }
