@@ -105,6 +105,30 @@ fn reopen_after_every_operation_kind_and_switches() {
     check(&model);
 }
 
+/// `close` finishes a switch under way (FORMAT.md §7.4): the reopened
+/// store is the committed copy, nothing to copy again.
+#[test]
+fn close_finishes_a_switch_under_way() {
+    let (_dir, base) = tmp();
+    let mut s = Store::open(&base, small()).unwrap();
+    let mut model = BTreeMap::new();
+    let mut n = 0u32;
+    while !s.stats().unwrap().switching {
+        let (k, v) = (format!("key{}", n % 40), format!("value {n}"));
+        s.set(&k, &v).unwrap();
+        model.insert(k.into_bytes(), v.into_bytes());
+        n += 1;
+        assert!(n < 100_000, "no switch under way");
+    }
+    let generation = s.stats().unwrap().generation;
+    s.close().unwrap();
+    let s = Store::open(&base, small()).unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!(st.generation, generation + 1, "{st:?}");
+    assert!(!st.switching);
+    assert_eq!(contents(&s), model);
+}
+
 #[test]
 fn options_are_adopted_and_conflicts_refused() {
     let (_d, base) = tmp();

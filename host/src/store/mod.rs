@@ -167,9 +167,21 @@ impl Store {
         self.created
     }
 
-    /// Syncs (when anything was written since the last sync) and closes the
-    /// store, returning the error that dropping it would ignore.
+    /// Finishes a switch under way (its remaining copy and commit, see
+    /// twinkv-core's `Stats::switching`), syncs (when anything was written
+    /// since the last sync) and closes the store, returning the error that
+    /// dropping it would ignore.
     pub fn close(mut self) -> Result<()> {
+        if self.mode == Mode::Write {
+            if let Some(i) = self.inner.as_mut() {
+                if i.stats().switching {
+                    // A switch under way (FORMAT.md §7.4) is finished: after a
+                    // reopen its copy would start over, behind an erase of
+                    // what it had copied.
+                    i.maintain(u32::MAX)?;
+                }
+            }
+        }
         self.sync_if_written()
     }
 
