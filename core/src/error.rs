@@ -52,6 +52,10 @@ pub enum Error<E> {
     ReadOnly,
     /// A previous write failed part-way; reopen the store.
     Poisoned,
+    /// Refused while a switch is under way (FORMAT.md §7.4): finish it
+    /// first (`Store::maintain` until `Stats::switching` is false, or
+    /// `Store::compact`).
+    SwitchUnderWay,
     /// A twinkv bug that would otherwise have been a panic.
     LogicBug,
 }
@@ -111,6 +115,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::Encoding => f.write_str("typed value does not encode or decode (postcard)"),
             Error::ReadOnly => f.write_str("store is read-only"),
             Error::Poisoned => f.write_str("a previous write failed; reopen the store"),
+            Error::SwitchUnderWay => f.write_str("a switch is under way; finish it first"),
             Error::LogicBug => f.write_str("internal error (a twinkv bug)"),
         }
     }

@@ -267,6 +267,27 @@ fn a_cut_at_every_step_of_incremental_switches_recovers() {
     assert!(tried.iter().all(|&t| t > 500), "{tried:?}");
 }
 
+/// The inactive region cannot be replaced while a switch copies into it
+/// (the host grows a store that way): refused, nothing changed.
+#[test]
+fn replace_inactive_waits_for_the_switch() {
+    let flash = RefCell::new(sim::<4>(2 * SIZE));
+    let spare = RefCell::new(sim::<4>(SIZE));
+    let keys = universe(KEYS);
+    let mut model = Model::new();
+    let mut s = open(&flash, config()).unwrap();
+    until_switching(&mut s, &mut model);
+    let region = twinkv_core::SharedFlashRegion::whole(&spare).unwrap();
+    assert_eq!(
+        s.replace_inactive(region, false).err(),
+        Some(twinkv_core::Error::SwitchUnderWay)
+    );
+    assert!(s.stats().switching);
+    check_store(&mut s, &model, &keys).unwrap();
+    while s.maintain(1).unwrap() {}
+    check_store(&mut s, &model, &keys).unwrap();
+}
+
 /// Batches that fold into the end of a copy because the active log cannot
 /// take them still commit atomically with the copy.
 #[test]

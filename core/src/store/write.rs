@@ -82,15 +82,17 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// `region`.
     ///
     /// Refused, with nothing changed (`region` is dropped): on a read-only or
-    /// poisoned store; with [`Error::ConfigMismatch`] when `region`'s read,
+    /// poisoned store; with [`Error::SwitchUnderWay`] while a switch copies
+    /// into the inactive region; with [`Error::ConfigMismatch`] when `region`'s read,
     /// write or erase unit differ, the configuration does not fit it, or
     /// `extends` is claimed for a smaller region; with [`Error::Full`] when
     /// the live data exceeds the fill limit the pair would have.
     pub fn replace_inactive(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
         self.writable()?;
         if self.copying() {
-            // The inactive region is a switch's target: commit it first.
-            self.switch(Fold::Ops(&[]))?;
+            // The inactive region is a switch's target; finishing the switch
+            // here would make the other region the inactive one.
+            return Err(Error::SwitchUnderWay);
         }
         let old = self.pair.inactive().geo;
         let new = region.geometry();

@@ -137,7 +137,7 @@ impl Store {
             let remaining = u64::from(target).saturating_sub(len);
             let share = remaining.saturating_mul(add.max(1)).div_ceil(room);
             let chunk = GROW_CHUNK.max(share);
-            if let Err(e) = self.fill_inactive(inactive, chunk) {
+            if let Err(e) = self.fill_inactive(chunk) {
                 self.grow.failed = Some(e.to_string());
             }
         } else if act < target && live + add > limit / 4 * 3 {
@@ -170,7 +170,7 @@ impl Store {
             let active = self.stats()?.active;
             let (act, inact) = self.active_sizes(active);
             if inact < target {
-                if let Err(e) = self.fill_inactive(active.other(), u64::MAX) {
+                if let Err(e) = self.fill_inactive(u64::MAX) {
                     self.grow.failed = Some(e.to_string());
                     return Ok(false);
                 }
@@ -189,7 +189,11 @@ impl Store {
     /// bytes are made durable by the next switch's syncs; the file's length
     /// past its mapping is outside every region, whatever a crash leaves
     /// there ([`open`](Self::open) settles it).
-    fn fill_inactive(&mut self, inactive: RegionId, chunk: u64) -> Result<()> {
+    fn fill_inactive(&mut self, chunk: u64) -> Result<()> {
+        // A switch copying into the inactive file finishes first (the other
+        // file is then the inactive one, and grows instead).
+        self.finish_switch()?;
+        let inactive = self.stats()?.active.other();
         let target = u64::from(self.grow.target);
         let f = self.file(inactive)?;
         let len = f.len()?;

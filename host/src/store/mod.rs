@@ -172,17 +172,22 @@ impl Store {
     /// since the last sync) and closes the store, returning the error that
     /// dropping it would ignore.
     pub fn close(mut self) -> Result<()> {
-        if self.mode == Mode::Write {
-            if let Some(i) = self.inner.as_mut() {
-                if i.stats().switching {
-                    // A switch under way (FORMAT.md §7.4) is finished: after a
-                    // reopen its copy would start over, behind an erase of
-                    // what it had copied.
-                    i.maintain(u32::MAX)?;
-                }
-            }
+        if self.mode == Mode::Write && self.inner.is_some() {
+            // A switch under way (FORMAT.md §7.4) is finished: after a
+            // reopen its copy would start over, behind an erase of what it
+            // had copied.
+            self.finish_switch()?;
         }
         self.sync_if_written()
+    }
+
+    /// Finishes a switch under way, if any: its remaining copy and commit.
+    pub(super) fn finish_switch(&mut self) -> Result<()> {
+        let inner = self.inner_mut()?;
+        if inner.stats().switching {
+            inner.maintain(u32::MAX)?;
+        }
+        Ok(())
     }
 
     fn sync_if_written(&mut self) -> Result<()> {

@@ -26,6 +26,8 @@ impl Store {
     /// region's size (before the switch: the old size; after it: the new).
     pub fn resize(&mut self, new_size: u32) -> Result<()> {
         check_config(&self.config, new_size)?;
+        // The inactive file is resized below: no switch may be copying into it.
+        self.finish_switch()?;
         let stats = self.stats()?;
         let (sa, sb) = self.region_sizes();
         if sa == new_size && sb == new_size {
