@@ -26,7 +26,8 @@
 #
 # Builds go to their own target directories under the workspace's (package
 # checks, MSRV and docs.rs each), so they never replace the workspace's
-# artifacts (e.g. target/debug/twinkv, which the host tests run).
+# artifacts (e.g. target/debug/twinkv, which the host tests run), and are
+# removed once checked, so a rerun builds them again.
 #
 # Usage: .ci/stages/20-package.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
 set -euo pipefail
@@ -168,6 +169,10 @@ section "cargo test --all-features inside the packaged twinkv-host (twinkv-core 
         --config "patch.crates-io.twinkv-core.path=\"$CORE_SRC\"" --all-features
 )
 
+# These builds are used once: their space goes back to the disk before the
+# next stages (a CI machine's disk is small).
+rm -rf "$BUILD_DIR"
+
 # ----- 3. the lean library ------------------------------------------------------
 
 section "cargo tree: twinkv-host without default features"
@@ -204,6 +209,8 @@ for c in "${CRATES[@]}"; do
     cargo "+$msrv" build -p "$c" --target-dir "$TARGET_DIR/msrv" --all-features
 done
 
+rm -rf "$TARGET_DIR/msrv"
+
 # ----- 5. docs.rs ---------------------------------------------------------------
 
 section "docs.rs build: $NIGHTLY, --cfg docsrs, all features, warnings denied"
@@ -227,4 +234,5 @@ badge twinkv_core/type.MutexFlashRegion.html critical-section
 badge twinkv_core/struct.Store.html serde
 badge twinkv_host/struct.Store.html serde
 
+rm -rf "$DOC_DIR"
 echo "package: ${CRATES[*]} $version stand alone"
