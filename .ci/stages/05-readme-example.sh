@@ -4,7 +4,8 @@
 #    (core/src/store/mod.rs), verbatim, and the "On a device" one the doc
 #    test on `FlashStore` (core/src/aliases.rs) without its hidden lines. The README is not compiled; the doc
 #    test is (`cargo test --workspace`), so keeping the two identical keeps
-#    the README's example compiling.
+#    the README's example compiling. The "Async" block is core/README.md's
+#    "Async" doc test (compiled through the crate docs) without hidden lines.
 # 2. The ```sh block of "Provisioning and debugging devices" runs, in an
 #    empty temporary directory with the workspace's `twinkv` first on the
 #    PATH, and prints exactly the ```text block that follows it.
@@ -63,6 +64,23 @@ if [ -z "$flash_doc" ] || [ "$flash_doc" != "$flash_readme" ]; then
     exit 1
 fi
 echo "README device type example = FlashStore doc test ($(wc -l <<<"$flash_doc") lines)"
+
+# 1c. The "Async" block is core/README.md's "Async" doc test without its
+# hidden lines.
+core_async=$(awk '
+    /^## Async/ { section = 1; next }
+    section && /^## / { exit }
+    section && /^```rust/ { inside = 1; next }
+    inside && /^```/ { exit }
+    inside && !/^#( |$)/ { print }
+' core/README.md)
+readme_async=$(readme_block "### Async")
+if [ -z "$core_async" ] || [ "$core_async" != "$readme_async" ]; then
+    echo "README.md's 'Async' block differs from core/README.md's 'Async' doc test:" >&2
+    diff <(echo "$core_async") <(echo "$readme_async") >&2 || true
+    exit 1
+fi
+echo "README async example = core/README.md Async doc test ($(wc -l <<<"$core_async") lines)"
 
 # 2. The device example: the first ```sh block of the section and the
 # ```text block after it.

@@ -56,6 +56,11 @@ pub enum Error<E> {
     /// first (`Store::maintain` until `Stats::switching` is false, or
     /// `Store::compact`).
     SwitchUnderWay,
+    /// An earlier call of the async store was cancelled (its future dropped
+    /// before it completed): the regions are as a power cut at that point
+    /// would leave them, and the store refuses every call. Open the regions
+    /// again; recovery proceeds as after a cut.
+    Cancelled,
     /// A twinkv bug that would otherwise have been a panic.
     LogicBug,
 }
@@ -115,6 +120,9 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::Encoding => f.write_str("typed value does not encode or decode (postcard)"),
             Error::ReadOnly => f.write_str("store is read-only"),
             Error::Poisoned => f.write_str("a previous write failed; reopen the store"),
+            Error::Cancelled => {
+                f.write_str("a previous call was cancelled before it completed; reopen the store")
+            }
             Error::SwitchUnderWay => f.write_str("a switch is under way; finish it first"),
             Error::LogicBug => f.write_str("internal error (a twinkv bug)"),
         }

@@ -30,13 +30,28 @@ pub trait Index {
     fn entry(&self, pos: usize) -> Option<(u32, u32)>;
     /// Changes the offset of the entry at `pos`.
     fn set_offset(&mut self, pos: usize, offset: u32);
+    /// The next entry with `hash` in the lookup order of `hash`, as
+    /// `(position, offset)`, starting from step `*cursor` (0 for the first)
+    /// and advancing it; `None` when no entry with `hash` is left. The store
+    /// compares the key at each offset between two calls, so the comparison
+    /// can await I/O (the async store) where [`find`](Self::find)'s closure
+    /// cannot.
+    fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)>;
     /// Position of the entry with `hash` for which `is_key(offset)` returns
     /// true, trying each entry with that hash in turn.
     fn find<E>(
         &self,
         hash: u32,
-        is_key: impl FnMut(u32) -> Result<bool, E>,
-    ) -> Result<Option<usize>, E>;
+        mut is_key: impl FnMut(u32) -> Result<bool, E>,
+    ) -> Result<Option<usize>, E> {
+        let mut cursor = 0;
+        while let Some((pos, off)) = self.next_match(hash, &mut cursor) {
+            if is_key(off)? {
+                return Ok(Some(pos));
+            }
+        }
+        Ok(None)
+    }
     /// Adds an entry; the caller has checked that the key has none.
     fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull>;
     /// Removes the entry at `pos`.
@@ -131,6 +146,35 @@ pub mod probe {
         Ok(None)
     }
 
+    /// See [`Index::next_match`](super::Index::next_match): the cursor counts
+    /// probe steps from the home position.
+    #[inline]
+    pub fn next_match(
+        hashes: &[u32],
+        offsets: &[u32],
+        hash: u32,
+        cursor: &mut usize,
+    ) -> Option<(usize, u32)> {
+        let n = offsets.len();
+        if n == 0 {
+            return None;
+        }
+        let home = home(hash, n);
+        while *cursor < n {
+            let pos = (home + *cursor) & (n - 1);
+            *cursor += 1;
+            let off = offsets[pos];
+            if off == FREE {
+                *cursor = n;
+                return None;
+            }
+            if hashes[pos] == hash {
+                return Some((pos, off));
+            }
+        }
+        None
+    }
+
     /// Inserts into the first free position from the home position; false when
     /// the table is full.
     pub fn insert(hashes: &mut [u32], offsets: &mut [u32], hash: u32, offset: u32) -> bool {
@@ -194,6 +238,9 @@ impl<const N: usize> Index for FixedIndex<N> {
     }
     fn set_offset(&mut self, pos: usize, offset: u32) {
         probe::set_offset(&mut self.offsets, pos, offset)
+    }
+    fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
+        probe::next_match(&self.hashes, &self.offsets, hash, cursor)
     }
     fn find<E>(
         &self,

@@ -38,6 +38,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// The engine's files are compiled twice on purpose (`engine`, `engine_async`).
+#![allow(clippy::duplicate_mod)]
 
 mod aliases;
 mod config;
@@ -45,9 +47,58 @@ mod damage;
 mod error;
 pub mod format;
 mod index;
-mod journal;
 mod medium;
-mod store;
+mod op;
+mod scratch;
+mod stats;
+/// The blocking engine: the journal and the store over [`Region`]. Its source
+/// is written once, as `async fn`s over the region trait, and compiled twice:
+/// here with `async` and `.await` removed (`must_be_sync`), and with feature
+/// `async` as [`engine_async`] over [`AsyncRegion`], unchanged. FORMAT.md's
+/// rules (scan, open table, switch) therefore exist in one copy.
+#[path = "."]
+mod engine {
+    /// What the store's documentation says first.
+    macro_rules! front {
+        () => {
+            "A crash-resilient key-value store over two regions, blocking (the\n\
+             same store with async I/O is `AsyncStore`, feature `async`).\n\n"
+        };
+    }
+    pub(crate) use crate::{MappedRegion, Region};
+    pub(crate) use maybe_async::must_be_sync as io;
+    pub(crate) mod journal;
+    pub(crate) mod store;
+}
+/// The async engine: the same source as [`engine`], kept async, over
+/// [`AsyncRegion`].
+#[cfg(feature = "async")]
+#[path = "."]
+mod engine_async {
+    /// What the store's documentation says first.
+    macro_rules! front {
+        () => {
+            "The store with async I/O (feature `async`): [`Store`](crate::Store)'s\n\
+             methods, each `async`, over an [`AsyncRegion`](crate::AsyncRegion)\n\
+             (any blocking region through [`BlockingAsync`](crate::BlockingAsync), an\n\
+             async NOR flash through [`AsyncFlashRegion`](crate::AsyncFlashRegion)).\n\
+             Same format, open table, switch and guarantees: both are compiled\n\
+             from one source. **Cancellation:** a call whose future is dropped\n\
+             before it completes leaves the regions as a power cut at that point\n\
+             would, and the store refuses every later call with\n\
+             [`Error::Cancelled`](crate::Error::Cancelled): open the regions again\n\
+             and recovery proceeds as after a cut. A region passed by value to\n\
+             `open` is dropped with a dropped `open` future: pass `&mut` regions\n\
+             to keep them. The example below is the blocking store's; README,\n\
+             \"Async\", has the async one.\n\n"
+        };
+    }
+    pub(crate) use crate::{AsyncMappedRegion as MappedRegion, AsyncRegion as Region};
+    pub(crate) use maybe_async::must_be_async as io;
+    pub(crate) mod journal;
+    pub(crate) mod store;
+}
+use engine::store;
 #[cfg(feature = "_testkit")]
 extern crate std;
 #[cfg(feature = "_testkit")]
@@ -61,8 +112,8 @@ pub use aliases::{flash_scratch_len, FlashStore};
 pub use config::{fill_limit, Config, ConfigError, BP_ONE};
 pub use damage::{Damage, Scope, DAMAGE_ENTRIES};
 pub use error::{Error, Result};
+pub use format::RegionClass;
 pub use index::{probe, FixedIndex, Index, IndexFull};
-pub use journal::RegionClass;
 pub use medium::fault::{Fault, TearMode};
 #[cfg(feature = "embedded-storage")]
 pub use medium::flash::{
@@ -78,7 +129,16 @@ pub use medium::share::FlashCell;
 pub use medium::share::MutexFlashRegion;
 #[cfg(feature = "flash-sim")]
 pub use medium::sim::{Reprogram, SimError, SimFlash, SimStats, Wear, WEAK_UNITS};
-pub use store::{Op, RegionId, Scratch, Stats, Store};
+pub use op::Op;
+pub use scratch::Scratch;
+pub use stats::{RegionId, Stats};
+pub use store::Store;
+
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use engine_async::store::Store as AsyncStore;
+#[cfg(feature = "async")]
+pub use medium::asynch::{AsyncFlashRegion, AsyncMappedRegion, AsyncRegion, BlockingAsync};
 
 /// The Rust blocks of this crate's README (core/README.md, packaged with the
 /// crate), compiled and run as doc tests.

@@ -76,6 +76,9 @@ impl Index for VecIndex {
     fn set_offset(&mut self, pos: usize, offset: u32) {
         probe::set_offset(&mut self.offsets, pos, offset)
     }
+    fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
+        probe::next_match(&self.hashes, &self.offsets, hash, cursor)
+    }
     fn find<E>(
         &self,
         hash: u32,

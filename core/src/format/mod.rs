@@ -6,12 +6,14 @@
 
 pub mod area;
 pub mod checks;
+mod class;
 pub mod header;
 pub mod marker;
 pub mod record;
 
 pub use area::{read_header_area, HeaderArea};
 pub use checks::{key_hash, short_hash};
+pub use class::RegionClass;
 pub use header::{RegionHeader, HEADER_LEN};
 pub use marker::{Marker, MarkerState, MARKER_LEN};
 pub use record::{Kind, RecordHeader};

@@ -6,43 +6,22 @@
 pub(crate) mod scan;
 mod unreadable;
 
+use super::{io, Region};
 use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
 use crate::format::record::{self, RecordCheck, RecordHeader, Slot, LONG_HEADER_LEN};
+pub(crate) use crate::format::RegionClass;
 use crate::format::{
     area, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN,
 };
-use crate::{Geometry, Region};
+use crate::Geometry;
 
 /// Bytes read per chunk when a record is streamed through the stack.
 const CHUNK: usize = 64;
 
 /// How many identical reads make a commit marker valid.
 pub(crate) const STABLE_READS: usize = 4;
-
-/// What a region's header area says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RegionClass {
-    /// Every byte reads erased.
-    Empty,
-    /// A valid header (of some store) with the state of its three markers.
-    Formatted {
-        /// The decoded header.
-        header: RegionHeader,
-        /// "switching" slot.
-        switching: MarkerState,
-        /// "commit" slot (valid ⇒ committed; the argument is the data end).
-        commit: MarkerState,
-        /// "superseded" slot.
-        superseded: MarkerState,
-    },
-    /// A twinkv header of an unsupported format version.
-    Unsupported,
-    /// Neither empty nor a valid header.
-    Unrecognised,
-}
 
 /// One region and what is known about it.
 pub(crate) struct Journal<R: Region> {
@@ -81,6 +60,7 @@ pub(crate) struct Journal<R: Region> {
     erased_past_use: bool,
 }
 
+#[io]
 impl<R: Region> Journal<R> {
     pub(crate) fn new(region: R) -> Self {
         let geo = region.geometry();
@@ -273,13 +253,13 @@ impl<R: Region> Journal<R> {
 
     /// One step of erase ahead (FORMAT.md §7.3): the highest pending unit,
     /// so that the header unit goes last. Returns the units still pending.
-    pub(crate) fn erase_next_unit(&mut self) -> Result<u32, R::Error> {
+    pub(crate) async fn erase_next_unit(&mut self) -> Result<u32, R::Error> {
         let Some(k) = self.pending.checked_sub(1) else {
             return Ok(0);
         };
         // Until it returns, the unit is in no known state: a unit that reads
         // erased may be an erase cut short.
-        self.erase_unit(k)?;
+        self.erase_unit(k).await?;
         self.pending = k;
         Ok(k)
     }
@@ -291,18 +271,19 @@ impl<R: Region> Journal<R> {
     }
 
     /// Erases erase unit `k`.
-    fn erase_unit(&mut self, k: u32) -> Result<(), R::Error> {
+    async fn erase_unit(&mut self, k: u32) -> Result<(), R::Error> {
         let (from, to) = self.unit_range(k);
-        self.region.erase(from, to).map_err(Error::Region)
+        self.region.erase(from, to).await.map_err(Error::Region)
     }
 
     /// Programs a header block (`header`, padded with `0xFF`) at offset 0
     /// and starts an empty log after it (FORMAT.md §2, §7 step 3).
-    pub(crate) fn program_header(&mut self, header: &RegionHeader) -> Result<(), R::Error> {
+    pub(crate) async fn program_header(&mut self, header: &RegionHeader) -> Result<(), R::Error> {
         let mut block = [0xFFu8; 64];
         block[..HEADER_LEN].copy_from_slice(&header.encode());
         self.region
             .program(0, &block[..self.layout.header_block as usize])
+            .await
             .map_err(Error::Region)?;
         self.start_log();
         Ok(())
@@ -320,23 +301,23 @@ impl<R: Region> Journal<R> {
         self.geo.size - self.layout.data_start()
     }
 
-    pub(crate) fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
+    pub(crate) async fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
         let end = u32::try_from(buf.len())
             .ok()
             .and_then(|l| off.checked_add(l));
         match end {
-            Some(end) if end <= self.geo.size => match self.region.read(off, buf) {
+            Some(end) if end <= self.geo.size => match self.region.read(off, buf).await {
                 Ok(()) => Ok(()),
-                Err(e) => self.read_units(off, buf, e),
+                Err(e) => self.read_units(off, buf, e).await,
             },
             _ => Err(bug!()),
         }
     }
 
     /// Reads the header area and classifies it.
-    pub(crate) fn classify(&mut self, full: bool) -> Result<RegionClass, R::Error> {
+    pub(crate) async fn classify(&mut self, full: bool) -> Result<RegionClass, R::Error> {
         let mut h = [0u8; HEADER_LEN];
-        self.read(0, &mut h)?;
+        self.read(0, &mut h).await?;
         self.empty_unverified = false;
         let class = match RegionHeader::decode(&h) {
             Err(HeaderError::Erased) => {
@@ -347,7 +328,7 @@ impl<R: Region> Journal<R> {
                 } else {
                     self.data_start().min(self.geo.size)
                 };
-                if self.is_erased(0, to)? {
+                if self.is_erased(0, to).await? {
                     self.empty_unverified = to < self.geo.size;
                     RegionClass::Empty
                 } else {
@@ -360,9 +341,9 @@ impl<R: Region> Journal<R> {
                 let seal = header.seal();
                 RegionClass::Formatted {
                     header,
-                    switching: self.read_marker(Marker::Switching, seal)?,
-                    commit: self.read_marker(Marker::Commit, seal)?,
-                    superseded: self.read_marker(Marker::Superseded, seal)?,
+                    switching: self.read_marker(Marker::Switching, seal).await?,
+                    commit: self.read_marker(Marker::Commit, seal).await?,
+                    superseded: self.read_marker(Marker::Superseded, seal).await?,
                 }
             }
         };
@@ -372,18 +353,22 @@ impl<R: Region> Journal<R> {
 
     /// Whether the region still reads as the committed region sealed
     /// `seal`: its header decodes with that seal and its commit is valid.
-    pub(crate) fn reads_committed(&mut self, seal: Seal) -> Result<bool, R::Error> {
+    pub(crate) async fn reads_committed(&mut self, seal: Seal) -> Result<bool, R::Error> {
         let mut b = [0u8; crate::format::HEADER_LEN];
-        self.read(0, &mut b)?;
+        self.read(0, &mut b).await?;
         let same = matches!(RegionHeader::decode(&b), Ok(h) if h.seal() == seal);
-        Ok(same && self.read_marker(Marker::Commit, seal)?.is_valid())
+        Ok(same && self.read_marker(Marker::Commit, seal).await?.is_valid())
     }
 
-    pub(crate) fn read_marker(&mut self, m: Marker, seal: Seal) -> Result<MarkerState, R::Error> {
+    pub(crate) async fn read_marker(
+        &mut self,
+        m: Marker,
+        seal: Seal,
+    ) -> Result<MarkerState, R::Error> {
         let mut slot = [0u8; 32];
         let n = self.layout.marker_slot as usize;
         let off = self.layout.slot(m);
-        self.read(off, &mut slot[..n])?;
+        self.read(off, &mut slot[..n]).await?;
         let mut state = area::marker_state(m, seal, &slot[..n], self.layout, self.geo.size);
         if let MarkerState::Valid(_) = state {
             // A unit torn by a cut can read back differently on each read
@@ -393,7 +378,7 @@ impl<R: Region> Journal<R> {
             let reads = if m == Marker::Commit { STABLE_READS } else { 1 };
             let mut again = [0u8; 32];
             for _ in 1..reads {
-                self.read(off, &mut again[..n])?;
+                self.read(off, &mut again[..n]).await?;
                 if again[..n] != slot[..n] {
                     state = MarkerState::Torn;
                     break;
@@ -408,12 +393,12 @@ impl<R: Region> Journal<R> {
     /// erased, and `margin` bytes past it (a program cut there may have
     /// left bits that read erased and are not). For a region erased in full
     /// before a switch began writing it from its start (FORMAT.md §7.4).
-    pub(crate) fn programmed_units(&mut self, margin: u32) -> Result<u32, R::Error> {
+    pub(crate) async fn programmed_units(&mut self, margin: u32) -> Result<u32, R::Error> {
         let n = self.geo.erase_units();
         let mut top = 0;
         for k in (0..n).rev() {
             let (from, to) = self.unit_range(k);
-            if !self.is_erased(from, to)? {
+            if !self.is_erased(from, to).await? {
                 top = k + 1;
                 break;
             }
@@ -423,11 +408,11 @@ impl<R: Region> Journal<R> {
     }
 
     /// Whether `from..to` reads erased (one read pass).
-    pub(crate) fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+    pub(crate) async fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
         if from > to || to > self.geo.size {
             return Err(bug!());
         }
-        match self.region.is_erased(from, to) {
+        match self.region.is_erased(from, to).await {
             Ok(erased) => Ok(erased),
             // An unreadable unit is not (reliably) erased.
             Err(e) if self.region.unreadable(&e) => Ok(false),
@@ -440,13 +425,13 @@ impl<R: Region> Journal<R> {
     /// §10.1): its last byte within some erase unit (a sector of a
     /// memory-mapped file) reads `0xFF` — the end of a run of bytes that a
     /// lost page or a copy cut short left erased.
-    pub(crate) fn torn_suffix(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+    pub(crate) async fn torn_suffix(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
         let e = self.geo.erase_unit;
         let mut at = from;
         while at < to {
             let unit_end = (at / e + 1).saturating_mul(e).min(to);
             let mut b = [0u8; 1];
-            self.read(unit_end - 1, &mut b)?;
+            self.read(unit_end - 1, &mut b).await?;
             if b[0] == 0xFF {
                 return Ok(true);
             }
@@ -456,7 +441,7 @@ impl<R: Region> Journal<R> {
     }
 
     /// Decodes the record slot at `off`.
-    pub(crate) fn slot(
+    pub(crate) async fn slot(
         &mut self,
         off: u32,
         max_key: u32,
@@ -465,13 +450,13 @@ impl<R: Region> Journal<R> {
         let mut b = [0xFFu8; LONG_HEADER_LEN as usize];
         let n = core::cmp::min(LONG_HEADER_LEN, self.geo.size.saturating_sub(off)) as usize;
         if n < 8 {
-            return Ok(if self.is_erased(off, self.geo.size)? {
+            return Ok(if self.is_erased(off, self.geo.size).await? {
                 Slot::Erased
             } else {
                 Slot::Invalid
             });
         }
-        self.read(off, &mut b[..n])?;
+        self.read(off, &mut b[..n]).await?;
         let slot = record::decode_header(&b[..n], max_key, max_value);
         // A header must describe a record that ends inside the region.
         if let Slot::Header(h) = slot {
@@ -488,7 +473,7 @@ impl<R: Region> Journal<R> {
 
     /// Streams the record at `off` through its check. Returns whether it is
     /// intact and the CRC-32C of its key (the index hash).
-    pub(crate) fn verify(
+    pub(crate) async fn verify(
         &mut self,
         off: u32,
         h: &RecordHeader,
@@ -496,7 +481,7 @@ impl<R: Region> Journal<R> {
     ) -> Result<(bool, u32), R::Error> {
         let mut buf = [0u8; CHUNK];
         let hl = h.header_len() as usize;
-        self.read(off, &mut buf[..hl])?;
+        self.read(off, &mut buf[..hl]).await?;
         let mut check = RecordCheck::new(seal, h.long);
         check.update(&buf[..h.checked_header_bytes()]);
         let mut key_hash = CRC32C.digest();
@@ -505,7 +490,7 @@ impl<R: Region> Journal<R> {
         let end = off + h.unaligned_len();
         while at < end {
             let n = core::cmp::min(CHUNK as u32, end - at) as usize;
-            self.read(at, &mut buf[..n])?;
+            self.read(at, &mut buf[..n]).await?;
             check.update(&buf[..n]);
             if at < key_end {
                 let k = core::cmp::min(n as u32, key_end - at) as usize;
@@ -519,7 +504,7 @@ impl<R: Region> Journal<R> {
     /// Reads the record at `off` into `buf` — its header, key and value, and
     /// nothing more — and returns its header, or `None` if the bytes there
     /// are not a valid header.
-    pub(crate) fn read_record(
+    pub(crate) async fn read_record(
         &mut self,
         off: u32,
         buf: &mut [u8],
@@ -529,13 +514,13 @@ impl<R: Region> Journal<R> {
         if off.checked_add(short).is_none_or(|e| e > self.geo.size) || buf.len() < 16 {
             return Ok(None);
         }
-        self.read(off, &mut buf[..short as usize])?;
+        self.read(off, &mut buf[..short as usize]).await?;
         if record::is_long_form(buf[0]) {
             // Long form: the header is 16 bytes.
             if off + 16 > self.geo.size {
                 return Ok(None);
             }
-            self.read(off + short, &mut buf[short as usize..16])?;
+            self.read(off + short, &mut buf[short as usize..16]).await?;
         }
         let Slot::Header(h) = record::decode_header(&buf[..16], limits.max_key, limits.max_value)
         else {
@@ -550,12 +535,12 @@ impl<R: Region> Journal<R> {
             _ => return Ok(None),
         }
         let hl = h.header_len();
-        self.read(off + hl, &mut buf[hl as usize..end])?;
+        self.read(off + hl, &mut buf[hl as usize..end]).await?;
         Ok(Some(h))
     }
 
     /// Whether the key stored at `off` (header `h`) equals `key`.
-    pub(crate) fn key_eq(
+    pub(crate) async fn key_eq(
         &mut self,
         off: u32,
         h: &RecordHeader,
@@ -567,7 +552,7 @@ impl<R: Region> Journal<R> {
         let mut buf = [0u8; CHUNK];
         let mut at = off + h.header_len();
         for chunk in key.chunks(CHUNK) {
-            self.read(at, &mut buf[..chunk.len()])?;
+            self.read(at, &mut buf[..chunk.len()]).await?;
             if buf[..chunk.len()] != *chunk {
                 return Ok(false);
             }
@@ -577,7 +562,7 @@ impl<R: Region> Journal<R> {
     }
 
     /// Whether the keys of two records are equal.
-    pub(crate) fn keys_eq(
+    pub(crate) async fn keys_eq(
         &mut self,
         a: u32,
         ha: &RecordHeader,
@@ -593,8 +578,8 @@ impl<R: Region> Journal<R> {
         let mut left = ha.key_len;
         while left > 0 {
             let n = core::cmp::min(CHUNK as u32, left) as usize;
-            self.read(pa, &mut x[..n])?;
-            self.read(pb, &mut y[..n])?;
+            self.read(pa, &mut x[..n]).await?;
+            self.read(pb, &mut y[..n]).await?;
             if x[..n] != y[..n] {
                 return Ok(false);
             }
@@ -606,13 +591,13 @@ impl<R: Region> Journal<R> {
     }
 
     /// Reads the header of a record the index points at (known valid).
-    pub(crate) fn header_at(
+    pub(crate) async fn header_at(
         &mut self,
         off: u32,
         max_key: u32,
         max_value: u32,
     ) -> Result<RecordHeader, R::Error> {
-        match self.slot(off, max_key, max_value)? {
+        match self.slot(off, max_key, max_value).await? {
             Slot::Header(h) => Ok(h),
             // The index only points at records whose header was valid; the
             // medium changed under us.
@@ -622,7 +607,7 @@ impl<R: Region> Journal<R> {
 
     /// Programs `data` at the append position and advances it. A failed
     /// program seals the log.
-    pub(crate) fn append(&mut self, data: &[u8]) -> Result<u32, R::Error> {
+    pub(crate) async fn append(&mut self, data: &[u8]) -> Result<u32, R::Error> {
         let off = self.append;
         if self.sealed {
             return Err(Error::ReadOnly);
@@ -632,7 +617,7 @@ impl<R: Region> Journal<R> {
         if end > self.geo.size || len % self.geo.write_unit != 0 {
             return Err(bug!());
         }
-        if let Err(e) = self.region.program(off, data) {
+        if let Err(e) = self.region.program(off, data).await {
             self.sealed = true;
             return Err(Error::Region(e));
         }
@@ -641,7 +626,7 @@ impl<R: Region> Journal<R> {
     }
 
     /// Programs a marker into its slot.
-    pub(crate) fn program_marker(
+    pub(crate) async fn program_marker(
         &mut self,
         m: Marker,
         seal: Seal,
@@ -652,23 +637,24 @@ impl<R: Region> Journal<R> {
         slot[..MARKER_LEN].copy_from_slice(&m.encode(seal, arg));
         self.region
             .program(self.layout.slot(m), &slot[..n])
+            .await
             .map_err(Error::Region)
     }
 
-    pub(crate) fn sync(&mut self) -> Result<(), R::Error> {
-        self.region.sync().map_err(Error::Region)
+    pub(crate) async fn sync(&mut self) -> Result<(), R::Error> {
+        self.region.sync().await.map_err(Error::Region)
     }
 
     /// Erases the pending units (step 2 of a switch: none once erase ahead
     /// finished), then records what is known erased past the log to come.
-    pub(crate) fn erase_for_format(&mut self) -> Result<(), R::Error> {
+    pub(crate) async fn erase_for_format(&mut self) -> Result<(), R::Error> {
         if self.pending_from_log || self.empty_unverified {
             // Known erased only from what the log or a header area said:
             // damage since could have left bytes there.
             for k in self.pending..self.geo.erase_units() {
                 let (from, to) = self.unit_range(k);
-                if !self.is_erased(from, to)? {
-                    self.erase_unit(k)?;
+                if !self.is_erased(from, to).await? {
+                    self.erase_unit(k).await?;
                 }
             }
             self.pending_from_log = false;
@@ -677,7 +663,7 @@ impl<R: Region> Journal<R> {
         let all = self.pending == self.geo.erase_units();
         let to = self.pending.saturating_mul(self.geo.erase_unit);
         if to > 0 {
-            self.region.erase(0, to).map_err(Error::Region)?;
+            self.region.erase(0, to).await.map_err(Error::Region)?;
         }
         self.erased_past_use = all || self.pending_known;
         self.pending = 0;
@@ -686,13 +672,13 @@ impl<R: Region> Journal<R> {
     }
 
     /// CRC-32C over `from..to` of the region (sync marker coverage, batch check).
-    pub(crate) fn crc_range(&mut self, from: u32, to: u32) -> Result<u32, R::Error> {
+    pub(crate) async fn crc_range(&mut self, from: u32, to: u32) -> Result<u32, R::Error> {
         let mut buf = [0u8; CHUNK];
         let mut d = CRC32C.digest();
         let mut at = from;
         while at < to {
             let n = core::cmp::min(CHUNK as u32, to - at) as usize;
-            self.read(at, &mut buf[..n])?;
+            self.read(at, &mut buf[..n]).await?;
             d.update(&buf[..n]);
             at += n as u32;
         }

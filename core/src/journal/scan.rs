@@ -11,18 +11,19 @@
 //! reported, and the records after it are kept.
 
 use super::Journal;
+use super::{io, Region};
 use crate::damage::{Damage, Scope};
 use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::area::{self, BatchBegin};
 use crate::format::record::{self, Kind, RecordHeader, Slot};
 use crate::format::{Limits, Seal};
-use crate::Region;
 
 /// Receives what a scan finds.
+#[io(AFIT)]
 pub(crate) trait Sink<R: Region> {
     /// An intact set, delete, or keyed damaged record at `off`.
-    fn record(
+    async fn record(
         &mut self,
         j: &mut Journal<R>,
         off: u32,
@@ -79,14 +80,15 @@ struct Walk {
 }
 
 /// Replays region `j` (committed, data end `data_end`) into `sink`.
-pub(crate) fn replay<R: Region, S: Sink<R>>(
+#[io]
+pub(crate) async fn replay<R: Region, S: Sink<R>>(
     j: &mut Journal<R>,
     seal: Seal,
     limits: Limits,
     data_end: u32,
     sink: &mut S,
 ) -> Result<Outcome, R::Error> {
-    let first = walk(j, seal, limits, data_end, sink, Pass::First)?;
+    let first = walk(j, seal, limits, data_end, sink, Pass::First).await?;
     if first.problems == 0 && first.clean {
         return Ok(Outcome {
             end: first.stop,
@@ -99,7 +101,7 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
     if pending.is_some()
         && j.region.persists_in_order()
         && first.bound < j.size()
-        && !j.is_erased(first.bound, j.size())?
+        && !j.is_erased(first.bound, j.size()).await?
     {
         // Bytes were programmed beyond what the last program call could
         // have reached: not a torn write, but damage.
@@ -116,7 +118,8 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
         Pass::Second {
             limit: pending.unwrap_or(u32::MAX),
         },
-    )?;
+    )
+    .await?;
     Ok(Outcome {
         end,
         clean: first.clean && pending.is_none(),
@@ -125,7 +128,8 @@ pub(crate) fn replay<R: Region, S: Sink<R>>(
     })
 }
 
-fn walk<R: Region, S: Sink<R>>(
+#[io]
+async fn walk<R: Region, S: Sink<R>>(
     j: &mut Journal<R>,
     seal: Seal,
     limits: Limits,
@@ -168,9 +172,9 @@ fn walk<R: Region, S: Sink<R>>(
             s.clean = true;
             return Ok(s);
         }
-        let slot = j.slot(pos, limits.max_key, limits.max_value)?;
+        let slot = j.slot(pos, limits.max_key, limits.max_value).await?;
         let h = match slot {
-            Slot::Erased if j.is_erased(pos, size)? => {
+            Slot::Erased if j.is_erased(pos, size).await? => {
                 s.stop = pos;
                 if pos < data_end {
                     // The commit says records reach `data_end`: the log was
@@ -193,16 +197,16 @@ fn walk<R: Region, S: Sink<R>>(
                 let torn = if in_order {
                     // A torn program only clears bits the record clears: its
                     // kind (1..=14) keeps a bit of the low nibble set.
-                    matches!(slot, Slot::Erased) || kind_bits(j, pos)? != 0
+                    matches!(slot, Slot::Erased) || kind_bits(j, pos).await? != 0
                 } else {
-                    matches!(slot, Slot::Erased) || torn_header(j, pos)?
+                    matches!(slot, Slot::Erased) || torn_header(j, pos).await?
                 };
                 problem(&mut s, pos, torn, false, pos.saturating_add(max_record));
                 sink.damage(Damage {
                     scope: Scope::Any,
                     offset: pos,
                 });
-                match resync(j, pos + w, seal, limits)? {
+                match resync(j, pos + w, seal, limits).await? {
                     Some(q) => {
                         pos = q;
                         continue;
@@ -216,18 +220,18 @@ fn walk<R: Region, S: Sink<R>>(
             Slot::Header(h) => h,
         };
         let len = h.stored_len(w).ok_or_else(|| bug!())?;
-        let (intact, key_hash) = j.verify(pos, &h, seal)?;
-        let formed = intact && well_formed(j, pos, &h, limits)?;
+        let (intact, key_hash) = j.verify(pos, &h, seal).await?;
+        let formed = intact && well_formed(j, pos, &h, limits).await?;
         if !formed {
             // An intact record breaking its kind's rules was never written:
             // damage. A record failing its check is torn only if it ends in
             // erased bytes (on media that do not persist in order).
-            let torn = !intact && (in_order || j.torn_suffix(pos, pos + h.unaligned_len())?);
+            let torn = !intact && (in_order || j.torn_suffix(pos, pos + h.unaligned_len()).await?);
             problem(&mut s, pos, torn, false, pos.saturating_add(max_record));
             // A record of an earlier generation of this region (a unit
             // reverted to older content) stands where another record was:
             // its key hash says nothing of the keys that record held.
-            let scope = if !intact && stale(j, pos, &h, seal)? {
+            let scope = if !intact && stale(j, pos, &h, seal).await? {
                 Some(Scope::Any)
             } else {
                 damage_scope(&h)
@@ -247,8 +251,8 @@ fn walk<R: Region, S: Sink<R>>(
         }
         let mut sync_point = in_order && end >= batch_until;
         match h.kind {
-            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash)?,
-            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash)?,
+            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash).await?,
+            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash).await?,
             Kind::Damaged => {
                 let scope = if h.value_len == 0 {
                     Scope::Hash(h.hash)
@@ -260,7 +264,7 @@ fn walk<R: Region, S: Sink<R>>(
             Kind::Clear => sink.clear(),
             Kind::BatchBegin => {
                 if let Pass::First = pass {
-                    match batch_commit(j, pos, &h, seal, limits, in_order)? {
+                    match batch_commit(j, pos, &h, seal, limits, in_order).await? {
                         Batch::Committed(commit_end) => batch_until = commit_end,
                         Batch::Uncommitted { expected_end, torn } => {
                             // A problem here; its records make no sync point.
@@ -284,7 +288,7 @@ fn walk<R: Region, S: Sink<R>>(
             Kind::SyncMarker => sync_point = true,
             Kind::Erased => {
                 let mut v = [0u8; 8];
-                j.read(pos + h.header_len(), &mut v)?;
+                j.read(pos + h.header_len(), &mut v).await?;
                 let pending = record::value_u32(&v, 0).ok_or_else(|| bug!())?;
                 let size = record::value_u32(&v, 1).ok_or_else(|| bug!())?;
                 sink.erased(pending, size);
@@ -327,9 +331,10 @@ fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
 }
 
 /// The kind bits (low nibble) of the first byte at `pos`.
-fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u8, R::Error> {
+#[io]
+async fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u8, R::Error> {
     let mut b = [0u8; 1];
-    j.read(pos, &mut b)?;
+    j.read(pos, &mut b).await?;
     Ok(b[0] & 0x0F)
 }
 
@@ -342,9 +347,10 @@ fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u8, R::Error> {
 /// The prefix stops before the header check is complete (else the header
 /// would decode), and a long form keeps bits 5..8 of its first byte clear.
 /// A header split by a sector boundary is judged per sector.
-fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error> {
+#[io]
+async fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error> {
     let mut b = [0u8; record::LONG_HEADER_LEN as usize];
-    j.read(pos, &mut b[..1])?;
+    j.read(pos, &mut b[..1]).await?;
     let long = b[0] != 0xFF && record::is_long_form(b[0]);
     let len = if long {
         record::LONG_HEADER_LEN
@@ -352,7 +358,7 @@ fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error
         record::SHORT_HEADER_LEN
     }
     .min(j.size() - pos);
-    j.read(pos, &mut b[..len as usize])?;
+    j.read(pos, &mut b[..len as usize]).await?;
     let b = &b[..len as usize];
     let e = j.geo.erase_unit;
     let first_piece = (((pos / e + 1) * e).min(pos + len) - pos) as usize;
@@ -360,7 +366,7 @@ fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error
         if b[0] == 0xFF && b[..first_piece].iter().any(|&x| x != 0xFF) {
             return Ok(false);
         }
-        return j.torn_suffix(pos, pos + len);
+        return j.torn_suffix(pos, pos + len).await;
     }
     let erased_tail = b.iter().rev().take_while(|&&x| x == 0xFF).count();
     let written = b.len() - erased_tail;
@@ -375,7 +381,8 @@ const STALE_GENERATIONS: u64 = 32;
 /// Whether the record at `pos`, failing its check for `seal`, is intact for
 /// one of the region's earlier generations (`seal`'s generation − 2, − 4, …;
 /// the two regions alternate): left from an earlier use of the region.
-fn stale<R: Region>(
+#[io]
+async fn stale<R: Region>(
     j: &mut Journal<R>,
     pos: u32,
     h: &RecordHeader,
@@ -385,7 +392,7 @@ fn stale<R: Region>(
         let Some(generation) = seal.generation.checked_sub(2 * k).filter(|&g| g >= 1) else {
             break;
         };
-        if j.verify(pos, h, Seal { generation, ..seal })?.0 {
+        if j.verify(pos, h, Seal { generation, ..seal }).await?.0 {
             return Ok(true);
         }
     }
@@ -406,7 +413,8 @@ fn damage_scope(h: &RecordHeader) -> Option<Scope> {
 }
 
 /// The per-kind rules of FORMAT.md §4.3 for an intact record.
-fn well_formed<R: Region>(
+#[io]
+async fn well_formed<R: Region>(
     j: &mut Journal<R>,
     pos: u32,
     h: &RecordHeader,
@@ -424,7 +432,7 @@ fn well_formed<R: Region>(
         Kind::Damaged if v == 0 => true,
         Kind::Damaged if v == 1 => {
             let mut b = [0u8; 1];
-            j.read(pos + h.header_len(), &mut b)?;
+            j.read(pos + h.header_len(), &mut b).await?;
             b[0] == 0x01
         }
         Kind::Damaged => false,
@@ -448,7 +456,8 @@ enum Batch {
 }
 
 /// Checks the batch beginning at `b` (FORMAT.md §5).
-fn batch_commit<R: Region>(
+#[io]
+async fn batch_commit<R: Region>(
     j: &mut Journal<R>,
     b: u32,
     h: &RecordHeader,
@@ -458,7 +467,7 @@ fn batch_commit<R: Region>(
 ) -> Result<Batch, R::Error> {
     let w = j.geo.write_unit;
     let mut v = [0u8; 8];
-    j.read(b + h.header_len(), &mut v)?;
+    j.read(b + h.header_len(), &mut v).await?;
     let begin = BatchBegin::from_value(&v).ok_or_else(|| bug!())?;
     let begin_len = h.stored_len(w).ok_or_else(|| bug!())?;
     let commit_len = record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
@@ -476,23 +485,21 @@ fn batch_commit<R: Region>(
     // (in order), or if some of its bytes read erased (a lost or unwritten
     // page).
     let commit_span = (c + record::SHORT_HEADER_LEN + 16).min(j.size());
-    let missing = |j: &mut Journal<R>| -> Result<Batch, R::Error> {
-        Ok(Batch::Uncommitted {
-            expected_end,
-            torn: in_order || j.torn_suffix(c, commit_span)?,
-        })
+    let commit = match j.slot(c, limits.max_key, limits.max_value).await? {
+        Slot::Header(ch) if area::is_batch_commit(&ch) => Some(ch),
+        _ => None,
     };
-    let Slot::Header(ch) = j.slot(c, limits.max_key, limits.max_value)? else {
-        return missing(j);
+    let ch = match commit {
+        Some(ch) if j.verify(c, &ch, seal).await?.0 => ch,
+        _ => {
+            return Ok(Batch::Uncommitted {
+                expected_end,
+                torn: in_order || j.torn_suffix(c, commit_span).await?,
+            })
+        }
     };
-    if !area::is_batch_commit(&ch) {
-        return missing(j);
-    }
-    if !j.verify(c, &ch, seal)?.0 {
-        return missing(j);
-    }
     let mut cv = [0u8; 16];
-    j.read(c + ch.header_len(), &mut cv)?;
+    j.read(c + ch.header_len(), &mut cv).await?;
     if !begin.closed_by(b, &ch, &cv) {
         // An intact commit that does not match its begin: damage.
         return Ok(Batch::Uncommitted {
@@ -500,12 +507,12 @@ fn batch_commit<R: Region>(
             torn: false,
         });
     }
-    if !in_order && j.crc_range(b + begin_len, c)? != record::value_u32(&cv, 3).unwrap_or(0) {
+    if !in_order && j.crc_range(b + begin_len, c).await? != record::value_u32(&cv, 3).unwrap_or(0) {
         // The commit is durable but an inner record is not what was written:
         // a lost page reads (partly) erased; anything else is damage.
         return Ok(Batch::Uncommitted {
             expected_end,
-            torn: inner_torn(j, b + begin_len, c, seal, limits)?,
+            torn: inner_torn(j, b + begin_len, c, seal, limits).await?,
         });
     }
     Ok(Batch::Committed(c + commit_len))
@@ -513,7 +520,8 @@ fn batch_commit<R: Region>(
 
 /// Whether a record between `from` and `to` (a batch's inner records) fails
 /// and ends in erased bytes, as a page lost from the page cache leaves it.
-fn inner_torn<R: Region>(
+#[io]
+async fn inner_torn<R: Region>(
     j: &mut Journal<R>,
     from: u32,
     to: u32,
@@ -523,12 +531,12 @@ fn inner_torn<R: Region>(
     let w = j.geo.write_unit;
     let mut pos = from;
     while pos < to {
-        let h = match j.slot(pos, limits.max_key, limits.max_value)? {
+        let h = match j.slot(pos, limits.max_key, limits.max_value).await? {
             Slot::Header(h) => h,
             Slot::Erased => return Ok(true),
-            Slot::Invalid => return torn_header(j, pos),
+            Slot::Invalid => return torn_header(j, pos).await,
         };
-        if !j.verify(pos, &h, seal)?.0 && j.torn_suffix(pos, pos + h.unaligned_len())? {
+        if !j.verify(pos, &h, seal).await?.0 && j.torn_suffix(pos, pos + h.unaligned_len()).await? {
             return Ok(true);
         }
         pos += h.stored_len(w).ok_or_else(|| bug!())?;
@@ -537,7 +545,8 @@ fn inner_torn<R: Region>(
 }
 
 /// The next offset after `from` that holds an intact record of a known kind.
-fn resync<R: Region>(
+#[io]
+async fn resync<R: Region>(
     j: &mut Journal<R>,
     from: u32,
     seal: Seal,
@@ -546,8 +555,8 @@ fn resync<R: Region>(
     let w = j.geo.write_unit;
     let mut q = from;
     while q < j.size() {
-        if let Slot::Header(h) = j.slot(q, limits.max_key, limits.max_value)? {
-            if !matches!(h.kind, Kind::Reserved(_)) && j.verify(q, &h, seal)?.0 {
+        if let Slot::Header(h) = j.slot(q, limits.max_key, limits.max_value).await? {
+            if !matches!(h.kind, Kind::Reserved(_)) && j.verify(q, &h, seal).await?.0 {
                 return Ok(Some(q));
             }
         }

@@ -6,8 +6,8 @@
 //! headers, erases cut short) and every damage rule applies unchanged.
 
 use super::Journal;
+use super::{io, Region};
 use crate::error::{Error, Result};
-use crate::Region;
 
 /// What an unreadable byte reads as. Never erased, and in the first byte of
 /// a record slot kind 15 (invalid: no header decodes) with its low nibble
@@ -15,13 +15,14 @@ use crate::Region;
 /// region header matches it.
 pub(crate) const UNREADABLE: u8 = 0x7F;
 
+#[io]
 impl<R: Region> Journal<R> {
     /// `read`'s fallback after the region failed the read of `buf.len()`
     /// bytes at `off` with `first`: if the region calls the error
     /// unreadable, reads the range again one write unit at a time and fills
     /// each unit that fails so with [`UNREADABLE`]; any other error is
     /// returned.
-    pub(super) fn read_units(
+    pub(super) async fn read_units(
         &mut self,
         off: u32,
         buf: &mut [u8],
@@ -36,7 +37,7 @@ impl<R: Region> Journal<R> {
         while at < end {
             let next = ((at / w + 1) * w).min(end);
             let piece = &mut buf[(at - off) as usize..(next - off) as usize];
-            match self.region.read(at, piece) {
+            match self.region.read(at, piece).await {
                 Ok(()) => {}
                 Err(e) if self.region.unreadable(&e) => piece.fill(UNREADABLE),
                 Err(e) => return Err(Error::Region(e)),
@@ -50,7 +51,7 @@ impl<R: Region> Journal<R> {
     /// tore: in each write unit, every byte keeps set the bits `want` keeps
     /// set (a tear only clears bits the program clears), or the unit is
     /// unreadable (a torn unit on a flash with ECC may hold any tear).
-    pub(crate) fn may_be_torn(&mut self, off: u32, want: &[u8]) -> Result<bool, R::Error> {
+    pub(crate) async fn may_be_torn(&mut self, off: u32, want: &[u8]) -> Result<bool, R::Error> {
         let w = self.geo.write_unit;
         let end = off + want.len() as u32;
         let mut got = [0u8; 32];
@@ -59,7 +60,7 @@ impl<R: Region> Journal<R> {
             let next = ((at / w + 1) * w).min(end);
             let got = &mut got[..(next - at) as usize];
             let want = &want[(at - off) as usize..(next - off) as usize];
-            match self.region.read(at, got) {
+            match self.region.read(at, got).await {
                 Ok(()) if got.iter().zip(want).any(|(&g, &e)| g & e != e) => return Ok(false),
                 Ok(()) => {}
                 Err(e) if self.region.unreadable(&e) => {}

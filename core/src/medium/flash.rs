@@ -147,11 +147,32 @@ fn check_region<F: NorFlash>(
     offset: u32,
     size: u32,
 ) -> Result<Geometry, FlashConfigError> {
-    let (r, w, e) = (F::READ_SIZE, F::WRITE_SIZE, F::ERASE_SIZE);
+    check_units(
+        [F::READ_SIZE, F::WRITE_SIZE, F::ERASE_SIZE],
+        capacity,
+        offset,
+        size,
+    )
+}
+
+/// [`check_region`] for a flash whose read, write and erase sizes are
+/// `units` (shared with the async adapter, whose flash trait is another).
+pub(crate) fn check_units(
+    units: [usize; 3],
+    capacity: usize,
+    offset: u32,
+    size: u32,
+) -> Result<Geometry, FlashConfigError> {
+    let [r, w, e] = units;
     if !matches!(w, 1 | 2 | 4 | 8 | 16 | 32) {
         return Err(FlashConfigError::WriteSize);
     }
-    let g = flash_geometry::<F>(size);
+    let g = Geometry {
+        size,
+        read_unit: clamp_u32(r),
+        write_unit: clamp_u32(w),
+        erase_unit: clamp_u32(e),
+    };
     if !e.is_power_of_two() || e < w || e > crate::MAX_ERASE_UNIT as usize {
         return Err(FlashConfigError::EraseSize);
     }
@@ -176,19 +197,29 @@ fn check_region<F: NorFlash>(
 }
 
 /// The whole flash as one range, if it fits `u32`.
-fn whole_size(capacity: usize) -> Result<u32, FlashConfigError> {
+pub(crate) fn whole_size(capacity: usize) -> Result<u32, FlashConfigError> {
     u32::try_from(capacity).map_err(|_| FlashConfigError::OutOfBounds)
 }
 
 /// Absolute flash offset of `offset .. offset + len` inside a region at
 /// `base` of `size` bytes.
-fn locate<E>(base: u32, size: u32, offset: u32, len: usize) -> Result<u32, FlashError<E>> {
+pub(crate) fn locate<E>(
+    base: u32,
+    size: u32,
+    offset: u32,
+    len: usize,
+) -> Result<u32, FlashError<E>> {
     let len = u32::try_from(len).map_err(|_| FlashError::OutOfBounds)?;
     locate_u32(base, size, offset, len)
 }
 
 /// [`locate`] for a `u32` length.
-fn locate_u32<E>(base: u32, size: u32, offset: u32, len: u32) -> Result<u32, FlashError<E>> {
+pub(crate) fn locate_u32<E>(
+    base: u32,
+    size: u32,
+    offset: u32,
+    len: u32,
+) -> Result<u32, FlashError<E>> {
     match offset.checked_add(len) {
         Some(end) if end <= size => Ok(base + offset),
         _ => Err(FlashError::OutOfBounds),
@@ -196,7 +227,7 @@ fn locate_u32<E>(base: u32, size: u32, offset: u32, len: u32) -> Result<u32, Fla
 }
 
 /// The default of [`FlashRegion::with_unreadable`]: no read error is.
-fn no_read_faults<E>(_: &E) -> bool {
+pub(crate) fn no_read_faults<E>(_: &E) -> bool {
     false
 }
 

@@ -4,6 +4,8 @@
 //! two test doubles — `RamRegion` (`ram`) and the NOR simulator `SimFlash`
 //! (`sim`) — which share one PRNG and one tear model (`fault`).
 
+#[cfg(feature = "async")]
+pub(crate) mod asynch;
 pub(crate) mod fault;
 #[cfg(feature = "embedded-storage")]
 pub(crate) mod flash;

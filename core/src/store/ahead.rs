@@ -9,6 +9,7 @@ use super::switch::Fold;
 use super::*;
 use crate::error::bug;
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Erases up to `max_units` erase units of the inactive region ahead of
     /// the next switch, and returns whether units are still pending
@@ -43,17 +44,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// while store.maintain(1).unwrap() {}
     /// assert_eq!(store.stats().erase_pending, 0);
     /// ```
-    pub fn maintain(&mut self, max_units: u32) -> Result<bool, R::Error> {
+    pub async fn maintain(&mut self, max_units: u32) -> Result<bool, R::Error> {
+        self.enter()?;
+        let r = self.maintain_call(max_units).await;
+        self.leave(r)
+    }
+
+    async fn maintain_call(&mut self, max_units: u32) -> Result<bool, R::Error> {
         self.writable()?;
         if self.copying() {
             // A switch under way: one erase unit's worth of bytes copied per
             // unit of work, and the commit once nothing is left.
             let unit = u64::from(self.pair.active().geo.erase_unit);
-            self.copy_in_idle(unit.saturating_mul(u64::from(max_units)))?;
+            self.copy_in_idle(unit.saturating_mul(u64::from(max_units)))
+                .await?;
             return Ok(self.copying() || self.pair.inactive().pending() > 0);
         }
         for _ in 0..max_units {
-            if !self.erase_ahead_step()? {
+            if !self.erase_ahead_step().await? {
                 break;
             }
         }
@@ -62,14 +70,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// [`Store::maintain`] while a switch copies: up to `budget` bytes, then
     /// the commit if nothing is left.
-    fn copy_in_idle(&mut self, budget: u64) -> Result<(), R::Error> {
-        let r = self.copy_some(budget).and_then(|_| {
-            if self.copy.left_entries() == 0 {
-                self.finish_switch(Fold::Ops(&[]))
-            } else {
-                Ok(())
-            }
-        });
+    async fn copy_in_idle(&mut self, budget: u64) -> Result<(), R::Error> {
+        let mut r = self.copy_some(budget).await.map(|_| ());
+        if r.is_ok() && self.copy.left_entries() == 0 {
+            r = self.finish_switch(Fold::Ops(&[])).await;
+        }
         if r.is_err() {
             self.poisoned = true;
         }
@@ -80,7 +85,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// remain pending and erase ahead can go on (it cannot while the active
     /// log cannot take the record that must precede it: the next write then
     /// switches, erasing what is pending).
-    pub(super) fn erase_ahead_step(&mut self) -> Result<bool, R::Error> {
+    pub(super) async fn erase_ahead_step(&mut self) -> Result<bool, R::Error> {
         let pending = self.pair.inactive().pending();
         if pending == 0 {
             return Ok(false);
@@ -89,12 +94,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // Before the partner is touched, the active log must say that it
             // is ours to erase (FORMAT.md §8): a cut erase can leave it
             // unrecognisable. Synced, on every medium.
-            match self.append_erased(pending)? {
+            match self.append_erased(pending).await? {
                 Appended::Yes => {}
                 Appended::NoRoom => return Ok(false),
-                Appended::Failed => return self.switch_after_failed_append(),
+                Appended::Failed => return self.switch_after_failed_append().await,
             }
-            self.pair.active_mut().sync()?;
+            self.pair.active_mut().sync().await?;
             self.pair.inactive_mut().set_pending_recorded();
         }
         if pending == 1 {
@@ -103,18 +108,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // region still reads as the committed newest state (damage to
             // its header area would otherwise leave nothing to open).
             let seal = self.seal();
-            if !self.pair.active_mut().reads_committed(seal)? {
+            if !self.pair.active_mut().reads_committed(seal).await? {
                 self.poisoned = true;
                 return Err(Error::Corrupted);
             }
         }
-        let left = self.pair.inactive_mut().erase_next_unit()?;
+        let left = self.pair.inactive_mut().erase_next_unit().await?;
         if self.pair.active().region.persists_in_order() {
             // Progress, so that a reboot resumes here. Not on memory-mapped
             // files, where an erase is a cheap write of 0xFF bytes and an
             // unsynced record would have to be synced first.
-            if let Appended::Failed = self.append_erased(left)? {
-                return self.switch_after_failed_append();
+            if let Appended::Failed = self.append_erased(left).await? {
+                return self.switch_after_failed_append().await;
             }
         }
         Ok(left > 0)
@@ -124,8 +129,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// erase cut short, or the power went) and sealed the log: switch now,
     /// as a write whose append fails does. If the failure lasts, the switch
     /// reports it.
-    fn switch_after_failed_append(&mut self) -> Result<bool, R::Error> {
-        self.switch(Fold::Ops(&[]))?;
+    async fn switch_after_failed_append(&mut self) -> Result<bool, R::Error> {
+        self.switch(Fold::Ops(&[])).await?;
         Ok(false)
     }
 
@@ -134,16 +139,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// error here comes after the write's own record was programmed: like
     /// any error of a write, it leaves the write's outcome unknown. The unit
     /// stays pending (a failed erase leaves it in no known state).
-    pub(super) fn erase_ahead_after_write(&mut self, switches_before: u32) -> Result<(), R::Error> {
+    pub(super) async fn erase_ahead_after_write(
+        &mut self,
+        switches_before: u32,
+    ) -> Result<(), R::Error> {
         if self.config.erase_ahead && self.switches == switches_before && !self.copying() {
-            self.erase_ahead_step()?;
+            self.erase_ahead_step().await?;
         }
         Ok(())
     }
 
     /// Appends an erased record saying that the partner's units
     /// `0..pending` may still hold bytes.
-    fn append_erased(&mut self, pending: u32) -> Result<Appended, R::Error> {
+    async fn append_erased(&mut self, pending: u32) -> Result<Appended, R::Error> {
         let partner_size = self.pair.inactive().size();
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
@@ -154,7 +162,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if j.sealed() || j.append_at() + len > j.size() {
             return Ok(Appended::NoRoom);
         }
-        match j.append(&scratch[..len as usize]) {
+        match j.append(&scratch[..len as usize]).await {
             Ok(_) => Ok(Appended::Yes),
             Err(Error::Region(_)) => Ok(Appended::Failed),
             Err(e) => Err(e),

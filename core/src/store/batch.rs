@@ -9,12 +9,13 @@ use super::write::{effect, Effect};
 use super::*;
 use crate::error::bug;
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// An atomic batch of two or more operations.
-    pub(super) fn write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
-        self.write_checked(ops)?;
+    pub(super) async fn write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        self.write_checked(ops).await?;
         let w = self.pair.active().geo.write_unit;
-        let scan = self.batch_scan(ops)?;
+        let scan = self.batch_scan(ops).await?;
         if scan.lens == 0 {
             return Ok(());
         }
@@ -30,12 +31,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Err(Error::IndexFull);
         }
         match self.trigger(add, live_after) {
-            Trigger::Switch => return self.switch(Fold::Ops(ops)),
-            Trigger::Begin => self.begin_incremental()?,
+            Trigger::Switch => return self.switch(Fold::Ops(ops)).await,
+            Trigger::Begin => self.begin_incremental().await?,
             Trigger::Append => {}
         }
-        if self.append_batch(ops, &scan)? {
-            self.copy_after_write(add)?;
+        if self.append_batch(ops, &scan).await? {
+            self.copy_after_write(add).await?;
         }
         Ok(())
     }
@@ -43,14 +44,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// One pass over a batch before anything is written: the bytes its
     /// records take, its effect on the live data and the most index entries
     /// it adds at any point (see [`BatchScan`]).
-    pub(super) fn batch_scan(&mut self, ops: &[Op<'_>]) -> Result<BatchScan, R::Error> {
+    pub(super) async fn batch_scan(&mut self, ops: &[Op<'_>]) -> Result<BatchScan, R::Error> {
         let mut keys = BatchKeys::new(ops, self.can_stage());
-        let r = self.batch_scan_staged(ops, &mut keys);
+        let r = self.batch_scan_staged(ops, &mut keys).await;
         keys.finish(&mut self.index, ops);
         r
     }
 
-    fn batch_scan_staged(
+    async fn batch_scan_staged(
         &mut self,
         ops: &[Op<'_>],
         keys: &mut BatchKeys,
@@ -72,7 +73,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let prev = keys.step(&mut self.index, ops, i, hash);
             let touches = self.damage_touches(short_hash(hash));
             // The key's entry before the batch (nothing is applied yet).
-            let old = self.lookup(op.key(), hash)?.map(|(_, _, h)| h);
+            let old = self.lookup(op.key(), hash).await?.map(|(_, _, h)| h);
             // From the first op on, the previous op on the key decides whether
             // it has an entry.
             let before = match prev {
@@ -114,7 +115,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Appends `ops` to the active log as a batch (begin, records, commit)
     /// and then updates the index; if a program fails or does not read back,
     /// folds the whole batch into a switch instead (and returns `false`).
-    pub(super) fn append_batch(
+    pub(super) async fn append_batch(
         &mut self,
         ops: &[Op<'_>],
         scan: &BatchScan,
@@ -122,23 +123,23 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let begin = self.pair.active().append_at();
         let mut keys = BatchKeys::new(ops, self.can_stage());
-        let written = self.append_batch_records(ops, scan, &mut keys);
+        let written = self.append_batch_records(ops, scan, &mut keys).await;
         keys.finish(&mut self.index, ops);
         if !written? {
-            self.switch(Fold::Ops(ops))?;
+            self.switch(Fold::Ops(ops)).await?;
             return Ok(false);
         }
         // Only now, with the commit written, do the writes become visible.
         let first = begin + record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
         let mut keys = BatchKeys::new(ops, self.can_stage());
-        let r = self.index_batch(ops, first, &mut keys);
+        let r = self.index_batch(ops, first, &mut keys).await;
         keys.finish(&mut self.index, ops);
         r.map(|()| true)
     }
 
     /// The batch's begin, records and commit; `Ok(false)`: a program failed
     /// (see [`Store::append_encoded`]).
-    fn append_batch_records(
+    async fn append_batch_records(
         &mut self,
         ops: &[Op<'_>],
         scan: &BatchScan,
@@ -148,11 +149,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut batch_check = crate::format::checks::CRC32C.digest();
         let begin = self.pair.active().append_at();
         let v = record::batch_begin_value(scan.count, scan.lens);
-        if self.append_encoded(Kind::BatchBegin, 0, &[], &v)?.is_none() {
+        if self
+            .append_encoded(Kind::BatchBegin, 0, &[], &v)
+            .await?
+            .is_none()
+        {
             return Ok(false);
         }
         for (i, op) in ops.iter().enumerate() {
-            let Some(len) = self.batch_record_len(ops, keys, i, w)? else {
+            let Some(len) = self.batch_record_len(ops, keys, i, w).await? else {
                 continue;
             };
             let (kind, value) = match *op {
@@ -160,20 +165,25 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 Op::Delete(_) => (Kind::Delete, &[][..]),
             };
             let hash = short_hash(key_hash(op.key()));
-            if self.append_encoded(kind, hash, op.key(), value)?.is_none() {
+            if self
+                .append_encoded(kind, hash, op.key(), value)
+                .await?
+                .is_none()
+            {
                 return Ok(false);
             }
             batch_check.update(&self.scratch.as_mut()[..len as usize]);
         }
         let v = record::batch_commit_value(begin, scan.count, scan.lens, batch_check.finalize());
         Ok(self
-            .append_encoded(Kind::BatchCommit, 0, &[], &v)?
+            .append_encoded(Kind::BatchCommit, 0, &[], &v)
+            .await?
             .is_some())
     }
 
     /// Points the index at the committed batch's records, which start at
     /// `first`, in op order.
-    fn index_batch(
+    async fn index_batch(
         &mut self,
         ops: &[Op<'_>],
         first: u32,
@@ -182,7 +192,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let mut off = first;
         for (i, op) in ops.iter().enumerate() {
-            let Some(len) = self.batch_record_len(ops, keys, i, w)? else {
+            let Some(len) = self.batch_record_len(ops, keys, i, w).await? else {
                 continue;
             };
             // Staged keys take index room a real insert may need.
@@ -197,9 +207,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if kind == Kind::Delete {
                 // A switch under way: its target gets the batch's deletes
                 // (those that wrote a record) too.
-                self.delete_in_target(short_hash(key_hash(op.key())), op.key())?;
+                self.delete_in_target(short_hash(key_hash(op.key())), op.key())
+                    .await?;
             }
-            self.index_put(op.key(), key_hash(op.key()), kind, off)?;
+            self.index_put(op.key(), key_hash(op.key()), kind, off)
+                .await?;
             off += len;
         }
         Ok(())
@@ -210,7 +222,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// same batch. `keys` must have taken `ops[..i]` in order. The answer
     /// depends only on the state before the batch (the index entry of a key
     /// is read only before the batch's first op on it has been applied).
-    fn batch_record_len(
+    async fn batch_record_len(
         &mut self,
         ops: &[Op<'_>],
         keys: &mut BatchKeys,
@@ -227,7 +239,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let needed = match op {
             Op::Set(..) => true,
             Op::Delete(k) => {
-                earlier || self.damage_touches(short_hash(hash)) || self.lookup(k, hash)?.is_some()
+                earlier
+                    || self.damage_touches(short_hash(hash))
+                    || self.lookup(k, hash).await?.is_some()
             }
         };
         record_len(op, needed, w)

@@ -129,6 +129,7 @@ fn scramble(i: usize, n: usize) -> usize {
     }
 }
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Whether a switch is under way (between its step 3 and its commit).
     pub(super) fn copying(&self) -> bool {
@@ -147,7 +148,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// The entry of a record at `off` (header `h`) leaves the index or
     /// names another record: the copy's counts follow.
-    pub(super) fn entry_leaves(&mut self, off: u32, h: &RecordHeader) -> Result<(), R::Error> {
+    pub(super) async fn entry_leaves(
+        &mut self,
+        off: u32,
+        h: &RecordHeader,
+    ) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         if let CopyState::Copying(c) = &mut self.copy {
             if in_target(off) {
@@ -208,8 +213,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The write that appended `add` bytes crossed the high-water mark
     /// (FORMAT.md §7.1) and the target is erased: begin an incremental
     /// switch. The write itself is in the active log already.
-    pub(super) fn begin_incremental(&mut self) -> Result<(), R::Error> {
-        let r = self.begin_switch(Fold::Ops(&[]));
+    pub(super) async fn begin_incremental(&mut self) -> Result<(), R::Error> {
+        let r = self.begin_switch(Fold::Ops(&[])).await;
         if r.is_err() {
             self.poisoned = true;
         }
@@ -222,7 +227,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// A delete of `key` written to the active log while a switch copies is
     /// written to the target too: the target may hold an earlier copy of the
     /// key, which a replay of the target must see deleted (FORMAT.md §7.4).
-    pub(super) fn delete_in_target(&mut self, short: u8, key: &[u8]) -> Result<(), R::Error> {
+    pub(super) async fn delete_in_target(&mut self, short: u8, key: &[u8]) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &self.copy else {
             return Ok(());
@@ -233,7 +238,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let r = if dst.append_at() + len > dst.size() {
             Err(bug!())
         } else {
-            dst.append(&scratch[..len as usize]).map(|_| ())
+            dst.append(&scratch[..len as usize]).await.map(|_| ())
         };
         if r.is_err() {
             self.poisoned = true;
@@ -245,15 +250,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// copy's slice, `add / (1 − max-fill)` bytes (FORMAT.md §7.4), and the
     /// commit once nothing is left — or at once, if the target could no
     /// longer hold what is left and one more largest record.
-    pub(super) fn copy_after_write(&mut self, add: u32) -> Result<(), R::Error> {
-        let r = self.copy_after_write_inner(add);
+    pub(super) async fn copy_after_write(&mut self, add: u32) -> Result<(), R::Error> {
+        let r = self.copy_after_write_inner(add).await;
         if r.is_err() {
             self.poisoned = true;
         }
         r
     }
 
-    fn copy_after_write_inner(&mut self, add: u32) -> Result<(), R::Error> {
+    async fn copy_after_write_inner(&mut self, add: u32) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let headroom = u64::from(crate::config::BP_ONE - self.config.max_fill_bp.min(9999));
         let slice = u64::from(add) * u64::from(crate::config::BP_ONE) / headroom + 1;
@@ -264,7 +269,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             CopyState::Idle => return Ok(()),
         };
-        let left = self.copy_some(credit)?;
+        let left = self.copy_some(credit).await?;
         if let CopyState::Copying(c) = &mut self.copy {
             c.credit = left;
         }
@@ -274,7 +279,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let dst = self.pair.inactive();
         let tight = reserve > u64::from(dst.size() - dst.append_at());
         if self.copy.left_entries() == 0 || tight {
-            self.finish_switch(Fold::Ops(&[]))?;
+            self.finish_switch(Fold::Ops(&[])).await?;
         }
         Ok(())
     }
@@ -283,7 +288,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// index from where the last call stopped, until `budget` bytes (of the
     /// records read) are spent or nothing is left. Returns what is left of
     /// the budget.
-    pub(super) fn copy_some(&mut self, mut budget: u64) -> Result<u64, R::Error> {
+    pub(super) async fn copy_some(&mut self, mut budget: u64) -> Result<u64, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
         let n = self.index.positions();
@@ -315,14 +320,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let h = self
                 .pair
                 .active_mut()
-                .header_at(off, limits.max_key, limits.max_value)?;
+                .header_at(off, limits.max_key, limits.max_value)
+                .await?;
             let len = u64::from(h.stored_len(w).ok_or_else(|| bug!())?);
             if len > budget {
                 return Ok(budget);
             }
             budget -= len;
             idle = 0;
-            if !self.copy_entry(pos, off, &h)? {
+            if !self.copy_entry(pos, off, &h).await? {
                 // Still there: the next position. (A removed entry's place
                 // may now hold the entry after it: look again.)
                 if let CopyState::Copying(c) = &mut self.copy {
@@ -336,7 +342,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// names: verified, re-sealed for the target, or turned into a damage
     /// record (FORMAT.md §7, step 4). Returns whether the entry left the
     /// index (a record not copied, or copied as a keyless damage record).
-    fn copy_entry(&mut self, pos: usize, off: u32, h: &RecordHeader) -> Result<bool, R::Error> {
+    async fn copy_entry(
+        &mut self,
+        pos: usize,
+        off: u32,
+        h: &RecordHeader,
+    ) -> Result<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let Some((hash, _)) = self.index.entry(pos) else {
             return Err(bug!());
@@ -352,7 +363,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         c.left_bytes = c.left_bytes.saturating_sub(len);
         let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
         let rec = rec.get_mut(..len as usize).ok_or_else(|| bug!())?;
-        src.read(off, rec)?;
+        src.read(off, rec).await?;
         let intact = record::verify(rec, h, c.old_seal);
         let out: &[u8] = if c.repair && (!intact || h.kind == Kind::Damaged) {
             self.index.remove(pos);
@@ -378,7 +389,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if dst.append_at() + out.len() as u32 > dst.size() {
             return Err(bug!());
         }
-        let new_off = dst.append(out)?;
+        let new_off = dst.append(out).await?;
         let Slot::Header(nh) = record::decode_header(out, u32::MAX, u32::MAX) else {
             return Err(bug!());
         };

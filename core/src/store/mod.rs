@@ -21,13 +21,15 @@ mod read;
 mod renamed;
 mod replay;
 mod salvage;
-mod scratch;
 mod switch;
 mod tally;
 #[cfg(feature = "serde")]
 mod typed;
 mod write;
 
+use super::journal::scan::{self, Outcome, Sink};
+use super::journal::{Journal, RegionClass};
+use super::{io, MappedRegion, Region};
 use crate::config::{fill_limit, Config};
 use crate::damage::{Damage, DamageList, Scope};
 use crate::error::{Error, Result};
@@ -36,108 +38,16 @@ use crate::format::record::{self, Kind, RecordHeader, Slot};
 use crate::format::Limits;
 use crate::format::{key_hash, short_hash, RegionHeader, Seal};
 use crate::index::Index;
-use crate::journal::scan::{self, Outcome, Sink};
-use crate::journal::{Journal, RegionClass};
-use crate::{MappedRegion, Region};
+use crate::op::Op;
+use crate::stats::{RegionId, Stats};
 use copy::CopyState;
 use pair::Pair;
-pub use scratch::Scratch;
 use tally::Tally;
 
-/// One write of an atomic batch ([`Store::apply`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op<'a> {
-    /// Set a key to a value.
-    Set(&'a [u8], &'a [u8]),
-    /// Delete a key.
-    Delete(&'a [u8]),
-}
-
-impl<'a> Op<'a> {
-    /// The key this operation writes.
-    pub fn key(&self) -> &'a [u8] {
-        match *self {
-            Op::Set(k, _) | Op::Delete(k) => k,
-        }
-    }
-}
-
-/// Which region.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RegionId {
-    /// Region A.
-    A,
-    /// Region B.
-    B,
-}
-
-impl RegionId {
-    /// The partner region.
-    pub const fn other(self) -> RegionId {
-        match self {
-            RegionId::A => RegionId::B,
-            RegionId::B => RegionId::A,
-        }
-    }
-}
-
-/// A snapshot of the store's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Stats {
-    /// The active region.
-    pub active: RegionId,
-    /// The active region's generation.
-    pub generation: u64,
-    /// The store id both regions carry.
-    pub store_id: u64,
-    /// Capacity of the active region (bytes for records).
-    pub capacity: u32,
-    /// Record bytes in the active region's log (live or not).
-    pub used_bytes: u32,
-    /// Bytes a compaction would write: the live records and damage records.
-    pub live_bytes: u32,
-    /// Bytes left for appends in the active region.
-    pub free_bytes: u32,
-    /// Live data allowed: capacity × max-fill of the smaller region.
-    pub fill_limit: u32,
-    /// Switches since the store was opened.
-    pub switches: u32,
-    /// Keys with a value.
-    pub live_keys: usize,
-    /// Keys (or key-hash groups) that answer `get` with `Corrupted`.
-    pub damaged_keys: usize,
-    /// Problems found as mid-log damage when the store was opened, plus one
-    /// if the active region's commit marker no longer reads valid (a weak
-    /// cell after a cut, or damage; FORMAT.md §8).
-    pub damage_found_at_open: u32,
-    /// The active log ended in a dirty tail (the next write switches).
-    pub dirty_tail: bool,
-    /// Read-only open found a switch whose "superseded" marker is missing.
-    pub unfinished_switch: bool,
-    /// Erase units of the inactive region still to erase before the next
-    /// switch can use it (FORMAT.md §7.3); [`Store::maintain`] erases them.
-    pub erase_pending: u32,
-    /// Bytes of live records a switch under way has still to copy before
-    /// its commit (FORMAT.md §7.4); 0 when none is under way.
-    /// [`Store::maintain`] copies them in idle time.
-    pub switch_pending: u32,
-    /// A switch is under way: writes go to the active region while its
-    /// live records are copied to the other one, a slice per write.
-    pub switching: bool,
-    /// The store was opened read-only.
-    pub read_only: bool,
-    /// Opened by [`Store::open_salvage`] from a damaged newest state: what it
-    /// shows may be older than the last acknowledged state.
-    pub salvaged: bool,
-}
-
-/// A crash-resilient key-value store over two regions.
-///
+#[doc = front!()]
 /// `R` is the region type (both regions), `I` the index and `B` a scratch
 /// buffer of at least [`Config::scratch_len`] bytes, used to assemble and copy
-/// records (a [`Scratch`] of that length, or a borrowed `&mut [u8]`). For the
+/// records (a [`Scratch`](crate::Scratch) of that length, or a borrowed `&mut [u8]`). For the
 /// common cases one alias names all three: [`RamStore`](crate::RamStore),
 /// `FlashStore` (one flash split in two) and `MutexFlashStore` (the same,
 /// `Send`). Both journals are built and checked when the store is opened; a
@@ -176,6 +86,9 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     tally: Tally,
     read_only: bool,
     poisoned: bool,
+    /// A call that writes is under way; still set once it returns only if
+    /// its future was dropped before it completed (see `enter`).
+    in_call: bool,
     switches: u32,
     unfinished_switch: bool,
     damage_at_open: u32,
@@ -199,6 +112,7 @@ pub(crate) enum OpenMode {
     Format,
 }
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Scratch bytes a configuration needs at write unit `w`: room for two of
     /// its largest records ([`Config::scratch_len`], which needs no type
@@ -216,21 +130,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`Config::scratch_len`] at the regions' write unit is
     /// [`Error::BufferTooSmall`] with that length (the same checks for every
     /// way of opening).
-    pub fn open(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
-        Self::open_mode(a, b, index, scratch, config, OpenMode::ReadWrite)
+    pub async fn open(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
+        Self::open_mode(a, b, index, scratch, config, OpenMode::ReadWrite).await
     }
 
     /// Opens the store without writing anything. Writes return
     /// [`Error::ReadOnly`]. Empty storage is [`Error::ReadOnly`] too: there
     /// is nothing to read and formatting would write.
-    pub fn open_read_only(
+    pub async fn open_read_only(
         a: R,
         b: R,
         index: I,
         scratch: B,
         config: Config,
     ) -> Result<Self, R::Error> {
-        Self::open_mode(a, b, index, scratch, config, OpenMode::ReadOnly)
+        Self::open_mode(a, b, index, scratch, config, OpenMode::ReadOnly).await
     }
 
     /// Opens a store whose newest state is damaged, read-only, for salvage:
@@ -242,14 +156,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// its commit is valid, else the older committed region — and sets
     /// [`Stats::salvaged`]. It may be older than the last acknowledged state.
     /// Otherwise it behaves like [`Store::open_read_only`].
-    pub fn open_salvage(
+    pub async fn open_salvage(
         a: R,
         b: R,
         index: I,
         scratch: B,
         config: Config,
     ) -> Result<Self, R::Error> {
-        Self::open_mode(a, b, index, scratch, config, OpenMode::Salvage)
+        Self::open_mode(a, b, index, scratch, config, OpenMode::Salvage).await
     }
 
     /// Formats the regions for `config`, whatever they hold, and opens the
@@ -260,10 +174,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// generation 1. The caller's explicit decision: [`Store::open`] never
     /// erases storage it does not recognise (read what can be read with
     /// [`Store::open_salvage`] first).
-    pub fn format(a: R, b: R, index: I, scratch: B, config: Config) -> Result<Self, R::Error> {
-        let mut store = Self::open_mode(a, b, index, scratch, config, OpenMode::Format)?;
+    pub async fn format(
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+    ) -> Result<Self, R::Error> {
+        let mut store = Self::open_mode(a, b, index, scratch, config, OpenMode::Format).await?;
         if !store.formatted {
-            store.clear()?;
+            store.clear().await?;
         }
         Ok(store)
     }
@@ -374,6 +294,32 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         } else {
             Ok(())
         }
+    }
+
+    /// The start of a public call: [`usable`](Self::usable), and not after a
+    /// call that never completed (see [`enter`](Self::enter)).
+    fn callable(&self) -> Result<(), R::Error> {
+        if self.in_call {
+            Err(Error::Cancelled)
+        } else {
+            self.usable()
+        }
+    }
+
+    /// The start of a call that writes: refused after a call that never
+    /// completed (its future dropped: the async store), since the memory
+    /// state may be half way through an update. [`leave`](Self::leave) ends
+    /// the call.
+    fn enter(&mut self) -> Result<(), R::Error> {
+        self.callable()?;
+        self.in_call = true;
+        Ok(())
+    }
+
+    /// The end of a call [`enter`](Self::enter) began, with its result.
+    fn leave<T>(&mut self, r: Result<T, R::Error>) -> Result<T, R::Error> {
+        self.in_call = false;
+        r
     }
 
     fn writable(&self) -> Result<(), R::Error> {

@@ -30,8 +30,9 @@ pub(super) enum Decision {
     },
 }
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
-    pub(super) fn open_mode(
+    pub(super) async fn open_mode(
         a: R,
         b: R,
         index: I,
@@ -60,6 +61,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             tally: Tally::default(),
             read_only: matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage),
             poisoned: false,
+            in_call: false,
             switches: 0,
             unfinished_switch: false,
             damage_at_open: 0,
@@ -67,11 +69,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             formatted: false,
             copy: CopyState::Idle,
         };
-        if store.open_reading(mode, false)? == Opening::Again {
+        if store.open_reading(mode, false).await? == Opening::Again {
             // A partner whose header area read erased holds bytes after all:
             // decide again on full reads (nothing was written).
             store.forget();
-            if store.open_reading(mode, true)? == Opening::Again {
+            if store.open_reading(mode, true).await? == Opening::Again {
                 return Err(bug!());
             }
         }
@@ -98,29 +100,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// (`full`: reading it all) when the other region is committed: the rest
     /// is read only if the active log does not say the partner is fully
     /// erased (FORMAT.md §8).
-    fn open_reading(&mut self, mode: OpenMode, full: bool) -> Result<Opening, R::Error> {
+    async fn open_reading(&mut self, mode: OpenMode, full: bool) -> Result<Opening, R::Error> {
         let read_only = self.read_only;
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
         let store = self;
         store.index.clear();
-        let mut ca = store.pair.a.classify(full)?;
-        let mut cb = store.pair.b.classify(full)?;
-        let mut decided = store.decide(ca, cb);
+        let mut ca = store.pair.a.classify(full).await?;
+        let mut cb = store.pair.b.classify(full).await?;
+        let mut decided = store.decide(ca, cb).await;
         let lazy = store.pair.a.empty_unverified() || store.pair.b.empty_unverified();
         if lazy && !matches!(decided, Ok(Decision::Active { .. })) {
             // Only a committed region's partner is judged lazily.
-            ca = store.pair.a.classify(true)?;
-            cb = store.pair.b.classify(true)?;
-            decided = store.decide(ca, cb);
+            ca = store.pair.a.classify(true).await?;
+            cb = store.pair.b.classify(true).await?;
+            decided = store.decide(ca, cb).await;
         }
         let decision = match decided {
             Err(Error::Corrupted | Error::Unrecognised) if salvage => {
-                store.salvage(ca, cb)?;
+                store.salvage(ca, cb).await?;
                 return Ok(Opening::Done);
             }
             Err(e) if format && !matches!(e, Error::Region(_)) => {
-                store.format_fresh(true)?;
+                store.format_fresh(true).await?;
                 return Ok(Opening::Done);
             }
             d => d?,
@@ -130,7 +132,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 if read_only {
                     return Err(Error::ReadOnly);
                 }
-                store.format_fresh(format)?;
+                store.format_fresh(format).await?;
             }
             Decision::Active {
                 a,
@@ -139,14 +141,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 commit_torn,
             } => {
                 store.pair.set_active_a(a);
-                let loaded = store.load_active().and_then(|erasing| {
-                    if erasing_partner && !erasing {
-                        // Nothing proves the partner's bytes are ours.
-                        Err(Error::Unrecognised)
-                    } else {
-                        Ok(())
-                    }
-                });
+                let loaded = match store.load_active().await {
+                    // Nothing proves the partner's bytes are ours.
+                    Ok(erasing) if erasing_partner && !erasing => Err(Error::Unrecognised),
+                    r => r.map(|_| ()),
+                };
                 match loaded {
                     Err(Error::Unrecognised) if salvage => {
                         // What salvage would show: the newest committed region.
@@ -158,7 +157,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         // options (or is damaged): formatted anew.
                         store.index.clear();
                         store.damage.clear();
-                        store.format_fresh(true)?;
+                        store.format_fresh(true).await?;
                         return Ok(Opening::Done);
                     }
                     r => r?,
@@ -169,7 +168,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 let p = store.pair.inactive_mut();
                 if p.empty_unverified() {
                     let erased_by_us = p.pending() == 0 && p.pending_recorded();
-                    if !erased_by_us && !p.is_erased(0, p.size())? {
+                    if !erased_by_us && !p.is_erased(0, p.size()).await? {
                         return Ok(Opening::Again);
                     }
                 }
@@ -183,8 +182,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                             generation: store.generation - 1,
                         };
                         let old = store.pair.inactive_mut();
-                        old.program_marker(Marker::Superseded, seal, 0)?;
-                        old.sync()?;
+                        old.program_marker(Marker::Superseded, seal, 0).await?;
+                        old.sync().await?;
                     }
                 }
             }
@@ -193,7 +192,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// The decision table of FORMAT.md §8.
-    pub(super) fn decide(
+    pub(super) async fn decide(
         &mut self,
         ca: RegionClass,
         cb: RegionClass,
@@ -336,7 +335,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         if !is_committed
                             && !superseded.is_set()
                             && !switching.is_set()
-                            && self.first_format_cut(a, &header)? =>
+                            && self.first_format_cut(a, &header).await? =>
                     {
                         Decision::Fresh
                     }
@@ -355,7 +354,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                             ..seal
                         });
                         if let Some(next) = next {
-                            if partner.read_marker(Marker::Commit, next)?.is_valid() {
+                            if partner.read_marker(Marker::Commit, next).await?.is_valid() {
                                 return Err(Error::Corrupted);
                             }
                         }
@@ -363,7 +362,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         // our superseded predecessor with a damaged header;
                         // else it must be the partner erase ahead is erasing,
                         // which only the active log can say.
-                        let known = switching.is_set() || older_of(partner, seal)?;
+                        let known = switching.is_set() || older_of(partner, seal).await?;
                         Decision::Active {
                             a,
                             finish_superseded: false,
@@ -374,7 +373,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     _ => return Err(Error::Corrupted),
                 }
             }
-            (Unrecognised, Empty) if self.torn_first_format()? => Decision::Fresh,
+            (Unrecognised, Empty) if self.torn_first_format().await? => Decision::Fresh,
             _ => return Err(Error::Unrecognised),
         };
         Ok(decision)
@@ -427,7 +426,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Whether the formatted, uncommitted region (`a`: region A) with
     /// `header` is a first format that was cut: region A, the configured
     /// store id, generation 1, and its log area reads erased.
-    pub(super) fn first_format_cut(
+    pub(super) async fn first_format_cut(
         &mut self,
         a: bool,
         header: &RegionHeader,
@@ -436,14 +435,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Ok(false);
         }
         let (d, size) = (self.pair.a.data_start(), self.pair.a.size());
-        self.pair.a.is_erased(d, size)
+        self.pair.a.is_erased(d, size).await
     }
 
     /// Whether region A holds nothing but a torn program of the generation-1
     /// header this configuration would write (a cut during the first format,
     /// when B is still empty): every programmed bit is one of that header's
     /// zero bits, and everything after the header block reads erased.
-    pub(super) fn torn_first_format(&mut self) -> Result<bool, R::Error> {
+    pub(super) async fn torn_first_format(&mut self) -> Result<bool, R::Error> {
         if self.config.adopt_store_id {
             return Ok(false); // the id to expect is unknown
         }
@@ -461,15 +460,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             .copy_from_slice(&self.header_for(&self.pair.a, 1).encode());
         let c = layout.commit() as usize;
         want[c..c + crate::format::MARKER_LEN].copy_from_slice(&Marker::Commit.encode(seal, d));
-        if !self.pair.a.may_be_torn(0, &want[..d as usize])? {
+        if !self.pair.a.may_be_torn(0, &want[..d as usize]).await? {
             return Ok(false);
         }
         let size = self.pair.a.size();
-        self.pair.a.is_erased(d, size)
+        self.pair.a.is_erased(d, size).await
     }
 
     /// Formats region A as generation 1 of a new store.
-    pub(super) fn format_fresh(&mut self, force_erase: bool) -> Result<(), R::Error> {
+    pub(super) async fn format_fresh(&mut self, force_erase: bool) -> Result<(), R::Error> {
         self.formatted = true;
         self.pair.set_active_a(true);
         self.store_id = self.config.store_id;
@@ -494,28 +493,28 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
         let mut attempt = 0;
         loop {
-            a.erase_for_format()?;
-            let programmed = a.program_header(&header).is_ok()
-                && a.sync().is_ok()
-                && a.program_marker(Marker::Commit, seal, d).is_ok()
-                && a.sync().is_ok();
+            a.erase_for_format().await?;
+            let programmed = a.program_header(&header).await.is_ok()
+                && a.sync().await.is_ok()
+                && a.program_marker(Marker::Commit, seal, d).await.is_ok()
+                && a.sync().await.is_ok();
             let mut back = [0u8; 64];
-            a.read(0, &mut back[..hb])?;
+            a.read(0, &mut back[..hb]).await?;
             let ok = programmed
                 && back[..hb] == block[..hb]
-                && a.read_marker(Marker::Commit, seal)? == MarkerState::Valid(d);
+                && a.read_marker(Marker::Commit, seal).await? == MarkerState::Valid(d);
             if ok {
                 break;
             }
             if attempt == 1 {
                 // Report the region's own error if there was one.
-                a.region.sync().map_err(Error::Region)?;
+                a.region.sync().await.map_err(Error::Region)?;
                 return Err(Error::Corrupted);
             }
             attempt += 1;
             a.set_all_pending();
         }
-        a.classify(true)?;
+        a.classify(true).await?;
         a.start_log();
         // B may be an erase cut short as well: erase it before its first use.
         self.pair.b.set_all_pending();
@@ -525,7 +524,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Replays the active region and sets up the partner's erase state.
     /// Returns whether the active log says erase ahead is erasing the
     /// partner (an erased record for its size with units pending).
-    pub(super) fn load_active(&mut self) -> Result<bool, R::Error> {
+    pub(super) async fn load_active(&mut self) -> Result<bool, R::Error> {
         let RegionClass::Formatted {
             header,
             switching,
@@ -564,7 +563,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             overflow: false,
             erased: None,
         };
-        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink)?;
+        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink).await?;
         if sink.overflow {
             // More keys than the index holds: the writer never needed them
             // all at once unless damage hid a delete (then say so).
@@ -615,7 +614,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     && Some(header.generation) == next
                     && !commit.is_valid() =>
             {
-                let units = partner.programmed_units(max_record)?;
+                let units = partner.programmed_units(max_record).await?;
                 partner.set_pending(units);
                 partner.set_pending_from_log();
             }
@@ -639,7 +638,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 /// Whether `j`, whose header does not decode, is the superseded predecessor
 /// of the region sealed `seal`: its "superseded" or "switching" marker is
 /// valid for the previous generation of the same store id.
-pub(super) fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Result<bool, R::Error> {
+#[io]
+pub(super) async fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Result<bool, R::Error> {
     let Some(g) = seal.generation.checked_sub(1).filter(|&g| g >= 1) else {
         return Ok(false);
     };
@@ -647,6 +647,6 @@ pub(super) fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Result<bool
         generation: g,
         ..seal
     };
-    Ok(j.read_marker(Marker::Superseded, prev)?.is_valid()
-        || j.read_marker(Marker::Switching, prev)?.is_valid())
+    Ok(j.read_marker(Marker::Superseded, prev).await?.is_valid()
+        || j.read_marker(Marker::Switching, prev).await?.is_valid())
 }

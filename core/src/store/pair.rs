@@ -1,9 +1,9 @@
 //! The two journals of a store and which one is active (FORMAT.md §7, §8).
 
+use super::super::journal::Journal;
+use super::super::Region;
 use super::copy::{in_target, IN_TARGET};
 use super::RegionId;
-use crate::journal::Journal;
-use crate::Region;
 
 /// Regions A and B, both built at open and kept for the store's whole life.
 pub(crate) struct Pair<R: Region> {

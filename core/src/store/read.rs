@@ -3,29 +3,30 @@
 use super::*;
 use crate::error::bug;
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Index position, offset and header of `key`'s newest record.
-    pub(super) fn lookup(
+    pub(super) async fn lookup(
         &mut self,
         key: &[u8],
         hash: u32,
     ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
-        self.lookup_mode(key, hash, false)
+        self.lookup_mode(key, hash, false).await
     }
 
     /// A lookup for reads: an entry with the same 32-bit hash whose record
     /// no longer passes its check (damaged while the store is open) may be
     /// this key with damaged key bytes, so if no entry matches, the answer is
     /// [`Error::Corrupted`] rather than "absent".
-    pub(super) fn lookup_strict(
+    pub(super) async fn lookup_strict(
         &mut self,
         key: &[u8],
         hash: u32,
     ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
-        self.lookup_mode(key, hash, true)
+        self.lookup_mode(key, hash, true).await
     }
 
-    pub(super) fn lookup_mode(
+    pub(super) async fn lookup_mode(
         &mut self,
         key: &[u8],
         hash: u32,
@@ -35,43 +36,41 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let seal = self.seal();
         let target_seal = self.copy.target_seal().unwrap_or(seal);
         let (index, pair) = (&self.index, &mut self.pair);
-        let mut hit = None;
         let mut suspect = false;
-        let found = index.find(hash, |off| {
+        let mut cursor = 0;
+        while let Some((pos, off)) = index.next_match(hash, &mut cursor) {
             if batch::staged_op(off).is_some() {
-                return Ok(false); // a batch's staged key, not a record
+                continue; // a batch's staged key, not a record
             }
             let (j, at, in_target) = pair.at_mut(off);
-            let h = match j.header_at(at, limits.max_key, limits.max_value) {
+            let h = match j.header_at(at, limits.max_key, limits.max_value).await {
                 Ok(h) => h,
                 Err(Error::Corrupted) => {
                     suspect = true;
-                    return Ok(false);
+                    continue;
                 }
                 Err(e) => return Err(e),
             };
-            let eq = j.key_eq(at, &h, key)?;
+            if j.key_eq(at, &h, key).await? {
+                return Ok(Some((pos, off, h)));
+            }
             let seal = if in_target { target_seal } else { seal };
-            if eq {
-                hit = Some((off, h));
-            } else if strict && !j.verify(at, &h, seal)?.0 {
+            if strict && !j.verify(at, &h, seal).await?.0 {
                 suspect = true;
             }
-            Ok::<bool, Error<R::Error>>(eq)
-        })?;
-        match (found, hit) {
-            (Some(pos), Some((off, h))) => Ok(Some((pos, off, h))),
-            (None, _) if strict && suspect => Err(Error::Corrupted),
-            (None, _) => Ok(None),
-            (Some(_), None) => Err(bug!()),
+        }
+        if strict && suspect {
+            Err(Error::Corrupted)
+        } else {
+            Ok(None)
         }
     }
 
     /// Copies `key`'s value into `buf` and returns its length, or `None` if
     /// the key has no value. The record's check is verified on every call;
     /// a damaged value is [`Error::Corrupted`], never an older value.
-    pub fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
-        self.usable()?;
+    pub async fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
+        self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
@@ -83,21 +82,20 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // into scratch; the key is compared and the check verified there.
         let mut hit = None;
         let mut suspect = false;
-        index.find(hash, |off| {
+        let mut cursor = 0;
+        while let Some((_, off)) = index.next_match(hash, &mut cursor) {
             let (j, at, in_target) = pair.at_mut(off);
-            let Some(h) = j.read_record(at, scratch, limits)? else {
+            let Some(h) = j.read_record(at, scratch, limits).await? else {
                 suspect = true;
-                return Ok(false);
+                continue;
             };
             let intact = record::verify(scratch, &h, if in_target { target_seal } else { seal });
             if scratch[h.key_range()] == *key {
                 hit = Some((off, h, intact));
-                Ok(true)
-            } else {
-                suspect |= !intact;
-                Ok::<bool, Error<R::Error>>(false)
+                break;
             }
-        })?;
+            suspect |= !intact;
+        }
         let Some((off, h, intact)) = hit else {
             return if suspect || self.damage_covers(short, None) {
                 Err(Error::Corrupted)
@@ -121,12 +119,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Whether `key` has a value (a damaged key is [`Error::Corrupted`]).
-    pub fn contains_key(&mut self, key: &[u8]) -> Result<bool, R::Error> {
-        self.usable()?;
+    pub async fn contains_key(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
-        match self.lookup_strict(key, hash)? {
+        match self.lookup_strict(key, hash).await? {
             None if self.damage_covers(short, None) => Err(Error::Corrupted),
             None => Ok(false),
             Some((_, off, _)) if self.damage_covers(short, Some(off)) => Err(Error::Corrupted),
@@ -142,8 +140,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// order, each record's check verified. Stops early when `f` returns
     /// `false`. If any key is damaged, the intact ones are still visited and
     /// the call then returns [`Error::Corrupted`].
-    pub fn for_each(&mut self, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), R::Error> {
-        self.usable()?;
+    pub async fn for_each(
+        &mut self,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), R::Error> {
+        self.callable()?;
         let limits = self.limits();
         let seal = self.seal();
         let target_seal = self.copy.target_seal().unwrap_or(seal);
@@ -156,7 +157,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 continue;
             };
             let ((j, at, in_target), scratch) = (self.pair.at_mut(off), self.scratch.as_mut());
-            let h = j.header_at(at, limits.max_key, limits.max_value)?;
+            let h = j.header_at(at, limits.max_key, limits.max_value).await?;
             match h.kind {
                 Kind::Set => {}
                 Kind::Delete => continue,
@@ -167,7 +168,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             let len = h.stored_len(w).ok_or_else(|| bug!())? as usize;
             let rec = scratch.get_mut(..len).ok_or_else(|| bug!())?;
-            j.read(at, rec)?;
+            j.read(at, rec).await?;
             let seal = if in_target { target_seal } else { seal };
             if !record::verify(rec, &h, seal) || self.damage_covers(short_hash(hash), Some(off)) {
                 damaged = true;
@@ -186,11 +187,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 }
 
+#[io]
 impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The value of `key`, borrowed from the mapped region (no copy). The
     /// record's check is verified on every call.
-    pub fn get_ref(&self, key: &[u8]) -> Result<Option<&[u8]>, R::Error> {
-        self.usable()?;
+    pub async fn get_ref(&self, key: &[u8]) -> Result<Option<&[u8]>, R::Error> {
+        self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
@@ -249,7 +251,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the mapped region, each record's check verified. A damaged key yields
     /// `Err(Corrupted)` in its place, and each damage entry whose key is not
     /// known yields one `Err(Corrupted)` at the end.
-    pub fn iter_ref(&self) -> impl Iterator<Item = Result<(&[u8], &[u8]), R::Error>> + '_ {
+    pub async fn iter_ref(&self) -> impl Iterator<Item = Result<(&[u8], &[u8]), R::Error>> + '_ {
         let limits = self.limits();
         let seal = self.seal();
         let target_seal = self.copy.target_seal().unwrap_or(seal);

@@ -31,8 +31,9 @@ impl<I: Index> IndexSink<'_, I> {
     }
 }
 
+#[io(AFIT)]
 impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
-    fn record(
+    async fn record(
         &mut self,
         j: &mut Journal<R>,
         off: u32,
@@ -41,14 +42,16 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
     ) -> Result<(), R::Error> {
         let limits = self.limits;
         let mut old = None;
-        let pos = self.index.find(key_hash, |o| {
-            let oh = j.header_at(o, limits.max_key, limits.max_value)?;
-            let eq = j.keys_eq(o, &oh, off, h)?;
-            if eq {
+        let mut pos = None;
+        let mut cursor = 0;
+        while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
+            let oh = j.header_at(o, limits.max_key, limits.max_value).await?;
+            if j.keys_eq(o, &oh, off, h).await? {
                 old = Some(oh);
+                pos = Some(p);
+                break;
             }
-            Ok::<bool, Error<R::Error>>(eq)
-        })?;
+        }
         let keep = h.kind != Kind::Delete || self.damage.touches(h.hash);
         if let Some(oh) = old {
             self.count(&oh, false);

@@ -3,9 +3,14 @@
 
 use super::*;
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The salvage path of [`Store::open_salvage`].
-    pub(super) fn salvage(&mut self, ca: RegionClass, cb: RegionClass) -> Result<(), R::Error> {
+    pub(super) async fn salvage(
+        &mut self,
+        ca: RegionClass,
+        cb: RegionClass,
+    ) -> Result<(), R::Error> {
         let committed = |c: RegionClass| match c {
             RegionClass::Formatted {
                 header,
@@ -34,7 +39,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             {
                 continue; // its header is fine: not this case
             }
-            if let MarkerState::Valid(end) = y.read_marker(Marker::Commit, seal)? {
+            if let MarkerState::Valid(end) = y.read_marker(Marker::Commit, seal).await? {
                 let header = RegionHeader {
                     generation: seal.generation,
                     region_size: y.geo.size,
@@ -42,14 +47,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 };
                 let class = RegionClass::Formatted {
                     header,
-                    switching: y.read_marker(Marker::Switching, seal)?,
+                    switching: y.read_marker(Marker::Switching, seal).await?,
                     commit: MarkerState::Valid(end),
-                    superseded: y.read_marker(Marker::Superseded, seal)?,
+                    superseded: y.read_marker(Marker::Superseded, seal).await?,
                 };
                 y.assume_class(class);
                 self.pair.set_active_a(!x_is_a);
                 self.salvaged = true;
-                return self.load_active().map(|_| ());
+                return self.load_active().await.map(|_| ());
             }
         }
         // Else the newest committed region there is, flagged as possibly old.
@@ -62,7 +67,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if let Some(use_a) = newest {
             self.pair.set_active_a(use_a);
             self.salvaged = true;
-            return self.load_active().map(|_| ());
+            return self.load_active().await.map(|_| ());
         }
         // No commit anywhere (e.g. the only formatted region's commit was
         // damaged): the newest formatted region of ours, read as if its
@@ -99,6 +104,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             });
         }
         self.salvaged = true;
-        self.load_active().map(|_| ())
+        self.load_active().await.map(|_| ())
     }
 }

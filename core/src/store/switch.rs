@@ -9,56 +9,57 @@ use super::copy::{CopyState, Copying, IN_TARGET};
 use super::*;
 use crate::error::bug;
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Compacts the live state into the other region, folding in `fold`, and
     /// makes it active (FORMAT.md §7). An incremental switch in progress is
     /// finished first (with `fold` when it fits what is left of the target).
     /// Any failure leaves the store poisoned until reopened; storage is
     /// always recoverable.
-    pub(super) fn switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
-        let r = self.switch_inner(fold);
+    pub(super) async fn switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let r = self.switch_inner(fold).await;
         if r.is_err() {
             self.poisoned = true;
         }
         r
     }
 
-    fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+    async fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
         if self.copying() {
             if let Fold::Ops(ops) = fold {
-                if self.fold_fits(ops)? {
-                    return self.finish_switch(fold);
+                if self.fold_fits(ops).await? {
+                    return self.finish_switch(fold).await;
                 }
             }
             // A clear, a repair, or a write the target has no room left for:
             // commit the copy as it is, then switch once more.
-            self.finish_switch(Fold::Ops(&[]))?;
+            self.finish_switch(Fold::Ops(&[])).await?;
             if matches!(fold, Fold::Ops([])) {
                 return Ok(());
             }
         }
-        self.begin_switch(fold)?;
-        self.finish_switch(fold)
+        self.begin_switch(fold).await?;
+        self.finish_switch(fold).await
     }
 
     /// Steps 1 to 3 and the start of step 4 (the keyless damage records):
     /// the switch's plan is fixed, the target prepared; the live records are
     /// copied next. Keys a clear drops leave the index first.
-    pub(super) fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
-        let state = self.plan_switch(fold)?;
-        self.step1_mark_switching(&state)?;
-        self.step2_erase_target()?;
-        self.step3_program_header(&state)?;
+    pub(super) async fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+        let state = self.plan_switch(fold).await?;
+        self.step1_mark_switching(&state).await?;
+        self.step2_erase_target().await?;
+        self.step3_program_header(&state).await?;
         self.copy = CopyState::Copying(state);
         if !matches!(fold, Fold::Clear) {
-            self.write_damage_records()?;
+            self.write_damage_records().await?;
         }
         Ok(())
     }
 
     /// What the switch will write: the seals, the target's header, the
     /// damage to carry over.
-    fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<Copying, R::Error> {
+    async fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<Copying, R::Error> {
         let old_seal = self.seal();
         let new_seal = Seal {
             store_id: self.store_id,
@@ -97,26 +98,34 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Step 1: "switching" in the active region, synced.
-    fn step1_mark_switching(&mut self, plan: &Copying) -> Result<(), R::Error> {
+    async fn step1_mark_switching(&mut self, plan: &Copying) -> Result<(), R::Error> {
         let src = self.pair.active_mut();
-        if !src.read_marker(Marker::Switching, plan.old_seal)?.is_set() {
-            src.program_marker(Marker::Switching, plan.old_seal, 0)?;
+        if !src
+            .read_marker(Marker::Switching, plan.old_seal)
+            .await?
+            .is_set()
+        {
+            src.program_marker(Marker::Switching, plan.old_seal, 0)
+                .await?;
         }
-        src.sync()
+        src.sync().await
     }
 
     /// Step 2: erase what the target needs.
-    fn step2_erase_target(&mut self) -> Result<(), R::Error> {
-        self.pair.inactive_mut().erase_for_format()
+    async fn step2_erase_target(&mut self) -> Result<(), R::Error> {
+        self.pair.inactive_mut().erase_for_format().await
     }
 
     /// Step 3: the target's header with generation + 1.
-    fn step3_program_header(&mut self, plan: &Copying) -> Result<(), R::Error> {
-        self.pair.inactive_mut().program_header(&plan.new_header)
+    async fn step3_program_header(&mut self, plan: &Copying) -> Result<(), R::Error> {
+        self.pair
+            .inactive_mut()
+            .program_header(&plan.new_header)
+            .await
     }
 
     /// Step 4 begins: one keyless damage record per damage entry.
-    fn write_damage_records(&mut self) -> Result<(), R::Error> {
+    async fn write_damage_records(&mut self) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &mut self.copy else {
             return Err(bug!());
@@ -133,7 +142,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             };
             let len = record::encode(scratch, c.new_seal, Kind::Damaged, hash, &[], value, w)
                 .ok_or_else(|| bug!())?;
-            let off = dst.append(&scratch[..len as usize])?;
+            let off = dst.append(&scratch[..len as usize]).await?;
             c.new_damage.add(Damage {
                 scope: d.scope,
                 offset: off,
@@ -145,7 +154,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Whether the target has room for what the copy has left, `ops`' records
     /// and the erased record: then an incremental switch can end with them.
-    fn fold_fits(&mut self, ops: &[Op<'_>]) -> Result<bool, R::Error> {
+    async fn fold_fits(&mut self, ops: &[Op<'_>]) -> Result<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let mut need = u64::from(self.copy.left_bytes()) + u64::from(erased_record_len(w));
         for op in ops {
@@ -161,38 +170,39 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// The rest of step 4 (what is left to copy, the folded write, the
     /// erased record for the region left), then steps 5 to 9.
-    pub(super) fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+    pub(super) async fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
         // Keys the folded write replaces are not copied (a copy made earlier
         // is overwritten by the fold's own record).
         if let Fold::Ops(ops) = fold {
             for op in ops {
                 let hash = key_hash(op.key());
-                if let Some((pos, off, h)) = self.lookup(op.key(), hash)? {
-                    self.entry_leaves(off, &h)?;
+                if let Some((pos, off, h)) = self.lookup(op.key(), hash).await? {
+                    self.entry_leaves(off, &h).await?;
                     self.index.remove(pos);
                 }
             }
         }
-        self.copy_some(u64::MAX)?;
+        self.copy_some(u64::MAX).await?;
         if self.copy.left_entries() != 0 {
             return Err(bug!());
         }
-        let fold_start = self.step4_write_fold(fold)?;
-        let erased_recorded = self.step4_write_erased()?;
+        let fold_start = self.step4_write_fold(fold).await?;
+        let erased_recorded = self.step4_write_erased().await?;
         let CopyState::Copying(c) = &self.copy else {
             return Err(bug!());
         };
         let (old_seal, new_seal) = (c.old_seal, c.new_seal);
         let data_end = self.pair.inactive().append_at();
-        self.step5_7_commit(new_seal, data_end)?;
-        self.step8_supersede(old_seal)?;
+        self.step5_7_commit(new_seal, data_end).await?;
+        self.step8_supersede(old_seal).await?;
         self.step9_activate(data_end, erased_recorded, fold_start, fold)
+            .await
     }
 
     /// Step 4, the folded write: after the copy, in op order (the last op
     /// on each key). A delete leaves a record only where an older record of
     /// its key may be in the target: damage, or a copy made before this call.
-    fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Result<u32, R::Error> {
+    async fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Result<u32, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let stage = self.can_stage();
         let CopyState::Copying(c) = &self.copy else {
@@ -210,7 +220,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Fold::Clear => {
                 let len = record::encode(scratch, new_seal, Kind::Clear, 0, &[], &[], w)
                     .ok_or_else(|| bug!())?;
-                dst.append(&scratch[..len as usize])?;
+                dst.append(&scratch[..len as usize]).await?;
             }
             Fold::Ops(ops) => {
                 let mut batch_keys = BatchKeys::new(ops, stage);
@@ -240,7 +250,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     if dst.append_at() + len > dst.size() {
                         return Err(bug!());
                     }
-                    dst.append(&scratch[..len as usize])?;
+                    dst.append(&scratch[..len as usize]).await?;
                 }
                 batch_keys.finish(&mut self.index, ops);
             }
@@ -251,7 +261,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Step 4 ends: what erase ahead must erase of the region this switch
     /// leaves (FORMAT.md §7.3), committed with the copy. Omitted only when
     /// the target has no room left for it.
-    fn step4_write_erased(&mut self) -> Result<bool, R::Error> {
+    async fn step4_write_erased(&mut self) -> Result<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &self.copy else {
             return Err(bug!());
@@ -264,28 +274,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             .ok_or_else(|| bug!())?;
         let recorded = dst.append_at() + len <= dst.size();
         if recorded {
-            dst.append(&scratch[..len as usize])?;
+            dst.append(&scratch[..len as usize]).await?;
         }
         Ok(recorded)
     }
 
     /// Steps 5 to 7: sync the copy, program the commit (data end), sync.
-    fn step5_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Result<(), R::Error> {
+    async fn step5_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Result<(), R::Error> {
         let dst = self.pair.inactive_mut();
-        dst.sync()?;
-        dst.program_marker(Marker::Commit, new_seal, data_end)?;
-        dst.sync()
+        dst.sync().await?;
+        dst.program_marker(Marker::Commit, new_seal, data_end)
+            .await?;
+        dst.sync().await
     }
 
     /// Step 8: "superseded" in the old region, synced.
-    fn step8_supersede(&mut self, old_seal: Seal) -> Result<(), R::Error> {
+    async fn step8_supersede(&mut self, old_seal: Seal) -> Result<(), R::Error> {
         let src = self.pair.active_mut();
-        src.program_marker(Marker::Superseded, old_seal, 0)?;
-        src.sync()
+        src.program_marker(Marker::Superseded, old_seal, 0).await?;
+        src.sync().await
     }
 
     /// Step 9: the new region is active; the index and counters follow it.
-    fn step9_activate(
+    async fn step9_activate(
         &mut self,
         data_end: u32,
         erased_recorded: bool,
@@ -334,11 +345,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     }
                     Op::Delete(_) => continue,
                 };
-                self.index_put(op.key(), hash, kind, off)?;
+                self.index_put(op.key(), hash, kind, off).await?;
                 let h = self
                     .pair
                     .active_mut()
-                    .header_at(off, limits.max_key, limits.max_value)?;
+                    .header_at(off, limits.max_key, limits.max_value)
+                    .await?;
                 off += h.stored_len(w).ok_or_else(|| bug!())?;
             }
         }

@@ -6,6 +6,7 @@
 
 use super::*;
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The value of `key` decoded from postcard as a `T`, read into `buf`
     /// first (a `T` may borrow from it: `&str`, `&[u8]`). `Ok(None)` if the
@@ -39,12 +40,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// assert_eq!(store.get_as::<u32>(b"none", &mut buf).unwrap(), None);
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-    pub fn get_as<'b, T: serde::Deserialize<'b>>(
+    pub async fn get_as<'b, T: serde::Deserialize<'b>>(
         &mut self,
         key: &[u8],
         buf: &'b mut [u8],
     ) -> Result<Option<T>, R::Error> {
-        let Some(n) = self.get(key, buf)? else {
+        let Some(n) = self.get(key, buf).await? else {
             return Ok(None);
         };
         let bytes: &'b [u8] = buf;
@@ -64,14 +65,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`Error::Encoding`] if postcard cannot encode the value (a sequence of
     /// unknown length).
     #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-    pub fn set_as<T: serde::Serialize + ?Sized>(
+    pub async fn set_as<T: serde::Serialize + ?Sized>(
         &mut self,
         key: &[u8],
         value: &T,
         buf: &mut [u8],
     ) -> Result<(), R::Error> {
         match postcard::to_slice(value, buf) {
-            Ok(bytes) => self.set(key, bytes),
+            Ok(bytes) => self.set(key, bytes).await,
             Err(postcard::Error::SerializeBufferFull) => {
                 match postcard::experimental::serialized_size(value) {
                     Ok(n) => Err(Error::BufferTooSmall(n)),

@@ -13,46 +13,71 @@ pub(super) struct Effect {
     pub(super) entries: i64,
 }
 
+#[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Sets `key` to `value`. Returns once the record is written (on a region
     /// that does not persist in order, call [`Store::sync`] for power-loss
     /// durability).
-    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
+    pub async fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
+        self.enter()?;
+        let r = self.set_call(key, value).await;
+        self.leave(r)
+    }
+
+    async fn set_call(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
         let op = Op::Set(key, value);
-        self.write_checked(core::slice::from_ref(&op))?;
+        self.write_checked(core::slice::from_ref(&op)).await?;
         let before = self.switches;
-        self.write_one(&op)?;
-        self.erase_ahead_after_write(before)
+        self.write_one(&op).await?;
+        self.erase_ahead_after_write(before).await
     }
 
     /// Removes `key`; returns whether it had a value (a key that reported
     /// [`Error::Corrupted`] had none, and reads as absent afterwards).
-    pub fn remove(&mut self, key: &[u8]) -> Result<bool, R::Error> {
-        self.write_checked(&[Op::Delete(key)])?;
+    pub async fn remove(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        self.enter()?;
+        let r = self.remove_call(key).await;
+        self.leave(r)
+    }
+
+    async fn remove_call(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        self.write_checked(&[Op::Delete(key)]).await?;
         let before = self.switches;
-        let had = self.write_one(&Op::Delete(key))?;
-        self.erase_ahead_after_write(before)?;
+        let had = self.write_one(&Op::Delete(key)).await?;
+        self.erase_ahead_after_write(before).await?;
         Ok(had)
     }
 
     /// Applies `ops` atomically: after a power cut either all of them or none
     /// is visible. Later operations on the same key win.
-    pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+    pub async fn apply(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        self.enter()?;
+        let r = self.apply_call(ops).await;
+        self.leave(r)
+    }
+
+    async fn apply_call(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
         let before = self.switches;
         if let [op] = ops {
-            self.write_checked(ops)?;
-            self.write_one(op)?;
+            self.write_checked(ops).await?;
+            self.write_one(op).await?;
         } else {
-            self.write_batch(ops)?;
+            self.write_batch(ops).await?;
         }
-        self.erase_ahead_after_write(before)
+        self.erase_ahead_after_write(before).await
     }
 
     /// Deletes every key: a switch to an empty committed region. Old data
     /// never comes back.
-    pub fn clear(&mut self) -> Result<(), R::Error> {
+    pub async fn clear(&mut self) -> Result<(), R::Error> {
+        self.enter()?;
+        let r = self.clear_call().await;
+        self.leave(r)
+    }
+
+    async fn clear_call(&mut self) -> Result<(), R::Error> {
         self.writable()?;
-        self.switch(Fold::Clear)
+        self.switch(Fold::Clear).await
     }
 
     /// Drops every damaged record and damage entry into a fresh committed
@@ -62,10 +87,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// intact value, which may be older than what was lost. Returns how many
     /// damaged keys or key groups were dropped. List them first (e.g.
     /// `twinkv verify`): the loss becomes silent afterwards.
-    pub fn repair(&mut self) -> Result<usize, R::Error> {
+    pub async fn repair(&mut self) -> Result<usize, R::Error> {
+        self.enter()?;
+        let r = self.repair_call().await;
+        self.leave(r)
+    }
+
+    async fn repair_call(&mut self) -> Result<usize, R::Error> {
         self.writable()?;
         let dropped = self.tally.damaged_keyed + self.damage_entries().count();
-        self.switch(Fold::Repair)?;
+        self.switch(Fold::Repair).await?;
         Ok(dropped)
     }
 
@@ -87,7 +118,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// write or erase unit differ, the configuration does not fit it, or
     /// `extends` is claimed for a smaller region; with [`Error::Full`] when
     /// the live data exceeds the fill limit the pair would have.
-    pub fn replace_inactive(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
+    pub async fn replace_inactive(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
+        self.enter()?;
+        let r = self.replace_inactive_call(region, extends).await;
+        self.leave(r)
+    }
+
+    async fn replace_inactive_call(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
         self.writable()?;
         if self.copying() {
             // The inactive region is a switch's target; finishing the switch
@@ -114,25 +151,37 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Forces a switch (compaction) now.
-    pub fn compact(&mut self) -> Result<(), R::Error> {
+    pub async fn compact(&mut self) -> Result<(), R::Error> {
+        self.enter()?;
+        let r = self.compact_call().await;
+        self.leave(r)
+    }
+
+    async fn compact_call(&mut self) -> Result<(), R::Error> {
         self.writable()?;
-        self.switch(Fold::Ops(&[]))
+        self.switch(Fold::Ops(&[])).await
     }
 
     /// Durability barrier: everything written before returns survives power
     /// loss. On regions that do not persist in order, appends a sync marker
     /// after the flush (FORMAT.md §6.3).
-    pub fn sync(&mut self) -> Result<(), R::Error> {
+    pub async fn sync(&mut self) -> Result<(), R::Error> {
+        self.enter()?;
+        let r = self.sync_call().await;
+        self.leave(r)
+    }
+
+    async fn sync_call(&mut self) -> Result<(), R::Error> {
         self.writable()?;
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
-        j.sync()?;
+        j.sync().await?;
         if j.region.persists_in_order() || j.sealed() || j.append_at() == j.last_sync() {
             return Ok(());
         }
         let prev = j.last_sync();
-        let coverage = j.crc_range(prev, j.append_at())?;
+        let coverage = j.crc_range(prev, j.append_at()).await?;
         let value = record::sync_value(prev, coverage);
         let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
             .ok_or_else(|| bug!())?;
@@ -141,14 +190,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // write switches (a switch's commit is a sync point).
             return Ok(());
         }
-        j.append(&scratch[..len as usize])?;
+        j.append(&scratch[..len as usize]).await?;
         j.mark_synced();
         Ok(())
     }
 
     /// Refuses writes on a read-only or poisoned store and input that can
     /// never be written (empty or oversized keys, oversized values).
-    pub(super) fn write_checked(&self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+    pub(super) async fn write_checked(&self, ops: &[Op<'_>]) -> Result<(), R::Error> {
         self.writable()?;
         for op in ops {
             self.check_key(op.key())?;
@@ -163,12 +212,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// One set or delete, with one index lookup. Returns whether the key had
     /// a value before.
-    pub(super) fn write_one(&mut self, op: &Op<'_>) -> Result<bool, R::Error> {
+    pub(super) async fn write_one(&mut self, op: &Op<'_>) -> Result<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let key = op.key();
         let hash = key_hash(key);
         let short = short_hash(hash);
-        let found = self.lookup(key, hash)?;
+        let found = self.lookup(key, hash).await?;
         let touches = self.damage_touches(short);
         let old = found.map(|(_, _, h)| h);
         let had = matches!(old, Some(h) if h.kind == Kind::Set)
@@ -190,22 +239,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let add = set_len(key, value, w)?;
         match self.trigger(add, live_after) {
             Trigger::Switch => {
-                self.switch(Fold::Ops(core::slice::from_ref(op)))?;
+                self.switch(Fold::Ops(core::slice::from_ref(op))).await?;
                 return Ok(had);
             }
-            Trigger::Begin => self.begin_incremental()?,
+            Trigger::Begin => self.begin_incremental().await?,
             Trigger::Append => {}
         }
-        let Some(off) = self.append_encoded(kind, short, key, value)? else {
-            self.switch(Fold::Ops(core::slice::from_ref(op)))?;
+        let Some(off) = self.append_encoded(kind, short, key, value).await? else {
+            self.switch(Fold::Ops(core::slice::from_ref(op))).await?;
             return Ok(had);
         };
         if kind == Kind::Delete {
-            self.delete_in_target(short, key)?;
+            self.delete_in_target(short, key).await?;
         }
         let keep = kind == Kind::Set || touches;
         if let Some((_, old_off, h)) = found {
-            self.entry_leaves(old_off, &h)?;
+            self.entry_leaves(old_off, &h).await?;
         }
         if keep {
             self.entry_joins(add);
@@ -223,7 +272,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.tally.count(kind, true, add, true);
         }
         debug_assert_eq!(self.tally.live_bytes, live_after, "the planned effect");
-        self.copy_after_write(add)?;
+        self.copy_after_write(add).await?;
         Ok(had)
     }
 
@@ -290,7 +339,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// `Ok(None)`: the program failed or did not read back as written; the
     /// log is sealed and the caller folds its write into a switch instead.
-    pub(super) fn append_encoded(
+    pub(super) async fn append_encoded(
         &mut self,
         kind: Kind,
         hash: u8,
@@ -304,7 +353,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if j.append_at() + len > j.size() {
             return Err(bug!());
         }
-        let off = match j.append(&scratch[..len as usize]) {
+        let off = match j.append(&scratch[..len as usize]).await {
             Ok(off) => off,
             // The program failed: the log is sealed; switch away from it.
             Err(Error::Region(_)) => return Ok(None),
@@ -317,7 +366,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // log and let the caller fold the write into a switch.
             let (rec, back) = scratch.split_at_mut(scratch.len() / 2);
             let back = back.get_mut(..len as usize).ok_or_else(|| bug!())?;
-            j.read(off, back)?;
+            j.read(off, back).await?;
             if *back != rec[..len as usize] {
                 j.seal();
                 return Ok(None);
@@ -327,7 +376,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Points the index at the new record `off` of `key` and keeps the counts.
-    pub(super) fn index_put(
+    pub(super) async fn index_put(
         &mut self,
         key: &[u8],
         hash: u32,
@@ -336,16 +385,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     ) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let touches = self.damage_touches(short_hash(hash));
-        let old = self.lookup(key, hash)?;
+        let old = self.lookup(key, hash).await?;
         // The new record counts unless it is a delete nothing needs.
         let new_h = if kind == Kind::Delete && !touches {
             None
         } else {
-            Some(self.pair.active_mut().header_at(off, u32::MAX, u32::MAX)?)
+            Some(
+                self.pair
+                    .active_mut()
+                    .header_at(off, u32::MAX, u32::MAX)
+                    .await?,
+            )
         };
         if let Some((_, old_off, h)) = old {
             self.tally.count_header(&h, w, false);
-            self.entry_leaves(old_off, &h)?;
+            self.entry_leaves(old_off, &h).await?;
         }
         if let Some(h) = new_h {
             self.tally.count_header(&h, w, true);

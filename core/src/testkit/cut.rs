@@ -3,8 +3,9 @@
 //! [`Rig`](super::Rig)) and `SimFlash` (its own cut) alike. The test opens
 //! the store (its region factory) and hands the result over.
 
+use super::front::KvStore;
 use super::model::{check_store, Model, Write};
-use crate::{Error, Index, RamError, Region, Store};
+use crate::{Error, RamError};
 use std::vec::Vec;
 
 /// The index [`run_until_cut`] reports for a cut during the open.
@@ -55,17 +56,15 @@ pub fn power_lost<T, E: PowerLoss>(r: &Result<T, Error<E>>) -> bool {
 /// write and of the one in flight at the cut. Returns the index of the write in flight at the cut
 /// ([`DURING_OPEN`]: the open itself), or `None` if no cut came. Any other
 /// failure panics.
-pub fn run_until_cut<R, I, B>(
-    opened: Result<Store<R, I, B>, Error<R::Error>>,
+pub fn run_until_cut<S>(
+    opened: Result<S, Error<S::E>>,
     wl: &[Write],
     start: usize,
     model: &mut impl Acknowledge,
 ) -> Option<usize>
 where
-    R: Region,
-    R::Error: PowerLoss,
-    I: Index,
-    B: AsMut<[u8]>,
+    S: KvStore,
+    S::E: PowerLoss,
 {
     let mut s = match opened {
         Ok(s) => s,
@@ -101,19 +100,14 @@ pub fn resume_at(inflight: usize, start: usize) -> usize {
 /// as `model` or as `model` with the in-flight write applied, on every key
 /// of `keys` and of the models. Returns the model now in force and whether
 /// the in-flight write took effect. Panics with `ctx` otherwise.
-pub fn recover<R, I, B>(
-    reopened: Result<Store<R, I, B>, Error<R::Error>>,
+pub fn recover<S: KvStore>(
+    reopened: Result<S, Error<S::E>>,
     wl: &[Write],
     model: &Model,
     inflight: Option<usize>,
     keys: &[Vec<u8>],
     ctx: &str,
-) -> (Model, bool)
-where
-    R: Region,
-    I: Index,
-    B: AsMut<[u8]>,
-{
+) -> (Model, bool) {
     let mut s = reopened.unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e:?}"));
     let st = s.stats();
     assert_eq!(st.damaged_keys, 0, "{ctx}: a cut is never damage: {st:?}");

@@ -15,6 +15,10 @@
 //!   over `RamRegion` and `SimFlash` alike.
 //! - [`flash`] (with `flash-sim`): stores on `SimFlash` through the
 //!   embedded-storage adapter.
+//! - [`front`]: [`KvStore`], the calls the kit makes on a store, and (with
+//!   `async`) [`asynch`]: the async store driven through them, regions that
+//!   suspend at every call or stop at a gate (cancellation), a flash that
+//!   reads blocking and writes async.
 //! - [`damage`]: the damage harness's medium-independent half (lifecycle
 //!   scripts, traces, faults, the oracle and the result table).
 //!
@@ -35,6 +39,8 @@
 //! and power items), plus `testkit::cut`, `testkit::flash` or
 //! `testkit::damage` where they need those.
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod cut;
 // The harness's vocabulary (faults, verdicts, table rows) is documented
 // where it is defined, item by item only where the name is not enough.
@@ -42,11 +48,15 @@ pub mod cut;
 pub mod damage;
 #[cfg(feature = "flash-sim")]
 pub mod flash;
+pub mod front;
 pub mod model;
 pub mod power;
 pub mod workload;
 
 pub use cut::{power_lost, recover, resume_at, run_until_cut, Acknowledge, DURING_OPEN};
+pub use front::KvStore;
 pub use model::{batch_ops, check_store, universe, Model, Write};
+#[cfg(feature = "async")]
+pub use power::AsyncTestStore;
 pub use power::{CutRegion, Power, Rig, Strike, StrikeKind, TestStore};
 pub use workload::{varied_key, varied_universe, varied_workload, workload, Rng, XorShift};

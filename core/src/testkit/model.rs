@@ -6,7 +6,8 @@ use std::string::String;
 use std::vec::Vec;
 use std::{format, vec};
 
-use crate::{Error, Index, Op, Region, Store};
+use super::front::KvStore;
+use crate::{Error, Op};
 
 /// What the store must read: every key acknowledged and its last value.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -73,10 +74,7 @@ impl Write {
     }
 
     /// Runs the write on a store.
-    pub fn run<R: Region, I: Index, B: AsMut<[u8]>>(
-        &self,
-        s: &mut Store<R, I, B>,
-    ) -> Result<(), Error<R::Error>> {
+    pub fn run<S: KvStore>(&self, s: &mut S) -> Result<(), Error<S::E>> {
         match self {
             Write::Set(k, v) => s.set(k, v),
             Write::Delete(k) => s.remove(k).map(|_| ()),
@@ -96,8 +94,8 @@ pub fn universe(keys: u32) -> Vec<Vec<u8>> {
 
 /// Every key of `model` and of `universe` reads as the model says, and `len`
 /// agrees.
-pub fn check_store<R: Region, I: Index, B: AsMut<[u8]>>(
-    store: &mut Store<R, I, B>,
+pub fn check_store<S: KvStore>(
+    store: &mut S,
     model: &Model,
     universe: &[Vec<u8>],
 ) -> Result<(), String> {

@@ -234,6 +234,11 @@ impl Region for CutRegion<'_> {
 /// A store on a pair of [`CutRegion`]s.
 pub type TestStore<'r, 'p> = Store<&'r mut CutRegion<'p>, FixedIndex<64>, Vec<u8>>;
 
+/// The async store on a pair of [`CutRegion`]s, driven by the test kit.
+#[cfg(feature = "async")]
+pub type AsyncTestStore<'r, 'p> =
+    super::asynch::Blocked<super::asynch::Yielding<&'r mut CutRegion<'p>>, FixedIndex<64>, Vec<u8>>;
+
 /// Two regions on one power supply, with the configuration a test opens them
 /// with.
 #[derive(Debug)]
@@ -280,6 +285,33 @@ impl<'p> Rig<'p> {
             scratch,
             self.config,
         )
+    }
+    /// Opens the async store on both regions, each region call suspending
+    /// once ([`Yielding`](super::asynch::Yielding)), driven to completion
+    /// call by call.
+    #[cfg(feature = "async")]
+    pub fn open_async(&mut self) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
+        self.open_async_gated(super::asynch::Gate::never())
+    }
+    /// [`open_async`](Self::open_async) with both regions behind `gate`.
+    #[cfg(feature = "async")]
+    pub fn open_async_gated(
+        &mut self,
+        gate: std::rc::Rc<super::asynch::Gate>,
+    ) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
+        use super::asynch::{block_on, Blocked, Yielding};
+        let w = self.a.ram.geometry().write_unit;
+        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
+        let a = Yielding::new(&mut self.a, std::rc::Rc::clone(&gate));
+        let b = Yielding::new(&mut self.b, gate);
+        block_on(crate::AsyncStore::open(
+            a,
+            b,
+            FixedIndex::new(),
+            scratch,
+            self.config,
+        ))
+        .map(Blocked)
     }
     /// Opens a store read-only.
     pub fn open_read_only(&mut self) -> Result<TestStore<'_, 'p>, Error<RamError>> {
