@@ -210,9 +210,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
     }
 
-    /// The write that appended `add` bytes crossed the high-water mark
-    /// (FORMAT.md §7.1) and the target is erased: begin an incremental
-    /// switch. The write itself is in the active log already.
+    /// A write is about to cross the high-water mark (FORMAT.md §7.1) and
+    /// the target is erased: begin an incremental switch (steps 1–3) before
+    /// the write is appended to the active log; the write's slice of the
+    /// copy follows it ([`copy_after_write`](Self::copy_after_write)).
     pub(super) async fn begin_incremental(&mut self) -> Result<(), R::Error> {
         let r = self.begin_switch(Fold::Ops(&[])).await;
         if r.is_err() {
@@ -273,15 +274,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if let CopyState::Copying(c) = &mut self.copy {
             c.credit = left;
         }
-        let reserve = u64::from(self.copy.left_bytes())
-            + u64::from(self.config.max_record_len(w).unwrap_or(u32::MAX))
-            + u64::from(switch::erased_record_len(w));
-        let dst = self.pair.inactive();
-        let tight = reserve > u64::from(dst.size() - dst.append_at());
-        if self.copy.left_entries() == 0 || tight {
+        let largest = self.config.max_record_len(w).unwrap_or(u32::MAX);
+        if self.copy.left_entries() == 0 || self.target_lacks_room(largest) {
             self.finish_switch(Fold::Ops(&[])).await?;
         }
         Ok(())
+    }
+
+    /// Whether the target of the switch under way could not hold what is
+    /// left to copy, `extra` bytes more (a write's record, or the largest
+    /// one) and the erased record the commit writes: the switch must end
+    /// now (FORMAT.md §7.4).
+    pub(super) fn target_lacks_room(&self, extra: u32) -> bool {
+        let w = self.pair.active().geo.write_unit;
+        let need = u64::from(self.copy.left_bytes())
+            + u64::from(extra)
+            + u64::from(switch::erased_record_len(w));
+        let dst = self.pair.inactive();
+        need > u64::from(dst.size() - dst.append_at())
     }
 
     /// Copies entries that name records of the active region, visiting the

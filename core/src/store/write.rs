@@ -283,15 +283,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the target could not then hold what is left to copy.
     pub(super) fn trigger(&self, add: u32, live_after: u32) -> Trigger {
         let j = self.pair.active();
-        let w = j.geo.write_unit;
         let used = u64::from(j.append_at() - j.data_start());
         let must = j.sealed() || used + u64::from(add) > u64::from(j.capacity());
         if self.copying() {
-            let dst = self.pair.inactive();
-            let need = u64::from(self.copy.left_bytes())
-                + u64::from(add)
-                + u64::from(switch::erased_record_len(w));
-            return if must || need > u64::from(dst.size() - dst.append_at()) {
+            return if must || self.target_lacks_room(add) {
                 Trigger::Switch
             } else {
                 Trigger::Append
