@@ -207,3 +207,84 @@ fn the_async_store_writes_the_bytes_the_blocking_one_does() {
     }
     assert_eq!(r1.snapshot(), r2.snapshot());
 }
+
+/// `open` dropped at every await point: on fresh storage (the first
+/// format), on a store with data, and on a store left mid-switch by a cut.
+/// The regions must then open as after a cut at that point, with every
+/// acknowledged write.
+#[test]
+fn a_dropped_open_at_every_await_point_recovers_like_a_cut() {
+    use twinkv_core::testkit::asynch::Yielding;
+    use twinkv_core::{AsyncStore, FixedIndex, TearMode};
+
+    let wl = workload(60, 10, 21, 24);
+    let keys = universe(10);
+    let mut dropped = 0u64;
+    // Cases: how many writes precede the dropped open, and whether a cut
+    // interrupts the last of them (leaving a switch or a write torn).
+    for (writes, cut_last) in [(0, false), (25, false), (60, false), (40, true)] {
+        for at in [StopAt::Before, StopAt::After] {
+            let first = if at == StopAt::Before { 0 } else { 1 };
+            for k in first.. {
+                let power = Power::default();
+                let mut rig = Rig::new(&power, 1024, 4, config());
+                let mut model = Model::new();
+                if cut_last {
+                    // Find the steps of the writes before the last, then cut
+                    // in the middle of the last one.
+                    assert_eq!(
+                        run_until_cut(rig.open(), &wl[..writes - 1], 0, &mut model),
+                        None
+                    );
+                    let before = power.steps();
+                    power.reset_steps();
+                    power.cut_after(3, TearMode::Subset, k);
+                    let mut m2 = Model::new();
+                    let inflight = run_until_cut(rig.open(), &wl[writes - 1..writes], 0, &mut m2);
+                    assert!(
+                        inflight.is_some(),
+                        "the cut must land ({before} steps before)"
+                    );
+                    power.cancel();
+                    rig.restore();
+                    // The open below sees a cut state: the model or the model
+                    // with the last write.
+                } else {
+                    assert_eq!(
+                        run_until_cut(rig.open(), &wl[..writes], 0, &mut model),
+                        None
+                    );
+                }
+                let gate = Gate::never();
+                gate.arm(k, at);
+                let w = 4;
+                let scratch = vec![0u8; TestStore::scratch_len(&rig.config, w)];
+                let config = rig.config;
+                let opened = poll_until_gated(
+                    AsyncStore::open(
+                        Yielding::new(&mut rig.a, gate.clone()),
+                        Yielding::new(&mut rig.b, gate.clone()),
+                        FixedIndex::<64>::new(),
+                        scratch,
+                        config,
+                    ),
+                    &gate,
+                );
+                let ctx =
+                    format!("{writes} writes, cut_last={cut_last}: open dropped at {k} {at:?}");
+                match opened {
+                    Some(s) => {
+                        // Opened before the gate: nothing left to drop.
+                        drop(s.unwrap_or_else(|e| panic!("{ctx}: open failed: {e:?}")));
+                        break;
+                    }
+                    None => dropped += 1,
+                }
+                let inflight = if cut_last { Some(writes - 1) } else { None };
+                recover(rig.open_async(), &wl, &model, inflight, &keys, &ctx);
+            }
+        }
+    }
+    assert!(dropped > 20, "{dropped}");
+    eprintln!("{dropped} opens dropped at an await point, each recovered like a cut");
+}
