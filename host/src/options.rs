@@ -192,7 +192,9 @@ impl Options {
     }
 
     /// High-water and max-fill ratios in basis points (1/10 000):
-    /// `1 <= high_water <= max_fill <= 10000`. A write that takes the log
+    /// `1 <= high_water <= max_fill < 10000` (a max-fill of 10 000 leaves
+    /// no headroom and is refused: twinkv-core's `ConfigError::NoHeadroom`).
+    /// A write that takes the log
     /// past high-water compacts it into the other region; live data may not
     /// exceed max-fill.
     pub fn ratios(mut self, high_water_bp: u16, max_fill_bp: u16) -> Self {
@@ -376,9 +378,9 @@ pub fn min_region_size(c: &Config) -> Option<u32> {
 }
 
 pub(crate) fn check_config(c: &Config, size: u32) -> Result<()> {
-    if !c.is_valid() {
+    if let Err(e) = c.check() {
         return Err(Error::InvalidOptions(format!(
-            "need 1 <= high-water ({}) <= max-fill ({}) <= 10000 basis points and a max key length >= 1",
+            "{e}: need 1 <= high-water ({}) <= max-fill ({}) < 10000 basis points and a max key length >= 1",
             c.high_water_bp, c.max_fill_bp
         )));
     }
