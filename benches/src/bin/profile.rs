@@ -12,8 +12,10 @@
 //! state), `get-ram N` (N random gets), `set-ram N` (N random overwrites),
 //! `get-file N` / `get-hashmap N` (N random gets from a host store on
 //! files / a std `HashMap` of the same keys), `time-get N` (both timed,
-//! 7 interleaved rounds), `open-file N [R]` (open of a file store of N live keys, used = R × live,
-//! default 4, as a crash leaves it: not compacted on close).
+//! 7 interleaved rounds), `open-file N [R [close|batch]]` (open of a file store of N
+//! live keys, used = R × live, default 4, as a crash leaves it; with `close`,
+//! after a close that compacts it; with `batch`, the first N records written
+//! by `set_many` batches of 1,000, as the reopen table's stores are).
 use std::hint::black_box;
 
 use twinkv_benches::*;
@@ -121,21 +123,32 @@ fn main() {
             }
         }
         "open-file" => {
-            // `open-file N [R]`: the log holds R × N records (default 4), as a
-            // crash leaves it (no compaction on close).
+            // `open-file N [R [close|batch]]`: the log holds R × N records
+            // (default 4), as a crash leaves it (no compaction on close); with
+            // `close`, the store is closed with compaction on close first;
+            // with `batch`, its first N records are `set_many` batches.
             let ratio: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
+            let close = args.get(4).map(String::as_str) == Some("close");
+            let batch = args.get(4).map(String::as_str) == Some("batch");
             let dir = bench_dir();
             let base = dir.path().join("p");
             let size = round512((n as f64 * 40.0 * ratio as f64 / 0.75) as u64 + 65_536);
             {
-                let opts = twinkv_host::Options::new()
-                    .region_size(size)
-                    .compact_on_close(None);
+                let mut opts = twinkv_host::Options::new().region_size(size);
+                if !close {
+                    opts = opts.compact_on_close(None);
+                }
                 let mut s = twinkv_host::Store::open(&base, opts).expect("open");
-                for i in 0..(ratio * n) as u64 {
+                let first = if batch {
+                    bulk_load(&mut s, n, 16);
+                    n as u64
+                } else {
+                    0
+                };
+                for i in first..(ratio * n) as u64 {
                     s.set(key(i % n as u64), value(i, 16)).expect("set");
                 }
-                s.sync().expect("sync");
+                s.close().expect("close");
             }
             // Only the open is measured: the store is dropped (which may
             // compact on close) outside.
