@@ -890,7 +890,7 @@ fn reopen_cases(q: bool) -> Vec<(usize, f64)> {
 
 fn reopens(cases: &[(usize, f64)], reps: usize, dir: &(String, PathBuf)) -> Vec<Value> {
     println!("\n## Host: reopen\n");
-    println!("Live keys and used = 1, 2, 4 × live (100k keys), or 100 × live (1k keys over a 100k-record log), no switch while building, files on {} (page cache warm). Clean: `close()` then `Store::open` timed; crash: a child process builds the same store and aborts (no close, no sync), then `Store::open` timed. \"used bytes\" is what the reopened store's log holds. Min, median and max of {reps}.\n", dir.0);
+    println!("Live keys and log length (used / live) as in each row (long mode: 100k keys at 1, 2, 4 × live, and 1k keys over a 100k-record log), no switch while building, files on {} (page cache warm). Clean: `close()` then `Store::open` timed; crash: a child process builds the same store and aborts (no close, no sync), then `Store::open` timed. \"used bytes\" is what the reopened store's log holds. Min, median and max of {reps}.\n", dir.0);
     println!(
         "| live keys | used / live | after | open min | open median | open max | used bytes |"
     );
