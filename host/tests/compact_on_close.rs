@@ -195,3 +195,34 @@ fn a_failing_compaction_is_returned_by_close_and_loses_nothing() {
         );
     }
 }
+
+#[test]
+fn a_close_during_a_growth_compacts_and_the_reopen_settles_the_files() {
+    // 512 KiB regions: 6,000 keys (240 KB live) pass half the fill limit, so
+    // growth has begun extending the inactive file; 2,600 overwrites add
+    // 104 KB of garbage, over the ratio of 1.2 asked here.
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("kv");
+    let options = Options::new()
+        .region_size(512 * 1024)
+        .compact_on_close(Some(12_000));
+    let (s, model) = build(&base, options, 6_000, 2_600);
+    let (pa, pb) = s.file_paths();
+    let file_lens = || {
+        (
+            std::fs::metadata(&pa).unwrap().len(),
+            std::fs::metadata(&pb).unwrap().len(),
+        )
+    };
+    let (la, lb) = file_lens();
+    assert!(la != lb, "a growth is under way: files of {la} and {lb} B");
+    let (generation, _, live) = figures(&s);
+    assert!(s.would_compact_on_close());
+    s.close().unwrap();
+    let after = reopen_check(&base, &model);
+    assert!(compacted(after), "{after:?}");
+    assert!(after.0 > generation);
+    assert_eq!(after.2, live);
+    let (la, lb) = file_lens();
+    assert_eq!(la, lb, "the reopen settles both files on one size");
+}
