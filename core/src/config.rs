@@ -42,9 +42,12 @@ pub struct Config {
     pub max_key_len: u16,
     /// Largest value in bytes. Default 1024.
     pub max_value_len: u32,
-    /// High-water ratio in basis points (1..=10000). Default 8000 (0.8).
+    /// High-water ratio in basis points (1..=9999, at most max-fill).
+    /// Default 8000 (0.8).
     pub high_water_bp: u16,
-    /// Max-fill ratio in basis points (high-water..=10000). Default 9000 (0.9).
+    /// Max-fill ratio in basis points (high-water..=9999). Default 9000
+    /// (0.9). 10 000 is refused ([`ConfigError::NoHeadroom`], see
+    /// [`Config::with_ratios`]).
     pub max_fill_bp: u16,
     /// Each write that does not switch erases one erase unit of the inactive
     /// region ahead of the next switch (FORMAT.md §7.3). Default on; off,
@@ -88,7 +91,22 @@ impl Config {
         self.max_value_len = max_value_len;
         self
     }
-    /// Sets the ratios, in basis points.
+    /// Sets the ratios, in basis points: `1 <= high_water_bp <= max_fill_bp
+    /// < 10000`.
+    ///
+    /// Max-fill must leave headroom: [`Config::check`] refuses a max-fill
+    /// of 10 000 (1.0) with [`ConfigError::NoHeadroom`]. With it the live
+    /// data may fill the whole capacity `C`, and the switch (FORMAT.md §7.1)
+    /// frees `C × (1 − max-fill)` = 0 bytes beyond the record it folds in:
+    /// at full every write is a whole switch (a copy of all live data and
+    /// the erase of a region; the bound of FORMAT.md §7.4,
+    /// `L / (1 − max-fill)` bytes copied per write, is infinite), the
+    /// incremental switch never runs, and a switch may have no room left for
+    /// the erased record erase ahead needs (§7.3). Any ratio below 1.0 leaves
+    /// `C × (1 − max-fill)` bytes after every switch at full; how many writes
+    /// that buys depends on the region and record sizes: a write of `L`
+    /// bytes appends without a switch when `C × (1 − max-fill)` is at least
+    /// `L` plus an erased record (16 B at a write unit up to 16).
     pub const fn with_ratios(mut self, high_water_bp: u16, max_fill_bp: u16) -> Self {
         self.high_water_bp = high_water_bp;
         self.max_fill_bp = max_fill_bp;
@@ -125,6 +143,8 @@ impl Config {
             Err(ConfigError::HighWater)
         } else if self.max_fill_bp > BP_ONE {
             Err(ConfigError::MaxFill)
+        } else if self.max_fill_bp == BP_ONE {
+            Err(ConfigError::NoHeadroom)
         } else {
             Ok(())
         }
@@ -214,6 +234,9 @@ pub enum ConfigError {
     HighWater,
     /// The max-fill ratio is above 10 000 basis points.
     MaxFill,
+    /// The max-fill ratio is 10 000 basis points: no headroom, so that at
+    /// full every write would be a whole switch (see [`Config::with_ratios`]).
+    NoHeadroom,
     /// A region geometry is invalid (see [`Geometry::is_valid`]).
     Geometry,
     /// The two regions' write or erase units differ.
@@ -231,6 +254,9 @@ impl core::fmt::Display for ConfigError {
             ConfigError::KeyLimit => "max key length must be at least 1",
             ConfigError::HighWater => "high-water ratio must be 1..=max-fill basis points",
             ConfigError::MaxFill => "max-fill ratio must be at most 10000 basis points",
+            ConfigError::NoHeadroom => {
+                "max-fill ratio must be below 10000 basis points (1.0 leaves no headroom: every write at full would be a whole switch)"
+            }
             ConfigError::Geometry => "invalid region geometry",
             ConfigError::UnitsDiffer => "the regions' write or erase units differ",
             ConfigError::RegionTooSmall => "a region is no larger than its header area",
@@ -341,6 +367,8 @@ mod tests {
             ok.with_ratios(0, 9000),
             ok.with_ratios(9500, 9000),
             ok.with_ratios(8000, 10_001),
+            ok.with_ratios(10_000, 10_000),
+            ok.with_ratios(8000, 10_000),
             ok.with_limits(0, 16),
         ] {
             assert!(!bad.fits(G, G), "{bad:?}");
@@ -381,6 +409,13 @@ mod tests {
             (ok.with_ratios(0, 9000), G, G, ConfigError::HighWater),
             (ok.with_ratios(9500, 9000), G, G, ConfigError::HighWater),
             (ok.with_ratios(8000, 10001), G, G, ConfigError::MaxFill),
+            (
+                ok.with_ratios(10_000, 10_000),
+                G,
+                G,
+                ConfigError::NoHeadroom,
+            ),
+            (ok.with_ratios(1, 10_000), G, G, ConfigError::NoHeadroom),
             (
                 ok,
                 Geometry { write_unit: 3, ..G },

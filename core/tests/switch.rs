@@ -133,7 +133,7 @@ fn regression_live_data_above_high_water_no_wedge_bounded_switches() {
 /// (capacity × (1 − max-fill)) + 1.
 #[test]
 fn switch_count_is_bounded_over_a_long_workload() {
-    for (hw, mf) in [(8000, 9000), (4000, 9000), (10_000, 10_000), (9000, 9500)] {
+    for (hw, mf) in [(8000, 9000), (4000, 9000), (9_999, 9_999), (9000, 9500)] {
         let power = Power::default();
         let mut rig = Rig::new(
             &power,
@@ -171,13 +171,22 @@ fn rig_programmed(s: &TestStore<'_, '_>) -> u64 {
 fn regression_write_ending_at_the_last_byte_reopens() {
     for w in [1, 4, 16, 32] {
         let power = Power::default();
+        // The smallest headroom a configuration may have (a max-fill of
+        // 1.0 is refused): the live data stays a byte short of the
+        // capacity, so one overwritten record lets the log reach the last
+        // byte. It and nothing else is garbage (erase ahead off: no erased
+        // records), fewer bytes than a switch past high-water must free.
         let config = Config::new(4)
             .with_limits(8, 64)
-            .with_ratios(10_000, 10_000);
+            .with_ratios(9_999, 9_999)
+            .with_erase_ahead(false);
         let mut rig = Rig::new(&power, 1024, w, config);
         let mut model = Model::new();
         {
             let mut s = rig.open().unwrap();
+            s.set(b"kx", b"").unwrap();
+            s.set(b"kx", b"").unwrap();
+            model.insert(b"kx".to_vec(), Vec::new());
             let mut i = 0u8;
             loop {
                 let free = s.stats().free_bytes;

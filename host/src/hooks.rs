@@ -6,10 +6,12 @@
 //! itself with SIGKILL, in the middle of the operation for a program or an
 //! erase (half the bytes written), before it for a flush or fsync.
 //!
-//! Two more, per thread (so tests running in parallel do not see each
-//! other's): [`last_op`] records the last counted step of this thread, and
+//! More, per thread (so tests running in parallel do not see each
+//! other's): [`last_op`] records the last counted step of this thread,
 //! [`enospc_at_fill`] makes a file fill (creating a region file, growing one
-//! in a resize) fail with "no space left on device" half-way.
+//! in a resize) fail with "no space left on device" half-way, and
+//! [`fail_nth`] makes a program, erase, flush or fsync return an I/O error
+//! without touching the file.
 
 use std::cell::Cell;
 use std::io;
@@ -72,6 +74,31 @@ thread_local! {
     static FILLS: Cell<u64> = const { Cell::new(0) };
     static FAIL_MAP: Cell<bool> = const { Cell::new(false) };
     static ENOSPC_AT: Cell<u64> = const { Cell::new(0) };
+    static FAIL_OP: Cell<Option<(Op, u64)>> = const { Cell::new(None) };
+}
+
+/// Make this thread's `n`-th step of kind `op` from now (1-based; a
+/// program, erase, flush or fsync of a mapped region) fail with an I/O
+/// error before it changes anything. `n` = 0 disables. Counted apart from
+/// [`die_at_step`]'s steps; the failing step is not counted there.
+pub fn fail_nth(op: Op, n: u64) {
+    FAIL_OP.with(|f| f.set((n > 0).then_some((op, n))));
+}
+
+/// `Some(error)` when this step of kind `op` must fail ([`fail_nth`]).
+pub(crate) fn injected_failure(op: Op) -> Option<io::Error> {
+    FAIL_OP.with(|f| match f.get() {
+        Some((o, n)) if o == op => {
+            if n == 1 {
+                f.set(None);
+                Some(io::Error::other(format!("{op:?} failed (test hook)")))
+            } else {
+                f.set(Some((o, n - 1)));
+                None
+            }
+        }
+        _ => None,
+    })
 }
 
 /// The last step this thread counted (a program, erase, flush or fsync of a

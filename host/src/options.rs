@@ -9,6 +9,15 @@ use crate::region::{MmapRegion, ERASE_UNIT};
 /// Default region size: 1 MiB per file.
 pub const DEFAULT_REGION_SIZE: u32 = 1 << 20;
 
+/// Default of [`Options::compact_on_close`]: a close compacts the log when it
+/// holds more than twice the live bytes (more garbage than live data).
+pub const DEFAULT_COMPACT_ON_CLOSE_BP: u32 = 20_000;
+
+/// A close compacts only a log holding at least this many bytes of garbage
+/// (used − live): below it a reopen replays the garbage in well under a
+/// millisecond, less than the compaction's erase and syncs would cost.
+pub const COMPACT_ON_CLOSE_MIN_GARBAGE: u32 = 64 * 1024;
+
 /// Largest region size: the largest multiple of 512 below 4 GiB (the format
 /// records sizes as `u32`). The default [`Options::max_region_size`].
 pub const MAX_REGION_SIZE: u32 = u32::MAX / ERASE_UNIT * ERASE_UNIT;
@@ -115,6 +124,30 @@ pub enum Durability {
 /// region's size (an unfinished extension is cut off; a smaller partner is
 /// extended, which that open pays for), and bytes past a committed region
 /// that a growth step had added are cut off.
+///
+/// # Compaction on close
+///
+/// Opening replays the active log, garbage included: its cost follows the
+/// log, not the live data. So a clean close ([`Store::close`](crate::Store::close),
+/// or dropping a writable store while [`sync_on_close`](Self::sync_on_close)
+/// is on) first syncs, then compacts the log (a switch, as
+/// [`Store::compact`](crate::Store::compact)) when it is mostly garbage:
+///
+/// - used bytes > ratio × live bytes (ratio 2.0 by default,
+///   [`DEFAULT_COMPACT_ON_CLOSE_BP`]; set with
+///   [`compact_on_close`](Self::compact_on_close)), and
+/// - used − live ≥ [`COMPACT_ON_CLOSE_MIN_GARBAGE`] (64 KiB), so that small
+///   stores are not compacted on every close;
+///
+/// and nothing else is under way: a drop leaves a switch under way as it is
+/// (`close` finishes it first, which compacts). The next open then replays
+/// at most `ratio × live + 64 KiB` bytes of log, whatever the history.
+/// Checked at close time, whether or not this open wrote anything (a store
+/// left long by a crash is compacted by the next clean close). A failed
+/// compaction is returned by `close` like any close error (ignored by a
+/// drop) and loses nothing: everything written was synced before it began,
+/// and a switch cut short leaves the old region in force (FORMAT.md §7.2).
+/// Not recorded in the store: it applies to this open only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub(crate) region_size: Option<u32>,
@@ -129,6 +162,9 @@ pub struct Options {
     /// Growth is off (`auto_grow(false)`).
     pub(crate) no_auto_grow: bool,
     pub(crate) max_region_size: Option<u32>,
+    /// [`Options::compact_on_close`]: unset is the default
+    /// ([`DEFAULT_COMPACT_ON_CLOSE_BP`]), `Some(None)` off.
+    pub(crate) compact_on_close: Option<Option<u32>>,
 }
 
 impl Options {
@@ -156,7 +192,9 @@ impl Options {
     }
 
     /// High-water and max-fill ratios in basis points (1/10 000):
-    /// `1 <= high_water <= max_fill <= 10000`. A write that takes the log
+    /// `1 <= high_water <= max_fill < 10000` (a max-fill of 10 000 leaves
+    /// no headroom and is refused: twinkv-core's `ConfigError::NoHeadroom`).
+    /// A write that takes the log
     /// past high-water compacts it into the other region; live data may not
     /// exceed max-fill.
     pub fn ratios(mut self, high_water_bp: u16, max_fill_bp: u16) -> Self {
@@ -194,6 +232,24 @@ impl Options {
     pub fn sync_on_close(mut self, on: bool) -> Self {
         self.no_sync_on_close = !on;
         self
+    }
+
+    /// When a clean close compacts the log (see [Compaction on
+    /// close](Options#compaction-on-close)): `Some(ratio)` compacts when
+    /// the used bytes exceed `ratio` basis points of the live bytes (and
+    /// the garbage is at least [`COMPACT_ON_CLOSE_MIN_GARBAGE`]); `None`
+    /// never compacts on close (the log is left as it is). Default
+    /// `Some(`[`DEFAULT_COMPACT_ON_CLOSE_BP`]`)` (2.0). A ratio of 10 000
+    /// or less compacts whenever the garbage reaches the minimum.
+    pub fn compact_on_close(mut self, used_over_live_bp: Option<u32>) -> Self {
+        self.compact_on_close = Some(used_over_live_bp);
+        self
+    }
+
+    /// The compaction-on-close ratio in force, in basis points (`None`: off).
+    pub(crate) fn compact_on_close_bp(&self) -> Option<u32> {
+        self.compact_on_close
+            .unwrap_or(Some(DEFAULT_COMPACT_ON_CLOSE_BP))
     }
 
     /// Whether to create the store when its files are absent (default true).
@@ -322,9 +378,9 @@ pub fn min_region_size(c: &Config) -> Option<u32> {
 }
 
 pub(crate) fn check_config(c: &Config, size: u32) -> Result<()> {
-    if !c.is_valid() {
+    if let Err(e) = c.check() {
         return Err(Error::InvalidOptions(format!(
-            "need 1 <= high-water ({}) <= max-fill ({}) <= 10000 basis points and a max key length >= 1",
+            "{e}: need 1 <= high-water ({}) <= max-fill ({}) < 10000 basis points and a max key length >= 1",
             c.high_water_bp, c.max_fill_bp
         )));
     }

@@ -184,10 +184,15 @@ fn invalid_options() {
         Options::new().region_size(1000),
         Options::new().region_size(1024), // default limits need more
         Options::new().ratios(9000, 8000),
+        // A max-fill of 1.0 leaves no headroom.
+        Options::new().ratios(9000, 10_000),
+        Options::new().high_water(10_000),
     ] {
         let e = Store::open(&base, o).unwrap_err();
         assert!(matches!(e, Error::InvalidOptions(_)), "{e}");
     }
+    let e = Options::new().ratios(8000, 10_000).validate().unwrap_err();
+    assert!(e.to_string().contains("headroom"), "{e}");
     assert!(!twinkv_host::region_paths(&base).0.exists());
     assert_eq!(
         twinkv_host::min_region_size(&twinkv_core_config()),

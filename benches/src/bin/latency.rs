@@ -4,6 +4,7 @@
 //!
 //!     cargo run --release -p twinkv-benches --features peers-embedded,peers-host --bin latency -- long
 //!     cargo run --release -p twinkv-benches --bin latency -- quick     # CI: < 60 s, small sizes
+//!     cargo run --release -p twinkv-benches --bin latency -- reopen 5  # the host reopen table alone
 //!
 //! 1. Simulator, per geometry, per store: every `set` of a steady-state run
 //!    metered exactly ([`Metered`]: erase units, bytes programmed, bytes read
@@ -74,13 +75,8 @@ const TWIN_CONFIGS: &[TwinCfg] = &[
         idle_every: 10,
         incremental: true,
     },
-    TwinCfg {
-        name: "twinkv hw 1.0 / mf 1.0",
-        hw: 10000,
-        mf: 10000,
-        idle_every: 0,
-        incremental: true,
-    },
+    // "twinkv hw 1.0 / mf 1.0" was a row until max-fill 1.0 became
+    // invalid (`ConfigError::NoHeadroom`).
 ];
 
 /// Idle-time work of twinkv between sets (a firmware's idle loop): one erase
@@ -878,16 +874,30 @@ fn build_history(base: &Path, live: usize, ratio: f64) -> twinkv_host::Store {
     s
 }
 
-fn reopens(q: bool, dir: &(String, PathBuf)) -> Vec<Value> {
-    let live = if q { 1_000 } else { 100_000 };
-    let reps = if q { 1 } else { 3 };
+/// The reopen table's cases: (live keys, used / live).
+fn reopen_cases(q: bool) -> Vec<(usize, f64)> {
+    if q {
+        vec![(1_000, 1.0), (1_000, 2.0), (100, 100.0)]
+    } else {
+        vec![
+            (100_000, 1.0),
+            (100_000, 2.0),
+            (100_000, 4.0),
+            (1_000, 100.0),
+        ]
+    }
+}
+
+fn reopens(cases: &[(usize, f64)], reps: usize, dir: &(String, PathBuf)) -> Vec<Value> {
     println!("\n## Host: reopen\n");
-    println!("{live} live keys, used = 1, 2, 4 × live (no switch), files on {} (page cache warm). Clean: `close()` then `Store::open` timed; crash: a child process builds the same store and aborts (no close, no sync), then `Store::open` timed. Median and max of {reps}.\n", dir.0);
-    println!("| used / live | after | open median | open max | used bytes |");
-    println!("|---:|---|---:|---:|---:|");
+    println!("Live keys and log length (used / live) as in each row (long mode: 100k keys at 1, 2, 4 × live, and 1k keys over a 100k-record log), no switch while building, files on {} (page cache warm). Clean: `close()` then `Store::open` timed; crash: a child process builds the same store and aborts (no close, no sync), then `Store::open` timed. \"used bytes\" is what the reopened store's log holds. Min, median and max of {reps}.\n", dir.0);
+    println!(
+        "| live keys | used / live | after | open min | open median | open max | used bytes |"
+    );
+    println!("|---:|---:|---|---:|---:|---:|---:|");
     let exe = std::env::current_exe().expect("exe");
     let mut rows = Vec::new();
-    for ratio in [1.0, 2.0, 4.0] {
+    for &(live, ratio) in cases {
         for crash in [false, true] {
             let mut ts = Vec::new();
             let mut used = 0;
@@ -916,13 +926,15 @@ fn reopens(q: bool, dir: &(String, PathBuf)) -> Vec<Value> {
             }
             let after = if crash { "crash" } else { "clean close" };
             let max = ts.iter().copied().fold(0.0, f64::max);
+            let min = ts.iter().copied().fold(f64::INFINITY, f64::min);
             let med = median(&mut ts);
             println!(
-                "| {ratio} | {after} | {} | {} | {used} |",
+                "| {live} | {ratio} | {after} | {} | {} | {} | {used} |",
+                fmt_ns(min * 1e9),
                 fmt_ns(med * 1e9),
                 fmt_ns(max * 1e9)
             );
-            rows.push(json!({"used_over_live": ratio, "after": after, "open_s_median": med, "open_s_max": max, "used_bytes": used}));
+            rows.push(json!({"live_keys": live, "used_over_live": ratio, "after": after, "open_s_min": min, "open_s_median": med, "open_s_max": max, "used_bytes": used}));
         }
     }
     rows
@@ -935,12 +947,19 @@ fn main() {
         let ratio = args[4].parse().expect("ratio");
         crash_child(Path::new(&args[2]), live, ratio);
     }
+    if args.get(1).map(String::as_str) == Some("reopen") {
+        // The reopen table alone: `latency reopen [reps]`.
+        let reps = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+        let disk = fs_dirs().last().cloned().expect("a directory for files");
+        reopens(&reopen_cases(false), reps, &disk);
+        return;
+    }
     let q = match args.get(1).map(String::as_str) {
         Some("quick") => true,
         Some("long") => false,
         None => quick(),
         Some(other) => {
-            eprintln!("usage: latency [quick|long] (got {other:?})");
+            eprintln!("usage: latency [quick|long|reopen [reps]] (got {other:?})");
             std::process::exit(2);
         }
     };
@@ -969,7 +988,7 @@ fn main() {
     let disk = dirs.last().cloned().expect("a directory for files");
     let imp = imports(q, &disk);
     lap("imports");
-    let reo = reopens(q, &disk);
+    let reo = reopens(&reopen_cases(q), if q { 1 } else { 3 }, &disk);
     eprintln!("latency: {:.1} s", t0.elapsed().as_secs_f64());
     if !q {
         let out = results_dir().join("latency.json");

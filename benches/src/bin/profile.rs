@@ -10,7 +10,12 @@
 //! Scenarios (16 B keys and values): `switch-ram N` (one in-memory switch at
 //! N live keys, used = 4 × live), `rescan-ram N` (reopen + switch, same
 //! state), `get-ram N` (N random gets), `set-ram N` (N random overwrites),
-//! `open-file N` (open of a file store of N live keys, used = 4 × live).
+//! `get-file N` / `get-hashmap N` (N random gets from a host store on
+//! files / a std `HashMap` of the same keys), `time-get N` (both timed,
+//! 7 interleaved rounds), `open-file N [R [close|batch]]` (open of a file store of N
+//! live keys, used = R × live, default 4, as a crash leaves it; with `close`,
+//! after a close that compacts it; with `batch`, the first N records written
+//! by `set_many` batches of 1,000, as the reopen table's stores are).
 use std::hint::black_box;
 
 use twinkv_benches::*;
@@ -61,24 +66,96 @@ fn main() {
                 });
             }
         }
+        "get-file" | "get-hashmap" | "time-get" => {
+            // N random-order gets of 16 B values from a host store on files
+            // (`get-file`) or a `HashMap<Vec<u8>, Vec<u8>>` (`get-hashmap`)
+            // of the same N keys; `time-get N` times both, interleaved.
+            let dir = bench_dir();
+            let base = dir.path().join("g");
+            let opts = twinkv_host::Options::new().region_size(region_for(n, 16, 16, 0.25));
+            let mut s = twinkv_host::Store::open(&base, opts).expect("open");
+            bulk_load(&mut s, n, 16);
+            let map: std::collections::HashMap<Vec<u8>, Vec<u8>> = (0..n as u64)
+                .map(|i| (key(i).to_vec(), value(i, 16)))
+                .collect();
+            let keys: Vec<[u8; 16]> = shuffled(n, 9).iter().map(|&i| key(i)).collect();
+            let twin = |ks: &[[u8; 16]]| {
+                let mut t = 0usize;
+                for k in ks {
+                    t += s.get(k).expect("get").map_or(0, <[u8]>::len);
+                }
+                t
+            };
+            let hash = |ks: &[[u8; 16]]| {
+                let mut t = 0usize;
+                for k in ks {
+                    t += map.get(&k[..]).map_or(0, Vec::len);
+                }
+                t
+            };
+            match what {
+                "get-file" => assert_eq!(measured(|| twin(&keys)), 16 * n),
+                "get-hashmap" => assert_eq!(measured(|| hash(&keys)), 16 * n),
+                _ => {
+                    // At least 2M gets a round; 7 rounds of each, interleaved.
+                    let reps = (2_000_000 / n).max(1);
+                    let (mut ts, mut th) = (Vec::new(), Vec::new());
+                    for _ in 0..7 {
+                        let t = std::time::Instant::now();
+                        for _ in 0..reps {
+                            black_box(twin(&keys));
+                        }
+                        ts.push(t.elapsed().as_nanos() as f64 / (reps * n) as f64);
+                        let t = std::time::Instant::now();
+                        for _ in 0..reps {
+                            black_box(hash(&keys));
+                        }
+                        th.push(t.elapsed().as_nanos() as f64 / (reps * n) as f64);
+                    }
+                    let (ms, mh) = (median(&mut ts), median(&mut th));
+                    println!(
+                        "{n} keys: twinkv get {:.1} / {ms:.1} ns (min / median), HashMap::get {:.1} / {mh:.1} ns, ratio of medians {:.2}",
+                        ts[0],
+                        th[0],
+                        ms / mh
+                    );
+                }
+            }
+        }
         "open-file" => {
+            // `open-file N [R [close|batch]]`: the log holds R × N records
+            // (default 4), as a crash leaves it (no compaction on close); with
+            // `close`, the store is closed with compaction on close first;
+            // with `batch`, its first N records are `set_many` batches.
+            let ratio: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
+            let close = args.get(4).map(String::as_str) == Some("close");
+            let batch = args.get(4).map(String::as_str) == Some("batch");
             let dir = bench_dir();
             let base = dir.path().join("p");
-            let size = round512((n as f64 * 40.0 * 4.0 / 0.75) as u64 + 65_536);
+            let size = round512((n as f64 * 40.0 * ratio as f64 / 0.75) as u64 + 65_536);
             {
-                let mut s =
-                    twinkv_host::Store::open(&base, twinkv_host::Options::new().region_size(size))
-                        .expect("open");
-                for i in 0..(4 * n) as u64 {
+                let mut opts = twinkv_host::Options::new().region_size(size);
+                if !close {
+                    opts = opts.compact_on_close(None);
+                }
+                let mut s = twinkv_host::Store::open(&base, opts).expect("open");
+                let first = if batch {
+                    bulk_load(&mut s, n, 16);
+                    n as u64
+                } else {
+                    0
+                };
+                for i in first..(ratio * n) as u64 {
                     s.set(key(i % n as u64), value(i, 16)).expect("set");
                 }
-                s.sync().expect("sync");
+                s.close().expect("close");
             }
-            measured(|| {
-                twinkv_host::Store::open(&base, twinkv_host::Options::new())
-                    .expect("open")
-                    .len()
+            // Only the open is measured: the store is dropped (which may
+            // compact on close) outside.
+            let s = measured(|| {
+                twinkv_host::Store::open(&base, twinkv_host::Options::new()).expect("open")
             });
+            assert_eq!(s.len(), n);
         }
         other => panic!("unknown scenario {other}"),
     }

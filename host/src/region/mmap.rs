@@ -133,6 +133,10 @@ impl MmapRegion {
     /// The first half of [`Region::sync`].
     pub fn flush(&mut self) -> io::Result<()> {
         #[cfg(feature = "_test-hooks")]
+        if let Some(e) = crate::hooks::injected_failure(crate::hooks::Op::Flush) {
+            return Err(e);
+        }
+        #[cfg(feature = "_test-hooks")]
         crate::hooks::step(crate::hooks::Op::Flush);
         match &self.map {
             Map::Rw(m) => m.flush(),
@@ -144,6 +148,10 @@ impl MmapRegion {
     /// [`Region::sync`]; together with [`flush`](Self::flush) it covers both
     /// the mapped writes and the `pwrite`s of [`Region::erase`].
     pub fn sync_file(&mut self) -> io::Result<()> {
+        #[cfg(feature = "_test-hooks")]
+        if let Some(e) = crate::hooks::injected_failure(crate::hooks::Op::Fsync) {
+            return Err(e);
+        }
         #[cfg(feature = "_test-hooks")]
         crate::hooks::step(crate::hooks::Op::Fsync);
         self.file.sync_data()
@@ -200,6 +208,10 @@ impl Region for MmapRegion {
             return Err(invalid("program over bytes that are not erased"));
         }
         #[cfg(feature = "_test-hooks")]
+        if let Some(e) = crate::hooks::injected_failure(crate::hooks::Op::Program) {
+            return Err(e);
+        }
+        #[cfg(feature = "_test-hooks")]
         if crate::hooks::step(crate::hooks::Op::Program) {
             // Die half-way through the copy: a torn program.
             let half = (data.len() / 2).max(1);
@@ -216,6 +228,10 @@ impl Region for MmapRegion {
         }
         let (start, end) = self.check_range(from, (to - from) as usize)?;
         self.map_mut()?;
+        #[cfg(feature = "_test-hooks")]
+        if let Some(e) = crate::hooks::injected_failure(crate::hooks::Op::Erase) {
+            return Err(e);
+        }
         #[cfg(feature = "_test-hooks")]
         if crate::hooks::step(crate::hooks::Op::Erase) {
             let mid = start + (end - start) / 2;

@@ -58,8 +58,9 @@ enum Mode {
 /// refuses further writes until reopened (core's `Poisoned`).
 ///
 /// Dropping a writable store syncs it if anything was written since the last
-/// sync (errors are ignored there; [`close`](Self::close) returns them;
-/// [`Options::sync_on_close`] turns it off).
+/// sync and compacts a log that is mostly garbage (errors are ignored there;
+/// [`close`](Self::close) returns them; [`Options::sync_on_close`] turns it
+/// off; see [Compaction on close](Options#compaction-on-close)).
 pub struct Store {
     inner: Option<Inner>,
     base: PathBuf,
@@ -77,6 +78,8 @@ pub struct Store {
     unsynced: bool,
     /// This open created both files ([`Store::created`]).
     created: bool,
+    /// [`Options::compact_on_close`] in basis points (`None`: off).
+    compact_on_close: Option<u32>,
 }
 
 fn closed() -> Error {
@@ -136,6 +139,7 @@ impl Store {
             sync_on_close: !options.no_sync_on_close,
             unsynced: false,
             created,
+            compact_on_close: options.compact_on_close_bp(),
         };
         let r = (|| {
             if !options.create && !opened.committed {
@@ -169,16 +173,50 @@ impl Store {
 
     /// Finishes a switch under way (its remaining copy and commit, see
     /// twinkv-core's `Stats::switching`), syncs (when anything was written
-    /// since the last sync) and closes the store, returning the error that
-    /// dropping it would ignore.
+    /// since the last sync), compacts a log that is mostly garbage (see
+    /// [Compaction on close](Options#compaction-on-close)) and closes the
+    /// store, returning the error that dropping it would ignore.
     pub fn close(mut self) -> Result<()> {
+        // Done here, with its errors returned: not again by the drop.
+        self.sync_on_close = false;
         if self.mode == Mode::Write && self.inner.is_some() {
             // A switch under way (FORMAT.md §7.4) is finished: after a
             // reopen its copy would start over, behind an erase of what it
             // had copied.
             self.finish_switch()?;
         }
+        self.compact_on_close()?;
         self.sync_if_written()
+    }
+
+    /// Whether a close would compact the log now (see [Compaction on
+    /// close](Options#compaction-on-close)): a writable store with the
+    /// option on, no switch under way, and a log holding more than the
+    /// ratio × the live bytes and at least
+    /// [`COMPACT_ON_CLOSE_MIN_GARBAGE`](crate::COMPACT_ON_CLOSE_MIN_GARBAGE)
+    /// bytes of garbage.
+    pub fn would_compact_on_close(&self) -> bool {
+        let (Some(bp), Mode::Write, Some(inner)) = (self.compact_on_close, self.mode, &self.inner)
+        else {
+            return false;
+        };
+        let st = inner.stats();
+        let (used, live) = (u64::from(st.used_bytes), u64::from(st.live_bytes));
+        !st.switching
+            && !st.read_only
+            && used.saturating_sub(live) >= u64::from(crate::COMPACT_ON_CLOSE_MIN_GARBAGE)
+            && used * u64::from(twinkv_core::BP_ONE) > live * u64::from(bp)
+    }
+
+    /// The compaction of a clean close, when [`would_compact_on_close`](Self::would_compact_on_close):
+    /// a sync first (so that a failing compaction loses nothing), then a
+    /// switch; the caller's final sync follows.
+    fn compact_on_close(&mut self) -> Result<()> {
+        if !self.would_compact_on_close() {
+            return Ok(());
+        }
+        self.sync_if_written()?;
+        self.compact()
     }
 
     /// Finishes a switch under way, if any: its remaining copy and commit.
@@ -220,6 +258,7 @@ impl Store {
             sync_on_close: false,
             unsynced: false,
             created: false,
+            compact_on_close: None,
         };
         store.map()?;
         Ok(store)
@@ -484,11 +523,13 @@ impl Store {
 }
 
 /// A writable store syncs when dropped if anything was written since the
-/// last sync (unless [`Options::sync_on_close`] is off); errors are ignored
-/// here; [`Store::close`] returns them.
+/// last sync, and compacts a log that is mostly garbage (see [Compaction on
+/// close](Options#compaction-on-close)), unless [`Options::sync_on_close`]
+/// is off; errors are ignored here; [`Store::close`] returns them.
 impl Drop for Store {
     fn drop(&mut self) {
         if self.sync_on_close {
+            let _ = self.compact_on_close();
             let _ = self.sync_if_written();
         }
     }

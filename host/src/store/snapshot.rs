@@ -37,6 +37,7 @@ impl Store {
             sync_on_close: false,
             unsynced: false,
             created: false,
+            compact_on_close: None,
         })
     }
 }

@@ -69,12 +69,12 @@ pub(crate) fn parse_limits(s: &str) -> Result<(u16, u32), String> {
 /// `HW,MF`: high-water and max-fill ratios in basis points.
 pub(crate) fn parse_ratios(s: &str) -> Result<(u16, u16), String> {
     let bad = || {
-        format!("{s:?}: give HIGH_WATER,MAX_FILL in basis points, 1 <= HW <= MF <= 10000, e.g. 8000,9000")
+        format!("{s:?}: give HIGH_WATER,MAX_FILL in basis points, 1 <= HW <= MF < 10000 (a max-fill of 10000 leaves no headroom), e.g. 8000,9000")
     };
     let (h, m) = s.split_once(',').ok_or_else(bad)?;
     let h: u16 = h.trim().parse().map_err(|_| bad())?;
     let m: u16 = m.trim().parse().map_err(|_| bad())?;
-    if h < 1 || h > m || m > 10_000 {
+    if h < 1 || h > m || m >= 10_000 {
         return Err(bad());
     }
     Ok((h, m))
