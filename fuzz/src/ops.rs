@@ -97,14 +97,16 @@ pub const SMALL_INDEX: usize = 8;
 pub const CUTS: usize = 3;
 
 /// (high-water, max-fill) ratios in basis points, picked by [`Setup::ratios`].
+// Max-fill 10 000 (no headroom) is refused by `Config::check`
+// (`ConfigError::NoHeadroom`): the fullest ratios here are 9 999.
 pub const RATIOS: [(u16, u16); 8] = [
     (8000, 9000),
     (6000, 9000),
     (5000, 5000),
-    (9000, 10_000),
+    (9000, 9999),
     (2000, 3000),
     (9500, 9600),
-    (1, 10_000),
+    (1, 9999),
     (7000, 7500),
 ];
 
