@@ -1,8 +1,9 @@
 //! twinkv in an embassy application on an STM32F411CE, over embassy-stm32's
 //! async flash driver (`Flash::new(p.FLASH, Irqs)`, the FLASH interrupt
 //! bound to the driver's handler): the store is an `AsyncStore`, and every
-//! program and erase it does is awaited, so the executor runs other tasks
-//! while the flash controller works.
+//! program and erase it does is awaited, so the executor may run other tasks
+//! while the flash controller works (see "Erase in idle time" for how much
+//! that gains on this chip).
 //!
 //! # Two async partitions of one driver
 //!
@@ -16,7 +17,7 @@
 //! # Cancellation
 //!
 //! Every call of the store is a future; dropping one before it completes (a
-//! `select` that lost, a task cancelled) leaves the regions as a power cut at
+//! `select` or a timeout that gave up on it) leaves the regions as a power cut at
 //! that await point would: the call's write is all or nothing. The store
 //! then refuses every call with `Error::Cancelled`; open the regions again
 //! and recovery proceeds as after a cut (README, "Async: embassy and other
