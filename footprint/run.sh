@@ -16,11 +16,10 @@
 # Build settings (Cargo.toml, [profile.release]): thumbv7m-none-eabi,
 # opt-level "s", fat LTO, codegen-units 1, overflow checks off, panic-halt.
 #
-# Rows for twinkv features that do not exist yet (the async front end:
-# feature `async`, bin `twinkv-async`; typed values: feature `serde`, bin
-# `twinkv-typed`) are built when core/Cargo.toml has the feature and the
-# bin exists, each in a build of its own (so the feature does not reach the
-# other rows), and are reported as skipped otherwise.
+# The rows of twinkv features (the async front end: bin `twinkv-async`,
+# feature `async`; typed values: bin `twinkv-typed`, feature `typed`, which
+# enable twinkv-core's `async` and `serde`) are each built in a build of
+# their own, so that the feature does not reach the other rows.
 #
 # Installs what it needs if missing (.ci/lib/thumb-qemu-tools.sh, shared with
 # .ci/stages/40-firmware.sh): the thumbv7m-none-eabi target (rustup),
@@ -44,24 +43,16 @@ thumb_qemu_tools "$TARGET"
 
 # ----- rows -----------------------------------------------------------------------
 
-# bin|core feature ("-": none)|label
+# bin|feature of this crate ("-": none)|label
 ROWS=(
     "baseline|-|baseline: start-up, flash, report; no store"
     "twinkv|-|twinkv, blocking; FixedIndex<64>"
-    "twinkv-async|async|twinkv, async front end"
-    "twinkv-typed|serde|twinkv, typed values (serde)"
+    "twinkv-async|async|twinkv, async front end, embassy_futures::block_on"
+    "twinkv-typed|typed|twinkv, blocking, typed values (serde, postcard)"
     "seq|-|sequential-storage 8, no cache"
     "seq-cache|-|sequential-storage 8, 64-key pointer cache"
     "ekv|-|ekv 1, 12 pages of 4 KiB"
 )
-
-has_feature() {
-    awk -v f="$1" '
-        /^\[/ { in_features = ($0 ~ /^\[features\][[:space:]]*$/); next }
-        in_features && $1 == f { found = 1 }
-        END { exit !found }
-    ' "$ROOT/core/Cargo.toml"
-}
 
 export CARGO_TARGET_DIR="$HERE/target"
 BIN_DIR="$CARGO_TARGET_DIR/$TARGET/release"
@@ -81,19 +72,12 @@ for row in "${ROWS[@]}"; do
     [ "$feature" = - ] && cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
 done
 
-declare -A SKIP
 for row in "${ROWS[@]}"; do
     IFS='|' read -r bin feature _ <<<"$row"
     [ "$feature" = - ] && continue
-    if ! has_feature "$feature"; then
-        SKIP[$bin]="skipped: twinkv-core has no feature \`$feature\` yet"
-    elif [ ! -f "src/bin/$bin.rs" ]; then
-        SKIP[$bin]="skipped: core has \`$feature\`, but footprint/src/bin/$bin.rs is not written yet"
-    else
-        echo "--- building $bin with twinkv-core/$feature"
-        cargo build --release --bin "$bin" --features "twinkv-core/$feature"
-        cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
-    fi
+    echo "--- building $bin with feature $feature"
+    cargo build --release --bin "$bin" --features "$feature"
+    cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
 done
 
 # ----- measure ---------------------------------------------------------------------
@@ -123,7 +107,6 @@ stack() {
 declare -A FLASH STACK
 for row in "${ROWS[@]}"; do
     IFS='|' read -r bin _ _ <<<"$row"
-    [ -n "${SKIP[$bin]:-}" ] && continue
     FLASH[$bin]=$(flash "$OUT_DIR/$bin")
     STACK[$bin]=$(stack "$OUT_DIR/$bin")
 done
@@ -138,9 +121,7 @@ echo "|---|---:|---:|---:|"
 base=${FLASH[baseline]}
 for row in "${ROWS[@]}"; do
     IFS='|' read -r bin _ label <<<"$row"
-    if [ -n "${SKIP[$bin]:-}" ]; then
-        echo "| $label | – | – | ${SKIP[$bin]} |"
-    elif [ "$bin" = baseline ]; then
+    if [ "$bin" = baseline ]; then
         echo "| $label | ${FLASH[$bin]} B | – | ${STACK[$bin]} B |"
     else
         echo "| $label | ${FLASH[$bin]} B | $((FLASH[$bin] - base)) B | ${STACK[$bin]} B |"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# CI stage: the example firmware for real MCUs in mcu-examples/ (an embassy
-# application and an RTIC 2 application on an STM32F411, thumbv7em-none-eabihf)
-# must build. They are not run: there is no board, and QEMU models no STM32F4
+# CI stage: the example firmware for real MCUs in mcu-examples/ (embassy
+# applications on the blocking and the async flash driver and an RTIC 2
+# application, on an STM32F411, thumbv7em-none-eabihf) must build. They are not run: there is no board, and QEMU models no STM32F4
 # flash controller.
 #
 # Installs the thumbv7em-none-eabihf target with rustup if missing. Checks

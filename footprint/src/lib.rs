@@ -13,6 +13,7 @@
 //! in [`stack`], with its argument. No binary links `alloc`.
 #![no_std]
 
+use core::cell::RefCell;
 use core::hint::black_box;
 
 use embedded_storage::nor_flash::{self as nor, NorFlashErrorKind};
@@ -107,6 +108,50 @@ impl embedded_storage_async::nor_flash::NorFlash for RamFlash {
 
     async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         nor::NorFlash::write(self, offset, bytes)
+    }
+}
+
+/// A [`RamFlash`] shared through a `RefCell` by the two regions of an async
+/// store, as an async NOR flash (the whole flash; `AsyncFlashRegion::new`
+/// takes each region's range of it): what `SharedFlashRegion::halves` does
+/// for the blocking store. Each call borrows the flash for its duration,
+/// which never spans an await (the RAM flash completes at once).
+pub struct SharedAsync<'f>(pub &'f RefCell<RamFlash>);
+
+impl nor::ErrorType for SharedAsync<'_> {
+    type Error = NorFlashErrorKind;
+}
+
+impl SharedAsync<'_> {
+    fn flash(&self) -> Result<core::cell::RefMut<'_, RamFlash>, NorFlashErrorKind> {
+        self.0
+            .try_borrow_mut()
+            .map_err(|_| NorFlashErrorKind::Other)
+    }
+}
+
+impl embedded_storage_async::nor_flash::ReadNorFlash for SharedAsync<'_> {
+    const READ_SIZE: usize = 1;
+
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        nor::ReadNorFlash::read(&mut *self.flash()?, offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.borrow().bytes.len()
+    }
+}
+
+impl embedded_storage_async::nor_flash::NorFlash for SharedAsync<'_> {
+    const WRITE_SIZE: usize = WRITE;
+    const ERASE_SIZE: usize = ERASE;
+
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        nor::NorFlash::erase(&mut *self.flash()?, from, to)
+    }
+
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        nor::NorFlash::write(&mut *self.flash()?, offset, bytes)
     }
 }
 

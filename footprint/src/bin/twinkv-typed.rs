@@ -1,0 +1,55 @@
+//! twinkv, typed values (feature `serde`): the blocking row's store, each of
+//! the 3 values set and read back as a `#[derive(Serialize, Deserialize)]`
+//! struct through `set_as` / `get_as` (postcard, no allocator) instead of
+//! as bytes.
+
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+
+use panic_halt as _;
+use serde::{Deserialize, Serialize};
+use twinkv_core::{Config, FixedIndex, SharedFlashRegion, Store};
+use twinkv_footprint::{key, value, KEYS, TWO_UNITS, VALUES, WRITE};
+
+/// A setting: its slot and its text (borrowed from the read buffer when
+/// decoded). Postcard: 1 + 1 + up to 10 bytes.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Setting<'a> {
+    slot: u8,
+    text: &'a [u8],
+}
+
+const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
+const SCRATCH: usize = CONFIG.scratch_len(WRITE as u32);
+
+fn work() -> bool {
+    let flash = RefCell::new(twinkv_footprint::two_units());
+    let Ok((a, b)) = SharedFlashRegion::halves(&flash, 0, TWO_UNITS as u32) else {
+        return false;
+    };
+    let mut scratch = [0u8; SCRATCH];
+    let Ok(mut store) = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], CONFIG) else {
+        return false;
+    };
+    let mut buf = [0u8; 32];
+    for i in 0..KEYS.len() {
+        let setting = Setting {
+            slot: i as u8,
+            text: value(i),
+        };
+        if store.set_as(&key(i), &setting, &mut buf).is_err() {
+            return false;
+        }
+    }
+    (0..KEYS.len()).all(|i| match store.get_as::<Setting>(&key(i), &mut buf) {
+        Ok(Some(got)) => core::hint::black_box(&got).slot == i as u8 && got.text == VALUES[i],
+        _ => false,
+    })
+}
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    twinkv_footprint::measure("twinkv, typed", work)
+}
