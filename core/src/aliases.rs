@@ -113,3 +113,42 @@ pub type FlashStore<'f, F, const KEYS: usize, const SCRATCH: usize> =
 #[cfg_attr(docsrs, doc(cfg(feature = "critical-section")))]
 pub type MutexFlashStore<'f, F, const KEYS: usize, const SCRATCH: usize> =
     Store<crate::MutexFlashRegion<'f, F>, FixedIndex<KEYS>, Scratch<SCRATCH>>;
+
+/// [`flash_geometry`](crate::flash_geometry) for an async flash
+/// (`embedded_storage_async::nor_flash::NorFlash`): the [`Geometry`] of a
+/// region of `size` bytes, `const`, so a firmware checks its configuration
+/// with [`Config::fits`] at compile time.
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub const fn async_flash_geometry<F: embedded_storage_async::nor_flash::NorFlash>(
+    size: u32,
+) -> crate::Geometry {
+    // The sizes are tiny constants of the flash type (a NOR flash's units).
+    crate::Geometry {
+        size,
+        read_unit: F::READ_SIZE as u32,
+        write_unit: F::WRITE_SIZE as u32,
+        erase_unit: F::ERASE_SIZE as u32,
+    }
+}
+
+/// [`flash_scratch_len`] for an async flash: [`Config::scratch_len`] at
+/// `F::WRITE_SIZE`, for the `SCRATCH` parameter of [`AsyncFlashStore`].
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub const fn async_flash_scratch_len<F: embedded_storage_async::nor_flash::NorFlash>(
+    config: &Config,
+) -> usize {
+    config.scratch_len(async_flash_geometry::<F>(0).write_unit)
+}
+
+/// The async store over two regions of async flash ([`AsyncFlashRegion`],
+/// e.g. over two embassy-embedded-hal `Partition`s of one flash), with an
+/// index of `KEYS` entries and a scratch buffer of `SCRATCH` bytes
+/// ([`async_flash_scratch_len`]).
+///
+/// [`AsyncFlashRegion`]: crate::AsyncFlashRegion
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub type AsyncFlashStore<F, const KEYS: usize, const SCRATCH: usize> =
+    crate::AsyncStore<crate::AsyncFlashRegion<F>, FixedIndex<KEYS>, Scratch<SCRATCH>>;

@@ -107,6 +107,8 @@ pub mod testkit;
 #[cfg(feature = "critical-section")]
 pub use aliases::MutexFlashStore;
 pub use aliases::RamStore;
+#[cfg(feature = "async")]
+pub use aliases::{async_flash_geometry, async_flash_scratch_len, AsyncFlashStore};
 #[cfg(feature = "embedded-storage")]
 pub use aliases::{flash_scratch_len, FlashStore};
 pub use config::{fill_limit, Config, ConfigError, BP_ONE};

@@ -453,3 +453,44 @@ fn read_unit_above_one_runs_a_store() {
     });
     assert!(switches >= 3);
 }
+
+/// The async flash's geometry and scratch length are the blocking flash's,
+/// and `AsyncFlashRegion` takes a flash that reads blocking and writes async
+/// (nrf-softdevice's shape) with the blocking adapter's checks.
+#[test]
+fn async_flash_geometry_and_adapter_match_the_blocking_ones() {
+    use twinkv_core::testkit::asynch::{block_on, SplitFlash};
+    use twinkv_core::{
+        async_flash_geometry, async_flash_scratch_len, flash_geometry, flash_scratch_len,
+        AsyncFlashRegion, AsyncRegion, Config, FlashConfigError, SimFlash,
+    };
+    type Flash = SimFlash<Vec<u8>, 8, 1024>;
+    const CONFIG: Config = Config::new(0x5EED).with_limits(16, 64);
+    assert_eq!(
+        async_flash_geometry::<SplitFlash<Flash>>(8192),
+        flash_geometry::<Flash>(8192)
+    );
+    assert_eq!(
+        async_flash_scratch_len::<SplitFlash<Flash>>(&CONFIG),
+        flash_scratch_len::<Flash>(&CONFIG)
+    );
+    let flash = || SplitFlash(Flash::new(vec![0; Flash::storage_len(8192)], 8192).unwrap());
+    assert!(matches!(
+        AsyncFlashRegion::new(flash(), 512, 1024),
+        Err(FlashConfigError::Misaligned)
+    ));
+    assert!(matches!(
+        AsyncFlashRegion::new(flash(), 4096, 8192),
+        Err(FlashConfigError::OutOfBounds)
+    ));
+    let mut r = AsyncFlashRegion::new(flash(), 4096, 4096).unwrap();
+    assert_eq!(r.geometry(), flash_geometry::<Flash>(4096));
+    block_on(r.program(8, &[1, 2, 3, 4, 5, 6, 7, 8])).unwrap();
+    let mut buf = [0u8; 5];
+    block_on(r.read(9, &mut buf)).unwrap();
+    assert_eq!(buf, [2, 3, 4, 5, 6]);
+    assert_eq!(
+        r.flash().0.as_bytes()[4096 + 8..4096 + 16],
+        [1, 2, 3, 4, 5, 6, 7, 8]
+    );
+}

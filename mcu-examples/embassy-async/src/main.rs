@@ -48,10 +48,12 @@ use embassy_stm32::flash::{Async, Flash, InterruptHandler};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::mutex::Mutex;
 use embassy_time::{Duration, Ticker};
-use embedded_storage_async::nor_flash::{NorFlash, ReadNorFlash};
 use panic_halt as _;
 use static_cell::StaticCell;
-use twinkv_core::{AsyncFlashRegion, AsyncStore, Config, FixedIndex, Geometry, Scratch};
+use twinkv_core::{
+    async_flash_geometry, async_flash_scratch_len, AsyncFlashRegion, AsyncFlashStore, AsyncStore,
+    Config, FixedIndex, Geometry, Scratch,
+};
 
 bind_interrupts!(struct Irqs {
     FLASH => InterruptHandler;
@@ -69,12 +71,7 @@ const REGION_SIZE: u32 = 0x2_0000;
 
 /// The geometry of one region, from the async flash traits' units (what
 /// `AsyncFlashRegion::new` derives at run time).
-const REGION: Geometry = Geometry {
-    size: REGION_SIZE,
-    read_unit: <Part as ReadNorFlash>::READ_SIZE as u32,
-    write_unit: <Part as NorFlash>::WRITE_SIZE as u32,
-    erase_unit: <Part as NorFlash>::ERASE_SIZE as u32,
-};
+const REGION: Geometry = async_flash_geometry::<Part>(REGION_SIZE);
 
 /// Keys up to 16 bytes, values up to 64; writes leave erasing to `maintain`.
 const CONFIG: Config = Config::new(0x7C4B_E3BA_0002)
@@ -85,11 +82,7 @@ const _: () = assert!(CONFIG.fits(REGION, REGION));
 
 /// The store: two async partitions, an index of up to 32 keys, and a scratch
 /// buffer sized for `CONFIG` at the flash's write unit.
-type Kv = AsyncStore<
-    AsyncFlashRegion<Part>,
-    FixedIndex<32>,
-    Scratch<{ CONFIG.scratch_len(REGION.write_unit) }>,
->;
+type Kv = AsyncFlashStore<Part, 32, { async_flash_scratch_len::<Part>(&CONFIG) }>;
 
 // The store can cross contexts.
 const _: () = {
