@@ -282,9 +282,36 @@ pub const fn fill_limit(capacity: u32, ratio_bp: u16) -> u32 {
     whole.wrapping_add(capacity % one * ratio / one)
 }
 
+/// The bytes of live records a switch under way copies after a write of
+/// `add` bytes (FORMAT.md §7.4): `add / (1 − max-fill)`, rounded down, with
+/// max-fill at most 9 999 basis points. In 32-bit divisions only, like
+/// [`fill_limit`] (a 64-bit division pulls a large routine into a
+/// Cortex-M image).
+pub(crate) const fn copy_slice(add: u32, max_fill_bp: u16) -> u64 {
+    let one = BP_ONE as u32;
+    let fill = if max_fill_bp as u32 > one - 1 {
+        one - 1
+    } else {
+        max_fill_bp as u32
+    };
+    let headroom = one - fill;
+    (add / headroom) as u64 * one as u64 + (add % headroom * one / headroom) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_slice_equals_the_64_bit_formula() {
+        for add in [0, 1, 2, 7, 99, 4095, 65_536, 429_497, 1 << 30, u32::MAX] {
+            for fill in [0u16, 1, 5000, 8000, 9000, 9998, 9999, 10_000] {
+                let headroom = u64::from(BP_ONE - fill.min(9999));
+                let want = u64::from(add) * u64::from(BP_ONE) / headroom;
+                assert_eq!(copy_slice(add, fill), want, "add {add} fill {fill}");
+            }
+        }
+    }
 
     /// The 64-bit formula `fill_limit` replaced.
     fn fill_limit_u64(capacity: u32, ratio_bp: u16) -> u32 {

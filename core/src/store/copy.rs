@@ -261,8 +261,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     async fn copy_after_write_inner(&mut self, add: u32) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
-        let headroom = u64::from(crate::config::BP_ONE - self.config.max_fill_bp.min(9999));
-        let slice = u64::from(add) * u64::from(crate::config::BP_ONE) / headroom + 1;
+        let slice = crate::config::copy_slice(add, self.config.max_fill_bp) + 1;
         let credit = match &mut self.copy {
             CopyState::Copying(c) => {
                 c.credit = c.credit.saturating_add(slice);
