@@ -86,8 +86,9 @@ mod engine_async {
              from one source. **Cancellation:** a call whose future is dropped\n\
              before it completes leaves the regions as a power cut at that point\n\
              would, and the store refuses every later call with\n\
-             [`Error::Cancelled`](crate::Error::Cancelled): open the regions again\n\
-             and recovery proceeds as after a cut. A region passed by value to\n\
+             [`Error::Cancelled`](crate::Error::Cancelled): take the regions back\n\
+             ([`into_parts`](Self::into_parts)) and open them again; recovery\n\
+             proceeds as after a cut. A region passed by value to\n\
              `open` is dropped with a dropped `open` future: pass `&mut` regions\n\
              to keep them. The example below is the blocking store's; README,\n\
              \"Async\", has the async one.\n\n"
