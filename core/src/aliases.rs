@@ -115,7 +115,7 @@ pub type MutexFlashStore<'f, F, const KEYS: usize, const SCRATCH: usize> =
     Store<crate::MutexFlashRegion<'f, F>, FixedIndex<KEYS>, Scratch<SCRATCH>>;
 
 /// [`flash_geometry`](crate::flash_geometry) for an async flash
-/// (`embedded_storage_async::nor_flash::NorFlash`): the [`Geometry`] of a
+/// (`embedded_storage_async::nor_flash::NorFlash`): the [`Geometry`](crate::Geometry) of a
 /// region of `size` bytes, `const`, so a firmware checks its configuration
 /// with [`Config::fits`] at compile time.
 #[cfg(feature = "async")]
