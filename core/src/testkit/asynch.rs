@@ -13,6 +13,27 @@ use std::rc::Rc;
 use super::front::KvStore;
 use crate::{AsyncRegion, AsyncStore, Error, Geometry, Index, Op, Region, Stats};
 
+/// Which store a scenario drives: the blocking one, or the async one driven
+/// call by call ([`Blocked`]). Both are compiled from one engine source; a
+/// scenario run through both checks the async compilation keeps every
+/// guarantee. The kit's `open_as` functions ([`Rig::open_as`](super::Rig::open_as),
+/// `flash::open_as`) open a [`DynStore`] through either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front {
+    /// [`Store`](crate::Store).
+    Blocking,
+    /// [`AsyncStore`], every call driven by [`block_on`].
+    Async,
+}
+
+impl Front {
+    /// Both fronts, blocking first.
+    pub const BOTH: [Front; 2] = [Front::Blocking, Front::Async];
+}
+
+/// A store of either [`Front`], with region error `E`.
+pub type DynStore<'a, E> = std::boxed::Box<dyn KvStore<E = E> + 'a>;
+
 /// Polls `fut` to completion on this thread. A future that is pending
 /// without hope (a [`Gate`] closed) spins forever: use [`poll_until_gated`]
 /// for those.

@@ -3,8 +3,15 @@
 //! shared scenarios run on.
 
 use core::cell::RefCell;
+#[cfg(feature = "async")]
+use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
+
+#[cfg(feature = "async")]
+use super::asynch::{block_on, Blocked, DynStore, Front, SplitFlash};
+#[cfg(feature = "async")]
+use crate::{AsyncFlashRegion, AsyncStore};
 
 use crate::{Config, Error, FixedIndex, FlashError, SharedFlashRegion, SimError, SimFlash, Store};
 
@@ -62,6 +69,128 @@ pub fn open_two<'a, const W: usize>(
     );
     let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
     Store::open(ra, rb, FixedIndex::new(), scratch, cfg)
+}
+
+/// A blocking NOR flash shared through a `RefCell`, borrowed for each call:
+/// two regions on one flash for [`AsyncFlashRegion`](crate::AsyncFlashRegion)
+/// (through [`SplitFlash`]), which owns its flash.
+#[cfg(feature = "async")]
+#[derive(Debug)]
+pub struct CellFlash<'a, F>(pub &'a RefCell<F>);
+
+#[cfg(feature = "async")]
+mod cell {
+    use super::CellFlash;
+    use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+
+    impl<F: ErrorType> ErrorType for CellFlash<'_, F> {
+        type Error = F::Error;
+    }
+    impl<F: ReadNorFlash> ReadNorFlash for CellFlash<'_, F> {
+        const READ_SIZE: usize = F::READ_SIZE;
+        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), F::Error> {
+            self.0.borrow_mut().read(offset, bytes)
+        }
+        fn capacity(&self) -> usize {
+            self.0.borrow().capacity()
+        }
+    }
+    impl<F: NorFlash> NorFlash for CellFlash<'_, F> {
+        const WRITE_SIZE: usize = F::WRITE_SIZE;
+        const ERASE_SIZE: usize = F::ERASE_SIZE;
+        fn erase(&mut self, from: u32, to: u32) -> Result<(), F::Error> {
+            self.0.borrow_mut().erase(from, to)
+        }
+        fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), F::Error> {
+            self.0.borrow_mut().write(offset, bytes)
+        }
+    }
+}
+
+/// A region of a shared [`Sim`] for the async store: blocking reads, async
+/// writes and erases ([`SplitFlash`], nrf-softdevice's shape).
+#[cfg(feature = "async")]
+pub type AsyncFRegion<'a, const W: usize> = AsyncFlashRegion<SplitFlash<CellFlash<'a, Sim<W>>>>;
+/// The async store on two [`AsyncFRegion`]s, driven call by call.
+#[cfg(feature = "async")]
+pub type AsyncFlashStore<'a, const W: usize> =
+    Blocked<AsyncFRegion<'a, W>, FixedIndex<32>, Vec<u8>>;
+
+/// `offset .. offset + size` of `flash` as an [`AsyncFRegion`] that takes
+/// [`SimError::Ecc`] as unreadable data, like [`open`]'s regions.
+#[cfg(feature = "async")]
+fn async_region<const W: usize>(
+    flash: &RefCell<Sim<W>>,
+    offset: u32,
+    size: u32,
+) -> AsyncFRegion<'_, W> {
+    AsyncFlashRegion::new(SplitFlash(CellFlash(flash)), offset, size)
+        .expect("region fits the flash")
+        .with_unreadable(SimError::is_ecc)
+}
+
+/// [`open`] through the async store: the flash split in halves, each an
+/// [`AsyncFRegion`].
+#[cfg(feature = "async")]
+pub fn open_async<'a, const W: usize>(
+    flash: &'a RefCell<Sim<W>>,
+    cfg: Config,
+) -> Result<AsyncFlashStore<'a, W>, StoreError> {
+    let half = flash.borrow().as_bytes().len() as u32 / 2;
+    let (a, b) = (
+        async_region(flash, 0, half),
+        async_region(flash, half, half),
+    );
+    open_async_on(a, b, cfg)
+}
+
+/// [`open_two`] through the async store.
+#[cfg(feature = "async")]
+pub fn open_two_async<'a, const W: usize>(
+    a: &'a RefCell<Sim<W>>,
+    b: &'a RefCell<Sim<W>>,
+    cfg: Config,
+) -> Result<AsyncFlashStore<'a, W>, StoreError> {
+    let size = |f: &RefCell<Sim<W>>| f.borrow().as_bytes().len() as u32;
+    let (ra, rb) = (async_region(a, 0, size(a)), async_region(b, 0, size(b)));
+    open_async_on(ra, rb, cfg)
+}
+
+#[cfg(feature = "async")]
+fn open_async_on<'a, const W: usize>(
+    a: AsyncFRegion<'a, W>,
+    b: AsyncFRegion<'a, W>,
+    cfg: Config,
+) -> Result<AsyncFlashStore<'a, W>, StoreError> {
+    let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
+    block_on(AsyncStore::open(a, b, FixedIndex::new(), scratch, cfg)).map(Blocked)
+}
+
+/// [`open`] or [`open_async`], by `front`.
+#[cfg(feature = "async")]
+pub fn open_as<'a, const W: usize>(
+    front: Front,
+    flash: &'a RefCell<Sim<W>>,
+    cfg: Config,
+) -> Result<DynStore<'a, FlashError<SimError>>, StoreError> {
+    match front {
+        Front::Blocking => open::<W>(flash, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
+        Front::Async => open_async::<W>(flash, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
+    }
+}
+
+/// [`open_two`] or [`open_two_async`], by `front`.
+#[cfg(feature = "async")]
+pub fn open_two_as<'a, const W: usize>(
+    front: Front,
+    a: &'a RefCell<Sim<W>>,
+    b: &'a RefCell<Sim<W>>,
+    cfg: Config,
+) -> Result<DynStore<'a, FlashError<SimError>>, StoreError> {
+    match front {
+        Front::Blocking => open_two::<W>(a, b, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
+        Front::Async => open_two_async::<W>(a, b, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
+    }
 }
 
 /// Runs `f` with each const write unit (1, 2, 4, 8, 16, 32) as a type-level

@@ -324,6 +324,55 @@ impl<'p> Rig<'p> {
             self.config,
         )
     }
+    /// Opens the async store read-only (as [`open_async`](Self::open_async)).
+    #[cfg(feature = "async")]
+    pub fn open_read_only_async(&mut self) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
+        use super::asynch::{block_on, Blocked, Gate, Yielding};
+        let scratch = vec![0u8; 4096];
+        let a = Yielding::new(&mut self.a, Gate::never());
+        let b = Yielding::new(&mut self.b, Gate::never());
+        block_on(crate::AsyncStore::open_read_only(
+            a,
+            b,
+            FixedIndex::new(),
+            scratch,
+            self.config,
+        ))
+        .map(Blocked)
+    }
+    /// [`open`](Self::open) or [`open_async`](Self::open_async), by `front`.
+    #[cfg(feature = "async")]
+    pub fn open_as(
+        &mut self,
+        front: super::asynch::Front,
+    ) -> Result<super::asynch::DynStore<'_, RamError>, Error<RamError>> {
+        use super::asynch::{DynStore, Front};
+        match front {
+            Front::Blocking => self
+                .open()
+                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
+            Front::Async => self
+                .open_async()
+                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
+        }
+    }
+    /// [`open_read_only`](Self::open_read_only) or
+    /// [`open_read_only_async`](Self::open_read_only_async), by `front`.
+    #[cfg(feature = "async")]
+    pub fn open_read_only_as(
+        &mut self,
+        front: super::asynch::Front,
+    ) -> Result<super::asynch::DynStore<'_, RamError>, Error<RamError>> {
+        use super::asynch::{DynStore, Front};
+        match front {
+            Front::Blocking => self
+                .open_read_only()
+                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
+            Front::Async => self
+                .open_read_only_async()
+                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
+        }
+    }
     /// Reboot after a cut.
     pub fn restore(&mut self) {
         self.a.restore();
