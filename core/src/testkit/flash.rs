@@ -193,6 +193,34 @@ pub fn open_two_as<'a, const W: usize>(
     }
 }
 
+/// [`open_two_as`], read-only (`Store::open_read_only`).
+#[cfg(feature = "async")]
+pub fn open_two_read_only_as<'a, const W: usize>(
+    front: Front,
+    a: &'a RefCell<Sim<W>>,
+    b: &'a RefCell<Sim<W>>,
+    cfg: Config,
+) -> Result<DynStore<'a, FlashError<SimError>>, StoreError> {
+    let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
+    match front {
+        Front::Blocking => {
+            let region = |f: &'a RefCell<Sim<W>>| {
+                SharedFlashRegion::whole(f)
+                    .expect("whole flash")
+                    .with_unreadable(SimError::is_ecc)
+            };
+            FlashStore::<W>::open_read_only(region(a), region(b), FixedIndex::new(), scratch, cfg)
+                .map(|s| Box::new(s) as DynStore<'a, _>)
+        }
+        Front::Async => {
+            let size = |f: &RefCell<Sim<W>>| f.borrow().as_bytes().len() as u32;
+            let (ra, rb) = (async_region(a, 0, size(a)), async_region(b, 0, size(b)));
+            let opened = AsyncStore::open_read_only(ra, rb, FixedIndex::<32>::new(), scratch, cfg);
+            block_on(opened).map(|s| Box::new(Blocked(s)) as DynStore<'a, _>)
+        }
+    }
+}
+
 /// Runs `f` with each const write unit (1, 2, 4, 8, 16, 32) as a type-level
 /// value; evaluates to the six results in that order.
 #[doc(hidden)]
