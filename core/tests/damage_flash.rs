@@ -10,9 +10,7 @@ use std::cell::RefCell;
 
 use twinkv_core::testkit::asynch::Front;
 use twinkv_core::testkit::damage::*;
-use twinkv_core::testkit::flash::{
-    config, open_two, open_two_as, open_two_read_only_as, sim, FlashStore, Sim,
-};
+use twinkv_core::testkit::flash::{config, open_two, open_two_as, sim, FlashStore, Sim};
 use twinkv_core::testkit::Write;
 use twinkv_core::Stats;
 
@@ -82,8 +80,8 @@ fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>], front: Front) -> Probe {
             keys: keys,
             empty: is_empty(img),
             changed: image(&a, &b) != *img,
-            open_ro: open_two_read_only_as(front, &a, &b, config()),
-            open_rw: open_two_as(front, &a, &b, config()),
+            open_ro: open_two_as(front, true, &a, &b, config()),
+            open_rw: open_two_as(front, false, &a, &b, config()),
             read: core_opened,
             write: core_write_phase,
             refusal: core_refusal,

@@ -627,7 +627,7 @@ mod flash {
                     }
                 }
                 let mut model = Model::new();
-                let opened = open_two_as::<W>(front, &a, &b, cfg());
+                let opened = open_two_as::<W>(front, false, &a, &b, cfg());
                 let inflight = run_until_cut(opened, &wl, 0, &mut model);
                 let Some(i) = inflight else { continue };
                 if erase {
@@ -641,7 +641,7 @@ mod flash {
                     f.restore_power();
                 }
                 let keys = varied_universe(KEYS);
-                let mut s = open_two_as::<W>(front, &a, &b, cfg()).unwrap();
+                let mut s = open_two_as::<W>(front, false, &a, &b, cfg()).unwrap();
                 let mut after = model.clone();
                 if let Some(w) = wl.get(i) {
                     w.apply_to(&mut after);

@@ -34,6 +34,11 @@ impl Front {
 /// A store of either [`Front`], with region error `E`.
 pub type DynStore<'a, E> = std::boxed::Box<dyn KvStore<E = E> + 'a>;
 
+/// `s` as a [`DynStore`].
+pub fn boxed<'a, S: KvStore + 'a>(s: S) -> DynStore<'a, S::E> {
+    std::boxed::Box::new(s)
+}
+
 /// Polls `fut` to completion on this thread. A future that is pending
 /// without hope (a [`Gate`] closed) spins forever: use [`poll_until_gated`]
 /// for those.

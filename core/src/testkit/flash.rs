@@ -3,13 +3,11 @@
 //! shared scenarios run on.
 
 use core::cell::RefCell;
-#[cfg(feature = "async")]
-use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
 
 #[cfg(feature = "async")]
-use super::asynch::{block_on, Blocked, DynStore, Front, SplitFlash};
+use super::asynch::{block_on, boxed, Blocked, DynStore, Front, SplitFlash};
 #[cfg(feature = "async")]
 use crate::{AsyncFlashRegion, AsyncStore};
 
@@ -61,14 +59,22 @@ pub fn open_two<'a, const W: usize>(
     b: &'a RefCell<Sim<W>>,
     cfg: Config,
 ) -> Result<FlashStore<'a, W>, StoreError> {
-    let ra = SharedFlashRegion::whole(a).expect("whole flash A");
-    let rb = SharedFlashRegion::whole(b).expect("whole flash B");
-    let (ra, rb) = (
-        ra.with_unreadable(SimError::is_ecc),
-        rb.with_unreadable(SimError::is_ecc),
-    );
+    let (ra, rb) = whole_regions(a, b);
     let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
     Store::open(ra, rb, FixedIndex::new(), scratch, cfg)
+}
+
+/// Each flash whole as a region that takes [`SimError::Ecc`] as unreadable.
+fn whole_regions<'a, const W: usize>(
+    a: &'a RefCell<Sim<W>>,
+    b: &'a RefCell<Sim<W>>,
+) -> (FRegion<'a, W>, FRegion<'a, W>) {
+    let whole = |f| {
+        SharedFlashRegion::whole(f)
+            .expect("whole flash")
+            .with_unreadable(SimError::is_ecc)
+    };
+    (whole(a), whole(b))
 }
 
 /// A blocking NOR flash shared through a `RefCell`, borrowed for each call:
@@ -141,27 +147,6 @@ pub fn open_async<'a, const W: usize>(
         async_region(flash, 0, half),
         async_region(flash, half, half),
     );
-    open_async_on(a, b, cfg)
-}
-
-/// [`open_two`] through the async store.
-#[cfg(feature = "async")]
-pub fn open_two_async<'a, const W: usize>(
-    a: &'a RefCell<Sim<W>>,
-    b: &'a RefCell<Sim<W>>,
-    cfg: Config,
-) -> Result<AsyncFlashStore<'a, W>, StoreError> {
-    let size = |f: &RefCell<Sim<W>>| f.borrow().as_bytes().len() as u32;
-    let (ra, rb) = (async_region(a, 0, size(a)), async_region(b, 0, size(b)));
-    open_async_on(ra, rb, cfg)
-}
-
-#[cfg(feature = "async")]
-fn open_async_on<'a, const W: usize>(
-    a: AsyncFRegion<'a, W>,
-    b: AsyncFRegion<'a, W>,
-    cfg: Config,
-) -> Result<AsyncFlashStore<'a, W>, StoreError> {
     let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
     block_on(AsyncStore::open(a, b, FixedIndex::new(), scratch, cfg)).map(Blocked)
 }
@@ -174,49 +159,43 @@ pub fn open_as<'a, const W: usize>(
     cfg: Config,
 ) -> Result<DynStore<'a, FlashError<SimError>>, StoreError> {
     match front {
-        Front::Blocking => open::<W>(flash, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
-        Front::Async => open_async::<W>(flash, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
+        Front::Blocking => open::<W>(flash, cfg).map(boxed),
+        Front::Async => open_async::<W>(flash, cfg).map(boxed),
     }
 }
 
-/// [`open_two`] or [`open_two_async`], by `front`.
+/// [`open_two`] through `front` (the async store on an [`AsyncFRegion`]
+/// per flash), read-only (`Store::open_read_only`) if `read_only`.
 #[cfg(feature = "async")]
 pub fn open_two_as<'a, const W: usize>(
     front: Front,
-    a: &'a RefCell<Sim<W>>,
-    b: &'a RefCell<Sim<W>>,
-    cfg: Config,
-) -> Result<DynStore<'a, FlashError<SimError>>, StoreError> {
-    match front {
-        Front::Blocking => open_two::<W>(a, b, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
-        Front::Async => open_two_async::<W>(a, b, cfg).map(|s| Box::new(s) as DynStore<'a, _>),
-    }
-}
-
-/// [`open_two_as`], read-only (`Store::open_read_only`).
-#[cfg(feature = "async")]
-pub fn open_two_read_only_as<'a, const W: usize>(
-    front: Front,
+    read_only: bool,
     a: &'a RefCell<Sim<W>>,
     b: &'a RefCell<Sim<W>>,
     cfg: Config,
 ) -> Result<DynStore<'a, FlashError<SimError>>, StoreError> {
     let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
+    let index = FixedIndex::<32>::new();
     match front {
         Front::Blocking => {
-            let region = |f: &'a RefCell<Sim<W>>| {
-                SharedFlashRegion::whole(f)
-                    .expect("whole flash")
-                    .with_unreadable(SimError::is_ecc)
-            };
-            FlashStore::<W>::open_read_only(region(a), region(b), FixedIndex::new(), scratch, cfg)
-                .map(|s| Box::new(s) as DynStore<'a, _>)
+            let (ra, rb) = whole_regions(a, b);
+            if read_only {
+                Store::open_read_only(ra, rb, index, scratch, cfg).map(boxed)
+            } else {
+                Store::open(ra, rb, index, scratch, cfg).map(boxed)
+            }
         }
         Front::Async => {
             let size = |f: &RefCell<Sim<W>>| f.borrow().as_bytes().len() as u32;
             let (ra, rb) = (async_region(a, 0, size(a)), async_region(b, 0, size(b)));
-            let opened = AsyncStore::open_read_only(ra, rb, FixedIndex::<32>::new(), scratch, cfg);
-            block_on(opened).map(|s| Box::new(Blocked(s)) as DynStore<'a, _>)
+            block_on(async {
+                if read_only {
+                    AsyncStore::open_read_only(ra, rb, index, scratch, cfg).await
+                } else {
+                    AsyncStore::open(ra, rb, index, scratch, cfg).await
+                }
+            })
+            .map(|s| boxed(Blocked(s)))
         }
     }
 }

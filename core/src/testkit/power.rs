@@ -346,14 +346,10 @@ impl<'p> Rig<'p> {
         &mut self,
         front: super::asynch::Front,
     ) -> Result<super::asynch::DynStore<'_, RamError>, Error<RamError>> {
-        use super::asynch::{DynStore, Front};
+        use super::asynch::{boxed, Front};
         match front {
-            Front::Blocking => self
-                .open()
-                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
-            Front::Async => self
-                .open_async()
-                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
+            Front::Blocking => self.open().map(boxed),
+            Front::Async => self.open_async().map(boxed),
         }
     }
     /// [`open_read_only`](Self::open_read_only) or
@@ -363,14 +359,10 @@ impl<'p> Rig<'p> {
         &mut self,
         front: super::asynch::Front,
     ) -> Result<super::asynch::DynStore<'_, RamError>, Error<RamError>> {
-        use super::asynch::{DynStore, Front};
+        use super::asynch::{boxed, Front};
         match front {
-            Front::Blocking => self
-                .open_read_only()
-                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
-            Front::Async => self
-                .open_read_only_async()
-                .map(|s| std::boxed::Box::new(s) as DynStore<'_, _>),
+            Front::Blocking => self.open_read_only().map(boxed),
+            Front::Async => self.open_read_only_async().map(boxed),
         }
     }
     /// Reboot after a cut.
