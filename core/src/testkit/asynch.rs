@@ -11,7 +11,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::front::KvStore;
-use crate::{AsyncRegion, AsyncStore, Error, Geometry, Index, Op, Region, Stats};
+use super::power::{AsyncTestStore, Rig};
+use crate::{
+    AsyncRegion, AsyncStore, Error, FixedIndex, Geometry, Index, Op, RamError, Region, Stats,
+};
 
 /// Which store a scenario drives: the blocking one, or the async one driven
 /// call by call ([`Blocked`]). Both are compiled from one engine source; a
@@ -308,6 +311,42 @@ mod split {
         async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), F::Error> {
             yield_once().await;
             self.0.write(offset, bytes)
+        }
+    }
+}
+
+/// Opening a [`Rig`] through either [`Front`].
+impl<'p> Rig<'p> {
+    /// Opens the async store read-only (as [`open_async`](Self::open_async)).
+    pub fn open_read_only_async(&mut self) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
+        let scratch = std::vec![0u8; 4096];
+        let a = Yielding::new(&mut self.a, Gate::never());
+        let b = Yielding::new(&mut self.b, Gate::never());
+        block_on(AsyncStore::open_read_only(
+            a,
+            b,
+            FixedIndex::new(),
+            scratch,
+            self.config,
+        ))
+        .map(Blocked)
+    }
+    /// [`open`](Self::open) or [`open_async`](Self::open_async), by `front`.
+    pub fn open_as(&mut self, front: Front) -> Result<DynStore<'_, RamError>, Error<RamError>> {
+        match front {
+            Front::Blocking => self.open().map(boxed),
+            Front::Async => self.open_async().map(boxed),
+        }
+    }
+    /// [`open_read_only`](Self::open_read_only) or
+    /// [`open_read_only_async`](Self::open_read_only_async), by `front`.
+    pub fn open_read_only_as(
+        &mut self,
+        front: Front,
+    ) -> Result<DynStore<'_, RamError>, Error<RamError>> {
+        match front {
+            Front::Blocking => self.open_read_only().map(boxed),
+            Front::Async => self.open_read_only_async().map(boxed),
         }
     }
 }

@@ -324,47 +324,6 @@ impl<'p> Rig<'p> {
             self.config,
         )
     }
-    /// Opens the async store read-only (as [`open_async`](Self::open_async)).
-    #[cfg(feature = "async")]
-    pub fn open_read_only_async(&mut self) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
-        use super::asynch::{block_on, Blocked, Gate, Yielding};
-        let scratch = vec![0u8; 4096];
-        let a = Yielding::new(&mut self.a, Gate::never());
-        let b = Yielding::new(&mut self.b, Gate::never());
-        block_on(crate::AsyncStore::open_read_only(
-            a,
-            b,
-            FixedIndex::new(),
-            scratch,
-            self.config,
-        ))
-        .map(Blocked)
-    }
-    /// [`open`](Self::open) or [`open_async`](Self::open_async), by `front`.
-    #[cfg(feature = "async")]
-    pub fn open_as(
-        &mut self,
-        front: super::asynch::Front,
-    ) -> Result<super::asynch::DynStore<'_, RamError>, Error<RamError>> {
-        use super::asynch::{boxed, Front};
-        match front {
-            Front::Blocking => self.open().map(boxed),
-            Front::Async => self.open_async().map(boxed),
-        }
-    }
-    /// [`open_read_only`](Self::open_read_only) or
-    /// [`open_read_only_async`](Self::open_read_only_async), by `front`.
-    #[cfg(feature = "async")]
-    pub fn open_read_only_as(
-        &mut self,
-        front: super::asynch::Front,
-    ) -> Result<super::asynch::DynStore<'_, RamError>, Error<RamError>> {
-        use super::asynch::{boxed, Front};
-        match front {
-            Front::Blocking => self.open_read_only().map(boxed),
-            Front::Async => self.open_read_only_async().map(boxed),
-        }
-    }
     /// Reboot after a cut.
     pub fn restore(&mut self) {
         self.a.restore();
