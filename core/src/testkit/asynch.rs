@@ -11,10 +11,30 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::front::KvStore;
+use super::model::{batch_ops, Write};
 use super::power::{AsyncTestStore, Rig};
 use crate::{
     AsyncRegion, AsyncStore, Error, FixedIndex, Geometry, Index, Op, RamError, Region, Stats,
 };
+
+/// Runs `w` on the async store as one future stopped by `gate`: `None`
+/// when the gate stopped it (the future is then dropped, as an executor
+/// drops a cancelled task), else its result.
+pub fn run_gated<R: AsyncRegion, I: Index, B: AsMut<[u8]>>(
+    store: &mut AsyncStore<R, I, B>,
+    w: &Write,
+    gate: &Gate,
+) -> Option<Result<(), Error<R::Error>>> {
+    match w {
+        Write::Set(k, v) => poll_until_gated(store.set(k, v), gate),
+        Write::Delete(k) => poll_until_gated(store.remove(k), gate).map(|r| r.map(|_| ())),
+        Write::Batch(ops) => poll_until_gated(store.apply(&batch_ops(ops)), gate),
+        Write::Clear => poll_until_gated(store.clear(), gate),
+        Write::Compact => poll_until_gated(store.compact(), gate),
+        Write::Repair => poll_until_gated(store.repair(), gate).map(|r| r.map(|_| ())),
+        Write::Sync => poll_until_gated(store.sync(), gate),
+    }
+}
 
 /// Which store a scenario drives: the blocking one, or the async one driven
 /// call by call ([`Blocked`]). Both are compiled from one engine source; a
