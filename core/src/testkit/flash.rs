@@ -78,7 +78,7 @@ fn whole_regions<'a, const W: usize>(
 }
 
 /// A blocking NOR flash shared through a `RefCell`, borrowed for each call:
-/// two regions on one flash for [`AsyncFlashRegion`](crate::AsyncFlashRegion)
+/// two regions on one flash for [`AsyncFlashRegion`]
 /// (through [`SplitFlash`]), which owns its flash.
 #[cfg(feature = "async")]
 #[derive(Debug)]
