@@ -302,6 +302,11 @@ fn sample_cuts(first_seed: u64, stride: u64, target: u64) -> u64 {
 /// acknowledged last or was in flight since; a key the cut write touched may
 /// also answer `Corrupted` (reported, never silent). The figures are printed.
 ///
+/// Every scenario takes a `Front`: the `async_*` and `ecc_async_*` tests run
+/// it through the async store, on `AsyncFlashRegion`s over a flash that
+/// reads blocking and writes async (`SplitFlash`), ECC errors declared
+/// unreadable as for the blocking regions.
+///
 /// `TWINKV_CUT_SAMPLE=n` checks every n-th cut point only (default 1: all).
 #[cfg(feature = "flash-sim")]
 mod flash {
@@ -497,24 +502,32 @@ mod flash {
     }
 
     macro_rules! cut_test {
-        ($name:ident, $w:literal) => {
+        ($name:ident, $w:literal, $front:expr) => {
             #[test]
             fn $name() {
-                let strict = every_cut::<$w>(Front::Blocking, 0xA11CE + $w, false, false, sample());
-                let weak = weak_cuts::<$w>(Front::Blocking, 0xB0B + $w, false, sample());
-                eprintln!("W={}: strict {strict:?}", $w);
-                eprintln!("W={}: weak   {weak:?}", $w);
+                let front = $front;
+                let strict = every_cut::<$w>(front, 0xA11CE + $w, false, false, sample());
+                let weak = weak_cuts::<$w>(front, 0xB0B + $w, false, sample());
+                eprintln!("{front:?} W={}: strict {strict:?}", $w);
+                eprintln!("{front:?} W={}: weak   {weak:?}", $w);
                 assert!(strict.inflight_new > 0 && strict.inflight_old > 0);
             }
         };
     }
 
-    cut_test!(cut_every_step_w1, 1);
-    cut_test!(cut_every_step_w2, 2);
-    cut_test!(cut_every_step_w4, 4);
-    cut_test!(cut_every_step_w8, 8);
-    cut_test!(cut_every_step_w16, 16);
-    cut_test!(cut_every_step_w32, 32);
+    cut_test!(cut_every_step_w1, 1, Front::Blocking);
+    cut_test!(cut_every_step_w2, 2, Front::Blocking);
+    cut_test!(cut_every_step_w4, 4, Front::Blocking);
+    cut_test!(cut_every_step_w8, 8, Front::Blocking);
+    cut_test!(cut_every_step_w16, 16, Front::Blocking);
+    cut_test!(cut_every_step_w32, 32, Front::Blocking);
+    // The same through the async store (AsyncFlashRegion on SplitFlash).
+    cut_test!(async_cut_every_step_w1, 1, Front::Async);
+    cut_test!(async_cut_every_step_w2, 2, Front::Async);
+    cut_test!(async_cut_every_step_w4, 4, Front::Async);
+    cut_test!(async_cut_every_step_w8, 8, Front::Async);
+    cut_test!(async_cut_every_step_w16, 16, Front::Async);
+    cut_test!(async_cut_every_step_w32, 32, Front::Async);
 
     // ------------------------------------------------------------ ECC mode
 
