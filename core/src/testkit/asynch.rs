@@ -270,6 +270,9 @@ impl<R: AsyncRegion, I: Index, B: AsMut<[u8]>> KvStore for Blocked<R, I, B> {
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<R::Error>> {
         block_on(self.0.get(key, buf))
     }
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<R::Error>> {
+        block_on(self.0.contains_key(key))
+    }
     fn len(&self) -> usize {
         self.0.len()
     }

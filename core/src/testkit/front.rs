@@ -29,6 +29,8 @@ pub trait KvStore {
     fn maintain(&mut self, max_units: u32) -> Result<bool, Error<Self::E>>;
     /// [`Store::get`].
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<Self::E>>;
+    /// [`Store::contains_key`].
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<Self::E>>;
     /// [`Store::len`].
     fn len(&self) -> usize;
     /// [`Store::is_empty`].
@@ -68,6 +70,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> KvStore for Store<R, I, B> {
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<R::Error>> {
         Store::get(self, key, buf)
     }
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<R::Error>> {
+        Store::contains_key(self, key)
+    }
     fn len(&self) -> usize {
         Store::len(self)
     }
@@ -104,6 +109,9 @@ impl<S: KvStore + ?Sized> KvStore for std::boxed::Box<S> {
     }
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<S::E>> {
         (**self).get(key, buf)
+    }
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<S::E>> {
+        (**self).contains_key(key)
     }
     fn len(&self) -> usize {
         (**self).len()
