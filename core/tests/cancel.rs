@@ -10,7 +10,7 @@
 //! every acknowledged write with its last value, the dropped call's write
 //! all or nothing, nothing else changed, and the store takes writes.
 
-use twinkv_core::testkit::asynch::{block_on, poll_until_gated, Gate, StopAt};
+use twinkv_core::testkit::asynch::{block_on, poll_until_gated, run_gated, Gate, StopAt};
 use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, RamError};
 
@@ -50,19 +50,10 @@ fn gated(
     gate: &Gate,
 ) -> Option<Result<(), Error<RamError>>> {
     let store = &mut s.0;
-    let r = match call {
-        Call::Write(i) => match &wl[*i] {
-            Write::Set(k, v) => poll_until_gated(store.set(k, v), gate),
-            Write::Delete(k) => poll_until_gated(store.remove(k), gate).map(|r| r.map(|_| ())),
-            Write::Batch(ops) => poll_until_gated(store.apply(&batch_ops(ops)), gate),
-            Write::Clear => poll_until_gated(store.clear(), gate),
-            Write::Compact => poll_until_gated(store.compact(), gate),
-            Write::Repair => poll_until_gated(store.repair(), gate).map(|r| r.map(|_| ())),
-            Write::Sync => poll_until_gated(store.sync(), gate),
-        },
+    match call {
+        Call::Write(i) => run_gated(store, &wl[*i], gate),
         Call::Maintain => poll_until_gated(store.maintain(1), gate).map(|r| r.map(|_| ())),
-    };
-    r
+    }
 }
 
 #[derive(Default, Debug)]

@@ -1,6 +1,7 @@
 //! Damage: torn tails, mid-log bit flips, keys that must keep reporting
 //! corruption across switches, and exhaustive single-bit flips.
 
+use twinkv_core::testkit::asynch::Front;
 use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, TearMode};
 
@@ -224,6 +225,18 @@ fn damaged_header_mid_log_is_a_gap_of_unknown_keys() {
 /// except the newest record itself turning into a (reported) dirty tail.
 #[test]
 fn every_single_bit_flip_is_detected_or_harmless() {
+    every_single_bit_flip(Front::Blocking);
+}
+
+/// The same, each damaged image opened by the async store.
+#[test]
+fn every_single_bit_flip_is_detected_or_harmless_through_the_async_store() {
+    every_single_bit_flip(Front::Async);
+}
+
+/// Builds with the blocking store; every damaged image is opened through
+/// `front`.
+fn every_single_bit_flip(front: Front) {
     let (mut flips, mut detected, mut harmless) = (0u32, 0u32, 0u32);
     for w in [1, 4, 32] {
         let power = Power::default();
@@ -262,13 +275,13 @@ fn every_single_bit_flip_is_detected_or_harmless() {
             let region = if active_is_a { &mut rig.a } else { &mut rig.b };
             region.ram.flip_bit(bit / 8, (bit % 8) as u8).unwrap();
             flips += 1;
-            let mut s = match rig.open_read_only() {
+            let mut s = match rig.open_read_only_as(front) {
                 Ok(s) => s,
                 Err(Error::Corrupted) => {
                     detected += 1;
                     continue;
                 }
-                Err(e) => panic!("W={w} bit {bit}: open {e:?}"),
+                Err(e) => panic!("{front:?} W={w} bit {bit}: open {e:?}"),
             };
             let st = s.stats();
             let mut reported = st.damage_found_at_open > 0 || st.dirty_tail;
@@ -283,7 +296,7 @@ fn every_single_bit_flip_is_detected_or_harmless() {
                             wrong = Some((k.clone(), v));
                         }
                     }
-                    Err(e) => panic!("W={w} bit {bit}: get {e:?}"),
+                    Err(e) => panic!("{front:?} W={w} bit {bit}: get {e:?}"),
                 }
             }
             if let Some((k, v)) = wrong {
@@ -291,7 +304,7 @@ fn every_single_bit_flip_is_detected_or_harmless() {
                 // reported dirty tail (FORMAT.md §6.2).
                 assert!(
                     st.dirty_tail && Some(&k) == last_key.as_ref(),
-                    "W={w} bit {bit}: key {k:?} silently read {v:?}, model {:?}",
+                    "{front:?} W={w} bit {bit}: key {k:?} silently read {v:?}, model {:?}",
                     model.get(&k)
                 );
             }
@@ -302,7 +315,7 @@ fn every_single_bit_flip_is_detected_or_harmless() {
             }
         }
     }
-    eprintln!("{flips} single-bit flips: {detected} detected, {harmless} harmless (padding, slack, marker pad)");
+    eprintln!("{front:?}: {flips} single-bit flips: {detected} detected, {harmless} harmless (padding, slack, marker pad)");
 }
 
 fn rig_bytes_touched(bytes: &[u8], at: u32, len: u32) -> bool {

@@ -8,10 +8,11 @@
 
 use std::cell::RefCell;
 
+use twinkv_core::testkit::asynch::Front;
 use twinkv_core::testkit::damage::*;
-use twinkv_core::testkit::flash::{config, open_two, sim, FlashStore, Sim, StoreError};
+use twinkv_core::testkit::flash::{config, open_two, open_two_as, sim, FlashStore, Sim};
 use twinkv_core::testkit::Write;
-use twinkv_core::{FixedIndex, SharedFlashRegion, Stats, Store};
+use twinkv_core::Stats;
 
 /// Region size: 1 KiB, 2 KiB at W = 32, where a record takes 32 bytes and
 /// 1 KiB holds the lifecycles' 22 live keys only just (every switch then
@@ -63,17 +64,6 @@ fn flash_with<const W: usize>(bytes: &[u8]) -> RefCell<Sim<W>> {
     RefCell::new(Sim::<W>::with_contents(buf, size(W)).unwrap())
 }
 
-fn open_ro<'a, const W: usize>(
-    a: &'a RefCell<Sim<W>>,
-    b: &'a RefCell<Sim<W>>,
-) -> Result<FlashStore<'a, W>, StoreError> {
-    let ra = SharedFlashRegion::whole(a).unwrap();
-    let rb = SharedFlashRegion::whole(b).unwrap();
-    let cfg = config();
-    let scratch = vec![0; FlashStore::<W>::scratch_len(&cfg, W as u32)];
-    Store::open_read_only(ra, rb, FixedIndex::new(), scratch, cfg)
-}
-
 fn image<const W: usize>(a: &RefCell<Sim<W>>, b: &RefCell<Sim<W>>) -> Image {
     [
         a.borrow().as_bytes().to_vec(),
@@ -81,7 +71,8 @@ fn image<const W: usize>(a: &RefCell<Sim<W>>, b: &RefCell<Sim<W>>) -> Image {
     ]
 }
 
-fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>]) -> Probe {
+/// The probe, every open through `front`.
+fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>], front: Front) -> Probe {
     guarded(|| {
         let a = flash_with::<W>(&img[0]);
         let b = flash_with::<W>(&img[1]);
@@ -89,8 +80,8 @@ fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>]) -> Probe {
             keys: keys,
             empty: is_empty(img),
             changed: image(&a, &b) != *img,
-            open_ro: open_ro(&a, &b),
-            open_rw: open_two(&a, &b, config()),
+            open_ro: open_two_as(front, true, &a, &b, config()),
+            open_rw: open_two_as(front, false, &a, &b, config()),
             read: core_opened,
             write: core_write_phase,
             refusal: core_refusal,
@@ -98,26 +89,32 @@ fn probe<const W: usize>(img: &Image, keys: &[Vec<u8>]) -> Probe {
     })
 }
 
-fn run_w<const W: usize>(table: &mut Table, long: bool) {
-    let medium = format!("nor W={W}");
+/// The harness at write unit `W`, every probe through `front` (the stores
+/// are built by the blocking one: both write the same bytes, `cancel.rs`
+/// checks).
+fn run_w<const W: usize>(table: &mut Table, long: bool, front: Front) {
+    let medium = match front {
+        Front::Blocking => format!("nor W={W}"),
+        Front::Async => format!("nor W={W} async"),
+    };
     for (i, (life, script)) in lifecycles().into_iter().enumerate() {
         let t = build::<W>(&script);
         let keys = t.keys();
         let seed = 0xF1A5_0000 + (W as u64) * 100 + i as u64;
         let faults = faults_for(&t, long, QUICK_SAMPLE, seed, false);
         sweep(table, &medium, life, &t, &faults, |img| {
-            probe::<W>(img, &keys)
+            probe::<W>(img, &keys, front)
         });
     }
 }
 
-fn run(long: bool) -> Table {
+fn run(long: bool, front: Front) -> Table {
     let mut table = Table::default();
-    run_w::<1>(&mut table, long);
-    run_w::<4>(&mut table, long);
-    run_w::<8>(&mut table, long);
-    run_w::<16>(&mut table, long);
-    run_w::<32>(&mut table, long);
+    run_w::<1>(&mut table, long, front);
+    run_w::<4>(&mut table, long, front);
+    run_w::<8>(&mut table, long, front);
+    run_w::<16>(&mut table, long, front);
+    run_w::<32>(&mut table, long, front);
     table
 }
 
@@ -126,7 +123,18 @@ fn damage_harness_flash_quick() {
     timed(
         "damage harness, SimFlash through the flash adapter, quick sample",
         false,
-        run,
+        |long| run(long, Front::Blocking),
+    );
+}
+
+/// The quick sample probed through the async store, each flash an
+/// `AsyncFlashRegion` (blocking reads, async writes: `SplitFlash`).
+#[test]
+fn damage_harness_flash_quick_through_the_async_store() {
+    timed(
+        "damage harness, SimFlash through the async flash adapter, quick sample",
+        false,
+        |long| run(long, Front::Async),
     );
 }
 
@@ -136,7 +144,17 @@ fn damage_harness_flash_exhaustive() {
     timed(
         "damage harness, SimFlash through the flash adapter, exhaustive",
         true,
-        run,
+        |long| run(long, Front::Blocking),
+    );
+}
+
+#[test]
+#[ignore = "long mode: every byte of both regions (.ci/stages/60-torture.sh)"]
+fn damage_harness_flash_exhaustive_through_the_async_store_long() {
+    timed(
+        "damage harness, SimFlash through the async flash adapter, exhaustive",
+        true,
+        |long| run(long, Front::Async),
     );
 }
 
@@ -146,10 +164,12 @@ fn harness_self_check_undamaged_is_harmless_on_flash() {
     fn check<const W: usize>() {
         for (life, script) in lifecycles() {
             let t = build::<W>(&script);
-            let p = probe::<W>(&t.image, &t.keys());
-            let (v, available) = judge_unfaulted(&t, &p);
-            assert_eq!(v, Verdict::Harmless, "W = {W} / {life}: {p:?}");
-            assert!(available, "W = {W} / {life}");
+            for front in Front::BOTH {
+                let p = probe::<W>(&t.image, &t.keys(), front);
+                let (v, available) = judge_unfaulted(&t, &p);
+                assert_eq!(v, Verdict::Harmless, "{front:?} W = {W} / {life}: {p:?}");
+                assert!(available, "{front:?} W = {W} / {life}");
+            }
         }
     }
     check::<1>();

@@ -14,6 +14,7 @@
 //! Also the named repros of issue 11 that apply to core.
 
 use twinkv_core::format::{Layout, RegionHeader};
+use twinkv_core::testkit::asynch::Front;
 use twinkv_core::testkit::damage::*;
 use twinkv_core::testkit::{Model, Power, Rig, TestStore, Write};
 use twinkv_core::{Config, Error, FixedIndex, Geometry, RamRegion, Stats, Store, TearMode};
@@ -29,11 +30,12 @@ fn config() -> Config {
     Config::new(0xDA4A_6E00_0000_0011).with_limits(8, 24)
 }
 
-fn medium(in_order: bool) -> &'static str {
-    if in_order {
-        "ram"
-    } else {
-        "ram-pagecache"
+fn medium(in_order: bool, front: Front) -> &'static str {
+    match (in_order, front) {
+        (true, Front::Blocking) => "ram",
+        (false, Front::Blocking) => "ram-pagecache",
+        (true, Front::Async) => "ram async",
+        (false, Front::Async) => "ram-pagecache async",
     }
 }
 
@@ -71,9 +73,9 @@ fn load(rig: &mut Rig<'_>, img: &Image) {
     rig.b.ram.data_mut().copy_from_slice(&img[1]);
 }
 
-/// The probe: (1) read-only open, every key; (2) read-write open, one write,
-/// reopen, every key and the new one.
-fn probe(img: &Image, keys: &[Vec<u8>], in_order: bool) -> Probe {
+/// The probe through `front`: (1) read-only open, every key; (2)
+/// read-write open, one write, reopen, every key and the new one.
+fn probe(img: &Image, keys: &[Vec<u8>], in_order: bool, front: Front) -> Probe {
     guarded(|| {
         let power = Power::default();
         let mut rig = Rig::new(&power, SIZE, W, config());
@@ -84,8 +86,8 @@ fn probe(img: &Image, keys: &[Vec<u8>], in_order: bool) -> Probe {
             keys: keys,
             empty: is_empty(img),
             changed: rig.snapshot() != before,
-            open_ro: rig.open_read_only(),
-            open_rw: rig.open(),
+            open_ro: rig.open_read_only_as(front),
+            open_rw: rig.open_as(front),
             read: core_opened,
             write: core_write_phase,
             refusal: core_refusal,
@@ -93,16 +95,23 @@ fn probe(img: &Image, keys: &[Vec<u8>], in_order: bool) -> Probe {
     })
 }
 
-fn run(long: bool) -> Table {
+/// The harness with every probe through `front` (the stores are built by
+/// the blocking one: both write the same bytes, `cancel.rs` checks).
+fn run(long: bool, front: Front) -> Table {
     let mut table = Table::default();
     for in_order in [true, false] {
         for (i, (life, script)) in lifecycles().into_iter().enumerate() {
             let t = build(&script, in_order);
             let keys = t.keys();
             let faults = faults_for(&t, long, QUICK_SAMPLE, 0xDA3A_0000 + i as u64, false);
-            sweep(&mut table, medium(in_order), life, &t, &faults, |img| {
-                probe(img, &keys, in_order)
-            });
+            sweep(
+                &mut table,
+                medium(in_order, front),
+                life,
+                &t,
+                &faults,
+                |img| probe(img, &keys, in_order, front),
+            );
         }
     }
     table
@@ -110,13 +119,38 @@ fn run(long: bool) -> Table {
 
 #[test]
 fn damage_harness_ram_quick() {
-    timed("damage harness, RamRegion, quick sample", false, run);
+    timed("damage harness, RamRegion, quick sample", false, |long| {
+        run(long, Front::Blocking)
+    });
+}
+
+/// The quick sample probed through the async store (each region call
+/// suspending once): the same faults, the same oracle.
+#[test]
+fn damage_harness_ram_quick_through_the_async_store() {
+    timed(
+        "damage harness, RamRegion, quick sample, async store",
+        false,
+        |long| run(long, Front::Async),
+    );
 }
 
 #[test]
 #[ignore = "long mode: every byte of both regions (.ci/stages/60-torture.sh)"]
 fn damage_harness_ram_exhaustive() {
-    timed("damage harness, RamRegion, exhaustive", true, run);
+    timed("damage harness, RamRegion, exhaustive", true, |long| {
+        run(long, Front::Blocking)
+    });
+}
+
+#[test]
+#[ignore = "long mode: every byte of both regions (.ci/stages/60-torture.sh)"]
+fn damage_harness_ram_exhaustive_through_the_async_store_long() {
+    timed(
+        "damage harness, RamRegion, exhaustive, async store",
+        true,
+        |long| run(long, Front::Async),
+    );
 }
 
 /// Double faults: the damage, then a power cut at a step of the next write
@@ -126,6 +160,17 @@ fn damage_harness_ram_exhaustive() {
 #[test]
 #[ignore = "long mode: double faults (.ci/stages/60-torture.sh)"]
 fn damage_then_power_cut_ram() {
+    damage_then_power_cut(Front::Blocking);
+}
+
+/// The same through the async store.
+#[test]
+#[ignore = "long mode: double faults (.ci/stages/60-torture.sh)"]
+fn damage_then_power_cut_ram_through_the_async_store_long() {
+    damage_then_power_cut(Front::Async);
+}
+
+fn damage_then_power_cut(front: Front) {
     let mut table = Table::default();
     let mut cuts = 0u64;
     for in_order in [true, false] {
@@ -135,7 +180,7 @@ fn damage_then_power_cut_ram() {
             let faults = faults_for(&t, false, 60, 0xC0FF_EE00 + i as u64, false);
             for f in &faults {
                 let Some(a) = apply(&t, f) else { continue };
-                let single = probe(&a.image, &keys, in_order);
+                let single = probe(&a.image, &keys, in_order, front);
                 if !matches!(single.rw, Opened::Ok { .. }) {
                     continue;
                 }
@@ -145,7 +190,7 @@ fn damage_then_power_cut_ram() {
                     let mut rig = Rig::new(&power, SIZE, W, config());
                     rig.set_in_order(in_order);
                     load(&mut rig, &a.image);
-                    let mut s = rig.open().unwrap();
+                    let mut s = rig.open_as(front).unwrap();
                     power.reset_steps();
                     let _ = s.set(NEW_KEY, NEW_VALUE).and_then(|_| s.compact());
                     power.steps()
@@ -160,13 +205,13 @@ fn damage_then_power_cut_ram() {
                         let mut rig = Rig::new(&power, SIZE, W, config());
                         rig.set_in_order(in_order);
                         load(&mut rig, &a.image);
-                        let mut s = rig.open().unwrap();
+                        let mut s = rig.open_as(front).unwrap();
                         power.cut_after(cut, TearMode::Subset, cut ^ 0x5EED);
                         let acked = s.set(NEW_KEY, NEW_VALUE).is_ok();
                         let _ = s.compact();
                         drop(s);
                         rig.restore();
-                        let re = match rig.open() {
+                        let re = match rig.open_as(front) {
                             Ok(mut s) => core_opened(&mut s, &with_new(&keys)),
                             Err(e) => core_refusal(&e, false, 0, false),
                         };
@@ -179,14 +224,16 @@ fn damage_then_power_cut_ram() {
                             refused_but_wrote: false,
                         }
                     });
-                    let medium = format!("{}+cut", medium(in_order));
+                    let medium = format!("{}+cut", medium(in_order, front));
                     table.count(&medium, life, &t, f, &a, &judge(&t, f, &a, &p));
                 }
             }
         }
     }
     println!("{cuts} power cuts after damage");
-    table.finish("damage then power cut, RamRegion");
+    table.finish(&format!(
+        "damage then power cut, RamRegion, {front:?} store"
+    ));
 }
 
 // ----- named repros of issue 11 ------------------------------------------------
@@ -498,17 +545,21 @@ fn repro5_foreign_header_next_to_erased_region_is_not_adopted_then_refused() {
 }
 
 /// The harness itself: every lifecycle's undamaged image probes as harmless
-/// on both media (so a silent verdict comes from the fault, not the oracle).
+/// on both media through both fronts (so a silent verdict comes from the
+/// fault, not the oracle).
 #[test]
 fn harness_self_check_undamaged_is_harmless() {
     for in_order in [true, false] {
         for (life, script) in lifecycles() {
             let t = build(&script, in_order);
             let keys = t.keys();
-            let p = probe(&t.image, &keys, in_order);
-            let (v, available) = judge_unfaulted(&t, &p);
-            assert_eq!(v, Verdict::Harmless, "{} / {life}: {p:?}", medium(in_order));
-            assert!(available, "{} / {life}", medium(in_order));
+            for front in Front::BOTH {
+                let p = probe(&t.image, &keys, in_order, front);
+                let (v, available) = judge_unfaulted(&t, &p);
+                let m = medium(in_order, front);
+                assert_eq!(v, Verdict::Harmless, "{m} / {life}: {p:?}");
+                assert!(available, "{m} / {life}");
+            }
         }
     }
 }

@@ -11,7 +11,56 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::front::KvStore;
-use crate::{AsyncRegion, AsyncStore, Error, Geometry, Index, Op, Region, Stats};
+use super::model::{batch_ops, Write};
+use super::power::{AsyncTestStore, Rig};
+use crate::{
+    AsyncRegion, AsyncStore, Error, FixedIndex, Geometry, Index, Op, RamError, Region, Stats,
+};
+
+/// Runs `w` on the async store as one future stopped by `gate`: `None`
+/// when the gate stopped it (the future is then dropped, as an executor
+/// drops a cancelled task), else its result.
+pub fn run_gated<R: AsyncRegion, I: Index, B: AsMut<[u8]>>(
+    store: &mut AsyncStore<R, I, B>,
+    w: &Write,
+    gate: &Gate,
+) -> Option<Result<(), Error<R::Error>>> {
+    match w {
+        Write::Set(k, v) => poll_until_gated(store.set(k, v), gate),
+        Write::Delete(k) => poll_until_gated(store.remove(k), gate).map(|r| r.map(|_| ())),
+        Write::Batch(ops) => poll_until_gated(store.apply(&batch_ops(ops)), gate),
+        Write::Clear => poll_until_gated(store.clear(), gate),
+        Write::Compact => poll_until_gated(store.compact(), gate),
+        Write::Repair => poll_until_gated(store.repair(), gate).map(|r| r.map(|_| ())),
+        Write::Sync => poll_until_gated(store.sync(), gate),
+    }
+}
+
+/// Which store a scenario drives: the blocking one, or the async one driven
+/// call by call ([`Blocked`]). Both are compiled from one engine source; a
+/// scenario run through both checks the async compilation keeps every
+/// guarantee. The kit's `open_as` functions ([`Rig::open_as`](super::Rig::open_as),
+/// `flash::open_as`) open a [`DynStore`] through either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front {
+    /// [`Store`](crate::Store).
+    Blocking,
+    /// [`AsyncStore`], every call driven by [`block_on`].
+    Async,
+}
+
+impl Front {
+    /// Both fronts, blocking first.
+    pub const BOTH: [Front; 2] = [Front::Blocking, Front::Async];
+}
+
+/// A store of either [`Front`], with region error `E`.
+pub type DynStore<'a, E> = std::boxed::Box<dyn KvStore<E = E> + 'a>;
+
+/// `s` as a [`DynStore`].
+pub fn boxed<'a, S: KvStore + 'a>(s: S) -> DynStore<'a, S::E> {
+    std::boxed::Box::new(s)
+}
 
 /// Polls `fut` to completion on this thread. A future that is pending
 /// without hope (a [`Gate`] closed) spins forever: use [`poll_until_gated`]
@@ -221,6 +270,9 @@ impl<R: AsyncRegion, I: Index, B: AsMut<[u8]>> KvStore for Blocked<R, I, B> {
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<R::Error>> {
         block_on(self.0.get(key, buf))
     }
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<R::Error>> {
+        block_on(self.0.contains_key(key))
+    }
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -282,6 +334,42 @@ mod split {
         async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), F::Error> {
             yield_once().await;
             self.0.write(offset, bytes)
+        }
+    }
+}
+
+/// Opening a [`Rig`] through either [`Front`].
+impl<'p> Rig<'p> {
+    /// Opens the async store read-only (as [`open_async`](Self::open_async)).
+    pub fn open_read_only_async(&mut self) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
+        let scratch = std::vec![0u8; 4096];
+        let a = Yielding::new(&mut self.a, Gate::never());
+        let b = Yielding::new(&mut self.b, Gate::never());
+        block_on(AsyncStore::open_read_only(
+            a,
+            b,
+            FixedIndex::new(),
+            scratch,
+            self.config,
+        ))
+        .map(Blocked)
+    }
+    /// [`open`](Self::open) or [`open_async`](Self::open_async), by `front`.
+    pub fn open_as(&mut self, front: Front) -> Result<DynStore<'_, RamError>, Error<RamError>> {
+        match front {
+            Front::Blocking => self.open().map(boxed),
+            Front::Async => self.open_async().map(boxed),
+        }
+    }
+    /// [`open_read_only`](Self::open_read_only) or
+    /// [`open_read_only_async`](Self::open_read_only_async), by `front`.
+    pub fn open_read_only_as(
+        &mut self,
+        front: Front,
+    ) -> Result<DynStore<'_, RamError>, Error<RamError>> {
+        match front {
+            Front::Blocking => self.open_read_only().map(boxed),
+            Front::Async => self.open_read_only_async().map(boxed),
         }
     }
 }

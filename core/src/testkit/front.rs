@@ -1,7 +1,9 @@
 //! [`KvStore`]: the calls the test kit makes on a store, so one scenario
 //! (the power-cut runner, [`check_store`](super::check_store), a workload's
 //! writes) drives the blocking [`Store`] and, through
-//! [`Blocked`](super::asynch::Blocked), the async one alike.
+//! [`Blocked`](super::asynch::Blocked), the async one alike; a boxed
+//! `dyn KvStore` is one too, so a scenario can open either front (see
+//! `asynch::Front`) and drive what it got without naming its type.
 
 use crate::{Error, Index, Op, Region, Stats, Store};
 
@@ -27,6 +29,8 @@ pub trait KvStore {
     fn maintain(&mut self, max_units: u32) -> Result<bool, Error<Self::E>>;
     /// [`Store::get`].
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<Self::E>>;
+    /// [`Store::contains_key`].
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<Self::E>>;
     /// [`Store::len`].
     fn len(&self) -> usize;
     /// [`Store::is_empty`].
@@ -66,10 +70,56 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> KvStore for Store<R, I, B> {
     fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<R::Error>> {
         Store::get(self, key, buf)
     }
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<R::Error>> {
+        Store::contains_key(self, key)
+    }
     fn len(&self) -> usize {
         Store::len(self)
     }
     fn stats(&self) -> Stats {
         Store::stats(self)
+    }
+}
+
+impl<S: KvStore + ?Sized> KvStore for std::boxed::Box<S> {
+    type E = S::E;
+    fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), Error<S::E>> {
+        (**self).set(key, value)
+    }
+    fn remove(&mut self, key: &[u8]) -> Result<bool, Error<S::E>> {
+        (**self).remove(key)
+    }
+    fn apply(&mut self, ops: &[Op<'_>]) -> Result<(), Error<S::E>> {
+        (**self).apply(ops)
+    }
+    fn clear(&mut self) -> Result<(), Error<S::E>> {
+        (**self).clear()
+    }
+    fn compact(&mut self) -> Result<(), Error<S::E>> {
+        (**self).compact()
+    }
+    fn repair(&mut self) -> Result<usize, Error<S::E>> {
+        (**self).repair()
+    }
+    fn sync(&mut self) -> Result<(), Error<S::E>> {
+        (**self).sync()
+    }
+    fn maintain(&mut self, max_units: u32) -> Result<bool, Error<S::E>> {
+        (**self).maintain(max_units)
+    }
+    fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, Error<S::E>> {
+        (**self).get(key, buf)
+    }
+    fn contains_key(&mut self, key: &[u8]) -> Result<bool, Error<S::E>> {
+        (**self).contains_key(key)
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn is_empty(&self) -> bool {
+        (**self).is_empty()
+    }
+    fn stats(&self) -> Stats {
+        (**self).stats()
     }
 }

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
 use std::{format, println, vec};
 
+use super::front::KvStore;
 use super::model::{Model, Write};
 use super::workload::Rng;
 use crate::format::record::stored_len;
@@ -116,17 +117,9 @@ pub fn lifecycles() -> Vec<(&'static str, Vec<Entry>)> {
 
 // ----- the trace -------------------------------------------------------------
 
-/// The read-write phase on a core store that opened: its stats, then one
-/// new key written.
-pub fn core_write_phase<R, I, B>(
-    s: &mut crate::Store<R, I, B>,
-) -> (Opened, Option<Result<(), Read>>)
-where
-    R: crate::Region,
-    R::Error: std::fmt::Debug,
-    I: crate::Index,
-    B: AsMut<[u8]>,
-{
+/// The read-write phase on a core store that opened (either front): its
+/// stats, then one new key written.
+pub fn core_write_phase<S: KvStore>(s: &mut S) -> (Opened, Option<Result<(), Read>>) {
     let st = s.stats();
     let w = core_wrote(s.set(NEW_KEY, NEW_VALUE));
     let o = Opened::Ok {
@@ -408,13 +401,9 @@ pub fn core_read<E: std::fmt::Debug>(
     }
 }
 
-/// An opened core store: its generation, damage and every key of `keys`.
-pub fn core_opened<R, I, B>(s: &mut crate::Store<R, I, B>, keys: &[Vec<u8>]) -> Opened
-where
-    R: crate::Region,
-    I: crate::Index,
-    B: AsMut<[u8]>,
-{
+/// An opened core store (either front): its generation, damage and every
+/// key of `keys`.
+pub fn core_opened<S: KvStore>(s: &mut S, keys: &[Vec<u8>]) -> Opened {
     let st = s.stats();
     let mut buf = [0u8; 256];
     let reads = keys

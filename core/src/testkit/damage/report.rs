@@ -78,14 +78,18 @@ macro_rules! __testkit_probe {
             Err(e) => ($refusal)(&e, true, keys.len(), $empty),
         };
         let mut refused_but_wrote = $changed;
-        let (rw, wrote) = match $rw {
-            Ok(mut s) => ($write)(&mut s),
-            Err(e) => {
-                let o = ($refusal)(&e, false, 0, false);
-                refused_but_wrote |= $changed;
-                (o, None)
+        // `changed` is looked at once the open's result is gone: a store
+        // behind `dyn` (either front) borrows the medium until it is dropped.
+        let (rw, wrote, refused) = match $rw {
+            Ok(mut s) => {
+                let (o, w) = ($write)(&mut s);
+                (o, w, false)
             }
+            Err(e) => (($refusal)(&e, false, 0, false), None, true),
         };
+        if refused {
+            refused_but_wrote |= $changed;
+        }
         let re = wrote.as_ref().map(|_| match $rw {
             Ok(mut s) => ($read)(&mut s, &$crate::testkit::damage::with_new(keys)),
             Err(e) => ($refusal)(&e, false, 0, false),

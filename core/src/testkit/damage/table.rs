@@ -164,9 +164,12 @@ impl Table {
     pub fn render(&self, title: &str) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "\n== {title} ==");
+        // The medium column as wide as its longest name ("ram-pagecache
+        // async"), so the columns stay aligned.
+        let mw = self.order.iter().map(|(m, _)| m.len()).fold(12, usize::max);
         let _ = writeln!(
             s,
-            "{:<12} {:<14} {:<12} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>9}",
+            "{:<mw$} {:<14} {:<12} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>9}",
             "medium",
             "lifecycle",
             "fault",
@@ -182,7 +185,7 @@ impl Table {
         let line = |s: &mut String, m: &str, l: &str, k: &str, r: &Row| {
             let _ = writeln!(
                 s,
-                "{:<12} {:<14} {:<12} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>9}",
+                "{:<mw$} {:<14} {:<12} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>9}",
                 m, l, k, r.tried, r.harmless, r.reported, r.e1, r.e2, r.e3, r.silent, r.available
             );
         };
