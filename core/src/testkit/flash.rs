@@ -119,8 +119,7 @@ mod cell {
 pub type AsyncFRegion<'a, const W: usize> = AsyncFlashRegion<SplitFlash<CellFlash<'a, Sim<W>>>>;
 /// The async store on two [`AsyncFRegion`]s, driven call by call.
 #[cfg(feature = "async")]
-pub type AsyncFlashStore<'a, const W: usize> =
-    Blocked<AsyncFRegion<'a, W>, FixedIndex<32>, Vec<u8>>;
+pub type AsyncSimStore<'a, const W: usize> = Blocked<AsyncFRegion<'a, W>, FixedIndex<32>, Vec<u8>>;
 
 /// `offset .. offset + size` of `flash` as an [`AsyncFRegion`] that takes
 /// [`SimError::Ecc`] as unreadable data, like [`open`]'s regions.
@@ -141,7 +140,7 @@ fn async_region<const W: usize>(
 pub fn open_async<'a, const W: usize>(
     flash: &'a RefCell<Sim<W>>,
     cfg: Config,
-) -> Result<AsyncFlashStore<'a, W>, StoreError> {
+) -> Result<AsyncSimStore<'a, W>, StoreError> {
     let half = flash.borrow().as_bytes().len() as u32 / 2;
     let (a, b) = (
         async_region(flash, 0, half),
