@@ -9,6 +9,7 @@
 //! (feature `flash-sim`) are in [`flash`], on the same test kit
 //! (`twinkv_core::testkit`): `run_until_cut`, `recover` and `check_store`.
 
+use twinkv_core::testkit::asynch::Front;
 use twinkv_core::testkit::*;
 use twinkv_core::{Config, TearMode};
 
@@ -18,32 +19,6 @@ fn config() -> Config {
     Config::new(0xC0FF_EE00)
         .with_limits(8, 24)
         .with_ratios(8000, 9000)
-}
-
-/// Which store a scenario drives: the blocking one, or the async one (each
-/// region call suspending once) driven call by call. Both are compiled from
-/// one engine source; running the cut scenarios through both checks the
-/// async compilation keeps every guarantee.
-#[derive(Clone, Copy, Debug)]
-enum Front {
-    Blocking,
-    Async,
-}
-
-/// `$body` with `$s` bound to the result of opening `$rig` through `$front`.
-macro_rules! opened {
-    ($rig:expr, $front:expr, |$s:ident| $body:expr) => {
-        match $front {
-            Front::Blocking => {
-                let $s = $rig.open();
-                $body
-            }
-            Front::Async => {
-                let $s = $rig.open_async();
-                $body
-            }
-        }
-    };
 }
 
 /// Runs `wl` from `start` on a store opened on `rig` until it ends or the power
@@ -91,16 +66,14 @@ fn exhaustive_through(
         let mut rig = Rig::new(&power, 1024, w, config());
         rig.set_in_order(in_order);
         let mut model = Model::new();
-        let done = opened!(rig, front, |s| run_until_cut(s, &wl, 0, &mut model));
-        assert_eq!(done, None);
-        opened!(rig, front, |s| {
-            let mut s = s.unwrap();
-            check_store(&mut s, &model, &keys).unwrap();
-            assert!(
-                s.stats().generation > 4,
-                "workload must switch several times"
-            );
-        });
+        assert_eq!(run_until_cut(rig.open_as(front), &wl, 0, &mut model), None);
+        let mut s = rig.open_as(front).unwrap();
+        check_store(&mut s, &model, &keys).unwrap();
+        assert!(
+            s.stats().generation > 4,
+            "workload must switch several times"
+        );
+        drop(s);
         power.steps()
     };
     let mut figures = Figures { cut_points: 0 };
@@ -110,7 +83,7 @@ fn exhaustive_through(
         rig.set_in_order(in_order);
         power.cut_after(cut, mode, seed ^ (cut << 8));
         let mut model = Model::new();
-        let inflight = opened!(rig, front, |s| run_until_cut(s, &wl, 0, &mut model));
+        let inflight = run_until_cut(rig.open_as(front), &wl, 0, &mut model);
         if inflight.is_none() {
             continue; // the cut point lies past the end
         }
@@ -118,19 +91,15 @@ fn exhaustive_through(
             "{front:?} W={w} {mode:?} in_order={in_order} cut={cut}/{total} inflight={inflight:?}"
         );
         rig.restore();
-        let model = opened!(rig, front, |s| recover(
-            s, &wl, &model, inflight, &keys, &ctx
-        )
-        .0);
+        let model = recover(rig.open_as(front), &wl, &model, inflight, &keys, &ctx).0;
         // The store takes writes again, and they survive a reopen.
-        opened!(rig, front, |s| {
-            s.unwrap()
-                .set(b"after", b"cut")
-                .unwrap_or_else(|e| panic!("{ctx}: write after recovery: {e:?}"))
-        });
+        rig.open_as(front)
+            .unwrap()
+            .set(b"after", b"cut")
+            .unwrap_or_else(|e| panic!("{ctx}: write after recovery: {e:?}"));
         let mut m2 = model;
         m2.insert(b"after".to_vec(), b"cut".to_vec());
-        opened!(rig, front, |s| check_store(&mut s.unwrap(), &m2, &keys))
+        check_store(&mut rig.open_as(front).unwrap(), &m2, &keys)
             .unwrap_or_else(|e| panic!("{ctx}: after write: {e}"));
         figures.cut_points += 1;
     }
