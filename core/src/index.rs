@@ -58,6 +58,64 @@ pub trait Index {
     fn remove(&mut self, pos: usize);
 }
 
+/// A borrowed index: the store can use a table that lives elsewhere (e.g. a
+/// `static` or the caller's stack frame), so that the `Store` value, which
+/// `Store::open` returns and the caller moves, stays small. On a small
+/// device the index is most of the store's RAM.
+///
+/// ```
+/// use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, Store};
+///
+/// let geo = Geometry { size: 4096, read_unit: 1, write_unit: 4, erase_unit: 512 };
+/// let len = RamRegion::<&mut [u8]>::storage_len(4096, 4, 512);
+/// let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+/// let mut index = FixedIndex::<64>::new();
+/// let mut scratch = [0u8; 512];
+/// let config = Config::new(0x5EED).with_limits(32, 128);
+/// let mut store = Store::open(
+///     RamRegion::new(&mut a[..], geo).unwrap(),
+///     RamRegion::new(&mut b[..], geo).unwrap(),
+///     &mut index,
+///     &mut scratch[..],
+///     config,
+/// )
+/// .unwrap();
+/// store.set(b"volume", b"7").unwrap();
+/// assert!(store.contains_key(b"volume").unwrap());
+/// ```
+impl<I: Index + ?Sized> Index for &mut I {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn is_empty(&self) -> bool {
+        (**self).is_empty()
+    }
+    fn has_room(&self, additional: usize) -> bool {
+        (**self).has_room(additional)
+    }
+    fn clear(&mut self) {
+        (**self).clear()
+    }
+    fn positions(&self) -> usize {
+        (**self).positions()
+    }
+    fn entry(&self, pos: usize) -> Option<(u32, u32)> {
+        (**self).entry(pos)
+    }
+    fn set_offset(&mut self, pos: usize, offset: u32) {
+        (**self).set_offset(pos, offset)
+    }
+    fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
+        (**self).next_match(hash, cursor)
+    }
+    fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull> {
+        (**self).insert(hash, offset)
+    }
+    fn remove(&mut self, pos: usize) {
+        (**self).remove(pos)
+    }
+}
+
 /// Marks a free position.
 const FREE: u32 = u32::MAX;
 

@@ -62,6 +62,7 @@ pub(crate) struct Journal<R: Region> {
 
 #[io]
 impl<R: Region> Journal<R> {
+    #[inline(always)]
     pub(crate) fn new(region: R) -> Self {
         let geo = region.geometry();
         let layout = Layout::new(geo.write_unit);

@@ -14,6 +14,7 @@ pub(crate) struct Pair<R: Region> {
 }
 
 impl<R: Region> Pair<R> {
+    #[inline(always)]
     pub(crate) fn new(a: R, b: R) -> Self {
         Pair {
             a: Journal::new(a),

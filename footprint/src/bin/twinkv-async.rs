@@ -27,8 +27,9 @@ fn work() -> bool {
         return false;
     };
     let mut scratch = [0u8; SCRATCH];
+    let mut index = FixedIndex::<64>::new();
     embassy_futures::block_on(async {
-        let opened = AsyncStore::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], CONFIG);
+        let opened = AsyncStore::open(a, b, &mut index, &mut scratch[..], CONFIG);
         let Ok(mut store) = opened.await else {
             return false;
         };

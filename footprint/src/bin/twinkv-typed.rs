@@ -30,7 +30,8 @@ fn work() -> bool {
         return false;
     };
     let mut scratch = [0u8; SCRATCH];
-    let Ok(mut store) = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], CONFIG) else {
+    let mut index = FixedIndex::<64>::new();
+    let Ok(mut store) = Store::open(a, b, &mut index, &mut scratch[..], CONFIG) else {
         return false;
     };
     let mut buf = [0u8; 32];

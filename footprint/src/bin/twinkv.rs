@@ -14,7 +14,7 @@ use twinkv_footprint::{key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
 const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
 const SCRATCH: usize = Store::<
     SharedFlashRegion<'static, RamFlash>,
-    FixedIndex<64>,
+    &'static mut FixedIndex<64>,
     &'static mut [u8],
 >::scratch_len(&CONFIG, WRITE as u32);
 
@@ -24,7 +24,8 @@ fn work() -> bool {
         return false;
     };
     let mut scratch = [0u8; SCRATCH];
-    let Ok(mut store) = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], CONFIG) else {
+    let mut index = FixedIndex::<64>::new();
+    let Ok(mut store) = Store::open(a, b, &mut index, &mut scratch[..], CONFIG) else {
         return false;
     };
     for i in 0..KEYS.len() {
