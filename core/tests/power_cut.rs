@@ -480,6 +480,15 @@ mod flash {
                 eprintln!("{front:?} W={}: strict {strict:?}", $w);
                 eprintln!("{front:?} W={}: weak   {weak:?}", $w);
                 assert!(strict.inflight_new > 0 && strict.inflight_old > 0);
+                // Weak cells may make a cut write's own keys read
+                // `Corrupted`, never an acknowledged one, and never refuse
+                // an open (as the ECC runs assert).
+                assert_eq!(
+                    weak.acked_corrupted, 0,
+                    "{front:?} W={}: acknowledged keys corrupted",
+                    $w
+                );
+                assert_eq!(weak.open_refused, 0, "{front:?} W={}: opens refused", $w);
             }
         };
     }
