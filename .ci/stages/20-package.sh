@@ -32,16 +32,8 @@
 # Usage: .ci/stages/20-package.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
 set -euo pipefail
 
-MODE=${1:-${TWINKV_CI_MODE:-quick}}
-case "$MODE" in
-quick | long) ;;
-*)
-    echo "unknown mode '$MODE' (quick or long)" >&2
-    exit 2
-    ;;
-esac
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/stage.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/stage.sh"
 cd "$ROOT"
 
 CRATES=(twinkv-core twinkv-host)

@@ -13,16 +13,8 @@
 # Usage: .ci/stages/70-benches.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
 set -euo pipefail
 
-MODE=${1:-${TWINKV_CI_MODE:-quick}}
-case "$MODE" in
-quick | long) ;;
-*)
-    echo "unknown mode '$MODE' (quick or long)" >&2
-    exit 2
-    ;;
-esac
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/stage.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/stage.sh"
 cd "$ROOT"
 
 # protoc for mmkv (feature peers-host): installed if missing, as root or through sudo.
