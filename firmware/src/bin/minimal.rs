@@ -16,8 +16,8 @@ use twinkv_firmware::{stack, RamFlash};
 type Flash = RamFlash<'static, 4, 256>;
 const FLASH_LEN: usize = 2048;
 const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
-type Kv<'s> = Store<SharedFlashRegion<'static, Flash>, FixedIndex<64>, &'s mut [u8]>;
-const SCRATCH: usize = Kv::scratch_len(&CONFIG, 4);
+type Kv<'i, 's> = Store<SharedFlashRegion<'static, Flash>, &'i mut FixedIndex<64>, &'s mut [u8]>;
+const SCRATCH: usize = Kv::<'static, 'static>::scratch_len(&CONFIG, 4);
 
 #[inline(never)]
 fn run(flash: &RefCell<Flash>) -> bool {
@@ -25,7 +25,10 @@ fn run(flash: &RefCell<Flash>) -> bool {
         return false;
     };
     let mut scratch = [0u8; SCRATCH];
-    let Ok(mut store) = Store::open(a, b, FixedIndex::<64>::new(), &mut scratch[..], CONFIG) else {
+    // Lent, as the scratch buffer is: the store value stays small, and
+    // the compiler's copies of it with it.
+    let mut index = FixedIndex::<64>::new();
+    let Ok(mut store) = Store::open(a, b, &mut index, &mut scratch[..], CONFIG) else {
         return false;
     };
     if store.set(b"volume", b"7").is_err() {
@@ -47,10 +50,11 @@ fn main() -> ! {
     let ok = run(&flash);
     let peak = stack::peak();
     hprintln!(
-        "minimal: open, set, get {}; peak stack {} B (of which the Store object {} B, scratch {} B)",
+        "minimal: open, set, get {}; peak stack {} B (of which the Store object {} B, its index {} B, scratch {} B)",
         if ok { "ok" } else { "FAILED" },
         peak,
-        core::mem::size_of::<Kv<'static>>(),
+        core::mem::size_of::<Kv<'static, 'static>>(),
+        core::mem::size_of::<FixedIndex<64>>(),
         SCRATCH
     );
     debug::exit(if ok {
