@@ -7,8 +7,8 @@
 use embedded_storage_async::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 
 use crate::medium::flash::{
-    check_units, locate, locate_u32, no_read_faults, whole_size, FlashConfigError, FlashError,
-    MAX_READ_SIZE,
+    check_units, locate, locate_u32, no_read_faults, read_plan, whole_size, FlashConfigError,
+    FlashError, MAX_READ_SIZE,
 };
 use crate::medium::region::{all_erased, Geometry, MappedRegion, Region};
 
@@ -228,37 +228,21 @@ impl<F: NorFlash> AsyncFlashRegion<F> {
     }
 }
 
-/// [`read_bounced`](crate::medium::flash) for an async flash: the aligned
-/// middle straight into `buf`, an unaligned head or tail through the stack.
+/// The blocking flash region's `read_bounced` for an async flash: the
+/// pieces of [`read_plan`], performed with `.await`.
 async fn read_bounced<F: ReadNorFlash>(
     flash: &mut F,
     at: u32,
     buf: &mut [u8],
 ) -> Result<(), F::Error> {
-    let r = F::READ_SIZE;
-    if r <= 1 {
+    if F::READ_SIZE <= 1 {
         return flash.read(at, buf).await;
     }
-    let mut at = at;
-    let mut rest = buf;
-    while !rest.is_empty() {
-        let skew = at as usize % r;
-        if skew == 0 && rest.len() >= r {
-            let n = rest.len() - rest.len() % r;
-            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
-            flash.read(at, head).await?;
-            at += n as u32;
-            rest = tail;
-        } else {
-            let mut bounce = [0u8; MAX_READ_SIZE];
-            let chunk = &mut bounce[..r];
-            flash.read(at - skew as u32, chunk).await?;
-            let n = core::cmp::min(r - skew, rest.len());
-            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
-            head.copy_from_slice(&chunk[skew..skew + n]);
-            at += n as u32;
-            rest = tail;
-        }
+    let mut bounce = [0u8; MAX_READ_SIZE];
+    for piece in read_plan(at, buf.len(), F::READ_SIZE) {
+        let (from, into) = piece.target(buf, &mut bounce);
+        flash.read(from, into).await?;
+        piece.finish(buf, &bounce);
     }
     Ok(())
 }

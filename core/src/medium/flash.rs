@@ -231,37 +231,169 @@ pub(crate) fn no_read_faults<E>(_: &E) -> bool {
     false
 }
 
-/// Reads `buf.len()` bytes at absolute offset `at`, honouring `READ_SIZE`:
-/// the aligned middle goes straight into `buf`, an unaligned head or tail is
-/// bounced through the stack. The region is aligned to erase units, which are
-/// multiples of `READ_SIZE`, so a bounced read never leaves the region.
-fn read_bounced<F: ReadNorFlash>(flash: &mut F, at: u32, buf: &mut [u8]) -> Result<(), F::Error> {
-    let r = F::READ_SIZE;
-    if r <= 1 {
-        return flash.read(at, buf);
-    }
-    let mut at = at;
-    let mut rest = buf;
-    while !rest.is_empty() {
-        let skew = at as usize % r;
-        if skew == 0 && rest.len() >= r {
-            let n = rest.len() - rest.len() % r;
-            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
-            flash.read(at, head)?;
-            at += n as u32;
-            rest = tail;
-        } else {
-            let mut bounce = [0u8; MAX_READ_SIZE];
-            let chunk = &mut bounce[..r];
-            flash.read(at - skew as u32, chunk)?;
-            let n = core::cmp::min(r - skew, rest.len());
-            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
-            head.copy_from_slice(&chunk[skew..skew + n]);
-            at += n as u32;
-            rest = tail;
+/// One flash read of a [`read_plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Read whole read units at flash offset `at` straight into
+    /// `buf[buf]`.
+    Direct {
+        at: u32,
+        buf: core::ops::Range<usize>,
+    },
+    /// Read the one read unit (`len` bytes) at flash offset `unit` into the
+    /// bounce buffer and copy its bytes `skew ..` into `buf[buf]`.
+    Bounce {
+        unit: u32,
+        len: usize,
+        skew: usize,
+        buf: core::ops::Range<usize>,
+    },
+}
+
+impl Piece {
+    /// Where this piece's flash read goes: its flash offset and the bytes
+    /// it fills (part of `buf`, or of `bounce`).
+    pub(crate) fn target<'b>(
+        &self,
+        buf: &'b mut [u8],
+        bounce: &'b mut [u8; MAX_READ_SIZE],
+    ) -> (u32, &'b mut [u8]) {
+        match self {
+            Piece::Direct { at, buf: range } => (*at, &mut buf[range.clone()]),
+            Piece::Bounce { unit, len, .. } => (*unit, &mut bounce[..*len]),
         }
     }
+
+    /// After the read: a bounced piece's bytes into `buf`.
+    pub(crate) fn finish(&self, buf: &mut [u8], bounce: &[u8; MAX_READ_SIZE]) {
+        if let Piece::Bounce {
+            skew, buf: range, ..
+        } = self
+        {
+            buf[range.clone()].copy_from_slice(&bounce[*skew..*skew + range.len()]);
+        }
+    }
+}
+
+/// How a read of `len` bytes at absolute offset `at` is done with a flash of
+/// read unit `r` (`READ_SIZE`, at most [`MAX_READ_SIZE`]): the aligned
+/// middle straight into the caller's buffer, an unaligned head or tail
+/// through one read unit of bounce buffer each. The region is aligned to
+/// erase units, which are multiples of `READ_SIZE`, so a bounced read never
+/// leaves the region. Shared by the blocking and the async flash regions,
+/// which only perform the pieces.
+pub(crate) fn read_plan(at: u32, len: usize, r: usize) -> impl Iterator<Item = Piece> {
+    let mut at = at;
+    let mut done = 0usize;
+    core::iter::from_fn(move || {
+        let rest = len - done;
+        if rest == 0 {
+            return None;
+        }
+        let skew = if r <= 1 { 0 } else { at as usize % r };
+        let (piece, n) = if r <= 1 || (skew == 0 && rest >= r) {
+            let n = if r <= 1 { rest } else { rest - rest % r };
+            let buf = done..done + n;
+            (Piece::Direct { at, buf }, n)
+        } else {
+            let n = core::cmp::min(r - skew, rest);
+            let buf = done..done + n;
+            let unit = at - skew as u32;
+            (
+                Piece::Bounce {
+                    unit,
+                    len: r,
+                    skew,
+                    buf,
+                },
+                n,
+            )
+        };
+        at += n as u32;
+        done += n;
+        Some(piece)
+    })
+}
+
+/// Reads `buf.len()` bytes at absolute offset `at`, honouring `READ_SIZE`
+/// (see [`read_plan`]).
+fn read_bounced<F: ReadNorFlash>(flash: &mut F, at: u32, buf: &mut [u8]) -> Result<(), F::Error> {
+    if F::READ_SIZE <= 1 {
+        return flash.read(at, buf);
+    }
+    let mut bounce = [0u8; MAX_READ_SIZE];
+    for piece in read_plan(at, buf.len(), F::READ_SIZE) {
+        let (from, into) = piece.target(buf, &mut bounce);
+        flash.read(from, into)?;
+        piece.finish(buf, &bounce);
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod read_plan_tests {
+    use super::{read_plan, Piece};
+
+    /// Every plan covers `0..len` in order, reads only whole, aligned read
+    /// units (a bounce exactly one), and bounces only what is not aligned.
+    #[test]
+    fn plans_cover_the_read_in_aligned_units() {
+        for r in [1usize, 2, 4, 8, 16, 32] {
+            for at in 0..3 * r as u32 {
+                for len in 0..4 * r {
+                    let mut next = 0;
+                    for p in read_plan(at, len, r) {
+                        match p {
+                            Piece::Direct { at: a, buf } => {
+                                assert_eq!(buf.start, next);
+                                assert_eq!(a, at + buf.start as u32);
+                                if r > 1 {
+                                    assert_eq!(a as usize % r, 0);
+                                    assert_eq!(buf.len() % r, 0);
+                                }
+                                next = buf.end;
+                            }
+                            Piece::Bounce {
+                                unit,
+                                len: l,
+                                skew,
+                                buf,
+                            } => {
+                                assert!(r > 1 && l == r);
+                                assert_eq!(unit as usize % r, 0);
+                                assert_eq!(buf.start, next);
+                                assert_eq!(unit + skew as u32, at + buf.start as u32);
+                                assert!(skew + buf.len() <= r);
+                                // Bounced only when not an aligned whole unit.
+                                assert!(skew != 0 || buf.len() < r);
+                                next = buf.end;
+                            }
+                        }
+                    }
+                    assert_eq!(next, len, "r={r} at={at} len={len}");
+                }
+            }
+        }
+        assert_eq!(read_plan(5, 0, 4).count(), 0);
+        // r = 4, bytes 3..13: one bounced head, two aligned units, a bounced tail.
+        let mut plan = read_plan(3, 10, 4);
+        let head = Piece::Bounce {
+            unit: 0,
+            len: 4,
+            skew: 3,
+            buf: 0..1,
+        };
+        assert_eq!(plan.next(), Some(head));
+        assert_eq!(plan.next(), Some(Piece::Direct { at: 4, buf: 1..9 }));
+        let tail = Piece::Bounce {
+            unit: 12,
+            len: 4,
+            skew: 0,
+            buf: 9..10,
+        };
+        assert_eq!(plan.next(), Some(tail));
+        assert_eq!(plan.next(), None);
+    }
 }
 
 /// A [`Region`] over a range of a flash value it owns (`F` may be a
