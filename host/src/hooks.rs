@@ -73,6 +73,7 @@ thread_local! {
     static LAST_OP: Cell<Option<Op>> = const { Cell::new(None) };
     static FILLS: Cell<u64> = const { Cell::new(0) };
     static FAIL_MAP: Cell<bool> = const { Cell::new(false) };
+    static CORE_OPENS: Cell<u64> = const { Cell::new(0) };
     static ENOSPC_AT: Cell<u64> = const { Cell::new(0) };
     static FAIL_OP: Cell<Option<(Op, u64)>> = const { Cell::new(None) };
 }
@@ -164,4 +165,15 @@ pub(crate) fn map_failure() -> Option<io::Error> {
     FAIL_MAP
         .with(|f| f.replace(false))
         .then(|| io::Error::other("mapping failed (test hook)"))
+}
+
+/// How many times this thread opened core on mapped region files (each a
+/// replay of the active log) since the last call; resets the count.
+pub fn take_core_opens() -> u64 {
+    CORE_OPENS.with(|c| c.replace(0))
+}
+
+/// Counts one open of core ([`take_core_opens`]).
+pub(crate) fn core_opened() {
+    CORE_OPENS.with(|c| c.set(c.get() + 1));
 }

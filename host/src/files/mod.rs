@@ -430,41 +430,35 @@ fn check_both(
             ));
         }
     }
-    // An interrupted resize leaves the inactive file at any length between
-    // the old and the new size, the bytes past its old end erased: the grow
-    // writes them before the switch (the partner is then the committed
-    // region, at the old size) or after it (the partner is the committed one
-    // at the new size, this one superseded at the old). A length that is not
-    // a multiple of 512 is accepted only in that shape; anything else is a
-    // truncated or foreign file and refused, untouched.
+    // A growth (of the store, or by a resize) extends the inactive file with
+    // erased bytes past its region's end, before a switch makes the region
+    // that large: an interrupted one leaves it at any length between the old
+    // and the new size, the bytes past its old end erased (the partner is
+    // then the committed region at the old size, or at the new one with this
+    // one superseded at the old). Such a file is mapped at its region's size:
+    // the store then cuts the extension off or completes it after core
+    // opened (`Store::converge`), without opening core a second time on a
+    // remapped file. A length that is not a multiple of 512 is accepted only
+    // in that shape (or as a committed region's extension, below); anything
+    // else is a truncated or foreign file and refused, untouched.
     for first in [true, false] {
         let (r, p, other) = if first {
             (&mut *a, &pa, &pb)
         } else {
             (&mut *b, &pb, &pa)
         };
-        if p.len % u64::from(ERASE_UNIT) == 0 {
-            continue;
-        }
-        let partner_size = match other.header {
-            Ok(h) if other.committed() && !other.superseded.is_set() => {
-                Some(u64::from(h.region_size))
-            }
+        let growing = match inactive_end(p, other) {
+            Some(end) if end > 0 && end < p.len && erased_from(&r.path, &r.file, end)? => Some(end),
             _ => None,
         };
-        let old_end = match p.header {
-            Ok(h) if !p.committed() || p.superseded.is_set() => Some(u64::from(h.region_size)),
-            Err(HeaderError::Erased) => partner_size,
-            _ => None,
-        };
-        let growing = match (partner_size, old_end) {
-            (Some(_), Some(end)) if end > 0 && end < p.len => erased_from(&r.path, &r.file, end)?,
-            _ => false,
-        };
-        if !growing && !longer_committed(r, p)? {
+        let whole = p.len % u64::from(ERASE_UNIT) == 0;
+        if !whole && growing.is_none() && !longer_committed(r, p)? {
             region_len(&r.path, p.len)?;
         }
-        r.map_len = p.len / u64::from(ERASE_UNIT) * u64::from(ERASE_UNIT);
+        r.map_len = match growing {
+            Some(end) => end,
+            None => p.len / u64::from(ERASE_UNIT) * u64::from(ERASE_UNIT),
+        };
     }
     let committed = pa.committed() || pb.committed();
     // The newest committed header decides the options.
@@ -515,6 +509,22 @@ fn check_both(
                 .fresh_config(new_store_id()?)?;
             Ok((c, suspect, committed))
         }
+    }
+}
+
+/// Where the region of a file that is not the committed one ends, when its
+/// partner is committed (not superseded): its own header's size (an
+/// uncommitted or superseded region), or the partner's size if its header
+/// reads erased (a file a resize created). `None` otherwise.
+fn inactive_end(p: &Peek, other: &Peek) -> Option<u64> {
+    let partner_size = match other.header {
+        Ok(h) if other.committed() && !other.superseded.is_set() => u64::from(h.region_size),
+        _ => return None,
+    };
+    match p.header {
+        Ok(h) if !p.committed() || p.superseded.is_set() => Some(u64::from(h.region_size)),
+        Err(HeaderError::Erased) => Some(partner_size),
+        _ => None,
     }
 }
 

@@ -207,6 +207,14 @@ impl Store {
                 return Ok(());
             }
         }
+        self.map_grown_inactive(inactive, target)
+    }
+
+    /// Maps the inactive file, grown to `target` bytes with `0xFF` past its
+    /// region, and puts the mapping in place of the inactive region in core
+    /// (`replace_inactive` with `extends`: the old region's bytes over the
+    /// old size, erased past it), instead of opening core again.
+    pub(super) fn map_grown_inactive(&mut self, inactive: RegionId, target: u64) -> Result<()> {
         let f = self.file(inactive)?;
         let dup = f.file.try_clone().map_err(|e| Error::io(&f.path, e))?;
         let region = MmapRegion::with_len(dup, true, target).map_err(|e| Error::io(&f.path, e))?;

@@ -302,6 +302,8 @@ impl Store {
                 (e, _) => e.at_open(&self.base),
             })?;
         self.inner = Some(inner);
+        #[cfg(feature = "_test-hooks")]
+        crate::hooks::core_opened();
         Ok(())
     }
 

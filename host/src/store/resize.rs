@@ -102,9 +102,36 @@ impl Store {
         } else if len != f.map_len {
             return Ok(());
         }
-        if self.file(inactive)?.len()? == u64::from(target) {
+        let f = self.file(inactive)?;
+        let (len, mapped, target) = (f.len()?, f.map_len, u64::from(target));
+        if len == target && mapped == target {
             return Ok(());
         }
-        self.set_file_len(inactive, target)
+        if mapped == target && len > target {
+            // An unfinished growth's extension, past the region core has
+            // open (the file was mapped at its region's size): cut it off.
+            return files::truncate(&f.path, &f.file, target);
+        }
+        if mapped < target && len >= mapped && len <= target {
+            // A resize's switch committed the larger size, and the file of
+            // the old region was not grown yet: grow it (the bytes past its
+            // region read erased, checked before core opened) and hand core
+            // the larger mapping, as a growth step does, instead of opening
+            // core again on a remapped file.
+            return self.grow_inactive_to(inactive, len, target);
+        }
+        self.set_file_len(inactive, target as u32)
+    }
+
+    /// Extends the inactive file from `len` to `target` with `0xFF` (synced)
+    /// and hands core its new mapping. A fill that fails is cut back.
+    fn grow_inactive_to(&mut self, inactive: RegionId, len: u64, target: u64) -> Result<()> {
+        let f = self.file(inactive)?;
+        if len < target {
+            files::fill_erased(&f.path, &f.file, len, target).inspect_err(|_| {
+                let _ = files::truncate(&f.path, &f.file, len);
+            })?;
+        }
+        self.map_grown_inactive(inactive, target)
     }
 }
