@@ -319,7 +319,7 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     let Some(first8) = b.get(..8) else {
         return Slot::Invalid;
     };
-    if crate::all_erased(first8) {
+    if *first8 == [crate::ERASED; 8] {
         return Slot::Erased;
     }
     let max_value = if max_value < SYSTEM_VALUE_MAX {

@@ -465,13 +465,19 @@ impl<R: Region> Journal<R> {
                 Slot::Invalid
             });
         }
-        let slot = match self.lent(off, n as u32) {
-            Some(bytes) => record::decode_header(bytes, max_key, max_value),
-            None => {
-                self.read(off, &mut b[..n]).await?;
-                record::decode_header(&b[..n], max_key, max_value)
-            }
-        };
+        if let Some(bytes) = self.region.lend() {
+            return Ok(
+                match lent_header(bytes, off, self.geo, max_key, max_value) {
+                    Some(h) => Slot::Header(h),
+                    None if bytes.get(off as usize..off as usize + 8) == Some(&[0xFF; 8]) => {
+                        Slot::Erased
+                    }
+                    None => Slot::Invalid,
+                },
+            );
+        }
+        self.read(off, &mut b[..n]).await?;
+        let slot = record::decode_header(&b[..n], max_key, max_value);
         // A header must describe a record that ends inside the region.
         if let Slot::Header(h) = slot {
             match h
@@ -581,6 +587,40 @@ impl<R: Region> Journal<R> {
             at += chunk.len() as u32;
         }
         Ok(true)
+    }
+
+    /// The header of the record at `old` (one the index points at, so known
+    /// valid: `Corrupted` if it no longer decodes) if its key equals that
+    /// of the record at `new` (header `h`).
+    pub(crate) async fn same_key(
+        &mut self,
+        old: u32,
+        new: u32,
+        h: &RecordHeader,
+        limits: crate::format::Limits,
+    ) -> Result<Option<RecordHeader>, R::Error> {
+        let (max_key, max_value) = (limits.max_key, limits.max_value);
+        if let Some(bytes) = self.region.lend() {
+            // In place: the old header and both keys, no copies.
+            let oh = match lent_header(bytes, old, self.geo, max_key, max_value) {
+                Some(oh) => oh,
+                None => return Err(Error::Corrupted),
+            };
+            let key = |at: u32, h: &RecordHeader| {
+                let k = at as usize + h.header_len() as usize;
+                bytes.get(k..k + h.key_len as usize)
+            };
+            return Ok(match (key(old, &oh), key(new, h)) {
+                (Some(a), Some(b)) if a == b => Some(oh),
+                _ => None,
+            });
+        }
+        let oh = self.header_at(old, max_key, max_value).await?;
+        Ok(if self.keys_eq(old, &oh, new, h).await? {
+            Some(oh)
+        } else {
+            None
+        })
     }
 
     /// Whether the keys of two records are equal.
@@ -712,5 +752,28 @@ impl<R: Region> Journal<R> {
             at += n as u32;
         }
         Ok(d.finalize())
+    }
+}
+
+/// The valid header of the record at `off` in a region's lent bytes, whose
+/// record ends inside the region (as [`Journal::slot`] decodes it).
+#[inline]
+fn lent_header(
+    bytes: &[u8],
+    off: u32,
+    geo: Geometry,
+    max_key: u32,
+    max_value: u32,
+) -> Option<RecordHeader> {
+    let start = off as usize;
+    let end = core::cmp::min(off.saturating_add(LONG_HEADER_LEN), geo.size) as usize;
+    match record::decode_header(bytes.get(start..end)?, max_key, max_value) {
+        Slot::Header(h) => {
+            let rec_end = h
+                .stored_len(geo.write_unit)
+                .and_then(|l| off.checked_add(l));
+            rec_end.filter(|&e| e <= geo.size).map(|_| h)
+        }
+        _ => None,
     }
 }
