@@ -31,7 +31,7 @@
 //!   without it every CRC is computed bit by bit, with no table in the image.
 //! - `fast-crc`: as `crc-tables`, with a 16-lane CRC-32C table (16 KiB),
 //!   several times faster checks on a host.
-//! - `hw-crc`: as `fast-crc`, and CRC-32C over pieces of 32 bytes or more
+//! - `hw-crc`: as `fast-crc`, and CRC-32C over pieces of 48 bytes or more
 //!   through the `crc32c` crate, on the CPU's CRC instructions where it has
 //!   them (SSE4.2, ARMv8 CRC); needs `std`.
 #![no_std]

@@ -15,7 +15,8 @@
 //! 7 interleaved rounds), `open-file N [R [close|batch]]` (open of a file store of N
 //! live keys, used = R × live, default 4, as a crash leaves it; with `close`,
 //! after a close that compacts it; with `batch`, the first N records written
-//! by `set_many` batches of 1,000, as the reopen table's stores are).
+//! by `set_many` batches of 1,000, as the reopen table's stores are),
+//! `time-open N [R [close]]` (the same store, 7 opens timed by wall clock).
 use std::hint::black_box;
 
 use twinkv_benches::*;
@@ -122,7 +123,7 @@ fn main() {
                 }
             }
         }
-        "open-file" => {
+        "open-file" | "time-open" => {
             // `open-file N [R [close|batch]]`: the log holds R × N records
             // (default 4), as a crash leaves it (no compaction on close); with
             // `close`, the store is closed with compaction on close first;
@@ -149,6 +150,22 @@ fn main() {
                     s.set(key(i % n as u64), value(i, 16)).expect("set");
                 }
                 s.close().expect("close");
+            }
+            if what == "time-open" {
+                // Wall clock: 7 opens of the same files, each closed without
+                // compaction so that every open replays the same log.
+                let mut t = Vec::new();
+                for _ in 0..7 {
+                    let opts = twinkv_host::Options::new().compact_on_close(None);
+                    let start = std::time::Instant::now();
+                    let s = twinkv_host::Store::open(&base, opts).expect("open");
+                    t.push(start.elapsed().as_secs_f64() * 1e3);
+                    assert_eq!(s.len(), n);
+                    s.close().expect("close");
+                }
+                let m = median(&mut t);
+                println!("open of {n} live keys, used {ratio} x live{}: {:.2} / {m:.2} ms (min / median of 7)", if close { " after a clean close" } else { " after a crash" }, t[0]);
+                return;
             }
             // Only the open is measured: the store is dropped (which may
             // compact on close) outside.

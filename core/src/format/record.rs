@@ -183,6 +183,20 @@ impl RecordHeader {
 /// The bits of the CRC-32C a short header keeps as its record check.
 pub const SHORT_CHECK_MASK: u32 = 0x00FF_FFFF;
 
+/// The CRC-32C of a region's seal (store id ‖ generation), with which every
+/// record check of that region begins: computed once per seal rather than
+/// once per record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealState(u32);
+
+impl SealState {
+    /// The state after `seal`'s 16 bytes.
+    #[inline]
+    pub fn new(seal: Seal) -> Self {
+        SealState(CRC32C.checksum(&seal.bytes()))
+    }
+}
+
 /// Incremental record check: feed the covered header bytes, key and value.
 /// Both forms use CRC-32C; the short form keeps its low 24 bits.
 #[derive(Clone)]
@@ -195,10 +209,16 @@ impl RecordCheck {
     /// Starts a check for a record in a region sealed with `seal`.
     #[inline]
     pub fn new(seal: Seal, long: bool) -> Self {
-        let mut digest = CRC32C.digest();
-        digest.update(&seal.bytes());
+        Self::sealed(SealState::new(seal), long)
+    }
+    /// Starts a check from a seal's state (the seal's 16 bytes already fed).
+    #[inline]
+    pub fn sealed(state: SealState, long: bool) -> Self {
         let mask = if long { u32::MAX } else { SHORT_CHECK_MASK };
-        RecordCheck { digest, mask }
+        RecordCheck {
+            digest: Crc32cDigest::resume(state.0),
+            mask,
+        }
     }
     /// Feeds covered bytes.
     #[inline]
@@ -299,7 +319,7 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     let Some(first8) = b.get(..8) else {
         return Slot::Invalid;
     };
-    if crate::all_erased(first8) {
+    if *first8 == [crate::ERASED; 8] {
         return Slot::Erased;
     }
     let max_value = if max_value < SYSTEM_VALUE_MAX {
@@ -352,27 +372,20 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
 /// Checks a whole stored record (`rec` starts at the header and holds at
 /// least the unaligned length) against its record check.
 pub fn verify(rec: &[u8], h: &RecordHeader, seal: Seal) -> bool {
+    verify_sealed(rec, h, SealState::new(seal))
+}
+
+/// [`verify`] from the seal's state: the covered header bytes and the body
+/// (key and value) are fed where they lie in `rec`, without a copy.
+#[inline]
+pub fn verify_sealed(rec: &[u8], h: &RecordHeader, state: SealState) -> bool {
     let end = h.unaligned_len() as usize;
     let Some(rec) = rec.get(..end) else {
         return false;
     };
-    let covered = &rec[..h.checked_header_bytes()];
-    let body = &rec[h.header_len() as usize..];
-    // A small record (a `get` of a short key and value) is checked in one
-    // piece: one CRC call instead of three (seal, header, body), which with
-    // `hw-crc` puts it on the CPU's CRC instruction.
-    let mut one = [0u8; 96];
-    let n = 16 + covered.len() + body.len();
-    if let Some(buf) = one.get_mut(..n) {
-        buf[..16].copy_from_slice(&seal.bytes());
-        buf[16..16 + covered.len()].copy_from_slice(covered);
-        buf[16 + covered.len()..].copy_from_slice(body);
-        let mask = if h.long { u32::MAX } else { SHORT_CHECK_MASK };
-        return CRC32C.checksum(buf) & mask == h.check;
-    }
-    let mut c = RecordCheck::new(seal, h.long);
-    c.update(covered);
-    c.update(body);
+    let mut c = RecordCheck::sealed(state, h.long);
+    c.update(&rec[..h.checked_header_bytes()]);
+    c.update(&rec[h.header_len() as usize..]);
     c.finalize() == h.check
 }
 

@@ -10,7 +10,7 @@ use super::{io, Region};
 use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
-use crate::format::record::{self, RecordCheck, RecordHeader, Slot, LONG_HEADER_LEN};
+use crate::format::record::{self, RecordCheck, RecordHeader, SealState, Slot, LONG_HEADER_LEN};
 pub(crate) use crate::format::RegionClass;
 use crate::format::{
     area, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN,
@@ -302,6 +302,15 @@ impl<R: Region> Journal<R> {
         self.geo.size - self.layout.data_start()
     }
 
+    /// `len` bytes at `off` in place, if the region lends its bytes
+    /// ([`Region::lend`]) and the range lies inside the region. Every read
+    /// below takes this path when it can; the checks made on the bytes are
+    /// the same either way.
+    fn lent(&self, off: u32, len: u32) -> Option<&[u8]> {
+        let end = off.checked_add(len).filter(|&e| e <= self.geo.size)?;
+        self.region.lend()?.get(off as usize..end as usize)
+    }
+
     pub(crate) async fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
         let end = u32::try_from(buf.len())
             .ok()
@@ -457,6 +466,17 @@ impl<R: Region> Journal<R> {
                 Slot::Invalid
             });
         }
+        if let Some(bytes) = self.region.lend() {
+            return Ok(
+                match lent_header(bytes, off, self.geo, max_key, max_value) {
+                    Some(h) => Slot::Header(h),
+                    None if bytes.get(off as usize..off as usize + 8) == Some(&[0xFF; 8]) => {
+                        Slot::Erased
+                    }
+                    None => Slot::Invalid,
+                },
+            );
+        }
         self.read(off, &mut b[..n]).await?;
         let slot = record::decode_header(&b[..n], max_key, max_value);
         // A header must describe a record that ends inside the region.
@@ -472,18 +492,23 @@ impl<R: Region> Journal<R> {
         Ok(slot)
     }
 
-    /// Streams the record at `off` through its check. Returns whether it is
-    /// intact and the CRC-32C of its key (the index hash).
+    /// Streams the record at `off` through its check, from the state of the
+    /// region's seal. Returns whether it is intact and the CRC-32C of its key
+    /// (the index hash).
     pub(crate) async fn verify(
         &mut self,
         off: u32,
         h: &RecordHeader,
-        seal: Seal,
+        seal: SealState,
     ) -> Result<(bool, u32), R::Error> {
+        if let Some(rec) = self.lent(off, h.unaligned_len()) {
+            let intact = record::verify_sealed(rec, h, seal);
+            return Ok((intact, crate::format::key_hash(&rec[h.key_range()])));
+        }
         let mut buf = [0u8; CHUNK];
         let hl = h.header_len() as usize;
         self.read(off, &mut buf[..hl]).await?;
-        let mut check = RecordCheck::new(seal, h.long);
+        let mut check = RecordCheck::sealed(seal, h.long);
         check.update(&buf[..h.checked_header_bytes()]);
         let mut key_hash = CRC32C.digest();
         let mut at = off + hl as u32;
@@ -550,6 +575,9 @@ impl<R: Region> Journal<R> {
         if h.key_len as usize != key.len() {
             return Ok(false);
         }
+        if let Some(stored) = self.lent(off + h.header_len(), h.key_len) {
+            return Ok(stored == key);
+        }
         let mut buf = [0u8; CHUNK];
         let mut at = off + h.header_len();
         for chunk in key.chunks(CHUNK) {
@@ -562,6 +590,40 @@ impl<R: Region> Journal<R> {
         Ok(true)
     }
 
+    /// The header of the record at `old` (one the index points at, so known
+    /// valid: `Corrupted` if it no longer decodes) if its key equals that
+    /// of the record at `new` (header `h`).
+    pub(crate) async fn same_key(
+        &mut self,
+        old: u32,
+        new: u32,
+        h: &RecordHeader,
+        limits: crate::format::Limits,
+    ) -> Result<Option<RecordHeader>, R::Error> {
+        let (max_key, max_value) = (limits.max_key, limits.max_value);
+        if let Some(bytes) = self.region.lend() {
+            // In place: the old header and both keys, no copies.
+            let oh = match lent_header(bytes, old, self.geo, max_key, max_value) {
+                Some(oh) => oh,
+                None => return Err(Error::Corrupted),
+            };
+            let key = |at: u32, h: &RecordHeader| {
+                let k = at as usize + h.header_len() as usize;
+                bytes.get(k..k + h.key_len as usize)
+            };
+            return Ok(match (key(old, &oh), key(new, h)) {
+                (Some(a), Some(b)) if a == b => Some(oh),
+                _ => None,
+            });
+        }
+        let oh = self.header_at(old, max_key, max_value).await?;
+        Ok(if self.keys_eq(old, &oh, new, h).await? {
+            Some(oh)
+        } else {
+            None
+        })
+    }
+
     /// Whether the keys of two records are equal.
     pub(crate) async fn keys_eq(
         &mut self,
@@ -572,6 +634,10 @@ impl<R: Region> Journal<R> {
     ) -> Result<bool, R::Error> {
         if ha.key_len != hb.key_len {
             return Ok(false);
+        }
+        let (ka, kb) = (a + ha.header_len(), b + hb.header_len());
+        if let (Some(x), Some(y)) = (self.lent(ka, ha.key_len), self.lent(kb, hb.key_len)) {
+            return Ok(x == y);
         }
         let mut x = [0u8; CHUNK];
         let mut y = [0u8; CHUNK];
@@ -674,6 +740,9 @@ impl<R: Region> Journal<R> {
 
     /// CRC-32C over `from..to` of the region (sync marker coverage, batch check).
     pub(crate) async fn crc_range(&mut self, from: u32, to: u32) -> Result<u32, R::Error> {
+        if let Some(bytes) = self.lent(from, to.saturating_sub(from)) {
+            return Ok(CRC32C.checksum(bytes));
+        }
         let mut buf = [0u8; CHUNK];
         let mut d = CRC32C.digest();
         let mut at = from;
@@ -684,5 +753,28 @@ impl<R: Region> Journal<R> {
             at += n as u32;
         }
         Ok(d.finalize())
+    }
+}
+
+/// The valid header of the record at `off` in a region's lent bytes, whose
+/// record ends inside the region (as [`Journal::slot`] decodes it).
+#[inline]
+fn lent_header(
+    bytes: &[u8],
+    off: u32,
+    geo: Geometry,
+    max_key: u32,
+    max_value: u32,
+) -> Option<RecordHeader> {
+    let start = off as usize;
+    let end = core::cmp::min(off.saturating_add(LONG_HEADER_LEN), geo.size) as usize;
+    match record::decode_header(bytes.get(start..end)?, max_key, max_value) {
+        Slot::Header(h) => {
+            let rec_end = h
+                .stored_len(geo.write_unit)
+                .and_then(|l| off.checked_add(l));
+            rec_end.filter(|&e| e <= geo.size).map(|_| h)
+        }
+        _ => None,
     }
 }

@@ -16,7 +16,7 @@ use crate::damage::{Damage, Scope};
 use crate::error::bug;
 use crate::error::{Error, Result};
 use crate::format::area::{self, BatchBegin};
-use crate::format::record::{self, Kind, RecordHeader, Slot};
+use crate::format::record::{self, Kind, RecordHeader, SealState, Slot};
 use crate::format::{Limits, Seal};
 
 /// Receives what a scan finds.
@@ -157,6 +157,8 @@ async fn walk<R: Region, S: Sink<R>>(
         w,
     )
     .ok_or_else(|| bug!())?;
+    // Every record check of the region starts from its seal's state.
+    let sealed = SealState::new(seal);
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
     let mut pos = j.data_start();
@@ -220,7 +222,7 @@ async fn walk<R: Region, S: Sink<R>>(
             Slot::Header(h) => h,
         };
         let len = h.stored_len(w).ok_or_else(|| bug!())?;
-        let (intact, key_hash) = j.verify(pos, &h, seal).await?;
+        let (intact, key_hash) = j.verify(pos, &h, sealed).await?;
         let formed = intact && well_formed(j, pos, &h, limits).await?;
         if !formed {
             // An intact record breaking its kind's rules was never written:
@@ -392,7 +394,8 @@ async fn stale<R: Region>(
         let Some(generation) = seal.generation.checked_sub(2 * k).filter(|&g| g >= 1) else {
             break;
         };
-        if j.verify(pos, h, Seal { generation, ..seal }).await?.0 {
+        let earlier = SealState::new(Seal { generation, ..seal });
+        if j.verify(pos, h, earlier).await?.0 {
             return Ok(true);
         }
     }
@@ -490,7 +493,7 @@ async fn batch_commit<R: Region>(
         _ => None,
     };
     let ch = match commit {
-        Some(ch) if j.verify(c, &ch, seal).await?.0 => ch,
+        Some(ch) if j.verify(c, &ch, SealState::new(seal)).await?.0 => ch,
         _ => {
             return Ok(Batch::Uncommitted {
                 expected_end,
@@ -529,6 +532,7 @@ async fn inner_torn<R: Region>(
     limits: Limits,
 ) -> Result<bool, R::Error> {
     let w = j.geo.write_unit;
+    let sealed = SealState::new(seal);
     let mut pos = from;
     while pos < to {
         let h = match j.slot(pos, limits.max_key, limits.max_value).await? {
@@ -536,7 +540,9 @@ async fn inner_torn<R: Region>(
             Slot::Erased => return Ok(true),
             Slot::Invalid => return torn_header(j, pos).await,
         };
-        if !j.verify(pos, &h, seal).await?.0 && j.torn_suffix(pos, pos + h.unaligned_len()).await? {
+        if !j.verify(pos, &h, sealed).await?.0
+            && j.torn_suffix(pos, pos + h.unaligned_len()).await?
+        {
             return Ok(true);
         }
         pos += h.stored_len(w).ok_or_else(|| bug!())?;
@@ -553,10 +559,11 @@ async fn resync<R: Region>(
     limits: Limits,
 ) -> Result<Option<u32>, R::Error> {
     let w = j.geo.write_unit;
+    let sealed = SealState::new(seal);
     let mut q = from;
     while q < j.size() {
         if let Slot::Header(h) = j.slot(q, limits.max_key, limits.max_value).await? {
-            if !matches!(h.kind, Kind::Reserved(_)) && j.verify(q, &h, seal).await?.0 {
+            if !matches!(h.kind, Kind::Reserved(_)) && j.verify(q, &h, sealed).await?.0 {
                 return Ok(Some(q));
             }
         }

@@ -53,6 +53,12 @@ pub trait AsyncRegion {
         false
     }
 
+    /// See [`Region::lend`]: the whole region, if its bytes are in memory
+    /// and reading them cannot fail; `None` by default.
+    fn lend(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// Whether every byte of `from..to` reads erased; the default reads in
     /// 256-byte chunks.
     async fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
@@ -99,6 +105,9 @@ impl<R: AsyncRegion + ?Sized> AsyncRegion for &mut R {
     }
     fn unreadable(&self, error: &Self::Error) -> bool {
         (**self).unreadable(error)
+    }
+    fn lend(&self) -> Option<&[u8]> {
+        (**self).lend()
     }
     async fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
         (**self).is_erased(from, to).await
@@ -148,6 +157,9 @@ impl<R: Region> AsyncRegion for BlockingAsync<R> {
     }
     fn unreadable(&self, error: &Self::Error) -> bool {
         self.0.unreadable(error)
+    }
+    fn lend(&self) -> Option<&[u8]> {
+        self.0.lend()
     }
     async fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
         self.0.is_erased(from, to)

@@ -128,6 +128,18 @@ pub trait Region {
         false
     }
 
+    /// The whole region, if its bytes are in memory and reading them cannot
+    /// fail (a memory-mapped file, bytes in RAM): core then reads records in
+    /// place instead of copying them out through [`read`](Self::read). The
+    /// slice is `geometry().size` bytes and holds exactly what `read` would
+    /// return. The default, `None`, is right for every region whose reads
+    /// can fail, are counted, or cost I/O (flash, fault-injecting test
+    /// regions). The format's rules do not depend on it: every check is the
+    /// same on either path.
+    fn lend(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// Whether every byte of `from..to` reads erased (`0xFF`). Opening a store
     /// checks the unused part of the active region with it. The default reads
     /// in 256-byte chunks; a memory region can compare in place, and a file
@@ -179,6 +191,9 @@ impl<R: Region + ?Sized> Region for &mut R {
     }
     fn unreadable(&self, error: &Self::Error) -> bool {
         (**self).unreadable(error)
+    }
+    fn lend(&self) -> Option<&[u8]> {
+        (**self).lend()
     }
 }
 

@@ -34,7 +34,7 @@ use crate::config::{fill_limit, Config};
 use crate::damage::{Damage, DamageList, Scope};
 use crate::error::{Error, Result};
 use crate::format::marker::{Marker, MarkerState};
-use crate::format::record::{self, Kind, RecordHeader, Slot};
+use crate::format::record::{self, Kind, RecordHeader, SealState, Slot};
 use crate::format::Limits;
 use crate::format::{key_hash, short_hash, RegionHeader, Seal};
 use crate::index::Index;
@@ -83,6 +83,10 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     config: Config,
     store_id: u64,
     generation: u64,
+    /// A seal and the state its record checks start from (`seal_state`):
+    /// refreshed when the generation changes, and used only while it is
+    /// the current seal.
+    sealed: (Seal, SealState),
     tally: Tally,
     read_only: bool,
     poisoned: bool,
@@ -200,6 +204,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             store_id: self.store_id,
             generation: self.generation,
         }
+    }
+
+    /// The state every record check of the active region starts from.
+    fn seal_state(&self) -> SealState {
+        let seal = self.seal();
+        match self.sealed {
+            (s, state) if s == seal => state,
+            _ => SealState::new(seal),
+        }
+    }
+
+    /// Caches the current seal's state (after the generation changed).
+    fn cache_seal(&mut self) {
+        let seal = self.seal();
+        self.sealed = (seal, SealState::new(seal));
     }
 
     fn header_for(&self, j: &Journal<R>, generation: u64) -> RegionHeader {

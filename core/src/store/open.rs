@@ -58,6 +58,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             config,
             store_id: config.store_id,
             generation: 0,
+            sealed: (
+                Seal {
+                    store_id: 0,
+                    generation: 0,
+                },
+                SealState::new(Seal {
+                    store_id: 0,
+                    generation: 0,
+                }),
+            ),
             tally: Tally::default(),
             read_only: matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage),
             poisoned: false,
@@ -473,6 +483,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.pair.set_active_a(true);
         self.store_id = self.config.store_id;
         self.generation = 1;
+        self.cache_seal();
         let header = self.header_for(&self.pair.a, 1);
         let seal = self.seal();
         let a = &mut self.pair.a;
@@ -548,6 +559,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         self.store_id = header.store_id;
         self.generation = header.generation;
+        self.cache_seal();
         let MarkerState::Valid(data_end) = commit else {
             return Err(bug!());
         };

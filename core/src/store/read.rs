@@ -55,7 +55,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Ok(Some((pos, off, h)));
             }
             let seal = if in_target { target_seal } else { seal };
-            if strict && !j.verify(at, &h, seal).await?.0 {
+            if strict && !j.verify(at, &h, SealState::new(seal)).await?.0 {
                 suspect = true;
             }
         }
@@ -75,8 +75,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let hash = key_hash(key);
         let short = short_hash(hash);
         let limits = self.limits();
-        let seal = self.seal();
-        let target_seal = self.copy.target_seal().unwrap_or(seal);
+        let seal = self.seal_state();
+        let target_seal = self.copy.target_seal().map_or(seal, SealState::new);
         let (index, pair, scratch) = (&self.index, &mut self.pair, self.scratch.as_mut());
         // Each candidate record is read once, exactly (header, key, value),
         // into scratch; the key is compared and the check verified there.
@@ -89,7 +89,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 suspect = true;
                 continue;
             };
-            let intact = record::verify(scratch, &h, if in_target { target_seal } else { seal });
+            let intact =
+                record::verify_sealed(scratch, &h, if in_target { target_seal } else { seal });
             if scratch[h.key_range()] == *key {
                 hit = Some((off, h, intact));
                 break;
@@ -197,8 +198,8 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let hash = key_hash(key);
         let short = short_hash(hash);
         let limits = self.limits();
-        let seal = self.seal();
-        let target_seal = self.copy.target_seal().unwrap_or(seal);
+        let seal = self.seal_state();
+        let target_seal = self.copy.target_seal().map_or(seal, SealState::new);
         // As in `lookup_strict`: a same-hash entry that fails its check may
         // be this key with damaged key bytes. The matching entry's header is
         // decoded once, here.
@@ -214,7 +215,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     let eq = bytes.get(k..k + h.key_len as usize) == Some(key);
                     if eq {
                         hit = Some((off, h, &bytes[at as usize..], seal));
-                    } else if !record::verify(&bytes[at as usize..], &h, seal) {
+                    } else if !record::verify_sealed(&bytes[at as usize..], &h, seal) {
                         suspect = true;
                     }
                     eq
@@ -238,7 +239,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         match h.kind {
             Kind::Delete => Ok(None),
             Kind::Set => {
-                if !record::verify(rec, &h, seal) {
+                if !record::verify_sealed(rec, &h, seal) {
                     return Err(Error::Corrupted);
                 }
                 Ok(Some(&rec[h.value_range()]))

@@ -45,8 +45,7 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         let mut pos = None;
         let mut cursor = 0;
         while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            let oh = j.header_at(o, limits.max_key, limits.max_value).await?;
-            if j.keys_eq(o, &oh, off, h).await? {
+            if let Some(oh) = j.same_key(o, off, h, limits).await? {
                 old = Some(oh);
                 pos = Some(p);
                 break;

@@ -316,6 +316,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         self.pair.flip();
         self.generation = c.new_seal.generation;
+        self.cache_seal();
         self.switches += 1;
         self.damage = c.new_damage;
         self.tally = c.tally;

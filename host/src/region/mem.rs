@@ -90,6 +90,9 @@ impl Region for MemRegion {
         let r = self.range(from, to.saturating_sub(from) as usize)?;
         Ok(all_erased(&self.bytes[r]))
     }
+    fn lend(&self) -> Option<&[u8]> {
+        Some(&self.bytes)
+    }
 }
 
 impl MappedRegion for MemRegion {
@@ -136,6 +139,9 @@ impl Region for AnyRegion {
     }
     fn is_erased(&mut self, from: u32, to: u32) -> io::Result<bool> {
         both!(self, r => r.is_erased(from, to))
+    }
+    fn lend(&self) -> Option<&[u8]> {
+        both!(self, r => r.lend())
     }
 }
 

@@ -282,6 +282,12 @@ impl Region for MmapRegion {
         #[cfg(not(unix))]
         Ok(twinkv_core::all_erased(&self.map.bytes()[start..end]))
     }
+
+    /// The mapping: core reads records in place (a replay at open, the
+    /// key comparisons of its index) rather than copying them out.
+    fn lend(&self) -> Option<&[u8]> {
+        Some(self.map.bytes())
+    }
 }
 
 impl MappedRegion for MmapRegion {
