@@ -43,7 +43,9 @@ pub struct Config {
     /// Largest value in bytes. Default 1024.
     pub max_value_len: u32,
     /// High-water ratio in basis points (1..=9999, at most max-fill).
-    /// Default 8000 (0.8).
+    /// Default 8000 (0.8). A switch begins when the log passes it, or with
+    /// a [late switch](Config::late_switch) (the default on flash) no
+    /// earlier than that.
     pub high_water_bp: u16,
     /// Max-fill ratio in basis points (high-water..=9999). Default 9000
     /// (0.9). 10 000 is refused ([`ConfigError::NoHeadroom`], see
