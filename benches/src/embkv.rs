@@ -337,10 +337,28 @@ where
         mf: u16,
         incremental: bool,
     ) -> Self {
-        let config = Config::new(0xE3B)
-            .with_limits(16, 64)
-            .with_ratios(hw, mf)
-            .with_incremental_switch(incremental);
+        Self::with_config(
+            cell,
+            a,
+            b,
+            Self::config(hw, mf).with_incremental_switch(incremental),
+        )
+    }
+
+    /// The configuration of [`Twin::new`]: keys ≤ 16 B, values ≤ 64 B,
+    /// ratios `hw` / `mf` (basis points), the rest default.
+    pub fn config(hw: u16, mf: u16) -> Config {
+        Config::new(0xE3B).with_limits(16, 64).with_ratios(hw, mf)
+    }
+
+    /// Opens (formats) twinkv with `config` (e.g. [`Twin::config`] with a
+    /// default changed).
+    pub fn with_config(
+        cell: &'a RefCell<Metered<F>>,
+        a: Range<u32>,
+        b: Range<u32>,
+        config: Config,
+    ) -> Self {
         let mut t = Twin {
             store: None,
             cell,

@@ -43,7 +43,9 @@ pub struct Config {
     /// Largest value in bytes. Default 1024.
     pub max_value_len: u32,
     /// High-water ratio in basis points (1..=9999, at most max-fill).
-    /// Default 8000 (0.8).
+    /// Default 8000 (0.8). A switch begins when the log passes it, or with
+    /// a [late switch](Config::late_switch) (the default on flash) no
+    /// earlier than that.
     pub high_water_bp: u16,
     /// Max-fill ratio in basis points (high-water..=9999). Default 9000
     /// (0.9). 10 000 is refused ([`ConfigError::NoHeadroom`], see
@@ -58,6 +60,15 @@ pub struct Config {
     /// §7.4), once the target is erased. Default on; off, every switch
     /// copies in one call. No effect with a max-fill of 1.0.
     pub incremental_switch: bool,
+    /// Past the high-water mark, an incremental switch begins only once the
+    /// log has no more headroom left than its copy needs (FORMAT.md §7.1):
+    /// each generation then uses nearly all of its region, and each erase
+    /// unit is erased less often. Only on regions that persist in order
+    /// (flash, where a reboot during a copy leaves only the units the copy
+    /// programmed to erase again) and with [`Config::incremental_switch`].
+    /// Default on; off, the switch begins at the high-water mark, so logs
+    /// stay shorter (an open reads less) at the cost of more erases.
+    pub late_switch: bool,
 }
 
 impl Config {
@@ -72,7 +83,14 @@ impl Config {
             max_fill_bp: 9000,
             erase_ahead: true,
             incremental_switch: true,
+            late_switch: true,
         }
+    }
+    /// Sets whether a switch waits past high-water until its copy's
+    /// headroom is all that is left (see [`Config::late_switch`]).
+    pub const fn with_late_switch(mut self, on: bool) -> Self {
+        self.late_switch = on;
+        self
     }
     /// Sets whether writes erase ahead (see [`Config::erase_ahead`]).
     pub const fn with_erase_ahead(mut self, on: bool) -> Self {
@@ -282,6 +300,29 @@ pub const fn fill_limit(capacity: u32, ratio_bp: u16) -> u32 {
     whole.wrapping_add(capacity % one * ratio / one)
 }
 
+/// `x × (1 − ratio) / ratio` in bytes, rounded up (`u32::MAX` if it does
+/// not fit): the bytes written while a switch under way copies `x` live
+/// bytes at its pace (FORMAT.md §7.4), `ratio` the max-fill, `1..=9999`
+/// basis points. In 32-bit arithmetic, like [`fill_limit`].
+pub(crate) const fn copy_headroom(x: u32, ratio_bp: u16) -> u32 {
+    let one = BP_ONE as u32;
+    let ratio = if ratio_bp == 0 {
+        1
+    } else if ratio_bp as u32 > one - 1 {
+        one - 1
+    } else {
+        ratio_bp as u32
+    };
+    let rest = one - ratio;
+    // x = q × ratio + r: x × rest / ratio = q × rest + r × rest / ratio.
+    let (q, r) = (x / ratio, x % ratio);
+    let part = (r * rest).div_ceil(ratio);
+    match q.checked_mul(rest) {
+        Some(whole) => whole.saturating_add(part),
+        None => u32::MAX,
+    }
+}
+
 /// The bytes of live records a switch under way copies after a write of
 /// `add` bytes (FORMAT.md §7.4): `add / (1 − max-fill)`, rounded down, with
 /// max-fill at most 9 999 basis points. In 32-bit divisions only, like
@@ -309,6 +350,30 @@ mod tests {
                 let headroom = u64::from(BP_ONE - fill.min(9999));
                 let want = u64::from(add) * u64::from(BP_ONE) / headroom;
                 assert_eq!(copy_slice(add, fill), want, "add {add} fill {fill}");
+            }
+        }
+    }
+
+    #[test]
+    fn copy_headroom_equals_the_64_bit_formula() {
+        for x in [
+            0,
+            1,
+            2,
+            7,
+            112,
+            1280,
+            4095,
+            65_536,
+            429_497,
+            1 << 30,
+            u32::MAX,
+        ] {
+            for fill in [1u16, 2, 5000, 8000, 9000, 9998, 9999] {
+                let (x64, f) = (u64::from(x), u64::from(fill));
+                let want = (x64 * (u64::from(BP_ONE) - f)).div_ceil(f);
+                let want = u32::try_from(want).unwrap_or(u32::MAX);
+                assert_eq!(copy_headroom(x, fill), want, "x {x} fill {fill}");
             }
         }
     }

@@ -200,3 +200,64 @@ fn wear_long() {
         );
     }
 }
+
+/// Erase counts per erase unit after issue 13's workloads on a 16 × 4 KiB
+/// SPI NOR (W 4) split in two 8-unit regions, from a fresh device (the
+/// format included): `keys` keys of `vlen`-byte values, each set once,
+/// then `updates` sets round-robin. Also returns the switches made and the
+/// bytes programmed.
+fn spi_wear(keys: u8, vlen: usize, updates: u64, cfg: Config) -> (Vec<u32>, u32, u64) {
+    type F = SimFlash<Vec<u8>, 4, 4096>;
+    let size = 64 * 1024;
+    let flash = RefCell::new(F::new(vec![0; F::storage_len(size)], size).unwrap());
+    let (a, b) = SharedFlashRegion::halves(&flash, 0, size).unwrap();
+    let scratch = vec![0u8; cfg.scratch_len(4)];
+    let mut s = Store::open(a, b, FixedIndex::<64>::new(), scratch, cfg).unwrap();
+    let mut model = Model::new();
+    for i in 0..u64::from(keys) + updates {
+        let mut k = [0u8; 16];
+        k[0] = (i % u64::from(keys)) as u8;
+        let v = vec![(i % 251) as u8; vlen];
+        s.set(&k, &v).unwrap();
+        model.insert(k.to_vec(), v);
+    }
+    let universe: Vec<Vec<u8>> = (0..keys)
+        .map(|k| {
+            let mut key = vec![0u8; 16];
+            key[0] = k;
+            key
+        })
+        .collect();
+    check_store(&mut s, &model, &universe).unwrap();
+    let switches = s.stats().generation as u32 - 1;
+    drop(s);
+    let f = flash.borrow();
+    let erases = (0..16).map(|u| f.erase_count(u)).collect();
+    (erases, switches, f.stats().bytes_programmed)
+}
+
+/// Issue 13.4 on its two workloads (W1: 32 keys × 16 B values, 20,000
+/// updates; W2: 4 counters × 4 B, 50,000), in the default configuration:
+/// each generation uses its whole region (the late switch, FORMAT.md §7.1),
+/// so every unit is erased as often as every other. The counts are exact
+/// (a change in them is a change in wear). At high-water (late switch off)
+/// the units past the switch point are never erased after the format.
+#[test]
+fn wear_on_issue_13_workloads() {
+    let cfg = Config::new(0xE3B).with_limits(16, 64);
+    for (name, keys, vlen, updates, late_max, early_max) in
+        [("W1", 32, 16, 20_000, 13, 17), ("W2", 4, 4, 50_000, 22, 27)]
+    {
+        let (late, late_switches, late_bytes) = spi_wear(keys, vlen, updates, cfg);
+        let (early, early_switches, early_bytes) =
+            spi_wear(keys, vlen, updates, cfg.with_late_switch(false));
+        eprintln!(
+            "{name}: late switch: erases per unit {late:?}, {late_switches} switches, {late_bytes} B programmed; \
+             at high-water: {early:?}, {early_switches} switches, {early_bytes} B"
+        );
+        let (lo, hi) = (late.iter().min().unwrap(), late.iter().max().unwrap());
+        assert_eq!((*lo, *hi), (late_max, late_max), "{name}: {late:?}");
+        assert_eq!(early.iter().max(), Some(&early_max), "{name}: {early:?}");
+        assert!(late_bytes < early_bytes, "{name}");
+    }
+}

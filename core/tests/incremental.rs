@@ -2,7 +2,8 @@
 //! live records are copied a slice per write while the old region takes the
 //! writes; reads, deletes, batches, `compact`, `clear`, `repair` and
 //! `maintain` during the copy; the per-write bound on bytes programmed and
-//! erase units; a cut at every flash call of a whole incremental switch.
+//! erase units; a cut at every flash call of a whole incremental switch,
+//! begun at high-water or late (FORMAT.md §7.1).
 
 use std::cell::RefCell;
 
@@ -28,17 +29,27 @@ fn value(k: u8, n: u32) -> Vec<u8> {
 /// A write of the mixed workload the tests below run: mostly sets, some
 /// deletes and batches.
 fn write_at(n: u32) -> Write {
-    let k = ((n * 7 + n / 5) % u32::from(KEYS)) as u8;
+    write_of(n, KEYS)
+}
+
+/// [`write_at`] over `keys` keys.
+fn write_of(n: u32, keys: u8) -> Write {
+    let k = ((n * 7 + n / 5) % u32::from(keys)) as u8;
     match n % 23 {
         5 | 17 => Write::Delete(key(k)),
         11 => Write::Batch(vec![
             (key(k), Some(value(k, n))),
-            (key((k + 1) % KEYS), None),
-            (key((k + 2) % KEYS), Some(value(k + 2, n))),
+            (key((k + 1) % keys), None),
+            (key((k + 2) % keys), Some(value(k + 2, n))),
         ]),
         _ => Write::Set(key(k), value(k, n)),
     }
 }
+
+/// Fewer keys: about 500 live bytes, so that the late switch point
+/// (FORMAT.md §7.1) lies past high-water (with `KEYS` it is high-water
+/// itself) and a copy still spans writes.
+const FEW: u8 = 12;
 
 /// Every write of a long mixed workload, checked against the model after
 /// each write: reads during the copy (keys copied, not yet copied, copied
@@ -149,34 +160,26 @@ fn every_call_can_meet_a_copy_under_way() {
 #[test]
 fn every_write_stays_within_the_bound() {
     let cfg = config();
-    let (w, d) = (4u64, 84u64);
-    let r = u64::from(cfg.max_record_len(4).unwrap());
-    let erased = 16u64;
-    let mf = u64::from(cfg.max_fill_bp);
-    let flash = RefCell::new(sim::<4>(2 * SIZE));
-    let mut s = open(&flash, cfg).unwrap();
-    let (mut worst_bytes, mut worst_erases, mut excess) = (0u64, 0u64, 0i64);
-    for n in 0..4000u32 {
-        let k = (n % u32::from(KEYS)) as u8;
-        let v = value(k, n);
-        let l = (8 + key(k).len() as u64 + v.len() as u64).div_ceil(w) * w;
-        flash.borrow_mut().reset_stats();
-        s.set(&key(k), &v).unwrap();
-        let st = flash.borrow().stats();
-        // Markers: header area (when a switch begins), erased records (two
-        // of erase ahead's, or the one a switch's end writes), commit and
-        // superseded markers (within the header area's bound).
-        let bound = l + l * 10_000 / (10_000 - mf) + 1 + r + d + 2 * erased;
-        worst_bytes = worst_bytes.max(st.bytes_programmed);
-        worst_erases = worst_erases.max(st.erases);
-        excess = excess.max(st.bytes_programmed as i64 - bound as i64);
+    let worst = bound_run(cfg, KEYS, 0);
+    let (worst_bytes, worst_erases) = (worst.bytes, worst.erases);
+    // The late switch, on few keys, with and without reboots (a reboot
+    // during a copy leaves the units it programmed to erase again, one per
+    // write, within the headroom the switch point keeps for that).
+    for reopen_every in [0, 37] {
+        let late = bound_run(cfg, FEW, reopen_every);
+        assert!(late.late_begins > 10, "{late:?}");
+        let early = bound_run(cfg.with_late_switch(false), FEW, reopen_every);
+        if reopen_every == 0 {
+            // (After a reboot during a copy, a switch at high-water begins
+            // again past it, once erase ahead has erased the target.)
+            assert_eq!(early.late_begins, 0, "{early:?}");
+        }
+        assert!(
+            late.switches < early.switches,
+            "late {late:?} early {early:?}"
+        );
+        println!("few keys, reopen every {reopen_every}: late {late:?}; at high-water {early:?}");
     }
-    assert!(s.stats().switches > 50, "{:?}", s.stats());
-    assert!(worst_erases <= 1, "a write erased {worst_erases} units");
-    assert!(
-        excess <= 0,
-        "a write programmed {excess} bytes over the bound"
-    );
     // The one-shot switch, for comparison: its worst write erases several
     // units and programs the live state.
     let flash = RefCell::new(sim::<4>(2 * SIZE));
@@ -198,6 +201,76 @@ fn every_write_stays_within_the_bound() {
     );
 }
 
+/// The worst write of [`bound_run`].
+#[derive(Debug)]
+struct Worst {
+    bytes: u64,
+    erases: u64,
+    switches: u32,
+    /// Switches that began past the high-water mark.
+    late_begins: u32,
+}
+
+/// 4,000 sets over `keys` keys on the flash of these tests, reopening the
+/// store after every `reopen_every`-th (0: never). Checks the bound of
+/// FORMAT.md §7.4 on every write (no write erases more than one erase unit,
+/// none programs more than `L + L / (1 − max-fill) + R` plus marker bytes)
+/// and the model at the end; returns the worst write.
+fn bound_run(cfg: Config, keys: u8, reopen_every: u32) -> Worst {
+    let (w, d) = (4u64, 84u64);
+    let r = u64::from(cfg.max_record_len(4).unwrap());
+    let erased = 16u64;
+    let mf = u64::from(cfg.max_fill_bp);
+    let flash = RefCell::new(sim::<4>(2 * SIZE));
+    let mut s = open(&flash, cfg).unwrap();
+    let hw = s.stats().capacity * u32::from(cfg.high_water_bp) / 10_000;
+    let mut model = Model::new();
+    let mut worst = Worst {
+        bytes: 0,
+        erases: 0,
+        switches: 0,
+        late_begins: 0,
+    };
+    let mut excess = 0i64;
+    for n in 0..4000u32 {
+        let k = (n % u32::from(keys)) as u8;
+        let v = value(k, n);
+        let l = (8 + key(k).len() as u64 + v.len() as u64).div_ceil(w) * w;
+        let before = s.stats();
+        flash.borrow_mut().reset_stats();
+        s.set(&key(k), &v).unwrap();
+        model.insert(key(k), v);
+        let st = flash.borrow().stats();
+        let after = s.stats();
+        // A switch began (and may have ended in the same write) though
+        // the log was past high-water before this write already.
+        let began = !before.switching && (after.switching || after.generation != before.generation);
+        if began && before.used_bytes > hw {
+            worst.late_begins += 1;
+        }
+        // Markers: header area (when a switch begins), erased records (two
+        // of erase ahead's, or the one a switch's end writes), commit and
+        // superseded markers (within the header area's bound).
+        let bound = l + l * 10_000 / (10_000 - mf) + 1 + r + d + 2 * erased;
+        worst.bytes = worst.bytes.max(st.bytes_programmed);
+        worst.erases = worst.erases.max(st.erases);
+        excess = excess.max(st.bytes_programmed as i64 - bound as i64);
+        if reopen_every > 0 && n % reopen_every == 0 {
+            drop(s);
+            s = open(&flash, cfg).unwrap();
+        }
+    }
+    check_store(&mut s, &model, &universe(keys)).unwrap();
+    worst.switches = s.stats().generation as u32 - 1;
+    assert!(worst.switches > 50, "{worst:?}");
+    assert!(worst.erases <= 1, "a write erased {} units", worst.erases);
+    assert!(
+        excess <= 0,
+        "a write programmed {excess} bytes over the bound"
+    );
+    worst
+}
+
 /// A cut at every flash call of a script that runs whole incremental
 /// switches (its begin, the copy slices, a delete and a batch during the
 /// copy, its end), in three tear modes: the reopened store holds every
@@ -206,21 +279,26 @@ fn every_write_stays_within_the_bound() {
 /// `erase_ahead` and `power_cut`: such a record may read one way at open
 /// and another later, reported as corruption; a copy's own records are in
 /// the uncommitted target, and its commit is read four times, §3.)
-fn cut_every_step<const W: usize>() -> u64 {
-    let cfg: Config = config();
-    let keys = universe(KEYS);
-    let wl: Vec<Write> = (0..160u32).map(write_at).collect();
+fn cut_every_step<const W: usize>(n_keys: u8, cfg: Config) -> (u64, u32) {
+    let keys = universe(n_keys);
+    let wl: Vec<Write> = (0..160u32).map(|n| write_of(n, n_keys)).collect();
+    let mut late = 0;
     let steps = {
         let flash = RefCell::new(sim::<W>(2 * SIZE));
         flash.borrow_mut().reset_steps();
         let mut model = Model::new();
         let mut began = 0;
         let mut s = open(&flash, cfg).unwrap();
+        let hw = s.stats().capacity * u32::from(cfg.high_water_bp) / 10_000;
         for w in &wl {
-            let was = s.stats().switching;
+            let was = s.stats();
             w.run(&mut s).unwrap();
             w.apply_to(&mut model);
-            began += u32::from(!was && s.stats().switching);
+            let now = s.stats();
+            let begins = !was.switching && now.switching;
+            began += u32::from(begins);
+            let switched = !was.switching && (now.switching || now.generation != was.generation);
+            late += u32::from(switched && was.used_bytes > hw);
         }
         drop(s);
         assert!(
@@ -257,14 +335,35 @@ fn cut_every_step<const W: usize>() -> u64 {
             tried += 1;
         }
     }
-    tried
+    (tried, late)
 }
 
 #[test]
 fn a_cut_at_every_step_of_incremental_switches_recovers() {
-    let tried = [cut_every_step::<4>(), cut_every_step::<16>()];
-    println!("cut points tried (W = 4, 16): {tried:?}");
-    assert!(tried.iter().all(|&t| t > 500), "{tried:?}");
+    let tried = [
+        cut_every_step::<4>(KEYS, config()),
+        cut_every_step::<16>(KEYS, config()),
+    ];
+    println!("cut points tried, switches begun past high-water (W = 4, 16): {tried:?}");
+    assert!(tried.iter().all(|&(t, _)| t > 500), "{tried:?}");
+}
+
+/// The same with a high-water mark of 0.5, where switches begin late
+/// (FORMAT.md §7.1; at 0.8 the late point of this workload is high-water
+/// itself): the cut lands in copies that begin with only the headroom the
+/// copy needs left.
+#[test]
+fn a_cut_at_every_step_of_late_switches_recovers() {
+    let cfg = config().with_ratios(5000, 9000);
+    let tried = [
+        cut_every_step::<4>(KEYS, cfg),
+        cut_every_step::<16>(KEYS, cfg),
+    ];
+    println!("cut points tried, switches begun past high-water (W = 4, 16): {tried:?}");
+    assert!(
+        tried.iter().all(|&(t, late)| t > 500 && late >= 2),
+        "{tried:?}"
+    );
 }
 
 /// The inactive region cannot be replaced while a switch copies into it

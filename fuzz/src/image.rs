@@ -156,6 +156,8 @@ impl ImageInput {
             erase_ahead: self.store_id & 1 == 0,
             // Switches copying at once or over several writes, likewise.
             incremental_switch: self.store_id & 2 == 0,
+            // Switches at high-water or as late as the copy allows, likewise.
+            late_switch: self.store_id & 4 == 0,
         }
     }
 

@@ -5,6 +5,7 @@
 //!     cargo run --release -p twinkv-benches --features peers-embedded,peers-host --bin latency -- long
 //!     cargo run --release -p twinkv-benches --bin latency -- quick     # CI: < 60 s, small sizes
 //!     cargo run --release -p twinkv-benches --bin latency -- reopen 5  # the host reopen table alone
+//!     cargo run --release -p twinkv-benches --features peers-embedded --bin latency -- sim  # tables 1–3 alone (long)
 //!
 //! 1. Simulator, per geometry, per store: every `set` of a steady-state run
 //!    metered exactly ([`Metered`]: erase units, bytes programmed, bytes read
@@ -48,6 +49,9 @@ struct TwinCfg {
     /// Switches copy over several writes (FORMAT.md §7.4); `false`: in one
     /// call, as before the incremental switch.
     incremental: bool,
+    /// Late switch (FORMAT.md §7.1, the default); `false`: switches begin
+    /// at high-water, as before it.
+    late: bool,
 }
 
 /// The twinkv rows. A row with `idle_every: k > 0` calls [`twin_idle`] after
@@ -60,6 +64,15 @@ const TWIN_CONFIGS: &[TwinCfg] = &[
         mf: 9000,
         idle_every: 0,
         incremental: true,
+        late: true,
+    },
+    TwinCfg {
+        name: "twinkv default, switch at high-water (before the late switch)",
+        hw: 8000,
+        mf: 9000,
+        idle_every: 0,
+        incremental: true,
+        late: false,
     },
     TwinCfg {
         name: "twinkv default, one-shot switch (before §7.4)",
@@ -67,6 +80,7 @@ const TWIN_CONFIGS: &[TwinCfg] = &[
         mf: 9000,
         idle_every: 0,
         incremental: false,
+        late: true,
     },
     TwinCfg {
         name: "twinkv default, maintain(1) every 10 sets",
@@ -74,6 +88,7 @@ const TWIN_CONFIGS: &[TwinCfg] = &[
         mf: 9000,
         idle_every: 10,
         incremental: true,
+        late: true,
     },
     // "twinkv hw 1.0 / mf 1.0" was a row until max-fill 1.0 became
     // invalid (`ConfigError::NoHeadroom`).
@@ -399,11 +414,10 @@ fn each_store<const W: usize, const E: usize, const P: usize>(
     let mut rows = Vec::new();
     for c in twins {
         let cell = metered_sim::<W, E>(g.device, false);
-        let mut t = if c.incremental {
-            Twin::new(&cell, g.a.clone(), g.b.clone(), c.hw, c.mf)
-        } else {
-            Twin::one_shot(&cell, g.a.clone(), g.b.clone(), c.hw, c.mf)
-        };
+        let config = Twin::<SimFlash<Vec<u8>, W, E>>::config(c.hw, c.mf)
+            .with_incremental_switch(c.incremental)
+            .with_late_switch(c.late);
+        let mut t = Twin::with_config(&cell, g.a.clone(), g.b.clone(), config);
         rows.push(run(wl, g, c.name, &mut t, &cell, c.idle_every, &mut |t| {
             twin_idle(t.store())
         }));
@@ -954,12 +968,20 @@ fn main() {
         reopens(&reopen_cases(false), reps, &disk);
         return;
     }
+    if args.get(1).map(String::as_str) == Some("sim") {
+        // The simulator tables alone (long mode): `latency sim`.
+        let t0 = Instant::now();
+        println!("# Write latency, boots and wear (simulator, long mode)");
+        simulator(false);
+        eprintln!("latency: {:.1} s", t0.elapsed().as_secs_f64());
+        return;
+    }
     let q = match args.get(1).map(String::as_str) {
         Some("quick") => true,
         Some("long") => false,
         None => quick(),
         Some(other) => {
-            eprintln!("usage: latency [quick|long|reopen [reps]] (got {other:?})");
+            eprintln!("usage: latency [quick|long|sim|reopen [reps]] (got {other:?})");
             std::process::exit(2);
         }
     };

@@ -319,7 +319,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if after > u64::from(cap) {
             return true;
         }
-        if after > u64::from(fill_limit(cap, self.config.high_water_bp)) {
+        if after > u64::from(self.switch_point(cap, live_after)) {
             let frees = after.saturating_sub(u64::from(live_after));
             // The switch writes an erased record for the region it leaves
             // (FORMAT.md §7.3): what it frees must leave C × (1 − max-fill)
@@ -330,6 +330,48 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return frees >= needed;
         }
         false
+    }
+
+    /// Used bytes past which a write (leaving `live_after` live bytes)
+    /// switches, progress permitting (FORMAT.md §7.1): the high-water mark,
+    /// or with a late switch the later point that leaves the log just the
+    /// headroom the incremental copy of `live_after` bytes needs.
+    fn switch_point(&self, cap: u32, live_after: u32) -> u32 {
+        let hw = fill_limit(cap, self.config.high_water_bp);
+        let j = self.pair.active();
+        if !self.config.late_switch
+            || !self.can_copy_incrementally()
+            || !j.region.persists_in_order()
+        {
+            return hw;
+        }
+        cap.saturating_sub(self.copy_reserve(live_after)).max(hw)
+    }
+
+    /// The headroom an incremental switch of `live` bytes takes in the
+    /// active log (FORMAT.md §7.1): the writes its copy lasts,
+    /// `live × (1 − max-fill) / max-fill`, plus one largest record and
+    /// erased record for each unit the copy programs in the target and
+    /// one more (after a reboot during the copy, erase ahead erases those
+    /// units again, one per write, before the switch begins again).
+    fn copy_reserve(&self, live: u32) -> u32 {
+        let geo = self.pair.active().geo;
+        let (w, e) = (geo.write_unit, geo.erase_unit);
+        let mf = self.config.max_fill_bp;
+        let copy = crate::config::copy_headroom(live, mf);
+        let per_write = self
+            .config
+            .max_record_len(w)
+            .unwrap_or(u32::MAX)
+            .saturating_add(switch::erased_record_len(w));
+        let target = self
+            .pair
+            .inactive()
+            .data_start()
+            .saturating_add(live)
+            .saturating_add(copy);
+        let units = (target / e).saturating_add(2);
+        copy.saturating_add(units.saturating_mul(per_write))
     }
 
     /// `Ok(None)`: the program failed or did not read back as written; the
