@@ -50,16 +50,35 @@ impl<R: Region> Journal<R> {
             u += u64::from(e);
         }
         self.verified_to = c;
+        self.reach = reach;
         Ok(true)
     }
 
-    /// Before an append that ends at `end`, past the verified offset: reads
-    /// from there to the end of the erase unit holding byte `end − 1`.
-    /// Returns whether it reads erased; if not, the log is sealed and the
-    /// finding kept for [`take_found_beyond`](Self::take_found_beyond).
+    /// Whether an append ending at `end` needs [`verify_ahead`](Self::verify_ahead)
+    /// first: it would leave less than one largest record verified past the
+    /// log's end.
+    pub(super) fn needs_verify(&self, end: u32) -> bool {
+        self.verified_to < self.geo.size
+            && end.saturating_add(self.reach).min(self.geo.size) > self.verified_to
+    }
+
+    /// Before an append that ends at `end`: reads from the verified offset
+    /// to the end of the erase unit holding byte `end + R − 1`, so that the
+    /// verified offset stays at least one largest record (`R`) past the
+    /// log's end. Then an open after a power cut reads in full nothing that
+    /// this read had not read (FORMAT.md §6.2). Returns whether it reads
+    /// erased; if not, the log is sealed and the finding kept for
+    /// [`take_found_beyond`](Self::take_found_beyond).
     pub(super) async fn verify_ahead(&mut self, end: u32) -> Result<bool, R::Error> {
+        let want = end.saturating_add(self.reach).min(self.geo.size).max(1);
+        self.verify_to_unit_of(want - 1).await
+    }
+
+    /// Reads from the verified offset to the end of the erase unit holding
+    /// byte `last`.
+    async fn verify_to_unit_of(&mut self, last: u32) -> Result<bool, R::Error> {
         let e = self.geo.erase_unit;
-        let to = ((end - 1) / e)
+        let to = (last / e)
             .saturating_add(1)
             .saturating_mul(e)
             .min(self.geo.size);
@@ -80,8 +99,7 @@ impl<R: Region> Journal<R> {
         if self.sealed || self.verified_to >= self.geo.size {
             return Ok(!self.sealed);
         }
-        let end = self.verified_to.saturating_add(1);
-        self.verify_ahead(end).await
+        self.verify_to_unit_of(self.verified_to).await
     }
 
     /// Whether part of the region past the log was not read yet.

@@ -69,6 +69,9 @@ pub(crate) struct Journal<R: Region> {
     loaded_end: u32,
     /// A lazy read found bytes past the log's end; not yet reported.
     found_beyond: bool,
+    /// The most one program call spans (`R`, FORMAT.md §6.2), as the scan
+    /// that verified the log's end knew it.
+    reach: u32,
 }
 
 #[io]
@@ -95,6 +98,7 @@ impl<R: Region> Journal<R> {
             verified_to: geo.size,
             loaded_end: d,
             found_beyond: false,
+            reach: 0,
         }
     }
 
@@ -649,7 +653,7 @@ impl<R: Region> Journal<R> {
         if end > self.geo.size || len % self.geo.write_unit != 0 {
             return Err(bug!());
         }
-        if end > self.verified_to && !self.verify_ahead(end).await? {
+        if self.needs_verify(end) && !self.verify_ahead(end).await? {
             // Bytes past the log's end: never programmed over (FORMAT.md §6.2).
             return Err(Error::Corrupted);
         }
