@@ -459,3 +459,212 @@ fn in_order_damage_before_the_commit_data_end_is_reported() {
         assert!(corrupted >= 1, "erase={erase}");
     }
 }
+
+/// The keys of the set records in `bytes` from `D` on (W = 4, short form),
+/// each with the offset of its newest record.
+fn newest_sets(bytes: &[u8], end: usize) -> Vec<(Vec<u8>, usize)> {
+    let mut out: Vec<(Vec<u8>, usize)> = Vec::new();
+    for (at, _) in record_offsets(bytes, end) {
+        let word = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        if word & 0x0F != Kind::Set.code() as u32 {
+            continue;
+        }
+        let key_len = ((word >> 5) & 0x3F) as usize;
+        let k = bytes[at + 8..at + 8 + key_len].to_vec();
+        match out.iter_mut().find(|(x, _)| *x == k) {
+            Some(e) => e.1 = at,
+            None => out.push((k, at)),
+        }
+    }
+    out
+}
+
+/// Regions in order, where open reads past the log's end only one erase
+/// unit in full and probes the start of each later unit (FORMAT.md §6.2):
+/// damage erased the log from a record's start to the end of its erase unit
+/// (the rest of a unit wiped by a stray erase, the record before it intact)
+/// and the log goes on after it. The scan meets an erased slot there, the
+/// span up to the unit's end reads erased, and only the probe of the next
+/// unit finds the log's continuation: the erased span is mid-log damage and
+/// every record after it is kept — never a key's older value.
+#[test]
+fn erased_span_mid_log_is_found_by_the_probe() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    let (unit, e) = (3usize, 256usize);
+    let end;
+    {
+        let mut s = rig.open().unwrap();
+        for round in 0..5 {
+            for i in 0..12 {
+                s.set(&key(i), &value(i, round)).unwrap();
+            }
+        }
+        assert_eq!(s.stats().switches, 0);
+        end = D + s.stats().used_bytes as usize;
+    }
+    assert!(end > (unit + 2) * e, "the log goes on past the wiped unit");
+    let (a, _) = rig.snapshot();
+    let newest = newest_sets(&a, end);
+    // The first record that starts in the unit: the scan's erased slot.
+    let (r, _) = *record_offsets(&a, end)
+        .iter()
+        .find(|&&(o, _)| o >= unit * e)
+        .unwrap();
+    assert!(
+        r + 48 < (unit + 1) * e,
+        "the probe, not the full read, finds it"
+    );
+    rig.a.ram.data_mut()[r..(unit + 1) * e].fill(0xFF);
+    let mut s = rig.open().unwrap();
+    assert!(s.stats().damage_found_at_open > 0);
+    let mut kept = 0;
+    for i in 0..12 {
+        let at = newest.iter().find(|(k, _)| *k == key(i)).unwrap().1;
+        match get(&mut s, &key(i)) {
+            Ok(Some(v)) => assert_eq!(v, value(i, 4), "key{i}: an older value"),
+            Err(Error::Corrupted) => assert!(at < (unit + 1) * e, "key{i} after the erased span"),
+            other => panic!("key{i}: {other:?}"),
+        }
+        kept += usize::from(at >= (unit + 1) * e);
+    }
+    assert!(kept > 0, "some newest records lie after the wiped unit");
+}
+
+/// Regions in order: bytes programmed past the log's end away from the
+/// start of an erase unit escape the probes at open (FORMAT.md §10.2). They
+/// are read before the log grows into their unit — by an append, or by
+/// `maintain` — and then nothing is programmed over them, the log is left
+/// by a switch, and every key not written since open reports `Corrupted`
+/// (they could hide newer values of it), across a reopen too. What was
+/// written since open is kept.
+#[test]
+fn bytes_past_the_probes_are_found_before_an_append() {
+    for by_maintain in [false, true] {
+        let power = Power::default();
+        let mut rig = Rig::new(&power, 4096, 4, config());
+        {
+            let mut s = rig.open().unwrap();
+            for i in 0..4 {
+                s.set(&key(i), &value(i, 0)).unwrap();
+            }
+            assert!(s.stats().used_bytes < 512);
+        }
+        // Stray bits in unit 6, past its first 8 bytes.
+        let (from, to) = (6 * 256 + 100, 6 * 256 + 104);
+        rig.a.ram.data_mut()[from..to].fill(0x00);
+        let mut s = rig.open().unwrap();
+        assert_eq!(s.stats().damage_found_at_open, 0, "escapes the probes");
+        assert_eq!(s.stats().damaged_keys, 0);
+        let mut written = Vec::new();
+        if by_maintain {
+            for _ in 0..64 {
+                s.maintain(1).unwrap();
+                if s.stats().switches > 0 {
+                    break;
+                }
+            }
+        } else {
+            for i in 10..60 {
+                s.set(&key(i), &value(i, 1)).unwrap();
+                written.push(i);
+                if s.stats().switches > 0 {
+                    break;
+                }
+            }
+        }
+        assert_eq!(s.stats().switches, 1, "by_maintain={by_maintain}");
+        assert!(s.stats().damaged_keys > 0);
+        let check = |s: &mut TestStore<'_, '_>| {
+            for i in 0..4 {
+                assert!(
+                    matches!(get(s, &key(i)), Err(Error::Corrupted)),
+                    "key{i}: written before open, not since"
+                );
+            }
+            for &i in &written {
+                assert_eq!(get(s, &key(i)).unwrap().unwrap(), value(i, 1), "key{i}");
+            }
+        };
+        check(&mut s);
+        drop(s);
+        // Nothing was programmed in the unit holding the bytes.
+        let (a, _) = rig.snapshot();
+        for (i, &b) in a[6 * 256..7 * 256].iter().enumerate() {
+            let at = 6 * 256 + i;
+            let want = if (from..to).contains(&at) { 0x00 } else { 0xFF };
+            assert_eq!(b, want, "byte {at}");
+        }
+        let mut s = rig.open().unwrap();
+        check(&mut s);
+    }
+}
+
+/// As above, while an incremental switch copies (FORMAT.md §7.4): the lazy
+/// read finds the bytes during the copy; the records already copied are
+/// covered by an every-key damage record in the target, the write folds
+/// into the switch's end, and no key reads a value older than its newest.
+#[test]
+fn bytes_past_the_probes_found_while_a_switch_copies() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config().with_ratios(5000, 5000));
+    let val = |i: u32, round: u32| {
+        let mut v = format!("v{i}.{round}").into_bytes();
+        v.resize(24, b'.');
+        v
+    };
+    let keys = 30;
+    {
+        let mut s = rig.open().unwrap();
+        'fill: for round in 0.. {
+            for i in 0..keys {
+                s.set(&key(i), &val(i, round)).unwrap();
+                if s.stats().used_bytes > 2950 {
+                    break 'fill;
+                }
+            }
+        }
+        assert_eq!(s.stats().switches, 0);
+        assert!(!s.stats().switching);
+    }
+    // Stray bits in unit 14, past its first 8 bytes: beyond what open reads.
+    let (from, to) = (14 * 256 + 100, 14 * 256 + 104);
+    rig.a.ram.data_mut()[from..to].fill(0x00);
+    let mut s = rig.open().unwrap();
+    assert_eq!(s.stats().damage_found_at_open, 0);
+    let mut copying_seen = false;
+    let mut written = Vec::new();
+    for n in 0..100 {
+        let i = n % keys;
+        s.set(&key(i), &val(i, 1000 + n)).unwrap();
+        written.retain(|&(k, _)| k != i);
+        written.push((i, 1000 + n));
+        if s.stats().switches > 0 {
+            break;
+        }
+        copying_seen |= s.stats().switching;
+    }
+    assert!(copying_seen, "the finding came while the switch copied");
+    assert_eq!(s.stats().switches, 1);
+    let last = written.last().unwrap().0;
+    let check = |s: &mut TestStore<'_, '_>| {
+        for i in 0..keys {
+            let since = written.iter().find(|&&(k, _)| k == i);
+            match (get(s, &key(i)), since) {
+                (Ok(Some(v)), Some(&(_, round))) => assert_eq!(v, val(i, round), "key{i}"),
+                (Err(Error::Corrupted), _) => assert_ne!(i, last, "the write acknowledged last"),
+                (other, _) => panic!("key{i}: {other:?}, written since open: {since:?}"),
+            }
+        }
+    };
+    check(&mut s);
+    drop(s);
+    let (a, _) = rig.snapshot();
+    for (i, &b) in a[14 * 256..15 * 256].iter().enumerate() {
+        let at = 14 * 256 + i;
+        let want = if (from..to).contains(&at) { 0x00 } else { 0xFF };
+        assert_eq!(b, want, "byte {at}");
+    }
+    let mut s = rig.open().unwrap();
+    check(&mut s);
+}

@@ -3,6 +3,7 @@
 //! FORMAT.md §5, §6). The store owns two of these for its whole life and
 //! changes their state only through the operations here.
 
+mod lazy;
 pub(crate) mod scan;
 mod unreadable;
 
@@ -58,6 +59,19 @@ pub(crate) struct Journal<R: Region> {
     /// pending); only then may a later switch erase just the units the log
     /// used.
     erased_past_use: bool,
+    /// Everything from the append position up to here is known to read
+    /// erased; past it, on a log opened from storage, only the probes of
+    /// FORMAT.md §6.2 were read. An append past it reads up to the end of
+    /// its erase unit first (`lazy`).
+    verified_to: u32,
+    /// Where open found the log's end (FORMAT.md §6.2: the damage entry a
+    /// lazy read that finds bytes registers).
+    loaded_end: u32,
+    /// A lazy read found bytes past the log's end; not yet reported.
+    found_beyond: bool,
+    /// The most one program call spans (`R`, FORMAT.md §6.2), as the scan
+    /// that verified the log's end knew it.
+    reach: u32,
 }
 
 #[io]
@@ -81,6 +95,10 @@ impl<R: Region> Journal<R> {
             empty_unverified: false,
             pending_from_log: false,
             erased_past_use: false,
+            verified_to: geo.size,
+            loaded_end: d,
+            found_beyond: false,
+            reach: 0,
         }
     }
 
@@ -98,6 +116,9 @@ impl<R: Region> Journal<R> {
         self.empty_unverified = false;
         self.pending_from_log = false;
         self.erased_past_use = false;
+        self.verified_to = self.geo.size;
+        self.loaded_end = d;
+        self.found_beyond = false;
     }
 
     /// What the header area said when last classified (or was made to say).
@@ -144,6 +165,10 @@ impl<R: Region> Journal<R> {
         self.append = d;
         self.last_sync = d;
         self.sealed = false;
+        // A log that a switch or a format starts: the region past it was
+        // erased or read before (FORMAT.md §7 step 2).
+        self.verified_to = self.geo.size;
+        self.found_beyond = false;
     }
 
     /// The log as a replay of it found it (FORMAT.md §6).
@@ -151,6 +176,11 @@ impl<R: Region> Journal<R> {
         self.append = outcome.end;
         self.sealed = !outcome.clean;
         self.last_sync = outcome.last_sync;
+        self.loaded_end = outcome.end;
+        self.found_beyond = false;
+        if self.sealed {
+            self.verified_to = self.geo.size;
+        }
     }
 
     /// A switch committed this region (FORMAT.md §7, step 6): it carries
@@ -180,7 +210,12 @@ impl<R: Region> Journal<R> {
     /// A switch left this region (step 9): sealed, and its used units
     /// pending for erase ahead and the next switch into it.
     pub(crate) fn retire(&mut self) {
+        let unread = self.verified_to < self.geo.size;
         self.set_pending(self.used_units());
+        // Past a lazily read log only probes were read: before a switch
+        // programs those units again, they are read (FORMAT.md §7.3).
+        self.pending_from_log = unread;
+        self.verified_to = self.geo.size;
         self.sealed = true;
     }
 
@@ -683,6 +718,10 @@ impl<R: Region> Journal<R> {
         let end = off.checked_add(len).ok_or_else(|| bug!())?;
         if end > self.geo.size || len % self.geo.write_unit != 0 {
             return Err(bug!());
+        }
+        if self.needs_verify(end) && !self.verify_ahead(end).await? {
+            // Bytes past the log's end: never programmed over (FORMAT.md §6.2).
+            return Err(Error::Corrupted);
         }
         if let Err(e) = self.region.program(off, data).await {
             self.sealed = true;

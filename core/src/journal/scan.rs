@@ -176,7 +176,7 @@ async fn walk<R: Region, S: Sink<R>>(
         }
         let slot = j.slot(pos, limits.max_key, limits.max_value).await?;
         let h = match slot {
-            Slot::Erased if j.is_erased(pos, size).await? => {
+            Slot::Erased if j.clean_past(pos, max_record).await? => {
                 s.stop = pos;
                 if pos < data_end {
                     // The commit says records reach `data_end`: the log was

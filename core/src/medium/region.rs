@@ -141,7 +141,9 @@ pub trait Region {
     }
 
     /// Whether every byte of `from..to` reads erased (`0xFF`). Opening a store
-    /// checks the unused part of the active region with it. The default reads
+    /// checks past the active log's end with it (FORMAT.md §6.2: in full on
+    /// regions that do not persist in order, else one erase unit and a probe
+    /// per later unit, the rest before an append reaches it). The default reads
     /// in 256-byte chunks; a memory region can compare in place, and a file
     /// region can use plain reads rather than fault its mapping in.
     fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {

@@ -22,7 +22,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     ///
     /// Each unit costs one erase call, and on flash one erased record
     /// (16 bytes at write unit 4) appended to the active log (none on
-    /// memory-mapped files). A power cut
+    /// memory-mapped files). Once nothing is pending, each unit of work
+    /// reads one erase unit of the active region's unused part that open
+    /// only probed (FORMAT.md §6.2), as the append that reaches it would;
+    /// bytes found there are reported as damage (a switch carries it). A power cut
     /// during it is recovered like any other (FORMAT.md §7.3): at most the
     /// unit being erased is erased again.
     ///
@@ -60,8 +63,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 .await?;
             return Ok(self.copying() || self.pair.inactive().pending() > 0);
         }
-        for _ in 0..max_units {
+        let mut used = 0;
+        while used < max_units && self.pair.inactive().pending() > 0 {
+            used += 1;
             if !self.erase_ahead_step().await? {
+                break;
+            }
+        }
+        // The rest of the budget reads ahead of the log, one erase unit per
+        // unit of work, what an append would read first (FORMAT.md §6.2).
+        while used < max_units && self.pair.active().unverified() {
+            used += 1;
+            if !self.pair.active_mut().verify_next_unit().await? && self.take_found_beyond().await?
+            {
+                // Bytes past the log's end: the log is sealed; a switch now
+                // carries the damage entry.
+                self.switch_after_failed_append().await?;
                 break;
             }
         }
@@ -165,6 +182,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         match j.append(&scratch[..len as usize]).await {
             Ok(_) => Ok(Appended::Yes),
             Err(Error::Region(_)) => Ok(Appended::Failed),
+            // Bytes past the log's end (FORMAT.md §6.2): sealed, nothing
+            // programmed; the switch that follows carries the damage.
+            Err(Error::Corrupted) if self.take_found_beyond().await? => Ok(Appended::Failed),
             Err(e) => Err(e),
         }
     }

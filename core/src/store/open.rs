@@ -173,11 +173,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     r => r?,
                 }
                 // A partner that read empty from its header area alone: the
-                // active log's erased record for it (nothing pending) says
-                // it is, or the rest is read now.
+                // active log's erased record for it says it is ours (units
+                // past `pending` erased by us, read again before a switch
+                // uses them; units before it ours to erase), or the rest is
+                // read now (FORMAT.md §7.3).
                 let p = store.pair.inactive_mut();
                 if p.empty_unverified() {
-                    let erased_by_us = p.pending() == 0 && p.pending_recorded();
+                    let erased_by_us = p.pending_recorded();
                     if !erased_by_us && !p.is_erased(0, p.size()).await? {
                         return Ok(Opening::Again);
                     }

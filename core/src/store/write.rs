@@ -394,6 +394,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Ok(off) => off,
             // The program failed: the log is sealed; switch away from it.
             Err(Error::Region(_)) => return Ok(None),
+            // Bytes past the log's end (FORMAT.md §6.2): nothing was
+            // programmed, the log is sealed; the damage is registered and
+            // the switch the caller folds its write into carries it.
+            Err(Error::Corrupted) if self.take_found_beyond().await? => return Ok(None),
             Err(e) => return Err(e),
         };
         if j.region.persists_in_order() {
@@ -410,6 +414,57 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         }
         Ok(Some(off))
+    }
+
+    /// After an append found bytes past the log's end where open read only
+    /// probes (FORMAT.md §6.2): registers a damage entry for every key
+    /// whose newest record precedes where open found the log's end (none
+    /// written since open), so that those keys answer `Corrupted` rather
+    /// than values the bytes may have overwritten; a switch carries it.
+    /// While a switch copies, the records already copied are covered by an
+    /// every-key damage record appended to the target. Returns whether there
+    /// was such a finding.
+    pub(super) async fn take_found_beyond(&mut self) -> Result<bool, R::Error> {
+        let Some(offset) = self.pair.active_mut().take_found_beyond() else {
+            return Ok(false);
+        };
+        let w = self.pair.active().geo.write_unit;
+        let d = Damage {
+            scope: Scope::Any,
+            offset,
+        };
+        let bytes = |l: &DamageList| -> u32 {
+            l.entries()
+                .iter()
+                .map(|d| damage_record_len(d.scope, w))
+                .sum()
+        };
+        let before = bytes(&self.damage);
+        self.damage.add(d);
+        self.tally.live_bytes = (self.tally.live_bytes - before) + bytes(&self.damage);
+        if let CopyState::Copying(c) = &mut self.copy {
+            c.old_damage.add(d);
+            let dst = match self.pair.active {
+                RegionId::A => &mut self.pair.b,
+                RegionId::B => &mut self.pair.a,
+            };
+            let scratch = self.scratch.as_mut();
+            let len = record::encode(scratch, c.new_seal, Kind::Damaged, 0, &[], &[1], w)
+                .ok_or_else(|| bug!())?;
+            if dst.append_at() + len > dst.size() {
+                // No room to say it in the target: refuse everything until
+                // the store is reopened, which reads the bytes (FORMAT.md §6.2).
+                self.poisoned = true;
+                return Err(Error::Corrupted);
+            }
+            let off = dst.append(&scratch[..len as usize]).await?;
+            c.new_damage.add(Damage {
+                scope: Scope::Any,
+                offset: off,
+            });
+            c.tally.count(Kind::Damaged, false, len, true);
+        }
+        Ok(true)
     }
 
     /// Points the index at the new record `off` of `key` and keeps the counts.

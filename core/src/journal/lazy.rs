@@ -1,0 +1,120 @@
+//! Erased space past the log, read lazily (FORMAT.md §6.2): on regions that
+//! persist in order, open reads past the log's end only what a cut can have
+//! torn (one largest record, at least the rest of the erase unit) and a
+//! probe at the start of every later erase unit; the rest of each unit is
+//! read once, before an append first programs into it.
+//!
+//! Crash: a cut tears only the last program call, inside `p .. p + R`,
+//! which is read in full. Damage past it is found by a probe when a log
+//! continues past a wiped unit (every unit it fills starts with a header or
+//! with record bytes), otherwise when an append reaches it: the log is then
+//! sealed, nothing is programmed over the bytes, and the store reports it.
+
+use super::Journal;
+use super::{io, Region};
+use crate::error::Result;
+
+/// Bytes read at the start of each erase unit past the span read in full:
+/// one short header's worth.
+pub(crate) const PROBE: u32 = 8;
+
+#[io]
+impl<R: Region> Journal<R> {
+    /// Whether the log whose scan reached an erased slot at `p` is clean:
+    /// the region reads erased past `p` (FORMAT.md §6.2). `reach` is the
+    /// most one program call can span (`R`). In order, only `p .. c` and the
+    /// probes are read, and the log is verified up to `c`; otherwise the
+    /// whole rest of the region is read.
+    pub(crate) async fn clean_past(&mut self, p: u32, reach: u32) -> Result<bool, R::Error> {
+        let size = self.geo.size;
+        if !self.region.persists_in_order() {
+            return self.is_erased(p, size).await;
+        }
+        let e = self.geo.erase_unit;
+        let unit_end = (p / e).saturating_add(1).saturating_mul(e);
+        let c = p.saturating_add(reach).max(unit_end).min(size);
+        if !self.is_erased(p, c).await? {
+            return Ok(false);
+        }
+        let probe = PROBE.min(e);
+        let mut u = u64::from(c.div_ceil(e)) * u64::from(e);
+        while u < u64::from(size) {
+            // `u < size`, a `u32`.
+            let at = u as u32;
+            if !self
+                .is_erased(at, at.saturating_add(probe).min(size))
+                .await?
+            {
+                return Ok(false);
+            }
+            u += u64::from(e);
+        }
+        self.verified_to = c;
+        self.reach = reach;
+        Ok(true)
+    }
+
+    /// Whether an append ending at `end` needs [`verify_ahead`](Self::verify_ahead)
+    /// first: it would leave less than one largest record verified past the
+    /// log's end.
+    pub(super) fn needs_verify(&self, end: u32) -> bool {
+        self.verified_to < self.geo.size
+            && end.saturating_add(self.reach).min(self.geo.size) > self.verified_to
+    }
+
+    /// Before an append that ends at `end`: reads from the verified offset
+    /// to the end of the erase unit holding byte `end + R − 1`, so that the
+    /// verified offset stays at least one largest record (`R`) past the
+    /// log's end. Then an open after a power cut reads in full nothing that
+    /// this read had not read (FORMAT.md §6.2). Returns whether it reads
+    /// erased; if not, the log is sealed and the finding kept for
+    /// [`take_found_beyond`](Self::take_found_beyond).
+    pub(super) async fn verify_ahead(&mut self, end: u32) -> Result<bool, R::Error> {
+        let want = end.saturating_add(self.reach).min(self.geo.size).max(1);
+        self.verify_to_unit_of(want - 1).await
+    }
+
+    /// Reads from the verified offset to the end of the erase unit holding
+    /// byte `last`.
+    async fn verify_to_unit_of(&mut self, last: u32) -> Result<bool, R::Error> {
+        let e = self.geo.erase_unit;
+        let to = (last / e)
+            .saturating_add(1)
+            .saturating_mul(e)
+            .min(self.geo.size);
+        if self.is_erased(self.verified_to, to).await? {
+            self.verified_to = to;
+            return Ok(true);
+        }
+        self.sealed = true;
+        self.found_beyond = true;
+        Ok(false)
+    }
+
+    /// Reads the next erase unit past the verified offset, as an append
+    /// into it would (`Store::maintain` in idle time). Returns whether the
+    /// log is still clean; the region is verified to its end when the
+    /// result stays `true` and [`unverified`](Self::unverified) is `false`.
+    pub(crate) async fn verify_next_unit(&mut self) -> Result<bool, R::Error> {
+        if self.sealed || self.verified_to >= self.geo.size {
+            return Ok(!self.sealed);
+        }
+        self.verify_to_unit_of(self.verified_to).await
+    }
+
+    /// Whether part of the region past the log was not read yet.
+    pub(crate) fn unverified(&self) -> bool {
+        !self.sealed && self.verified_to < self.geo.size
+    }
+
+    /// Once, after a lazy read found bytes past the log's end: the offset
+    /// where open found the log's end (every key whose newest record
+    /// precedes it is covered by the damage, FORMAT.md §6.2).
+    pub(crate) fn take_found_beyond(&mut self) -> Option<u32> {
+        if core::mem::take(&mut self.found_beyond) {
+            Some(self.loaded_end)
+        } else {
+            None
+        }
+    }
+}
