@@ -2,10 +2,12 @@
 //! command, markdown tables on stdout, JSON in target/bench-results/latency.json
 //! (long mode; the CDF plot reads it: `--bin plots`).
 //!
-//!     cargo run --release -p twinkv-benches --features peers-embedded,peers-host --bin latency -- long
-//!     cargo run --release -p twinkv-benches --bin latency -- quick     # CI: < 60 s, small sizes
-//!     cargo run --release -p twinkv-benches --bin latency -- reopen 5  # the host reopen table alone
-//!     cargo run --release -p twinkv-benches --features peers-embedded --bin latency -- sim  # tables 1–3 alone (long)
+//! ```text
+//! cargo run --release -p twinkv-benches --features peers-embedded,peers-host --bin latency -- long
+//! cargo run --release -p twinkv-benches --bin latency -- quick     # CI: < 60 s, small sizes
+//! cargo run --release -p twinkv-benches --bin latency -- reopen 5  # the host reopen table alone
+//! cargo run --release -p twinkv-benches --features peers-embedded --bin latency -- sim  # tables 1–3 alone (long)
+//! ```
 //!
 //! 1. Simulator, per geometry, per store: every `set` of a steady-state run
 //!    metered exactly ([`Metered`]: erase units, bytes programmed, bytes read
