@@ -476,13 +476,17 @@ fn closed_stdout_ends_quietly() {
             .spawn()
             .unwrap();
         let mut first = [0u8; 10];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut first)
-            .unwrap();
+        let read = child.stdout.as_mut().unwrap().read_exact(&mut first);
         drop(child.stdout.take()); // like `| head`
+        if let Err(e) = read {
+            // Say why the command printed less than 10 bytes.
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "{cmd}: {e}; status {:?}, stderr: {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
         let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{cmd}");
         assert!(
