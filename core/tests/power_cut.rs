@@ -279,7 +279,7 @@ fn sample_cuts(first_seed: u64, stride: u64, target: u64) -> u64 {
 /// `TWINKV_CUT_SAMPLE=n` checks every n-th cut point only (default 1: all).
 #[cfg(feature = "flash-sim")]
 mod flash {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::collections::{BTreeMap, BTreeSet};
 
     use twinkv_core::testkit::asynch::Front;
@@ -291,10 +291,19 @@ mod flash {
     const FLASH: u32 = 1536;
     const KEYS: u8 = 6;
 
+    thread_local! {
+        /// This test's stores switch late: high-water 0.5 instead of 0.8.
+        /// At 0.8 the late switch point of these small regions is the
+        /// high-water mark itself (FORMAT.md §7.1); at 0.5 switches begin
+        /// with only the headroom their copy needs left.
+        static LATE: Cell<bool> = const { Cell::new(false) };
+    }
+
     fn cfg() -> Config {
+        let high_water = if LATE.with(Cell::get) { 5000 } else { 8000 };
         Config::new(0xC07C07)
             .with_limits(16, 20)
-            .with_ratios(8000, 9000)
+            .with_ratios(high_water, 9000)
     }
 
     fn workload_for(seed: u64) -> Vec<Write> {
@@ -491,6 +500,53 @@ mod flash {
                 assert_eq!(weak.open_refused, 0, "{front:?} W={}: opens refused", $w);
             }
         };
+    }
+
+    /// Switches of the uncut workload of `seed` that begin past the
+    /// high-water mark (late switches), and all it begins.
+    fn late_switches<const W: usize>(front: Front, seed: u64) -> (u32, u32) {
+        let flash = fresh::<W>(false);
+        let mut s = open_as::<W>(front, &flash, cfg()).unwrap();
+        let hw = s.stats().capacity * u32::from(cfg().high_water_bp) / 10_000;
+        let (mut late, mut all) = (0, 0);
+        for w in workload_for(seed) {
+            let was = s.stats();
+            w.run(&mut s).unwrap();
+            let now = s.stats();
+            let switched = !was.switching && (now.switching || now.generation != was.generation);
+            all += u32::from(switched);
+            late += u32::from(switched && was.used_bytes > hw);
+        }
+        (late, all)
+    }
+
+    /// Weak cells, and weak cells in ECC mode, cut at every step of a
+    /// workload whose switches begin late (FORMAT.md §7.1): no acknowledged
+    /// key reads `Corrupted`, no open is refused.
+    fn weak_late<const W: usize>(front: Front) -> u64 {
+        LATE.with(|l| l.set(true));
+        let seed = 0x1A7E + W as u64;
+        let (late, all) = late_switches::<W>(front, seed);
+        assert!(late >= 3, "{front:?} W={W}: {late} of {all} switches late");
+        let mut tried = 0;
+        for ecc in [false, true] {
+            let weak = weak_cuts::<W>(front, seed, ecc, sample());
+            eprintln!("{front:?} W={W}: late switches {late}/{all}, ecc={ecc}: {weak:?}");
+            assert_eq!(weak.acked_corrupted, 0, "{front:?} W={W} ecc={ecc}");
+            assert_eq!(weak.open_refused, 0, "{front:?} W={W} ecc={ecc}");
+            tried += weak.cuts;
+        }
+        tried
+    }
+
+    #[test]
+    fn weak_cells_in_late_switches() {
+        let tried = [
+            weak_late::<4>(Front::Blocking),
+            weak_late::<16>(Front::Blocking),
+            weak_late::<8>(Front::Async),
+        ];
+        eprintln!("late switches, weak cut points tried (W 4, 16, async 8): {tried:?}");
     }
 
     cut_test!(cut_every_step_w1, 1, Front::Blocking);
