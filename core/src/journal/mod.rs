@@ -29,7 +29,6 @@ pub(crate) struct Journal<R: Region> {
     pub(crate) region: R,
     pub(crate) geo: Geometry,
     pub(crate) layout: Layout,
-    class: RegionClass,
     /// Next record offset (meaningful for the active region).
     append: u32,
     /// The log cannot be appended to (dirty tail or failed program).
@@ -85,7 +84,6 @@ impl<R: Region> Journal<R> {
             region,
             geo,
             layout,
-            class: RegionClass::Unrecognised,
             append: d,
             sealed: true,
             last_sync: d,
@@ -106,7 +104,6 @@ impl<R: Region> Journal<R> {
     /// an open that decides again on full reads.
     pub(crate) fn forget(&mut self) {
         let d = self.layout.data_start();
-        self.class = RegionClass::Unrecognised;
         self.append = d;
         self.sealed = true;
         self.last_sync = d;
@@ -119,17 +116,6 @@ impl<R: Region> Journal<R> {
         self.verified_to = self.geo.size;
         self.loaded_end = d;
         self.found_beyond = false;
-    }
-
-    /// What the header area said when last classified (or was made to say).
-    pub(crate) fn class(&self) -> RegionClass {
-        self.class
-    }
-
-    /// Presents the region as `class` without reading it (salvage derives a
-    /// header or a commit the bytes no longer show).
-    pub(crate) fn assume_class(&mut self, class: RegionClass) {
-        self.class = class;
     }
 
     /// Where the next record goes.
@@ -183,15 +169,9 @@ impl<R: Region> Journal<R> {
         }
     }
 
-    /// A switch committed this region (FORMAT.md §7, step 6): it carries
-    /// `header` and its log is synced up to `data_end`.
-    pub(crate) fn committed(&mut self, header: RegionHeader, data_end: u32) {
-        self.class = RegionClass::Formatted {
-            header,
-            switching: MarkerState::Erased,
-            commit: MarkerState::Valid(data_end),
-            superseded: MarkerState::Erased,
-        };
+    /// A switch committed this region (FORMAT.md §7, step 6): its log is
+    /// synced up to `data_end`.
+    pub(crate) fn committed(&mut self, data_end: u32) {
         self.last_sync = data_end;
     }
 
@@ -228,7 +208,6 @@ impl<R: Region> Journal<R> {
         if !extends {
             self.set_all_pending();
             self.erased_past_use = false;
-            self.class = RegionClass::Unrecognised;
         }
         core::mem::replace(&mut self.region, region)
     }
@@ -325,6 +304,22 @@ impl<R: Region> Journal<R> {
         Ok(())
     }
 
+    /// Whether the header block reads back as [`program_header`]
+    /// (Self::program_header) programs `header`. Never inlined: its two
+    /// blocks stay off the stack of the reads that follow it.
+    #[inline(never)]
+    pub(crate) async fn header_reads_back(
+        &mut self,
+        header: &RegionHeader,
+    ) -> Result<bool, R::Error> {
+        let hb = self.layout.header_block as usize;
+        let mut block = [0xFFu8; 64];
+        block[..HEADER_LEN].copy_from_slice(&header.encode());
+        let mut back = [0u8; 64];
+        self.read(0, &mut back[..hb]).await?;
+        Ok(back[..hb] == block[..hb])
+    }
+
     pub(crate) fn size(&self) -> u32 {
         self.geo.size
     }
@@ -359,12 +354,12 @@ impl<R: Region> Journal<R> {
         }
     }
 
-    /// Reads the header area and classifies it.
+    /// Reads the header area and classifies it. Only an open needs the
+    /// class: it keeps it (a `Journal` does not, to keep the store small).
     pub(crate) async fn classify(&mut self, full: bool) -> Result<RegionClass, R::Error> {
-        let mut h = [0u8; HEADER_LEN];
-        self.read(0, &mut h).await?;
+        let decoded = self.read_header().await?;
         self.empty_unverified = false;
-        let class = match RegionHeader::decode(&h) {
+        let class = match decoded {
             Err(HeaderError::Erased) => {
                 // Without `full`, only the header area is read: the rest is
                 // judged later (FORMAT.md §8), see `empty_unverified`.
@@ -392,8 +387,18 @@ impl<R: Region> Journal<R> {
                 }
             }
         };
-        self.class = class;
         Ok(class)
+    }
+
+    /// Reads and decodes the header. Never inlined: the header's bytes stay
+    /// off the stack of the marker reads and erased checks that follow.
+    #[inline(never)]
+    async fn read_header(
+        &mut self,
+    ) -> Result<core::result::Result<RegionHeader, HeaderError>, R::Error> {
+        let mut h = [0u8; HEADER_LEN];
+        self.read(0, &mut h).await?;
+        Ok(RegionHeader::decode(&h))
     }
 
     /// Whether the region still reads as the committed region sealed

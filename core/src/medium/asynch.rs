@@ -60,9 +60,9 @@ pub trait AsyncRegion {
     }
 
     /// Whether every byte of `from..to` reads erased; the default reads in
-    /// 256-byte chunks.
+    /// 64-byte chunks, as [`Region::is_erased`](crate::Region::is_erased)'s.
     async fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; 64];
         let mut at = from;
         while at < to {
             let n = core::cmp::min(buf.len() as u32, to - at) as usize;

@@ -144,10 +144,11 @@ pub trait Region {
     /// checks past the active log's end with it (FORMAT.md §6.2: in full on
     /// regions that do not persist in order, else one erase unit and a probe
     /// per later unit, the rest before an append reaches it). The default reads
-    /// in 256-byte chunks; a memory region can compare in place, and a file
+    /// in 64-byte chunks (on the stack, under the open's deepest calls: small
+    /// for small stacks); a memory region can compare in place, and a file
     /// region can use plain reads rather than fault its mapping in.
     fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, Self::Error> {
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; 64];
         let mut at = from;
         while at < to {
             let n = core::cmp::min(buf.len() as u32, to - at) as usize;

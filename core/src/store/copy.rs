@@ -37,13 +37,16 @@ pub(super) enum CopyState {
 }
 
 /// A switch between its step 3 and its commit.
+///
+/// Only what a switch cannot derive is kept here (the store holds it for
+/// its whole life): the old seal is the new one's previous generation, the
+/// target's header is programmed at step 3 and needed no more, and the
+/// damage entries carried over are the active region's (`Store::damage`,
+/// which changes during a copy only as the carried list would, see
+/// `take_found_beyond`), or none for a repair.
 pub(super) struct Copying {
-    pub(super) old_seal: Seal,
+    /// The seal of the target's records (the next generation).
     pub(super) new_seal: Seal,
-    pub(super) new_header: RegionHeader,
-    /// The damage entries carried over (none for a repair): they decide
-    /// what a copied record becomes.
-    pub(super) old_damage: DamageList,
     /// The target's damage entries so far.
     pub(super) new_damage: DamageList,
     /// What the target's records the index names add up to.
@@ -64,20 +67,9 @@ pub(super) struct Copying {
 
 impl Copying {
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn planned(
-        old_seal: Seal,
-        new_seal: Seal,
-        new_header: RegionHeader,
-        old_damage: DamageList,
-        repair: bool,
-        left: usize,
-        left_bytes: u32,
-    ) -> Self {
+    pub(super) fn planned(new_seal: Seal, repair: bool, left: usize, left_bytes: u32) -> Self {
         Copying {
-            old_seal,
             new_seal,
-            new_header,
-            old_damage,
             new_damage: DamageList::default(),
             tally: Tally::default(),
             repair,
@@ -86,6 +78,14 @@ impl Copying {
             cursor: 0,
             credit: 0,
             resumed: false,
+        }
+    }
+
+    /// The seal of the active region's records (the current generation).
+    pub(super) fn old_seal(&self) -> Seal {
+        Seal {
+            generation: self.new_seal.generation.wrapping_sub(1),
+            ..self.new_seal
         }
     }
 }
@@ -365,6 +365,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let CopyState::Copying(c) = &mut self.copy else {
             return Err(bug!());
         };
+        // The damage entries carried over: they decide what a copied record
+        // becomes.
+        let old_damage = (!c.repair).then_some(&self.damage);
         let (src, dst) = self.pair.split_mut();
         let scratch = self.scratch.as_mut();
         let len = h.stored_len(w).ok_or_else(|| bug!())?;
@@ -373,7 +376,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
         let rec = rec.get_mut(..len as usize).ok_or_else(|| bug!())?;
         src.read(off, rec).await?;
-        let intact = record::verify(rec, h, c.old_seal);
+        let intact = record::verify(rec, h, c.old_seal());
         let out: &[u8] = if c.repair && (!intact || h.kind == Kind::Damaged) {
             self.index.remove(pos);
             return Ok(true);
@@ -382,12 +385,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let n = record::encode(spare, c.new_seal, Kind::Damaged, short, &[], &[], w)
                 .ok_or_else(|| bug!())?;
             &spare[..n as usize]
-        } else if h.kind == Kind::Set && c.old_damage.covers(short, Some(off)) {
+        } else if h.kind == Kind::Set && old_damage.is_some_and(|d| d.covers(short, Some(off))) {
             let key = &rec[h.key_range()];
             let n = record::encode(spare, c.new_seal, Kind::Damaged, short, key, &[], w)
                 .ok_or_else(|| bug!())?;
             &spare[..n as usize]
-        } else if h.kind == Kind::Delete && !c.old_damage.touches(short) {
+        } else if h.kind == Kind::Delete && !old_damage.is_some_and(|d| d.touches(short)) {
             // A tombstone nothing needs any more.
             self.index.remove(pos);
             return Ok(true);

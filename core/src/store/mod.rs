@@ -138,6 +138,42 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Self::open_mode(a, b, index, scratch, config, OpenMode::ReadWrite).await
     }
 
+    /// [`Store::open`] into a place the caller provides: the store is built
+    /// in `slot` and opened there, and the store in it is returned. Whatever
+    /// `slot` held is dropped first; on failure it is left `None` (the
+    /// regions are dropped, as by a failed `open`).
+    ///
+    /// For small stacks: the compiler may keep the store `open` returns in
+    /// two places in the caller's frame (the returned `Result` and the bound
+    /// value; see README, "Footprint"), where `open_in` keeps it in one.
+    ///
+    /// ```
+    /// use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, Store};
+    ///
+    /// let geo = Geometry { size: 4096, read_unit: 1, write_unit: 4, erase_unit: 512 };
+    /// let len = RamRegion::<&mut [u8]>::storage_len(4096, 4, 512);
+    /// let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+    /// let ra = RamRegion::new(&mut a[..], geo).unwrap();
+    /// let rb = RamRegion::new(&mut b[..], geo).unwrap();
+    /// let mut index = FixedIndex::<64>::new();
+    /// let mut scratch = [0u8; 512];
+    /// let config = Config::new(0x5EED).with_limits(32, 128);
+    /// let mut slot = None;
+    /// let store = Store::open_in(&mut slot, ra, rb, &mut index, &mut scratch[..], config).unwrap();
+    /// store.set(b"volume", b"7").unwrap();
+    /// assert_eq!(slot.map(|s| s.len()), Some(1));
+    /// ```
+    pub async fn open_in(
+        slot: &mut Option<Self>,
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+    ) -> Result<&mut Self, R::Error> {
+        Self::open_mode_in(slot, a, b, index, scratch, config, OpenMode::ReadWrite).await
+    }
+
     /// Opens the store without writing anything. Writes return
     /// [`Error::ReadOnly`]. Empty storage is [`Error::ReadOnly`] too: there
     /// is nothing to read and formatting would write.

@@ -36,6 +36,65 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         a: R,
         b: R,
         index: I,
+        scratch: B,
+        config: Config,
+        mode: OpenMode,
+    ) -> Result<Self, R::Error> {
+        // Built once and opened in place: a `Store` returned through the
+        // decision's layers by value would sit in several stack frames.
+        let mut store = Self::build(a, b, index, scratch, config, mode)?;
+        store.open_built(mode).await?;
+        Ok(store)
+    }
+
+    /// [`Store::open_mode`] into `slot` ([`Store::open_in`]): the store is
+    /// built in the slot by a call of its own (whose frame is gone before
+    /// the open reads anything) and opened there. The slot is emptied on
+    /// failure.
+    pub(super) async fn open_mode_in(
+        slot: &mut Option<Self>,
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+        mode: OpenMode,
+    ) -> Result<&mut Self, R::Error> {
+        *slot = None;
+        Self::build_in(slot, a, b, index, scratch, config, mode)?;
+        let Some(store) = slot else {
+            return Err(bug!());
+        };
+        if let Err(e) = store.open_built(mode).await {
+            *slot = None;
+            return Err(e);
+        }
+        slot.as_mut().ok_or_else(|| bug!())
+    }
+
+    /// Puts [`Store::build`]'s store in `slot`; never inlined, so that the
+    /// store is not built in the caller's frame too.
+    #[inline(never)]
+    fn build_in(
+        slot: &mut Option<Self>,
+        a: R,
+        b: R,
+        index: I,
+        scratch: B,
+        config: Config,
+        mode: OpenMode,
+    ) -> Result<(), R::Error> {
+        *slot = Some(Self::build(a, b, index, scratch, config, mode)?);
+        Ok(())
+    }
+
+    /// The checks every way of opening makes before anything is read, and
+    /// the store as the open starts from it.
+    #[inline(always)]
+    fn build(
+        a: R,
+        b: R,
+        index: I,
         mut scratch: B,
         config: Config,
         mode: OpenMode,
@@ -48,9 +107,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if scratch.as_mut().len() < needed {
             return Err(Error::BufferTooSmall(needed));
         }
-        // Built once and opened in place: a `Store` returned through the
-        // decision's layers by value would sit in several stack frames.
-        let mut store = Store {
+        Ok(Store {
             pair: Pair::new(a, b),
             index,
             damage: DamageList::default(),
@@ -78,16 +135,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             salvaged: false,
             formatted: false,
             copy: CopyState::Idle,
-        };
-        if store.open_reading(mode, false).await? == Opening::Again {
+        })
+    }
+
+    /// Opens the store [`Store::build`] made: the decision of FORMAT.md §8,
+    /// made again on full reads if a lazily judged partner holds bytes.
+    async fn open_built(&mut self, mode: OpenMode) -> Result<(), R::Error> {
+        if self.open_reading(mode, false).await? == Opening::Again {
             // A partner whose header area read erased holds bytes after all:
             // decide again on full reads (nothing was written).
-            store.forget();
-            if store.open_reading(mode, true).await? == Opening::Again {
+            self.forget();
+            if self.open_reading(mode, true).await? == Opening::Again {
                 return Err(bug!());
             }
         }
-        Ok(store)
+        Ok(())
     }
 
     /// Back to what `open_mode` starts from (nothing was written).
@@ -132,7 +194,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Ok(Opening::Done);
             }
             Err(e) if format && !matches!(e, Error::Region(_)) => {
-                store.format_fresh(true).await?;
+                store.format_fresh(false).await?;
                 return Ok(Opening::Done);
             }
             d => d?,
@@ -142,7 +204,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 if read_only {
                     return Err(Error::ReadOnly);
                 }
-                store.format_fresh(format).await?;
+                store
+                    .format_fresh(!format && matches!(ca, RegionClass::Empty))
+                    .await?;
             }
             Decision::Active {
                 a,
@@ -151,7 +215,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 commit_torn,
             } => {
                 store.pair.set_active_a(a);
-                let loaded = match store.load_active().await {
+                let (active, partner) = if a { (&mut ca, &cb) } else { (&mut cb, &ca) };
+                if commit_torn {
+                    // A weak commit (`weak_commit`): read from the data start.
+                    store.assume_committed(active);
+                }
+                let loaded = match store.load_active(active, partner).await {
                     // Nothing proves the partner's bytes are ours.
                     Ok(erasing) if erasing_partner && !erasing => Err(Error::Unrecognised),
                     r => r.map(|_| ()),
@@ -167,7 +236,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         // options (or is damaged): formatted anew.
                         store.index.clear();
                         store.damage.clear();
-                        store.format_fresh(true).await?;
+                        store.format_fresh(false).await?;
                         return Ok(Opening::Done);
                     }
                     r => r?,
@@ -287,7 +356,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     // The older region superseded, the newer one's commit
                     // torn: on flash, a weak commit that read valid when an
                     // earlier open programmed "superseded" (FORMAT.md §8).
-                    (true, false) if sa.is_set() && self.weak_commit(false, &hb, &ha, mb) => {
+                    (true, false) if sa.is_set() && self.weak_commit(false, &cb, &ha) => {
                         Decision::Active {
                             a: false,
                             finish_superseded: false,
@@ -295,7 +364,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                             commit_torn: true,
                         }
                     }
-                    (false, true) if sb.is_set() && self.weak_commit(true, &ha, &hb, ma) => {
+                    (false, true) if sb.is_set() && self.weak_commit(true, &ca, &hb) => {
                         Decision::Active {
                             a: true,
                             finish_superseded: false,
@@ -391,48 +460,36 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(decision)
     }
 
-    /// Whether the newer region (`a`: region A) with header `newer`, next
-    /// to its superseded predecessor `older`, holds a commit that a weak
-    /// cell made read torn: it carries the next generation, its commit slot
-    /// reads torn (programmed), and the region persists in order (only flash
-    /// has weak cells), its own "superseded" slot erased. Then it is taken as committed with its log read from
-    /// the data start (every intact record is a sync point in order).
-    pub(super) fn weak_commit(
-        &mut self,
-        a: bool,
-        newer: &RegionHeader,
-        older: &RegionHeader,
-        commit: MarkerState,
-    ) -> bool {
-        let j = if a {
-            &mut self.pair.a
-        } else {
-            &mut self.pair.b
-        };
-        if commit != MarkerState::Torn
-            || Some(newer.generation) != next_generation(older.generation)
-            || !j.region.persists_in_order()
-        {
-            return false;
+    /// Whether the newer region (`a`: region A), classified `newer`, next
+    /// to its superseded predecessor with header `older`, holds a commit
+    /// that a weak cell made read torn: it carries the next generation, its
+    /// commit slot reads torn (programmed), and the region persists in order
+    /// (only flash has weak cells), its own "superseded" slot erased. Then it
+    /// is taken as committed with its log read from the data start (every
+    /// intact record is a sync point in order): see
+    /// [`assume_committed`](Self::assume_committed).
+    pub(super) fn weak_commit(&self, a: bool, newer: &RegionClass, older: &RegionHeader) -> bool {
+        let j = if a { &self.pair.a } else { &self.pair.b };
+        // A newer region marked superseded is the newest state lost.
+        matches!(
+            newer,
+            RegionClass::Formatted {
+                header,
+                commit: MarkerState::Torn,
+                superseded: MarkerState::Erased,
+                ..
+            } if Some(header.generation) == next_generation(older.generation)
+        ) && j.region.persists_in_order()
+    }
+
+    /// The active region, classified `class`, taken as committed with its
+    /// log read from the data start (a weak commit, see
+    /// [`weak_commit`](Self::weak_commit)).
+    fn assume_committed(&self, class: &mut RegionClass) {
+        let d = self.pair.active().data_start();
+        if let RegionClass::Formatted { commit, .. } = class {
+            *commit = MarkerState::Valid(d);
         }
-        let RegionClass::Formatted {
-            header,
-            switching,
-            superseded: MarkerState::Erased,
-            ..
-        } = j.class()
-        else {
-            // A newer region marked superseded is the newest state lost.
-            return false;
-        };
-        let d = j.data_start();
-        j.assume_class(RegionClass::Formatted {
-            header,
-            switching,
-            commit: MarkerState::Valid(d),
-            superseded: MarkerState::Erased,
-        });
-        true
     }
 
     /// Whether the formatted, uncommitted region (`a`: region A) with
@@ -479,8 +536,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.pair.a.is_erased(d, size).await
     }
 
-    /// Formats region A as generation 1 of a new store.
-    pub(super) async fn format_fresh(&mut self, force_erase: bool) -> Result<(), R::Error> {
+    /// Formats region A as generation 1 of a new store; `read_empty`: A was
+    /// classified empty and need not be erased first.
+    pub(super) async fn format_fresh(&mut self, read_empty: bool) -> Result<(), R::Error> {
+        self.program_fresh(read_empty).await?;
+        let a = &mut self.pair.a;
+        a.classify(true).await?;
+        a.start_log();
+        // B may be an erase cut short as well: erase it before its first use.
+        self.pair.b.set_all_pending();
+        Ok(())
+    }
+
+    /// [`format_fresh`](Self::format_fresh) up to a header and a commit
+    /// that read back as written. Never inlined, nor is
+    /// [`load_active`](Self::load_active): in the caller their buffers
+    /// would sit under every read the classification makes.
+    #[inline(never)]
+    async fn program_fresh(&mut self, read_empty: bool) -> Result<(), R::Error> {
         self.formatted = true;
         self.pair.set_active_a(true);
         self.store_id = self.config.store_id;
@@ -495,15 +568,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // may be an erase cut short (not reliably erased), so if a program
         // fails or does not read back as written, A is erased and formatted
         // once more.
-        if matches!(a.class(), RegionClass::Empty) && !force_erase {
+        if read_empty {
             a.set_read_empty();
         } else {
             a.set_all_pending();
         }
         let d = a.data_start();
-        let hb = a.layout.header_block as usize;
-        let mut block = [0xFFu8; 64];
-        block[..crate::format::HEADER_LEN].copy_from_slice(&header.encode());
         let mut attempt = 0;
         loop {
             a.erase_for_format().await?;
@@ -511,10 +581,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 && a.sync().await.is_ok()
                 && a.program_marker(Marker::Commit, seal, d).await.is_ok()
                 && a.sync().await.is_ok();
-            let mut back = [0u8; 64];
-            a.read(0, &mut back[..hb]).await?;
+            let header_back = a.header_reads_back(&header).await?;
             let ok = programmed
-                && back[..hb] == block[..hb]
+                && header_back
                 && a.read_marker(Marker::Commit, seal).await? == MarkerState::Valid(d);
             if ok {
                 break;
@@ -527,23 +596,25 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             attempt += 1;
             a.set_all_pending();
         }
-        a.classify(true).await?;
-        a.start_log();
-        // B may be an erase cut short as well: erase it before its first use.
-        self.pair.b.set_all_pending();
         Ok(())
     }
 
-    /// Replays the active region and sets up the partner's erase state.
-    /// Returns whether the active log says erase ahead is erasing the
-    /// partner (an erased record for its size with units pending).
-    pub(super) async fn load_active(&mut self) -> Result<bool, R::Error> {
+    /// Replays the active region (classified `active`) and sets up the
+    /// partner's (classified `partner`) erase state. Returns whether the
+    /// active log says erase ahead is erasing the partner (an erased record
+    /// for its size with units pending).
+    #[inline(never)]
+    pub(super) async fn load_active(
+        &mut self,
+        active: &RegionClass,
+        partner_class: &RegionClass,
+    ) -> Result<bool, R::Error> {
         let RegionClass::Formatted {
             header,
             switching,
             commit,
             ..
-        } = self.pair.active().class()
+        } = *active
         else {
             return Err(bug!());
         };
@@ -614,7 +685,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let partner = self.pair.inactive_mut();
         let said = erased.filter(|&(_, size)| size == partner.size());
         let erasing = matches!(said, Some((p, _)) if p > 0);
-        match (said, partner.class()) {
+        match (said, *partner_class) {
             // A switch out of the active region was cut after the log said
             // the partner was erased in full: since then only that switch
             // wrote it, from its start (FORMAT.md §7.4). What reads erased

@@ -70,6 +70,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the key has no value. The record's check is verified on every call;
     /// a damaged value is [`Error::Corrupted`], never an older value.
     pub async fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
+        self.get_call(key, buf).await
+    }
+
+    /// [`get`](Self::get); never inlined, as `set`'s body is not: its
+    /// locals stay out of the caller's frame.
+    #[inline(never)]
+    async fn get_call(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
         self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);

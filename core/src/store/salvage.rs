@@ -30,12 +30,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 store_id: hx.store_id,
                 generation: next,
             };
-            let y = if x_is_a {
-                &mut self.pair.b
+            let (y, cy) = if x_is_a {
+                (&mut self.pair.b, cb)
             } else {
-                &mut self.pair.a
+                (&mut self.pair.a, ca)
             };
-            if matches!(y.class(), RegionClass::Formatted { header, .. } if header.generation == seal.generation)
+            if matches!(cy, RegionClass::Formatted { header, .. } if header.generation == seal.generation)
             {
                 continue; // its header is fine: not this case
             }
@@ -51,10 +51,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     commit: MarkerState::Valid(end),
                     superseded: y.read_marker(Marker::Superseded, seal).await?,
                 };
-                y.assume_class(class);
                 self.pair.set_active_a(!x_is_a);
                 self.salvaged = true;
-                return self.load_active().await.map(|_| ());
+                return self.load_active(&class, &cx).await.map(|_| ());
             }
         }
         // Else the newest committed region there is, flagged as possibly old.
@@ -67,7 +66,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if let Some(use_a) = newest {
             self.pair.set_active_a(use_a);
             self.salvaged = true;
-            return self.load_active().await.map(|_| ());
+            let (active, partner) = if use_a { (ca, cb) } else { (cb, ca) };
+            return self.load_active(&active, &partner).await.map(|_| ());
         }
         // No commit anywhere (e.g. the only formatted region's commit was
         // damaged): the newest formatted region of ours, read as if its
@@ -87,23 +87,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             (None, None) => return Err(Error::Corrupted),
         };
         self.pair.set_active_a(use_a);
-        let j = self.pair.active_mut();
-        let d = j.data_start();
-        if let RegionClass::Formatted {
-            header,
-            switching,
-            superseded,
-            ..
-        } = j.class()
-        {
-            j.assume_class(RegionClass::Formatted {
-                header,
-                switching,
-                commit: MarkerState::Valid(d),
-                superseded,
-            });
+        let (mut active, partner) = if use_a { (ca, cb) } else { (cb, ca) };
+        let d = self.pair.active().data_start();
+        if let RegionClass::Formatted { commit, .. } = &mut active {
+            *commit = MarkerState::Valid(d);
         }
         self.salvaged = true;
-        self.load_active().await.map(|_| ())
+        self.load_active(&active, &partner).await.map(|_| ())
     }
 }

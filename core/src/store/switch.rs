@@ -49,7 +49,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let state = self.plan_switch(fold).await?;
         self.step1_mark_switching(&state).await?;
         self.step2_erase_target().await?;
-        self.step3_program_header(&state).await?;
+        self.step3_program_header(state.new_seal.generation).await?;
         self.copy = CopyState::Copying(state);
         if !matches!(fold, Fold::Clear) {
             self.write_damage_records().await?;
@@ -57,26 +57,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(())
     }
 
-    /// What the switch will write: the seals, the target's header, the
-    /// damage to carry over.
+    /// What the switch will write: the target's seal, the damage to carry
+    /// over.
     async fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<Copying, R::Error> {
-        let old_seal = self.seal();
         let new_seal = Seal {
             store_id: self.store_id,
             generation: next_generation(self.generation).ok_or(Error::Corrupted)?,
         };
-        let new_header = self.header_for(self.pair.inactive(), new_seal.generation);
         if let Fold::Clear = fold {
             self.index.clear();
         }
         // A repair forgets all damage: keys are copied as they are, damaged
         // records are dropped.
         let repair = matches!(fold, Fold::Repair);
-        let old_damage = if repair {
-            DamageList::default()
-        } else {
-            self.damage.clone()
-        };
         // What the copy has left: every entry, its bytes the live bytes but
         // the damage records'.
         let w = self.pair.active().geo.write_unit;
@@ -87,10 +80,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             .map(|d| damage_record_len(d.scope, w))
             .sum();
         Ok(Copying::planned(
-            old_seal,
             new_seal,
-            new_header,
-            old_damage,
             repair,
             self.index.len(),
             self.tally.live_bytes.saturating_sub(damage_bytes),
@@ -101,11 +91,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     async fn step1_mark_switching(&mut self, plan: &Copying) -> Result<(), R::Error> {
         let src = self.pair.active_mut();
         if !src
-            .read_marker(Marker::Switching, plan.old_seal)
+            .read_marker(Marker::Switching, plan.old_seal())
             .await?
             .is_set()
         {
-            src.program_marker(Marker::Switching, plan.old_seal, 0)
+            src.program_marker(Marker::Switching, plan.old_seal(), 0)
                 .await?;
         }
         src.sync().await
@@ -116,12 +106,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.pair.inactive_mut().erase_for_format().await
     }
 
-    /// Step 3: the target's header with generation + 1.
-    async fn step3_program_header(&mut self, plan: &Copying) -> Result<(), R::Error> {
-        self.pair
-            .inactive_mut()
-            .program_header(&plan.new_header)
-            .await
+    /// Step 3: the target's header with generation + 1 (`generation`).
+    async fn step3_program_header(&mut self, generation: u64) -> Result<(), R::Error> {
+        let header = self.header_for(self.pair.inactive(), generation);
+        self.pair.inactive_mut().program_header(&header).await
     }
 
     /// Step 4 begins: one keyless damage record per damage entry.
@@ -135,7 +123,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             RegionId::B => &mut self.pair.a,
         };
         let scratch = self.scratch.as_mut();
-        for d in c.old_damage.entries() {
+        // The damage entries carried over (none for a repair).
+        let carried = if c.repair {
+            &[][..]
+        } else {
+            self.damage.entries()
+        };
+        for d in carried {
             let (hash, value): (u8, &[u8]) = match d.scope {
                 Scope::Hash(h) => (h, &[]),
                 Scope::Any => (0, &[1]),
@@ -191,7 +185,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let CopyState::Copying(c) = &self.copy else {
             return Err(bug!());
         };
-        let (old_seal, new_seal) = (c.old_seal, c.new_seal);
+        let (old_seal, new_seal) = (c.old_seal(), c.new_seal);
         let data_end = self.pair.inactive().append_at();
         self.step5_7_commit(new_seal, data_end).await?;
         self.step8_supersede(old_seal).await?;
@@ -202,6 +196,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Step 4, the folded write: after the copy, in op order (the last op
     /// on each key). A delete leaves a record only where an older record of
     /// its key may be in the target: damage, or a copy made before this call.
+    ///
+    /// Never inlined: its batch tracking (`BatchKeys`, 136 B with its
+    /// filter) would otherwise stay in `finish_switch`'s frame under step 9,
+    /// which has its own.
+    #[inline(never)]
     async fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Result<u32, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let stage = self.can_stage();
@@ -309,7 +308,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
         let (src, dst) = self.pair.split_mut();
-        dst.committed(c.new_header, data_end);
+        dst.committed(data_end);
         src.retire();
         if erased_recorded {
             src.set_pending_recorded();

@@ -24,6 +24,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
+    /// Never inlined: the write path's locals stay out of the caller's frame
+    /// (a firmware's, which also holds the store), so they do not add to
+    /// the depth of the open that precedes the writes.
+    #[inline(never)]
     async fn set_call(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
         let op = Op::Set(key, value);
         self.write_checked(core::slice::from_ref(&op)).await?;
@@ -443,7 +447,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.damage.add(d);
         self.tally.live_bytes = (self.tally.live_bytes - before) + bytes(&self.damage);
         if let CopyState::Copying(c) = &mut self.copy {
-            c.old_damage.add(d);
+            // Carried over too: the copy reads `self.damage` (see `Copying`).
             let dst = match self.pair.active {
                 RegionId::A => &mut self.pair.b,
                 RegionId::B => &mut self.pair.a,

@@ -28,7 +28,10 @@ fn run(flash: &RefCell<Flash>) -> bool {
     // Lent, as the scratch buffer is: the store value stays small, and
     // the compiler's copies of it with it.
     let mut index = FixedIndex::<64>::new();
-    let Ok(mut store) = Store::open(a, b, &mut index, &mut scratch[..], CONFIG) else {
+    // Opened in a place of this frame (`Store::open` returns the store by
+    // value, which the compiler may keep twice here).
+    let mut slot = None;
+    let Ok(store) = Store::open_in(&mut slot, a, b, &mut index, &mut scratch[..], CONFIG) else {
         return false;
     };
     if store.set(b"volume", b"7").is_err() {

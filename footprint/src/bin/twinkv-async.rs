@@ -29,8 +29,10 @@ fn work() -> bool {
     let mut scratch = [0u8; SCRATCH];
     let mut index = FixedIndex::<64>::new();
     embassy_futures::block_on(async {
-        let opened = AsyncStore::open(a, b, &mut index, &mut scratch[..], CONFIG);
-        let Ok(mut store) = opened.await else {
+        // Opened in a place the future holds, as in the blocking row.
+        let mut slot = None;
+        let opened = AsyncStore::open_in(&mut slot, a, b, &mut index, &mut scratch[..], CONFIG);
+        let Ok(store) = opened.await else {
             return false;
         };
         for i in 0..KEYS.len() {

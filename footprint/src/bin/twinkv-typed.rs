@@ -31,7 +31,9 @@ fn work() -> bool {
     };
     let mut scratch = [0u8; SCRATCH];
     let mut index = FixedIndex::<64>::new();
-    let Ok(mut store) = Store::open(a, b, &mut index, &mut scratch[..], CONFIG) else {
+    // Opened in a place of this frame, as in the blocking row.
+    let mut slot = None;
+    let Ok(store) = Store::open_in(&mut slot, a, b, &mut index, &mut scratch[..], CONFIG) else {
         return false;
     };
     let mut buf = [0u8; 32];
