@@ -239,7 +239,8 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         match h.kind {
             Kind::Delete => Ok(None),
             Kind::Set => {
-                if !record::verify_sealed(rec, &h, seal) {
+                // The stored key equals `key`, whose CRC-32C is `hash`.
+                if !record::verify_known_key(rec, &h, seal, hash) {
                     return Err(Error::Corrupted);
                 }
                 Ok(Some(&rec[h.value_range()]))
