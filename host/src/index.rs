@@ -12,7 +12,9 @@ const MIN_POSITIONS: usize = 16;
 ///
 /// Memory: 8 bytes per position (a `u32` hash and a `u32` offset), positions a
 /// power of two kept between 7/16 and 7/8 full: 9.1 to 18.3 heap bytes per key
-/// (16.8 at 1,000,000 keys, in 2^21 positions). The index stores no keys:
+/// (16.8 at 1,000,000 keys, in 2^21 positions); a reopen may reserve the
+/// positions for the number of keys it estimates at once ([`Index::reserve`]),
+/// sparser than that only as far as the estimate is high. The index stores no keys:
 /// lookups compare the key stored in the region.
 #[derive(Clone, Debug, Default)]
 pub struct VecIndex {
@@ -37,7 +39,12 @@ impl VecIndex {
     }
 
     fn grow(&mut self) -> Result<(), IndexFull> {
-        let n = (self.offsets.len() * 2).max(MIN_POSITIONS);
+        self.rehash((self.offsets.len() * 2).max(MIN_POSITIONS))
+    }
+
+    /// Moves every entry into a table of `n` positions (a power of two that
+    /// holds them all).
+    fn rehash(&mut self, n: usize) -> Result<(), IndexFull> {
         let mut hashes = Vec::new();
         let mut offsets = Vec::new();
         hashes.try_reserve_exact(n).map_err(|_| IndexFull)?;
@@ -62,6 +69,22 @@ impl Index for VecIndex {
     fn has_room(&self, additional: usize) -> bool {
         // Offsets are u32 region offsets: far fewer keys than positions.
         self.len.checked_add(additional).is_some()
+    }
+    fn reserve(&mut self, additional: usize) {
+        // The positions that `len + additional` entries would have reached
+        // by doubling (at most 7/8 full), in one rehash. A failed allocation
+        // leaves the table as it was: inserts grow it as before.
+        let Some(want) = self.len.checked_add(additional) else {
+            return;
+        };
+        let n = want
+            .saturating_mul(8)
+            .div_ceil(7)
+            .max(MIN_POSITIONS)
+            .checked_next_power_of_two();
+        if let Some(n) = n.filter(|&n| n > self.offsets.len()) {
+            let _ = self.rehash(n);
+        }
     }
     fn clear(&mut self) {
         self.offsets.fill(FREE);
@@ -108,6 +131,39 @@ impl Index for VecIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserve_sizes_as_growth_would_and_keeps_every_entry() {
+        let h = |i: u32| i.wrapping_mul(2_654_435_761);
+        // The positions doubling reaches for 100,000 keys, reserved at once
+        // with 1,000 entries already in: no growth after.
+        let mut grown = VecIndex::new();
+        for i in 0..100_000u32 {
+            grown.insert(h(i), i).unwrap();
+        }
+        let mut idx = VecIndex::new();
+        for i in 0..1_000u32 {
+            idx.insert(h(i), i).unwrap();
+        }
+        idx.reserve(99_000);
+        let reserved = idx.positions();
+        assert_eq!(reserved, grown.positions());
+        for i in 1_000..100_000u32 {
+            idx.insert(h(i), i).unwrap();
+        }
+        assert_eq!(idx.positions(), reserved);
+        for i in 0..100_000u32 {
+            assert!(
+                idx.find::<()>(h(i), |o| Ok(o == i)).unwrap().is_some(),
+                "{i}"
+            );
+        }
+        // Less than it holds, or more than memory: nothing changes.
+        idx.reserve(0);
+        idx.reserve(usize::MAX);
+        idx.reserve(usize::MAX / 8);
+        assert_eq!((idx.positions(), idx.len()), (reserved, 100_000));
+    }
 
     #[test]
     fn grows_and_keeps_every_entry() {

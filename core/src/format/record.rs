@@ -316,10 +316,13 @@ pub const fn is_long_form(first: u8) -> bool {
 /// for a short header; a long one needs 16). `max_key` and `max_value` are the
 /// store's limits.
 pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
-    let Some(first8) = b.get(..8) else {
+    let Some(first8) = b.first_chunk::<8>() else {
         return Slot::Invalid;
     };
-    if *first8 == [crate::ERASED; 8] {
+    // The first 8 bytes as one word: the short form is decoded from it
+    // without further bounds checks.
+    let w = u64::from_le_bytes(*first8);
+    if w == u64::MAX {
         return Slot::Erased;
     }
     let max_value = if max_value < SYSTEM_VALUE_MAX {
@@ -327,12 +330,12 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     } else {
         max_value
     };
-    let Some(kind) = Kind::from_code(b[0] & 0x0F) else {
+    let Some(kind) = Kind::from_code(w as u8 & 0x0F) else {
         return Slot::Invalid;
     };
-    let long = is_long_form(b[0]);
+    let long = is_long_form(w as u8);
     let h = if long {
-        let Some(b) = b.get(..16) else {
+        let Some(b) = b.first_chunk::<16>() else {
             return Slot::Invalid;
         };
         if b[0] & 0xE0 != 0 || b[10] != 0 || b[11] != 0 {
@@ -350,17 +353,17 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
             check: u32_at(b, 12),
         }
     } else {
-        if CRC8.checksum(&b[..4]) != b[4] {
+        let word = w as u32;
+        if CRC8.checksum(&word.to_le_bytes()) != (w >> 32) as u8 {
             return Slot::Invalid;
         }
-        let word = u32_at(b, 0);
         RecordHeader {
             kind,
             long,
             key_len: (word >> 5) & 0x3F,
             value_len: (word >> 11) & 0x1FFF,
             hash: (word >> 24) as u8,
-            check: u32::from_le_bytes([b[5], b[6], b[7], 0]),
+            check: (w >> 40) as u32,
         }
     };
     if h.key_len > max_key || h.value_len > max_value {
