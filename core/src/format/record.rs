@@ -316,6 +316,13 @@ pub const fn is_long_form(first: u8) -> bool {
 /// for a short header; a long one needs 16). `max_key` and `max_value` are the
 /// store's limits.
 pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
+    decode_header_inline(b, max_key, max_value)
+}
+
+/// [`decode_header`], inlined on hosts (`fast-crc`) into the mapped get,
+/// where it is on the path of every call.
+#[cfg_attr(feature = "fast-crc", inline)]
+pub(crate) fn decode_header_inline(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     let Some(first8) = b.first_chunk::<8>() else {
         return Slot::Invalid;
     };
@@ -409,7 +416,7 @@ pub fn verify_hashing(rec: &[u8], h: &RecordHeader, state: SealState) -> (bool, 
     let key = &rec[h.key_range()];
     #[cfg(feature = "fast-crc")]
     if short_piece(key.len()) {
-        let start = super::checks::feed(!state.0, &rec[..h.checked_header_bytes()]);
+        let start = feed_covered(!state.0, rec, h);
         let after_key = super::checks::feed(start, key);
         let hash = !(after_key ^ super::checks::zeros(!start, key.len()));
         let crc = super::checks::append(!after_key, &rec[h.value_range()]);
@@ -432,7 +439,7 @@ pub fn verify_known_key(rec: &[u8], h: &RecordHeader, state: SealState, key_hash
         let Some(rec) = rec.get(..end) else {
             return false;
         };
-        let start = super::checks::feed(!state.0, &rec[..h.checked_header_bytes()]);
+        let start = feed_covered(!state.0, rec, h);
         // feed(start, key) = feed(0, key) ^ zeros(start, n), and
         // feed(!0, key) = !key_hash: so feed(start, key) =
         // !key_hash ^ zeros(start ^ !0, n).
@@ -443,6 +450,17 @@ pub fn verify_known_key(rec: &[u8], h: &RecordHeader, state: SealState, key_hash
     #[cfg(not(feature = "fast-crc"))]
     let _ = key_hash;
     verify_sealed(rec, h, state)
+}
+
+/// The raw CRC-32C register `r` after the header bytes the record check
+/// covers (a short header's 5 inline).
+#[cfg(feature = "fast-crc")]
+#[inline]
+fn feed_covered(r: u32, rec: &[u8], h: &RecordHeader) -> u32 {
+    match rec.first_chunk::<5>() {
+        Some(five) if !h.long => super::checks::feed5(r, five),
+        _ => super::checks::feed(r, &rec[..h.checked_header_bytes()]),
+    }
 }
 
 /// The bits of the CRC-32C a record check keeps.
