@@ -646,7 +646,7 @@ impl<R: Region> Journal<R> {
                 bytes.get(k..k + h.key_len as usize)
             };
             return Ok(match (key(old, &oh), key(new, h)) {
-                (Some(a), Some(b)) if a == b => Some(oh),
+                (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
                 _ => None,
             });
         }

@@ -215,7 +215,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 suspect = true;
                 continue;
             };
-            if !same_bytes(rec.get(h.key_range()).unwrap_or_default(), key) {
+            if !crate::format::same_bytes(rec.get(h.key_range()).unwrap_or_default(), key) {
                 if !record::verify_sealed(rec, &h, seal) {
                     suspect = true;
                 }
@@ -271,25 +271,6 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // Keys known only by a damage entry: one error each, at the end.
         entries.chain(self.damage_entries().map(|_| Err(Error::Corrupted)))
     }
-}
-
-/// `a == b` for the short keys a lookup compares: 8 bytes a step as words
-/// rather than a `memcmp` call.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut a, mut b) = (a, b);
-    while let (Some((x, ra)), Some((y, rb))) =
-        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
-    {
-        if u64::from_ne_bytes(*x) != u64::from_ne_bytes(*y) {
-            return false;
-        }
-        (a, b) = (ra, rb);
-    }
-    a.is_empty() || a == b
 }
 
 pub(super) fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<RecordHeader> {
