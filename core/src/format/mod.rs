@@ -168,7 +168,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     while let (Some((x, ra)), Some((y, rb))) =
         (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
     {
-        if u64::from_ne_bytes(*x) != u64::from_ne_bytes(*y) {
+        if u64::from_le_bytes(*x) != u64::from_le_bytes(*y) {
             return false;
         }
         (a, b) = (ra, rb);
