@@ -22,6 +22,13 @@ pub trait Index {
     }
     /// Whether `additional` more entries can be inserted.
     fn has_room(&self, additional: usize) -> bool;
+    /// A hint that about `additional` more entries are coming (a replay
+    /// that has estimated the number of keys): a growable table may make
+    /// room for them at once rather than grow step by step. The default
+    /// does nothing; a fixed table ignores it.
+    fn reserve(&mut self, additional: usize) {
+        let _ = additional;
+    }
     /// Removes every entry.
     fn clear(&mut self);
     /// Number of positions (occupied or not), for iteration.
@@ -92,6 +99,9 @@ impl<I: Index + ?Sized> Index for &mut I {
     }
     fn has_room(&self, additional: usize) -> bool {
         (**self).has_room(additional)
+    }
+    fn reserve(&mut self, additional: usize) {
+        (**self).reserve(additional)
     }
     fn clear(&mut self) {
         (**self).clear()

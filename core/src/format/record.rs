@@ -316,10 +316,20 @@ pub const fn is_long_form(first: u8) -> bool {
 /// for a short header; a long one needs 16). `max_key` and `max_value` are the
 /// store's limits.
 pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
-    let Some(first8) = b.get(..8) else {
+    decode_header_inline(b, max_key, max_value)
+}
+
+/// [`decode_header`], inlined on hosts (`fast-crc`) into the mapped get,
+/// where it is on the path of every call.
+#[cfg_attr(feature = "fast-crc", inline)]
+pub(crate) fn decode_header_inline(b: &[u8], max_key: u32, max_value: u32) -> Slot {
+    let Some(first8) = b.first_chunk::<8>() else {
         return Slot::Invalid;
     };
-    if *first8 == [crate::ERASED; 8] {
+    // The first 8 bytes as one word: the short form is decoded from it
+    // without further bounds checks.
+    let w = u64::from_le_bytes(*first8);
+    if w == u64::MAX {
         return Slot::Erased;
     }
     let max_value = if max_value < SYSTEM_VALUE_MAX {
@@ -327,12 +337,12 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
     } else {
         max_value
     };
-    let Some(kind) = Kind::from_code(b[0] & 0x0F) else {
+    let Some(kind) = Kind::from_code(w as u8 & 0x0F) else {
         return Slot::Invalid;
     };
-    let long = is_long_form(b[0]);
+    let long = is_long_form(w as u8);
     let h = if long {
-        let Some(b) = b.get(..16) else {
+        let Some(b) = b.first_chunk::<16>() else {
             return Slot::Invalid;
         };
         if b[0] & 0xE0 != 0 || b[10] != 0 || b[11] != 0 {
@@ -350,17 +360,17 @@ pub fn decode_header(b: &[u8], max_key: u32, max_value: u32) -> Slot {
             check: u32_at(b, 12),
         }
     } else {
-        if CRC8.checksum(&b[..4]) != b[4] {
+        let word = w as u32;
+        if CRC8.checksum(&word.to_le_bytes()) != (w >> 32) as u8 {
             return Slot::Invalid;
         }
-        let word = u32_at(b, 0);
         RecordHeader {
             kind,
             long,
             key_len: (word >> 5) & 0x3F,
             value_len: (word >> 11) & 0x1FFF,
             hash: (word >> 24) as u8,
-            check: u32::from_le_bytes([b[5], b[6], b[7], 0]),
+            check: (w >> 40) as u32,
         }
     };
     if h.key_len > max_key || h.value_len > max_value {
@@ -387,6 +397,98 @@ pub fn verify_sealed(rec: &[u8], h: &RecordHeader, state: SealState) -> bool {
     c.update(&rec[..h.checked_header_bytes()]);
     c.update(&rec[h.header_len() as usize..]);
     c.finalize() == h.check
+}
+
+/// [`verify_sealed`] and the CRC-32C of the record's key (the index hash,
+/// [`key_hash`](super::key_hash)) in one pass over the key. With
+/// `fast-crc`, the key's bytes are fed once, to the record check; CRC-32C
+/// is linear, so the key hash follows from the register before and after
+/// the key (the register shifted over the key's length in zero bytes: four
+/// table lookups per 16 key bytes). `rec`
+/// as for [`verify_sealed`]; a record shorter than its header says is not
+/// intact (its key hash is then meaningless).
+#[inline]
+pub fn verify_hashing(rec: &[u8], h: &RecordHeader, state: SealState) -> (bool, u32) {
+    let end = h.unaligned_len() as usize;
+    let Some(rec) = rec.get(..end) else {
+        return (false, 0);
+    };
+    let key = &rec[h.key_range()];
+    #[cfg(feature = "fast-crc")]
+    if short_piece(key.len()) {
+        let start = feed_covered(!state.0, rec, h);
+        let after_key = super::checks::feed(start, key);
+        let hash = !(after_key ^ super::checks::zeros(!start, key.len()));
+        let crc = super::checks::append(!after_key, &rec[h.value_range()]);
+        return (crc & check_mask(h.long) == h.check, hash);
+    }
+    (verify_sealed(rec, h, state), super::key_hash(key))
+}
+
+/// [`verify_sealed`] of a record whose stored key has been compared equal
+/// to a key whose CRC-32C is `key_hash`. Every covered byte is still
+/// checked: the key's share of the register is the same function of the
+/// key's bytes, taken from `key_hash` (which the caller computed from the
+/// same bytes) rather than from a second pass over them. Without
+/// `fast-crc`, or for a long key, this is [`verify_sealed`].
+#[inline]
+pub fn verify_known_key(rec: &[u8], h: &RecordHeader, state: SealState, key_hash: u32) -> bool {
+    #[cfg(feature = "fast-crc")]
+    if short_piece(h.key_len as usize) {
+        let end = h.unaligned_len() as usize;
+        let Some(rec) = rec.get(..end) else {
+            return false;
+        };
+        let start = feed_covered(!state.0, rec, h);
+        // feed(start, key) = feed(0, key) ^ zeros(start, n), and
+        // feed(!0, key) = !key_hash: so feed(start, key) =
+        // !key_hash ^ zeros(start ^ !0, n).
+        let after_key = !key_hash ^ super::checks::zeros(!start, h.key_len as usize);
+        let crc = super::checks::append(!after_key, &rec[h.value_range()]);
+        return crc & check_mask(h.long) == h.check;
+    }
+    #[cfg(not(feature = "fast-crc"))]
+    let _ = key_hash;
+    verify_sealed(rec, h, state)
+}
+
+/// The raw CRC-32C register `r` after the header bytes the record check
+/// covers (a short header's 5 inline).
+#[cfg(feature = "fast-crc")]
+#[inline]
+fn feed_covered(r: u32, rec: &[u8], h: &RecordHeader) -> u32 {
+    match rec.first_chunk::<5>() {
+        Some(five) if !h.long => super::checks::feed5(r, five),
+        _ => super::checks::feed(r, &rec[..h.checked_header_bytes()]),
+    }
+}
+
+/// The bits of the CRC-32C a record check keeps.
+#[cfg(feature = "fast-crc")]
+#[inline]
+const fn check_mask(long: bool) -> u32 {
+    if long {
+        u32::MAX
+    } else {
+        SHORT_CHECK_MASK
+    }
+}
+
+/// Whether a piece of `len` bytes goes through the table lanes (with
+/// `hw-crc`, longer pieces go to the CPU's CRC instructions, which the
+/// fused passes above do not use).
+#[cfg(feature = "fast-crc")]
+#[inline]
+const fn short_piece(len: usize) -> bool {
+    #[cfg(feature = "hw-crc")]
+    {
+        len < super::checks::HW_MIN_LEN
+    }
+    #[cfg(not(feature = "hw-crc"))]
+    {
+        let _ = len;
+        true
+    }
 }
 
 /// Value of a batch begin record: count, inner length.
@@ -517,6 +619,58 @@ mod tests {
             let mut c = out;
             c[i / 8] ^= 1 << (i % 8);
             assert!(!verify(&c, &h, SEAL), "bit {i}");
+        }
+    }
+
+    #[test]
+    fn fused_checks_agree_with_the_plain_ones_and_catch_every_flip() {
+        // Key lengths across the short (< 48 B with `hw-crc`) and long paths,
+        // both header forms (a key over 63 B takes the long one), and the
+        // zero-shift's byte, word and 16-byte steps.
+        let state = SealState::new(SEAL);
+        let keys: std::vec::Vec<u8> = (0..80u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
+        for key_len in (0..=70).chain([79]) {
+            for value_len in [0usize, 1, 3, 16, 47, 48, 100] {
+                if 16 + key_len + value_len > 256 {
+                    continue;
+                }
+                let key = &keys[..key_len];
+                let value: std::vec::Vec<u8> = (0..value_len).map(|i| i as u8 ^ 0xC3).collect();
+                let (out, _) = enc(Kind::Set, key, &value, 4);
+                let Slot::Header(h) = decode_header(&out, 100, 4096) else {
+                    panic!()
+                };
+                let hash = super::super::key_hash(key);
+                let ctx = (key_len, value_len);
+                assert_eq!(verify_hashing(&out, &h, state), (true, hash), "{ctx:?}");
+                assert!(verify_known_key(&out, &h, state, hash), "{ctx:?}");
+                // On the fused path the key's share comes from `key_hash`:
+                // another hash fails.
+                #[cfg(feature = "fast-crc")]
+                if short_piece(key_len) {
+                    assert!(!verify_known_key(&out, &h, state, hash ^ 1), "{ctx:?}");
+                }
+                // Too short a slice is not intact.
+                let end = h.unaligned_len() as usize;
+                assert!(!verify_hashing(&out[..end - 1], &h, state).0, "{ctx:?}");
+                assert!(!verify_known_key(&out[..end - 1], &h, state, hash));
+                // Every covered bit: the check fails. Flips in the key
+                // change the key hash (a lookup would not reach the record
+                // with the caller's hash), so `verify_known_key` is held
+                // to flips outside the key.
+                let covered = h.checked_header_bytes() * 8;
+                let body = h.header_len() as usize * 8;
+                for bit in (0..covered).chain(body..end * 8) {
+                    let mut c = out;
+                    c[bit / 8] ^= 1 << (bit % 8);
+                    // A flip in the header check bytes or lengths is not a
+                    // valid header for `h`; feed the body with `h` anyway.
+                    assert!(!verify_hashing(&c, &h, state).0, "{ctx:?} bit {bit}");
+                    if !h.key_range().contains(&(bit / 8)) {
+                        assert!(!verify_known_key(&c, &h, state, hash), "{ctx:?} bit {bit}");
+                    }
+                }
+            }
         }
     }
 

@@ -542,8 +542,7 @@ impl<R: Region> Journal<R> {
         seal: SealState,
     ) -> Result<(bool, u32), R::Error> {
         if let Some(rec) = self.lent(off, h.unaligned_len()) {
-            let intact = record::verify_sealed(rec, h, seal);
-            return Ok((intact, crate::format::key_hash(&rec[h.key_range()])));
+            return Ok(record::verify_hashing(rec, h, seal));
         }
         let mut buf = [0u8; CHUNK];
         let hl = h.header_len() as usize;
@@ -652,7 +651,7 @@ impl<R: Region> Journal<R> {
                 bytes.get(k..k + h.key_len as usize)
             };
             return Ok(match (key(old, &oh), key(new, h)) {
-                (Some(a), Some(b)) if a == b => Some(oh),
+                (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
                 _ => None,
             });
         }

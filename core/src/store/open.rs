@@ -647,6 +647,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             tally: Tally::default(),
             overflow: false,
             erased: None,
+            copied_end: data_end,
+            seen: 0,
         };
         let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink).await?;
         if sink.overflow {

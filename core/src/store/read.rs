@@ -211,47 +211,39 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // be this key with damaged key bytes. The matching entry's header is
         // decoded once, here.
         let mut suspect = false;
-        let mut hit = None;
-        let found = self.index.find::<()>(hash, |off| {
+        let mut cursor = 0;
+        while let Some((_, off)) = self.index.next_match(hash, &mut cursor) {
             let (j, at, in_target) = self.pair.at(off);
-            let bytes = j.region.as_bytes();
             let seal = if in_target { target_seal } else { seal };
-            Ok(match mapped_header(bytes, at, limits) {
-                Some(h) => {
-                    let k = at as usize + h.header_len() as usize;
-                    let eq = bytes.get(k..k + h.key_len as usize) == Some(key);
-                    if eq {
-                        hit = Some((off, h, &bytes[at as usize..], seal));
-                    } else if !record::verify_sealed(&bytes[at as usize..], &h, seal) {
-                        suspect = true;
-                    }
-                    eq
-                }
-                None => {
-                    suspect = true;
-                    false
-                }
-            })
-        });
-        let (Ok(Some(_)), Some((off, h, rec, seal))) = (found, hit) else {
-            return if suspect || self.damage_covers(short, None) {
-                Err(Error::Corrupted)
-            } else {
-                Ok(None)
+            let bytes = j.region.as_bytes();
+            // `mapped_header` checked that the record lies inside `bytes`.
+            let (Some(h), Some(rec)) = (mapped_header(bytes, at, limits), bytes.get(at as usize..))
+            else {
+                suspect = true;
+                continue;
             };
-        };
-        if self.damage_covers(short, Some(off)) {
-            return Err(Error::Corrupted);
-        }
-        match h.kind {
-            Kind::Delete => Ok(None),
-            Kind::Set => {
+            if !crate::format::same_bytes(rec.get(h.key_range()).unwrap_or_default(), key) {
                 if !record::verify_sealed(rec, &h, seal) {
-                    return Err(Error::Corrupted);
+                    suspect = true;
                 }
-                Ok(Some(&rec[h.value_range()]))
+                continue;
             }
-            _ => Err(Error::Corrupted),
+            if self.damage_covers(short, Some(off)) {
+                return Err(Error::Corrupted);
+            }
+            return match h.kind {
+                Kind::Delete => Ok(None),
+                // The stored key equals `key`, whose CRC-32C is `hash`.
+                Kind::Set if record::verify_known_key(rec, &h, seal, hash) => {
+                    rec.get(h.value_range()).map(Some).ok_or(Error::Corrupted)
+                }
+                _ => Err(Error::Corrupted),
+            };
+        }
+        if suspect || self.damage_covers(short, None) {
+            Err(Error::Corrupted)
+        } else {
+            Ok(None)
         }
     }
 
@@ -291,7 +283,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 pub(super) fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<RecordHeader> {
     let start = off as usize;
     let end = core::cmp::min(start + 16, bytes.len());
-    match record::decode_header(bytes.get(start..end)?, limits.max_key, limits.max_value) {
+    match record::decode_header_inline(bytes.get(start..end)?, limits.max_key, limits.max_value) {
         Slot::Header(h) if start + h.unaligned_len() as usize <= bytes.len() => Some(h),
         _ => None,
     }

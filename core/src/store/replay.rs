@@ -16,11 +16,37 @@ pub(super) struct IndexSink<'a, I: Index> {
     pub(super) overflow: bool,
     /// The newest erased record: (pending units, partner size).
     pub(super) erased: Option<(u32, u32)>,
+    /// Where the records a switch copied end (the commit's data end), until
+    /// the index has been sized from them (then 0); see [`Self::size_index`].
+    pub(super) copied_end: u32,
+    /// Records fed so far in this walk, while `copied_end` is not 0.
+    pub(super) seen: u32,
 }
 
 impl<I: Index> IndexSink<'_, I> {
     fn count(&mut self, h: &RecordHeader, add: bool) {
         self.tally.count_header(h, self.write_unit, add);
+    }
+    /// Reserves the index for the records a switch copied, once the walk
+    /// is 1/16 of the way through them: their number is estimated from the
+    /// records seen so far and the bytes they took. A switch copies in index
+    /// order, that is by key hash, so the first records are a fair sample of
+    /// the copied ones' lengths. Only a hint: records appended after the
+    /// switch, or a wrong estimate, are handled by the index as before.
+    fn size_index(&mut self, off: u32) {
+        let end = self.copied_end;
+        if end == 0 || off < end / 16 || self.seen < 64 {
+            return;
+        }
+        self.copied_end = 0;
+        let before = u64::from(self.seen - 1);
+        let estimate = before * u64::from(end) / u64::from(off.max(1));
+        // Never more than the copied bytes could hold (a key is at least
+        // one byte, a record at least a short header and its key).
+        let bound = u64::from(end / (record::SHORT_HEADER_LEN + 1));
+        let additional = estimate.min(bound).saturating_sub(before);
+        self.index
+            .reserve(usize::try_from(additional).unwrap_or(usize::MAX));
     }
     fn forget(&mut self) {
         self.index.clear();
@@ -40,6 +66,10 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         h: &RecordHeader,
         key_hash: u32,
     ) -> Result<(), R::Error> {
+        if self.copied_end != 0 {
+            self.seen = self.seen.saturating_add(1);
+            self.size_index(off);
+        }
         let limits = self.limits;
         let mut old = None;
         let mut pos = None;
