@@ -6,6 +6,9 @@
 mod lazy;
 pub(crate) mod scan;
 mod unreadable;
+mod window;
+
+pub(crate) use window::Window;
 
 use super::{io, Region};
 use crate::error::bug;
@@ -513,18 +516,7 @@ impl<R: Region> Journal<R> {
             );
         }
         self.read(off, &mut b[..n]).await?;
-        let slot = record::decode_header(&b[..n], max_key, max_value);
-        // A header must describe a record that ends inside the region.
-        if let Slot::Header(h) = slot {
-            match h
-                .stored_len(self.geo.write_unit)
-                .and_then(|l| off.checked_add(l))
-            {
-                Some(end) if end <= self.geo.size => {}
-                _ => return Ok(Slot::Invalid),
-            }
-        }
-        Ok(slot)
+        Ok(checked_slot(&b[..n], off, self.geo, max_key, max_value))
     }
 
     /// Streams the record at `off` through its check, from the state of the
@@ -627,15 +619,44 @@ impl<R: Region> Journal<R> {
 
     /// The header of the record at `old` (one the index points at, so known
     /// valid: `Corrupted` if it no longer decodes) if its key equals that
-    /// of the record at `new` (header `h`).
+    /// of the record at `new` (header `h`). The bytes `w` holds are not read
+    /// again: on a region that does not lend its bytes, the replay holds the
+    /// new record there, and the old record's short header and key are read
+    /// in one call (or found in `w` too).
     pub(crate) async fn same_key(
         &mut self,
         old: u32,
         new: u32,
         h: &RecordHeader,
         limits: crate::format::Limits,
+        w: &Window<'_>,
     ) -> Result<Option<RecordHeader>, R::Error> {
         let (max_key, max_value) = (limits.max_key, limits.max_value);
+        if let Some(key) = w.get(new.saturating_add(h.header_len()), h.key_len) {
+            let short = record::SHORT_HEADER_LEN;
+            let n = short + h.key_len;
+            let mut b = [0u8; CHUNK];
+            let held = match w.get(old, n) {
+                Some(held) => Some(held),
+                None if n as usize <= CHUNK
+                    && old.checked_add(n).is_some_and(|e| e <= self.geo.size) =>
+                {
+                    self.read(old, &mut b[..n as usize]).await?;
+                    Some(&b[..n as usize])
+                }
+                None => None,
+            };
+            if let Some(b) = held.filter(|b| !record::is_long_form(b[0])) {
+                let Slot::Header(oh) =
+                    checked_slot(&b[..short as usize], old, self.geo, max_key, max_value)
+                else {
+                    return Err(Error::Corrupted);
+                };
+                return Ok((oh.key_len == h.key_len && b[short as usize..] == *key).then_some(oh));
+            }
+            let oh = self.header_at(old, max_key, max_value).await?;
+            return Ok(self.key_eq(old, &oh, key).await?.then_some(oh));
+        }
         if let Some(bytes) = self.region.lend() {
             // In place: the old header and both keys, no copies.
             let oh = match lent_header(bytes, old, self.geo, max_key, max_value) {
@@ -793,6 +814,23 @@ impl<R: Region> Journal<R> {
         }
         Ok(d.finalize())
     }
+}
+
+/// What the slot at `off` holds, from its first bytes `b` (up to 16, fewer
+/// only at the region's end): a header must also describe a record that ends
+/// inside the region.
+fn checked_slot(b: &[u8], off: u32, geo: Geometry, max_key: u32, max_value: u32) -> Slot {
+    let slot = record::decode_header(b, max_key, max_value);
+    if let Slot::Header(h) = slot {
+        match h
+            .stored_len(geo.write_unit)
+            .and_then(|l| off.checked_add(l))
+        {
+            Some(end) if end <= geo.size => {}
+            _ => return Slot::Invalid,
+        }
+    }
+    slot
 }
 
 /// The valid header of the record at `off` in a region's lent bytes, whose

@@ -568,6 +568,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let seal = self.seal();
         let limits = self.limits();
         let (index, damage, j) = (&mut self.index, &mut self.damage, self.pair.active_mut());
+        let scratch = self.scratch.as_mut();
         let mut sink = IndexSink {
             index,
             damage,
@@ -577,7 +578,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             overflow: false,
             erased: None,
         };
-        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink).await?;
+        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink, scratch).await?;
         if sink.overflow {
             // More keys than the index holds: the writer never needed them
             // all at once unless damage hid a delete (then say so).

@@ -39,13 +39,14 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         off: u32,
         h: &RecordHeader,
         key_hash: u32,
+        w: &Window<'_>,
     ) -> Result<(), R::Error> {
         let limits = self.limits;
         let mut old = None;
         let mut pos = None;
         let mut cursor = 0;
         while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            if let Some(oh) = j.same_key(o, off, h, limits).await? {
+            if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
                 old = Some(oh);
                 pos = Some(p);
                 break;
