@@ -299,10 +299,9 @@ async fn walk<R: Region, S: Sink<R>>(
             // coverage check is for tools (`twinkv verify`), not re-read here.
             Kind::SyncMarker => sync_point = true,
             Kind::Erased => {
-                let mut v = [0u8; 8];
-                j.read_in(&win, pos + h.header_len(), &mut v).await?;
-                let pending = record::value_u32(&v, 0).ok_or_else(|| bug!())?;
-                let size = record::value_u32(&v, 1).ok_or_else(|| bug!())?;
+                let v = j.checked_bytes(&win, pos + h.header_len(), 8)?;
+                let pending = record::value_u32(v, 0).ok_or_else(|| bug!())?;
+                let size = record::value_u32(v, 1).ok_or_else(|| bug!())?;
                 sink.erased(pending, size);
             }
             Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
@@ -445,11 +444,7 @@ async fn well_formed<R: Region>(
         Kind::SyncMarker | Kind::Erased => k == 0 && v == 8,
         Kind::Damaged if k >= 1 => v == 0,
         Kind::Damaged if v == 0 => true,
-        Kind::Damaged if v == 1 => {
-            let mut b = [0u8; 1];
-            j.read_in(win, pos + h.header_len(), &mut b).await?;
-            b[0] == 0x01
-        }
+        Kind::Damaged if v == 1 => j.checked_bytes(win, pos + h.header_len(), 1)? == [0x01],
         Kind::Damaged => false,
         Kind::Reserved(_) => true,
     })
@@ -482,9 +477,8 @@ async fn batch_commit<R: Region>(
     in_order: bool,
 ) -> Result<Batch, R::Error> {
     let w = j.geo.write_unit;
-    let mut v = [0u8; 8];
-    j.read_in(win, b + h.header_len(), &mut v).await?;
-    let begin = BatchBegin::from_value(&v).ok_or_else(|| bug!())?;
+    let v = j.checked_bytes(win, b + h.header_len(), 8)?;
+    let begin = BatchBegin::from_value(v).ok_or_else(|| bug!())?;
     let begin_len = h.stored_len(w).ok_or_else(|| bug!())?;
     let commit_len = record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
     let c = begin.commit_at(b, begin_len);

@@ -33,6 +33,20 @@ impl<'a> Window<'a> {
         self.buf.get(from as usize..to as usize)
     }
 
+    /// Moves the bytes held from `buf[s]` on to the front, in pieces of at
+    /// most `s` bytes that do not overlap (plain copies: no `memmove` in
+    /// the firmware image for this one use).
+    fn shift(&mut self, s: usize) {
+        let len = self.len as usize;
+        let mut done = 0;
+        while s > 0 && done + s < len {
+            let n = core::cmp::min(s, len - done - s);
+            let (dst, src) = self.buf.split_at_mut(done + s);
+            dst[done..done + n].copy_from_slice(&src[..n]);
+            done += n;
+        }
+    }
+
     /// The bytes held from `off` on (none if `off` is not held).
     pub(crate) fn from(&self, off: u32) -> &[u8] {
         match off.checked_sub(self.at).filter(|&s| s <= self.len) {
@@ -57,21 +71,19 @@ impl<R: Region> Journal<R> {
     ) -> Result<Option<&'w [u8]>, R::Error> {
         if w.get(off, n).is_none() {
             let cap = u32::try_from(w.buf.len()).unwrap_or(u32::MAX);
-            let size = self.geo.size;
-            match off.checked_add(n) {
-                Some(end) if n <= cap && end <= size => {}
-                _ => return Ok(None),
+            let to = cap.min(self.geo.size.saturating_sub(off));
+            if n > to {
+                return Ok(None);
             }
             let keep = match off.checked_sub(w.at).filter(|&s| s < w.len) {
                 Some(s) => {
-                    w.buf.copy_within(s as usize..w.len as usize, 0);
+                    w.shift(s as usize);
                     w.len - s
                 }
                 None => 0,
             };
             w.at = off;
             w.len = keep;
-            let to = cap.min(size - off);
             let dst = w
                 .buf
                 .get_mut(keep as usize..to as usize)
@@ -120,20 +132,18 @@ impl<R: Region> Journal<R> {
         self.verify(off, h, seal).await
     }
 
-    /// Reads `buf.len()` bytes at `off`: from `w` if it holds them.
-    pub(crate) async fn read_in(
-        &mut self,
-        w: &Window<'_>,
+    /// `n` bytes at `off` inside the record the scan just checked
+    /// ([`verify_in`](Self::verify_in)): in place if the region lends its
+    /// bytes, else in `w` (a record always fits in the scratch buffer, which
+    /// holds two of the largest).
+    pub(crate) fn checked_bytes<'a>(
+        &'a self,
+        w: &'a Window<'_>,
         off: u32,
-        buf: &mut [u8],
-    ) -> Result<(), R::Error> {
-        let n = u32::try_from(buf.len()).map_err(|_| bug!())?;
-        match w.get(off, n) {
-            Some(b) => {
-                buf.copy_from_slice(b);
-                Ok(())
-            }
-            None => self.read(off, buf).await,
-        }
+        n: u32,
+    ) -> Result<&'a [u8], R::Error> {
+        self.lent(off, n)
+            .or_else(|| w.get(off, n))
+            .ok_or_else(|| bug!())
     }
 }
