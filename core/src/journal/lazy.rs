@@ -12,6 +12,7 @@
 
 use super::Journal;
 use super::{io, Region};
+use crate::all_erased;
 use crate::error::Result;
 
 /// Bytes read at the start of each erase unit past the span read in full:
@@ -24,17 +25,29 @@ impl<R: Region> Journal<R> {
     /// the region reads erased past `p` (FORMAT.md §6.2). `reach` is the
     /// most one program call can span (`R`). In order, only `p .. c` and the
     /// probes are read, and the log is verified up to `c`; otherwise the
-    /// whole rest of the region is read.
-    pub(crate) async fn clean_past(&mut self, p: u32, reach: u32) -> Result<bool, R::Error> {
+    /// whole rest of the region is read. `held` are bytes from `p` on that
+    /// the scan read already: they are not read again.
+    pub(crate) async fn clean_past(
+        &mut self,
+        p: u32,
+        reach: u32,
+        held: &[u8],
+    ) -> Result<bool, R::Error> {
         let size = self.geo.size;
-        if !self.region.persists_in_order() {
-            return self.is_erased(p, size).await;
-        }
+        let in_order = self.region.persists_in_order();
         let e = self.geo.erase_unit;
         let unit_end = (p / e).saturating_add(1).saturating_mul(e);
-        let c = p.saturating_add(reach).max(unit_end).min(size);
-        if !self.is_erased(p, c).await? {
+        let c = if in_order {
+            p.saturating_add(reach).max(unit_end).min(size)
+        } else {
+            size
+        };
+        let k = held.len().min(c.saturating_sub(p) as usize);
+        if !all_erased(&held[..k]) || !self.is_erased(p + k as u32, c).await? {
             return Ok(false);
+        }
+        if !in_order {
+            return Ok(true);
         }
         let probe = PROBE.min(e);
         let mut u = u64::from(c.div_ceil(e)) * u64::from(e);

@@ -6,6 +6,9 @@
 mod lazy;
 pub(crate) mod scan;
 mod unreadable;
+mod window;
+
+pub(crate) use window::Window;
 
 use super::{io, Region};
 use crate::error::bug;
@@ -518,18 +521,7 @@ impl<R: Region> Journal<R> {
             );
         }
         self.read(off, &mut b[..n]).await?;
-        let slot = record::decode_header(&b[..n], max_key, max_value);
-        // A header must describe a record that ends inside the region.
-        if let Slot::Header(h) = slot {
-            match h
-                .stored_len(self.geo.write_unit)
-                .and_then(|l| off.checked_add(l))
-            {
-                Some(end) if end <= self.geo.size => {}
-                _ => return Ok(Slot::Invalid),
-            }
-        }
-        Ok(slot)
+        Ok(checked_slot(&b[..n], off, self.geo, max_key, max_value))
     }
 
     /// Streams the record at `off` through its check, from the state of the
@@ -631,13 +623,17 @@ impl<R: Region> Journal<R> {
 
     /// The header of the record at `old` (one the index points at, so known
     /// valid: `Corrupted` if it no longer decodes) if its key equals that
-    /// of the record at `new` (header `h`).
+    /// of the record at `new` (header `h`). On a region that does not lend
+    /// its bytes, the replay holds the new record in `w`: its key is not
+    /// read again, and the old record's short header and key are read in
+    /// one call (or found in `w` too).
     pub(crate) async fn same_key(
         &mut self,
         old: u32,
         new: u32,
         h: &RecordHeader,
         limits: crate::format::Limits,
+        w: &Window<'_>,
     ) -> Result<Option<RecordHeader>, R::Error> {
         let (max_key, max_value) = (limits.max_key, limits.max_value);
         if let Some(bytes) = self.region.lend() {
@@ -655,45 +651,35 @@ impl<R: Region> Journal<R> {
                 _ => None,
             });
         }
-        let oh = self.header_at(old, max_key, max_value).await?;
-        Ok(if self.keys_eq(old, &oh, new, h).await? {
-            Some(oh)
-        } else {
-            None
-        })
-    }
-
-    /// Whether the keys of two records are equal.
-    pub(crate) async fn keys_eq(
-        &mut self,
-        a: u32,
-        ha: &RecordHeader,
-        b: u32,
-        hb: &RecordHeader,
-    ) -> Result<bool, R::Error> {
-        if ha.key_len != hb.key_len {
-            return Ok(false);
-        }
-        let (ka, kb) = (a + ha.header_len(), b + hb.header_len());
-        if let (Some(x), Some(y)) = (self.lent(ka, ha.key_len), self.lent(kb, hb.key_len)) {
-            return Ok(x == y);
-        }
-        let mut x = [0u8; CHUNK];
-        let mut y = [0u8; CHUNK];
-        let (mut pa, mut pb) = (a + ha.header_len(), b + hb.header_len());
-        let mut left = ha.key_len;
-        while left > 0 {
-            let n = core::cmp::min(CHUNK as u32, left) as usize;
-            self.read(pa, &mut x[..n]).await?;
-            self.read(pb, &mut y[..n]).await?;
-            if x[..n] != y[..n] {
-                return Ok(false);
+        // The replay checked the new record in `w` (a record always fits in
+        // the scratch buffer: two of the largest).
+        let key = w
+            .get(new.saturating_add(h.header_len()), h.key_len)
+            .ok_or_else(|| bug!())?;
+        let short = record::SHORT_HEADER_LEN;
+        let n = short + h.key_len;
+        let mut b = [0u8; CHUNK];
+        let held = match w.get(old, n) {
+            Some(held) => Some(held),
+            None if n as usize <= CHUNK
+                && old.checked_add(n).is_some_and(|e| e <= self.geo.size) =>
+            {
+                self.read(old, &mut b[..n as usize]).await?;
+                Some(&b[..n as usize])
             }
-            pa += n as u32;
-            pb += n as u32;
-            left -= n as u32;
+            None => None,
+        };
+        if let Some(b) = held.filter(|b| !record::is_long_form(b[0])) {
+            let Slot::Header(oh) =
+                checked_slot(&b[..short as usize], old, self.geo, max_key, max_value)
+            else {
+                return Err(Error::Corrupted);
+            };
+            return Ok((oh.key_len == h.key_len && b[short as usize..] == *key).then_some(oh));
         }
-        Ok(true)
+        // A long header or key.
+        let oh = self.header_at(old, max_key, max_value).await?;
+        Ok(self.key_eq(old, &oh, key).await?.then_some(oh))
     }
 
     /// Reads the header of a record the index points at (known valid).
@@ -797,6 +783,23 @@ impl<R: Region> Journal<R> {
         }
         Ok(d.finalize())
     }
+}
+
+/// What the slot at `off` holds, from its first bytes `b` (up to 16, fewer
+/// only at the region's end): a header must also describe a record that ends
+/// inside the region.
+fn checked_slot(b: &[u8], off: u32, geo: Geometry, max_key: u32, max_value: u32) -> Slot {
+    let slot = record::decode_header(b, max_key, max_value);
+    if let Slot::Header(h) = slot {
+        match h
+            .stored_len(geo.write_unit)
+            .and_then(|l| off.checked_add(l))
+        {
+            Some(end) if end <= geo.size => {}
+            _ => return Slot::Invalid,
+        }
+    }
+    slot
 }
 
 /// The valid header of the record at `off` in a region's lent bytes, whose

@@ -10,8 +10,8 @@
 //! one the medium can produce when power is lost. Anything else is damage:
 //! reported, and the records after it are kept.
 
-use super::Journal;
 use super::{io, Region};
+use super::{Journal, Window};
 use crate::damage::{Damage, Scope};
 use crate::error::bug;
 use crate::error::{Error, Result};
@@ -22,13 +22,15 @@ use crate::format::{Limits, Seal};
 /// Receives what a scan finds.
 #[io(AFIT)]
 pub(crate) trait Sink<R: Region> {
-    /// An intact set, delete, or keyed damaged record at `off`.
+    /// An intact set, delete, or keyed damaged record at `off`; `w` holds
+    /// its bytes on a region that does not lend them.
     async fn record(
         &mut self,
         j: &mut Journal<R>,
         off: u32,
         h: &RecordHeader,
         key_hash: u32,
+        w: &Window<'_>,
     ) -> Result<(), R::Error>;
     /// Keys covered by damage.
     fn damage(&mut self, d: Damage);
@@ -79,7 +81,9 @@ struct Walk {
     problems: u32,
 }
 
-/// Replays region `j` (committed, data end `data_end`) into `sink`.
+/// Replays region `j` (committed, data end `data_end`) into `sink`. On a
+/// region that does not lend its bytes, the log is read through `scratch`
+/// (see [`Window`]).
 #[io]
 pub(crate) async fn replay<R: Region, S: Sink<R>>(
     j: &mut Journal<R>,
@@ -87,8 +91,9 @@ pub(crate) async fn replay<R: Region, S: Sink<R>>(
     limits: Limits,
     data_end: u32,
     sink: &mut S,
+    scratch: &mut [u8],
 ) -> Result<Outcome, R::Error> {
-    let first = walk(j, seal, limits, data_end, sink, Pass::First).await?;
+    let first = walk(j, seal, limits, data_end, sink, Pass::First, scratch).await?;
     if first.problems == 0 && first.clean {
         return Ok(Outcome {
             end: first.stop,
@@ -118,6 +123,7 @@ pub(crate) async fn replay<R: Region, S: Sink<R>>(
         Pass::Second {
             limit: pending.unwrap_or(u32::MAX),
         },
+        scratch,
     )
     .await?;
     Ok(Outcome {
@@ -136,7 +142,9 @@ async fn walk<R: Region, S: Sink<R>>(
     data_end: u32,
     sink: &mut S,
     pass: Pass,
+    scratch: &mut [u8],
 ) -> Result<Walk, R::Error> {
+    let mut win = Window::new(scratch);
     let size = j.size();
     let w = j.geo.write_unit;
     let in_order = j.region.persists_in_order();
@@ -174,9 +182,11 @@ async fn walk<R: Region, S: Sink<R>>(
             s.clean = true;
             return Ok(s);
         }
-        let slot = j.slot(pos, limits.max_key, limits.max_value).await?;
+        let slot = j
+            .slot_in(&mut win, pos, limits.max_key, limits.max_value)
+            .await?;
         let h = match slot {
-            Slot::Erased if j.clean_past(pos, max_record).await? => {
+            Slot::Erased if j.clean_past(pos, max_record, win.from(pos)).await? => {
                 s.stop = pos;
                 if pos < data_end {
                     // The commit says records reach `data_end`: the log was
@@ -222,8 +232,8 @@ async fn walk<R: Region, S: Sink<R>>(
             Slot::Header(h) => h,
         };
         let len = h.stored_len(w).ok_or_else(|| bug!())?;
-        let (intact, key_hash) = j.verify(pos, &h, sealed).await?;
-        let formed = intact && well_formed(j, pos, &h, limits).await?;
+        let (intact, key_hash) = j.verify_in(&mut win, pos, &h, sealed).await?;
+        let formed = intact && well_formed(j, &win, pos, &h, limits).await?;
         if !formed {
             // An intact record breaking its kind's rules was never written:
             // damage. A record failing its check is torn only if it ends in
@@ -233,7 +243,7 @@ async fn walk<R: Region, S: Sink<R>>(
             // A record of an earlier generation of this region (a unit
             // reverted to older content) stands where another record was:
             // its key hash says nothing of the keys that record held.
-            let scope = if !intact && stale(j, pos, &h, seal).await? {
+            let scope = if !intact && stale(j, &mut win, pos, &h, seal).await? {
                 Some(Scope::Any)
             } else {
                 damage_scope(&h)
@@ -253,8 +263,8 @@ async fn walk<R: Region, S: Sink<R>>(
         }
         let mut sync_point = in_order && end >= batch_until;
         match h.kind {
-            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash).await?,
-            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash).await?,
+            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash, &win).await?,
+            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash, &win).await?,
             Kind::Damaged => {
                 let scope = if h.value_len == 0 {
                     Scope::Hash(h.hash)
@@ -266,7 +276,7 @@ async fn walk<R: Region, S: Sink<R>>(
             Kind::Clear => sink.clear(),
             Kind::BatchBegin => {
                 if let Pass::First = pass {
-                    match batch_commit(j, pos, &h, seal, limits, in_order).await? {
+                    match batch_commit(j, &win, pos, &h, seal, limits, in_order).await? {
                         Batch::Committed(commit_end) => batch_until = commit_end,
                         Batch::Uncommitted { expected_end, torn } => {
                             // A problem here; its records make no sync point.
@@ -289,10 +299,9 @@ async fn walk<R: Region, S: Sink<R>>(
             // coverage check is for tools (`twinkv verify`), not re-read here.
             Kind::SyncMarker => sync_point = true,
             Kind::Erased => {
-                let mut v = [0u8; 8];
-                j.read(pos + h.header_len(), &mut v).await?;
-                let pending = record::value_u32(&v, 0).ok_or_else(|| bug!())?;
-                let size = record::value_u32(&v, 1).ok_or_else(|| bug!())?;
+                let v = j.checked_bytes(&win, pos + h.header_len(), 8)?;
+                let pending = record::value_u32(v, 0).ok_or_else(|| bug!())?;
+                let size = record::value_u32(v, 1).ok_or_else(|| bug!())?;
                 sink.erased(pending, size);
             }
             Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
@@ -386,6 +395,7 @@ const STALE_GENERATIONS: u64 = 32;
 #[io]
 async fn stale<R: Region>(
     j: &mut Journal<R>,
+    win: &mut Window<'_>,
     pos: u32,
     h: &RecordHeader,
     seal: Seal,
@@ -395,7 +405,7 @@ async fn stale<R: Region>(
             break;
         };
         let earlier = SealState::new(Seal { generation, ..seal });
-        if j.verify(pos, h, earlier).await?.0 {
+        if j.verify_in(win, pos, h, earlier).await?.0 {
             return Ok(true);
         }
     }
@@ -419,6 +429,7 @@ fn damage_scope(h: &RecordHeader) -> Option<Scope> {
 #[io]
 async fn well_formed<R: Region>(
     j: &mut Journal<R>,
+    win: &Window<'_>,
     pos: u32,
     h: &RecordHeader,
     limits: Limits,
@@ -433,11 +444,7 @@ async fn well_formed<R: Region>(
         Kind::SyncMarker | Kind::Erased => k == 0 && v == 8,
         Kind::Damaged if k >= 1 => v == 0,
         Kind::Damaged if v == 0 => true,
-        Kind::Damaged if v == 1 => {
-            let mut b = [0u8; 1];
-            j.read(pos + h.header_len(), &mut b).await?;
-            b[0] == 0x01
-        }
+        Kind::Damaged if v == 1 => j.checked_bytes(win, pos + h.header_len(), 1)? == [0x01],
         Kind::Damaged => false,
         Kind::Reserved(_) => true,
     })
@@ -462,6 +469,7 @@ enum Batch {
 #[io]
 async fn batch_commit<R: Region>(
     j: &mut Journal<R>,
+    win: &Window<'_>,
     b: u32,
     h: &RecordHeader,
     seal: Seal,
@@ -469,9 +477,8 @@ async fn batch_commit<R: Region>(
     in_order: bool,
 ) -> Result<Batch, R::Error> {
     let w = j.geo.write_unit;
-    let mut v = [0u8; 8];
-    j.read(b + h.header_len(), &mut v).await?;
-    let begin = BatchBegin::from_value(&v).ok_or_else(|| bug!())?;
+    let v = j.checked_bytes(win, b + h.header_len(), 8)?;
+    let begin = BatchBegin::from_value(v).ok_or_else(|| bug!())?;
     let begin_len = h.stored_len(w).ok_or_else(|| bug!())?;
     let commit_len = record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
     let c = begin.commit_at(b, begin_len);

@@ -28,7 +28,7 @@ mod typed;
 mod write;
 
 use super::journal::scan::{self, Outcome, Sink};
-use super::journal::{Journal, RegionClass};
+use super::journal::{Journal, RegionClass, Window};
 use super::{io, MappedRegion, Region};
 use crate::config::{fill_limit, Config};
 use crate::damage::{Damage, DamageList, Scope};

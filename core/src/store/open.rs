@@ -639,6 +639,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let seal = self.seal();
         let limits = self.limits();
         let (index, damage, j) = (&mut self.index, &mut self.damage, self.pair.active_mut());
+        let scratch = self.scratch.as_mut();
         let mut sink = IndexSink {
             index,
             damage,
@@ -650,7 +651,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             copied_end: data_end,
             seen: 0,
         };
-        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink).await?;
+        let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink, scratch).await?;
         if sink.overflow {
             // More keys than the index holds: the writer never needed them
             // all at once unless damage hid a delete (then say so).

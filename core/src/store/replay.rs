@@ -65,6 +65,7 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         off: u32,
         h: &RecordHeader,
         key_hash: u32,
+        w: &Window<'_>,
     ) -> Result<(), R::Error> {
         if self.copied_end != 0 {
             self.seen = self.seen.saturating_add(1);
@@ -75,7 +76,7 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         let mut pos = None;
         let mut cursor = 0;
         while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            if let Some(oh) = j.same_key(o, off, h, limits).await? {
+            if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
                 old = Some(oh);
                 pos = Some(p);
                 break;
