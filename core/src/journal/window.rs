@@ -125,8 +125,7 @@ impl<R: Region> Journal<R> {
     ) -> Result<(bool, u32), R::Error> {
         if self.region.lend().is_none() {
             if let Some(rec) = self.fill(w, off, h.unaligned_len()).await? {
-                let intact = record::verify_sealed(rec, h, seal);
-                return Ok((intact, crate::format::key_hash(&rec[h.key_range()])));
+                return Ok(record::verify_hashing(rec, h, seal));
             }
         }
         self.verify(off, h, seal).await
