@@ -606,6 +606,11 @@ impl<R: Region> Journal<R> {
     }
 
     /// Whether the key stored at `off` (header `h`) equals `key`.
+    ///
+    /// Never inlined: its chunk buffer would otherwise stay in the frame of
+    /// the store's lookup, under which header reads and, in a switch's step
+    /// 9, the folded write's indexing run.
+    #[inline(never)]
     pub(crate) async fn key_eq(
         &mut self,
         off: u32,

@@ -22,6 +22,10 @@ impl<R: Region> Journal<R> {
     /// unreadable, reads the range again one write unit at a time and fills
     /// each unit that fails so with [`UNREADABLE`]; any other error is
     /// returned.
+    ///
+    /// Never inlined: `read` is on every chain of record reads, and this
+    /// fallback's locals would otherwise be in its frame.
+    #[inline(never)]
     pub(super) async fn read_units(
         &mut self,
         off: u32,
