@@ -40,7 +40,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`write_one_record`](Self::write_one_record) of a set, never inlined
     /// (see [`write_one`](Self::write_one)). The op is built here, so that
     /// the delete's paths are left out of a firmware that only sets.
-    #[inline(never)]
+    // Not outlined with feature `async`: both engines are compiled from
+    // this source, and the async one's stack grew with these outlined
+    // (footprint's async row: 8 884 B without, 10 132 B with them).
+    #[cfg_attr(not(feature = "async"), inline(never))]
     async fn set_record(&mut self, key: &[u8], value: &[u8]) -> Result<(bool, Then), R::Error> {
         self.write_one_record(&Op::Set(key, value)).await
     }
