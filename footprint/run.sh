@@ -16,6 +16,12 @@
 # Build settings (Cargo.toml, [profile.release]): thumbv7m-none-eabi,
 # opt-level "s", fat LTO, codegen-units 1, overflow checks off, panic-halt.
 #
+# The switching row (bin `twinkv-switching`) is the blocking row's firmware
+# with a workload that runs the switch: 1,000 sets with the default
+# configuration (erase ahead, incremental switches), then, on the flash
+# erased again, 400 sets with the incremental switch off (whole switches
+# that fold the write in); then the usual 3 sets and gets.
+#
 # The rows of twinkv features (the async front end: bin `twinkv-async`,
 # feature `async`; typed values: bin `twinkv-typed`, feature `typed`, which
 # enable twinkv-core's `async` and `serde`) are each built in a build of
@@ -47,6 +53,7 @@ thumb_qemu_tools "$TARGET"
 ROWS=(
     "baseline|-|baseline: start-up, flash, report; no store"
     "twinkv|-|twinkv, blocking; FixedIndex<64>"
+    "twinkv-switching|-|twinkv, blocking, writes that switch (1,000 incremental, 400 whole)"
     "twinkv-async|async|twinkv, async front end, embassy_futures::block_on"
     "twinkv-typed|typed|twinkv, blocking, typed values (serde, postcard)"
     "seq|-|sequential-storage 8, no cache"

@@ -58,6 +58,16 @@ impl DamageList {
         self.entries.clear();
     }
 
+    /// Becomes a copy of `from`, in place (`clone_from` builds the copy on
+    /// the stack first).
+    pub(crate) fn copy_from(&mut self, from: &DamageList) {
+        self.entries.clear();
+        for d in &from.entries {
+            // Never full: both lists hold at most `DAMAGE_ENTRIES`.
+            let _ = self.entries.push(*d);
+        }
+    }
+
     pub(crate) fn entries(&self) -> &[Damage] {
         &self.entries
     }

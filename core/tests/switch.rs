@@ -551,6 +551,69 @@ fn full_index_refuses_new_keys_without_writing() {
     assert_eq!(s.len(), 4);
 }
 
+/// Whole switches that fold a single set or delete (no batch key tracking:
+/// one op is the last on its key) and batches with repeated keys, with the
+/// index full (a batch cannot stage its keys there) and with room: every
+/// value right after each write and after a reopen.
+#[test]
+fn folded_single_writes_and_batches_with_a_full_index() {
+    use std::collections::BTreeMap;
+    use twinkv_core::{FixedIndex, Geometry, Index, RamRegion, Store};
+    fn run<I: Index>(index: I) {
+        let geo = Geometry {
+            size: 1024,
+            read_unit: 1,
+            write_unit: 4,
+            erase_unit: 256,
+        };
+        let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
+        let ra = RamRegion::new(vec![0u8; len], geo).unwrap();
+        let rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+        let config = Config::new(21)
+            .with_limits(8, 24)
+            .with_incremental_switch(false);
+        let mut s = Store::open(ra, rb, index, vec![0u8; 256], config).unwrap();
+        let mut model = BTreeMap::new();
+        let check = |s: &mut Store<_, I, Vec<u8>>, model: &BTreeMap<Vec<u8>, Vec<u8>>| {
+            for k in 0..4u8 {
+                let mut buf = [0u8; 24];
+                let got = s.get(&[k], &mut buf).unwrap().map(|n| buf[..n].to_vec());
+                assert_eq!(got.as_ref(), model.get(&vec![k]), "key {k}");
+            }
+        };
+        for i in 0..400u32 {
+            let k = (i % 4) as u8;
+            let v = format!("value {i:>6}").into_bytes();
+            if i % 37 == 36 {
+                // A batch that repeats its key: the last op wins.
+                let other = ((i + 1) % 4) as u8;
+                s.apply(&[
+                    Op::Set(&[k], b"first"),
+                    Op::Delete(&[other]),
+                    Op::Set(&[k], &v),
+                ])
+                .unwrap();
+                model.remove(&vec![other]);
+                model.insert(vec![k], v);
+            } else if i % 11 == 10 {
+                s.remove(&[k]).unwrap();
+                model.remove(&vec![k]);
+            } else {
+                s.set(&[k], &v).unwrap();
+                model.insert(vec![k], v);
+            }
+            check(&mut s, &model);
+        }
+        assert!(s.stats().switches >= 10, "{} switches", s.stats().switches);
+        let (ra, rb, mut index, scratch) = s.into_parts();
+        index.clear();
+        let mut s = Store::open(ra, rb, index, scratch, config).unwrap();
+        check(&mut s, &model);
+    }
+    run(FixedIndex::<4>::new());
+    run(FixedIndex::<64>::new());
+}
+
 /// Found by fuzzing: after a reopen, the old region's used extent was taken
 /// from which erase units read non-erased; a unit holding only 0xFF data
 /// bytes was skipped, and the next switch programmed it a second time.

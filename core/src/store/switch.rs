@@ -165,8 +165,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The rest of step 4 (what is left to copy, the folded write, the
     /// erased record for the region left), then steps 5 to 9.
     pub(super) async fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
-        // Keys the folded write replaces are not copied (a copy made earlier
-        // is overwritten by the fold's own record).
         if let Fold::Ops(ops) = fold {
             for op in ops {
                 let hash = key_hash(op.key());
@@ -189,72 +187,102 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let data_end = self.pair.inactive().append_at();
         self.step5_7_commit(new_seal, data_end).await?;
         self.step8_supersede(old_seal).await?;
-        self.step9_activate(data_end, erased_recorded, fold_start, fold)
-            .await
+        let resumed = self.step9_activate(data_end, erased_recorded).await?;
+        self.step9_index_fold(fold, resumed, fold_start).await
     }
 
     /// Step 4, the folded write: after the copy, in op order (the last op
     /// on each key). A delete leaves a record only where an older record of
     /// its key may be in the target: damage, or a copy made before this call.
     ///
-    /// Never inlined: its batch tracking (`BatchKeys`, 136 B with its
-    /// filter) would otherwise stay in `finish_switch`'s frame under step 9,
-    /// which has its own.
+    /// Never inlined: it would otherwise stay in `finish_switch`'s frame
+    /// under step 9. A single op (every `set` and `delete`, and an empty
+    /// fold) is written here; a batch of two or more ops, whose repeated
+    /// keys need the batch tracking (`BatchKeys`, 136 B with its filter),
+    /// in [`step4_write_batch`](Self::step4_write_batch), a frame of its own.
     #[inline(never)]
     async fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Result<u32, R::Error> {
+        let fold_start = self.pair.inactive().append_at();
+        match fold {
+            Fold::Repair => {}
+            Fold::Clear => {
+                let w = self.pair.active().geo.write_unit;
+                let seal = self.copy.target_seal().ok_or_else(|| bug!())?;
+                let dst = match self.pair.active {
+                    RegionId::A => &mut self.pair.b,
+                    RegionId::B => &mut self.pair.a,
+                };
+                let scratch = self.scratch.as_mut();
+                let len = record::encode(scratch, seal, Kind::Clear, 0, &[], &[], w)
+                    .ok_or_else(|| bug!())?;
+                dst.append(&scratch[..len as usize]).await?;
+            }
+            // One op is the last on its key: no batch tracking.
+            Fold::Ops(ops) if ops.len() < 2 => {
+                for op in ops {
+                    self.step4_write_op(op).await?;
+                }
+            }
+            Fold::Ops(ops) => self.step4_write_batch(ops).await?,
+        }
+        Ok(fold_start)
+    }
+
+    /// [`step4_write_fold`](Self::step4_write_fold) for a batch: each op
+    /// that no later op of the batch overwrites. Never inlined (see there).
+    #[inline(never)]
+    async fn step4_write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+        let mut batch_keys = BatchKeys::new(ops, self.can_stage());
+        batch_keys.stage_all(&mut self.index, ops);
+        let mut r = Ok(());
+        for (i, op) in ops.iter().enumerate() {
+            if batch_keys.later(&self.index, ops, i, key_hash(op.key())) {
+                continue;
+            }
+            r = self.step4_write_op(op).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        batch_keys.finish(&mut self.index, ops);
+        r
+    }
+
+    /// The folded write's record of `op`, the last op on its key, appended
+    /// to the target (none for a delete the target needs no record of).
+    async fn step4_write_op(&mut self, op: &Op<'_>) -> Result<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
-        let stage = self.can_stage();
         let CopyState::Copying(c) = &self.copy else {
             return Err(bug!());
         };
-        let (new_seal, resumed) = (c.new_seal, c.resumed);
+        let hash = key_hash(op.key());
+        let (kind, value) = match *op {
+            Op::Set(_, v) => (Kind::Set, v),
+            Op::Delete(_) if c.resumed || c.new_damage.touches(short_hash(hash)) => {
+                (Kind::Delete, &[][..])
+            }
+            Op::Delete(_) => return Ok(()),
+        };
         let dst = match self.pair.active {
             RegionId::A => &mut self.pair.b,
             RegionId::B => &mut self.pair.a,
         };
         let scratch = self.scratch.as_mut();
-        let fold_start = dst.append_at();
-        match fold {
-            Fold::Repair => {}
-            Fold::Clear => {
-                let len = record::encode(scratch, new_seal, Kind::Clear, 0, &[], &[], w)
-                    .ok_or_else(|| bug!())?;
-                dst.append(&scratch[..len as usize]).await?;
-            }
-            Fold::Ops(ops) => {
-                let mut batch_keys = BatchKeys::new(ops, stage);
-                batch_keys.stage_all(&mut self.index, ops);
-                for (i, op) in ops.iter().enumerate() {
-                    let hash = key_hash(op.key());
-                    if batch_keys.later(&self.index, ops, i, hash) {
-                        continue;
-                    }
-                    let (kind, value) = match *op {
-                        Op::Set(_, v) => (Kind::Set, v),
-                        Op::Delete(_) if resumed || c.new_damage.touches(short_hash(hash)) => {
-                            (Kind::Delete, &[][..])
-                        }
-                        Op::Delete(_) => continue,
-                    };
-                    let len = record::encode(
-                        scratch,
-                        new_seal,
-                        kind,
-                        short_hash(hash),
-                        op.key(),
-                        value,
-                        w,
-                    )
-                    .ok_or_else(|| bug!())?;
-                    if dst.append_at() + len > dst.size() {
-                        return Err(bug!());
-                    }
-                    dst.append(&scratch[..len as usize]).await?;
-                }
-                batch_keys.finish(&mut self.index, ops);
-            }
+        let len = record::encode(
+            scratch,
+            c.new_seal,
+            kind,
+            short_hash(hash),
+            op.key(),
+            value,
+            w,
+        )
+        .ok_or_else(|| bug!())?;
+        if dst.append_at() + len > dst.size() {
+            return Err(bug!());
         }
-        Ok(fold_start)
+        dst.append(&scratch[..len as usize]).await?;
+        Ok(())
     }
 
     /// Step 4 ends: what erase ahead must erase of the region this switch
@@ -295,18 +323,25 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Step 9: the new region is active; the index and counters follow it.
+    /// Returns whether the copy was resumed (see `Copying`), for
+    /// [`step9_index_fold`](Self::step9_index_fold), which `finish_switch`
+    /// calls next, so that the folded write's indexing is not under this
+    /// frame.
+    ///
+    /// The switch's state is taken field by field, not moved out whole (a
+    /// copy of it in this frame).
     async fn step9_activate(
         &mut self,
         data_end: u32,
         erased_recorded: bool,
-        fold_start: u32,
-        fold: Fold<'_, '_>,
-    ) -> Result<(), R::Error> {
-        let CopyState::Copying(c) = core::mem::replace(&mut self.copy, CopyState::Idle) else {
+    ) -> Result<bool, R::Error> {
+        let CopyState::Copying(c) = &mut self.copy else {
             return Err(bug!());
         };
-        let w = self.pair.active().geo.write_unit;
-        let limits = self.limits();
+        let (generation, resumed) = (c.new_seal.generation, c.resumed);
+        self.damage.copy_from(&c.new_damage);
+        self.tally = c.tally;
+        self.copy = CopyState::Idle;
         let (src, dst) = self.pair.split_mut();
         dst.committed(data_end);
         src.retire();
@@ -314,11 +349,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             src.set_pending_recorded();
         }
         self.pair.flip();
-        self.generation = c.new_seal.generation;
+        self.generation = generation;
         self.cache_seal();
         self.switches += 1;
-        self.damage = c.new_damage;
-        self.tally = c.tally;
         // Every entry names a record of the target, now the active region.
         for pos in 0..self.index.positions() {
             if let Some((_, off)) = self.index.entry(pos) {
@@ -328,33 +361,87 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 self.index.set_offset(pos, off & !IN_TARGET);
             }
         }
-        // The folded write's records, now in the active region.
-        if let Fold::Ops(ops) = fold {
-            let mut off = fold_start;
-            let mut batch_keys = BatchKeys::new(ops, self.can_stage());
-            batch_keys.stage_all(&mut self.index, ops);
-            for (i, op) in ops.iter().enumerate() {
-                let hash = key_hash(op.key());
-                if !batch_keys.take_last(&mut self.index, ops, i, hash) {
-                    continue;
+        Ok(resumed)
+    }
+
+    /// The end of step 9: the folded write's records (from `fold_start`),
+    /// now in the active region, are indexed; without batch tracking for a
+    /// single op, in [`step9_index_batch`](Self::step9_index_batch) for a
+    /// batch. Inlined into `finish_switch`: a frame of its own would add to
+    /// the depth of the single op's indexing.
+    #[inline(always)]
+    async fn step9_index_fold(
+        &mut self,
+        fold: Fold<'_, '_>,
+        resumed: bool,
+        fold_start: u32,
+    ) -> Result<(), R::Error> {
+        match fold {
+            // One op is the last on its key: no batch tracking.
+            Fold::Ops(ops) if ops.len() < 2 => {
+                for op in ops {
+                    self.step9_index_op(op, key_hash(op.key()), resumed, fold_start)
+                        .await?;
                 }
-                let kind = match op {
-                    Op::Set(..) => Kind::Set,
-                    Op::Delete(_) if c.resumed || self.damage.touches(short_hash(hash)) => {
-                        Kind::Delete
-                    }
-                    Op::Delete(_) => continue,
-                };
-                self.index_put(op.key(), hash, kind, off).await?;
-                let h = self
-                    .pair
-                    .active_mut()
-                    .header_at(off, limits.max_key, limits.max_value)
-                    .await?;
-                off += h.stored_len(w).ok_or_else(|| bug!())?;
+                Ok(())
             }
+            Fold::Ops(ops) => self.step9_index_batch(ops, resumed, fold_start).await,
+            Fold::Repair | Fold::Clear => Ok(()),
+        }
+    }
+
+    /// [`step9_index_fold`](Self::step9_index_fold) for a batch folded in at
+    /// `fold_start`: the last op on each key is indexed. Never inlined: its
+    /// batch tracking (`BatchKeys`, 136 B) stays out of the single ops'
+    /// chain.
+    #[inline(never)]
+    async fn step9_index_batch(
+        &mut self,
+        ops: &[Op<'_>],
+        resumed: bool,
+        fold_start: u32,
+    ) -> Result<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let limits = self.limits();
+        let mut off = fold_start;
+        let mut batch_keys = BatchKeys::new(ops, self.can_stage());
+        batch_keys.stage_all(&mut self.index, ops);
+        for (i, op) in ops.iter().enumerate() {
+            let hash = key_hash(op.key());
+            if !batch_keys.take_last(&mut self.index, ops, i, hash) {
+                continue;
+            }
+            if !self.step9_index_op(op, hash, resumed, off).await? {
+                continue;
+            }
+            let h = self
+                .pair
+                .active_mut()
+                .header_at(off, limits.max_key, limits.max_value)
+                .await?;
+            off += h.stored_len(w).ok_or_else(|| bug!())?;
         }
         Ok(())
+    }
+
+    /// Indexes the folded write's record of `op` (key hash `hash`, the last
+    /// op on its key) at `off`; `false`: a delete step 4 wrote no record of.
+    /// Never inlined: called for single ops and batches.
+    #[inline(never)]
+    async fn step9_index_op(
+        &mut self,
+        op: &Op<'_>,
+        hash: u32,
+        resumed: bool,
+        off: u32,
+    ) -> Result<bool, R::Error> {
+        let kind = match op {
+            Op::Set(..) => Kind::Set,
+            Op::Delete(_) if resumed || self.damage.touches(short_hash(hash)) => Kind::Delete,
+            Op::Delete(_) => return Ok(false),
+        };
+        self.index_put(op.key(), hash, kind, off).await?;
+        Ok(true)
     }
 }
 
