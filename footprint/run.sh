@@ -20,7 +20,11 @@
 # with a workload that runs the switch: 1,000 sets with the default
 # configuration (erase ahead, incremental switches), then, on the flash
 # erased again, 400 sets with the incremental switch off (whole switches
-# that fold the write in); then the usual 3 sets and gets.
+# that fold the write in); then the usual 3 sets and gets. The reboot row
+# (bin `twinkv-reopen`) opens flash that holds a log: a first store takes
+# 600 sets over the 3 keys (it switches) and is dropped, a second opens the
+# same flash (the replay), reads the last values, sets the 3 keys and reads
+# them.
 #
 # The rows of twinkv features (the async front end: bin `twinkv-async`,
 # feature `async`; typed values: bin `twinkv-typed`, feature `typed`, which
@@ -54,6 +58,7 @@ ROWS=(
     "baseline|-|baseline: start-up, flash, report; no store"
     "twinkv|-|twinkv, blocking; FixedIndex<64>"
     "twinkv-switching|-|twinkv, blocking, writes that switch (1,000 incremental, 400 whole)"
+    "twinkv-reopen|-|twinkv, blocking, a reboot: open reads a log of 600 sets"
     "twinkv-async|async|twinkv, async front end, embassy_futures::block_on"
     "twinkv-typed|typed|twinkv, blocking, typed values (serde, postcard)"
     "seq|-|sequential-storage 8, no cache"
