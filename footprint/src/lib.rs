@@ -198,6 +198,18 @@ pub fn value(i: usize) -> &'static [u8] {
     black_box(VALUES[i])
 }
 
+/// An 8-byte value that changes with `n`: its decimal digits (the rows
+/// whose workloads overwrite keys many times).
+pub fn counter(n: u32) -> [u8; 8] {
+    let mut v = [b'0'; 8];
+    let mut n = n;
+    for d in v.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    core::hint::black_box(v)
+}
+
 /// Whether `got` (the bytes read back for key `i`) is value `i`.
 pub fn matches(i: usize, got: &[u8]) -> bool {
     black_box(got) == VALUES[i]

@@ -16,7 +16,7 @@ use core::cell::RefCell;
 
 use panic_halt as _;
 use twinkv_core::{Config, FixedIndex, SharedFlashRegion, Store};
-use twinkv_footprint::{key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
+use twinkv_footprint::{counter, key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
 
 const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
 const SCRATCH: usize = Store::<
@@ -29,17 +29,6 @@ const SCRATCH: usize = Store::<
 const WRITES: u32 = 600;
 /// Switches the first store must have run.
 const SWITCHES: u32 = 2;
-
-/// An 8-byte value that changes with `n`: its decimal digits.
-fn counter(n: u32) -> [u8; 8] {
-    let mut v = [b'0'; 8];
-    let mut n = n;
-    for d in v.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    core::hint::black_box(v)
-}
 
 /// Opens a store on `flash`; with `fill`, takes [`WRITES`] sets and checks
 /// that it switched, else checks that the first store's last values read

@@ -18,7 +18,7 @@ use core::cell::RefCell;
 use embedded_storage::nor_flash::NorFlash;
 use panic_halt as _;
 use twinkv_core::{Config, FixedIndex, SharedFlashRegion, Store};
-use twinkv_footprint::{key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
+use twinkv_footprint::{counter, key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
 
 const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
 const SCRATCH: usize = Store::<
@@ -35,17 +35,6 @@ const WRITES: u32 = 1000;
 const WHOLE_WRITES: u32 = 400;
 /// Switches each phase must have run.
 const SWITCHES: u32 = 3;
-
-/// An 8-byte value that changes with `n`: its decimal digits.
-fn counter(n: u32) -> [u8; 8] {
-    let mut v = [b'0'; 8];
-    let mut n = n;
-    for d in v.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    core::hint::black_box(v)
-}
 
 /// One phase: opens the store on `flash` with `config`, sets `n` counter
 /// values over the keys and checks that it switched at least [`SWITCHES`]
