@@ -475,8 +475,8 @@ const fn check_mask(long: bool) -> u32 {
 }
 
 /// Whether a piece of `len` bytes goes through the fused passes above
-/// (with `hw-crc` and no compile-time SSE4.2, longer pieces go to the
-/// `crc32c` crate, which they do not use).
+/// (with `hw-crc`, longer pieces go to the `crc32c` crate, which they do
+/// not use).
 #[cfg(feature = "fast-crc")]
 #[inline]
 const fn short_piece(len: usize) -> bool {
