@@ -474,21 +474,13 @@ const fn check_mask(long: bool) -> u32 {
     }
 }
 
-/// Whether a piece of `len` bytes goes through the table lanes (with
-/// `hw-crc`, longer pieces go to the CPU's CRC instructions, which the
-/// fused passes above do not use).
+/// Whether a piece of `len` bytes goes through the fused passes above
+/// (with `hw-crc`, longer pieces go to the `crc32c` crate, which they do
+/// not use).
 #[cfg(feature = "fast-crc")]
 #[inline]
 const fn short_piece(len: usize) -> bool {
-    #[cfg(feature = "hw-crc")]
-    {
-        len < super::checks::HW_MIN_LEN
-    }
-    #[cfg(not(feature = "hw-crc"))]
-    {
-        let _ = len;
-        true
-    }
+    super::checks::fed(len)
 }
 
 /// Value of a batch begin record: count, inner length.
