@@ -23,6 +23,12 @@ pub const WRITE: usize = 4;
 /// Erase unit (bytes) of the flash.
 pub const ERASE: usize = 4096;
 
+/// twinkv's configuration in each of its rows: keys up to 16 B, values up
+/// to 32 B (the peers' limits), store id `0x5EED`.
+pub const TWINKV_CONFIG: twinkv_core::Config = twinkv_core::Config::new(0x5EED).with_limits(16, 32);
+/// The scratch buffer a twinkv store needs with [`TWINKV_CONFIG`] at [`WRITE`].
+pub const TWINKV_SCRATCH: usize = TWINKV_CONFIG.scratch_len(WRITE as u32);
+
 /// The three keys set and read back (at most 16 bytes, like every store's
 /// key limit here).
 pub const KEYS: [[u8; 6]; 3] = [*b"volume", *b"bright", *b"region"];

@@ -11,11 +11,10 @@
 use core::cell::RefCell;
 
 use panic_halt as _;
-use twinkv_core::{AsyncFlashRegion, AsyncStore, Config, FixedIndex};
-use twinkv_footprint::{key, matches, value, SharedAsync, ERASE, KEYS, WRITE};
+use twinkv_core::{AsyncFlashRegion, AsyncStore, FixedIndex};
+use twinkv_footprint::{key, matches, value, SharedAsync, ERASE, KEYS};
 
-const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
-const SCRATCH: usize = CONFIG.scratch_len(WRITE as u32);
+use twinkv_footprint::{TWINKV_CONFIG as CONFIG, TWINKV_SCRATCH as SCRATCH};
 
 fn work() -> bool {
     let flash = RefCell::new(twinkv_footprint::two_units());

@@ -18,14 +18,9 @@ use core::cell::RefCell;
 use embedded_storage::nor_flash::NorFlash;
 use panic_halt as _;
 use twinkv_core::{Config, FixedIndex, SharedFlashRegion, Store};
-use twinkv_footprint::{counter, key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
+use twinkv_footprint::{counter, key, matches, value, RamFlash, KEYS, TWO_UNITS};
 
-const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
-const SCRATCH: usize = Store::<
-    SharedFlashRegion<'static, RamFlash>,
-    &'static mut FixedIndex<64>,
-    &'static mut [u8],
->::scratch_len(&CONFIG, WRITE as u32);
+use twinkv_footprint::{TWINKV_CONFIG as CONFIG, TWINKV_SCRATCH as SCRATCH};
 
 /// The second phase's configuration: every switch whole.
 const WHOLE: Config = CONFIG.with_incremental_switch(false);

@@ -10,8 +10,8 @@ use core::cell::RefCell;
 
 use panic_halt as _;
 use serde::{Deserialize, Serialize};
-use twinkv_core::{Config, FixedIndex, SharedFlashRegion, Store};
-use twinkv_footprint::{key, value, KEYS, TWO_UNITS, VALUES, WRITE};
+use twinkv_core::{FixedIndex, SharedFlashRegion, Store};
+use twinkv_footprint::{key, value, KEYS, TWO_UNITS, VALUES};
 
 /// A setting: its slot and its text (borrowed from the read buffer when
 /// decoded). Postcard: 1 + 1 + up to 10 bytes.
@@ -21,8 +21,7 @@ struct Setting<'a> {
     text: &'a [u8],
 }
 
-const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
-const SCRATCH: usize = CONFIG.scratch_len(WRITE as u32);
+use twinkv_footprint::{TWINKV_CONFIG as CONFIG, TWINKV_SCRATCH as SCRATCH};
 
 fn work() -> bool {
     let flash = RefCell::new(twinkv_footprint::two_units());

@@ -8,15 +8,10 @@
 use core::cell::RefCell;
 
 use panic_halt as _;
-use twinkv_core::{Config, FixedIndex, SharedFlashRegion, Store};
-use twinkv_footprint::{key, matches, value, RamFlash, KEYS, TWO_UNITS, WRITE};
+use twinkv_core::{FixedIndex, SharedFlashRegion, Store};
+use twinkv_footprint::{key, matches, value, KEYS, TWO_UNITS};
 
-const CONFIG: Config = Config::new(0x5EED).with_limits(16, 32);
-const SCRATCH: usize = Store::<
-    SharedFlashRegion<'static, RamFlash>,
-    &'static mut FixedIndex<64>,
-    &'static mut [u8],
->::scratch_len(&CONFIG, WRITE as u32);
+use twinkv_footprint::{TWINKV_CONFIG as CONFIG, TWINKV_SCRATCH as SCRATCH};
 
 fn work() -> bool {
     let flash = RefCell::new(twinkv_footprint::two_units());
