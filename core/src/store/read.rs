@@ -126,7 +126,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
     }
 
-    /// Whether `key` has a value (a damaged key is [`Error::Corrupted`]).
+    /// Whether `key` has a value. The record is checked as [`get`](Self::get)
+    /// checks it: a damaged key, value or deletion is [`Error::Corrupted`].
     pub async fn contains_key(&mut self, key: &[u8]) -> Result<bool, R::Error> {
         self.callable()?;
         self.check_key(key)?;
@@ -136,11 +137,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             None if self.damage_covers(short, None) => Err(Error::Corrupted),
             None => Ok(false),
             Some((_, off, _)) if self.damage_covers(short, Some(off)) => Err(Error::Corrupted),
-            Some((_, _, h)) => match h.kind {
-                Kind::Set => Ok(true),
-                Kind::Delete => Ok(false),
-                _ => Err(Error::Corrupted),
-            },
+            Some((_, off, h)) => {
+                // The record's check is verified, as `get` verifies it: a
+                // damaged value or deletion is `Corrupted`.
+                let seal = self.seal();
+                let target_seal = self.copy.target_seal().unwrap_or(seal);
+                let (j, at, in_target) = self.pair.at_mut(off);
+                let seal = SealState::new(if in_target { target_seal } else { seal });
+                if !j.verify(at, &h, seal).await?.0 {
+                    return Err(Error::Corrupted);
+                }
+                match h.kind {
+                    Kind::Set => Ok(true),
+                    Kind::Delete => Ok(false),
+                    _ => Err(Error::Corrupted),
+                }
+            }
         }
     }
 
@@ -166,20 +178,24 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             };
             let ((j, at, in_target), scratch) = (self.pair.at_mut(off), self.scratch.as_mut());
             let h = j.header_at(at, limits.max_key, limits.max_value).await?;
-            match h.kind {
-                Kind::Set => {}
-                Kind::Delete => continue,
+            let deleted = match h.kind {
+                Kind::Set => false,
+                Kind::Delete => true,
                 _ => {
                     damaged = true;
                     continue;
                 }
-            }
+            };
             let len = h.stored_len(w).ok_or_else(|| bug!())? as usize;
             let rec = scratch.get_mut(..len).ok_or_else(|| bug!())?;
             j.read(at, rec).await?;
             let seal = if in_target { target_seal } else { seal };
+            // A deletion is checked too: a damaged one may hide a value.
             if !record::verify(rec, &h, seal) || self.damage_covers(short_hash(hash), Some(off)) {
                 damaged = true;
+                continue;
+            }
+            if deleted {
                 continue;
             }
             let rec = &self.scratch.as_mut()[..len];
@@ -231,12 +247,15 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if self.damage_covers(short, Some(off)) {
                 return Err(Error::Corrupted);
             }
+            // The stored key equals `key`, whose CRC-32C is `hash`. A
+            // deletion is checked like a value: a damaged one is
+            // `Corrupted` (as `get` answers), not "absent".
+            if !record::verify_known_key(rec, &h, seal, hash) {
+                return Err(Error::Corrupted);
+            }
             return match h.kind {
                 Kind::Delete => Ok(None),
-                // The stored key equals `key`, whose CRC-32C is `hash`.
-                Kind::Set if record::verify_known_key(rec, &h, seal, hash) => {
-                    rec.get(h.value_range()).map(Some).ok_or(Error::Corrupted)
-                }
+                Kind::Set => rec.get(h.value_range()).map(Some).ok_or(Error::Corrupted),
                 _ => Err(Error::Corrupted),
             };
         }
@@ -262,16 +281,20 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let Some(h) = mapped_header(bytes, at, limits) else {
                 return Some(Err(Error::Corrupted));
             };
-            match h.kind {
-                Kind::Set => {}
-                Kind::Delete => return None,
+            let deleted = match h.kind {
+                Kind::Set => false,
+                Kind::Delete => true,
                 // A keyed damaged record: the key exists but its value is lost.
                 _ => return Some(Err(Error::Corrupted)),
-            }
+            };
             let rec = &bytes[at as usize..];
             let seal = if in_target { target_seal } else { seal };
+            // A deletion is checked too: a damaged one may hide a value.
             if !record::verify(rec, &h, seal) || self.damage_covers(short_hash(hash), Some(off)) {
                 return Some(Err(Error::Corrupted));
+            }
+            if deleted {
+                return None;
             }
             Some(Ok((&rec[h.key_range()], &rec[h.value_range()])))
         });

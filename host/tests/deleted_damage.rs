@@ -1,0 +1,91 @@
+//! A deletion record damaged on a mapped file while the store is open, in
+//! the one case the index keeps a deletion (its key has a damage entry):
+//! `get` (core's `get_ref`, bytes borrowed from the mapping), `contains_key`
+//! and `iter` answer `Corrupted`, never "absent". Core's
+//! `tests/deleted_damage.rs` checks the copying reads on flash.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use twinkv_host::{Options, Store};
+
+fn options() -> Options {
+    Options::new().region_size(2048).limits(16, 64)
+}
+
+fn key(k: u8) -> Vec<u8> {
+    format!("del-key-{k}").into_bytes()
+}
+
+/// Offsets of `needle` in the file at `path`.
+fn find(path: &Path, needle: &[u8]) -> Vec<u64> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(at, _)| at as u64)
+        .collect()
+}
+
+/// XORs `mask` into the byte at `at` of the file, through the file (the
+/// store's shared mapping sees it).
+fn flip(path: &Path, at: u64, mask: u8) {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    b[0] ^= mask;
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&b).unwrap();
+}
+
+#[test]
+fn damaged_deletion_on_a_mapping_reads_as_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("s");
+    let (a, b) = twinkv_host::region_paths(&base);
+    let len = 8 + key(1).len() as u64;
+    for byte in 0..len {
+        let ctx = format!("byte {byte}");
+        for p in [&a, &b] {
+            let _ = std::fs::remove_file(p);
+        }
+        {
+            let mut s = Store::open(&base, options()).unwrap();
+            for k in 0..3 {
+                s.set(key(k), b"value").unwrap();
+            }
+            s.close().unwrap();
+        }
+        // Key 1's value damaged at rest: the next open records it.
+        let file = [&a, &b]
+            .into_iter()
+            .find(|p| find(p, &key(1)).len() == 1)
+            .expect("one file holds key 1")
+            .clone();
+        flip(&file, find(&file, &key(1))[0] + key(1).len() as u64, 0x04);
+        let mut s = Store::open(&base, options()).unwrap();
+        assert_eq!(s.stats().unwrap().damage_found_at_open, 1, "{ctx}");
+        assert!(s.get(key(1)).unwrap_err().is_corruption(), "{ctx}");
+        // The deletion is kept in the index over the damage entry.
+        s.remove(key(1)).unwrap();
+        assert_eq!(s.get(key(1)).unwrap(), None, "{ctx}");
+        // `iter`: one error for the damage entry (its key is not known).
+        let errors = |s: &Store| s.iter().filter(|r| r.is_err()).count();
+        assert_eq!(errors(&s), 1, "{ctx}");
+        let hits = find(&file, &key(1));
+        assert_eq!(hits.len(), 2, "{ctx}: the deletion is in the same file");
+        flip(&file, hits[1] - 8 + byte, 0x01);
+        assert!(s.get(key(1)).unwrap_err().is_corruption(), "{ctx}");
+        assert!(s.contains_key(key(1)).unwrap_err().is_corruption(), "{ctx}");
+        // ... and one for the damaged deletion, in its place.
+        assert_eq!(errors(&s), 2, "{ctx}");
+        assert_eq!(s.get(key(0)).unwrap(), Some(&b"value"[..]), "{ctx}");
+        drop(s);
+    }
+}
