@@ -357,12 +357,18 @@ impl<R: Region> Journal<R> {
         }
     }
 
-    /// Reads the header area and classifies it. Only an open needs the
-    /// class: it keeps it (a `Journal` does not, to keep the store small).
-    pub(crate) async fn classify(&mut self, full: bool) -> Result<RegionClass, R::Error> {
+    /// Reads the header area and classifies it into `class`. Only an open
+    /// needs the class: it keeps it (a `Journal` does not, to keep the store
+    /// small). Written in place, so that the caller's frame holds no second
+    /// copy of it.
+    pub(crate) async fn classify(
+        &mut self,
+        full: bool,
+        class: &mut RegionClass,
+    ) -> Result<(), R::Error> {
         let decoded = self.read_header().await?;
         self.empty_unverified = false;
-        let class = match decoded {
+        *class = match decoded {
             Err(HeaderError::Erased) => {
                 // Without `full`, only the header area is read: the rest is
                 // judged later (FORMAT.md §8), see `empty_unverified`.
@@ -390,7 +396,7 @@ impl<R: Region> Journal<R> {
                 }
             }
         };
-        Ok(class)
+        Ok(())
     }
 
     /// Reads and decodes the header. Never inlined: the header's bytes stay
