@@ -392,7 +392,13 @@ const STALE_GENERATIONS: u64 = 32;
 /// Whether the record at `pos`, failing its check for `seal`, is intact for
 /// one of the region's earlier generations (`seal`'s generation − 2, − 4, …;
 /// the two regions alternate): left from an earlier use of the region.
+///
+/// Never inlined (blocking engine), nor is [`batch_commit`]: a replay
+/// rarely needs them, and inlined their buffers and arguments sat in
+/// [`walk`]'s frame, under every record the sink takes (footprint's reboot
+/// row: 40 B of stack, and 40 B less flash).
 #[io]
+#[cfg_attr(not(feature = "async"), inline(never))]
 async fn stale<R: Region>(
     j: &mut Journal<R>,
     win: &mut Window<'_>,
@@ -467,6 +473,7 @@ enum Batch {
 
 /// Checks the batch beginning at `b` (FORMAT.md §5).
 #[io]
+#[cfg_attr(not(feature = "async"), inline(never))]
 async fn batch_commit<R: Region>(
     j: &mut Journal<R>,
     win: &Window<'_>,
