@@ -682,7 +682,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// What [`load_active`](Self::load_active) takes of the active
     /// region's class (`active`, formatted) and its partner's (`partner`);
-    /// if the active header fits, the store takes its id and generation.
+    /// if the active header fits, the store takes its id and generation
+    /// (and caches its seal: the replay reads it there).
     #[inline(never)]
     pub(super) fn loading(
         &mut self,
@@ -745,9 +746,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let Some(data_end) = l.data_end else {
             return Err(bug!());
         };
-        let seal = self.seal();
         let limits = self.limits();
-        let (index, damage, j) = (&mut self.index, &mut self.damage, self.pair.active_mut());
+        // The seal cached by `loading`, by reference: no copy of it in this
+        // frame, under the replay.
+        debug_assert!(self.sealed.0 == self.seal());
+        let (seal, index, damage, j) = (
+            &self.sealed.0,
+            &mut self.index,
+            &mut self.damage,
+            self.pair.active_mut(),
+        );
         let scratch = self.scratch.as_mut();
         let mut sink = IndexSink {
             index,
