@@ -761,7 +761,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             index,
             damage,
             limits,
-            write_unit: geo.write_unit,
             tally: Tally::default(),
             overflow: false,
             erased: None,
