@@ -218,7 +218,7 @@ async fn walk<R: Region, S: Sink<R>>(
                     scope: Scope::Any,
                     offset: pos,
                 });
-                match resync(j, pos + w, *seal, limits).await? {
+                match resync(j, pos + w, sealed, limits).await? {
                     Some(q) => {
                         pos = q;
                         continue;
@@ -569,11 +569,10 @@ async fn inner_torn<R: Region>(
 async fn resync<R: Region>(
     j: &mut Journal<R>,
     from: u32,
-    seal: Seal,
+    sealed: SealState,
     limits: Limits,
 ) -> Result<Option<u32>, R::Error> {
     let w = j.geo.write_unit;
-    let sealed = SealState::new(seal);
     let mut q = from;
     while q < j.size() {
         if let Slot::Header(h) = j.slot(q, limits.max_key, limits.max_value).await? {
