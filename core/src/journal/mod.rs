@@ -360,11 +360,10 @@ impl<R: Region> Journal<R> {
     /// [`read`](Self::read) of bytes the caller knows lie inside the region,
     /// always inlined: the replay's sink reads an old record's key without
     /// `read`'s frame under it (footprint's reboot row: 16 B of stack).
-    // Blocking engine only: with feature `async`, `same_key` calls `read`
-    // (this one, a future of its own, added 2.4 kB of flash to footprint's
-    // async row and 120 B of stack).
-    #[cfg(not(feature = "async"))]
-    #[inline(always)]
+    // `read` keeps its own copy of these lines: calling this from `read`
+    // made every read a nested future in the async engine (+2.4 kB of flash
+    // in footprint's async row).
+    #[cfg_attr(not(feature = "async"), inline(always))]
     async fn read_inside(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
         match self.region.read(off, buf).await {
             Ok(()) => Ok(()),
@@ -693,10 +692,7 @@ impl<R: Region> Journal<R> {
             None if n as usize <= CHUNK
                 && old.checked_add(n).is_some_and(|e| e <= self.geo.size) =>
             {
-                #[cfg(not(feature = "async"))]
                 self.read_inside(old, &mut b[..n as usize]).await?;
-                #[cfg(feature = "async")]
-                self.read(old, &mut b[..n as usize]).await?;
                 Some(&b[..n as usize])
             }
             None => None,
