@@ -13,6 +13,34 @@ pub(super) enum Opening {
     Again,
 }
 
+/// What loading the active region ([`Store::load_active`]) takes of the
+/// two regions' classes: a few fields, so that the classes (64 B each) are
+/// not on the stack under the replay.
+#[derive(Clone, Copy)]
+pub(super) struct Loading {
+    /// Where its commit says the copied records end (`None`: its commit is
+    /// not valid, a bug).
+    data_end: Option<u32>,
+    /// Its header matches the region's geometry and the configuration.
+    fits: bool,
+    /// Its "switching" marker is set.
+    switching: bool,
+    /// The partner reads empty.
+    partner_empty: bool,
+    /// The partner is formatted for the same store id and the next
+    /// generation, without a valid commit: a switch's target.
+    partner_next: bool,
+}
+
+/// An active region decided on, not yet loaded.
+pub(super) struct Active {
+    loading: Loading,
+    /// The decision's flags (see [`Decision::Active`]).
+    finish_superseded: bool,
+    erasing_partner: bool,
+    commit_torn: bool,
+}
+
 /// What opening decided.
 pub(super) enum Decision {
     /// Both regions empty (or an interrupted first format): format A.
@@ -141,15 +169,20 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Opens the store [`Store::build`] made: the decision of FORMAT.md §8,
     /// made again on full reads if a lazily judged partner holds bytes.
     async fn open_built(&mut self, mode: OpenMode) -> Result<(), R::Error> {
-        if self.open_reading(mode, false).await? == Opening::Again {
+        // One call of `open_reading` (in a loop), so that it can be inlined.
+        let mut full = false;
+        loop {
+            if self.open_reading(mode, full).await? == Opening::Done {
+                return Ok(());
+            }
+            if full {
+                return Err(bug!());
+            }
             // A partner whose header area read erased holds bytes after all:
             // decide again on full reads (nothing was written).
             self.forget();
-            if self.open_reading(mode, true).await? == Opening::Again {
-                return Err(bug!());
-            }
+            full = true;
         }
-        Ok(())
     }
 
     /// Back to what `open_mode` starts from (nothing was written).
@@ -173,29 +206,118 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// is read only if the active log does not say the partner is fully
     /// erased (FORMAT.md §8).
     async fn open_reading(&mut self, mode: OpenMode, full: bool) -> Result<Opening, R::Error> {
+        let salvage = mode == OpenMode::Salvage;
+        let format = mode == OpenMode::Format;
+        // The classes are gone from the stack once the decision is made:
+        // only what loading needs of them is kept, under the replay.
+        let Some(Active {
+            loading,
+            finish_superseded,
+            erasing_partner,
+            commit_torn,
+        }) = self.open_deciding(mode, full).await?
+        else {
+            return Ok(Opening::Done);
+        };
+        let store = self;
+        let loaded = match store.load_active(loading).await {
+            // Nothing proves the partner's bytes are ours.
+            Ok(erasing) if erasing_partner && !erasing => Err(Error::Unrecognised),
+            r => r.map(|_| ()),
+        };
+        match loaded {
+            Err(Error::Unrecognised) if salvage => {
+                // What salvage would show: the newest committed region.
+                store.salvaged = true;
+                return Ok(Opening::Done);
+            }
+            Err(e) if format && !matches!(e, Error::Region(_)) => {
+                // A store of this id that cannot be used with these
+                // options (or is damaged): formatted anew.
+                store.index.clear();
+                store.damage.clear();
+                store.format_fresh(false).await?;
+                return Ok(Opening::Done);
+            }
+            r => r?,
+        }
+        store.open_loaded(finish_superseded, commit_torn).await
+    }
+
+    /// The end of [`open_reading`](Self::open_reading) once the active
+    /// region is loaded: the partner's rest, the damage count, and the
+    /// switch to finish (`finish_superseded`). Never inlined (blocking
+    /// engine): its marker's buffers stay out of the caller's frame.
+    #[cfg_attr(not(feature = "async"), inline(never))]
+    async fn open_loaded(
+        &mut self,
+        finish_superseded: bool,
+        commit_torn: bool,
+    ) -> Result<Opening, R::Error> {
+        // A partner that read empty from its header area alone: the
+        // active log's erased record for it says it is ours (units
+        // past `pending` erased by us, read again before a switch
+        // uses them; units before it ours to erase), or the rest is
+        // read now (FORMAT.md §7.3).
+        let p = self.pair.inactive_mut();
+        if p.empty_unverified() {
+            let erased_by_us = p.pending_recorded();
+            if !erased_by_us && !p.is_erased(0, p.size()).await? {
+                return Ok(Opening::Again);
+            }
+        }
+        self.damage_at_open += u32::from(commit_torn);
+        if finish_superseded {
+            if self.read_only {
+                self.unfinished_switch = true;
+            } else {
+                let seal = Seal {
+                    store_id: self.store_id,
+                    generation: self.generation - 1,
+                };
+                let old = self.pair.inactive_mut();
+                old.program_marker(Marker::Superseded, seal, 0).await?;
+                old.sync().await?;
+            }
+        }
+        Ok(Opening::Done)
+    }
+
+    /// The part of [`open_reading`](Self::open_reading) that classifies
+    /// both regions and decides (FORMAT.md §8), formatting or salvaging
+    /// when that is the decision (then `None`). Else the active region is
+    /// set and what loading it takes is returned. Never inlined (blocking
+    /// engine): the two classes stay in its frame, gone before the replay.
+    #[cfg_attr(not(feature = "async"), inline(never))]
+    async fn open_deciding(
+        &mut self,
+        mode: OpenMode,
+        full: bool,
+    ) -> Result<Option<Active>, R::Error> {
         let read_only = self.read_only;
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
         let store = self;
         store.index.clear();
-        let mut ca = store.pair.a.classify(full).await?;
-        let mut cb = store.pair.b.classify(full).await?;
+        let (mut ca, mut cb) = (RegionClass::Empty, RegionClass::Empty);
+        store.pair.a.classify(full, &mut ca).await?;
+        store.pair.b.classify(full, &mut cb).await?;
         let mut decided = store.decide(ca, cb).await;
         let lazy = store.pair.a.empty_unverified() || store.pair.b.empty_unverified();
         if lazy && !matches!(decided, Ok(Decision::Active { .. })) {
             // Only a committed region's partner is judged lazily.
-            ca = store.pair.a.classify(true).await?;
-            cb = store.pair.b.classify(true).await?;
+            store.pair.a.classify(true, &mut ca).await?;
+            store.pair.b.classify(true, &mut cb).await?;
             decided = store.decide(ca, cb).await;
         }
         let decision = match decided {
             Err(Error::Corrupted | Error::Unrecognised) if salvage => {
                 store.salvage(ca, cb).await?;
-                return Ok(Opening::Done);
+                return Ok(None);
             }
             Err(e) if format && !matches!(e, Error::Region(_)) => {
                 store.format_fresh(false).await?;
-                return Ok(Opening::Done);
+                return Ok(None);
             }
             d => d?,
         };
@@ -207,6 +329,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 store
                     .format_fresh(!format && matches!(ca, RegionClass::Empty))
                     .await?;
+                Ok(None)
             }
             Decision::Active {
                 a,
@@ -220,56 +343,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     // A weak commit (`weak_commit`): read from the data start.
                     store.assume_committed(active);
                 }
-                let loaded = match store.load_active(active, partner).await {
-                    // Nothing proves the partner's bytes are ours.
-                    Ok(erasing) if erasing_partner && !erasing => Err(Error::Unrecognised),
-                    r => r.map(|_| ()),
-                };
-                match loaded {
-                    Err(Error::Unrecognised) if salvage => {
-                        // What salvage would show: the newest committed region.
-                        store.salvaged = true;
-                        return Ok(Opening::Done);
-                    }
-                    Err(e) if format && !matches!(e, Error::Region(_)) => {
-                        // A store of this id that cannot be used with these
-                        // options (or is damaged): formatted anew.
-                        store.index.clear();
-                        store.damage.clear();
-                        store.format_fresh(false).await?;
-                        return Ok(Opening::Done);
-                    }
-                    r => r?,
-                }
-                // A partner that read empty from its header area alone: the
-                // active log's erased record for it says it is ours (units
-                // past `pending` erased by us, read again before a switch
-                // uses them; units before it ours to erase), or the rest is
-                // read now (FORMAT.md §7.3).
-                let p = store.pair.inactive_mut();
-                if p.empty_unverified() {
-                    let erased_by_us = p.pending_recorded();
-                    if !erased_by_us && !p.is_erased(0, p.size()).await? {
-                        return Ok(Opening::Again);
-                    }
-                }
-                store.damage_at_open += u32::from(commit_torn);
-                if finish_superseded {
-                    if read_only {
-                        store.unfinished_switch = true;
-                    } else {
-                        let seal = Seal {
-                            store_id: store.store_id,
-                            generation: store.generation - 1,
-                        };
-                        let old = store.pair.inactive_mut();
-                        old.program_marker(Marker::Superseded, seal, 0).await?;
-                        old.sync().await?;
-                    }
-                }
+                Ok(Some(Active {
+                    loading: store.loading(active, partner)?,
+                    finish_superseded,
+                    erasing_partner,
+                    commit_torn,
+                }))
             }
         }
-        Ok(Opening::Done)
     }
 
     /// The decision table of FORMAT.md §8.
@@ -541,7 +622,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     pub(super) async fn format_fresh(&mut self, read_empty: bool) -> Result<(), R::Error> {
         self.program_fresh(read_empty).await?;
         let a = &mut self.pair.a;
-        a.classify(true).await?;
+        a.classify(true, &mut RegionClass::Empty).await?;
         a.start_log();
         // B may be an erase cut short as well: erase it before its first use.
         self.pair.b.set_all_pending();
@@ -599,16 +680,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(())
     }
 
-    /// Replays the active region (classified `active`) and sets up the
-    /// partner's (classified `partner`) erase state. Returns whether the
-    /// active log says erase ahead is erasing the partner (an erased record
-    /// for its size with units pending).
+    /// What [`load_active`](Self::load_active) takes of the active
+    /// region's class (`active`, formatted) and its partner's (`partner`);
+    /// if the active header fits, the store takes its id and generation
+    /// (and caches its seal: the replay reads it there).
     #[inline(never)]
-    pub(super) async fn load_active(
+    pub(super) fn loading(
         &mut self,
         active: &RegionClass,
-        partner_class: &RegionClass,
-    ) -> Result<bool, R::Error> {
+        partner: &RegionClass,
+    ) -> Result<Loading, R::Error> {
         let RegionClass::Formatted {
             header,
             switching,
@@ -620,31 +701,66 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         };
         let geo = self.pair.active().geo;
         let cfg = self.config;
-        if header.region_size != geo.size
-            || u32::from(header.write_unit) != geo.write_unit
-            || header.erase_unit != geo.erase_unit
-            || header.max_key_len != cfg.max_key_len
-            || header.max_value_len != cfg.max_value_len
-            || header.high_water_bp != cfg.high_water_bp
-            || header.max_fill_bp != cfg.max_fill_bp
-        {
+        let fits = header.region_size == geo.size
+            && u32::from(header.write_unit) == geo.write_unit
+            && header.erase_unit == geo.erase_unit
+            && header.max_key_len == cfg.max_key_len
+            && header.max_value_len == cfg.max_value_len
+            && header.high_water_bp == cfg.high_water_bp
+            && header.max_fill_bp == cfg.max_fill_bp;
+        let next = next_generation(header.generation);
+        let partner_next = matches!(
+            *partner,
+            RegionClass::Formatted { header: p, commit: pc, .. }
+                if p.store_id == header.store_id
+                    && Some(p.generation) == next
+                    && !pc.is_valid()
+        );
+        if fits {
+            self.store_id = header.store_id;
+            self.generation = header.generation;
+            self.cache_seal();
+        }
+        Ok(Loading {
+            data_end: match commit {
+                MarkerState::Valid(d) => Some(d),
+                _ => None,
+            },
+            fits,
+            switching: switching.is_set(),
+            partner_empty: matches!(partner, RegionClass::Empty),
+            partner_next,
+        })
+    }
+
+    /// Replays the active region (what [`loading`](Self::loading) took of
+    /// its class and its partner's) and sets up the partner's erase state.
+    /// Returns whether the active log says erase ahead is erasing the
+    /// partner (an erased record for its size with units pending).
+    #[inline(never)]
+    pub(super) async fn load_active(&mut self, l: Loading) -> Result<bool, R::Error> {
+        if !l.fits {
             return Err(Error::ConfigMismatch);
         }
-        self.store_id = header.store_id;
-        self.generation = header.generation;
-        self.cache_seal();
-        let MarkerState::Valid(data_end) = commit else {
+        let geo = self.pair.active().geo;
+        let Some(data_end) = l.data_end else {
             return Err(bug!());
         };
-        let seal = self.seal();
         let limits = self.limits();
-        let (index, damage, j) = (&mut self.index, &mut self.damage, self.pair.active_mut());
+        // The seal cached by `loading`, by reference: no copy of it in this
+        // frame, under the replay.
+        debug_assert!(self.sealed.0 == self.seal());
+        let (seal, index, damage, j) = (
+            &self.sealed.0,
+            &mut self.index,
+            &mut self.damage,
+            self.pair.active_mut(),
+        );
         let scratch = self.scratch.as_mut();
         let mut sink = IndexSink {
             index,
             damage,
             limits,
-            write_unit: geo.write_unit,
             tally: Tally::default(),
             overflow: false,
             erased: None,
@@ -679,7 +795,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // A switch erased everything pending in its target; a first format
         // programs region A as it read.
         active.set_erased_past_use(gen >= 2 && !self.salvaged);
-        let next = next_generation(gen);
         let in_order = self.pair.active().region.persists_in_order();
         let max_record = self
             .config
@@ -688,36 +803,30 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let partner = self.pair.inactive_mut();
         let said = erased.filter(|&(_, size)| size == partner.size());
         let erasing = matches!(said, Some((p, _)) if p > 0);
-        match (said, *partner_class) {
+        match said {
             // A switch out of the active region was cut after the log said
             // the partner was erased in full: since then only that switch
             // wrote it, from its start (FORMAT.md §7.4). What reads erased
             // past it (and one largest record) stays erased; the units past
             // the pending ones are read again before the next switch uses
             // them.
-            (Some((0, _)), RegionClass::Formatted { header, commit, .. })
-                if switching.is_set()
-                    && in_order
-                    && header.store_id == self.store_id
-                    && Some(header.generation) == next
-                    && !commit.is_valid() =>
-            {
+            Some((0, _)) if l.switching && in_order && l.partner_next => {
                 let units = partner.programmed_units(max_record).await?;
                 partner.set_pending(units);
                 partner.set_pending_from_log();
             }
             // A switch out of the active region began: the partner may hold
             // any part of it.
-            _ if switching.is_set() => partner.set_all_pending(),
-            (Some((p, _)), _) => {
+            _ if l.switching => partner.set_all_pending(),
+            Some((p, _)) => {
                 partner.set_pending(p);
                 partner.set_pending_recorded();
                 partner.set_pending_from_log();
             }
-            (None, RegionClass::Empty) => partner.set_read_empty(),
+            None if l.partner_empty => partner.set_read_empty(),
             // After a reboot nothing else says which units past the
             // partner's log were reliably erased: all of it.
-            (None, _) => partner.set_all_pending(),
+            None => partner.set_all_pending(),
         }
         Ok(erasing)
     }

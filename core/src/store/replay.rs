@@ -8,7 +8,6 @@ pub(super) struct IndexSink<'a, I: Index> {
     pub(super) index: &'a mut I,
     pub(super) damage: &'a mut DamageList,
     pub(super) limits: Limits,
-    pub(super) write_unit: u32,
     /// The records the index points at (damage entries are added after).
     pub(super) tally: Tally,
     /// A key found no room in the index (the replay goes on, so that damage
@@ -24,8 +23,10 @@ pub(super) struct IndexSink<'a, I: Index> {
 }
 
 impl<I: Index> IndexSink<'_, I> {
-    fn count(&mut self, h: &RecordHeader, add: bool) {
-        self.tally.count_header(h, self.write_unit, add);
+    /// Counts (`add`) or uncounts the record with header `h` in a region of
+    /// write unit `w` (the journal's: not kept here, to keep the sink small).
+    fn count(&mut self, h: &RecordHeader, w: u32, add: bool) {
+        self.tally.count_header(h, w, add);
     }
     /// Reserves the index for the records a switch copied, once the walk
     /// is 1/16 of the way through them: their number is estimated from the
@@ -84,10 +85,10 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         }
         let keep = h.kind != Kind::Delete || self.damage.touches(h.hash);
         if let Some(oh) = old {
-            self.count(&oh, false);
+            self.count(&oh, j.geo.write_unit, false);
         }
         if keep {
-            self.count(h, true);
+            self.count(h, j.geo.write_unit, true);
         }
         match (pos, keep) {
             (Some(p), true) => self.index.set_offset(p, off),

@@ -53,7 +53,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 };
                 self.pair.set_active_a(!x_is_a);
                 self.salvaged = true;
-                return self.load_active(&class, &cx).await.map(|_| ());
+                let loading = self.loading(&class, &cx)?;
+                return self.load_active(loading).await.map(|_| ());
             }
         }
         // Else the newest committed region there is, flagged as possibly old.
@@ -67,7 +68,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.pair.set_active_a(use_a);
             self.salvaged = true;
             let (active, partner) = if use_a { (ca, cb) } else { (cb, ca) };
-            return self.load_active(&active, &partner).await.map(|_| ());
+            let loading = self.loading(&active, &partner)?;
+            return self.load_active(loading).await.map(|_| ());
         }
         // No commit anywhere (e.g. the only formatted region's commit was
         // damaged): the newest formatted region of ours, read as if its
@@ -93,6 +95,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             *commit = MarkerState::Valid(d);
         }
         self.salvaged = true;
-        self.load_active(&active, &partner).await.map(|_| ())
+        let loading = self.loading(&active, &partner)?;
+        self.load_active(loading).await.map(|_| ())
     }
 }
