@@ -524,6 +524,26 @@ impl<R: Region> Journal<R> {
         Ok(checked_slot(&b[..n], off, self.geo, max_key, max_value))
     }
 
+    /// The record at `off` read in place, on a region that lends its bytes,
+    /// if its header is valid: that header, whether the record is intact and
+    /// its key hash — what [`slot`](Self::slot) and [`verify`](Self::verify)
+    /// find there, in one call. `None` on any other region or slot (the
+    /// caller then takes those paths).
+    #[inline]
+    pub(crate) fn lent_record(
+        &self,
+        off: u32,
+        max_key: u32,
+        max_value: u32,
+        seal: SealState,
+    ) -> Option<(RecordHeader, bool, u32)> {
+        let bytes = self.region.lend()?;
+        let h = lent_header(bytes, off, self.geo, max_key, max_value)?;
+        // The header says the record ends inside the region.
+        let (intact, key_hash) = record::verify_hashing(bytes.get(off as usize..)?, &h, seal);
+        Some((h, intact, key_hash))
+    }
+
     /// Streams the record at `off` through its check, from the state of the
     /// region's seal. Returns whether it is intact and the CRC-32C of its key
     /// (the index hash).
@@ -822,7 +842,7 @@ fn lent_header(
 ) -> Option<RecordHeader> {
     let start = off as usize;
     let end = core::cmp::min(off.saturating_add(LONG_HEADER_LEN), geo.size) as usize;
-    match record::decode_header(bytes.get(start..end)?, max_key, max_value) {
+    match record::decode_header_inline(bytes.get(start..end)?, max_key, max_value) {
         Slot::Header(h) => {
             let rec_end = h
                 .stored_len(geo.write_unit)
