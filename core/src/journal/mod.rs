@@ -664,20 +664,8 @@ impl<R: Region> Journal<R> {
         w: &Window<'_>,
     ) -> Result<Option<RecordHeader>, R::Error> {
         let (max_key, max_value) = (limits.max_key, limits.max_value);
-        if let Some(bytes) = self.region.lend() {
-            // In place: the old header and both keys, no copies.
-            let oh = match lent_header(bytes, old, self.geo, max_key, max_value) {
-                Some(oh) => oh,
-                None => return Err(Error::Corrupted),
-            };
-            let key = |at: u32, h: &RecordHeader| {
-                let k = at as usize + h.header_len() as usize;
-                bytes.get(k..k + h.key_len as usize)
-            };
-            return Ok(match (key(old, &oh), key(new, h)) {
-                (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
-                _ => None,
-            });
+        if let Some(same) = self.lent_same_key(old, new, h, limits) {
+            return same;
         }
         // The replay checked the new record in `w` (a record always fits in
         // the scratch buffer: two of the largest).
@@ -708,6 +696,35 @@ impl<R: Region> Journal<R> {
         // A long header or key.
         let oh = self.header_at(old, max_key, max_value).await?;
         Ok(self.key_eq(old, &oh, key).await?.then_some(oh))
+    }
+
+    /// [`same_key`](Self::same_key) in place, on a region that lends its
+    /// bytes (the old header and both keys, no copies); `None` on any other
+    /// region. Inline, so that the replay's index update on such a region
+    /// makes no call for it.
+    #[inline(always)]
+    pub(crate) fn lent_same_key(
+        &self,
+        old: u32,
+        new: u32,
+        h: &RecordHeader,
+        limits: crate::format::Limits,
+    ) -> Option<Result<Option<RecordHeader>, R::Error>> {
+        let bytes = self.region.lend()?;
+        let Some(oh) = lent_header(bytes, old, self.geo, limits.max_key, limits.max_value) else {
+            return Some(Err(Error::Corrupted));
+        };
+        if oh.key_len != h.key_len {
+            return Some(Ok(None));
+        }
+        let key = |at: u32, h: &RecordHeader| {
+            let k = at as usize + h.header_len() as usize;
+            bytes.get(k..k + h.key_len as usize)
+        };
+        Some(Ok(match (key(old, &oh), key(new, h)) {
+            (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
+            _ => None,
+        }))
     }
 
     /// Reads the header of a record the index points at (known valid).
@@ -832,7 +849,7 @@ fn checked_slot(b: &[u8], off: u32, geo: Geometry, max_key: u32, max_value: u32)
 
 /// The valid header of the record at `off` in a region's lent bytes, whose
 /// record ends inside the region (as [`Journal::slot`] decodes it).
-#[inline]
+#[inline(always)]
 fn lent_header(
     bytes: &[u8],
     off: u32,

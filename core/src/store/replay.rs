@@ -76,7 +76,12 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         let mut pos = None;
         let mut cursor = 0;
         while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
+            // In place, without a call, on a region that lends its bytes.
+            let same = match j.lent_same_key(o, off, h, limits) {
+                Some(same) => same?,
+                None => j.same_key(o, off, h, limits, w).await?,
+            };
+            if let Some(oh) = same {
                 old = Some(oh);
                 pos = Some(p);
                 break;
