@@ -98,7 +98,8 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
             (Some(p), true) => self.index.set_offset(p, off),
             (Some(p), false) => self.index.remove(p),
             (None, true) => {
-                if self.index.insert(key_hash, off).is_err() {
+                // Where the probe for the key stopped: a table may insert there.
+                if self.index.insert_after_miss(key_hash, off, cursor).is_err() {
                     self.overflow = true;
                 }
             }
