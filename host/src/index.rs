@@ -136,7 +136,7 @@ impl Index for VecIndex {
             if off == FREE {
                 // Done; past `n`, the cursor keeps where the probe stopped
                 // (`insert_after_miss`).
-                *cursor = n + *cursor;
+                *cursor += n;
                 return None;
             }
             if h == hash {
