@@ -61,6 +61,19 @@ pub trait Index {
     }
     /// Adds an entry; the caller has checked that the key has none.
     fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull>;
+    /// [`insert`](Self::insert) right after [`next_match`](Self::next_match)
+    /// for `hash` returned `None` with `cursor`, the index unchanged since: a
+    /// table whose `next_match` leaves in `cursor` where its probe stopped
+    /// may put the entry there without probing again. The default inserts.
+    fn insert_after_miss(
+        &mut self,
+        hash: u32,
+        offset: u32,
+        cursor: usize,
+    ) -> Result<(), IndexFull> {
+        let _ = cursor;
+        self.insert(hash, offset)
+    }
     /// Removes the entry at `pos`.
     fn remove(&mut self, pos: usize);
 }
@@ -120,6 +133,15 @@ impl<I: Index + ?Sized> Index for &mut I {
     }
     fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull> {
         (**self).insert(hash, offset)
+    }
+    #[inline]
+    fn insert_after_miss(
+        &mut self,
+        hash: u32,
+        offset: u32,
+        cursor: usize,
+    ) -> Result<(), IndexFull> {
+        (**self).insert_after_miss(hash, offset, cursor)
     }
     fn remove(&mut self, pos: usize) {
         (**self).remove(pos)

@@ -134,7 +134,9 @@ impl Index for VecIndex {
             *cursor += 1;
             let [h, off] = self.slots[pos];
             if off == FREE {
-                *cursor = n;
+                // Done; past `n`, the cursor keeps where the probe stopped
+                // (`insert_after_miss`).
+                *cursor += n;
                 return None;
             }
             if h == hash {
@@ -175,6 +177,29 @@ impl Index for VecIndex {
         }
         self.len += 1;
         Ok(())
+    }
+    #[inline]
+    fn insert_after_miss(
+        &mut self,
+        hash: u32,
+        offset: u32,
+        cursor: usize,
+    ) -> Result<(), IndexFull> {
+        // `next_match` stopped at a free position, step `cursor - n - 1`
+        // from home: the first free one from home, where `put` would probe
+        // to. Only if the table has not grown since (its size is in the
+        // cursor) and does not grow now.
+        let n = self.slots.len();
+        let step = cursor.wrapping_sub(n + 1);
+        if step < n && (self.len + 1) * 8 <= n * 7 {
+            let pos = (probe::home(hash, n) + step) & (n - 1);
+            if let Some(slot) = self.slots.get_mut(pos).filter(|s| s[1] == FREE) {
+                *slot = [hash, offset];
+                self.len += 1;
+                return Ok(());
+            }
+        }
+        self.insert(hash, offset)
     }
     fn remove(&mut self, pos: usize) {
         if self.entry(pos).is_none() {
@@ -277,6 +302,48 @@ mod tests {
                 assert!(found, "step {step}: ({h}, {o}) unreachable");
             }
         }
+    }
+
+    #[test]
+    fn insert_after_miss_places_entries_as_insert_does() {
+        // Few hashes (long runs that wrap around the table's end), removals
+        // between, growth on the way: the table after each insert-after-miss
+        // equals the one `insert` builds from the same operations.
+        let (mut a, mut b) = (VecIndex::new(), VecIndex::new());
+        let mut x = 0x9E37_79B9u32;
+        for step in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let hash = x % 7;
+            if x & 0x300 != 0 || a.is_empty() {
+                let mut cursor = 0;
+                while a.next_match(hash, &mut cursor).is_some() {}
+                a.insert_after_miss(hash, step, cursor).unwrap();
+                b.insert(hash, step).unwrap();
+            } else {
+                let pos = (x as usize >> 10) % a.positions();
+                let pos = (pos..a.positions())
+                    .chain(0..pos)
+                    .find(|&p| a.entry(p).is_some())
+                    .unwrap();
+                a.remove(pos);
+                b.remove(pos);
+            }
+            assert_eq!(a.slots, b.slots, "step {step}");
+            assert_eq!(a.len(), b.len());
+        }
+        // A cursor that does not say where a probe stopped: a plain insert.
+        let mut c = VecIndex::new();
+        c.insert_after_miss(5, 1, 0).unwrap();
+        c.insert_after_miss(5, 2, usize::MAX).unwrap();
+        c.insert_after_miss(5, 3, 3).unwrap();
+        let mut cursor = 0;
+        let mut offs = Vec::new();
+        while let Some((_, o)) = c.next_match(5, &mut cursor) {
+            offs.push(o);
+        }
+        assert_eq!(offs, [1, 2, 3]);
     }
 
     #[test]

@@ -361,7 +361,7 @@ pub(crate) fn decode_header_inline(b: &[u8], max_key: u32, max_value: u32) -> Sl
         }
     } else {
         let word = w as u32;
-        if CRC8.checksum(&word.to_le_bytes()) != (w >> 32) as u8 {
+        if super::checks::crc8_word(word) != (w >> 32) as u8 {
             return Slot::Invalid;
         }
         RecordHeader {

@@ -544,6 +544,26 @@ impl<R: Region> Journal<R> {
         Ok(checked_slot(&b[..n], off, self.geo, max_key, max_value))
     }
 
+    /// The record at `off` read in place, on a region that lends its bytes,
+    /// if its header is valid: that header, whether the record is intact and
+    /// its key hash — what [`slot`](Self::slot) and [`verify`](Self::verify)
+    /// find there, in one call. `None` on any other region or slot (the
+    /// caller then takes those paths).
+    #[inline]
+    pub(crate) fn lent_record(
+        &self,
+        off: u32,
+        max_key: u32,
+        max_value: u32,
+        seal: SealState,
+    ) -> Option<(RecordHeader, bool, u32)> {
+        let bytes = self.region.lend()?;
+        let h = lent_header(bytes, off, self.geo, max_key, max_value)?;
+        // The header says the record ends inside the region.
+        let (intact, key_hash) = record::verify_hashing(bytes.get(off as usize..)?, &h, seal);
+        Some((h, intact, key_hash))
+    }
+
     /// Streams the record at `off` through its check, from the state of the
     /// region's seal. Returns whether it is intact and the CRC-32C of its key
     /// (the index hash).
@@ -664,20 +684,8 @@ impl<R: Region> Journal<R> {
         w: &Window<'_>,
     ) -> Result<Option<RecordHeader>, R::Error> {
         let (max_key, max_value) = (limits.max_key, limits.max_value);
-        if let Some(bytes) = self.region.lend() {
-            // In place: the old header and both keys, no copies.
-            let oh = match lent_header(bytes, old, self.geo, max_key, max_value) {
-                Some(oh) => oh,
-                None => return Err(Error::Corrupted),
-            };
-            let key = |at: u32, h: &RecordHeader| {
-                let k = at as usize + h.header_len() as usize;
-                bytes.get(k..k + h.key_len as usize)
-            };
-            return Ok(match (key(old, &oh), key(new, h)) {
-                (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
-                _ => None,
-            });
+        if let Some(same) = self.lent_same_key(old, new, h, limits) {
+            return same;
         }
         // The replay checked the new record in `w` (a record always fits in
         // the scratch buffer: two of the largest).
@@ -708,6 +716,35 @@ impl<R: Region> Journal<R> {
         // A long header or key.
         let oh = self.header_at(old, max_key, max_value).await?;
         Ok(self.key_eq(old, &oh, key).await?.then_some(oh))
+    }
+
+    /// [`same_key`](Self::same_key) in place, on a region that lends its
+    /// bytes (the old header and both keys, no copies); `None` on any other
+    /// region. Inline, so that the replay's index update on such a region
+    /// makes no call for it.
+    #[inline(always)]
+    pub(crate) fn lent_same_key(
+        &self,
+        old: u32,
+        new: u32,
+        h: &RecordHeader,
+        limits: crate::format::Limits,
+    ) -> Option<Result<Option<RecordHeader>, R::Error>> {
+        let bytes = self.region.lend()?;
+        let Some(oh) = lent_header(bytes, old, self.geo, limits.max_key, limits.max_value) else {
+            return Some(Err(Error::Corrupted));
+        };
+        if oh.key_len != h.key_len {
+            return Some(Ok(None));
+        }
+        let key = |at: u32, h: &RecordHeader| {
+            let k = at as usize + h.header_len() as usize;
+            bytes.get(k..k + h.key_len as usize)
+        };
+        Some(Ok(match (key(old, &oh), key(new, h)) {
+            (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
+            _ => None,
+        }))
     }
 
     /// Reads the header of a record the index points at (known valid).
@@ -832,7 +869,7 @@ fn checked_slot(b: &[u8], off: u32, geo: Geometry, max_key: u32, max_value: u32)
 
 /// The valid header of the record at `off` in a region's lent bytes, whose
 /// record ends inside the region (as [`Journal::slot`] decodes it).
-#[inline]
+#[inline(always)]
 fn lent_header(
     bytes: &[u8],
     off: u32,
@@ -842,7 +879,7 @@ fn lent_header(
 ) -> Option<RecordHeader> {
     let start = off as usize;
     let end = core::cmp::min(off.saturating_add(LONG_HEADER_LEN), geo.size) as usize;
-    match record::decode_header(bytes.get(start..end)?, max_key, max_value) {
+    match record::decode_header_inline(bytes.get(start..end)?, max_key, max_value) {
         Slot::Header(h) => {
             let rec_end = h
                 .stored_len(geo.write_unit)

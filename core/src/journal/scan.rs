@@ -182,9 +182,16 @@ async fn walk<R: Region, S: Sink<R>>(
             s.clean = true;
             return Ok(s);
         }
-        let slot = j
-            .slot_in(&mut win, pos, limits.max_key, limits.max_value)
-            .await?;
+        // In place on a region that lends its bytes: the header and the
+        // record check in one call.
+        let lent = j.lent_record(pos, limits.max_key, limits.max_value, sealed);
+        let slot = match lent {
+            Some((h, ..)) => Slot::Header(h),
+            None => {
+                j.slot_in(&mut win, pos, limits.max_key, limits.max_value)
+                    .await?
+            }
+        };
         let h = match slot {
             Slot::Erased if j.clean_past(pos, max_record, win.from(pos)).await? => {
                 s.stop = pos;
@@ -232,7 +239,10 @@ async fn walk<R: Region, S: Sink<R>>(
             Slot::Header(h) => h,
         };
         let len = h.stored_len(w).ok_or_else(|| bug!())?;
-        let (intact, key_hash) = j.verify_in(&mut win, pos, &h, sealed).await?;
+        let (intact, key_hash) = match lent {
+            Some((_, intact, key_hash)) => (intact, key_hash),
+            None => j.verify_in(&mut win, pos, &h, sealed).await?,
+        };
         let formed = intact && well_formed(j, &win, pos, &h, limits).await?;
         if !formed {
             // An intact record breaking its kind's rules was never written:

@@ -77,7 +77,12 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         let mut pos = None;
         let mut cursor = 0;
         while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
+            // In place, without a call, on a region that lends its bytes.
+            let same = match j.lent_same_key(o, off, h, limits) {
+                Some(same) => same?,
+                None => j.same_key(o, off, h, limits, w).await?,
+            };
+            if let Some(oh) = same {
                 old = Some(oh);
                 pos = Some(p);
                 break;
@@ -94,7 +99,8 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
             (Some(p), true) => self.index.set_offset(p, off),
             (Some(p), false) => self.index.remove(p),
             (None, true) => {
-                if self.index.insert(key_hash, off).is_err() {
+                // Where the probe for the key stopped: a table may insert there.
+                if self.index.insert_after_miss(key_hash, off, cursor).is_err() {
                     self.overflow = true;
                 }
             }
