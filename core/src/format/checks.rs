@@ -367,6 +367,30 @@ pub(crate) static CRC16: Crc<u16, HeaderLanes> = Crc::<u16, HeaderLanes>::new(&C
 /// CRC-8/AUTOSAR: short header check.
 pub(crate) static CRC8: Crc<u8, HeaderLanes> = Crc::<u8, HeaderLanes>::new(&CRC_8_AUTOSAR);
 
+/// [`CRC8`] of a short header's first four bytes (`word`, little-endian),
+/// for the read path: with `crc-tables`, four lookups in [`CRC8`]'s own
+/// table, inline, without the `crc` crate's per-call handling of the
+/// algorithm's parameters (CRC-8/AUTOSAR: not reflected, so each step is
+/// one lookup); the same result.
+#[inline]
+pub(crate) fn crc8_word(word: u32) -> u8 {
+    #[cfg(feature = "crc-tables")]
+    {
+        const _: () = assert!(CRC_8_AUTOSAR.width == 8 && !CRC_8_AUTOSAR.refin);
+        const _: () = assert!(!CRC_8_AUTOSAR.refout);
+        let t = &CRC8.table()[0];
+        let [a, b, c, d] = word.to_le_bytes();
+        let r = t[(CRC_8_AUTOSAR.init ^ a) as usize];
+        let r = t[(r ^ b) as usize];
+        let r = t[(r ^ c) as usize];
+        t[(r ^ d) as usize] ^ CRC_8_AUTOSAR.xorout
+    }
+    #[cfg(not(feature = "crc-tables"))]
+    {
+        CRC8.checksum(&word.to_le_bytes())
+    }
+}
+
 /// The 32-bit key hash the index uses: CRC-32C of the key.
 #[inline]
 pub fn key_hash(key: &[u8]) -> u32 {
@@ -469,6 +493,18 @@ mod tests {
             let mut d = Crc32cDigest::resume(CRC32C.checksum(&data[..len / 3]));
             d.update(&data[len / 3..len]);
             assert_eq!(d.finalize(), want, "len {len} in two pieces");
+        }
+    }
+
+    #[test]
+    fn crc8_word_is_crc8_of_the_word() {
+        let mut w = 0x0123_4567u32;
+        for i in 0..10_000u32 {
+            assert_eq!(crc8_word(w), CRC8.checksum(&w.to_le_bytes()), "{w:#x}");
+            w = w.wrapping_mul(0x9E37_79B9).wrapping_add(i) ^ (w >> 13);
+        }
+        for w in [0, u32::MAX, 1, 0x8000_0000, 0x3132_3334] {
+            assert_eq!(crc8_word(w), CRC8.checksum(&w.to_le_bytes()), "{w:#x}");
         }
     }
 

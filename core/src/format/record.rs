@@ -483,6 +483,88 @@ const fn short_piece(len: usize) -> bool {
     super::checks::fed(len)
 }
 
+/// [`short_hit`]'s answer: the record is a value or a deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hit<'a> {
+    /// A set of this value (borrowed from the record).
+    Set(&'a [u8]),
+    /// A deletion.
+    Delete,
+}
+
+/// The common case of a keyed read, in one pass over the record's first
+/// word: `rec` (the record's first byte to the end of the mapped region)
+/// holds a short-header set or deletion of `key` (whose CRC-32C is
+/// `key_hash`) that decodes as [`decode_header`] decodes it (header check,
+/// lengths within `max_key` and `max_value`, the record inside `rec`) and
+/// whose record check holds, every covered byte checked as
+/// [`verify_known_key`] checks them. `None` for anything else (a long
+/// header, another kind, another key, a damaged header or record): not an
+/// answer, but the caller's cue to decode the record the general way.
+#[inline]
+pub(crate) fn short_hit<'a>(
+    rec: &'a [u8],
+    key: &[u8],
+    key_hash: u32,
+    state: SealState,
+    max_key: u32,
+    max_value: u32,
+) -> Option<Hit<'a>> {
+    let w = u64::from_le_bytes(*rec.first_chunk::<8>()?);
+    let word = w as u32;
+    // Kind and form in the low 5 bits: a short set (1) or deletion (2).
+    let set = match word & 0x1F {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let key_len = (word >> 5) & 0x3F;
+    let value_len = (word >> 11) & 0x1FFF;
+    // As `decode_header`: system values may pass a small value limit.
+    let max_value = if max_value < SYSTEM_VALUE_MAX {
+        SYSTEM_VALUE_MAX
+    } else {
+        max_value
+    };
+    if key_len as usize != key.len() || key_len > max_key || value_len > max_value {
+        return None;
+    }
+    if super::checks::crc8_word(word) != (w >> 32) as u8 {
+        return None;
+    }
+    let end = SHORT_HEADER_LEN as usize + key.len() + value_len as usize;
+    let body = rec.get(SHORT_HEADER_LEN as usize..end)?;
+    let (stored_key, value) = body.split_at(key.len());
+    if !super::same_bytes(stored_key, key) {
+        return None;
+    }
+    let covered = rec.first_chunk::<5>()?;
+    #[cfg(feature = "fast-crc")]
+    let crc = if short_piece(key.len()) {
+        // As in `verify_known_key`: the key's share from `key_hash`.
+        let start = super::checks::feed5(!state.0, covered);
+        let after_key = !key_hash ^ super::checks::zeros(!start, key.len());
+        super::checks::append(!after_key, value)
+    } else {
+        let mut c = RecordCheck::sealed(state, false);
+        c.update(covered);
+        c.update(body);
+        c.finalize()
+    };
+    #[cfg(not(feature = "fast-crc"))]
+    let crc = {
+        let _ = key_hash;
+        let mut c = RecordCheck::sealed(state, false);
+        c.update(covered);
+        c.update(body);
+        c.finalize()
+    };
+    if crc & SHORT_CHECK_MASK != (w >> 40) as u32 {
+        return None;
+    }
+    Some(if set { Hit::Set(value) } else { Hit::Delete })
+}
+
 /// Value of a batch begin record: count, inner length.
 pub fn batch_begin_value(count: u32, inner_len: u32) -> [u8; 8] {
     let mut v = [0u8; 8];
