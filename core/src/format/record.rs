@@ -501,7 +501,7 @@ pub(crate) enum Hit<'a> {
 /// [`verify_known_key`] checks them. `None` for anything else (a long
 /// header, another kind, another key, a damaged header or record): not an
 /// answer, but the caller's cue to decode the record the general way.
-#[inline]
+#[inline(always)]
 pub(crate) fn short_hit<'a>(
     rec: &'a [u8],
     key: &[u8],
