@@ -199,6 +199,16 @@ pub(crate) fn append(crc: u32, bytes: &[u8]) -> u32 {
     !feed(!crc, bytes)
 }
 
+/// Whether [`feed`] is the CPU's `crc32` instruction inline (`hw-crc` built
+/// with SSE4.2): a key's bytes then cost no more than [`zeros`] over them,
+/// so a record's key and value are best fed in one pass.
+#[cfg(feature = "fast-crc")]
+pub(crate) const FEED_IS_INSTRUCTION: bool = cfg!(all(
+    feature = "hw-crc",
+    target_arch = "x86_64",
+    target_feature = "sse4.2"
+));
+
 /// Whether [`append`] feeds a piece of `len` bytes to [`feed`] (else, with
 /// `hw-crc`, to the `crc32c` crate).
 #[cfg(feature = "fast-crc")]
@@ -227,7 +237,7 @@ mod hw {
 
     /// Feeds `bytes` to a raw CRC-32C register: 8 bytes a step, then 4, 2
     /// and 1.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn feed(r: u32, mut bytes: &[u8]) -> u32 {
         let mut w = u64::from(r);
         while let Some((c, rest)) = bytes.split_first_chunk::<8>() {

@@ -540,7 +540,10 @@ pub(crate) fn short_hit<'a>(
     }
     let covered = rec.first_chunk::<5>()?;
     #[cfg(feature = "fast-crc")]
-    let crc = if short_piece(key.len()) {
+    let crc = if super::checks::FEED_IS_INSTRUCTION {
+        // Key and value in one pass (`key_hash` is not needed).
+        super::checks::append(!super::checks::feed5(!state.0, covered), body)
+    } else if short_piece(key.len()) {
         // As in `verify_known_key`: the key's share from `key_hash`.
         let start = super::checks::feed5(!state.0, covered);
         let after_key = !key_hash ^ super::checks::zeros(!start, key.len());
