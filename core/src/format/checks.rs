@@ -144,7 +144,7 @@ pub(crate) fn feed(mut r: u32, mut bytes: &[u8]) -> u32 {
     feature = "fast-crc",
     not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2"))
 ))]
-#[inline]
+#[inline(always)]
 pub(crate) fn feed5(r: u32, b: &[u8; 5]) -> u32 {
     let t = LANES;
     let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) ^ r;
@@ -164,7 +164,7 @@ pub(crate) fn feed5(r: u32, b: &[u8; 5]) -> u32 {
     feature = "fast-crc",
     not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2"))
 ))]
-#[inline]
+#[inline(always)]
 pub(crate) fn zeros(mut r: u32, mut n: usize) -> u32 {
     let t = LANES;
     let step = |r: u32, k: usize| {
@@ -382,7 +382,7 @@ pub(crate) static CRC8: Crc<u8, HeaderLanes> = Crc::<u8, HeaderLanes>::new(&CRC_
 /// table, inline, without the `crc` crate's per-call handling of the
 /// algorithm's parameters (CRC-8/AUTOSAR: not reflected, so each step is
 /// one lookup); the same result.
-#[inline]
+#[inline(always)]
 pub(crate) fn crc8_word(word: u32) -> u8 {
     #[cfg(feature = "crc-tables")]
     {

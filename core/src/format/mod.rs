@@ -159,7 +159,7 @@ pub(crate) struct Limits {
 
 /// `a == b` for the short keys a lookup compares: 8 bytes a step as words
 /// rather than a `memcmp` call.
-#[inline]
+#[inline(always)]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -219,43 +219,89 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
+        let mut cursor = 0;
+        let Some((_, off)) = self.index.next_match(hash, &mut cursor) else {
+            // No entry with this hash.
+            return if self.damage_covers(short_hash(hash), None) {
+                Err(Error::Corrupted)
+            } else {
+                Ok(None)
+            };
+        };
+        // The common case, decoded, compared and checked in one pass: the
+        // first entry with this hash names an intact short record of this
+        // key. Anything else (a record of another key, a long or damaged
+        // one, a switch under way) goes the general way, from the first
+        // entry: `get_ref_checked`, which answers every case alike.
+        let (j, at, in_target) = self.pair.at(off);
+        if !in_target {
+            let limits = self.limits();
+            let rec = j.region.as_bytes().get(at as usize..).unwrap_or_default();
+            let hit = record::short_hit(
+                rec,
+                key,
+                hash,
+                self.seal_state(),
+                limits.max_key,
+                limits.max_value,
+            );
+            if let Some(hit) = hit {
+                // A damage entry may cover the key's newest record.
+                if self.damaged(short_hash(hash), off) {
+                    return Err(Error::Corrupted);
+                }
+                return Ok(match hit {
+                    record::Hit::Set(value) => Some(value),
+                    record::Hit::Delete => None,
+                });
+            }
+        }
+        self.get_ref_checked(key, hash)
+    }
+
+    /// [`get_ref`](Self::get_ref) of `key` (CRC-32C `hash`), every
+    /// candidate record decoded the general way. Out of line: hash
+    /// collisions, long records, damage and switches under way are rare.
+    #[inline(never)]
+    fn get_ref_checked(&self, key: &[u8], hash: u32) -> Result<Option<&[u8]>, R::Error> {
         let short = short_hash(hash);
         let limits = self.limits();
         let seal = self.seal_state();
+        let target_seal = self.copy.target_seal().map_or(seal, SealState::new);
         // As in `lookup_strict`: a same-hash entry that fails its check may
-        // be this key with damaged key bytes.
+        // be this key with damaged key bytes. The matching entry's header is
+        // decoded once, here.
         let mut suspect = false;
         let mut cursor = 0;
         while let Some((_, off)) = self.index.next_match(hash, &mut cursor) {
             let (j, at, in_target) = self.pair.at(off);
-            let seal = if in_target {
-                self.copy.target_seal().map_or(seal, SealState::new)
-            } else {
-                seal
+            let seal = if in_target { target_seal } else { seal };
+            let bytes = j.region.as_bytes();
+            // `mapped_header` checked that the record lies inside `bytes`.
+            let (Some(h), Some(rec)) = (mapped_header(bytes, at, limits), bytes.get(at as usize..))
+            else {
+                suspect = true;
+                continue;
             };
-            let rec = j.region.as_bytes().get(at as usize..).unwrap_or_default();
-            // The common case, decoded, compared and checked in one pass:
-            // an intact short record of this key. Anything else (or no
-            // answer) goes the general way, `mapped_candidate`.
-            let value =
-                match record::short_hit(rec, key, hash, seal, limits.max_key, limits.max_value) {
-                    Some(record::Hit::Set(value)) => Some(value),
-                    Some(record::Hit::Delete) => None,
-                    None => match mapped_candidate(rec, key, hash, seal, limits) {
-                        Candidate::Other { intact } => {
-                            suspect |= !intact;
-                            continue;
-                        }
-                        Candidate::Corrupted => return Err(Error::Corrupted),
-                        Candidate::Deleted => None,
-                        Candidate::Value(v) => Some(v),
-                    },
-                };
-            // A damage entry may cover the key's newest record.
-            return if self.damaged(short, off) {
-                Err(Error::Corrupted)
-            } else {
-                Ok(value)
+            if !crate::format::same_bytes(rec.get(h.key_range()).unwrap_or_default(), key) {
+                if !record::verify_sealed(rec, &h, seal) {
+                    suspect = true;
+                }
+                continue;
+            }
+            if self.damage_covers(short, Some(off)) {
+                return Err(Error::Corrupted);
+            }
+            // The stored key equals `key`, whose CRC-32C is `hash`. A
+            // deletion is checked like a value: a damaged one is
+            // `Corrupted` (as `get` answers), not "absent".
+            if !record::verify_known_key(rec, &h, seal, hash) {
+                return Err(Error::Corrupted);
+            }
+            return match h.kind {
+                Kind::Delete => Ok(None),
+                Kind::Set => rec.get(h.value_range()).map(Some).ok_or(Error::Corrupted),
+                _ => Err(Error::Corrupted),
             };
         }
         if suspect || self.damage_covers(short, None) {
@@ -267,7 +313,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// [`damage_covers`](Self::damage_covers) of the newest record at `off`,
     /// answered inline when no damage is known (the common case).
-    #[inline]
+    #[inline(always)]
     fn damaged(&self, short: u8, off: u32) -> bool {
         let quiet = self.damage.entries().is_empty() && self.copy.target_seal().is_none();
         !quiet && self.damage_covers(short, Some(off))
@@ -307,55 +353,6 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         });
         // Keys known only by a damage entry: one error each, at the end.
         entries.chain(self.damage_entries().map(|_| Err(Error::Corrupted)))
-    }
-}
-
-/// What the general path of [`Store::get_ref`] found at a candidate
-/// record (one the fast path, [`record::short_hit`], did not answer).
-enum Candidate<'a> {
-    /// Not this key (or no valid header); `intact`: whether its record
-    /// passes its check (if not, it may be this key with damaged key bytes).
-    Other { intact: bool },
-    /// This key, but its record fails its check or is of another kind.
-    Corrupted,
-    /// This key's deletion, checked.
-    Deleted,
-    /// This key's value, checked.
-    Value(&'a [u8]),
-}
-
-/// The general path of [`Store::get_ref`] for one candidate record: `rec`
-/// from the record's first byte to the end of the mapped region. Out of
-/// line: hash collisions, long records and damage are rare.
-#[inline(never)]
-fn mapped_candidate<'a>(
-    rec: &'a [u8],
-    key: &[u8],
-    hash: u32,
-    seal: SealState,
-    limits: Limits,
-) -> Candidate<'a> {
-    // `mapped_header` checks that the record lies inside `rec`.
-    let Some(h) = mapped_header(rec, 0, limits) else {
-        return Candidate::Other { intact: false };
-    };
-    if !crate::format::same_bytes(rec.get(h.key_range()).unwrap_or_default(), key) {
-        return Candidate::Other {
-            intact: record::verify_sealed(rec, &h, seal),
-        };
-    }
-    // The stored key equals `key`, whose CRC-32C is `hash`. A deletion is
-    // checked like a value: a damaged one is `Corrupted` (as `get`
-    // answers), not "absent".
-    if !record::verify_known_key(rec, &h, seal, hash) {
-        return Candidate::Corrupted;
-    }
-    match h.kind {
-        Kind::Delete => Candidate::Deleted,
-        Kind::Set => rec
-            .get(h.value_range())
-            .map_or(Candidate::Corrupted, Candidate::Value),
-        _ => Candidate::Corrupted,
     }
 }
 
