@@ -751,6 +751,97 @@ mod tests {
         }
     }
 
+    /// What `short_hit` must answer: the general decoding's answer for a
+    /// short set or deletion of `key` that passes its check, else `None`.
+    fn general_hit<'a>(
+        rec: &'a [u8],
+        key: &[u8],
+        state: SealState,
+        max_key: u32,
+        max_value: u32,
+    ) -> Option<Hit<'a>> {
+        let Slot::Header(h) = decode_header(rec, max_key, max_value) else {
+            return None;
+        };
+        let end = h.unaligned_len() as usize;
+        let keyed = matches!(h.kind, Kind::Set | Kind::Delete) && !h.long;
+        if !keyed || rec.len() < end || rec[h.key_range()] != *key {
+            return None;
+        }
+        if !verify_sealed(rec, &h, state) {
+            return None;
+        }
+        Some(match h.kind {
+            Kind::Set => Hit::Set(&rec[h.value_range()]),
+            _ => Hit::Delete,
+        })
+    }
+
+    #[test]
+    fn short_hit_answers_exactly_when_the_general_decoding_does() {
+        let state = SealState::new(SEAL);
+        let other = SealState::new(Seal {
+            generation: 8,
+            ..SEAL
+        });
+        let keys: std::vec::Vec<u8> = (0..70u8).map(|i| i.wrapping_mul(29) ^ 0x3C).collect();
+        let kinds = [
+            Kind::Set,
+            Kind::Delete,
+            Kind::BatchBegin,
+            Kind::Damaged,
+            Kind::Clear,
+        ];
+        let mut hits = 0;
+        for kind in kinds {
+            for key_len in [1usize, 5, 16, 47, 48, 63, 64] {
+                for value_len in [0usize, 1, 16, 100] {
+                    let key = &keys[..key_len];
+                    let value: std::vec::Vec<u8> = (0..value_len).map(|i| i as u8 ^ 0x96).collect();
+                    let (out, _) = enc(kind, key, &value, 4);
+                    let hash = super::super::key_hash(key);
+                    let end =
+                        header_len(key_len as u32, value_len as u32) as usize + key_len + value_len;
+                    let mut other_key = key.to_vec();
+                    other_key[key_len - 1] ^= 0x01;
+                    let ctx = (kind, key_len, value_len);
+                    let check = |rec: &[u8], k: &[u8], st: SealState, mk: u32, mv: u32| {
+                        let want = general_hit(rec, k, st, mk, mv);
+                        let h = super::super::key_hash(k);
+                        assert_eq!(short_hit(rec, k, h, st, mk, mv), want, "{ctx:?}");
+                        want.is_some()
+                    };
+                    let whole = check(&out[..end], key, state, 63, 4096);
+                    // The intact record of a short set or deletion is a hit.
+                    let expect = matches!(kind, Kind::Set | Kind::Delete) && key_len <= 63;
+                    assert_eq!(whole, expect, "{ctx:?}");
+                    hits += usize::from(whole);
+                    assert_eq!(
+                        short_hit(&out[..end], key, hash, state, 63, 4096).is_some(),
+                        expect
+                    );
+                    // Region end right after the record and one byte short.
+                    check(&out, key, state, 63, 4096);
+                    check(&out[..end - 1], key, state, 63, 4096);
+                    // Another key, a shorter key, another seal, lower limits.
+                    check(&out, &other_key, state, 63, 4096);
+                    check(&out, &key[..key_len - 1], state, 63, 4096);
+                    check(&out, key, other, 63, 4096);
+                    check(&out, key, state, key_len as u32 - 1, 4096);
+                    check(&out, key, state, 63, 0);
+                    // Every single bit flip: never a hit, like the general
+                    // decoding (a flip in the key is another key).
+                    for bit in 0..end * 8 {
+                        let mut c = out;
+                        c[bit / 8] ^= 1 << (bit % 8);
+                        assert!(!check(&c[..end], key, state, 63, 4096), "{ctx:?} {bit}");
+                    }
+                }
+            }
+        }
+        assert_eq!(hits, 2 * 6 * 4);
+    }
+
     #[test]
     fn other_generation_or_store_never_validates() {
         let (out, _) = enc(Kind::Set, b"temp", b"21.5", 4);
