@@ -144,7 +144,7 @@ pub(crate) fn feed(mut r: u32, mut bytes: &[u8]) -> u32 {
     feature = "fast-crc",
     not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2"))
 ))]
-#[inline]
+#[inline(always)]
 pub(crate) fn feed5(r: u32, b: &[u8; 5]) -> u32 {
     let t = LANES;
     let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) ^ r;
@@ -164,7 +164,7 @@ pub(crate) fn feed5(r: u32, b: &[u8; 5]) -> u32 {
     feature = "fast-crc",
     not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2"))
 ))]
-#[inline]
+#[inline(always)]
 pub(crate) fn zeros(mut r: u32, mut n: usize) -> u32 {
     let t = LANES;
     let step = |r: u32, k: usize| {
@@ -199,6 +199,16 @@ pub(crate) fn append(crc: u32, bytes: &[u8]) -> u32 {
     !feed(!crc, bytes)
 }
 
+/// Whether [`feed`] is the CPU's `crc32` instruction inline (`hw-crc` built
+/// with SSE4.2): a key's bytes then cost no more than [`zeros`] over them,
+/// so a record's key and value are best fed in one pass.
+#[cfg(feature = "fast-crc")]
+pub(crate) const FEED_IS_INSTRUCTION: bool = cfg!(all(
+    feature = "hw-crc",
+    target_arch = "x86_64",
+    target_feature = "sse4.2"
+));
+
 /// Whether [`append`] feeds a piece of `len` bytes to [`feed`] (else, with
 /// `hw-crc`, to the `crc32c` crate).
 #[cfg(feature = "fast-crc")]
@@ -227,7 +237,7 @@ mod hw {
 
     /// Feeds `bytes` to a raw CRC-32C register: 8 bytes a step, then 4, 2
     /// and 1.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn feed(r: u32, mut bytes: &[u8]) -> u32 {
         let mut w = u64::from(r);
         while let Some((c, rest)) = bytes.split_first_chunk::<8>() {
@@ -367,20 +377,23 @@ pub(crate) static CRC16: Crc<u16, HeaderLanes> = Crc::<u16, HeaderLanes>::new(&C
 /// CRC-8/AUTOSAR: short header check.
 pub(crate) static CRC8: Crc<u8, HeaderLanes> = Crc::<u8, HeaderLanes>::new(&CRC_8_AUTOSAR);
 
-/// [`CRC8`] of a short header's 4 checked bytes (`word`, little-endian):
-/// with `crc-tables`, four lookups in its table inline, without the `crc`
-/// crate's per-call set-up (on the path of every record a replay reads).
-#[inline]
+/// [`CRC8`] of a short header's first four bytes (`word`, little-endian),
+/// for the read path: with `crc-tables`, four lookups in [`CRC8`]'s own
+/// table, inline, without the `crc` crate's per-call handling of the
+/// algorithm's parameters (CRC-8/AUTOSAR: not reflected, so each step is
+/// one lookup); the same result.
+#[inline(always)]
 pub(crate) fn crc8_word(word: u32) -> u8 {
     #[cfg(feature = "crc-tables")]
     {
-        // CRC-8/AUTOSAR: not reflected, initial value and final XOR 0xFF.
+        const _: () = assert!(CRC_8_AUTOSAR.width == 8 && !CRC_8_AUTOSAR.refin);
+        const _: () = assert!(!CRC_8_AUTOSAR.refout);
         let t = &CRC8.table()[0];
-        let c = word
-            .to_le_bytes()
-            .iter()
-            .fold(0xFF, |c, &b| t[(c ^ b) as usize]);
-        c ^ 0xFF
+        let [a, b, c, d] = word.to_le_bytes();
+        let r = t[(CRC_8_AUTOSAR.init ^ a) as usize];
+        let r = t[(r ^ b) as usize];
+        let r = t[(r ^ c) as usize];
+        t[(r ^ d) as usize] ^ CRC_8_AUTOSAR.xorout
     }
     #[cfg(not(feature = "crc-tables"))]
     {
@@ -490,6 +503,18 @@ mod tests {
             let mut d = Crc32cDigest::resume(CRC32C.checksum(&data[..len / 3]));
             d.update(&data[len / 3..len]);
             assert_eq!(d.finalize(), want, "len {len} in two pieces");
+        }
+    }
+
+    #[test]
+    fn crc8_word_is_crc8_of_the_word() {
+        let mut w = 0x0123_4567u32;
+        for i in 0..10_000u32 {
+            assert_eq!(crc8_word(w), CRC8.checksum(&w.to_le_bytes()), "{w:#x}");
+            w = w.wrapping_mul(0x9E37_79B9).wrapping_add(i) ^ (w >> 13);
+        }
+        for w in [0, u32::MAX, 1, 0x8000_0000, 0x3132_3334] {
+            assert_eq!(crc8_word(w), CRC8.checksum(&w.to_le_bytes()), "{w:#x}");
         }
     }
 

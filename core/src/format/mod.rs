@@ -159,7 +159,11 @@ pub(crate) struct Limits {
 
 /// `a == b` for the short keys a lookup compares: 8 bytes a step as words
 /// rather than a `memcmp` call.
-#[inline]
+///
+/// Always inlined on hosts (`fast-crc`), into the mapped get's fast path;
+/// a plain `#[inline]` elsewhere (flash size).
+#[cfg_attr(feature = "fast-crc", inline(always))]
+#[cfg_attr(not(feature = "fast-crc"), inline)]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -483,6 +483,91 @@ const fn short_piece(len: usize) -> bool {
     super::checks::fed(len)
 }
 
+/// [`short_hit`]'s answer: the record is a value or a deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hit<'a> {
+    /// A set of this value (borrowed from the record).
+    Set(&'a [u8]),
+    /// A deletion.
+    Delete,
+}
+
+/// The common case of a keyed read, in one pass over the record's first
+/// word: `rec` (the record's first byte to the end of the mapped region)
+/// holds a short-header set or deletion of `key` (whose CRC-32C is
+/// `key_hash`) that decodes as [`decode_header`] decodes it (header check,
+/// lengths within `max_key` and `max_value`, the record inside `rec`) and
+/// whose record check holds, every covered byte checked as
+/// [`verify_known_key`] checks them. `None` for anything else (a long
+/// header, another kind, another key, a damaged header or record): not an
+/// answer, but the caller's cue to decode the record the general way.
+#[inline(always)]
+pub(crate) fn short_hit<'a>(
+    rec: &'a [u8],
+    key: &[u8],
+    key_hash: u32,
+    state: SealState,
+    max_key: u32,
+    max_value: u32,
+) -> Option<Hit<'a>> {
+    let w = u64::from_le_bytes(*rec.first_chunk::<8>()?);
+    let word = w as u32;
+    // Kind and form in the low 5 bits: a short set (1) or deletion (2).
+    let set = match word & 0x1F {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let key_len = (word >> 5) & 0x3F;
+    let value_len = (word >> 11) & 0x1FFF;
+    // As `decode_header`: system values may pass a small value limit.
+    let max_value = if max_value < SYSTEM_VALUE_MAX {
+        SYSTEM_VALUE_MAX
+    } else {
+        max_value
+    };
+    if key_len as usize != key.len() || key_len > max_key || value_len > max_value {
+        return None;
+    }
+    if super::checks::crc8_word(word) != (w >> 32) as u8 {
+        return None;
+    }
+    let end = SHORT_HEADER_LEN as usize + key.len() + value_len as usize;
+    let body = rec.get(SHORT_HEADER_LEN as usize..end)?;
+    let (stored_key, value) = body.split_at(key.len());
+    if !super::same_bytes(stored_key, key) {
+        return None;
+    }
+    let covered = rec.first_chunk::<5>()?;
+    #[cfg(feature = "fast-crc")]
+    let crc = if super::checks::FEED_IS_INSTRUCTION {
+        // Key and value in one pass (`key_hash` is not needed).
+        super::checks::append(!super::checks::feed5(!state.0, covered), body)
+    } else if short_piece(key.len()) {
+        // As in `verify_known_key`: the key's share from `key_hash`.
+        let start = super::checks::feed5(!state.0, covered);
+        let after_key = !key_hash ^ super::checks::zeros(!start, key.len());
+        super::checks::append(!after_key, value)
+    } else {
+        let mut c = RecordCheck::sealed(state, false);
+        c.update(covered);
+        c.update(body);
+        c.finalize()
+    };
+    #[cfg(not(feature = "fast-crc"))]
+    let crc = {
+        let _ = key_hash;
+        let mut c = RecordCheck::sealed(state, false);
+        c.update(covered);
+        c.update(body);
+        c.finalize()
+    };
+    if crc & SHORT_CHECK_MASK != (w >> 40) as u32 {
+        return None;
+    }
+    Some(if set { Hit::Set(value) } else { Hit::Delete })
+}
+
 /// Value of a batch begin record: count, inner length.
 pub fn batch_begin_value(count: u32, inner_len: u32) -> [u8; 8] {
     let mut v = [0u8; 8];
@@ -664,6 +749,97 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// What `short_hit` must answer: the general decoding's answer for a
+    /// short set or deletion of `key` that passes its check, else `None`.
+    fn general_hit<'a>(
+        rec: &'a [u8],
+        key: &[u8],
+        state: SealState,
+        max_key: u32,
+        max_value: u32,
+    ) -> Option<Hit<'a>> {
+        let Slot::Header(h) = decode_header(rec, max_key, max_value) else {
+            return None;
+        };
+        let end = h.unaligned_len() as usize;
+        let keyed = matches!(h.kind, Kind::Set | Kind::Delete) && !h.long;
+        if !keyed || rec.len() < end || rec[h.key_range()] != *key {
+            return None;
+        }
+        if !verify_sealed(rec, &h, state) {
+            return None;
+        }
+        Some(match h.kind {
+            Kind::Set => Hit::Set(&rec[h.value_range()]),
+            _ => Hit::Delete,
+        })
+    }
+
+    #[test]
+    fn short_hit_answers_exactly_when_the_general_decoding_does() {
+        let state = SealState::new(SEAL);
+        let other = SealState::new(Seal {
+            generation: 8,
+            ..SEAL
+        });
+        let keys: std::vec::Vec<u8> = (0..70u8).map(|i| i.wrapping_mul(29) ^ 0x3C).collect();
+        let kinds = [
+            Kind::Set,
+            Kind::Delete,
+            Kind::BatchBegin,
+            Kind::Damaged,
+            Kind::Clear,
+        ];
+        let mut hits = 0;
+        for kind in kinds {
+            for key_len in [1usize, 5, 16, 47, 48, 63, 64] {
+                for value_len in [0usize, 1, 16, 100] {
+                    let key = &keys[..key_len];
+                    let value: std::vec::Vec<u8> = (0..value_len).map(|i| i as u8 ^ 0x96).collect();
+                    let (out, _) = enc(kind, key, &value, 4);
+                    let hash = super::super::key_hash(key);
+                    let end =
+                        header_len(key_len as u32, value_len as u32) as usize + key_len + value_len;
+                    let mut other_key = key.to_vec();
+                    other_key[key_len - 1] ^= 0x01;
+                    let ctx = (kind, key_len, value_len);
+                    let check = |rec: &[u8], k: &[u8], st: SealState, mk: u32, mv: u32| {
+                        let want = general_hit(rec, k, st, mk, mv);
+                        let h = super::super::key_hash(k);
+                        assert_eq!(short_hit(rec, k, h, st, mk, mv), want, "{ctx:?}");
+                        want.is_some()
+                    };
+                    let whole = check(&out[..end], key, state, 63, 4096);
+                    // The intact record of a short set or deletion is a hit.
+                    let expect = matches!(kind, Kind::Set | Kind::Delete) && key_len <= 63;
+                    assert_eq!(whole, expect, "{ctx:?}");
+                    hits += usize::from(whole);
+                    assert_eq!(
+                        short_hit(&out[..end], key, hash, state, 63, 4096).is_some(),
+                        expect
+                    );
+                    // Region end right after the record and one byte short.
+                    check(&out, key, state, 63, 4096);
+                    check(&out[..end - 1], key, state, 63, 4096);
+                    // Another key, a shorter key, another seal, lower limits.
+                    check(&out, &other_key, state, 63, 4096);
+                    check(&out, &key[..key_len - 1], state, 63, 4096);
+                    check(&out, key, other, 63, 4096);
+                    check(&out, key, state, key_len as u32 - 1, 4096);
+                    check(&out, key, state, 63, 0);
+                    // Every single bit flip: never a hit, like the general
+                    // decoding (a flip in the key is another key).
+                    for bit in 0..end * 8 {
+                        let mut c = out;
+                        c[bit / 8] ^= 1 << (bit % 8);
+                        assert!(!check(&c[..end], key, state, 63, 4096), "{ctx:?} {bit}");
+                    }
+                }
+            }
+        }
+        assert_eq!(hits, 2 * 6 * 4);
     }
 
     #[test]

@@ -219,6 +219,51 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
+        let mut cursor = 0;
+        let Some((_, off)) = self.index.next_match(hash, &mut cursor) else {
+            // No entry with this hash.
+            return if self.damage_covers(short_hash(hash), None) {
+                Err(Error::Corrupted)
+            } else {
+                Ok(None)
+            };
+        };
+        // The common case, decoded, compared and checked in one pass: the
+        // first entry with this hash names an intact short record of this
+        // key. Anything else (a record of another key, a long or damaged
+        // one, a switch under way) goes the general way, from the first
+        // entry: `get_ref_checked`, which answers every case alike.
+        let (j, at, in_target) = self.pair.at(off);
+        if !in_target {
+            let limits = self.limits();
+            let rec = j.region.as_bytes().get(at as usize..).unwrap_or_default();
+            let hit = record::short_hit(
+                rec,
+                key,
+                hash,
+                self.seal_state(),
+                limits.max_key,
+                limits.max_value,
+            );
+            if let Some(hit) = hit {
+                // A damage entry may cover the key's newest record.
+                if self.damaged(short_hash(hash), off) {
+                    return Err(Error::Corrupted);
+                }
+                return Ok(match hit {
+                    record::Hit::Set(value) => Some(value),
+                    record::Hit::Delete => None,
+                });
+            }
+        }
+        self.get_ref_checked(key, hash)
+    }
+
+    /// [`get_ref`](Self::get_ref) of `key` (CRC-32C `hash`), every
+    /// candidate record decoded the general way. Out of line: hash
+    /// collisions, long records, damage and switches under way are rare.
+    #[inline(never)]
+    fn get_ref_checked(&self, key: &[u8], hash: u32) -> Result<Option<&[u8]>, R::Error> {
         let short = short_hash(hash);
         let limits = self.limits();
         let seal = self.seal_state();
@@ -264,6 +309,14 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         } else {
             Ok(None)
         }
+    }
+
+    /// [`damage_covers`](Self::damage_covers) of the newest record at `off`,
+    /// answered inline when no damage is known (the common case).
+    #[inline(always)]
+    fn damaged(&self, short: u8, off: u32) -> bool {
+        let quiet = self.damage.entries().is_empty() && self.copy.target_seal().is_none();
+        !quiet && self.damage_covers(short, Some(off))
     }
 
     /// Iterates over `(key, value)` of every key with a value, borrowed from
