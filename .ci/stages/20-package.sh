@@ -27,7 +27,13 @@
 # Builds go to their own target directories under the workspace's (package
 # checks, MSRV and docs.rs each), so they never replace the workspace's
 # artifacts (e.g. target/debug/twinkv, which the host tests run), and are
-# removed once checked, so a rerun builds them again.
+# removed once checked, so a rerun builds them again. The package checks,
+# on the workspace's toolchain and profile, keep their intermediate
+# artifacts in the workspace's build directory (cargo's `build.build-dir`)
+# instead: the dependencies the workspace's tests built (proptest, serde,
+# clap, ...) are reused rather than built a second time; only what the
+# packaged crates add (their own units, and dependencies with other
+# features) is built, and removed again once checked.
 #
 # Usage: .ci/stages/20-package.sh [quick|long]   (default: $TWINKV_CI_MODE, else quick)
 set -euo pipefail
@@ -57,6 +63,11 @@ PKG_DIR="$TARGET_DIR/package"
 # directory of their own.
 SRC_DIR="$PKG_DIR/check-src"
 BUILD_DIR="$TARGET_DIR/package-check"
+# The workspace's build directory (where its dependencies are), the target
+# directory unless configured otherwise.
+WS_BUILD_DIR=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"build_directory":"\([^"]*\)".*/\1/p')
+WS_BUILD_DIR=${WS_BUILD_DIR:-$TARGET_DIR}
 
 section() { echo "--- $*"; }
 
@@ -148,6 +159,19 @@ done
 CORE_SRC="$SRC_DIR/twinkv-core-$version"
 HOST_SRC="$SRC_DIR/twinkv-host-$version"
 
+# What the workspace's build directory holds before the package checks
+# (units: dependency, fingerprint and build-script directories and files):
+# the checks' own units are removed after them.
+units() {
+    find "$WS_BUILD_DIR/debug" -mindepth 2 -maxdepth 2 2>/dev/null | sort
+}
+UNITS_BEFORE=$(mktemp)
+units >"$UNITS_BEFORE"
+
+# Final artifacts (the packaged `twinkv`) to $BUILD_DIR, intermediate ones
+# to the workspace's build directory.
+export CARGO_BUILD_BUILD_DIR="$WS_BUILD_DIR"
+
 section "cargo test --all-features inside the packaged twinkv-core"
 (
     cd "$CORE_SRC"
@@ -160,10 +184,18 @@ section "cargo test --all-features inside the packaged twinkv-host (twinkv-core 
     CARGO_TARGET_DIR="$BUILD_DIR" cargo test "${PROFILE[@]}" \
         --config "patch.crates-io.twinkv-core.path=\"$CORE_SRC\"" --all-features
 )
+unset CARGO_BUILD_BUILD_DIR
 
 # These builds are used once: their space goes back to the disk before the
 # next stages (a CI machine's disk is small).
 rm -rf "$BUILD_DIR"
+added=$(units | comm -13 "$UNITS_BEFORE" -)
+rm -f "$UNITS_BEFORE"
+if [ -n "$added" ]; then
+    echo "    removing the $(wc -l <<<"$added") units the package checks added to $WS_BUILD_DIR/debug" \
+        "($(xargs -d '\n' du -csh <<<"$added" 2>/dev/null | tail -n 1 | cut -f1))"
+    xargs -d '\n' rm -rf <<<"$added"
+fi
 
 # ----- 3. the lean library ------------------------------------------------------
 

@@ -83,8 +83,8 @@ if [ "$MODE" = long ]; then
     echo "--- wear: 1M writes per geometry on SimFlash"
     (
         unset CARGO_TARGET_DIR
-        cargo test --release -p twinkv-core --features flash-sim --test flash_wear \
-            -- --ignored --nocapture
+        cargo test --release -p twinkv-core --features flash-sim --test it \
+            -- --ignored --nocapture flash_wear::
     )
 fi
 echo "firmware ok"

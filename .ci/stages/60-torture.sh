@@ -11,8 +11,8 @@ if [ "$mode" != long ]; then
   echo "torture: quick mode runs the exhaustive harness inside cargo test; nothing more here"
   exit 0
 fi
-TWINKV_CUTS="${TWINKV_CUTS:-10000000}" cargo test --release -p twinkv-core --test power_cut -- --ignored --nocapture
-cargo test --release -p twinkv-core --test damage_harness -- --ignored --nocapture
-cargo test --release -p twinkv-core --features flash-sim --test damage_flash -- --ignored --nocapture
-cargo test --release -p twinkv-core --features flash-sim --test power_cut -- --ignored --nocapture flash::ecc
-cargo test --release -p twinkv-host --test damage_files -- --ignored --nocapture
+TWINKV_CUTS="${TWINKV_CUTS:-10000000}" cargo test --release -p twinkv-core --test it -- --ignored --nocapture power_cut::
+cargo test --release -p twinkv-core --test it -- --ignored --nocapture damage_harness::
+cargo test --release -p twinkv-core --features flash-sim --test it -- --ignored --nocapture damage_flash::
+cargo test --release -p twinkv-core --features flash-sim --test it -- --ignored --nocapture power_cut::flash::ecc
+cargo test --release -p twinkv-host --test it -- --ignored --nocapture damage_files::

@@ -5,8 +5,9 @@
 //!
 //! Regenerate (only for an unreleased format version, see
 //! `tests/fixtures/README.md`):
-//! `TWINKV_REGEN_FIXTURES=1 cargo test -p twinkv-core --test fixtures regenerate`
+//! `TWINKV_REGEN_FIXTURES=1 cargo test -p twinkv-core --test it fixtures::regenerate`
 
+#[path = "fixtures_gen/mod.rs"]
 mod fixtures_gen;
 
 use std::collections::{BTreeMap, BTreeSet};

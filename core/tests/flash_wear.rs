@@ -7,7 +7,8 @@
 //!   max, mean and min erase counts over the units ever programmed, and the
 //!   share of those never erased. The ≥ 1M-write runs are `#[ignore]`d (run
 //!   them with `cargo test --release -p twinkv-core --features flash-sim
-//!   --test flash_wear -- --ignored --nocapture`); a short run is always on.
+//!   --test it -- --ignored --nocapture flash_wear::`); a short run is always
+//!   on.
 
 use std::cell::RefCell;
 

@@ -185,7 +185,7 @@ fn double_and_triple_cuts_lose_nothing_acknowledged() {
 /// Long mode (`.ci/run --long`): samples `TWINKV_CUTS` cut points (default
 /// 10 million) across seeds, write units and tear modes, each followed by a
 /// second cut during recovery with probability 1/4.
-/// `cargo test --release -p twinkv-core --test power_cut -- --ignored`
+/// `cargo test --release -p twinkv-core --test it -- --ignored power_cut::`
 #[test]
 #[ignore = "long: run by .ci/run --long"]
 fn sampled_cut_points_long() {

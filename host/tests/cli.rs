@@ -56,6 +56,7 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn set_get_rm_list_dump() {
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let b = s(&base);
     assert_eq!(twinkv(&["set", b, "greeting", "hello"], None).code, 0);
@@ -89,6 +90,7 @@ fn set_get_rm_list_dump() {
 
 #[test]
 fn json_dump_export_import_round_trip() {
+    let _serial = crate::serial();
     let (d, base) = setup();
     {
         let mut st = Store::open(&base, Options::new().region_size(8192)).unwrap();
@@ -141,6 +143,7 @@ fn json_dump_export_import_round_trip() {
 
 #[test]
 fn stats_compact_resize_and_create_options() {
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let b = s(&base);
     assert_eq!(
@@ -185,6 +188,7 @@ fn stats_compact_resize_and_create_options() {
 
 #[test]
 fn usage_errors_and_missing_stores() {
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let b = s(&base);
     for args in [
@@ -247,6 +251,7 @@ fn corrupt_store(base: &Path) -> u32 {
 
 #[test]
 fn verify_clean_recoverable_corrupt_and_repair() {
+    let _serial = crate::serial();
     let (d, base) = setup();
     let b = s(&base);
     assert_eq!(twinkv(&["set", b, "k", "v", "--size", "4K"], None).code, 0);
@@ -325,6 +330,7 @@ fn verify_clean_recoverable_corrupt_and_repair() {
 
 #[test]
 fn inspect_a_device_image() {
+    let _serial = crate::serial();
     use twinkv_host::core::{Config, FixedIndex, Geometry, RamRegion, Store as CoreStore};
     let d = tempfile::tempdir().unwrap();
     let geo = Geometry {
@@ -419,6 +425,7 @@ fn inspect_a_device_image() {
 
 #[test]
 fn demo_switches_five_times_and_checks_out() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("demo-dir");
     let o = twinkv(&["demo", "--dir", s(&dir)], None);
@@ -459,6 +466,7 @@ fn demo_switches_five_times_and_checks_out() {
 
 #[test]
 fn closed_stdout_ends_quietly() {
+    let _serial = crate::serial();
     let (_d, base) = setup();
     {
         let mut st = Store::open(&base, Options::new()).unwrap();

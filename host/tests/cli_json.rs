@@ -136,6 +136,7 @@ const VERIFY: &[&str] = &[
 
 #[test]
 fn stats_json() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let base = d.path().join("st");
     store(&base, &[(b"a", b"1"), (b"b", b"22")]);
@@ -190,6 +191,7 @@ fn stats_json() {
 
 #[test]
 fn list_json_keys_as_export_writes_them() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let base = d.path().join("st");
     store(
@@ -242,6 +244,7 @@ fn list_json_keys_as_export_writes_them() {
 
 #[test]
 fn verify_json_clean_and_corrupt() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let base = d.path().join("st");
     store(&base, &[(b"k", b"v")]);
@@ -318,6 +321,7 @@ fn verify_json_clean_and_corrupt() {
 /// An image made by `image create`, inspected; then damaged.
 #[test]
 fn inspect_json_and_text() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let settings = d.path().join("settings.json");
     std::fs::write(
@@ -436,6 +440,7 @@ fn inspect_json_and_text() {
 /// exit 2, and create nothing.
 #[test]
 fn store_commands_point_images_to_inspect() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let image = d.path().join("flash.bin");
     std::fs::write(&image, vec![0xFF; 8192]).unwrap();

@@ -167,6 +167,7 @@ fn run(
 
 #[test]
 fn kills_lose_no_acknowledged_write() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("crash");
     let mut model = BTreeMap::new();

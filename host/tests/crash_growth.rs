@@ -39,6 +39,7 @@ fn options() -> Options {
 /// `TWINKV_GROWTH_DIE_AT` if set.
 #[test]
 fn growth_child() {
+    let _serial = crate::serial();
     let Ok(base) = std::env::var("TWINKV_GROWTH_CHILD") else {
         return;
     };
@@ -76,8 +77,12 @@ struct Ack {
 
 /// Runs the child on `base`; returns its acks.
 fn run(base: &Path, die_at: Option<u64>) -> Vec<Ack> {
+    // The child's name in this test binary: `crash_growth::growth_child`
+    // (the module path without the crate's name).
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::growth_child");
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["growth_child", "--exact", "--nocapture", "--test-threads=1"])
+    cmd.args([&name, "--exact", "--nocapture", "--test-threads=1"])
         .env("TWINKV_GROWTH_CHILD", base)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -121,6 +126,7 @@ fn copy_store(from: &Path, to: &Path) {
 
 #[test]
 fn kills_during_growth_lose_no_acknowledged_write() {
+    let _serial = crate::serial();
     if std::env::var("TWINKV_GROWTH_CHILD").is_ok() {
         return;
     }

@@ -267,21 +267,25 @@ fn round_trip<const W: usize, const E: usize>(region: u32) {
 
 #[test]
 fn write_unit_4_erase_4k() {
+    let _serial = crate::serial();
     round_trip::<4, 4096>(8192);
 }
 
 #[test]
 fn write_unit_4_erase_128k() {
+    let _serial = crate::serial();
     round_trip::<4, { 128 * 1024 }>(128 * 1024);
 }
 
 #[test]
 fn write_unit_32_erase_4k() {
+    let _serial = crate::serial();
     round_trip::<32, 4096>(8192);
 }
 
 #[test]
 fn write_unit_32_erase_128k() {
+    let _serial = crate::serial();
     round_trip::<32, { 128 * 1024 }>(256 * 1024);
 }
 
@@ -290,6 +294,7 @@ fn write_unit_32_erase_128k() {
 /// decodes them with postcard.
 #[test]
 fn typed_values_through_a_host_store() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let base = d.path().join("factory");
     {
@@ -352,6 +357,7 @@ fn typed_values_through_a_host_store() {
 /// encoding of its `Calibration { offset: -12, gain: 1.25 }`.
 #[test]
 fn readme_postcard_bytes() {
+    let _serial = crate::serial();
     #[derive(Serialize)]
     struct Calibration {
         offset: i16,
@@ -369,6 +375,7 @@ fn readme_postcard_bytes() {
 /// options that do not fit are refused before anything is written.
 #[test]
 fn reproducible_and_refusals() {
+    let _serial = crate::serial();
     let d = tempfile::tempdir().unwrap();
     let settings = d.path().join("settings.json");
     std::fs::write(&settings, to_json(&entries(100))).unwrap();

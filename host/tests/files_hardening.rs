@@ -18,16 +18,6 @@ use twinkv_host::{hooks, region_paths, Durability, Error, Options, RegionId, Sto
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinkv");
 
-/// The tests of this file run one at a time: a child process spawned by one
-/// test holds copies of every descriptor of this process until it execs,
-/// and with them the `flock` of a store another test has just closed, which
-/// would make that test's next open fail with `Locked`.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 struct Out {
     code: i32,
     stdout: String,
@@ -199,7 +189,7 @@ fn is_fifo(p: &Path) -> bool {
 /// block forever. Now every command refuses it at once, and it stays a FIFO.
 #[test]
 fn fifo_at_store_path_is_refused_without_blocking() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let (a, b) = region_paths(&base);
     mkfifo(&a);
@@ -219,7 +209,7 @@ fn fifo_at_store_path_is_refused_without_blocking() {
 
 #[test]
 fn directory_at_store_path_is_refused() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let (a, b) = region_paths(&base);
     std::fs::create_dir(&b).unwrap();
@@ -230,7 +220,7 @@ fn directory_at_store_path_is_refused() {
 
 #[test]
 fn socket_at_store_path_is_refused() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let (a, b) = region_paths(&base);
     let _listener = std::os::unix::net::UnixListener::bind(&a).unwrap();
@@ -242,7 +232,7 @@ fn socket_at_store_path_is_refused() {
 /// length is 0, so it was taken for an empty region file and filled.
 #[test]
 fn symlink_to_char_device_is_refused() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let (a, b) = region_paths(&base);
     std::os::unix::fs::symlink("/dev/null", &a).unwrap();
@@ -256,7 +246,7 @@ fn symlink_to_char_device_is_refused() {
 
 #[test]
 fn dangling_symlink_is_refused_not_raced() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (d, base) = setup();
     let (a, _) = region_paths(&base);
     std::os::unix::fs::symlink(d.path().join("nowhere"), &a).unwrap();
@@ -271,7 +261,7 @@ fn dangling_symlink_is_refused_not_raced() {
 /// otherwise (saying so).
 #[test]
 fn symlink_to_block_device_is_refused() {
-    let _serial = serial();
+    let _serial = crate::serial();
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: a loop device needs root");
         return;
@@ -311,7 +301,7 @@ fn symlink_to_block_device_is_refused() {
 /// the open was refused. Now the open is refused and neither file changes.
 #[test]
 fn refused_open_leaves_truncated_inactive_file_unchanged() {
-    let _serial = serial();
+    let _serial = crate::serial();
     for compacted in [false, true] {
         let (_d, base) = setup();
         make_store(&base);
@@ -342,7 +332,7 @@ fn refused_open_leaves_truncated_inactive_file_unchanged() {
 /// Repro 6: `twinkv set new "" v` created 1 MiB new.a/new.b, then failed.
 #[test]
 fn empty_key_creates_nothing_and_is_a_usage_error() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (d, base) = setup();
     let b = s(&base);
     for args in [&["set", b, "", "v"][..], &["get", b, ""], &["rm", b, ""]] {
@@ -369,7 +359,7 @@ fn empty_key_creates_nothing_and_is_a_usage_error() {
 /// too long for it) leaves no files behind.
 #[test]
 fn failed_write_on_new_store_removes_its_files() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (d, base) = setup();
     let o = twinkv(&["set", s(&base), &"k".repeat(100), "v"]);
     assert_eq!(o.code, 4);
@@ -390,7 +380,7 @@ fn failed_write_on_new_store_removes_its_files() {
 /// never format existing empty or erased files (also through symbolic links).
 #[test]
 fn non_creating_commands_create_and_format_nothing() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (d, base) = setup();
     let b = s(&base);
     let readers_and_writers: Vec<Vec<&str>> = vec![
@@ -456,7 +446,7 @@ fn non_creating_commands_create_and_format_nothing() {
 /// a non-creating command neither formats it nor says "store is read-only".
 #[test]
 fn pair_without_commit_is_not_formatted_by_rm_and_get_names_the_problem() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     make_store(&base);
     let (a, _) = region_paths(&base);
@@ -490,7 +480,7 @@ fn pair_without_commit_is_not_formatted_by_rm_and_get_names_the_problem() {
 /// remedy and exits 3 (corruption), never "store is read-only".
 #[test]
 fn damaged_newest_region_is_named_with_a_remedy() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     make_store(&base);
     let mut st = Store::open(&base, Options::new()).unwrap();
@@ -517,7 +507,7 @@ fn damaged_newest_region_is_named_with_a_remedy() {
 /// files that existed empty are empty again.
 #[test]
 fn enospc_while_creating_leaves_nothing_behind() {
-    let _serial = serial();
+    let _serial = crate::serial();
     for at in [1, 2] {
         let (d, base) = setup();
         hooks::enospc_at_fill(at);
@@ -565,7 +555,7 @@ fn file_lens(base: &Path) -> (u64, u64) {
 /// grow fails, the new one when the second does; the store stays usable.
 #[test]
 fn enospc_during_resize_leaves_old_or_new_size() {
-    let _serial = serial();
+    let _serial = crate::serial();
     // The grow of the inactive file fails: old size.
     let (_d, base) = setup();
     make_store(&base);
@@ -613,7 +603,7 @@ fn enospc_during_resize_leaves_old_or_new_size() {
 /// Usage errors exit 2 in clap's style and create nothing.
 #[test]
 fn usage_errors_exit_2_and_create_nothing() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (d, base) = setup();
     let b = s(&base);
     for (args, want) in [
@@ -666,7 +656,7 @@ fn usage_errors_exit_2_and_create_nothing() {
 /// unsynced.
 #[test]
 fn cli_writes_end_synced_unless_no_sync() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (d, base) = setup();
     let b = s(&base);
     assert_eq!(twinkv(&["set", b, "k", "v", "--size", "8K"]).code, 0);
@@ -695,7 +685,7 @@ fn cli_writes_end_synced_unless_no_sync() {
 /// A host store syncs when dropped or closed, unless told not to.
 #[test]
 fn store_syncs_on_drop_and_close() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     make_store(&base); // closed with close()
     assert_eq!(last_record_kind(&base), Some(Kind::SyncMarker));
@@ -725,7 +715,7 @@ fn store_syncs_on_drop_and_close() {
 /// last sync point, and the last step of the call is an fsync).
 #[test]
 fn sync_every_write_ends_synced_after_a_switch() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let opts = small().durability(Durability::SyncEveryWrite);
     let mut st = Store::open(&base, opts.clone()).unwrap();
@@ -779,7 +769,7 @@ fn last_record_kind_live(st: &Store) -> Option<Kind> {
 /// settles the files on one size with every value there.
 #[test]
 fn a_failed_remap_in_a_resize_leaves_the_store_closed() {
-    let _serial = serial();
+    let _serial = crate::serial();
     let (_d, base) = setup();
     let mut st = Store::open(&base, small()).unwrap();
     for i in 0..20 {

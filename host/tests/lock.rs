@@ -8,6 +8,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_twinkv");
 
 #[test]
 fn second_process_gets_locked_and_snapshot_still_reads() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("locked");
     let mut s = Store::open(&base, Options::new().region_size(4096)).unwrap();
@@ -54,6 +55,7 @@ fn second_process_gets_locked_and_snapshot_still_reads() {
 
 #[test]
 fn writer_in_another_process_excludes_this_one() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("other");
     // The test writer holds the store while it writes, until killed.
