@@ -1460,6 +1460,24 @@ fn strike<const N: usize>(
         }
         if let Some(j) = from {
             grant(Some(&tail.entries[j].before), &mut d);
+            // A crash after the entry's writes were programmed, before its
+            // bookkeeping (the `erased` record of a write's erase-ahead step,
+            // a sync marker: kinds 8 and 6), leaves the writes: if the fault
+            // changed only such records of the entry, the state after it is
+            // crash-shaped as well (the store keeps intact records at the log
+            // end whether or not bookkeeping follows them).
+            let first = recs[j].iter().position(|&(p, _, n)| changed(p, n));
+            let only_bookkeeping = first.is_some_and(|i| {
+                recs[j][i..]
+                    .iter()
+                    .all(|&(p, _, _)| matches!(pre[p as usize] & 0x0F, 6 | 8))
+            });
+            if only_bookkeeping {
+                grant(
+                    Some(tail.entries.get(j + 1).map_or(m, |e| &e.before)),
+                    &mut d,
+                );
+            }
             d.lossable = !env.in_order;
         }
     }
