@@ -1,7 +1,7 @@
 //! An erase unit of the active region erased after the writes succeeded, when
 //! the unit starts right after a set record, with erase ahead's erased record
 //! (FORMAT.md §7.3) at its start: the fuzz finding
-//! `fuzz/regressions/ops/erased-unit-after-a-set-is-a-cut-during-erase-ahead`.
+//! `fuzz/regressions/ops/erased-unit-takes-the-erase-ahead-record-after-the-last-set`.
 //!
 //! The unit holding the end of the log erased is damage a crash can also
 //! leave (FORMAT.md §10.1): here a cut during the erase ahead that followed

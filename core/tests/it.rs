@@ -26,6 +26,7 @@ mod damage_rules;
 mod deleted_damage;
 #[cfg(feature = "flash-sim")]
 mod erase_ahead;
+mod erased_unit_damage;
 mod fixtures;
 #[cfg(feature = "flash-sim")]
 mod flash_adapter;
