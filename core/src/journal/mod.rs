@@ -747,6 +747,36 @@ impl<R: Region> Journal<R> {
         }))
     }
 
+    /// The key of the record at `off` (header `h`, checked by the replay),
+    /// in place on a region that lends its bytes; `None` on any other region.
+    #[inline(always)]
+    pub(crate) fn lent_key(&self, off: u32, h: &RecordHeader) -> Option<&[u8]> {
+        let k = off as usize + h.header_len() as usize;
+        self.region.lend()?.get(k..k + h.key_len as usize)
+    }
+
+    /// [`lent_same_key`](Self::lent_same_key) against a key already in hand
+    /// (`key`, from [`lent_key`](Self::lent_key)): the header of the record at
+    /// `old` if its key equals `key`. The old header is decoded and checked
+    /// as there (`Corrupted` if it no longer decodes).
+    #[inline(always)]
+    pub(crate) fn lent_old_same(
+        &self,
+        old: u32,
+        key: &[u8],
+        limits: crate::format::Limits,
+    ) -> Option<Result<Option<RecordHeader>, R::Error>> {
+        let bytes = self.region.lend()?;
+        let Some(oh) = lent_header(bytes, old, self.geo, limits.max_key, limits.max_value) else {
+            return Some(Err(Error::Corrupted));
+        };
+        let k = old as usize + oh.header_len() as usize;
+        Some(Ok(match bytes.get(k..k + oh.key_len as usize) {
+            Some(a) if crate::format::same_bytes(a, key) => Some(oh),
+            _ => None,
+        }))
+    }
+
     /// Reads the header of a record the index points at (known valid).
     pub(crate) async fn header_at(
         &mut self,

@@ -22,13 +22,14 @@ use crate::format::{Limits, Seal};
 /// Receives what a scan finds.
 #[io(AFIT)]
 pub(crate) trait Sink<R: Region> {
-    /// An intact set, delete, or keyed damaged record at `off`; `w` holds
-    /// its bytes on a region that does not lend them.
+    /// An intact set, delete, or keyed damaged record at `off`, stored in
+    /// `len` bytes; `w` holds its bytes on a region that does not lend them.
     async fn record(
         &mut self,
         j: &mut Journal<R>,
         off: u32,
         h: &RecordHeader,
+        len: u32,
         key_hash: u32,
         w: &Window<'_>,
     ) -> Result<(), R::Error>;
@@ -273,8 +274,8 @@ async fn walk<R: Region, S: Sink<R>>(
         }
         let mut sync_point = in_order && end >= batch_until;
         match h.kind {
-            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash, &win).await?,
-            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash, &win).await?,
+            Kind::Set | Kind::Delete => sink.record(j, pos, &h, len, key_hash, &win).await?,
+            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, len, key_hash, &win).await?,
             Kind::Damaged => {
                 let scope = if h.value_len == 0 {
                     Scope::Hash(h.hash)
