@@ -183,8 +183,8 @@ async fn walk<R: Region, S: Sink<R>>(
             s.clean = true;
             return Ok(s);
         }
-        // In place on a region that lends its bytes: the header and the
-        // record check in one call.
+        // In place on a region that lends its bytes: the header, its stored
+        // length and the record check in one call.
         let lent = j.lent_record(pos, limits.max_key, limits.max_value, sealed);
         let slot = match lent {
             Some((h, ..)) => Slot::Header(h),
@@ -239,10 +239,13 @@ async fn walk<R: Region, S: Sink<R>>(
             }
             Slot::Header(h) => h,
         };
-        let len = h.stored_len(w).ok_or_else(|| bug!())?;
-        let (intact, key_hash) = match lent {
-            Some((_, intact, key_hash)) => (intact, key_hash),
-            None => j.verify_in(&mut win, pos, &h, sealed).await?,
+        let (len, intact, key_hash) = match lent {
+            Some((_, len, intact, key_hash)) => (len, intact, key_hash),
+            None => {
+                let len = h.stored_len(w).ok_or_else(|| bug!())?;
+                let (intact, key_hash) = j.verify_in(&mut win, pos, &h, sealed).await?;
+                (len, intact, key_hash)
+            }
         };
         let formed = intact && well_formed(j, &win, pos, &h, limits).await?;
         if !formed {
