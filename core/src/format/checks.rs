@@ -284,16 +284,30 @@ mod hw {
     #[inline]
     pub(crate) fn zeros(r: u32, mut n: usize) -> u32 {
         let mut w = u64::from(r);
-        while n >= 8 {
-            w = crc32_u64(w, 0);
-            n -= 8;
+        if n < 24 {
+            // As `feed`: a short run in at most two straight 8-byte steps.
+            for _ in 0..2 {
+                if n >= 8 {
+                    w = crc32_u64(w, 0);
+                    n -= 8;
+                }
+            }
+        } else {
+            while n >= 8 {
+                w = crc32_u64(w, 0);
+                n -= 8;
+            }
         }
         let mut r = w as u32;
         if n >= 4 {
             r = crc32_u32(r, 0);
             n -= 4;
         }
-        for _ in 0..n {
+        if n >= 2 {
+            r = crc32_u16(r, 0);
+            n -= 2;
+        }
+        if n >= 1 {
             r = crc32_u8(r, 0);
         }
         r
