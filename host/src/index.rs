@@ -129,7 +129,13 @@ impl Index for VecIndex {
             return None;
         }
         let home = probe::home(hash, n);
-        while *cursor < n {
+        if *cursor >= n {
+            return None;
+        }
+        // At most 7/8 of the positions are taken (`insert`), so a free one
+        // ends every probe within `n` steps: no bound to check per step.
+        loop {
+            debug_assert!(*cursor < n, "a full table");
             let pos = (home + *cursor) & (n - 1);
             *cursor += 1;
             let [h, off] = self.slots[pos];
@@ -143,7 +149,6 @@ impl Index for VecIndex {
                 return Some((pos, off));
             }
         }
-        None
     }
     fn find<E>(
         &self,

@@ -26,6 +26,19 @@ fn measured<T>(f: impl FnOnce() -> T) -> T {
     black_box(f())
 }
 
+/// Minor page faults of this process so far (Linux: field 10 of
+/// `/proc/self/stat`; 0 where that cannot be read).
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            rest.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map_or("switch-ram", String::as_str);
@@ -155,16 +168,19 @@ fn main() {
                 // Wall clock: 7 opens of the same files, each closed without
                 // compaction so that every open replays the same log.
                 let mut t = Vec::new();
+                let mut faults = Vec::new();
                 for _ in 0..7 {
                     let opts = twinkv_host::Options::new().compact_on_close(None);
+                    let f0 = minor_faults();
                     let start = std::time::Instant::now();
                     let s = twinkv_host::Store::open(&base, opts).expect("open");
                     t.push(start.elapsed().as_secs_f64() * 1e3);
+                    faults.push(minor_faults().saturating_sub(f0));
                     assert_eq!(s.len(), n);
                     s.close().expect("close");
                 }
                 let m = median(&mut t);
-                println!("open of {n} live keys, used {ratio} x live{}: {:.2} / {m:.2} ms (min / median of 7)", if close { " after a clean close" } else { " after a crash" }, t[0]);
+                println!("open of {n} live keys, used {ratio} x live{}: {:.2} / {m:.2} ms (min / median of 7); minor page faults per open {faults:?}", if close { " after a clean close" } else { " after a crash" }, t[0]);
                 return;
             }
             // Only the open is measured: the store is dropped (which may

@@ -240,9 +240,20 @@ mod hw {
     #[inline(always)]
     pub(crate) fn feed(r: u32, mut bytes: &[u8]) -> u32 {
         let mut w = u64::from(r);
-        while let Some((c, rest)) = bytes.split_first_chunk::<8>() {
-            w = crc32_u64(w, u64::from_le_bytes(*c));
-            bytes = rest;
+        if bytes.len() < 24 {
+            // Short pieces (a record's key or a small value): at most two
+            // 8-byte steps, straight-line, not the loop's unrolled form.
+            for _ in 0..2 {
+                if let Some((c, rest)) = bytes.split_first_chunk::<8>() {
+                    w = crc32_u64(w, u64::from_le_bytes(*c));
+                    bytes = rest;
+                }
+            }
+        } else {
+            while let Some((c, rest)) = bytes.split_first_chunk::<8>() {
+                w = crc32_u64(w, u64::from_le_bytes(*c));
+                bytes = rest;
+            }
         }
         // The instruction's 64-bit form leaves the register in the low half.
         let mut r = w as u32;
@@ -273,16 +284,30 @@ mod hw {
     #[inline]
     pub(crate) fn zeros(r: u32, mut n: usize) -> u32 {
         let mut w = u64::from(r);
-        while n >= 8 {
-            w = crc32_u64(w, 0);
-            n -= 8;
+        if n < 24 {
+            // As `feed`: a short run in at most two straight 8-byte steps.
+            for _ in 0..2 {
+                if n >= 8 {
+                    w = crc32_u64(w, 0);
+                    n -= 8;
+                }
+            }
+        } else {
+            while n >= 8 {
+                w = crc32_u64(w, 0);
+                n -= 8;
+            }
         }
         let mut r = w as u32;
         if n >= 4 {
             r = crc32_u32(r, 0);
             n -= 4;
         }
-        for _ in 0..n {
+        if n >= 2 {
+            r = crc32_u16(r, 0);
+            n -= 2;
+        }
+        if n >= 1 {
             r = crc32_u8(r, 0);
         }
         r

@@ -556,12 +556,12 @@ impl<R: Region> Journal<R> {
         max_key: u32,
         max_value: u32,
         seal: SealState,
-    ) -> Option<(RecordHeader, bool, u32)> {
+    ) -> Option<(RecordHeader, u32, bool, u32)> {
         let bytes = self.region.lend()?;
-        let h = lent_header(bytes, off, self.geo, max_key, max_value)?;
+        let (h, len) = lent_header_len(bytes, off, self.geo, max_key, max_value)?;
         // The header says the record ends inside the region.
         let (intact, key_hash) = record::verify_hashing(bytes.get(off as usize..)?, &h, seal);
-        Some((h, intact, key_hash))
+        Some((h, len, intact, key_hash))
     }
 
     /// Streams the record at `off` through its check, from the state of the
@@ -747,6 +747,36 @@ impl<R: Region> Journal<R> {
         }))
     }
 
+    /// The key of the record at `off` (header `h`, checked by the replay),
+    /// in place on a region that lends its bytes; `None` on any other region.
+    #[inline(always)]
+    pub(crate) fn lent_key(&self, off: u32, h: &RecordHeader) -> Option<&[u8]> {
+        let k = off as usize + h.header_len() as usize;
+        self.region.lend()?.get(k..k + h.key_len as usize)
+    }
+
+    /// [`lent_same_key`](Self::lent_same_key) against a key already in hand
+    /// (`key`, from [`lent_key`](Self::lent_key)): the header of the record at
+    /// `old` if its key equals `key`. The old header is decoded and checked
+    /// as there (`Corrupted` if it no longer decodes).
+    #[inline(always)]
+    pub(crate) fn lent_old_same(
+        &self,
+        old: u32,
+        key: &[u8],
+        limits: crate::format::Limits,
+    ) -> Option<Result<Option<RecordHeader>, R::Error>> {
+        let bytes = self.region.lend()?;
+        let Some(oh) = lent_header(bytes, old, self.geo, limits.max_key, limits.max_value) else {
+            return Some(Err(Error::Corrupted));
+        };
+        let k = old as usize + oh.header_len() as usize;
+        Some(Ok(match bytes.get(k..k + oh.key_len as usize) {
+            Some(a) if crate::format::same_bytes(a, key) => Some(oh),
+            _ => None,
+        }))
+    }
+
     /// Reads the header of a record the index points at (known valid).
     pub(crate) async fn header_at(
         &mut self,
@@ -877,14 +907,26 @@ fn lent_header(
     max_key: u32,
     max_value: u32,
 ) -> Option<RecordHeader> {
+    lent_header_len(bytes, off, geo, max_key, max_value).map(|(h, _)| h)
+}
+
+/// [`lent_header`] and the record's stored length.
+#[inline(always)]
+fn lent_header_len(
+    bytes: &[u8],
+    off: u32,
+    geo: Geometry,
+    max_key: u32,
+    max_value: u32,
+) -> Option<(RecordHeader, u32)> {
     let start = off as usize;
     let end = core::cmp::min(off.saturating_add(LONG_HEADER_LEN), geo.size) as usize;
     match record::decode_header_inline(bytes.get(start..end)?, max_key, max_value) {
         Slot::Header(h) => {
-            let rec_end = h
-                .stored_len(geo.write_unit)
-                .and_then(|l| off.checked_add(l));
-            rec_end.filter(|&e| e <= geo.size).map(|_| h)
+            let len = h.stored_len(geo.write_unit)?;
+            off.checked_add(len)
+                .filter(|&e| e <= geo.size)
+                .map(|_| (h, len))
         }
         _ => None,
     }

@@ -22,13 +22,14 @@ use crate::format::{Limits, Seal};
 /// Receives what a scan finds.
 #[io(AFIT)]
 pub(crate) trait Sink<R: Region> {
-    /// An intact set, delete, or keyed damaged record at `off`; `w` holds
-    /// its bytes on a region that does not lend them.
+    /// An intact set, delete, or keyed damaged record at `off`, stored in
+    /// `len` bytes; `w` holds its bytes on a region that does not lend them.
     async fn record(
         &mut self,
         j: &mut Journal<R>,
         off: u32,
         h: &RecordHeader,
+        len: u32,
         key_hash: u32,
         w: &Window<'_>,
     ) -> Result<(), R::Error>;
@@ -182,8 +183,8 @@ async fn walk<R: Region, S: Sink<R>>(
             s.clean = true;
             return Ok(s);
         }
-        // In place on a region that lends its bytes: the header and the
-        // record check in one call.
+        // In place on a region that lends its bytes: the header, its stored
+        // length and the record check in one call.
         let lent = j.lent_record(pos, limits.max_key, limits.max_value, sealed);
         let slot = match lent {
             Some((h, ..)) => Slot::Header(h),
@@ -238,10 +239,13 @@ async fn walk<R: Region, S: Sink<R>>(
             }
             Slot::Header(h) => h,
         };
-        let len = h.stored_len(w).ok_or_else(|| bug!())?;
-        let (intact, key_hash) = match lent {
-            Some((_, intact, key_hash)) => (intact, key_hash),
-            None => j.verify_in(&mut win, pos, &h, sealed).await?,
+        let (len, intact, key_hash) = match lent {
+            Some((_, len, intact, key_hash)) => (len, intact, key_hash),
+            None => {
+                let len = h.stored_len(w).ok_or_else(|| bug!())?;
+                let (intact, key_hash) = j.verify_in(&mut win, pos, &h, sealed).await?;
+                (len, intact, key_hash)
+            }
         };
         let formed = intact && well_formed(j, &win, pos, &h, limits).await?;
         if !formed {
@@ -273,8 +277,8 @@ async fn walk<R: Region, S: Sink<R>>(
         }
         let mut sync_point = in_order && end >= batch_until;
         match h.kind {
-            Kind::Set | Kind::Delete => sink.record(j, pos, &h, key_hash, &win).await?,
-            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, key_hash, &win).await?,
+            Kind::Set | Kind::Delete => sink.record(j, pos, &h, len, key_hash, &win).await?,
+            Kind::Damaged if h.key_len > 0 => sink.record(j, pos, &h, len, key_hash, &win).await?,
             Kind::Damaged => {
                 let scope = if h.value_len == 0 {
                     Scope::Hash(h.hash)

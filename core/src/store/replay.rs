@@ -65,6 +65,7 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         j: &mut Journal<R>,
         off: u32,
         h: &RecordHeader,
+        len: u32,
         key_hash: u32,
         w: &Window<'_>,
     ) -> Result<(), R::Error> {
@@ -74,28 +75,35 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         }
         let limits = self.limits;
         let mut old = None;
-        let mut pos = None;
         let mut cursor = 0;
-        while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            // In place, without a call, on a region that lends its bytes.
-            let same = match j.lent_same_key(o, off, h, limits) {
-                Some(same) => same?,
-                None => j.same_key(o, off, h, limits, w).await?,
-            };
-            if let Some(oh) = same {
-                old = Some(oh);
-                pos = Some(p);
-                break;
+        if let Some(key) = j.lent_key(off, h) {
+            // In place, on a region that lends its bytes: the new key taken
+            // once, each candidate's header and key compared without a call.
+            while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
+                if let Some(same) = j.lent_old_same(o, key, limits) {
+                    if let Some(oh) = same? {
+                        old = Some((p, oh));
+                        break;
+                    }
+                }
+            }
+        } else {
+            while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
+                if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
+                    old = Some((p, oh));
+                    break;
+                }
             }
         }
         let keep = h.kind != Kind::Delete || self.damage.touches(h.hash);
-        if let Some(oh) = old {
-            self.count(&oh, j.geo.write_unit, false);
+        if let Some((_, oh)) = &old {
+            self.count(oh, j.geo.write_unit, false);
         }
         if keep {
-            self.count(h, j.geo.write_unit, true);
+            // The walk's stored length of this record: not computed again.
+            self.tally.count(h.kind, h.key_len > 0, len, true);
         }
-        match (pos, keep) {
+        match (old.map(|(p, _)| p), keep) {
             (Some(p), true) => self.index.set_offset(p, off),
             (Some(p), false) => self.index.remove(p),
             (None, true) => {
