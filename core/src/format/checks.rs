@@ -7,9 +7,10 @@
 //! do:
 //!
 //! - default: bit by bit, no lookup table in the image: one small function
-//!   per algorithm ([`bits`]), not inlined, so that each check is a call
-//!   with two arguments (the `crc` crate's `NoTable` path read the
-//!   algorithm's parameters at run time and set each call up inline);
+//!   per algorithm (module `bits`), CRC-32C's and CRC-16's not inlined, so
+//!   that each check is a call with two arguments (the `crc` crate's
+//!   `NoTable` path read the algorithm's parameters at run time and set
+//!   each call up inline);
 //! - `crc-tables`: one 256-entry table each (1 KiB + 512 B + 256 B);
 //! - `fast-crc`: as `crc-tables`, with 16 lanes for CRC-32C (16 KiB);
 //! - `hw-crc`: as `fast-crc` for pieces under 48 bytes (`HW_MIN_LEN`), and the
@@ -411,8 +412,8 @@ pub(crate) static CRC16: bits::Crc16 = bits::Crc16;
 pub(crate) static CRC8: bits::Crc8 = bits::Crc8;
 
 /// The three checks bit by bit, without tables (the default build): one
-/// function each, never inlined, so a check costs its call site a call
-/// with the bytes as arguments. The same results as the `crc` crate's
+/// function each, CRC-32C's and CRC-16's never inlined, so a check costs its
+/// call site a call with the bytes as arguments. The same results as the `crc` crate's
 /// catalogue algorithms (tests below hold them to it).
 #[cfg(not(feature = "crc-tables"))]
 pub(crate) mod bits {
