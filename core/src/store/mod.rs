@@ -393,6 +393,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 }
 
 /// The generation after `g`, if it is one a header can carry (FORMAT.md §2).
+#[inline(never)]
 pub(crate) fn next_generation(g: u64) -> Option<u64> {
     g.checked_add(1).filter(|&n| n < u64::MAX)
 }
