@@ -387,7 +387,8 @@ pub fn verify(rec: &[u8], h: &RecordHeader, seal: Seal) -> bool {
 
 /// [`verify`] from the seal's state: the covered header bytes and the body
 /// (key and value) are fed where they lie in `rec`, without a copy.
-#[inline]
+#[cfg_attr(feature = "fast-crc", inline)]
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub fn verify_sealed(rec: &[u8], h: &RecordHeader, state: SealState) -> bool {
     let end = h.unaligned_len() as usize;
     let Some(rec) = rec.get(..end) else {

@@ -257,6 +257,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.sealed = (seal, SealState::new(seal));
     }
 
+    #[inline(never)]
     fn header_for(&self, j: &Journal<R>, generation: u64) -> RegionHeader {
         RegionHeader {
             store_id: self.store_id,
