@@ -191,7 +191,8 @@ pub struct SealState(u32);
 
 impl SealState {
     /// The state after `seal`'s 16 bytes.
-    #[inline(never)]
+    #[cfg_attr(feature = "fast-crc", inline)]
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub fn new(seal: Seal) -> Self {
         SealState(CRC32C.checksum(&seal.bytes()))
     }
