@@ -170,6 +170,7 @@ impl Config {
 
     /// Stored length of the largest record this configuration allows at
     /// write unit `w`.
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub const fn max_record_len(&self, w: u32) -> Option<u32> {
         let v = if self.max_value_len > SYSTEM_VALUE_MAX {
             self.max_value_len

@@ -73,12 +73,14 @@ impl DamageList {
     }
 
     /// Whether any entry could cover a key with this 8-bit hash.
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub(crate) fn touches(&self, short: u8) -> bool {
         self.entries.iter().any(|e| matches_scope(e.scope, short))
     }
 
     /// Whether a key with this 8-bit hash whose newest record is at `newest`
     /// (`None`: it has none) is corrupted.
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub(crate) fn covers(&self, short: u8, newest: Option<u32>) -> bool {
         self.entries
             .iter()

@@ -6,7 +6,11 @@
 //! bytes). How they are computed depends on the features; the results never
 //! do:
 //!
-//! - default: bit by bit (`crc::NoTable`), no lookup table in the image;
+//! - default: bit by bit, no lookup table in the image: one small function
+//!   per algorithm (module `bits`), CRC-32C's and CRC-16's not inlined, so
+//!   that each check is a call with two arguments (the `crc` crate's
+//!   `NoTable` path read the algorithm's parameters at run time and set
+//!   each call up inline);
 //! - `crc-tables`: one 256-entry table each (1 KiB + 512 B + 256 B);
 //! - `fast-crc`: as `crc-tables`, with 16 lanes for CRC-32C (16 KiB);
 //! - `hw-crc`: as `fast-crc` for pieces under 48 bytes (`HW_MIN_LEN`), and the
@@ -21,8 +25,12 @@
 //!   bytes a step, via the safe functions of `safe_arch`), longer ones
 //!   through the `crc32c` crate; no 16-lane table.
 
-#[cfg(not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2")))]
+#[cfg(all(
+    feature = "crc-tables",
+    not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2"))
+))]
 use crc::CRC_32_ISCSI;
+#[cfg(feature = "crc-tables")]
 use crc::{Crc, CRC_16_IBM_3740, CRC_8_AUTOSAR};
 
 // Cargo.toml: `hw-crc` implies `fast-crc`, which implies `crc-tables`.
@@ -30,8 +38,6 @@ use crc::{Crc, CRC_16_IBM_3740, CRC_8_AUTOSAR};
 /// Table lanes of the header checks (CRC-8 and CRC-16, 4 and 8 bytes).
 #[cfg(feature = "crc-tables")]
 type HeaderLanes = crc::Table<1>;
-#[cfg(not(feature = "crc-tables"))]
-type HeaderLanes = crc::NoTable;
 
 /// Table lanes of CRC-32C (with `hw-crc`: of its short pieces).
 #[cfg(all(
@@ -41,10 +47,11 @@ type HeaderLanes = crc::NoTable;
 type Lanes = crc::Table<16>;
 #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
 type Lanes = crc::Table<1>;
-#[cfg(not(feature = "crc-tables"))]
-type Lanes = crc::NoTable;
 
-#[cfg(not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2")))]
+#[cfg(all(
+    feature = "crc-tables",
+    not(all(feature = "hw-crc", target_arch = "x86_64", target_feature = "sse4.2"))
+))]
 static CASTAGNOLI: Crc<u32, Lanes> = Crc::<u32, Lanes>::new(&CRC_32_ISCSI);
 
 /// With `hw-crc`, pieces of at least this many bytes go to the `crc32c`
@@ -326,8 +333,11 @@ pub struct Crc32c(());
 pub struct Crc32cDigest {
     #[cfg(feature = "fast-crc")]
     crc: u32,
-    #[cfg(not(feature = "fast-crc"))]
+    #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
     digest: crc::Digest<'static, u32, Lanes>,
+    /// The raw register (reflected, not inverted) of [`bits::crc32c`].
+    #[cfg(not(feature = "crc-tables"))]
+    r: u32,
 }
 
 impl Crc32c {
@@ -337,8 +347,10 @@ impl Crc32c {
         Crc32cDigest {
             #[cfg(feature = "fast-crc")]
             crc: 0,
-            #[cfg(not(feature = "fast-crc"))]
+            #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
             digest: CASTAGNOLI.digest(),
+            #[cfg(not(feature = "crc-tables"))]
+            r: !0,
         }
     }
     /// The check of `bytes`.
@@ -348,9 +360,13 @@ impl Crc32c {
         {
             append(0, bytes)
         }
-        #[cfg(not(feature = "fast-crc"))]
+        #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
         {
             CASTAGNOLI.checksum(bytes)
+        }
+        #[cfg(not(feature = "crc-tables"))]
+        {
+            bits::crc32c_checksum(bytes)
         }
     }
 }
@@ -366,8 +382,10 @@ impl Crc32cDigest {
             // The register before the final XOR, in the catalogue's
             // unreflected notation (the `crc` crate reflects a custom
             // initial value).
-            #[cfg(not(feature = "fast-crc"))]
+            #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
             digest: CASTAGNOLI.digest_with_initial((!crc).reverse_bits()),
+            #[cfg(not(feature = "crc-tables"))]
+            r: !crc,
         }
     }
     /// Feeds `bytes`.
@@ -377,8 +395,12 @@ impl Crc32cDigest {
         {
             self.crc = append(self.crc, bytes);
         }
-        #[cfg(not(feature = "fast-crc"))]
+        #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
         self.digest.update(bytes);
+        #[cfg(not(feature = "crc-tables"))]
+        {
+            self.r = bits::crc32c(self.r, bytes);
+        }
     }
     /// The check of every byte fed.
     #[inline]
@@ -387,9 +409,13 @@ impl Crc32cDigest {
         {
             self.crc
         }
-        #[cfg(not(feature = "fast-crc"))]
+        #[cfg(all(feature = "crc-tables", not(feature = "fast-crc")))]
         {
             self.digest.finalize()
+        }
+        #[cfg(not(feature = "crc-tables"))]
+        {
+            !self.r
         }
     }
 }
@@ -398,9 +424,99 @@ impl Crc32cDigest {
 /// keeps its low 24 bits), batch and sync coverage checks, key hash.
 pub(crate) static CRC32C: Crc32c = Crc32c(());
 /// CRC-16/IBM-3740: long header check.
+#[cfg(feature = "crc-tables")]
 pub(crate) static CRC16: Crc<u16, HeaderLanes> = Crc::<u16, HeaderLanes>::new(&CRC_16_IBM_3740);
 /// CRC-8/AUTOSAR: short header check.
+#[cfg(feature = "crc-tables")]
 pub(crate) static CRC8: Crc<u8, HeaderLanes> = Crc::<u8, HeaderLanes>::new(&CRC_8_AUTOSAR);
+/// CRC-16/IBM-3740: long header check (bit by bit, [`bits::crc16`]).
+#[cfg(not(feature = "crc-tables"))]
+pub(crate) static CRC16: bits::Crc16 = bits::Crc16;
+/// CRC-8/AUTOSAR: short header check (bit by bit, [`bits::crc8`]).
+#[cfg(not(feature = "crc-tables"))]
+pub(crate) static CRC8: bits::Crc8 = bits::Crc8;
+
+/// The three checks bit by bit, without tables (the default build): one
+/// function each, CRC-32C's and CRC-16's never inlined, so a check costs its
+/// call site a call with the bytes as arguments. The same results as the `crc` crate's
+/// catalogue algorithms (tests below hold them to it).
+#[cfg(not(feature = "crc-tables"))]
+pub(crate) mod bits {
+    /// CRC-32C's polynomial, reflected (`CRC_32_ISCSI`: refin and refout).
+    const POLY32: u32 = 0x82F6_3B78;
+    /// CRC-16/IBM-3740's polynomial (not reflected, init `0xFFFF`, no final XOR).
+    const POLY16: u16 = 0x1021;
+    /// CRC-8/AUTOSAR's polynomial (not reflected, init and final XOR `0xFF`).
+    const POLY8: u8 = 0x2F;
+
+    /// Feeds `bytes` to a raw (reflected, not inverted) CRC-32C register.
+    #[inline(never)]
+    pub(crate) fn crc32c(mut r: u32, bytes: &[u8]) -> u32 {
+        for &b in bytes {
+            r ^= u32::from(b);
+            for _ in 0..8 {
+                r = (r >> 1) ^ (POLY32 & (r & 1).wrapping_neg());
+            }
+        }
+        r
+    }
+
+    /// CRC-32C of `bytes` (init and final XOR `0xFFFFFFFF`).
+    #[inline(never)]
+    pub(crate) fn crc32c_checksum(bytes: &[u8]) -> u32 {
+        !crc32c(!0, bytes)
+    }
+
+    /// CRC-16/IBM-3740 of `bytes`.
+    #[inline(never)]
+    pub(crate) fn crc16(bytes: &[u8]) -> u16 {
+        let mut r: u16 = 0xFFFF;
+        for &b in bytes {
+            r ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                r = (r << 1) ^ (POLY16 & (r >> 15).wrapping_neg());
+            }
+        }
+        r
+    }
+
+    /// CRC-8/AUTOSAR of `bytes`. Inline: the short header check of the
+    /// read path is on the replay's deepest path (a frame of its own there
+    /// was +12 B of the reboot row's peak stack).
+    #[inline]
+    pub(crate) fn crc8(bytes: &[u8]) -> u8 {
+        let mut r: u8 = 0xFF;
+        for &b in bytes {
+            r ^= b;
+            for _ in 0..8 {
+                r = (r << 1) ^ (POLY8 & (r >> 7).wrapping_neg());
+            }
+        }
+        r ^ 0xFF
+    }
+
+    /// [`super::CRC16`] without tables: the `crc` crate's `checksum` shape.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Crc16;
+    impl Crc16 {
+        /// The check of `bytes`.
+        #[inline]
+        pub(crate) fn checksum(&self, bytes: &[u8]) -> u16 {
+            crc16(bytes)
+        }
+    }
+
+    /// [`super::CRC8`] without tables: the `crc` crate's `checksum` shape.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Crc8;
+    impl Crc8 {
+        /// The check of `bytes`.
+        #[inline]
+        pub(crate) fn checksum(&self, bytes: &[u8]) -> u8 {
+            crc8(bytes)
+        }
+    }
+}
 
 /// [`CRC8`] of a short header's first four bytes (`word`, little-endian),
 /// for the read path: with `crc-tables`, four lookups in [`CRC8`]'s own
@@ -461,7 +577,7 @@ pub(crate) fn reference_step(mut r: u32, byte: u8) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crc::CRC_32_ISCSI;
+    use crc::{CRC_16_IBM_3740, CRC_32_ISCSI, CRC_8_AUTOSAR};
 
     /// CRC-32C (init and xorout `0xFFFFFFFF`) by [`reference_step`].
     fn reference(bytes: &[u8]) -> u32 {
@@ -540,6 +656,37 @@ mod tests {
         }
         for w in [0, u32::MAX, 1, 0x8000_0000, 0x3132_3334] {
             assert_eq!(crc8_word(w), CRC8.checksum(&w.to_le_bytes()), "{w:#x}");
+        }
+    }
+
+    /// The bitwise checks of the default build against the `crc` crate's
+    /// catalogue algorithms (its own bitwise `NoTable` path), at every length
+    /// up to 64 bytes over varied data.
+    #[cfg(not(feature = "crc-tables"))]
+    #[test]
+    fn bitwise_checks_match_the_crc_crate() {
+        use crc::{Crc, NoTable};
+        let c32 = Crc::<u32, NoTable>::new(&CRC_32_ISCSI);
+        let c16 = Crc::<u16, NoTable>::new(&CRC_16_IBM_3740);
+        let c8 = Crc::<u8, NoTable>::new(&CRC_8_AUTOSAR);
+        let mut data = [0u8; 64];
+        let mut w = 0x1234_5678u32;
+        for round in 0..50 {
+            for b in data.iter_mut() {
+                w = w.wrapping_mul(0x9E37_79B9).wrapping_add(round) ^ (w >> 13);
+                *b = (w >> 24) as u8;
+            }
+            if round == 0 {
+                data = [0xFF; 64];
+            } else if round == 1 {
+                data = [0; 64];
+            }
+            for len in 0..=data.len() {
+                let d = &data[..len];
+                assert_eq!(bits::crc32c_checksum(d), c32.checksum(d), "len {len}");
+                assert_eq!(CRC16.checksum(d), c16.checksum(d), "len {len}");
+                assert_eq!(CRC8.checksum(d), c8.checksum(d), "len {len}");
+            }
         }
     }
 

@@ -88,6 +88,7 @@ impl Layout {
         self.header_block + 2 * self.marker_slot
     }
     /// Offset of the first record, `D`.
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub const fn data_start(&self) -> u32 {
         self.header_block + 3 * self.marker_slot
     }

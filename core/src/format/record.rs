@@ -191,7 +191,8 @@ pub struct SealState(u32);
 
 impl SealState {
     /// The state after `seal`'s 16 bytes.
-    #[inline]
+    #[cfg_attr(feature = "fast-crc", inline)]
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub fn new(seal: Seal) -> Self {
         SealState(CRC32C.checksum(&seal.bytes()))
     }
@@ -249,42 +250,49 @@ pub fn encode(
     let len = stored_len(key_len, value_len, write_unit)?;
     let out = out.get_mut(..len as usize)?;
     let long = !fits_short(key_len, value_len);
+    if long && key_len > u32::from(u16::MAX) {
+        return None;
+    }
     let h = if long {
         LONG_HEADER_LEN
     } else {
         SHORT_HEADER_LEN
     } as usize;
+    // The record's parts as slices of known lengths (`len` covers them all,
+    // so none of these fails), so that the writes below need no bounds
+    // checks of their own.
+    let (head, body) = out.split_at_mut_checked(h)?;
+    let (k, rest) = body.split_at_mut_checked(key.len())?;
+    let (v, pad) = rest.split_at_mut_checked(value.len())?;
+    k.copy_from_slice(key);
+    v.copy_from_slice(value);
+    pad.fill(0xFF);
     if long {
-        if key_len > u32::from(u16::MAX) {
-            return None;
-        }
-        out[0] = kind.code() | 0x10;
-        out[1] = hash;
-        out[2..4].copy_from_slice(&(key_len as u16).to_le_bytes());
-        out[4..8].copy_from_slice(&value_len.to_le_bytes());
-        let hc = CRC16.checksum(&out[..8]);
-        out[8..10].copy_from_slice(&hc.to_le_bytes());
-        out[10] = 0;
-        out[11] = 0;
+        let head: &mut [u8; 16] = head.try_into().ok()?;
+        head[0] = kind.code() | 0x10;
+        head[1] = hash;
+        head[2..4].copy_from_slice(&(key_len as u16).to_le_bytes());
+        head[4..8].copy_from_slice(&value_len.to_le_bytes());
+        let hc = CRC16.checksum(&head[..8]);
+        head[8..10].copy_from_slice(&hc.to_le_bytes());
+        head[10] = 0;
+        head[11] = 0;
+        let mut c = RecordCheck::new(seal, true);
+        c.update(&head[..12]);
+        c.update(key);
+        c.update(value);
+        head[12..16].copy_from_slice(&c.finalize().to_le_bytes());
     } else {
+        let head: &mut [u8; 8] = head.try_into().ok()?;
         let word =
             u32::from(kind.code()) | (key_len << 5) | (value_len << 11) | (u32::from(hash) << 24);
-        out[0..4].copy_from_slice(&word.to_le_bytes());
-        out[4] = CRC8.checksum(&out[..4]);
-    }
-    let covered = if long { 12 } else { 5 };
-    out[h..h + key.len()].copy_from_slice(key);
-    out[h + key.len()..h + key.len() + value.len()].copy_from_slice(value);
-    out[h + key.len() + value.len()..].fill(0xFF);
-    let mut c = RecordCheck::new(seal, long);
-    c.update(&out[..covered]);
-    c.update(key);
-    c.update(value);
-    let check = c.finalize();
-    if long {
-        out[12..16].copy_from_slice(&check.to_le_bytes());
-    } else {
-        out[5..8].copy_from_slice(&check.to_le_bytes()[..3]);
+        head[0..4].copy_from_slice(&word.to_le_bytes());
+        head[4] = CRC8.checksum(&head[..4]);
+        let mut c = RecordCheck::new(seal, false);
+        c.update(&head[..5]);
+        c.update(key);
+        c.update(value);
+        head[5..8].copy_from_slice(&c.finalize().to_le_bytes()[..3]);
     }
     Some(len)
 }
@@ -387,7 +395,8 @@ pub fn verify(rec: &[u8], h: &RecordHeader, seal: Seal) -> bool {
 
 /// [`verify`] from the seal's state: the covered header bytes and the body
 /// (key and value) are fed where they lie in `rec`, without a copy.
-#[inline]
+#[cfg_attr(feature = "fast-crc", inline)]
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub fn verify_sealed(rec: &[u8], h: &RecordHeader, state: SealState) -> bool {
     let end = h.unaligned_len() as usize;
     let Some(rec) = rec.get(..end) else {

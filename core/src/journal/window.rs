@@ -27,6 +27,7 @@ impl<'a> Window<'a> {
     }
 
     /// The bytes at `off .. off + n`, if held.
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub(crate) fn get(&self, off: u32, n: u32) -> Option<&[u8]> {
         let from = off.checked_sub(self.at)?;
         let to = from.checked_add(n).filter(|&t| t <= self.len)?;

@@ -257,6 +257,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.sealed = (seal, SealState::new(seal));
     }
 
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     fn header_for(&self, j: &Journal<R>, generation: u64) -> RegionHeader {
         RegionHeader {
             store_id: self.store_id,
@@ -393,6 +394,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 }
 
 /// The generation after `g`, if it is one a header can carry (FORMAT.md §2).
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub(crate) fn next_generation(g: u64) -> Option<u64> {
     g.checked_add(1).filter(|&n| n < u64::MAX)
 }

@@ -16,6 +16,7 @@ pub(crate) struct Tally {
 impl Tally {
     /// Counts (`add`) or uncounts a record of `kind` stored in `len` bytes;
     /// `keyed`: it carries a key (keyless damaged records count only bytes).
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub(crate) fn count(&mut self, kind: Kind, keyed: bool, len: u32, add: bool) {
         let step = |n: usize| if add { n + 1 } else { n.saturating_sub(1) };
         self.live_bytes = if add {
