@@ -50,8 +50,21 @@ if [ -z "$NIGHTLY" ]; then
     exit 1
 fi
 # The workspace's dev profile (Cargo.toml), which a package does not carry:
-# the packaged tests run with the optimisation the workspace tests run with.
-PROFILE=(--config 'profile.dev.opt-level=1' --config 'profile.dev.package."*".opt-level=3')
+# the packaged tests run with the optimisation the workspace tests run with,
+# and build-time crates (proc macros) at the workspace's opt-level 0, so that
+# the units the workspace's tests built are the same units and are reused.
+# Every `key = value` of every [profile.dev...] table, as --config.
+PROFILE=()
+while IFS= read -r setting; do
+    PROFILE+=(--config "$setting")
+done < <(awk '
+    /^\[/ { table = ""; if ($0 ~ /^\[profile\.dev[].]/) table = substr($0, 2, length($0) - 2); next }
+    table != "" && /^[a-z-]+[[:space:]]*=/ { key = $1; sub(/^[^=]*=[[:space:]]*/, ""); print table "." key "=" $0 }
+' Cargo.toml)
+if [ ${#PROFILE[@]} -lt 4 ]; then
+    echo "no [profile.dev] settings read from Cargo.toml: ${PROFILE[*]}" >&2
+    exit 1
+fi
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
