@@ -19,6 +19,7 @@
 # 5. The docs.rs build: `--cfg docsrs`, all features, warnings denied, on the
 #    nightly the fuzz stage pins (installed if missing); the flash types carry
 #    their feature badge.
+# 4 and 5 run in the background while 2 and 3 run; their output follows 3's.
 #
 # `cargo package` refuses uncommitted changes, as it must on CI's clean clone.
 # For a local run on a dirty tree: TWINKV_PACKAGE_ALLOW_DIRTY=1 (packages the
@@ -50,8 +51,21 @@ if [ -z "$NIGHTLY" ]; then
     exit 1
 fi
 # The workspace's dev profile (Cargo.toml), which a package does not carry:
-# the packaged tests run with the optimisation the workspace tests run with.
-PROFILE=(--config 'profile.dev.opt-level=1' --config 'profile.dev.package."*".opt-level=3')
+# the packaged tests run with the optimisation the workspace tests run with,
+# and build-time crates (proc macros) at the workspace's opt-level 0, so that
+# the units the workspace's tests built are the same units and are reused.
+# Every `key = value` of every [profile.dev...] table, as --config.
+PROFILE=()
+while IFS= read -r setting; do
+    PROFILE+=(--config "$setting")
+done < <(awk '
+    /^\[/ { table = ""; if ($0 ~ /^\[profile\.dev[].]/) table = substr($0, 2, length($0) - 2); next }
+    table != "" && /^[a-z-]+[[:space:]]*=/ { key = $1; sub(/^[^=]*=[[:space:]]*/, ""); print table "." key "=" $0 }
+' Cargo.toml)
+if [ ${#PROFILE[@]} -lt 4 ]; then
+    echo "no [profile.dev] settings read from Cargo.toml: ${PROFILE[*]}" >&2
+    exit 1
+fi
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
@@ -159,6 +173,76 @@ done
 CORE_SRC="$SRC_DIR/twinkv-core-$version"
 HOST_SRC="$SRC_DIR/twinkv-host-$version"
 
+# ----- 4. and 5., on other toolchains, beside 2. and 3. --------------------------
+#
+# The MSRV checks and the docs.rs build use toolchains and target directories
+# of their own and share no unit with the package tests: they run in the
+# background while the package tests build and run in the foreground (much of
+# a build is one crate at a time, e.g. the packaged core's `it` test binary,
+# and a chain of proc macros at the start of each toolchain's build, which
+# left the second core idle when these ran one after the other). Their output
+# is printed once they are done, after the package tests'.
+toolchain_checks() {
+    # ----- 4. MSRV ------------------------------------------------------------------
+
+    for c in "${CRATES[@]}"; do
+        src="$SRC_DIR/$c-$version"
+        msrv=$(sed -n 's/^rust-version = "\([0-9.]*\)"$/\1/p' "$src/Cargo.toml")
+        if [ -z "$msrv" ]; then
+            echo "$c declares no rust-version" >&2
+            exit 1
+        fi
+        section "MSRV: $c compiles with Rust $msrv (declared rust-version)"
+        install_toolchain "$msrv"
+        # The workspace's lock file: the versions the other checks build.
+        # `check`, not `build`: what an older compiler rejects it rejects while
+        # checking; code generation added minutes of CI for nothing more.
+        cargo "+$msrv" check -p "$c" --target-dir "$TARGET_DIR/msrv" --no-default-features
+        cargo "+$msrv" check -p "$c" --target-dir "$TARGET_DIR/msrv" --all-features
+    done
+
+    rm -rf "$TARGET_DIR/msrv"
+
+    # ----- 5. docs.rs ---------------------------------------------------------------
+
+    section "docs.rs build: $NIGHTLY, --cfg docsrs, all features, warnings denied"
+    install_toolchain "$NIGHTLY"
+    DOC_DIR="$TARGET_DIR/docsrs"
+    RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo "+$NIGHTLY" doc -p twinkv-core -p twinkv-host \
+        --no-deps --all-features --target-dir "$DOC_DIR"
+    badge() {
+        local page=$1 feature=$2
+        if ! grep -q "Available on <strong>crate feature <code>$feature</code>" "$DOC_DIR/doc/$page"; then
+            echo "$page has no badge for feature $feature" >&2
+            exit 1
+        fi
+        echo "    $page: badge for feature $feature"
+    }
+    badge twinkv_core/struct.FlashRegion.html embedded-storage
+    badge twinkv_core/struct.SharedFlashRegion.html embedded-storage
+    badge twinkv_core/fn.flash_geometry.html embedded-storage
+    badge twinkv_core/struct.SimFlash.html flash-sim
+    badge twinkv_core/type.MutexFlashRegion.html critical-section
+    badge twinkv_core/struct.Store.html serde
+    badge twinkv_host/struct.Store.html serde
+
+    rm -rf "$DOC_DIR"
+}
+
+TOOLCHAIN_LOG=$(mktemp)
+(
+    set -euo pipefail
+    toolchain_checks
+) >"$TOOLCHAIN_LOG" 2>&1 &
+TOOLCHAIN_PID=$!
+# If the foreground fails first, the background checks (the subshell and the
+# cargo it runs) stop with it.
+stop_toolchain_checks() {
+    kill $(pgrep -P "$TOOLCHAIN_PID" 2>/dev/null) "$TOOLCHAIN_PID" 2>/dev/null || true
+    rm -f "$TOOLCHAIN_LOG"
+}
+trap stop_toolchain_checks EXIT
+
 # What the workspace's build directory holds before the package checks
 # (units: dependency, fingerprint and build-script directories and files):
 # the checks' own units are removed after them.
@@ -217,48 +301,13 @@ done
 echo "    no clap, no serde_json: $(wc -l <<<"$lean") packages without default features" \
     "(twinkv-host itself included), $(wc -l <<<"$full") with the default cli"
 
-# ----- 4. MSRV ------------------------------------------------------------------
-
-for c in "${CRATES[@]}"; do
-    src="$SRC_DIR/$c-$version"
-    msrv=$(sed -n 's/^rust-version = "\([0-9.]*\)"$/\1/p' "$src/Cargo.toml")
-    if [ -z "$msrv" ]; then
-        echo "$c declares no rust-version" >&2
-        exit 1
-    fi
-    section "MSRV: $c compiles with Rust $msrv (declared rust-version)"
-    install_toolchain "$msrv"
-    # The workspace's lock file: the versions the other checks build.
-    # `check`, not `build`: what an older compiler rejects it rejects while
-    # checking; code generation added minutes of CI for nothing more.
-    cargo "+$msrv" check -p "$c" --target-dir "$TARGET_DIR/msrv" --no-default-features
-    cargo "+$msrv" check -p "$c" --target-dir "$TARGET_DIR/msrv" --all-features
-done
-
-rm -rf "$TARGET_DIR/msrv"
-
-# ----- 5. docs.rs ---------------------------------------------------------------
-
-section "docs.rs build: $NIGHTLY, --cfg docsrs, all features, warnings denied"
-install_toolchain "$NIGHTLY"
-DOC_DIR="$TARGET_DIR/docsrs"
-RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo "+$NIGHTLY" doc -p twinkv-core -p twinkv-host \
-    --no-deps --all-features --target-dir "$DOC_DIR"
-badge() {
-    local page=$1 feature=$2
-    if ! grep -q "Available on <strong>crate feature <code>$feature</code>" "$DOC_DIR/doc/$page"; then
-        echo "$page has no badge for feature $feature" >&2
-        exit 1
-    fi
-    echo "    $page: badge for feature $feature"
-}
-badge twinkv_core/struct.FlashRegion.html embedded-storage
-badge twinkv_core/struct.SharedFlashRegion.html embedded-storage
-badge twinkv_core/fn.flash_geometry.html embedded-storage
-badge twinkv_core/struct.SimFlash.html flash-sim
-badge twinkv_core/type.MutexFlashRegion.html critical-section
-badge twinkv_core/struct.Store.html serde
-badge twinkv_host/struct.Store.html serde
-
-rm -rf "$DOC_DIR"
+rc=0
+wait "$TOOLCHAIN_PID" || rc=$?
+trap - EXIT
+cat "$TOOLCHAIN_LOG"
+rm -f "$TOOLCHAIN_LOG"
+if [ "$rc" -ne 0 ]; then
+    echo "the MSRV or docs.rs checks failed (exit $rc): see their output above" >&2
+    exit "$rc"
+fi
 echo "package: ${CRATES[*]} $version stand alone"

@@ -50,6 +50,13 @@ cargo clippy "${PKG[@]}" --all-targets --features "$FEATURES" -- -D warnings
 # build of them cost 80 s of this stage.
 echo "--- build ($FEATURES)"
 cargo bench "${PKG[@]}" --no-run --features "$FEATURES"
+# The binaries run below, in one invocation: built one by one by each
+# `cargo run`, they took ~29 s, one core idle while each linked.
+BINS=(--bin embedded --bin latency --bin rss)
+if [ "$MODE" = long ]; then
+    BINS+=(--bin plots)
+fi
+cargo build --release "${PKG[@]}" --features "$FEATURES" "${BINS[@]}"
 
 run() {
     local t0 t1
