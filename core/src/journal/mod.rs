@@ -671,10 +671,11 @@ impl<R: Region> Journal<R> {
 
     /// The header of the record at `old` (one the index points at, so known
     /// valid: `Corrupted` if it no longer decodes) if its key equals that
-    /// of the record at `new` (header `h`). On a region that does not lend
-    /// its bytes, the replay holds the new record in `w`: its key is not
-    /// read again, and the old record's short header and key are read in
-    /// one call (or found in `w` too).
+    /// of the record at `new` (header `h`), on a region that does not lend
+    /// its bytes (the replay compares in place on one that does,
+    /// [`lent_old_same`](Self::lent_old_same)). The replay holds the new
+    /// record in `w`: its key is not read again, and the old record's short
+    /// header and key are read in one call (or found in `w` too).
     pub(crate) async fn same_key(
         &mut self,
         old: u32,
@@ -684,9 +685,6 @@ impl<R: Region> Journal<R> {
         w: &Window<'_>,
     ) -> Result<Option<RecordHeader>, R::Error> {
         let (max_key, max_value) = (limits.max_key, limits.max_value);
-        if let Some(same) = self.lent_same_key(old, new, h, limits) {
-            return same;
-        }
         // The replay checked the new record in `w` (a record always fits in
         // the scratch buffer: two of the largest).
         let key = w
@@ -718,35 +716,6 @@ impl<R: Region> Journal<R> {
         Ok(self.key_eq(old, &oh, key).await?.then_some(oh))
     }
 
-    /// [`same_key`](Self::same_key) in place, on a region that lends its
-    /// bytes (the old header and both keys, no copies); `None` on any other
-    /// region. Inline, so that the replay's index update on such a region
-    /// makes no call for it.
-    #[inline(always)]
-    pub(crate) fn lent_same_key(
-        &self,
-        old: u32,
-        new: u32,
-        h: &RecordHeader,
-        limits: crate::format::Limits,
-    ) -> Option<Result<Option<RecordHeader>, R::Error>> {
-        let bytes = self.region.lend()?;
-        let Some(oh) = lent_header(bytes, old, self.geo, limits.max_key, limits.max_value) else {
-            return Some(Err(Error::Corrupted));
-        };
-        if oh.key_len != h.key_len {
-            return Some(Ok(None));
-        }
-        let key = |at: u32, h: &RecordHeader| {
-            let k = at as usize + h.header_len() as usize;
-            bytes.get(k..k + h.key_len as usize)
-        };
-        Some(Ok(match (key(old, &oh), key(new, h)) {
-            (Some(a), Some(b)) if crate::format::same_bytes(a, b) => Some(oh),
-            _ => None,
-        }))
-    }
-
     /// The key of the record at `off` (header `h`, checked by the replay),
     /// in place on a region that lends its bytes; `None` on any other region.
     #[inline(always)]
@@ -755,10 +724,12 @@ impl<R: Region> Journal<R> {
         self.region.lend()?.get(k..k + h.key_len as usize)
     }
 
-    /// [`lent_same_key`](Self::lent_same_key) against a key already in hand
-    /// (`key`, from [`lent_key`](Self::lent_key)): the header of the record at
-    /// `old` if its key equals `key`. The old header is decoded and checked
-    /// as there (`Corrupted` if it no longer decodes).
+    /// [`same_key`](Self::same_key) in place, on a region that lends its
+    /// bytes, against the new record's key already in hand (`key`, from
+    /// [`lent_key`](Self::lent_key)): the header of the record at `old` if
+    /// its key equals `key`; `Corrupted` if that header no longer decodes;
+    /// `None` on any other region. Inline, so that the replay's index update
+    /// on such a region makes no call for it.
     #[inline(always)]
     pub(crate) fn lent_old_same(
         &self,
