@@ -65,6 +65,72 @@ pub enum Error<E> {
     LogicBug,
 }
 
+/// The engine's error: [`Error`] without [`Error::BufferTooSmall`], whose
+/// `usize` made every `Result` of the engine two words (on a 32-bit target,
+/// a `Result<(), Error<E>>` of 8 B and a `Result<u32, _>` of 12 B returned
+/// through memory). Without it a `Fail<E>` is as small as `E` allows (one
+/// byte beside a small `E`), and the engine's results travel in registers.
+/// The public methods turn it into an [`Error`] ([`From`]) and make
+/// `BufferTooSmall` themselves, where its length is known; so do they
+/// `InvalidConfig` and `Encoding`. Every other variant is the [`Error`]
+/// variant of the same name and meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fail<E> {
+    Region(E),
+    Corrupted,
+    Unrecognised,
+    ForeignStore,
+    UnsupportedFormat,
+    ConfigMismatch,
+    EmptyKey,
+    KeyTooLarge,
+    ValueTooLarge,
+    Full,
+    IndexFull,
+    ReadOnly,
+    Poisoned,
+    SwitchUnderWay,
+    Cancelled,
+    // With `_located-bugs`, `bug!` panics instead.
+    #[cfg_attr(feature = "_located-bugs", allow(dead_code))]
+    LogicBug,
+}
+
+/// The engine's results (see [`Fail`]).
+pub(crate) type Res<T, E> = core::result::Result<T, Fail<E>>;
+
+impl<E> From<E> for Fail<E> {
+    fn from(e: E) -> Self {
+        Fail::Region(e)
+    }
+}
+
+impl<E> From<Fail<E>> for Error<E> {
+    /// Not inlined in a firmware: one copy of the mapping for every public
+    /// method that returns an engine error.
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
+    fn from(f: Fail<E>) -> Self {
+        match f {
+            Fail::Region(e) => Error::Region(e),
+            Fail::Corrupted => Error::Corrupted,
+            Fail::Unrecognised => Error::Unrecognised,
+            Fail::ForeignStore => Error::ForeignStore,
+            Fail::UnsupportedFormat => Error::UnsupportedFormat,
+            Fail::ConfigMismatch => Error::ConfigMismatch,
+            Fail::EmptyKey => Error::EmptyKey,
+            Fail::KeyTooLarge => Error::KeyTooLarge,
+            Fail::ValueTooLarge => Error::ValueTooLarge,
+            Fail::Full => Error::Full,
+            Fail::IndexFull => Error::IndexFull,
+            Fail::ReadOnly => Error::ReadOnly,
+            Fail::Poisoned => Error::Poisoned,
+            Fail::SwitchUnderWay => Error::SwitchUnderWay,
+            Fail::Cancelled => Error::Cancelled,
+            Fail::LogicBug => Error::LogicBug,
+        }
+    }
+}
+
 /// [`Error::LogicBug`], built where a twinkv bug is detected. With the
 /// `_located-bugs` feature (twinkv's own tests and fuzzers; outside SemVer)
 /// it panics instead, naming the file and line, so a failing run says which
@@ -81,14 +147,14 @@ pub(crate) use bug;
 /// place that detected the bug.
 #[track_caller]
 #[inline(always)]
-pub(crate) fn located_bug<E>() -> Error<E> {
+pub(crate) fn located_bug<E>() -> Fail<E> {
     #[cfg(feature = "_located-bugs")]
     panic!(
         "twinkv-core logic bug at {}",
         core::panic::Location::caller()
     );
     #[cfg(not(feature = "_located-bugs"))]
-    Error::LogicBug
+    Fail::LogicBug
 }
 
 impl<E> From<E> for Error<E> {

@@ -13,7 +13,7 @@
 use super::Journal;
 use super::{io, Region};
 use crate::all_erased;
-use crate::error::Result;
+use crate::error::Res;
 
 /// Bytes read at the start of each erase unit past the span read in full:
 /// one short header's worth.
@@ -32,7 +32,7 @@ impl<R: Region> Journal<R> {
         p: u32,
         reach: u32,
         held: &[u8],
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         let size = self.geo.size;
         let in_order = self.region.persists_in_order();
         let e = self.geo.erase_unit;
@@ -82,14 +82,14 @@ impl<R: Region> Journal<R> {
     /// this read had not read (FORMAT.md §6.2). Returns whether it reads
     /// erased; if not, the log is sealed and the finding kept for
     /// [`take_found_beyond`](Self::take_found_beyond).
-    pub(super) async fn verify_ahead(&mut self, end: u32) -> Result<bool, R::Error> {
+    pub(super) async fn verify_ahead(&mut self, end: u32) -> Res<bool, R::Error> {
         let want = end.saturating_add(self.reach).min(self.geo.size).max(1);
         self.verify_to_unit_of(want - 1).await
     }
 
     /// Reads from the verified offset to the end of the erase unit holding
     /// byte `last`.
-    async fn verify_to_unit_of(&mut self, last: u32) -> Result<bool, R::Error> {
+    async fn verify_to_unit_of(&mut self, last: u32) -> Res<bool, R::Error> {
         let e = self.geo.erase_unit;
         let to = (last / e)
             .saturating_add(1)
@@ -108,7 +108,7 @@ impl<R: Region> Journal<R> {
     /// into it would (`Store::maintain` in idle time). Returns whether the
     /// log is still clean; the region is verified to its end when the
     /// result stays `true` and [`unverified`](Self::unverified) is `false`.
-    pub(crate) async fn verify_next_unit(&mut self) -> Result<bool, R::Error> {
+    pub(crate) async fn verify_next_unit(&mut self) -> Res<bool, R::Error> {
         if self.sealed || self.verified_to >= self.geo.size {
             return Ok(!self.sealed);
         }

@@ -12,7 +12,7 @@ pub(crate) use window::Window;
 
 use super::{io, Region};
 use crate::error::bug;
-use crate::error::{Error, Result};
+use crate::error::{Fail, Res};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
 use crate::format::record::{self, RecordCheck, RecordHeader, SealState, Slot, LONG_HEADER_LEN};
 pub(crate) use crate::format::RegionClass;
@@ -271,7 +271,7 @@ impl<R: Region> Journal<R> {
 
     /// One step of erase ahead (FORMAT.md §7.3): the highest pending unit,
     /// so that the header unit goes last. Returns the units still pending.
-    pub(crate) async fn erase_next_unit(&mut self) -> Result<u32, R::Error> {
+    pub(crate) async fn erase_next_unit(&mut self) -> Res<u32, R::Error> {
         let Some(k) = self.pending.checked_sub(1) else {
             return Ok(0);
         };
@@ -289,20 +289,20 @@ impl<R: Region> Journal<R> {
     }
 
     /// Erases erase unit `k`.
-    async fn erase_unit(&mut self, k: u32) -> Result<(), R::Error> {
+    async fn erase_unit(&mut self, k: u32) -> Res<(), R::Error> {
         let (from, to) = self.unit_range(k);
-        self.region.erase(from, to).await.map_err(Error::Region)
+        self.region.erase(from, to).await.map_err(Fail::Region)
     }
 
     /// Programs a header block (`header`, padded with `0xFF`) at offset 0
     /// and starts an empty log after it (FORMAT.md §2, §7 step 3).
-    pub(crate) async fn program_header(&mut self, header: &RegionHeader) -> Result<(), R::Error> {
+    pub(crate) async fn program_header(&mut self, header: &RegionHeader) -> Res<(), R::Error> {
         let mut block = [0xFFu8; 64];
         block[..HEADER_LEN].copy_from_slice(&header.encode());
         self.region
             .program(0, &block[..self.layout.header_block as usize])
             .await
-            .map_err(Error::Region)?;
+            .map_err(Fail::Region)?;
         self.start_log();
         Ok(())
     }
@@ -311,10 +311,7 @@ impl<R: Region> Journal<R> {
     /// (Self::program_header) programs `header`. Never inlined: its two
     /// blocks stay off the stack of the reads that follow it.
     #[inline(never)]
-    pub(crate) async fn header_reads_back(
-        &mut self,
-        header: &RegionHeader,
-    ) -> Result<bool, R::Error> {
+    pub(crate) async fn header_reads_back(&mut self, header: &RegionHeader) -> Res<bool, R::Error> {
         let hb = self.layout.header_block as usize;
         let mut block = [0xFFu8; 64];
         block[..HEADER_LEN].copy_from_slice(&header.encode());
@@ -344,7 +341,7 @@ impl<R: Region> Journal<R> {
         self.region.lend()?.get(off as usize..end as usize)
     }
 
-    pub(crate) async fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
+    pub(crate) async fn read(&mut self, off: u32, buf: &mut [u8]) -> Res<(), R::Error> {
         let end = u32::try_from(buf.len())
             .ok()
             .and_then(|l| off.checked_add(l));
@@ -364,7 +361,7 @@ impl<R: Region> Journal<R> {
     // made every read a nested future in the async engine (+2.4 kB of flash
     // in footprint's async row).
     #[cfg_attr(not(feature = "async"), inline(always))]
-    async fn read_inside(&mut self, off: u32, buf: &mut [u8]) -> Result<(), R::Error> {
+    async fn read_inside(&mut self, off: u32, buf: &mut [u8]) -> Res<(), R::Error> {
         match self.region.read(off, buf).await {
             Ok(()) => Ok(()),
             Err(e) => self.read_units(off, buf, e).await,
@@ -379,7 +376,7 @@ impl<R: Region> Journal<R> {
         &mut self,
         full: bool,
         class: &mut RegionClass,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         let decoded = self.read_header().await?;
         self.empty_unverified = false;
         *class = match decoded {
@@ -418,7 +415,7 @@ impl<R: Region> Journal<R> {
     #[inline(never)]
     async fn read_header(
         &mut self,
-    ) -> Result<core::result::Result<RegionHeader, HeaderError>, R::Error> {
+    ) -> Res<core::result::Result<RegionHeader, HeaderError>, R::Error> {
         let mut h = [0u8; HEADER_LEN];
         self.read(0, &mut h).await?;
         Ok(RegionHeader::decode(&h))
@@ -426,7 +423,7 @@ impl<R: Region> Journal<R> {
 
     /// Whether the region still reads as the committed region sealed
     /// `seal`: its header decodes with that seal and its commit is valid.
-    pub(crate) async fn reads_committed(&mut self, seal: Seal) -> Result<bool, R::Error> {
+    pub(crate) async fn reads_committed(&mut self, seal: Seal) -> Res<bool, R::Error> {
         let mut b = [0u8; crate::format::HEADER_LEN];
         self.read(0, &mut b).await?;
         let same = matches!(RegionHeader::decode(&b), Ok(h) if h.seal() == seal);
@@ -437,7 +434,7 @@ impl<R: Region> Journal<R> {
         &mut self,
         m: Marker,
         seal: Seal,
-    ) -> Result<MarkerState, R::Error> {
+    ) -> Res<MarkerState, R::Error> {
         let mut slot = [0u8; 32];
         let n = self.layout.marker_slot as usize;
         let off = self.layout.slot(m);
@@ -466,7 +463,7 @@ impl<R: Region> Journal<R> {
     /// erased, and `margin` bytes past it (a program cut there may have
     /// left bits that read erased and are not). For a region erased in full
     /// before a switch began writing it from its start (FORMAT.md §7.4).
-    pub(crate) async fn programmed_units(&mut self, margin: u32) -> Result<u32, R::Error> {
+    pub(crate) async fn programmed_units(&mut self, margin: u32) -> Res<u32, R::Error> {
         let n = self.geo.erase_units();
         let mut top = 0;
         for k in (0..n).rev() {
@@ -481,7 +478,7 @@ impl<R: Region> Journal<R> {
     }
 
     /// Whether `from..to` reads erased (one read pass).
-    pub(crate) async fn is_erased(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+    pub(crate) async fn is_erased(&mut self, from: u32, to: u32) -> Res<bool, R::Error> {
         if from > to || to > self.geo.size {
             return Err(bug!());
         }
@@ -489,7 +486,7 @@ impl<R: Region> Journal<R> {
             Ok(erased) => Ok(erased),
             // An unreadable unit is not (reliably) erased.
             Err(e) if self.region.unreadable(&e) => Ok(false),
-            Err(e) => Err(Error::Region(e)),
+            Err(e) => Err(Fail::Region(e)),
         }
     }
 
@@ -498,7 +495,7 @@ impl<R: Region> Journal<R> {
     /// §10.1): its last byte within some erase unit (a sector of a
     /// memory-mapped file) reads `0xFF` — the end of a run of bytes that a
     /// lost page or a copy cut short left erased.
-    pub(crate) async fn torn_suffix(&mut self, from: u32, to: u32) -> Result<bool, R::Error> {
+    pub(crate) async fn torn_suffix(&mut self, from: u32, to: u32) -> Res<bool, R::Error> {
         let e = self.geo.erase_unit;
         let mut at = from;
         while at < to {
@@ -519,7 +516,7 @@ impl<R: Region> Journal<R> {
         off: u32,
         max_key: u32,
         max_value: u32,
-    ) -> Result<Slot, R::Error> {
+    ) -> Res<Slot, R::Error> {
         let mut b = [0xFFu8; LONG_HEADER_LEN as usize];
         let n = core::cmp::min(LONG_HEADER_LEN, self.geo.size.saturating_sub(off)) as usize;
         if n < 8 {
@@ -572,7 +569,7 @@ impl<R: Region> Journal<R> {
         off: u32,
         h: &RecordHeader,
         seal: SealState,
-    ) -> Result<(bool, u32), R::Error> {
+    ) -> Res<(bool, u32), R::Error> {
         if let Some(rec) = self.lent(off, h.unaligned_len()) {
             return Ok(record::verify_hashing(rec, h, seal));
         }
@@ -606,7 +603,7 @@ impl<R: Region> Journal<R> {
         off: u32,
         buf: &mut [u8],
         limits: crate::format::Limits,
-    ) -> Result<Option<RecordHeader>, R::Error> {
+    ) -> Res<Option<RecordHeader>, R::Error> {
         let short = record::SHORT_HEADER_LEN;
         if off.checked_add(short).is_none_or(|e| e > self.geo.size) || buf.len() < 16 {
             return Ok(None);
@@ -650,7 +647,7 @@ impl<R: Region> Journal<R> {
         off: u32,
         h: &RecordHeader,
         key: &[u8],
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         if h.key_len as usize != key.len() {
             return Ok(false);
         }
@@ -683,7 +680,7 @@ impl<R: Region> Journal<R> {
         h: &RecordHeader,
         limits: crate::format::Limits,
         w: &Window<'_>,
-    ) -> Result<Option<RecordHeader>, R::Error> {
+    ) -> Res<Option<RecordHeader>, R::Error> {
         let (max_key, max_value) = (limits.max_key, limits.max_value);
         // The replay checked the new record in `w` (a record always fits in
         // the scratch buffer: two of the largest).
@@ -707,7 +704,7 @@ impl<R: Region> Journal<R> {
             let Slot::Header(oh) =
                 checked_slot(&b[..short as usize], old, self.geo, max_key, max_value)
             else {
-                return Err(Error::Corrupted);
+                return Err(Fail::Corrupted);
             };
             return Ok((oh.key_len == h.key_len && b[short as usize..] == *key).then_some(oh));
         }
@@ -736,10 +733,10 @@ impl<R: Region> Journal<R> {
         old: u32,
         key: &[u8],
         limits: crate::format::Limits,
-    ) -> Option<Result<Option<RecordHeader>, R::Error>> {
+    ) -> Option<Res<Option<RecordHeader>, R::Error>> {
         let bytes = self.region.lend()?;
         let Some(oh) = lent_header(bytes, old, self.geo, limits.max_key, limits.max_value) else {
-            return Some(Err(Error::Corrupted));
+            return Some(Err(Fail::Corrupted));
         };
         let k = old as usize + oh.header_len() as usize;
         Some(Ok(match bytes.get(k..k + oh.key_len as usize) {
@@ -754,21 +751,21 @@ impl<R: Region> Journal<R> {
         off: u32,
         max_key: u32,
         max_value: u32,
-    ) -> Result<RecordHeader, R::Error> {
+    ) -> Res<RecordHeader, R::Error> {
         match self.slot(off, max_key, max_value).await? {
             Slot::Header(h) => Ok(h),
             // The index only points at records whose header was valid; the
             // medium changed under us.
-            _ => Err(Error::Corrupted),
+            _ => Err(Fail::Corrupted),
         }
     }
 
     /// Programs `data` at the append position and advances it. A failed
     /// program seals the log.
-    pub(crate) async fn append(&mut self, data: &[u8]) -> Result<u32, R::Error> {
+    pub(crate) async fn append(&mut self, data: &[u8]) -> Res<u32, R::Error> {
         let off = self.append;
         if self.sealed {
-            return Err(Error::ReadOnly);
+            return Err(Fail::ReadOnly);
         }
         let len = u32::try_from(data.len()).map_err(|_| bug!())?;
         let end = off.checked_add(len).ok_or_else(|| bug!())?;
@@ -777,11 +774,11 @@ impl<R: Region> Journal<R> {
         }
         if self.needs_verify(end) && !self.verify_ahead(end).await? {
             // Bytes past the log's end: never programmed over (FORMAT.md §6.2).
-            return Err(Error::Corrupted);
+            return Err(Fail::Corrupted);
         }
         if let Err(e) = self.region.program(off, data).await {
             self.sealed = true;
-            return Err(Error::Region(e));
+            return Err(Fail::Region(e));
         }
         self.append = end;
         Ok(off)
@@ -793,23 +790,23 @@ impl<R: Region> Journal<R> {
         m: Marker,
         seal: Seal,
         arg: u32,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         let mut slot = [0xFFu8; 32];
         let n = self.layout.marker_slot as usize;
         slot[..MARKER_LEN].copy_from_slice(&m.encode(seal, arg));
         self.region
             .program(self.layout.slot(m), &slot[..n])
             .await
-            .map_err(Error::Region)
+            .map_err(Fail::Region)
     }
 
-    pub(crate) async fn sync(&mut self) -> Result<(), R::Error> {
-        self.region.sync().await.map_err(Error::Region)
+    pub(crate) async fn sync(&mut self) -> Res<(), R::Error> {
+        self.region.sync().await.map_err(Fail::Region)
     }
 
     /// Erases the pending units (step 2 of a switch: none once erase ahead
     /// finished), then records what is known erased past the log to come.
-    pub(crate) async fn erase_for_format(&mut self) -> Result<(), R::Error> {
+    pub(crate) async fn erase_for_format(&mut self) -> Res<(), R::Error> {
         if self.pending_from_log || self.empty_unverified {
             // Known erased only from what the log or a header area said:
             // damage since could have left bytes there.
@@ -825,7 +822,7 @@ impl<R: Region> Journal<R> {
         let all = self.pending == self.geo.erase_units();
         let to = self.pending.saturating_mul(self.geo.erase_unit);
         if to > 0 {
-            self.region.erase(0, to).await.map_err(Error::Region)?;
+            self.region.erase(0, to).await.map_err(Fail::Region)?;
         }
         self.erased_past_use = all || self.pending_known;
         self.pending = 0;
@@ -834,7 +831,7 @@ impl<R: Region> Journal<R> {
     }
 
     /// CRC-32C over `from..to` of the region (sync marker coverage, batch check).
-    pub(crate) async fn crc_range(&mut self, from: u32, to: u32) -> Result<u32, R::Error> {
+    pub(crate) async fn crc_range(&mut self, from: u32, to: u32) -> Res<u32, R::Error> {
         if let Some(bytes) = self.lent(from, to.saturating_sub(from)) {
             return Ok(CRC32C.checksum(bytes));
         }

@@ -14,7 +14,7 @@ use super::{io, Region};
 use super::{Journal, Window};
 use crate::damage::{Damage, Scope};
 use crate::error::bug;
-use crate::error::{Error, Result};
+use crate::error::{Fail, Res};
 use crate::format::area::{self, BatchBegin};
 use crate::format::record::{self, Kind, RecordHeader, SealState, Slot};
 use crate::format::{Limits, Seal};
@@ -32,7 +32,7 @@ pub(crate) trait Sink<R: Region> {
         len: u32,
         key_hash: u32,
         w: &Window<'_>,
-    ) -> Result<(), R::Error>;
+    ) -> Res<(), R::Error>;
     /// Keys covered by damage.
     fn damage(&mut self, d: Damage);
     /// An intact clear record: forget every key.
@@ -93,7 +93,7 @@ pub(crate) async fn replay<R: Region, S: Sink<R>>(
     data_end: u32,
     sink: &mut S,
     scratch: &mut [u8],
-) -> Result<Outcome, R::Error> {
+) -> Res<Outcome, R::Error> {
     let first = walk(j, seal, limits, data_end, sink, Pass::First, scratch).await?;
     if first.problems == 0 && first.clean {
         return Ok(Outcome {
@@ -144,7 +144,7 @@ async fn walk<R: Region, S: Sink<R>>(
     sink: &mut S,
     pass: Pass,
     scratch: &mut [u8],
-) -> Result<Walk, R::Error> {
+) -> Res<Walk, R::Error> {
     let mut win = Window::new(scratch);
     let size = j.size();
     let w = j.geo.write_unit;
@@ -318,7 +318,7 @@ async fn walk<R: Region, S: Sink<R>>(
                 let size = record::value_u32(v, 1).ok_or_else(|| bug!())?;
                 sink.erased(pending, size);
             }
-            Kind::Reserved(_) => return Err(Error::UnsupportedFormat),
+            Kind::Reserved(_) => return Err(Fail::UnsupportedFormat),
         }
         if sync_point {
             // Never below the commit's data end: the records a switch copied
@@ -357,7 +357,7 @@ fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
 
 /// The kind bits (low nibble) of the first byte at `pos`.
 #[io]
-async fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u8, R::Error> {
+async fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Res<u8, R::Error> {
     let mut b = [0u8; 1];
     j.read(pos, &mut b).await?;
     Ok(b[0] & 0x0F)
@@ -373,7 +373,7 @@ async fn kind_bits<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<u8, R::Err
 /// would decode), and a long form keeps bits 5..8 of its first byte clear.
 /// A header split by a sector boundary is judged per sector.
 #[io]
-async fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Result<bool, R::Error> {
+async fn torn_header<R: Region>(j: &mut Journal<R>, pos: u32) -> Res<bool, R::Error> {
     let mut b = [0u8; record::LONG_HEADER_LEN as usize];
     j.read(pos, &mut b[..1]).await?;
     let long = b[0] != 0xFF && record::is_long_form(b[0]);
@@ -419,7 +419,7 @@ async fn stale<R: Region>(
     pos: u32,
     h: &RecordHeader,
     seal: Seal,
-) -> Result<bool, R::Error> {
+) -> Res<bool, R::Error> {
     for k in 1..=STALE_GENERATIONS {
         let Some(generation) = seal.generation.checked_sub(2 * k).filter(|&g| g >= 1) else {
             break;
@@ -453,7 +453,7 @@ async fn well_formed<R: Region>(
     pos: u32,
     h: &RecordHeader,
     limits: Limits,
-) -> Result<bool, R::Error> {
+) -> Res<bool, R::Error> {
     let (k, v) = (h.key_len, h.value_len);
     Ok(match h.kind {
         Kind::Set => k >= 1 && v <= limits.max_value,
@@ -496,7 +496,7 @@ async fn batch_commit<R: Region>(
     seal: Seal,
     limits: Limits,
     in_order: bool,
-) -> Result<Batch, R::Error> {
+) -> Res<Batch, R::Error> {
     let w = j.geo.write_unit;
     let v = j.checked_bytes(win, b + h.header_len(), 8)?;
     let begin = BatchBegin::from_value(v).ok_or_else(|| bug!())?;
@@ -558,7 +558,7 @@ async fn inner_torn<R: Region>(
     to: u32,
     seal: Seal,
     limits: Limits,
-) -> Result<bool, R::Error> {
+) -> Res<bool, R::Error> {
     let w = j.geo.write_unit;
     let sealed = SealState::new(seal);
     let mut pos = from;
@@ -585,7 +585,7 @@ async fn resync<R: Region>(
     from: u32,
     sealed: SealState,
     limits: Limits,
-) -> Result<Option<u32>, R::Error> {
+) -> Res<Option<u32>, R::Error> {
     let w = j.geo.write_unit;
     let mut q = from;
     while q < j.size() {

@@ -7,7 +7,7 @@
 
 use super::Journal;
 use super::{io, Region};
-use crate::error::{Error, Result};
+use crate::error::{Fail, Res};
 
 /// What an unreadable byte reads as. Never erased, and in the first byte of
 /// a record slot kind 15 (invalid: no header decodes) with its low nibble
@@ -34,9 +34,9 @@ impl<R: Region> Journal<R> {
         off: u32,
         buf: &mut [u8],
         first: R::Error,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         if !self.region.unreadable(&first) {
-            return Err(Error::Region(first));
+            return Err(Fail::Region(first));
         }
         let w = self.geo.write_unit;
         let end = off + buf.len() as u32;
@@ -47,7 +47,7 @@ impl<R: Region> Journal<R> {
             match self.region.read(at, piece).await {
                 Ok(()) => {}
                 Err(e) if self.region.unreadable(&e) => piece.fill(UNREADABLE),
-                Err(e) => return Err(Error::Region(e)),
+                Err(e) => return Err(Fail::Region(e)),
             }
             at = next;
         }
@@ -58,7 +58,7 @@ impl<R: Region> Journal<R> {
     /// tore: in each write unit, every byte keeps set the bits `want` keeps
     /// set (a tear only clears bits the program clears), or the unit is
     /// unreadable (a torn unit on a flash with ECC may hold any tear).
-    pub(crate) async fn may_be_torn(&mut self, off: u32, want: &[u8]) -> Result<bool, R::Error> {
+    pub(crate) async fn may_be_torn(&mut self, off: u32, want: &[u8]) -> Res<bool, R::Error> {
         let w = self.geo.write_unit;
         let end = off + want.len() as u32;
         let mut got = [0u8; 32];
@@ -71,7 +71,7 @@ impl<R: Region> Journal<R> {
                 Ok(()) if got.iter().zip(want).any(|(&g, &e)| g & e != e) => return Ok(false),
                 Ok(()) => {}
                 Err(e) if self.region.unreadable(&e) => {}
-                Err(e) => return Err(Error::Region(e)),
+                Err(e) => return Err(Fail::Region(e)),
             }
             at = next;
         }

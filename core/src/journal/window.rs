@@ -9,7 +9,7 @@
 
 use super::Journal;
 use super::{io, Region};
-use crate::error::{bug, Result};
+use crate::error::{bug, Res};
 use crate::format::record::{self, RecordHeader, SealState, Slot, LONG_HEADER_LEN};
 
 /// Bytes of the region held in a buffer: `buf[..len]` are those at
@@ -69,7 +69,7 @@ impl<R: Region> Journal<R> {
         w: &'w mut Window<'_>,
         off: u32,
         n: u32,
-    ) -> Result<Option<&'w [u8]>, R::Error> {
+    ) -> Res<Option<&'w [u8]>, R::Error> {
         if w.get(off, n).is_none() {
             let cap = u32::try_from(w.buf.len()).unwrap_or(u32::MAX);
             let to = cap.min(self.geo.size.saturating_sub(off));
@@ -103,7 +103,7 @@ impl<R: Region> Journal<R> {
         off: u32,
         max_key: u32,
         max_value: u32,
-    ) -> Result<Slot, R::Error> {
+    ) -> Res<Slot, R::Error> {
         let n = core::cmp::min(LONG_HEADER_LEN, self.geo.size.saturating_sub(off));
         if n >= 8 && self.region.lend().is_none() {
             let geo = self.geo;
@@ -123,7 +123,7 @@ impl<R: Region> Journal<R> {
         off: u32,
         h: &RecordHeader,
         seal: SealState,
-    ) -> Result<(bool, u32), R::Error> {
+    ) -> Res<(bool, u32), R::Error> {
         if self.region.lend().is_none() {
             if let Some(rec) = self.fill(w, off, h.unaligned_len()).await? {
                 return Ok(record::verify_hashing(rec, h, seal));
@@ -141,7 +141,7 @@ impl<R: Region> Journal<R> {
         w: &'a Window<'_>,
         off: u32,
         n: u32,
-    ) -> Result<&'a [u8], R::Error> {
+    ) -> Res<&'a [u8], R::Error> {
         self.lent(off, n)
             .or_else(|| w.get(off, n))
             .ok_or_else(|| bug!())

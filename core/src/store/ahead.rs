@@ -53,7 +53,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn maintain_call(&mut self, max_units: u32) -> Result<bool, R::Error> {
+    async fn maintain_call(&mut self, max_units: u32) -> Res<bool, R::Error> {
         self.writable()?;
         if self.copying() {
             // A switch under way: one erase unit's worth of bytes copied per
@@ -87,7 +87,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// [`Store::maintain`] while a switch copies: up to `budget` bytes, then
     /// the commit if nothing is left.
-    async fn copy_in_idle(&mut self, budget: u64) -> Result<(), R::Error> {
+    async fn copy_in_idle(&mut self, budget: u64) -> Res<(), R::Error> {
         let mut r = self.copy_some(budget).await.map(|_| ());
         if r.is_ok() && self.copy.left_entries() == 0 {
             r = self.finish_switch(Fold::Ops(&[])).await;
@@ -109,7 +109,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     // this source, and the async one's stack grew with these outlined
     // (footprint's async row: 8 884 B without, 10 132 B with them).
     #[cfg_attr(not(feature = "async"), inline(never))]
-    pub(super) async fn erase_ahead_step(&mut self) -> Result<bool, R::Error> {
+    pub(super) async fn erase_ahead_step(&mut self) -> Res<bool, R::Error> {
         let pending = self.pair.inactive().pending();
         if pending == 0 {
             return Ok(false);
@@ -134,7 +134,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let seal = self.seal();
             if !self.pair.active_mut().reads_committed(seal).await? {
                 self.poisoned = true;
-                return Err(Error::Corrupted);
+                return Err(Fail::Corrupted);
             }
         }
         let left = self.pair.inactive_mut().erase_next_unit().await?;
@@ -153,7 +153,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// erase cut short, or the power went) and sealed the log: switch now,
     /// as a write whose append fails does. If the failure lasts, the switch
     /// reports it.
-    async fn switch_after_failed_append(&mut self) -> Result<bool, R::Error> {
+    async fn switch_after_failed_append(&mut self) -> Res<bool, R::Error> {
         self.switch(Fold::Ops(&[])).await?;
         Ok(false)
     }
@@ -166,7 +166,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     pub(super) async fn erase_ahead_after_write(
         &mut self,
         switches_before: u32,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         if self.config.erase_ahead && self.switches == switches_before && !self.copying() {
             self.erase_ahead_step().await?;
         }
@@ -175,7 +175,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Appends an erased record saying that the partner's units
     /// `0..pending` may still hold bytes.
-    async fn append_erased(&mut self, pending: u32) -> Result<Appended, R::Error> {
+    async fn append_erased(&mut self, pending: u32) -> Res<Appended, R::Error> {
         let partner_size = self.pair.inactive().size();
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
@@ -188,10 +188,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         match j.append(&scratch[..len as usize]).await {
             Ok(_) => Ok(Appended::Yes),
-            Err(Error::Region(_)) => Ok(Appended::Failed),
+            Err(Fail::Region(_)) => Ok(Appended::Failed),
             // Bytes past the log's end (FORMAT.md §6.2): sealed, nothing
             // programmed; the switch that follows carries the damage.
-            Err(Error::Corrupted) if self.take_found_beyond().await? => Ok(Appended::Failed),
+            Err(Fail::Corrupted) if self.take_found_beyond().await? => Ok(Appended::Failed),
             Err(e) => Err(e),
         }
     }

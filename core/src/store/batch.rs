@@ -12,7 +12,7 @@ use crate::error::bug;
 #[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// An atomic batch of two or more operations.
-    pub(super) async fn write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+    pub(super) async fn write_batch(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         self.write_checked(ops).await?;
         let w = self.pair.active().geo.write_unit;
         let scan = self.batch_scan(ops).await?;
@@ -25,10 +25,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let live_after = i64::from(self.tally.live_bytes) + scan.effect.live;
         let live_after = u32::try_from(live_after).map_err(|_| bug!())?;
         if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
-            return Err(Error::Full);
+            return Err(Fail::Full);
         }
         if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
-            return Err(Error::IndexFull);
+            return Err(Fail::IndexFull);
         }
         match self.trigger(add, live_after) {
             Trigger::Switch => return self.switch(Fold::Ops(ops)).await,
@@ -44,7 +44,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// One pass over a batch before anything is written: the bytes its
     /// records take, its effect on the live data and the most index entries
     /// it adds at any point (see [`BatchScan`]).
-    pub(super) async fn batch_scan(&mut self, ops: &[Op<'_>]) -> Result<BatchScan, R::Error> {
+    pub(super) async fn batch_scan(&mut self, ops: &[Op<'_>]) -> Res<BatchScan, R::Error> {
         let mut keys = BatchKeys::new(ops, self.can_stage());
         let r = self.batch_scan_staged(ops, &mut keys).await;
         keys.finish(&mut self.index, ops);
@@ -55,7 +55,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         ops: &[Op<'_>],
         keys: &mut BatchKeys,
-    ) -> Result<BatchScan, R::Error> {
+    ) -> Res<BatchScan, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let mut scan = BatchScan {
             count: 0,
@@ -119,7 +119,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         ops: &[Op<'_>],
         scan: &BatchScan,
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let begin = self.pair.active().append_at();
         let mut keys = BatchKeys::new(ops, self.can_stage());
@@ -144,7 +144,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         ops: &[Op<'_>],
         scan: &BatchScan,
         keys: &mut BatchKeys,
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let mut batch_check = crate::format::checks::CRC32C.digest();
         let begin = self.pair.active().append_at();
@@ -188,7 +188,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         ops: &[Op<'_>],
         first: u32,
         keys: &mut BatchKeys,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let mut off = first;
         for (i, op) in ops.iter().enumerate() {
@@ -228,7 +228,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         keys: &mut BatchKeys,
         i: usize,
         w: u32,
-    ) -> Result<Option<u32>, R::Error> {
+    ) -> Res<Option<u32>, R::Error> {
         let op = &ops[i];
         if !keys.deletes {
             // Every op writes a record: no need to know the others.
@@ -263,7 +263,7 @@ pub(super) struct BatchScan {
 
 /// The record `op` appends when `needed` (a delete needs one only if the key
 /// had an entry, has damage to clear, or an earlier op of the batch wrote it).
-fn record_len<E>(op: &Op<'_>, needed: bool, w: u32) -> Result<Option<u32>, E> {
+fn record_len<E>(op: &Op<'_>, needed: bool, w: u32) -> Res<Option<u32>, E> {
     Ok(match *op {
         Op::Set(k, v) => Some(set_len(k, v, w)?),
         Op::Delete(k) if needed => Some(set_len(k, &[], w)?),

@@ -148,11 +148,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// The entry of a record at `off` (header `h`) leaves the index or
     /// names another record: the copy's counts follow.
-    pub(super) async fn entry_leaves(
-        &mut self,
-        off: u32,
-        h: &RecordHeader,
-    ) -> Result<(), R::Error> {
+    pub(super) async fn entry_leaves(&mut self, off: u32, h: &RecordHeader) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         if let CopyState::Copying(c) = &mut self.copy {
             if in_target(off) {
@@ -214,7 +210,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the target is erased: begin an incremental switch (steps 1–3) before
     /// the write is appended to the active log; the write's slice of the
     /// copy follows it ([`copy_after_write`](Self::copy_after_write)).
-    pub(super) async fn begin_incremental(&mut self) -> Result<(), R::Error> {
+    pub(super) async fn begin_incremental(&mut self) -> Res<(), R::Error> {
         let r = self.begin_switch(Fold::Ops(&[])).await;
         if r.is_err() {
             self.poisoned = true;
@@ -228,7 +224,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// A delete of `key` written to the active log while a switch copies is
     /// written to the target too: the target may hold an earlier copy of the
     /// key, which a replay of the target must see deleted (FORMAT.md §7.4).
-    pub(super) async fn delete_in_target(&mut self, short: u8, key: &[u8]) -> Result<(), R::Error> {
+    pub(super) async fn delete_in_target(&mut self, short: u8, key: &[u8]) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &self.copy else {
             return Ok(());
@@ -258,7 +254,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     // this source, and the async one's stack grew with these outlined
     // (footprint's async row: 8 884 B without, 10 132 B with them).
     #[cfg_attr(not(feature = "async"), inline(never))]
-    pub(super) async fn copy_after_write(&mut self, add: u32) -> Result<(), R::Error> {
+    pub(super) async fn copy_after_write(&mut self, add: u32) -> Res<(), R::Error> {
         let r = self.copy_after_write_inner(add).await;
         if r.is_err() {
             self.poisoned = true;
@@ -266,7 +262,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         r
     }
 
-    async fn copy_after_write_inner(&mut self, add: u32) -> Result<(), R::Error> {
+    async fn copy_after_write_inner(&mut self, add: u32) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let slice = crate::config::copy_slice(add, self.config.max_fill_bp) + 1;
         let credit = match &mut self.copy {
@@ -304,7 +300,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// index from where the last call stopped, until `budget` bytes (of the
     /// records read) are spent or nothing is left. Returns what is left of
     /// the budget.
-    pub(super) async fn copy_some(&mut self, mut budget: u64) -> Result<u64, R::Error> {
+    pub(super) async fn copy_some(&mut self, mut budget: u64) -> Res<u64, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
         let n = self.index.positions();
@@ -366,12 +362,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     // this source, and the async one's stack grew with these outlined
     // (footprint's async row: 8 884 B without, 10 132 B with them).
     #[cfg_attr(not(feature = "async"), inline(never))]
-    async fn copy_entry(
-        &mut self,
-        pos: usize,
-        off: u32,
-        h: &RecordHeader,
-    ) -> Result<bool, R::Error> {
+    async fn copy_entry(&mut self, pos: usize, off: u32, h: &RecordHeader) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let Some((hash, _)) = self.index.entry(pos) else {
             return Err(bug!());

@@ -32,7 +32,7 @@ use super::journal::{Journal, RegionClass, Window};
 use super::{io, MappedRegion, Region};
 use crate::config::{fill_limit, Config};
 use crate::damage::{Damage, DamageList, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fail, Res, Result};
 use crate::format::marker::{Marker, MarkerState};
 use crate::format::record::{self, Kind, RecordHeader, SealState, Slot};
 use crate::format::Limits;
@@ -334,19 +334,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         )
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<(), R::Error> {
+    fn check_key(&self, key: &[u8]) -> Res<(), R::Error> {
         if key.is_empty() {
-            Err(Error::EmptyKey)
+            Err(Fail::EmptyKey)
         } else if key.len() > usize::from(self.config.max_key_len) {
-            Err(Error::KeyTooLarge)
+            Err(Fail::KeyTooLarge)
         } else {
             Ok(())
         }
     }
 
-    fn usable(&self) -> Result<(), R::Error> {
+    fn usable(&self) -> Res<(), R::Error> {
         if self.poisoned {
-            Err(Error::Poisoned)
+            Err(Fail::Poisoned)
         } else {
             Ok(())
         }
@@ -354,9 +354,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// The start of a public call: [`usable`](Self::usable), and not after a
     /// call that never completed (see [`enter`](Self::enter)).
-    fn callable(&self) -> Result<(), R::Error> {
+    fn callable(&self) -> Res<(), R::Error> {
         if self.in_call {
-            Err(Error::Cancelled)
+            Err(Fail::Cancelled)
         } else {
             self.usable()
         }
@@ -366,22 +366,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// completed (its future dropped: the async store), since the memory
     /// state may be half way through an update. [`leave`](Self::leave) ends
     /// the call.
-    fn enter(&mut self) -> Result<(), R::Error> {
+    fn enter(&mut self) -> Res<(), R::Error> {
         self.callable()?;
         self.in_call = true;
         Ok(())
     }
 
     /// The end of a call [`enter`](Self::enter) began, with its result.
-    fn leave<T>(&mut self, r: Result<T, R::Error>) -> Result<T, R::Error> {
+    fn leave<T>(&mut self, r: Res<T, R::Error>) -> Result<T, R::Error> {
         self.in_call = false;
-        r
+        r.map_err(Error::from)
     }
 
-    fn writable(&self) -> Result<(), R::Error> {
+    fn writable(&self) -> Res<(), R::Error> {
         self.usable()?;
         if self.read_only {
-            Err(Error::ReadOnly)
+            Err(Fail::ReadOnly)
         } else {
             Ok(())
         }
@@ -399,10 +399,10 @@ pub(crate) fn next_generation(g: u64) -> Option<u64> {
     g.checked_add(1).filter(|&n| n < u64::MAX)
 }
 
-fn set_len<E>(key: &[u8], value: &[u8], w: u32) -> Result<u32, E> {
-    let k = u32::try_from(key.len()).map_err(|_| Error::KeyTooLarge)?;
-    let v = u32::try_from(value.len()).map_err(|_| Error::ValueTooLarge)?;
-    record::stored_len(k, v, w).ok_or(Error::ValueTooLarge)
+fn set_len<E>(key: &[u8], value: &[u8], w: u32) -> Res<u32, E> {
+    let k = u32::try_from(key.len()).map_err(|_| Fail::KeyTooLarge)?;
+    let v = u32::try_from(value.len()).map_err(|_| Fail::ValueTooLarge)?;
+    record::stored_len(k, v, w).ok_or(Fail::ValueTooLarge)
 }
 
 fn damage_record_len(scope: Scope, w: u32) -> u32 {

@@ -64,13 +64,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         a: R,
         b: R,
         index: I,
-        scratch: B,
+        mut scratch: B,
         config: Config,
         mode: OpenMode,
     ) -> Result<Self, R::Error> {
+        Self::check_parts(&a, &b, &mut scratch, config)?;
         // Built once and opened in place: a `Store` returned through the
         // decision's layers by value would sit in several stack frames.
-        let mut store = Self::build(a, b, index, scratch, config, mode)?;
+        let mut store = Self::build(a, b, index, scratch, config, mode);
         store.open_built(mode).await?;
         Ok(store)
     }
@@ -84,20 +85,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         a: R,
         b: R,
         index: I,
-        scratch: B,
+        mut scratch: B,
         config: Config,
         mode: OpenMode,
     ) -> Result<&mut Self, R::Error> {
         *slot = None;
-        Self::build_in(slot, a, b, index, scratch, config, mode)?;
+        Self::check_parts(&a, &b, &mut scratch, config)?;
+        Self::build_in(slot, a, b, index, scratch, config, mode);
         let Some(store) = slot else {
-            return Err(bug!());
+            return Err(bug!().into());
         };
         if let Err(e) = store.open_built(mode).await {
             *slot = None;
-            return Err(e);
+            return Err(e.into());
         }
-        slot.as_mut().ok_or_else(|| bug!())
+        Ok(slot.as_mut().ok_or_else(|| bug!())?)
     }
 
     /// Puts [`Store::build`]'s store in `slot`; never inlined, so that the
@@ -111,22 +113,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         scratch: B,
         config: Config,
         mode: OpenMode,
-    ) -> Result<(), R::Error> {
-        *slot = Some(Self::build(a, b, index, scratch, config, mode)?);
-        Ok(())
+    ) {
+        *slot = Some(Self::build(a, b, index, scratch, config, mode));
     }
 
-    /// The checks every way of opening makes before anything is read, and
-    /// the store as the open starts from it.
-    #[inline(always)]
-    fn build(
-        a: R,
-        b: R,
-        index: I,
-        mut scratch: B,
-        config: Config,
-        mode: OpenMode,
-    ) -> Result<Self, R::Error> {
+    /// The checks every way of opening makes before anything is read: the
+    /// configuration fits the regions, and the scratch buffer is long
+    /// enough (the length is the public error's, hence not in
+    /// [`build`](Self::build): the engine's errors carry none).
+    fn check_parts(a: &R, b: &R, scratch: &mut B, config: Config) -> Result<(), R::Error> {
         let (ga, gb) = (a.geometry(), b.geometry());
         if !config.fits(ga, gb) {
             return Err(Error::InvalidConfig);
@@ -135,7 +130,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if scratch.as_mut().len() < needed {
             return Err(Error::BufferTooSmall(needed));
         }
-        Ok(Store {
+        Ok(())
+    }
+
+    /// The store as the open starts from it, on parts that
+    /// [`check_parts`](Self::check_parts) accepted.
+    #[inline(always)]
+    fn build(a: R, b: R, index: I, scratch: B, config: Config, mode: OpenMode) -> Self {
+        Store {
             pair: Pair::new(a, b),
             index,
             damage: DamageList::default(),
@@ -163,12 +165,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             salvaged: false,
             formatted: false,
             copy: CopyState::Idle,
-        })
+        }
     }
 
     /// Opens the store [`Store::build`] made: the decision of FORMAT.md §8,
     /// made again on full reads if a lazily judged partner holds bytes.
-    async fn open_built(&mut self, mode: OpenMode) -> Result<(), R::Error> {
+    async fn open_built(&mut self, mode: OpenMode) -> Res<(), R::Error> {
         // One call of `open_reading` (in a loop), so that it can be inlined.
         let mut full = false;
         loop {
@@ -205,7 +207,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// (`full`: reading it all) when the other region is committed: the rest
     /// is read only if the active log does not say the partner is fully
     /// erased (FORMAT.md §8).
-    async fn open_reading(&mut self, mode: OpenMode, full: bool) -> Result<Opening, R::Error> {
+    async fn open_reading(&mut self, mode: OpenMode, full: bool) -> Res<Opening, R::Error> {
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
         // The classes are gone from the stack once the decision is made:
@@ -222,16 +224,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let store = self;
         let loaded = match store.load_active(loading).await {
             // Nothing proves the partner's bytes are ours.
-            Ok(erasing) if erasing_partner && !erasing => Err(Error::Unrecognised),
+            Ok(erasing) if erasing_partner && !erasing => Err(Fail::Unrecognised),
             r => r.map(|_| ()),
         };
         match loaded {
-            Err(Error::Unrecognised) if salvage => {
+            Err(Fail::Unrecognised) if salvage => {
                 // What salvage would show: the newest committed region.
                 store.salvaged = true;
                 return Ok(Opening::Done);
             }
-            Err(e) if format && !matches!(e, Error::Region(_)) => {
+            Err(e) if format && !matches!(e, Fail::Region(_)) => {
                 // A store of this id that cannot be used with these
                 // options (or is damaged): formatted anew.
                 store.index.clear();
@@ -253,7 +255,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         finish_superseded: bool,
         commit_torn: bool,
-    ) -> Result<Opening, R::Error> {
+    ) -> Res<Opening, R::Error> {
         // A partner that read empty from its header area alone: the
         // active log's erased record for it says it is ours (units
         // past `pending` erased by us, read again before a switch
@@ -289,11 +291,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// set and what loading it takes is returned. Never inlined (blocking
     /// engine): the two classes stay in its frame, gone before the replay.
     #[cfg_attr(not(feature = "async"), inline(never))]
-    async fn open_deciding(
-        &mut self,
-        mode: OpenMode,
-        full: bool,
-    ) -> Result<Option<Active>, R::Error> {
+    async fn open_deciding(&mut self, mode: OpenMode, full: bool) -> Res<Option<Active>, R::Error> {
         let read_only = self.read_only;
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
@@ -311,11 +309,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             decided = store.decide(ca, cb).await;
         }
         let decision = match decided {
-            Err(Error::Corrupted | Error::Unrecognised) if salvage => {
+            Err(Fail::Corrupted | Fail::Unrecognised) if salvage => {
                 store.salvage(ca, cb).await?;
                 return Ok(None);
             }
-            Err(e) if format && !matches!(e, Error::Region(_)) => {
+            Err(e) if format && !matches!(e, Fail::Region(_)) => {
                 store.format_fresh(false).await?;
                 return Ok(None);
             }
@@ -324,7 +322,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         match decision {
             Decision::Fresh => {
                 if read_only {
-                    return Err(Error::ReadOnly);
+                    return Err(Fail::ReadOnly);
                 }
                 store
                     .format_fresh(!format && matches!(ca, RegionClass::Empty))
@@ -358,13 +356,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         ca: RegionClass,
         cb: RegionClass,
-    ) -> Result<Decision, R::Error> {
+    ) -> Res<Decision, R::Error> {
         use RegionClass::*;
         let cfg = self.config;
         let id_ok = |h: &RegionHeader| cfg.adopt_store_id || h.store_id == cfg.store_id;
         let committed = |c: &MarkerState| matches!(c, MarkerState::Valid(_));
         if matches!(ca, Unsupported) || matches!(cb, Unsupported) {
-            return Err(Error::UnsupportedFormat);
+            return Err(Fail::UnsupportedFormat);
         }
         let decision = match (ca, cb) {
             (Empty, Empty) => Decision::Fresh,
@@ -383,7 +381,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 },
             ) => {
                 if ha.store_id != hb.store_id || !id_ok(&ha) {
-                    return Err(Error::ForeignStore);
+                    return Err(Fail::ForeignStore);
                 }
                 // An uncommitted partner newer than the committed region can
                 // only be the target of a switch out of it that was cut
@@ -399,8 +397,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     _ => return Err(bug!()),
                 };
                 match (committed(&ma), committed(&mb)) {
-                    (true, false) if !cut_switch(&ha, swa, &hb) => return Err(Error::Corrupted),
-                    (false, true) if !cut_switch(&hb, swb, &ha) => return Err(Error::Corrupted),
+                    (true, false) if !cut_switch(&ha, swa, &hb) => return Err(Fail::Corrupted),
+                    (false, true) if !cut_switch(&hb, swb, &ha) => return Err(Fail::Corrupted),
                     _ => {}
                 }
                 match (committed(&ma), committed(&mb)) {
@@ -408,12 +406,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         if ha.generation == hb.generation
                             || ha.generation.abs_diff(hb.generation) != 1
                         {
-                            return Err(Error::Corrupted);
+                            return Err(Fail::Corrupted);
                         }
                         let a_newer = ha.generation > hb.generation;
                         let (newer_sup, older_sup) = if a_newer { (sa, sb) } else { (sb, sa) };
                         if newer_sup.is_set() {
-                            return Err(Error::Corrupted);
+                            return Err(Fail::Corrupted);
                         }
                         Decision::Active {
                             a: a_newer,
@@ -453,7 +451,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                             commit_torn: true,
                         }
                     }
-                    _ => return Err(Error::Corrupted),
+                    _ => return Err(Fail::Corrupted),
                 }
             }
             (
@@ -476,7 +474,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             ) => {
                 let a = matches!(ca, Formatted { .. });
                 if !id_ok(&header) {
-                    return Err(Error::ForeignStore);
+                    return Err(Fail::ForeignStore);
                 }
                 let is_committed = committed(&commit);
                 match other {
@@ -517,7 +515,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         });
                         if let Some(next) = next {
                             if partner.read_marker(Marker::Commit, next).await?.is_valid() {
-                                return Err(Error::Corrupted);
+                                return Err(Fail::Corrupted);
                             }
                         }
                         // The target of a cut switch out of this region, or
@@ -532,11 +530,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                             commit_torn: false,
                         }
                     }
-                    _ => return Err(Error::Corrupted),
+                    _ => return Err(Fail::Corrupted),
                 }
             }
             (Unrecognised, Empty) if self.torn_first_format().await? => Decision::Fresh,
-            _ => return Err(Error::Unrecognised),
+            _ => return Err(Fail::Unrecognised),
         };
         Ok(decision)
     }
@@ -580,7 +578,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         a: bool,
         header: &RegionHeader,
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         if !a || header.store_id != self.config.store_id || header.generation != 1 {
             return Ok(false);
         }
@@ -592,7 +590,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// header this configuration would write (a cut during the first format,
     /// when B is still empty): every programmed bit is one of that header's
     /// zero bits, and everything after the header block reads erased.
-    pub(super) async fn torn_first_format(&mut self) -> Result<bool, R::Error> {
+    pub(super) async fn torn_first_format(&mut self) -> Res<bool, R::Error> {
         if self.config.adopt_store_id {
             return Ok(false); // the id to expect is unknown
         }
@@ -619,7 +617,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Formats region A as generation 1 of a new store; `read_empty`: A was
     /// classified empty and need not be erased first.
-    pub(super) async fn format_fresh(&mut self, read_empty: bool) -> Result<(), R::Error> {
+    pub(super) async fn format_fresh(&mut self, read_empty: bool) -> Res<(), R::Error> {
         self.program_fresh(read_empty).await?;
         let a = &mut self.pair.a;
         a.classify(true, &mut RegionClass::Empty).await?;
@@ -634,7 +632,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`load_active`](Self::load_active): in the caller their buffers
     /// would sit under every read the classification makes.
     #[inline(never)]
-    async fn program_fresh(&mut self, read_empty: bool) -> Result<(), R::Error> {
+    async fn program_fresh(&mut self, read_empty: bool) -> Res<(), R::Error> {
         self.formatted = true;
         self.pair.set_active_a(true);
         self.store_id = self.config.store_id;
@@ -671,8 +669,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             if attempt == 1 {
                 // Report the region's own error if there was one.
-                a.region.sync().await.map_err(Error::Region)?;
-                return Err(Error::Corrupted);
+                a.region.sync().await.map_err(Fail::Region)?;
+                return Err(Fail::Corrupted);
             }
             attempt += 1;
             a.set_all_pending();
@@ -689,7 +687,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         active: &RegionClass,
         partner: &RegionClass,
-    ) -> Result<Loading, R::Error> {
+    ) -> Res<Loading, R::Error> {
         let RegionClass::Formatted {
             header,
             switching,
@@ -738,9 +736,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Returns whether the active log says erase ahead is erasing the
     /// partner (an erased record for its size with units pending).
     #[inline(never)]
-    pub(super) async fn load_active(&mut self, l: Loading) -> Result<bool, R::Error> {
+    pub(super) async fn load_active(&mut self, l: Loading) -> Res<bool, R::Error> {
         if !l.fits {
-            return Err(Error::ConfigMismatch);
+            return Err(Fail::ConfigMismatch);
         }
         let geo = self.pair.active().geo;
         let Some(data_end) = l.data_end else {
@@ -772,9 +770,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // More keys than the index holds: the writer never needed them
             // all at once unless damage hid a delete (then say so).
             return Err(if self.damage.entries().is_empty() {
-                Error::IndexFull
+                Fail::IndexFull
             } else {
-                Error::Corrupted
+                Fail::Corrupted
             });
         }
         let mut tally = sink.tally;
@@ -836,7 +834,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 /// of the region sealed `seal`: its "superseded" or "switching" marker is
 /// valid for the previous generation of the same store id.
 #[io]
-pub(super) async fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Result<bool, R::Error> {
+pub(super) async fn older_of<R: Region>(j: &mut Journal<R>, seal: Seal) -> Res<bool, R::Error> {
     let Some(g) = seal.generation.checked_sub(1).filter(|&g| g >= 1) else {
         return Ok(false);
     };

@@ -10,7 +10,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         key: &[u8],
         hash: u32,
-    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
         self.lookup_mode(key, hash, false).await
     }
 
@@ -22,7 +22,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         key: &[u8],
         hash: u32,
-    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
         self.lookup_mode(key, hash, true).await
     }
 
@@ -31,7 +31,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         key: &[u8],
         hash: u32,
         strict: bool,
-    ) -> Result<Option<(usize, u32, RecordHeader)>, R::Error> {
+    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
         let limits = self.limits();
         let seal = self.seal();
         let target_seal = self.copy.target_seal().unwrap_or(seal);
@@ -45,7 +45,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let (j, at, in_target) = pair.at_mut(off);
             let h = match j.header_at(at, limits.max_key, limits.max_value).await {
                 Ok(h) => h,
-                Err(Error::Corrupted) => {
+                Err(Fail::Corrupted) => {
                     suspect = true;
                     continue;
                 }
@@ -60,7 +60,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         }
         if strict && suspect {
-            Err(Error::Corrupted)
+            Err(Fail::Corrupted)
         } else {
             Ok(None)
         }
@@ -70,13 +70,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the key has no value. The record's check is verified on every call;
     /// a damaged value is [`Error::Corrupted`], never an older value.
     pub async fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
-        self.get_call(key, buf).await
+        match self.get_call(key, buf).await {
+            Ok(Some(n)) if n > buf.len() => Err(Error::BufferTooSmall(n)),
+            r => Ok(r?),
+        }
     }
 
     /// [`get`](Self::get); never inlined, as `set`'s body is not: its
-    /// locals stay out of the caller's frame.
+    /// locals stay out of the caller's frame. A length past `buf`'s says
+    /// that the value does not fit (nothing copied; `get` makes it
+    /// [`Error::BufferTooSmall`], as the engine's errors carry no length).
     #[inline(never)]
-    async fn get_call(&mut self, key: &[u8], buf: &mut [u8]) -> Result<Option<usize>, R::Error> {
+    async fn get_call(&mut self, key: &[u8], buf: &mut [u8]) -> Res<Option<usize>, R::Error> {
         self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
@@ -106,37 +111,42 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         let Some((off, h, intact)) = hit else {
             return if suspect || self.damage_covers(short, None) {
-                Err(Error::Corrupted)
+                Err(Fail::Corrupted)
             } else {
                 Ok(None)
             };
         };
         if !intact || self.damage_covers(short, Some(off)) {
-            return Err(Error::Corrupted);
+            return Err(Fail::Corrupted);
         }
         match h.kind {
             Kind::Delete => Ok(None),
             Kind::Set => {
                 let n = h.value_len as usize;
-                let out = buf.get_mut(..n).ok_or(Error::BufferTooSmall(n))?;
-                out.copy_from_slice(&self.scratch.as_mut()[h.value_range()]);
+                if let Some(out) = buf.get_mut(..n) {
+                    out.copy_from_slice(&self.scratch.as_mut()[h.value_range()]);
+                }
                 Ok(Some(n))
             }
-            _ => Err(Error::Corrupted),
+            _ => Err(Fail::Corrupted),
         }
     }
 
     /// Whether `key` has a value. The record is checked as [`get`](Self::get)
     /// checks it: a damaged key, value or deletion is [`Error::Corrupted`].
     pub async fn contains_key(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+        Ok(self.contains_key_call(key).await?)
+    }
+
+    async fn contains_key_call(&mut self, key: &[u8]) -> Res<bool, R::Error> {
         self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
         let short = short_hash(hash);
         match self.lookup_strict(key, hash).await? {
-            None if self.damage_covers(short, None) => Err(Error::Corrupted),
+            None if self.damage_covers(short, None) => Err(Fail::Corrupted),
             None => Ok(false),
-            Some((_, off, _)) if self.damage_covers(short, Some(off)) => Err(Error::Corrupted),
+            Some((_, off, _)) if self.damage_covers(short, Some(off)) => Err(Fail::Corrupted),
             Some((_, off, h)) => {
                 // The record's check is verified, as `get` verifies it: a
                 // damaged value or deletion is `Corrupted`.
@@ -145,12 +155,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 let (j, at, in_target) = self.pair.at_mut(off);
                 let seal = SealState::new(if in_target { target_seal } else { seal });
                 if !j.verify(at, &h, seal).await?.0 {
-                    return Err(Error::Corrupted);
+                    return Err(Fail::Corrupted);
                 }
                 match h.kind {
                     Kind::Set => Ok(true),
                     Kind::Delete => Ok(false),
-                    _ => Err(Error::Corrupted),
+                    _ => Err(Fail::Corrupted),
                 }
             }
         }
@@ -160,10 +170,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// order, each record's check verified. Stops early when `f` returns
     /// `false`. If any key is damaged, the intact ones are still visited and
     /// the call then returns [`Error::Corrupted`].
-    pub async fn for_each(
+    pub async fn for_each(&mut self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), R::Error> {
+        Ok(self.for_each_call(f).await?)
+    }
+
+    async fn for_each_call(
         &mut self,
         mut f: impl FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         self.callable()?;
         let limits = self.limits();
         let seal = self.seal();
@@ -204,7 +218,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
         }
         if damaged {
-            Err(Error::Corrupted)
+            Err(Fail::Corrupted)
         } else {
             Ok(())
         }
@@ -216,6 +230,10 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The value of `key`, borrowed from the mapped region (no copy). The
     /// record's check is verified on every call.
     pub async fn get_ref(&self, key: &[u8]) -> Result<Option<&[u8]>, R::Error> {
+        Ok(self.get_ref_call(key).await?)
+    }
+
+    async fn get_ref_call(&self, key: &[u8]) -> Res<Option<&[u8]>, R::Error> {
         self.callable()?;
         self.check_key(key)?;
         let hash = key_hash(key);
@@ -223,7 +241,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let Some((_, off)) = self.index.next_match(hash, &mut cursor) else {
             // No entry with this hash.
             return if self.damage_covers(short_hash(hash), None) {
-                Err(Error::Corrupted)
+                Err(Fail::Corrupted)
             } else {
                 Ok(None)
             };
@@ -248,7 +266,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if let Some(hit) = hit {
                 // A damage entry may cover the key's newest record.
                 if self.damaged(short_hash(hash), off) {
-                    return Err(Error::Corrupted);
+                    return Err(Fail::Corrupted);
                 }
                 return Ok(match hit {
                     record::Hit::Set(value) => Some(value),
@@ -263,7 +281,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// candidate record decoded the general way. Out of line: hash
     /// collisions, long records, damage and switches under way are rare.
     #[inline(never)]
-    fn get_ref_checked(&self, key: &[u8], hash: u32) -> Result<Option<&[u8]>, R::Error> {
+    fn get_ref_checked(&self, key: &[u8], hash: u32) -> Res<Option<&[u8]>, R::Error> {
         let short = short_hash(hash);
         let limits = self.limits();
         let seal = self.seal_state();
@@ -290,22 +308,22 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 continue;
             }
             if self.damage_covers(short, Some(off)) {
-                return Err(Error::Corrupted);
+                return Err(Fail::Corrupted);
             }
             // The stored key equals `key`, whose CRC-32C is `hash`. A
             // deletion is checked like a value: a damaged one is
             // `Corrupted` (as `get` answers), not "absent".
             if !record::verify_known_key(rec, &h, seal, hash) {
-                return Err(Error::Corrupted);
+                return Err(Fail::Corrupted);
             }
             return match h.kind {
                 Kind::Delete => Ok(None),
-                Kind::Set => rec.get(h.value_range()).map(Some).ok_or(Error::Corrupted),
-                _ => Err(Error::Corrupted),
+                Kind::Set => rec.get(h.value_range()).map(Some).ok_or(Fail::Corrupted),
+                _ => Err(Fail::Corrupted),
             };
         }
         if suspect || self.damage_covers(short, None) {
-            Err(Error::Corrupted)
+            Err(Fail::Corrupted)
         } else {
             Ok(None)
         }

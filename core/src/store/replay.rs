@@ -72,7 +72,7 @@ impl<I: Index> IndexSink<'_, I> {
         len: u32,
         key_hash: u32,
         key: &[u8],
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         let mut old = None;
         let mut pos = None;
         let mut cursor = 0;
@@ -150,7 +150,7 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
         len: u32,
         key_hash: u32,
         w: &Window<'_>,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         if self.copied_end != 0 {
             self.seen = self.seen.saturating_add(1);
             self.size_index(off);

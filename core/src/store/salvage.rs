@@ -6,11 +6,7 @@ use super::*;
 #[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The salvage path of [`Store::open_salvage`].
-    pub(super) async fn salvage(
-        &mut self,
-        ca: RegionClass,
-        cb: RegionClass,
-    ) -> Result<(), R::Error> {
+    pub(super) async fn salvage(&mut self, ca: RegionClass, cb: RegionClass) -> Res<(), R::Error> {
         let committed = |c: RegionClass| match c {
             RegionClass::Formatted {
                 header,
@@ -86,7 +82,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             (Some(a), Some(b)) => a >= b,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (None, None) => return Err(Error::Corrupted),
+            (None, None) => return Err(Fail::Corrupted),
         };
         self.pair.set_active_a(use_a);
         let (mut active, partner) = if use_a { (ca, cb) } else { (cb, ca) };

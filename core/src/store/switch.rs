@@ -16,7 +16,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// finished first (with `fold` when it fits what is left of the target).
     /// Any failure leaves the store poisoned until reopened; storage is
     /// always recoverable.
-    pub(super) async fn switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+    pub(super) async fn switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
         let r = self.switch_inner(fold).await;
         if r.is_err() {
             self.poisoned = true;
@@ -24,7 +24,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         r
     }
 
-    async fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+    async fn switch_inner(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
         if self.copying() {
             if let Fold::Ops(ops) = fold {
                 if self.fold_fits(ops).await? {
@@ -45,7 +45,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Steps 1 to 3 and the start of step 4 (the keyless damage records):
     /// the switch's plan is fixed, the target prepared; the live records are
     /// copied next. Keys a clear drops leave the index first.
-    pub(super) async fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+    pub(super) async fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
         let state = self.plan_switch(fold).await?;
         self.step1_mark_switching(&state).await?;
         self.step2_erase_target().await?;
@@ -59,10 +59,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// What the switch will write: the target's seal, the damage to carry
     /// over.
-    async fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Result<Copying, R::Error> {
+    async fn plan_switch(&mut self, fold: Fold<'_, '_>) -> Res<Copying, R::Error> {
         let new_seal = Seal {
             store_id: self.store_id,
-            generation: next_generation(self.generation).ok_or(Error::Corrupted)?,
+            generation: next_generation(self.generation).ok_or(Fail::Corrupted)?,
         };
         if let Fold::Clear = fold {
             self.index.clear();
@@ -88,7 +88,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Step 1: "switching" in the active region, synced.
-    async fn step1_mark_switching(&mut self, plan: &Copying) -> Result<(), R::Error> {
+    async fn step1_mark_switching(&mut self, plan: &Copying) -> Res<(), R::Error> {
         let src = self.pair.active_mut();
         if !src
             .read_marker(Marker::Switching, plan.old_seal())
@@ -102,18 +102,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Step 2: erase what the target needs.
-    async fn step2_erase_target(&mut self) -> Result<(), R::Error> {
+    async fn step2_erase_target(&mut self) -> Res<(), R::Error> {
         self.pair.inactive_mut().erase_for_format().await
     }
 
     /// Step 3: the target's header with generation + 1 (`generation`).
-    async fn step3_program_header(&mut self, generation: u64) -> Result<(), R::Error> {
+    async fn step3_program_header(&mut self, generation: u64) -> Res<(), R::Error> {
         let header = self.header_for(self.pair.inactive(), generation);
         self.pair.inactive_mut().program_header(&header).await
     }
 
     /// Step 4 begins: one keyless damage record per damage entry.
-    async fn write_damage_records(&mut self) -> Result<(), R::Error> {
+    async fn write_damage_records(&mut self) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &mut self.copy else {
             return Err(bug!());
@@ -148,7 +148,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Whether the target has room for what the copy has left, `ops`' records
     /// and the erased record: then an incremental switch can end with them.
-    async fn fold_fits(&mut self, ops: &[Op<'_>]) -> Result<bool, R::Error> {
+    async fn fold_fits(&mut self, ops: &[Op<'_>]) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let mut need = u64::from(self.copy.left_bytes()) + u64::from(erased_record_len(w));
         for op in ops {
@@ -164,7 +164,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// The rest of step 4 (what is left to copy, the folded write, the
     /// erased record for the region left), then steps 5 to 9.
-    pub(super) async fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Result<(), R::Error> {
+    pub(super) async fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
         if let Fold::Ops(ops) = fold {
             for op in ops {
                 let hash = key_hash(op.key());
@@ -201,7 +201,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// keys need the batch tracking (`BatchKeys`, 136 B with its filter),
     /// in [`step4_write_batch`](Self::step4_write_batch), a frame of its own.
     #[inline(never)]
-    async fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Result<u32, R::Error> {
+    async fn step4_write_fold(&mut self, fold: Fold<'_, '_>) -> Res<u32, R::Error> {
         let fold_start = self.pair.inactive().append_at();
         match fold {
             Fold::Repair => {}
@@ -231,7 +231,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`step4_write_fold`](Self::step4_write_fold) for a batch: each op
     /// that no later op of the batch overwrites. Never inlined (see there).
     #[inline(never)]
-    async fn step4_write_batch(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+    async fn step4_write_batch(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         let mut batch_keys = BatchKeys::new(ops, self.can_stage());
         batch_keys.stage_all(&mut self.index, ops);
         let mut r = Ok(());
@@ -250,7 +250,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// The folded write's record of `op`, the last op on its key, appended
     /// to the target (none for a delete the target needs no record of).
-    async fn step4_write_op(&mut self, op: &Op<'_>) -> Result<(), R::Error> {
+    async fn step4_write_op(&mut self, op: &Op<'_>) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &self.copy else {
             return Err(bug!());
@@ -288,7 +288,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// Step 4 ends: what erase ahead must erase of the region this switch
     /// leaves (FORMAT.md §7.3), committed with the copy. Omitted only when
     /// the target has no room left for it.
-    async fn step4_write_erased(&mut self) -> Result<bool, R::Error> {
+    async fn step4_write_erased(&mut self) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let CopyState::Copying(c) = &self.copy else {
             return Err(bug!());
@@ -307,7 +307,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Steps 5 to 7: sync the copy, program the commit (data end), sync.
-    async fn step5_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Result<(), R::Error> {
+    async fn step5_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Res<(), R::Error> {
         let dst = self.pair.inactive_mut();
         dst.sync().await?;
         dst.program_marker(Marker::Commit, new_seal, data_end)
@@ -316,7 +316,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Step 8: "superseded" in the old region, synced.
-    async fn step8_supersede(&mut self, old_seal: Seal) -> Result<(), R::Error> {
+    async fn step8_supersede(&mut self, old_seal: Seal) -> Res<(), R::Error> {
         let src = self.pair.active_mut();
         src.program_marker(Marker::Superseded, old_seal, 0).await?;
         src.sync().await
@@ -334,7 +334,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         &mut self,
         data_end: u32,
         erased_recorded: bool,
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         let CopyState::Copying(c) = &mut self.copy else {
             return Err(bug!());
         };
@@ -375,7 +375,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         fold: Fold<'_, '_>,
         resumed: bool,
         fold_start: u32,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         match fold {
             // One op is the last on its key: no batch tracking.
             Fold::Ops(ops) if ops.len() < 2 => {
@@ -400,7 +400,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         ops: &[Op<'_>],
         resumed: bool,
         fold_start: u32,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
         let mut off = fold_start;
@@ -434,7 +434,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         hash: u32,
         resumed: bool,
         off: u32,
-    ) -> Result<bool, R::Error> {
+    ) -> Res<bool, R::Error> {
         let kind = match op {
             Op::Set(..) => Kind::Set,
             Op::Delete(_) if resumed || self.damage.touches(short_hash(hash)) => Kind::Delete,

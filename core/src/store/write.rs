@@ -28,7 +28,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// (a firmware's, which also holds the store), so they do not add to
     /// the depth of the open that precedes the writes.
     #[inline(never)]
-    async fn set_call(&mut self, key: &[u8], value: &[u8]) -> Result<(), R::Error> {
+    async fn set_call(&mut self, key: &[u8], value: &[u8]) -> Res<(), R::Error> {
         let op = Op::Set(key, value);
         self.write_checked(core::slice::from_ref(&op)).await?;
         let before = self.switches;
@@ -44,7 +44,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     // this source, and the async one's stack grew with these outlined
     // (footprint's async row: 8 884 B without, 10 132 B with them).
     #[cfg_attr(not(feature = "async"), inline(never))]
-    async fn set_record(&mut self, key: &[u8], value: &[u8]) -> Result<(bool, Then), R::Error> {
+    async fn set_record(&mut self, key: &[u8], value: &[u8]) -> Res<(bool, Then), R::Error> {
         self.write_one_record(&Op::Set(key, value)).await
     }
 
@@ -56,7 +56,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn remove_call(&mut self, key: &[u8]) -> Result<bool, R::Error> {
+    async fn remove_call(&mut self, key: &[u8]) -> Res<bool, R::Error> {
         self.write_checked(&[Op::Delete(key)]).await?;
         let before = self.switches;
         let had = self.write_one(&Op::Delete(key)).await?;
@@ -72,7 +72,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn apply_call(&mut self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+    async fn apply_call(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         let before = self.switches;
         if let [op] = ops {
             self.write_checked(ops).await?;
@@ -91,7 +91,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn clear_call(&mut self) -> Result<(), R::Error> {
+    async fn clear_call(&mut self) -> Res<(), R::Error> {
         self.writable()?;
         self.switch(Fold::Clear).await
     }
@@ -109,7 +109,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn repair_call(&mut self) -> Result<usize, R::Error> {
+    async fn repair_call(&mut self) -> Res<usize, R::Error> {
         self.writable()?;
         let dropped = self.tally.damaged_keyed + self.damage_entries().count();
         self.switch(Fold::Repair).await?;
@@ -140,12 +140,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn replace_inactive_call(&mut self, region: R, extends: bool) -> Result<R, R::Error> {
+    async fn replace_inactive_call(&mut self, region: R, extends: bool) -> Res<R, R::Error> {
         self.writable()?;
         if self.copying() {
             // The inactive region is a switch's target; finishing the switch
             // here would make the other region the inactive one.
-            return Err(Error::SwitchUnderWay);
+            return Err(Fail::SwitchUnderWay);
         }
         let old = self.pair.inactive().geo;
         let new = region.geometry();
@@ -156,12 +156,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             || (extends && new.size < old.size)
             || !self.config.fits(active, new)
         {
-            return Err(Error::ConfigMismatch);
+            return Err(Fail::ConfigMismatch);
         }
         let d = self.pair.active().data_start();
         let cap = active.size.min(new.size).saturating_sub(d);
         if self.tally.live_bytes > fill_limit(cap, self.config.max_fill_bp) {
-            return Err(Error::Full);
+            return Err(Fail::Full);
         }
         Ok(self.pair.inactive_mut().replace_region(region, extends))
     }
@@ -173,7 +173,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn compact_call(&mut self) -> Result<(), R::Error> {
+    async fn compact_call(&mut self) -> Res<(), R::Error> {
         self.writable()?;
         self.switch(Fold::Ops(&[])).await
     }
@@ -187,7 +187,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.leave(r)
     }
 
-    async fn sync_call(&mut self) -> Result<(), R::Error> {
+    async fn sync_call(&mut self) -> Res<(), R::Error> {
         self.writable()?;
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
@@ -213,13 +213,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Refuses writes on a read-only or poisoned store and input that can
     /// never be written (empty or oversized keys, oversized values).
-    pub(super) async fn write_checked(&self, ops: &[Op<'_>]) -> Result<(), R::Error> {
+    pub(super) async fn write_checked(&self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         self.writable()?;
         for op in ops {
             self.check_key(op.key())?;
             if let Op::Set(_, v) = op {
                 if v.len() > self.config.max_value_len as usize {
-                    return Err(Error::ValueTooLarge);
+                    return Err(Fail::ValueTooLarge);
                 }
             }
         }
@@ -235,7 +235,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// that the latter's frame (the key's entry, old header and planned
     /// effect) is not on the stack under the switch where it is not inlined
     /// (`set` never inlines it: [`set_record`](Self::set_record)).
-    pub(super) async fn write_one(&mut self, op: &Op<'_>) -> Result<bool, R::Error> {
+    pub(super) async fn write_one(&mut self, op: &Op<'_>) -> Res<bool, R::Error> {
         let (had, then) = self.write_one_record(op).await?;
         self.write_one_then(op, then).await?;
         Ok(had)
@@ -243,7 +243,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// What follows [`write_one_record`](Self::write_one_record): the slice
     /// of a switch's copy, or the switch `op` folds into.
-    async fn write_one_then(&mut self, op: &Op<'_>, then: Then) -> Result<(), R::Error> {
+    async fn write_one_then(&mut self, op: &Op<'_>, then: Then) -> Res<(), R::Error> {
         match then {
             Then::Done => Ok(()),
             Then::Copy(add) => self.copy_after_write(add).await,
@@ -254,7 +254,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`write_one`](Self::write_one) up to the switch: the checks, the
     /// record appended and indexed, or none when the write folds into a
     /// switch.
-    async fn write_one_record(&mut self, op: &Op<'_>) -> Result<(bool, Then), R::Error> {
+    async fn write_one_record(&mut self, op: &Op<'_>) -> Res<(bool, Then), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let key = op.key();
         let hash = key_hash(key);
@@ -273,10 +273,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let live_after =
             u32::try_from(i64::from(self.tally.live_bytes) + e.live).map_err(|_| bug!())?;
         if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
-            return Err(Error::Full);
+            return Err(Fail::Full);
         }
         if e.entries > 0 && !self.index.has_room(1) {
-            return Err(Error::IndexFull);
+            return Err(Fail::IndexFull);
         }
         let add = set_len(key, value, w)?;
         match self.trigger(add, live_after) {
@@ -419,7 +419,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         hash: u8,
         key: &[u8],
         value: &[u8],
-    ) -> Result<Option<u32>, R::Error> {
+    ) -> Res<Option<u32>, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
@@ -430,11 +430,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let off = match j.append(&scratch[..len as usize]).await {
             Ok(off) => off,
             // The program failed: the log is sealed; switch away from it.
-            Err(Error::Region(_)) => return Ok(None),
+            Err(Fail::Region(_)) => return Ok(None),
             // Bytes past the log's end (FORMAT.md §6.2): nothing was
             // programmed, the log is sealed; the damage is registered and
             // the switch the caller folds its write into carries it.
-            Err(Error::Corrupted) if self.take_found_beyond().await? => return Ok(None),
+            Err(Fail::Corrupted) if self.take_found_beyond().await? => return Ok(None),
             Err(e) => return Err(e),
         };
         if j.region.persists_in_order() {
@@ -461,7 +461,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// While a switch copies, the records already copied are covered by an
     /// every-key damage record appended to the target. Returns whether there
     /// was such a finding.
-    pub(super) async fn take_found_beyond(&mut self) -> Result<bool, R::Error> {
+    pub(super) async fn take_found_beyond(&mut self) -> Res<bool, R::Error> {
         let Some(offset) = self.pair.active_mut().take_found_beyond() else {
             return Ok(false);
         };
@@ -492,7 +492,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 // No room to say it in the target: refuse everything until
                 // the store is reopened, which reads the bytes (FORMAT.md §6.2).
                 self.poisoned = true;
-                return Err(Error::Corrupted);
+                return Err(Fail::Corrupted);
             }
             let off = dst.append(&scratch[..len as usize]).await?;
             c.new_damage.add(Damage {
@@ -511,7 +511,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         hash: u32,
         kind: Kind,
         off: u32,
-    ) -> Result<(), R::Error> {
+    ) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         let touches = self.damage_touches(short_hash(hash));
         let old = self.lookup(key, hash).await?;
@@ -538,7 +538,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             (Some((pos, _, _)), None) => self.index.remove(pos),
             (Some((pos, _, _)), Some(_)) => self.index.set_offset(pos, off),
             (None, None) => {}
-            (None, Some(_)) => self.index.insert(hash, off).map_err(|_| Error::IndexFull)?,
+            (None, Some(_)) => self.index.insert(hash, off).map_err(|_| Fail::IndexFull)?,
         }
         Ok(())
     }
@@ -571,7 +571,7 @@ pub(super) fn effect<E>(
     op: &Op<'_>,
     touches: bool,
     w: u32,
-) -> Result<Effect, E> {
+) -> Res<Effect, E> {
     let (old_len, old_key, old_entry) = match old {
         Some(h) => (
             h.stored_len(w).ok_or_else(|| bug!())?,
