@@ -760,14 +760,17 @@ impl<R: Region> Journal<R> {
         }
     }
 
-    /// Programs `data` at the append position and advances it. A failed
-    /// program seals the log.
-    pub(crate) async fn append(&mut self, data: &[u8]) -> Res<u32, R::Error> {
+    /// Programs the first `len` bytes of `buf` (a record [`record::encode`]
+    /// wrote there) at the append position, [`append_at`](Self::append_at),
+    /// and advances it. A failed program seals the log. The record's offset
+    /// is `append_at` before the call: returned, a `Result<u32, _>` would
+    /// go through memory on a 32-bit target.
+    pub(crate) async fn append(&mut self, buf: &[u8], len: u32) -> Res<(), R::Error> {
         let off = self.append;
         if self.sealed {
             return Err(Fail::ReadOnly);
         }
-        let len = u32::try_from(data.len()).map_err(|_| bug!())?;
+        let data = buf.get(..len as usize).ok_or_else(|| bug!())?;
         let end = off.checked_add(len).ok_or_else(|| bug!())?;
         if end > self.geo.size || len % self.geo.write_unit != 0 {
             return Err(bug!());
@@ -781,7 +784,7 @@ impl<R: Region> Journal<R> {
             return Err(Fail::Region(e));
         }
         self.append = end;
-        Ok(off)
+        Ok(())
     }
 
     /// Programs a marker into its slot.

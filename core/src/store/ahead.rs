@@ -186,7 +186,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if j.sealed() || j.append_at() + len > j.size() {
             return Ok(Appended::NoRoom);
         }
-        match j.append(&scratch[..len as usize]).await {
+        match j.append(scratch, len).await {
             Ok(_) => Ok(Appended::Yes),
             Err(Fail::Region(_)) => Ok(Appended::Failed),
             // Bytes past the log's end (FORMAT.md §6.2): sealed, nothing

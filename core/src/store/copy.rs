@@ -235,7 +235,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let r = if dst.append_at() + len > dst.size() {
             Err(bug!())
         } else {
-            dst.append(&scratch[..len as usize]).await.map(|_| ())
+            dst.append(scratch, len).await
         };
         if r.is_err() {
             self.poisoned = true;
@@ -407,7 +407,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if dst.append_at() + out.len() as u32 > dst.size() {
             return Err(bug!());
         }
-        let new_off = dst.append(out).await?;
+        let new_off = dst.append_at();
+        dst.append(out, out.len() as u32).await?;
         let Slot::Header(nh) = record::decode_header(out, u32::MAX, u32::MAX) else {
             return Err(bug!());
         };

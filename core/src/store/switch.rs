@@ -136,7 +136,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             };
             let len = record::encode(scratch, c.new_seal, Kind::Damaged, hash, &[], value, w)
                 .ok_or_else(|| bug!())?;
-            let off = dst.append(&scratch[..len as usize]).await?;
+            let off = dst.append_at();
+            dst.append(scratch, len).await?;
             c.new_damage.add(Damage {
                 scope: d.scope,
                 offset: off,
@@ -215,7 +216,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 let scratch = self.scratch.as_mut();
                 let len = record::encode(scratch, seal, Kind::Clear, 0, &[], &[], w)
                     .ok_or_else(|| bug!())?;
-                dst.append(&scratch[..len as usize]).await?;
+                dst.append(scratch, len).await?;
             }
             // One op is the last on its key: no batch tracking.
             Fold::Ops(ops) if ops.len() < 2 => {
@@ -281,7 +282,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if dst.append_at() + len > dst.size() {
             return Err(bug!());
         }
-        dst.append(&scratch[..len as usize]).await?;
+        dst.append(scratch, len).await?;
         Ok(())
     }
 
@@ -301,7 +302,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             .ok_or_else(|| bug!())?;
         let recorded = dst.append_at() + len <= dst.size();
         if recorded {
-            dst.append(&scratch[..len as usize]).await?;
+            dst.append(scratch, len).await?;
         }
         Ok(recorded)
     }

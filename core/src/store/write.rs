@@ -206,7 +206,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             // write switches (a switch's commit is a sync point).
             return Ok(());
         }
-        j.append(&scratch[..len as usize]).await?;
+        j.append(scratch, len).await?;
         j.mark_synced();
         Ok(())
     }
@@ -427,8 +427,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if j.append_at() + len > j.size() {
             return Err(bug!());
         }
-        let off = match j.append(&scratch[..len as usize]).await {
-            Ok(off) => off,
+        let off = j.append_at();
+        match j.append(scratch, len).await {
+            Ok(()) => {}
             // The program failed: the log is sealed; switch away from it.
             Err(Fail::Region(_)) => return Ok(None),
             // Bytes past the log's end (FORMAT.md §6.2): nothing was
@@ -494,7 +495,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 self.poisoned = true;
                 return Err(Fail::Corrupted);
             }
-            let off = dst.append(&scratch[..len as usize]).await?;
+            let off = dst.append_at();
+            dst.append(scratch, len).await?;
             c.new_damage.add(Damage {
                 scope: Scope::Any,
                 offset: off,
