@@ -305,8 +305,10 @@ pub(super) struct BatchKeys {
     deletes: bool,
     /// Whether a key may be staged (a step was taken).
     taken: bool,
-    /// The fallback's filter, built when the fallback starts.
-    twice: Option<[u64; 16]>,
+    /// The fallback's filter, built when the fallback starts. In `u32`
+    /// words: `u64`s made the struct 8-aligned, and a firmware then linked
+    /// `__aeabi_memclr8` and `__aeabi_memcpy8` (330 B) for it alone.
+    twice: Option<[u32; 32]>,
 }
 
 impl BatchKeys {
@@ -438,16 +440,19 @@ impl BatchKeys {
 
     /// Whether the fallback's filter says the key may occur twice.
     fn maybe_twice(&mut self, ops: &[Op<'_>], hash: u32) -> bool {
-        let twice = self.twice.get_or_insert_with(|| Self::filter(ops));
+        let twice = match &mut self.twice {
+            Some(twice) => twice,
+            none => Self::filter(none.insert([0; 32]), ops),
+        };
         let (word, bit) = Self::slot(hash);
         twice[word] & bit != 0
     }
 
-    /// The fallback's 1024-bit filter of key hashes seen twice: a key whose
-    /// bit is clear occurs once.
-    fn filter(ops: &[Op<'_>]) -> [u64; 16] {
-        let mut once = [0u64; 16];
-        let mut twice = [0u64; 16];
+    /// Builds in `twice` (zero) the fallback's 1024-bit filter of key hashes
+    /// seen twice: a key whose bit is clear occurs once. In place: not
+    /// copied into the `Option`.
+    fn filter<'t>(twice: &'t mut [u32; 32], ops: &[Op<'_>]) -> &'t mut [u32; 32] {
+        let mut once = [0u32; 32];
         for op in ops {
             let (word, bit) = Self::slot(key_hash(op.key()));
             twice[word] |= once[word] & bit;
@@ -456,8 +461,8 @@ impl BatchKeys {
         twice
     }
 
-    fn slot(hash: u32) -> (usize, u64) {
+    fn slot(hash: u32) -> (usize, u32) {
         let b = (hash >> 8) as usize & 1023;
-        (b / 64, 1u64 << (b % 64))
+        (b / 32, 1u32 << (b % 32))
     }
 }
