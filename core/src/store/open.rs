@@ -137,6 +137,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// [`check_parts`](Self::check_parts) accepted.
     #[inline(always)]
     fn build(a: R, b: R, index: I, scratch: B, config: Config, mode: OpenMode) -> Self {
+        // The seal cache starts with the store's own seal (generation 0):
+        // an all-zero one made the store's start 24 zero bytes in a row,
+        // which a firmware cleared with `__aeabi_memclr8` (174 B) for this
+        // call alone.
+        let seal = Seal {
+            store_id: config.store_id,
+            generation: 0,
+        };
         Store {
             pair: Pair::new(a, b),
             index,
@@ -145,16 +153,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             config,
             store_id: config.store_id,
             generation: 0,
-            sealed: (
-                Seal {
-                    store_id: 0,
-                    generation: 0,
-                },
-                SealState::new(Seal {
-                    store_id: 0,
-                    generation: 0,
-                }),
-            ),
+            sealed: (seal, SealState::new(seal)),
             tally: Tally::default(),
             read_only: matches!(mode, OpenMode::ReadOnly | OpenMode::Salvage),
             poisoned: false,
