@@ -2,7 +2,12 @@
 //! async store.
 
 /// One write of an atomic batch ([`Store::apply`](crate::Store::apply)).
+///
+/// `#[repr(C, u8)]`: the key is at the same place in both variants, so
+/// [`Op::key`] is a load rather than a branch on the variant (in a minimal
+/// firmware, 17 inlined copies of that branch were 148 B of flash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, u8)]
 pub enum Op<'a> {
     /// Set a key to a value.
     Set(&'a [u8], &'a [u8]),
