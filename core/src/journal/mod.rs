@@ -772,7 +772,7 @@ impl<R: Region> Journal<R> {
         }
         let data = buf.get(..len as usize).ok_or_else(|| bug!())?;
         let end = off.checked_add(len).ok_or_else(|| bug!())?;
-        if end > self.geo.size || len % self.geo.write_unit != 0 {
+        if end > self.geo.size || !len.is_multiple_of(self.geo.write_unit) {
             return Err(bug!());
         }
         if self.needs_verify(end) && !self.verify_ahead(end).await? {
