@@ -8,7 +8,7 @@ use twinkv_core::format::marker::Marker;
 use twinkv_core::format::record::Kind;
 use twinkv_core::format::{RegionHeader, Seal};
 use twinkv_core::testkit::*;
-use twinkv_core::{Config, Error, RamError};
+use twinkv_core::{Config, Error, Op, RamError};
 
 /// W = 4: header 48, markers at 48 (switching), 60 (commit), 72
 /// (superseded), data from 84 (FORMAT.md §1).
@@ -500,6 +500,11 @@ fn erased_span_mid_log_is_found_by_the_probe() {
                 s.set(&key(i), &value(i, round)).unwrap();
             }
         }
+        // A batch ends the log: a record of another kind than set and
+        // delete after the wiped span proves the sets between were no batch
+        // whose begin it took (FORMAT.md §6.2, unproven records).
+        s.apply(&[Op::Set(b"proof-a", b"1"), Op::Set(b"proof-b", b"2")])
+            .unwrap();
         assert_eq!(s.stats().switches, 0);
         end = D + s.stats().used_bytes as usize;
     }
