@@ -371,14 +371,20 @@ fn unproven_end<R: Region, S: Sink<R>>(sink: &mut S, unproven: bool, stop: u32) 
 /// how far the program call that tore it could have written.
 fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
     s.problems += 1;
+    // In order, only the last program call can be torn: of two problems
+    // after the last sync point, the earlier is damage unless it is the
+    // uncommitted batch the later one belongs to. That holds whether or
+    // not the later one can be a tear itself (a slot whose kind bits read
+    // zero cannot).
+    if s.in_order && !(s.pending_batch && pos < s.bound) {
+        s.pending = None;
+        s.pending_batch = false;
+        s.bound = 0;
+    }
     if !torn || pos < s.last_sync {
         return;
     }
-    // In order, only the last program call can be torn: of two problems
-    // after the last sync point, the earlier is damage unless it is the
-    // uncommitted batch the later one belongs to.
-    let replace = s.in_order && !s.pending_batch;
-    if s.pending.is_none() || replace {
+    if s.pending.is_none() {
         s.pending = Some(pos);
         s.pending_batch = batch;
         s.bound = 0;
