@@ -3,7 +3,7 @@
 
 use twinkv_core::testkit::asynch::Front;
 use twinkv_core::testkit::*;
-use twinkv_core::{Config, Error, TearMode};
+use twinkv_core::{Config, Error, Op, TearMode};
 
 fn config() -> Config {
     // The offsets below assume records back to back: no erase ahead.
@@ -205,6 +205,11 @@ fn damaged_header_mid_log_is_a_gap_of_unknown_keys() {
         s.set(b"old", b"1").unwrap(); // at 84, 12 bytes
         s.set(b"temp", b"21").unwrap(); // at 96: its header is damaged below
         s.set(b"new", b"3").unwrap();
+        // A batch (its begin is a record of another kind than set and
+        // delete) proves `new` was no batch whose begin the gap took
+        // (FORMAT.md §6.2, unproven records).
+        s.apply(&[Op::Set(b"pa", b"4"), Op::Set(b"pb", b"5")])
+            .unwrap();
     }
     rig.a.ram.flip_bit(96, 6).unwrap(); // key length bits of the header
     let mut s = rig.open().unwrap();
@@ -217,6 +222,7 @@ fn damaged_header_mid_log_is_a_gap_of_unknown_keys() {
     assert_eq!(get(&mut s, b"temp"), Err(Error::Corrupted));
     assert_eq!(get(&mut s, b"absent"), Err(Error::Corrupted));
     assert_eq!(get(&mut s, b"new").unwrap().unwrap(), b"3");
+    assert_eq!(get(&mut s, b"pa").unwrap().unwrap(), b"4");
 }
 
 /// Every single-bit flip in the used bytes of the active region, before open:

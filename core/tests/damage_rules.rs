@@ -8,7 +8,7 @@ use twinkv_core::format::marker::Marker;
 use twinkv_core::format::record::Kind;
 use twinkv_core::format::{RegionHeader, Seal};
 use twinkv_core::testkit::*;
-use twinkv_core::{Config, Error, RamError};
+use twinkv_core::{Config, Error, Op, RamError};
 
 /// W = 4: header 48, markers at 48 (switching), 60 (commit), 72
 /// (superseded), data from 84 (FORMAT.md §1).
@@ -174,6 +174,54 @@ fn unsynced_record_with_erased_bytes_is_a_torn_tail() {
 /// beyond what that call could reach after the last intact record, or a
 /// slot whose kind bits read zero, are damage, not a torn tail: the keys
 /// they may have held report `Corrupted` instead of showing older values.
+/// Regions in order: a span zeroed from inside a record (its header still
+/// valid, so its extent is known) over the records after it. Of the two
+/// problems, the zeroed slot after the record cannot be a tear (its kind
+/// bits read zero), and only the last program call can be torn: both are
+/// damage, never a torn tail that silently takes the later records (the
+/// fuzz finding `ops/in-order-zeroed-unit-from-inside-a-record-taken-for-torn-tail`).
+#[test]
+fn in_order_zeroed_span_from_inside_a_record_is_damage() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    let end;
+    {
+        let mut s = rig.open().unwrap();
+        for round in 0..2 {
+            for i in 0..6 {
+                s.set(&key(i), &value(i, round)).unwrap();
+            }
+        }
+        end = D + s.stats().used_bytes as usize;
+    }
+    let (a, _) = rig.snapshot();
+    let recs = record_offsets(&a, end);
+    // From the second-last record's first key byte to the end of the log:
+    // within the reach of one maximal record from it, so the bound on what
+    // one program call can reach does not tell either.
+    let from = recs[recs.len() - 2].0 + 8;
+    rig.a.ram.data_mut()[from..end].fill(0);
+    let mut s = rig.open().unwrap();
+    let st = s.stats();
+    // Both problems are damage (no gap is left unreported as a torn tail);
+    // with no intact record after them the log is sealed, not appended to.
+    assert_eq!(st.damage_found_at_open, 2, "{st:?}");
+    for i in 4..6 {
+        assert_eq!(
+            get(&mut s, &key(i)),
+            Err(Error::Corrupted),
+            "key{i}: its newest record was zeroed"
+        );
+    }
+    for i in 0..4 {
+        match get(&mut s, &key(i)) {
+            Ok(Some(v)) => assert_eq!(v, value(i, 1), "key{i}"),
+            Err(Error::Corrupted) => {}
+            other => panic!("key{i}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn in_order_garbage_beyond_one_record_is_damage() {
     let power = Power::default();
@@ -500,6 +548,11 @@ fn erased_span_mid_log_is_found_by_the_probe() {
                 s.set(&key(i), &value(i, round)).unwrap();
             }
         }
+        // A batch ends the log: a record of another kind than set and
+        // delete after the wiped span proves the sets between were no batch
+        // whose begin it took (FORMAT.md §6.2, unproven records).
+        s.apply(&[Op::Set(b"proof-a", b"1"), Op::Set(b"proof-b", b"2")])
+            .unwrap();
         assert_eq!(s.stats().switches, 0);
         end = D + s.stats().used_bytes as usize;
     }

@@ -40,6 +40,7 @@ mod flash_sim;
 mod flash_wear;
 #[cfg(feature = "flash-sim")]
 mod incremental;
+mod lost_batch_begin;
 mod model;
 #[cfg(all(feature = "flash-sim", feature = "critical-section"))]
 mod mutex_flash;

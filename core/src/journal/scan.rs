@@ -79,6 +79,10 @@ struct Walk {
     pending_batch: bool,
     /// The region persists in order.
     in_order: bool,
+    /// The records since the last problem that may have hidden a batch
+    /// begin are sets and deletes only: they may be a batch that was never
+    /// committed (FORMAT.md §6.2, "unproven records").
+    unproven: bool,
     problems: u32,
 }
 
@@ -157,6 +161,7 @@ async fn walk<R: Region, S: Sink<R>>(
         bound: 0,
         pending_batch: false,
         in_order,
+        unproven: false,
         problems: 0,
     };
     // The most a single program call (one record) can span.
@@ -175,12 +180,14 @@ async fn walk<R: Region, S: Sink<R>>(
         if let Pass::Second { limit } = pass {
             if pos >= limit {
                 s.stop = limit;
+                unproven_end(sink, s.unproven, limit);
                 return Ok(s);
             }
         }
         if pos >= size {
             s.stop = size;
             s.clean = true;
+            unproven_end(sink, s.unproven, size);
             return Ok(s);
         }
         // In place on a region that lends its bytes: the header, its stored
@@ -208,6 +215,7 @@ async fn walk<R: Region, S: Sink<R>>(
                     return Ok(s);
                 }
                 s.clean = true;
+                unproven_end(sink, s.unproven, pos);
                 return Ok(s);
             }
             Slot::Erased | Slot::Invalid => {
@@ -226,6 +234,8 @@ async fn walk<R: Region, S: Sink<R>>(
                     scope: Scope::Any,
                     offset: pos,
                 });
+                // The gap may have held a batch begin.
+                s.unproven = true;
                 match resync(j, pos + w, sealed, limits).await? {
                     Some(q) => {
                         pos = q;
@@ -258,10 +268,16 @@ async fn walk<R: Region, S: Sink<R>>(
             // reverted to older content) stands where another record was:
             // its key hash says nothing of the keys that record held.
             let scope = if !intact && stale(j, &mut win, pos, &h, *seal).await? {
+                // It may stand where a batch begin was.
+                s.unproven = true;
                 Some(Scope::Any)
             } else {
                 damage_scope(&h)
             };
+            if matches!(h.kind, Kind::BatchBegin) {
+                // A batch began here; whether it was committed is lost.
+                s.unproven = true;
+            }
             if let Some(scope) = scope {
                 sink.damage(Damage { scope, offset: pos });
             }
@@ -269,6 +285,12 @@ async fn walk<R: Region, S: Sink<R>>(
             continue;
         }
         let end = pos + len;
+        if !matches!(h.kind, Kind::Set | Kind::Delete) {
+            // No batch holds another kind, and nothing is appended after a
+            // batch that was never committed: the records before it were
+            // not one.
+            s.unproven = false;
+        }
         if in_order && !s.pending_batch {
             // In order, an intact record programmed after a problem proves
             // the problem was not the last program call: damage.
@@ -331,6 +353,19 @@ async fn walk<R: Region, S: Sink<R>>(
     }
 }
 
+/// The log ends at `stop` after unproven records (FORMAT.md §6.2): a
+/// damage entry for every key up to `stop`, as if they were part of the
+/// gap before them (they may be a batch that was never committed: applied,
+/// a delete among them would hide an acknowledged value).
+fn unproven_end<R: Region, S: Sink<R>>(sink: &mut S, unproven: bool, stop: u32) {
+    if unproven {
+        sink.damage(Damage {
+            scope: Scope::Any,
+            offset: stop,
+        });
+    }
+}
+
 /// Counts a problem at `pos`. It may start the dirty tail only if a crash
 /// can leave it (`torn`) and it lies after the last sync point; `reach` is
 /// how far the program call that tore it could have written.
@@ -340,14 +375,20 @@ async fn walk<R: Region, S: Sink<R>>(
 #[cfg_attr(not(feature = "fast-crc"), inline(never))]
 fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
     s.problems += 1;
+    // In order, only the last program call can be torn: of two problems
+    // after the last sync point, the earlier is damage unless it is the
+    // uncommitted batch the later one belongs to. That holds whether or
+    // not the later one can be a tear itself (a slot whose kind bits read
+    // zero cannot).
+    if s.in_order && !(s.pending_batch && pos < s.bound) {
+        s.pending = None;
+        s.pending_batch = false;
+        s.bound = 0;
+    }
     if !torn || pos < s.last_sync {
         return;
     }
-    // In order, only the last program call can be torn: of two problems
-    // after the last sync point, the earlier is damage unless it is the
-    // uncommitted batch the later one belongs to.
-    let replace = s.in_order && !s.pending_batch;
-    if s.pending.is_none() || replace {
+    if s.pending.is_none() {
         s.pending = Some(pos);
         s.pending_batch = batch;
         s.bound = 0;

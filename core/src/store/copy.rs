@@ -391,7 +391,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let n = record::encode(spare, c.new_seal, Kind::Damaged, short, &[], &[], w)
                 .ok_or_else(|| bug!())?;
             &spare[..n as usize]
-        } else if h.kind == Kind::Set && old_damage.is_some_and(|d| d.covers(short, Some(off))) {
+        } else if matches!(h.kind, Kind::Set | Kind::Delete)
+            && old_damage.is_some_and(|d| d.covers(short, Some(off)))
+        {
+            // A damage entry newer than the key's record may have held a
+            // later write of it: the key reads `Corrupted`, and keeps doing
+            // so in the target (a delete copied as a delete would follow
+            // the carried-over damage records and read "absent").
             let key = &rec[h.key_range()];
             let n = record::encode(spare, c.new_seal, Kind::Damaged, short, key, &[], w)
                 .ok_or_else(|| bug!())?;
