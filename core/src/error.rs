@@ -199,3 +199,39 @@ impl<E: fmt::Debug> core::error::Error for Error<E> {}
 
 /// Shorthand for core's results.
 pub type Result<T, E> = core::result::Result<T, Error<E>>;
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::{Error, Fail};
+    use std::format;
+
+    /// Every engine error becomes the public variant of the same name, with
+    /// the region's error carried through.
+    #[test]
+    fn each_fail_maps_to_the_error_of_the_same_name() {
+        let all: [Fail<u8>; 17] = [
+            Fail::Region(7),
+            Fail::Corrupted,
+            Fail::Unrecognised,
+            Fail::ForeignStore,
+            Fail::UnsupportedFormat,
+            Fail::ConfigMismatch,
+            Fail::EmptyKey,
+            Fail::KeyTooLarge,
+            Fail::ValueTooLarge,
+            Fail::Full,
+            Fail::IndexFull,
+            Fail::ReadOnly,
+            Fail::Poisoned,
+            Fail::SwitchUnderWay,
+            Fail::Cancelled,
+            Fail::LogicBug,
+            Fail::Region(0),
+        ];
+        for f in all {
+            let e: Error<u8> = f.into();
+            assert_eq!(format!("{f:?}"), format!("{e:?}"));
+        }
+    }
+}
