@@ -180,14 +180,14 @@ async fn walk<R: Region, S: Sink<R>>(
         if let Pass::Second { limit } = pass {
             if pos >= limit {
                 s.stop = limit;
-                unproven_end(sink, s.unproven, limit);
+                unproven_end(sink, &mut s, limit);
                 return Ok(s);
             }
         }
         if pos >= size {
             s.stop = size;
             s.clean = true;
-            unproven_end(sink, s.unproven, size);
+            unproven_end(sink, &mut s, size);
             return Ok(s);
         }
         // In place on a region that lends its bytes: the header, its stored
@@ -215,7 +215,7 @@ async fn walk<R: Region, S: Sink<R>>(
                     return Ok(s);
                 }
                 s.clean = true;
-                unproven_end(sink, s.unproven, pos);
+                unproven_end(sink, &mut s, pos);
                 return Ok(s);
             }
             Slot::Erased | Slot::Invalid => {
@@ -356,9 +356,12 @@ async fn walk<R: Region, S: Sink<R>>(
 /// The log ends at `stop` after unproven records (FORMAT.md §6.2): a
 /// damage entry for every key up to `stop`, as if they were part of the
 /// gap before them (they may be a batch that was never committed: applied,
-/// a delete among them would hide an acknowledged value).
-fn unproven_end<R: Region, S: Sink<R>>(sink: &mut S, unproven: bool, stop: u32) {
-    if unproven {
+/// a delete among them would hide an acknowledged value), and the log is
+/// not appended to (the next write switches), so that no acknowledged
+/// write ever lands among them.
+fn unproven_end<R: Region, S: Sink<R>>(sink: &mut S, s: &mut Walk, stop: u32) {
+    if s.unproven {
+        s.clean = false;
         sink.damage(Damage {
             scope: Scope::Any,
             offset: stop,
