@@ -71,9 +71,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         for (i, op) in ops.iter().enumerate() {
             let hash = key_hash(op.key());
             let prev = keys.step(&mut self.index, ops, i, hash);
-            let touches = self.damage_touches(short_hash(hash));
-            // The key's entry before the batch (nothing is applied yet).
-            let old = self.lookup(op.key(), hash).await?.map(|(_, _, h)| h);
+            // The key's entry before the batch (nothing is applied yet); a
+            // suspect counts as damage that may cover the key (`lookup`).
+            let looked = self.lookup(op.key(), hash).await?;
+            let touches = self.damage_touches(short_hash(hash)) || looked.suspect;
+            let old = looked.found.map(|(_, _, h)| h);
             // From the first op on, the previous op on the key decides whether
             // it has an entry.
             let before = match prev {
@@ -239,9 +241,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let needed = match op {
             Op::Set(..) => true,
             Op::Delete(k) => {
-                earlier
-                    || self.damage_touches(short_hash(hash))
-                    || self.lookup(k, hash).await?.is_some()
+                earlier || self.damage_touches(short_hash(hash)) || {
+                    let looked = self.lookup(k, hash).await?;
+                    looked.found.is_some() || looked.suspect
+                }
             }
         };
         record_len(op, needed, w)

@@ -5,15 +5,6 @@ use crate::error::bug;
 
 #[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
-    /// Index position, offset and header of `key`'s newest record.
-    pub(super) async fn lookup(
-        &mut self,
-        key: &[u8],
-        hash: u32,
-    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
-        self.lookup_mode(key, hash, false).await
-    }
-
     /// A lookup for reads: an entry with the same 32-bit hash whose record
     /// no longer passes its check (damaged while the store is open) may be
     /// this key with damaged key bytes, so if no entry matches, the answer is
@@ -23,15 +14,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         key: &[u8],
         hash: u32,
     ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
-        self.lookup_mode(key, hash, true).await
+        match self.lookup(key, hash).await? {
+            Looked {
+                found: None,
+                suspect: true,
+            } => Err(Fail::Corrupted),
+            l => Ok(l.found),
+        }
     }
 
-    pub(super) async fn lookup_mode(
-        &mut self,
-        key: &[u8],
-        hash: u32,
-        strict: bool,
-    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
+    /// A write's lookup: index position, offset and header of `key`'s
+    /// newest record, and whether another entry of the same 32-bit hash
+    /// failed its check (a *suspect*).
+    ///
+    /// A suspect may be this key's newest record, damaged while the store is
+    /// open (its key bytes or header no longer read as written), with an
+    /// older record of the key elsewhere: in the active log before it, or,
+    /// while a switch copies, in the active region for a copy in the
+    /// target. A delete must then leave a record and an entry, as one that
+    /// damage could cover does; skipped as a delete of an absent key, the
+    /// older record would come back at the next open (fuzz finding
+    /// `zeroed-unit-in-b-resurrects-a-deleted-key`). The suspect's entry
+    /// stays: it may be another key's, which must keep reading corrupted.
+    pub(super) async fn lookup(&mut self, key: &[u8], hash: u32) -> Res<Looked, R::Error> {
         let limits = self.limits();
         let seal = self.seal();
         let target_seal = self.copy.target_seal().unwrap_or(seal);
@@ -52,18 +57,20 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 Err(e) => return Err(e),
             };
             if j.key_eq(at, &h, key).await? {
-                return Ok(Some((pos, off, h)));
+                return Ok(Looked {
+                    found: Some((pos, off, h)),
+                    suspect,
+                });
             }
             let seal = if in_target { target_seal } else { seal };
-            if strict && !j.verify(at, &h, SealState::new(seal)).await?.0 {
+            if !j.verify(at, &h, SealState::new(seal)).await?.0 {
                 suspect = true;
             }
         }
-        if strict && suspect {
-            Err(Fail::Corrupted)
-        } else {
-            Ok(None)
-        }
+        Ok(Looked {
+            found: None,
+            suspect,
+        })
     }
 
     /// Copies `key`'s value into `buf` and returns its length, or `None` if
@@ -381,4 +388,13 @@ pub(super) fn mapped_header(bytes: &[u8], off: u32, limits: Limits) -> Option<Re
         Slot::Header(h) if start + h.unaligned_len() as usize <= bytes.len() => Some(h),
         _ => None,
     }
+}
+
+/// What a write's [`Store::lookup`] finds.
+pub(super) struct Looked {
+    /// Index position, offset and header of the key's newest record.
+    pub(super) found: Option<(usize, u32, RecordHeader)>,
+    /// Another entry of the key's 32-bit hash failed its check: it may be
+    /// this key's newest record, damaged while the store is open.
+    pub(super) suspect: bool,
 }

@@ -169,7 +169,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if let Fold::Ops(ops) = fold {
             for op in ops {
                 let hash = key_hash(op.key());
-                if let Some((pos, off, h)) = self.lookup(op.key(), hash).await? {
+                if let Some((pos, off, h)) = self.lookup(op.key(), hash).await?.found {
                     self.entry_leaves(off, &h).await?;
                     self.index.remove(pos);
                 }

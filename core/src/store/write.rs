@@ -259,8 +259,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let key = op.key();
         let hash = key_hash(key);
         let short = short_hash(hash);
-        let found = self.lookup(key, hash).await?;
-        let touches = self.damage_touches(short);
+        let looked = self.lookup(key, hash).await?;
+        let found = looked.found;
+        // A suspect (a same-hash record damaged while open) counts as
+        // damage that may cover the key: a delete leaves a record.
+        let touches = self.damage_touches(short) || looked.suspect;
         let old = found.map(|(_, _, h)| h);
         let had = matches!(old, Some(h) if h.kind == Kind::Set)
             && !self.damage_covers(short, found.map(|(_, off, _)| off));
@@ -515,8 +518,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         off: u32,
     ) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
-        let touches = self.damage_touches(short_hash(hash));
-        let old = self.lookup(key, hash).await?;
+        let looked = self.lookup(key, hash).await?;
+        let touches = self.damage_touches(short_hash(hash)) || looked.suspect;
+        let old = looked.found;
         // The new record counts unless it is a delete nothing needs.
         let new_h = if kind == Kind::Delete && !touches {
             None
