@@ -610,6 +610,9 @@ fn session_with<const N: usize>(
                 dmg = Some(strike(&mut s, &f, &env, &tail, &m, &power, &mut report));
             }
             let step = &steps[next];
+            if trace() {
+                eprintln!("step {next}: {step:?} (struck: {})", dmg.is_some());
+            }
             next += 1;
             if let Some(d) = dmg.as_mut() {
                 // The damage oracle (see the module docs).
@@ -696,6 +699,9 @@ fn session_with<const N: usize>(
                 }
                 Ran::Reopen => unreachable!("exact steps reopen in place"),
                 Ran::Lost(after) => {
+                    if trace() {
+                        eprintln!("  power lost in that step");
+                    }
                     drop(s);
                     report.cuts += 1;
                     a.restore();
@@ -1547,6 +1553,17 @@ fn exec_damaged<const N: usize>(
         Step::Reopen => unreachable!("the session reopens"),
     };
     let (r, _) = run_write(s, step, &writes);
+    if trace() {
+        let st = s.stats();
+        let (ra, rb) = s.regions();
+        let (ia, ib) = (ra.ram.as_bytes(), rb.ram.as_bytes());
+        eprintln!("  -> {r:?} dead {} {st:?}", power.is_dead());
+        for (n, img) in [("A", ia), ("B", ib)] {
+            for i in (0..img.len()).step_by(32) {
+                eprintln!("   {n} {i:4} {:02x?}", &img[i..(i + 32).min(img.len())]);
+            }
+        }
+    }
     // The last op on each key decides.
     let mut last: BTreeMap<&Vec<u8>, &Option<Vec<u8>>> = BTreeMap::new();
     for (k, v) in &writes {
