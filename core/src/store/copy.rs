@@ -329,11 +329,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     continue;
                 }
             };
-            let h = self
-                .pair
-                .active_mut()
-                .header_at(off, limits.max_key, limits.max_value)
-                .await?;
+            let (pos, off, h) = match self.failing_twin(pos).await? {
+                // A damaged record of the same key hash goes first.
+                Some(twin) => twin,
+                None => {
+                    let h = self
+                        .pair
+                        .active_mut()
+                        .header_at(off, limits.max_key, limits.max_value)
+                        .await?;
+                    (pos, off, h)
+                }
+            };
             let len = u64::from(h.stored_len(w).ok_or_else(|| bug!())?);
             if len > budget {
                 return Ok(budget);
@@ -348,6 +355,52 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
+    }
+
+    /// Another entry of the key hash of the entry at `pos`, not yet copied,
+    /// whose record fails its check (its header read): copied first, it
+    /// becomes a keyless damage record *before* the copy of the entry at
+    /// `pos`, which it then does not cover. A write that met such an entry
+    /// ([`Store::lookup`]'s suspect: most likely an older record of the
+    /// same key, damaged while the store is open) indexed its record
+    /// beside it; in the active log the write's record follows the damaged
+    /// one, and the target keeps that order (else an acknowledged, intact
+    /// value would read `Corrupted` after the switch). Looked for only
+    /// once a lookup has met a failing entry since the last switch.
+    ///
+    /// Never inlined: its header and record reads stay out of `copy_some`'s
+    /// frame, under which `copy_entry` runs (footprint's switching row:
+    /// 2,048 B of stack with it inlined).
+    #[cfg_attr(not(feature = "async"), inline(never))]
+    async fn failing_twin(
+        &mut self,
+        pos: usize,
+    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
+        if !self.suspects {
+            return Ok(None);
+        }
+        let Some((hash, _)) = self.index.entry(pos) else {
+            return Ok(None);
+        };
+        let limits = self.limits();
+        let seal = SealState::new(self.seal());
+        let (index, j) = (&self.index, self.pair.active_mut());
+        let mut cursor = 0;
+        while let Some((p, off)) = index.next_match(hash, &mut cursor) {
+            if p == pos || off & (IN_TARGET | batch::STAGED) != 0 {
+                continue;
+            }
+            let h = match j.header_at(off, limits.max_key, limits.max_value).await {
+                Ok(h) => h,
+                // Unreadable: the copy meets it in its turn.
+                Err(Fail::Corrupted) => continue,
+                Err(e) => return Err(e),
+            };
+            if !j.verify(off, &h, seal).await?.0 {
+                return Ok(Some((p, off, h)));
+            }
+        }
+        Ok(None)
     }
 
     /// Copies the record at `off` (header `h`) that the entry at `pos`
@@ -402,8 +455,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let n = record::encode(spare, c.new_seal, Kind::Damaged, short, key, &[], w)
                 .ok_or_else(|| bug!())?;
             &spare[..n as usize]
-        } else if h.kind == Kind::Delete && !old_damage.is_some_and(|d| d.touches(short)) {
-            // A tombstone nothing needs any more.
+        } else if h.kind == Kind::Delete
+            && !old_damage.is_some_and(|d| d.touches(short))
+            && !c.new_damage.touches(short)
+        {
+            // A tombstone nothing needs any more (no damage record, carried
+            // over or copied so far, covers its key).
             self.index.remove(pos);
             return Ok(true);
         } else {

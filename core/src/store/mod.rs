@@ -101,6 +101,11 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     formatted: bool,
     /// A switch under way (FORMAT.md §7.4).
     copy: CopyState,
+    /// A lookup met an entry failing its check since the last switch (see
+    /// [`Store::lookup`]): a write may then have indexed a record beside a
+    /// damaged one of the same key hash, and the copy puts the damaged one
+    /// first (`failing_twin`).
+    suspects: bool,
 }
 
 /// How [`Store`] is opened (FORMAT.md §8).

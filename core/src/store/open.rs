@@ -163,6 +163,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             damage_at_open: 0,
             salvaged: false,
             formatted: false,
+            suspects: false,
             copy: CopyState::Idle,
         }
     }

@@ -57,6 +57,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 Err(e) => return Err(e),
             };
             if j.key_eq(at, &h, key).await? {
+                self.suspects |= suspect;
                 return Ok(Looked {
                     found: Some((pos, off, h)),
                     suspect,
@@ -67,6 +68,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 suspect = true;
             }
         }
+        self.suspects |= suspect;
         Ok(Looked {
             found: None,
             suspect,

@@ -343,6 +343,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.damage.copy_from(&c.new_damage);
         self.tally = c.tally;
         self.copy = CopyState::Idle;
+        // Every failing entry was copied as a damage record and left the
+        // index.
+        self.suspects = false;
         let (src, dst) = self.pair.split_mut();
         dst.committed(data_end);
         src.retire();
