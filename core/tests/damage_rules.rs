@@ -222,6 +222,51 @@ fn in_order_zeroed_span_from_inside_a_record_is_damage() {
     }
 }
 
+/// On a region that persists in order, a span zeroed from a record's header
+/// check (its first four bytes intact, the header no longer decoding) over
+/// the records after it: a torn program only clears bits, so the header's
+/// length fields read bound how far the program reached, and the zeros past
+/// that record are damage, not its tear, though they lie within one maximal
+/// record of it (fuzz finding
+/// `ops/in-order-zeroed-unit-over-records-after-a-torn-header`: the newest
+/// values rolled back silently).
+#[test]
+fn in_order_zeroed_span_from_a_header_check_is_damage() {
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    let end;
+    {
+        let mut s = rig.open().unwrap();
+        for round in 0..2 {
+            for i in 0..6 {
+                s.set(&key(i), &value(i, round)).unwrap();
+            }
+        }
+        end = D + s.stats().used_bytes as usize;
+    }
+    let (a, _) = rig.snapshot();
+    let recs = record_offsets(&a, end);
+    let from = recs[recs.len() - 2].0 + 4;
+    rig.a.ram.data_mut()[from..end].fill(0);
+    let mut s = rig.open().unwrap();
+    let st = s.stats();
+    assert!(st.damage_found_at_open >= 1, "{st:?}");
+    for i in 4..6 {
+        assert_eq!(
+            get(&mut s, &key(i)),
+            Err(Error::Corrupted),
+            "key{i}: its newest record was zeroed"
+        );
+    }
+    for i in 0..4 {
+        match get(&mut s, &key(i)) {
+            Ok(Some(v)) => assert_eq!(v, value(i, 1), "key{i}"),
+            Err(Error::Corrupted) => {}
+            other => panic!("key{i}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn in_order_garbage_beyond_one_record_is_damage() {
     let power = Power::default();

@@ -229,7 +229,12 @@ async fn walk<R: Region, S: Sink<R>>(
                 } else {
                     matches!(slot, Slot::Erased) || torn_header(j, pos).await?
                 };
-                problem(&mut s, pos, torn, false, pos.saturating_add(max_record));
+                let reach = if in_order && matches!(slot, Slot::Invalid) {
+                    torn_reach(j, pos, max_record).await?
+                } else {
+                    max_record
+                };
+                problem(&mut s, pos, torn, false, pos.saturating_add(reach));
                 sink.damage(Damage {
                     scope: Scope::Any,
                     offset: pos,
@@ -401,6 +406,36 @@ fn problem(s: &mut Walk, pos: u32, torn: bool, batch: bool, reach: u32) {
         return;
     }
     s.bound = s.bound.max(reach);
+}
+
+/// How far the program call of a record whose header at `pos` does not
+/// decode can have reached, on a region that persists in order: a torn
+/// program only clears bits the record clears, so every bit the record's
+/// header has set still reads set, and each length field read is at least
+/// the one programmed. When the form bit reads `0` the record was a short
+/// one (FORMAT.md §4.1) of at most the key and value lengths read; else
+/// (a long header, or a header left erased) `max_record`. Zeros past that
+/// reach, like any bytes, are then damage, not the tear (fuzz finding
+/// `ops/in-order-zeroed-unit-over-records-after-a-torn-header`).
+#[io]
+async fn torn_reach<R: Region>(
+    j: &mut Journal<R>,
+    pos: u32,
+    max_record: u32,
+) -> Res<u32, R::Error> {
+    let mut b = [0u8; 4];
+    if pos.saturating_add(4) > j.size() {
+        return Ok(max_record);
+    }
+    j.read(pos, &mut b).await?;
+    let bits = u32::from_le_bytes(b);
+    if bits & (1 << 4) != 0 {
+        return Ok(max_record);
+    }
+    let key = (bits >> 5) & 0x3F;
+    let value = (bits >> 11) & 0x1FFF;
+    let len = record::stored_len(key, value, j.geo.write_unit).unwrap_or(max_record);
+    Ok(len.min(max_record))
 }
 
 /// The kind bits (low nibble) of the first byte at `pos`.
