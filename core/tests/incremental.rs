@@ -584,3 +584,99 @@ fn a_write_after_in_session_damage_survives_the_next_switch() {
     assert_eq!(cases, 80);
     println!("other keys covered by the damage record's key hash: {covered} of 1520");
 }
+
+/// A record whose header no longer reads (one bit of its 8 header bytes
+/// flipped while the store is open) stops neither an iteration (every other
+/// key is visited, then `Corrupted` reported) nor the next switch: the copy
+/// writes a keyless damage record for it, as for a record that fails its
+/// check, instead of failing the switch and leaving the store poisoned until
+/// a reopen. The key reads `Corrupted` (or, written again after the damage,
+/// its new value or absence), after the switch and after a reopen; other
+/// keys keep their values or, sharing the 8-bit key hash and copied before
+/// the damage record, read `Corrupted`.
+#[test]
+fn a_record_whose_header_was_damaged_in_session_does_not_stop_a_switch() {
+    let key = |k: u8| format!("head-key-{k:02}").into_bytes();
+    let (mut cases, mut covered) = (0, 0);
+    for victim in 0..20u8 {
+        for byte in 0..8u32 {
+            for write in 0..3 {
+                for incremental in [false, true] {
+                    let ctx = format!(
+                        "victim {victim} header byte {byte} write {write} incremental {incremental}"
+                    );
+                    let flash = RefCell::new(sim::<4>(2 * SIZE));
+                    let mut s = open(&flash, config()).unwrap();
+                    for k in 0..20 {
+                        s.set(&key(k), b"value-1").unwrap();
+                    }
+                    let bytes = flash.borrow().as_bytes().to_vec();
+                    let at = bytes
+                        .windows(key(victim).len())
+                        .position(|w| w == key(victim).as_slice())
+                        .unwrap() as u32;
+                    // The short header's 8 bytes precede the key (FORMAT.md
+                    // §6): bytes 0..5 fail the header check, 5..8 the record
+                    // check.
+                    flash.borrow_mut().flip_bit(at - 8 + byte, 1).unwrap();
+                    let mut buf = [0u8; 16];
+                    let read = |s: &mut Store4<'_>, buf: &mut [u8; 16]| {
+                        s.get(&key(victim), buf)
+                            .map(|n| n.map(|n| buf[..n].to_vec()))
+                    };
+                    assert_eq!(
+                        read(&mut s, &mut buf),
+                        Err(twinkv_core::Error::Corrupted),
+                        "{ctx}: after the damage"
+                    );
+                    // Iteration visits every other key, then reports it.
+                    let mut seen = 0;
+                    let r = s.for_each(|_, _| {
+                        seen += 1;
+                        true
+                    });
+                    assert_eq!((r, seen), (Err(twinkv_core::Error::Corrupted), 19), "{ctx}");
+                    let want = match write {
+                        0 => Err(twinkv_core::Error::Corrupted),
+                        1 => {
+                            s.set(&key(victim), b"value-2").unwrap();
+                            Ok(Some(b"value-2".to_vec()))
+                        }
+                        _ => {
+                            s.remove(&key(victim)).unwrap();
+                            Ok(None)
+                        }
+                    };
+                    let switches = s.stats().switches;
+                    if incremental {
+                        let mut n = 0u32;
+                        while s.stats().switches == switches {
+                            let k = 20 + (n % 8) as u8;
+                            s.set(&key(k), format!("filler-{n}").as_bytes()).unwrap();
+                            n += 1;
+                            assert!(n < 5000, "{ctx}: no switch");
+                        }
+                    } else {
+                        s.compact().unwrap();
+                    }
+                    assert_eq!(read(&mut s, &mut buf), want, "{ctx}: after the switch");
+                    s.set(b"after", b"the switch").unwrap();
+                    drop(s);
+                    let mut s = open(&flash, config()).unwrap();
+                    assert_eq!(read(&mut s, &mut buf), want, "{ctx}: after a reopen");
+                    assert_eq!(s.get(b"after", &mut buf), Ok(Some(10)), "{ctx}");
+                    for k in (0..20).filter(|&k| k != victim) {
+                        match s.get(&key(k), &mut buf) {
+                            Ok(Some(7)) => {}
+                            Err(twinkv_core::Error::Corrupted) => covered += 1,
+                            r => panic!("{ctx}: key {k} reads {r:?}"),
+                        }
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 960);
+    println!("other keys covered by the damage record's key hash: {covered} of 18240");
+}

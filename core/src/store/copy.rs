@@ -116,6 +116,20 @@ impl CopyState {
     }
 }
 
+/// An entry to copy: its index position, its record's offset and header
+/// (`None`: the header no longer reads).
+type Entry = (usize, u32, Option<RecordHeader>);
+
+/// A header read for the copy: `None` if it no longer reads (damaged while
+/// the store is open; the copy writes a keyless damage record for it).
+fn readable<E>(h: Res<RecordHeader, E>) -> Res<Option<RecordHeader>, E> {
+    match h {
+        Ok(h) => Ok(Some(h)),
+        Err(Fail::Corrupted) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Visits positions `0..n` in a scrambled order (multiplying by an odd
 /// constant permutes `0..2^k`): records are copied in that order and a
 /// later replay inserts them in it. In position order they would reach a
@@ -337,17 +351,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                         .pair
                         .active_mut()
                         .header_at(off, limits.max_key, limits.max_value)
-                        .await?;
-                    (pos, off, h)
+                        .await;
+                    (pos, off, readable(h)?)
                 }
             };
-            let len = u64::from(h.stored_len(w).ok_or_else(|| bug!())?);
+            // An unreadable header costs what its damage record does.
+            let len = match &h {
+                Some(h) => u64::from(h.stored_len(w).ok_or_else(|| bug!())?),
+                None => u64::from(w),
+            };
             if len > budget {
                 return Ok(budget);
             }
             budget -= len;
             idle = 0;
-            if !self.copy_entry(pos, off, &h).await? {
+            if !self.copy_entry(pos, off, h.as_ref()).await? {
                 // Still there: the next position. (A removed entry's place
                 // may now hold the entry after it: look again.)
                 if let CopyState::Copying(c) = &mut self.copy {
@@ -372,10 +390,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// frame, under which `copy_entry` runs (footprint's switching row:
     /// 2,048 B of stack with it inlined).
     #[cfg_attr(not(feature = "async"), inline(never))]
-    async fn failing_twin(
-        &mut self,
-        pos: usize,
-    ) -> Res<Option<(usize, u32, RecordHeader)>, R::Error> {
+    async fn failing_twin(&mut self, pos: usize) -> Res<Option<Entry>, R::Error> {
         if !self.suspects {
             return Ok(None);
         }
@@ -392,21 +407,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             }
             let h = match j.header_at(off, limits.max_key, limits.max_value).await {
                 Ok(h) => h,
-                // Unreadable: the copy meets it in its turn.
-                Err(Fail::Corrupted) => continue,
+                // Unreadable: fails as a whole.
+                Err(Fail::Corrupted) => return Ok(Some((p, off, None))),
                 Err(e) => return Err(e),
             };
             if !j.verify(off, &h, seal).await?.0 {
-                return Ok(Some((p, off, h)));
+                return Ok(Some((p, off, Some(h))));
             }
         }
         Ok(None)
     }
 
-    /// Copies the record at `off` (header `h`) that the entry at `pos`
-    /// names: verified, re-sealed for the target, or turned into a damage
-    /// record (FORMAT.md §7, step 4). Returns whether the entry left the
-    /// index (a record not copied, or copied as a keyless damage record).
+    /// Copies the record at `off` (header `h`; `None`: its header no
+    /// longer reads) that the entry at `pos` names: verified, re-sealed for
+    /// the target, or turned into a damage record (FORMAT.md §7, step 4).
+    /// Returns whether the entry left the index (a record not copied, or
+    /// copied as a keyless damage record).
     ///
     /// Never inlined: its record buffers and decoded headers would
     /// otherwise stay in `copy_some`'s frame under the header reads of
@@ -415,7 +431,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     // this source, and the async one's stack grew with these outlined
     // (footprint's async row: 8 884 B without, 10 132 B with them).
     #[cfg_attr(not(feature = "async"), inline(never))]
-    async fn copy_entry(&mut self, pos: usize, off: u32, h: &RecordHeader) -> Res<bool, R::Error> {
+    async fn copy_entry(
+        &mut self,
+        pos: usize,
+        off: u32,
+        h: Option<&RecordHeader>,
+    ) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let Some((hash, _)) = self.index.entry(pos) else {
             return Err(bug!());
@@ -429,43 +450,63 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let old_damage = (!c.repair).then_some(&self.damage);
         let (src, dst) = self.pair.split_mut();
         let scratch = self.scratch.as_mut();
-        let len = h.stored_len(w).ok_or_else(|| bug!())?;
         c.left = c.left.checked_sub(1).ok_or_else(|| bug!())?;
-        c.left_bytes = c.left_bytes.saturating_sub(len);
         let (rec, spare) = scratch.split_at_mut(scratch.len() / 2);
-        let rec = rec.get_mut(..len as usize).ok_or_else(|| bug!())?;
-        src.read(off, rec).await?;
-        let intact = record::verify(rec, h, c.old_seal());
-        let out: &[u8] = if c.repair && (!intact || h.kind == Kind::Damaged) {
-            self.index.remove(pos);
-            return Ok(true);
-        } else if !intact {
-            // The key itself cannot be trusted: a keyless damage record.
-            let n = record::encode(spare, c.new_seal, Kind::Damaged, short, &[], &[], w)
-                .ok_or_else(|| bug!())?;
-            &spare[..n as usize]
-        } else if matches!(h.kind, Kind::Set | Kind::Delete)
-            && old_damage.is_some_and(|d| d.covers(short, Some(off)))
-        {
-            // A damage entry newer than the key's record may have held a
-            // later write of it: the key reads `Corrupted`, and keeps doing
-            // so in the target (a delete copied as a delete would follow
-            // the carried-over damage records and read "absent").
-            let key = &rec[h.key_range()];
-            let n = record::encode(spare, c.new_seal, Kind::Damaged, short, key, &[], w)
-                .ok_or_else(|| bug!())?;
-            &spare[..n as usize]
-        } else if h.kind == Kind::Delete
-            && !old_damage.is_some_and(|d| d.touches(short))
-            && !c.new_damage.touches(short)
-        {
-            // A tombstone nothing needs any more (no damage record, carried
-            // over or copied so far, covers its key).
-            self.index.remove(pos);
-            return Ok(true);
-        } else {
-            record::reseal(rec, h, c.new_seal);
-            rec
+        // The record and its header, if it reads and passes its check. A
+        // header that no longer reads (damaged while the store is open) is
+        // a record that fails its check; its stored length is unknown.
+        let intact = match h {
+            Some(h) => {
+                let len = h.stored_len(w).ok_or_else(|| bug!())?;
+                c.left_bytes = c.left_bytes.saturating_sub(len);
+                let rec = rec.get_mut(..len as usize).ok_or_else(|| bug!())?;
+                src.read(off, rec).await?;
+                record::verify(rec, h, c.old_seal()).then_some((h, rec))
+            }
+            None => None,
+        };
+        let out: &[u8] = match intact {
+            None if c.repair => {
+                self.index.remove(pos);
+                return Ok(true);
+            }
+            None => {
+                // The key itself cannot be trusted: a keyless damage record.
+                let n = record::encode(spare, c.new_seal, Kind::Damaged, short, &[], &[], w)
+                    .ok_or_else(|| bug!())?;
+                &spare[..n as usize]
+            }
+            Some((h, _)) if c.repair && h.kind == Kind::Damaged => {
+                self.index.remove(pos);
+                return Ok(true);
+            }
+            Some((h, rec))
+                if matches!(h.kind, Kind::Set | Kind::Delete)
+                    && old_damage.is_some_and(|d| d.covers(short, Some(off))) =>
+            {
+                // A damage entry newer than the key's record may have held a
+                // later write of it: the key reads `Corrupted`, and keeps
+                // doing so in the target (a delete copied as a delete would
+                // follow the carried-over damage records and read "absent").
+                let key = &rec[h.key_range()];
+                let n = record::encode(spare, c.new_seal, Kind::Damaged, short, key, &[], w)
+                    .ok_or_else(|| bug!())?;
+                &spare[..n as usize]
+            }
+            Some((h, _))
+                if h.kind == Kind::Delete
+                    && !old_damage.is_some_and(|d| d.touches(short))
+                    && !c.new_damage.touches(short) =>
+            {
+                // A tombstone nothing needs any more (no damage record,
+                // carried over or copied so far, covers its key).
+                self.index.remove(pos);
+                return Ok(true);
+            }
+            Some((h, rec)) => {
+                record::reseal(rec, h, c.new_seal);
+                rec
+            }
         };
         if dst.append_at() + out.len() as u32 > dst.size() {
             return Err(bug!());

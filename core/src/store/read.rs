@@ -200,7 +200,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 continue;
             };
             let ((j, at, in_target), scratch) = (self.pair.at_mut(off), self.scratch.as_mut());
-            let h = j.header_at(at, limits.max_key, limits.max_value).await?;
+            let h = match j.header_at(at, limits.max_key, limits.max_value).await {
+                Ok(h) => h,
+                // A header damaged while the store is open: a damaged key.
+                Err(Fail::Corrupted) => {
+                    damaged = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let deleted = match h.kind {
                 Kind::Set => false,
                 Kind::Delete => true,
