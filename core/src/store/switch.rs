@@ -316,10 +316,19 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         dst.sync().await
     }
 
-    /// Step 8: "superseded" in the old region, synced.
+    /// Step 8: "superseded" in the old region, synced; not programmed over
+    /// a slot that no longer reads erased (damaged while the store was
+    /// open), which an open reads as this step cut short (FORMAT.md §8), as
+    /// step 1 leaves a "switching" slot that is not erased.
     async fn step8_supersede(&mut self, old_seal: Seal) -> Res<(), R::Error> {
         let src = self.pair.active_mut();
-        src.program_marker(Marker::Superseded, old_seal, 0).await?;
+        if !src
+            .read_marker(Marker::Superseded, old_seal)
+            .await?
+            .is_set()
+        {
+            src.program_marker(Marker::Superseded, old_seal, 0).await?;
+        }
         src.sync().await
     }
 
