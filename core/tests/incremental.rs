@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use twinkv_core::testkit::flash::{config, open, sim, FlashStore};
+use twinkv_core::testkit::flash::{config, open, sim, FlashStore, Sim, StoreError};
 use twinkv_core::testkit::{
     check_store, recover, resume_at, run_until_cut, varied_key as key, varied_universe as universe,
     Model, Write,
@@ -16,6 +16,8 @@ use twinkv_core::{Config, Op, TearMode};
 
 /// The store these tests run, on a flash of write unit 4.
 type Store4<'a> = FlashStore<'a, 4>;
+/// Its flash.
+type Sim4 = Sim<4>;
 
 const SIZE: u32 = 2048; // per region: 8 erase units of 256 bytes
 const KEYS: u8 = 28; // live data ~1.3 KiB of a 1964-byte capacity
@@ -506,6 +508,68 @@ fn a_delete_of_a_key_whose_copy_was_damaged_is_not_skipped() {
     assert_eq!(tried, 18);
 }
 
+/// Keys of the in-session damage tests below: `0..20` are set to `value-1`
+/// at the start, `20..28` take the writes that carry a switch.
+fn damage_key(k: u8) -> Vec<u8> {
+    format!("session-key-{k:02}").into_bytes()
+}
+
+/// A store on fresh flash with keys `0..20` set to `value-1`, and the
+/// offset of key `victim`'s bytes in the flash image (its only record).
+fn twenty_keys(flash: &RefCell<Sim4>, victim: u8) -> (Store4<'_>, u32) {
+    let mut s = open(flash, config()).unwrap();
+    for k in 0..20 {
+        s.set(&damage_key(k), b"value-1").unwrap();
+    }
+    let bytes = flash.borrow().as_bytes().to_vec();
+    let victim = damage_key(victim);
+    let at = bytes
+        .windows(victim.len())
+        .position(|w| w == victim.as_slice())
+        .unwrap();
+    (s, at as u32)
+}
+
+/// Runs one switch to its commit: `compact`, or (`incremental`) writes to
+/// keys `20..28` until an incremental switch commits.
+fn switch_once(s: &mut Store4<'_>, incremental: bool, ctx: &str) {
+    let switches = s.stats().switches;
+    if !incremental {
+        s.compact().unwrap();
+        return;
+    }
+    let mut n = 0u32;
+    while s.stats().switches == switches {
+        let k = 20 + (n % 8) as u8;
+        s.set(&damage_key(k), format!("filler-{n}").as_bytes())
+            .unwrap();
+        n += 1;
+        assert!(n < 5000, "{ctx}: no switch");
+    }
+}
+
+/// Key `k`'s value (`None`: absent) or error.
+fn read_key(s: &mut Store4<'_>, k: u8) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut buf = [0u8; 16];
+    s.get(&damage_key(k), &mut buf)
+        .map(|n| n.map(|n| buf[..n].to_vec()))
+}
+
+/// Checks keys `0..20` other than `victim`: each reads `value-1`, or
+/// `Corrupted` where a keyless damage record of its 8-bit key hash covers
+/// it. Returns how many read `Corrupted`.
+fn others_intact_or_covered(s: &mut Store4<'_>, victim: u8, ctx: &str) -> usize {
+    let mut covered = 0;
+    for k in (0..20).filter(|&k| k != victim) {
+        match read_key(s, k) {
+            Ok(Some(v)) if v == b"value-1" => {}
+            Err(twinkv_core::Error::Corrupted) => covered += 1,
+            r => panic!("{ctx}: key {k} reads {r:?}"),
+        }
+    }
+    covered
+}
+
 /// A key written (set or deleted) after its record was damaged while the
 /// store is open: the write's record is indexed beside the damaged one's
 /// entry (the damaged one may be another key's), and the switch copies the
@@ -520,63 +584,33 @@ fn a_delete_of_a_key_whose_copy_was_damaged_is_not_skipped() {
 /// the damaged record.
 #[test]
 fn a_write_after_in_session_damage_survives_the_next_switch() {
-    let key = |k: u8| format!("twin-key-{k:02}").into_bytes();
     let (mut cases, mut covered) = (0, 0);
     for victim in 0..20u8 {
         for delete in [false, true] {
             for incremental in [false, true] {
                 let ctx = format!("victim {victim} delete {delete} incremental {incremental}");
                 let flash = RefCell::new(sim::<4>(2 * SIZE));
-                let mut s = open(&flash, config()).unwrap();
-                for k in 0..20 {
-                    s.set(&key(k), b"value-1").unwrap();
-                }
+                let (mut s, at) = twenty_keys(&flash, victim);
                 // Damage one bit of the victim's key bytes: its entry no
                 // longer matches it.
-                let bytes = flash.borrow().as_bytes().to_vec();
-                let at = bytes
-                    .windows(key(victim).len())
-                    .position(|w| w == key(victim).as_slice())
-                    .unwrap();
-                flash.borrow_mut().flip_bit(at as u32 + 9, 0).unwrap();
-                let want: Option<&[u8]> = if delete {
-                    s.remove(&key(victim)).unwrap();
+                flash.borrow_mut().flip_bit(at + 9, 0).unwrap();
+                let want = if delete {
+                    s.remove(&damage_key(victim)).unwrap();
                     None
                 } else {
-                    s.set(&key(victim), b"value-2").unwrap();
-                    Some(b"value-2")
+                    s.set(&damage_key(victim), b"value-2").unwrap();
+                    Some(b"value-2".to_vec())
                 };
-                let switches = s.stats().switches;
-                if incremental {
-                    let mut n = 0u32;
-                    while s.stats().switches == switches {
-                        let k = 20 + (n % 8) as u8;
-                        s.set(&key(k), format!("filler-{n}").as_bytes()).unwrap();
-                        n += 1;
-                        assert!(n < 5000, "{ctx}: no switch");
-                    }
-                } else {
-                    s.compact().unwrap();
-                }
-                let mut buf = [0u8; 16];
-                let read = |s: &mut Store4<'_>, buf: &mut [u8; 16]| {
-                    s.get(&key(victim), buf)
-                        .map(|n| n.map(|n| buf[..n].to_vec()))
-                };
-                let want = Ok(want.map(<[u8]>::to_vec));
-                assert_eq!(read(&mut s, &mut buf), want, "{ctx}: after the switch");
+                switch_once(&mut s, incremental, &ctx);
+                assert_eq!(
+                    read_key(&mut s, victim),
+                    Ok(want.clone()),
+                    "{ctx}: after the switch"
+                );
                 drop(s);
                 let mut s = open(&flash, config()).unwrap();
-                assert_eq!(read(&mut s, &mut buf), want, "{ctx}: after a reopen");
-                // Other keys keep their value, or (the damage record's 8-bit
-                // key hash covers keys copied before it) read `Corrupted`.
-                for k in (0..20).filter(|&k| k != victim) {
-                    match s.get(&key(k), &mut buf) {
-                        Ok(Some(7)) => {}
-                        Err(twinkv_core::Error::Corrupted) => covered += 1,
-                        r => panic!("{ctx}: key {k} reads {r:?}"),
-                    }
-                }
+                assert_eq!(read_key(&mut s, victim), Ok(want), "{ctx}: after a reopen");
+                covered += others_intact_or_covered(&mut s, victim, &ctx);
                 cases += 1;
             }
         }
@@ -596,7 +630,6 @@ fn a_write_after_in_session_damage_survives_the_next_switch() {
 /// the damage record, read `Corrupted`.
 #[test]
 fn a_record_whose_header_was_damaged_in_session_does_not_stop_a_switch() {
-    let key = |k: u8| format!("head-key-{k:02}").into_bytes();
     let (mut cases, mut covered) = (0, 0);
     for victim in 0..20u8 {
         for byte in 0..8u32 {
@@ -606,72 +639,41 @@ fn a_record_whose_header_was_damaged_in_session_does_not_stop_a_switch() {
                         "victim {victim} header byte {byte} write {write} incremental {incremental}"
                     );
                     let flash = RefCell::new(sim::<4>(2 * SIZE));
-                    let mut s = open(&flash, config()).unwrap();
-                    for k in 0..20 {
-                        s.set(&key(k), b"value-1").unwrap();
-                    }
-                    let bytes = flash.borrow().as_bytes().to_vec();
-                    let at = bytes
-                        .windows(key(victim).len())
-                        .position(|w| w == key(victim).as_slice())
-                        .unwrap() as u32;
+                    let (mut s, at) = twenty_keys(&flash, victim);
                     // The short header's 8 bytes precede the key (FORMAT.md
-                    // §6): bytes 0..5 fail the header check, 5..8 the record
-                    // check.
+                    // §4.1): bytes 0..5 fail the header check, 5..8 the
+                    // record check.
                     flash.borrow_mut().flip_bit(at - 8 + byte, 1).unwrap();
-                    let mut buf = [0u8; 16];
-                    let read = |s: &mut Store4<'_>, buf: &mut [u8; 16]| {
-                        s.get(&key(victim), buf)
-                            .map(|n| n.map(|n| buf[..n].to_vec()))
-                    };
-                    assert_eq!(
-                        read(&mut s, &mut buf),
-                        Err(twinkv_core::Error::Corrupted),
-                        "{ctx}: after the damage"
-                    );
+                    let corrupted = twinkv_core::Error::Corrupted;
+                    let damaged = read_key(&mut s, victim);
+                    assert_eq!(damaged, Err(corrupted), "{ctx}: after the damage");
                     // Iteration visits every other key, then reports it.
                     let mut seen = 0;
                     let r = s.for_each(|_, _| {
                         seen += 1;
                         true
                     });
-                    assert_eq!((r, seen), (Err(twinkv_core::Error::Corrupted), 19), "{ctx}");
+                    assert_eq!((r, seen), (Err(corrupted), 19), "{ctx}");
                     let want = match write {
-                        0 => Err(twinkv_core::Error::Corrupted),
+                        0 => Err(corrupted),
                         1 => {
-                            s.set(&key(victim), b"value-2").unwrap();
+                            s.set(&damage_key(victim), b"value-2").unwrap();
                             Ok(Some(b"value-2".to_vec()))
                         }
                         _ => {
-                            s.remove(&key(victim)).unwrap();
+                            s.remove(&damage_key(victim)).unwrap();
                             Ok(None)
                         }
                     };
-                    let switches = s.stats().switches;
-                    if incremental {
-                        let mut n = 0u32;
-                        while s.stats().switches == switches {
-                            let k = 20 + (n % 8) as u8;
-                            s.set(&key(k), format!("filler-{n}").as_bytes()).unwrap();
-                            n += 1;
-                            assert!(n < 5000, "{ctx}: no switch");
-                        }
-                    } else {
-                        s.compact().unwrap();
-                    }
-                    assert_eq!(read(&mut s, &mut buf), want, "{ctx}: after the switch");
+                    switch_once(&mut s, incremental, &ctx);
+                    assert_eq!(read_key(&mut s, victim), want, "{ctx}: after the switch");
                     s.set(b"after", b"the switch").unwrap();
                     drop(s);
                     let mut s = open(&flash, config()).unwrap();
-                    assert_eq!(read(&mut s, &mut buf), want, "{ctx}: after a reopen");
+                    assert_eq!(read_key(&mut s, victim), want, "{ctx}: after a reopen");
+                    let mut buf = [0u8; 16];
                     assert_eq!(s.get(b"after", &mut buf), Ok(Some(10)), "{ctx}");
-                    for k in (0..20).filter(|&k| k != victim) {
-                        match s.get(&key(k), &mut buf) {
-                            Ok(Some(7)) => {}
-                            Err(twinkv_core::Error::Corrupted) => covered += 1,
-                            r => panic!("{ctx}: key {k} reads {r:?}"),
-                        }
-                    }
+                    covered += others_intact_or_covered(&mut s, victim, &ctx);
                     cases += 1;
                 }
             }
@@ -689,42 +691,31 @@ fn a_record_whose_header_was_damaged_in_session_does_not_stop_a_switch() {
 /// reopen.
 #[test]
 fn a_damaged_superseded_slot_does_not_fail_the_switch() {
-    let key = |k: u8| format!("slot-key-{k:02}").into_bytes();
     let slot = 48 + 2 * 12; // "superseded" at W = 4 (FORMAT.md §1)
     let mut cases = 0;
     for byte in 0..12u32 {
         for incremental in [false, true] {
             let ctx = format!("slot byte {byte} incremental {incremental}");
             let flash = RefCell::new(sim::<4>(2 * SIZE));
-            let mut s = open(&flash, config()).unwrap();
-            for k in 0..20 {
-                s.set(&key(k), b"value-1").unwrap();
-            }
+            let (mut s, _) = twenty_keys(&flash, 0);
             assert_eq!(s.stats().active, twinkv_core::RegionId::A, "{ctx}");
             flash.borrow_mut().flip_bit(slot + byte, 3).unwrap();
-            let switches = s.stats().switches;
-            if incremental {
-                let mut n = 0u32;
-                while s.stats().switches == switches {
-                    s.set(&key((n % 20) as u8), b"value-2").unwrap();
-                    n += 1;
-                    assert!(n < 5000, "{ctx}: no switch");
-                }
-            } else {
-                s.compact().unwrap();
-            }
+            switch_once(&mut s, incremental, &ctx);
             assert_eq!(s.stats().active, twinkv_core::RegionId::B, "{ctx}");
             for k in 0..20 {
-                s.set(&key(k), b"value-3").unwrap();
+                s.set(&damage_key(k), b"value-3").unwrap();
             }
+            let active = s.stats().active;
             drop(s);
             let mut s = open(&flash, config()).unwrap();
-            let mut buf = [0u8; 16];
             for k in 0..20 {
-                assert_eq!(s.get(&key(k), &mut buf), Ok(Some(7)), "{ctx}: key {k}");
-                assert_eq!(&buf[..7], b"value-3", "{ctx}: key {k}");
+                assert_eq!(
+                    read_key(&mut s, k),
+                    Ok(Some(b"value-3".to_vec())),
+                    "{ctx}: key {k}"
+                );
             }
-            assert_eq!(s.stats().active, twinkv_core::RegionId::B, "{ctx}");
+            assert_eq!(s.stats().active, active, "{ctx}");
             cases += 1;
         }
     }
