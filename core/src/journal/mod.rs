@@ -826,6 +826,12 @@ impl<R: Region> Journal<R> {
         let to = self.pending.saturating_mul(self.geo.erase_unit);
         if to > 0 {
             self.region.erase(0, to).await.map_err(Fail::Region)?;
+        } else if !self.is_erased(0, self.layout.data_start()).await? {
+            // Erased ahead earlier: damage since may have left bytes where
+            // the switch programs the header and the commit. Programmed over
+            // them, neither would read valid, and an open would then refuse
+            // the store.
+            self.erase_unit(0).await?;
         }
         self.erased_past_use = all || self.pending_known;
         self.pending = 0;
