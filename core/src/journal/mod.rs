@@ -826,12 +826,19 @@ impl<R: Region> Journal<R> {
         let to = self.pending.saturating_mul(self.geo.erase_unit);
         if to > 0 {
             self.region.erase(0, to).await.map_err(Fail::Region)?;
-        } else if !self.is_erased(0, self.layout.data_start()).await? {
-            // Erased ahead earlier: damage since may have left bytes where
-            // the switch programs the header and the commit. Programmed over
-            // them, neither would read valid, and an open would then refuse
-            // the store.
-            self.erase_unit(0).await?;
+        } else {
+            let d = self.layout.data_start();
+            if !self.is_erased(0, d).await? {
+                // Erased ahead earlier: damage since may have left bytes
+                // where the switch programs the header and the commit.
+                // Programmed over them, neither would read valid, and an
+                // open would then refuse the store. The units they span
+                // (one, unless erase units are smaller than the area) hold
+                // nothing yet.
+                let e = self.geo.erase_unit;
+                let end = d.div_ceil(e).saturating_mul(e).min(self.geo.size);
+                self.region.erase(0, end).await.map_err(Fail::Region)?;
+            }
         }
         self.erased_past_use = all || self.pending_known;
         self.pending = 0;
