@@ -810,7 +810,8 @@ impl<R: Region> Journal<R> {
     /// Erases the pending units (step 2 of a switch: none once erase ahead
     /// finished), then records what is known erased past the log to come.
     pub(crate) async fn erase_for_format(&mut self) -> Res<(), R::Error> {
-        if self.pending_from_log || self.empty_unverified {
+        let read_units = self.pending_from_log || self.empty_unverified;
+        if read_units {
             // Known erased only from what the log or a header area said:
             // damage since could have left bytes there.
             for k in self.pending..self.geo.erase_units() {
@@ -824,21 +825,18 @@ impl<R: Region> Journal<R> {
         }
         let all = self.pending == self.geo.erase_units();
         let to = self.pending.saturating_mul(self.geo.erase_unit);
+        let d = self.layout.data_start();
         if to > 0 {
             self.region.erase(0, to).await.map_err(Fail::Region)?;
-        } else {
-            let d = self.layout.data_start();
-            if !self.is_erased(0, d).await? {
-                // Erased ahead earlier: damage since may have left bytes
-                // where the switch programs the header and the commit.
-                // Programmed over them, neither would read valid, and an
-                // open would then refuse the store. The units they span
-                // (one, unless erase units are smaller than the area) hold
-                // nothing yet.
-                let e = self.geo.erase_unit;
-                let end = d.div_ceil(e).saturating_mul(e).min(self.geo.size);
-                self.region.erase(0, end).await.map_err(Fail::Region)?;
-            }
+        } else if !read_units && !self.is_erased(0, d).await? {
+            // Erased ahead earlier and not read since: damage may have left
+            // bytes where the switch programs the header and the commit.
+            // Programmed over them, neither would read valid, and an open
+            // would then refuse the store. The units they span (one, unless
+            // erase units are smaller than the area) hold nothing yet.
+            let e = self.geo.erase_unit;
+            let end = d.div_ceil(e).saturating_mul(e).min(self.geo.size);
+            self.region.erase(0, end).await.map_err(Fail::Region)?;
         }
         self.erased_past_use = all || self.pending_known;
         self.pending = 0;

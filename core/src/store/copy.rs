@@ -12,6 +12,7 @@
 //! record of the target (the inactive region); any other offset one of the
 //! active region. [`CopyState::Copying`] counts the entries still to copy.
 
+use super::read::readable;
 use super::switch::Fold;
 use super::*;
 use crate::error::bug;
@@ -119,16 +120,6 @@ impl CopyState {
 /// An entry to copy: its index position, its record's offset and header
 /// (`None`: the header no longer reads).
 type Entry = (usize, u32, Option<RecordHeader>);
-
-/// A header read for the copy: `None` if it no longer reads (damaged while
-/// the store is open; the copy writes a keyless damage record for it).
-fn readable<E>(h: Res<RecordHeader, E>) -> Res<Option<RecordHeader>, E> {
-    match h {
-        Ok(h) => Ok(Some(h)),
-        Err(Fail::Corrupted) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 /// Visits positions `0..n` in a scrambled order (multiplying by an odd
 /// constant permutes `0..2^k`): records are copied in that order and a
@@ -405,11 +396,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if p == pos || off & (IN_TARGET | batch::STAGED) != 0 {
                 continue;
             }
-            let h = match j.header_at(off, limits.max_key, limits.max_value).await {
-                Ok(h) => h,
-                // Unreadable: fails as a whole.
-                Err(Fail::Corrupted) => return Ok(Some((p, off, None))),
-                Err(e) => return Err(e),
+            let h = readable(j.header_at(off, limits.max_key, limits.max_value).await)?;
+            // Unreadable: fails as a whole.
+            let Some(h) = h else {
+                return Ok(Some((p, off, None)));
             };
             if !j.verify(off, &h, seal).await?.0 {
                 return Ok(Some((p, off, Some(h))));

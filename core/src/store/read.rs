@@ -48,13 +48,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 continue; // a batch's staged key, not a record
             }
             let (j, at, in_target) = pair.at_mut(off);
-            let h = match j.header_at(at, limits.max_key, limits.max_value).await {
-                Ok(h) => h,
-                Err(Fail::Corrupted) => {
-                    suspect = true;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let h = readable(j.header_at(at, limits.max_key, limits.max_value).await)?;
+            let Some(h) = h else {
+                suspect = true;
+                continue;
             };
             if j.key_eq(at, &h, key).await? {
                 self.suspects |= suspect;
@@ -200,14 +197,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 continue;
             };
             let ((j, at, in_target), scratch) = (self.pair.at_mut(off), self.scratch.as_mut());
-            let h = match j.header_at(at, limits.max_key, limits.max_value).await {
-                Ok(h) => h,
-                // A header damaged while the store is open: a damaged key.
-                Err(Fail::Corrupted) => {
-                    damaged = true;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let h = readable(j.header_at(at, limits.max_key, limits.max_value).await)?;
+            // A header damaged while the store is open: a damaged key.
+            let Some(h) = h else {
+                damaged = true;
+                continue;
             };
             let deleted = match h.kind {
                 Kind::Set => false,
@@ -388,6 +382,18 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         });
         // Keys known only by a damage entry: one error each, at the end.
         entries.chain(self.damage_entries().map(|_| Err(Error::Corrupted)))
+    }
+}
+
+/// A header read through the index: `None` if it no longer reads (its
+/// record was damaged while the store is open: a read answers `Corrupted`,
+/// a write treats the entry as a suspect, the copy writes a keyless damage
+/// record for it).
+pub(super) fn readable<E>(h: Res<RecordHeader, E>) -> Res<Option<RecordHeader>, E> {
+    match h {
+        Ok(h) => Ok(Some(h)),
+        Err(Fail::Corrupted) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
