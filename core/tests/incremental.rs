@@ -555,6 +555,27 @@ fn read_key(s: &mut Store4<'_>, k: u8) -> Result<Option<Vec<u8>>, StoreError> {
         .map(|n| n.map(|n| buf[..n].to_vec()))
 }
 
+/// Sets keys `0..20` to `value-3` (each write acknowledged), drops the
+/// store and reopens it: every key must read `value-3`. Returns the reopened
+/// store and the region that was active before the drop.
+fn rewrite_and_reopen<'a>(
+    flash: &'a RefCell<Sim4>,
+    mut s: Store4<'a>,
+    ctx: &str,
+) -> (Store4<'a>, RegionId) {
+    for k in 0..20 {
+        s.set(&damage_key(k), b"value-3").unwrap();
+    }
+    let active = s.stats().active;
+    drop(s);
+    let mut s = open(flash, config()).unwrap();
+    for k in 0..20 {
+        let want = Ok(Some(b"value-3".to_vec()));
+        assert_eq!(read_key(&mut s, k), want, "{ctx}: key {k}");
+    }
+    (s, active)
+}
+
 /// Checks keys `0..20` other than `victim`: each reads `value-1`, or
 /// `Corrupted` where a keyless damage record of its 8-bit key hash covers
 /// it. Returns how many read `Corrupted`.
@@ -702,19 +723,7 @@ fn a_damaged_superseded_slot_does_not_fail_the_switch() {
             flash.borrow_mut().flip_bit(slot + byte, 3).unwrap();
             switch_once(&mut s, incremental, &ctx);
             assert_eq!(s.stats().active, RegionId::B, "{ctx}");
-            for k in 0..20 {
-                s.set(&damage_key(k), b"value-3").unwrap();
-            }
-            let active = s.stats().active;
-            drop(s);
-            let mut s = open(&flash, config()).unwrap();
-            for k in 0..20 {
-                assert_eq!(
-                    read_key(&mut s, k),
-                    Ok(Some(b"value-3".to_vec())),
-                    "{ctx}: key {k}"
-                );
-            }
+            let (s, active) = rewrite_and_reopen(&flash, s, &ctx);
             assert_eq!(s.stats().active, active, "{ctx}");
             cases += 1;
         }
@@ -724,8 +733,8 @@ fn a_damaged_superseded_slot_does_not_fail_the_switch() {
 
 /// A bit flipped in the erased header area (header block and marker slots)
 /// of the inactive region after erase ahead finished erasing it, while the
-/// store is open: the next switch erases that unit again before it
-/// programs the header (FORMAT.md §7, step 2), where it used to program over
+/// store is open: the next switch erases the units of that area again
+/// before it programs the header (FORMAT.md §7, step 2), where it used to program over
 /// the flipped bit. On flash that refuses such a write (ECC parts, the
 /// default `SimFlash`) the switch failed with `NotErased` and poisoned the
 /// store; on flash that ANDs the write into the cells it committed a header
@@ -756,15 +765,7 @@ fn a_damaged_erased_header_area_of_the_target_is_erased_again() {
                 flash.borrow_mut().flip_bit(at, (at % 8) as u8).unwrap();
                 switch_once(&mut s, incremental, &ctx);
                 assert_eq!(s.stats().active, RegionId::A, "{ctx}");
-                for k in 0..20 {
-                    s.set(&damage_key(k), b"value-3").unwrap();
-                }
-                drop(s);
-                let mut s = open(&flash, config()).unwrap();
-                for k in 0..20 {
-                    let want = Ok(Some(b"value-3".to_vec()));
-                    assert_eq!(read_key(&mut s, k), want, "{ctx}: key {k}");
-                }
+                rewrite_and_reopen(&flash, s, &ctx);
                 cases += 1;
             }
         }

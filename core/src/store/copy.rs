@@ -346,7 +346,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     (pos, off, readable(h)?)
                 }
             };
-            // An unreadable header costs what its damage record does.
+            // An unreadable header's record length is unknown: it costs the
+            // budget one write unit.
             let len = match &h {
                 Some(h) => u64::from(h.stored_len(w).ok_or_else(|| bug!())?),
                 None => u64::from(w),
