@@ -99,6 +99,17 @@ impl<R: Region> Journal<R> {
             self.verified_to = to;
             return Ok(true);
         }
+        if self.erase_again {
+            // A switch's target before its commit: `verified_to` is at a
+            // unit boundary past everything programmed, and the units from
+            // it were erased before the switch (FORMAT.md §7, step 2).
+            self.region
+                .erase(self.verified_to, to)
+                .await
+                .map_err(crate::error::Fail::Region)?;
+            self.verified_to = to;
+            return Ok(true);
+        }
         self.sealed = true;
         self.found_beyond = true;
         Ok(false)

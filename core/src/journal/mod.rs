@@ -66,6 +66,12 @@ pub(crate) struct Journal<R: Region> {
     /// FORMAT.md §6.2 were read. An append past it reads up to the end of
     /// its erase unit first (`lazy`).
     verified_to: u32,
+    /// The region is the target of a switch not yet committed, and its
+    /// units from `verified_to` on were erased before the switch and not
+    /// read since: one that no longer reads erased is erased again before
+    /// the copy programs into it (it holds nothing of the new log yet),
+    /// not reported as bytes past a log (FORMAT.md §7, step 2).
+    erase_again: bool,
     /// Where open found the log's end (FORMAT.md §6.2: the damage entry a
     /// lazy read that finds bytes registers).
     loaded_end: u32,
@@ -97,6 +103,7 @@ impl<R: Region> Journal<R> {
             pending_from_log: false,
             erased_past_use: false,
             verified_to: geo.size,
+            erase_again: false,
             loaded_end: d,
             found_beyond: false,
             reach: 0,
@@ -117,6 +124,7 @@ impl<R: Region> Journal<R> {
         self.pending_from_log = false;
         self.erased_past_use = false;
         self.verified_to = self.geo.size;
+        self.erase_again = false;
         self.loaded_end = d;
         self.found_beyond = false;
     }
@@ -155,8 +163,8 @@ impl<R: Region> Journal<R> {
         self.last_sync = d;
         self.sealed = false;
         // A log that a switch or a format starts: the region past it was
-        // erased or read before (FORMAT.md §7 step 2).
-        self.verified_to = self.geo.size;
+        // erased or read before, or is read unit by unit until the commit
+        // (`erase_for_format`, FORMAT.md §7 step 2).
         self.found_beyond = false;
     }
 
@@ -176,6 +184,11 @@ impl<R: Region> Journal<R> {
     /// synced up to `data_end`.
     pub(crate) fn committed(&mut self, data_end: u32) {
         self.last_sync = data_end;
+        // Past the copy, the units stay as erased before the switch, as
+        // the active log's erased space always was: an append reads back
+        // what it programmed, and seals the log if that fails.
+        self.verified_to = self.geo.size;
+        self.erase_again = false;
     }
 
     /// The units this region's log may have programmed, from the start: all
@@ -199,6 +212,7 @@ impl<R: Region> Journal<R> {
         // programs those units again, they are read (FORMAT.md §7.3).
         self.pending_from_log = unread;
         self.verified_to = self.geo.size;
+        self.erase_again = false;
         self.sealed = true;
     }
 
@@ -809,11 +823,21 @@ impl<R: Region> Journal<R> {
 
     /// Erases the pending units (step 2 of a switch: none once erase ahead
     /// finished), then records what is known erased past the log to come.
+    ///
+    /// Units that were only known erased (erased before this call, by erase
+    /// ahead or an earlier switch, and not read since) are not trusted:
+    /// damage since may have left bytes in them, and a program over such
+    /// bytes fails (ECC flash) or writes a record that does not read valid
+    /// (flash that ANDs). Those the header and the commit go into are read
+    /// now; the rest are read one by one before the copy first programs
+    /// into them ([`Journal::append`]), and any that does not read erased is
+    /// erased again: until the commit the target holds nothing there.
     pub(crate) async fn erase_for_format(&mut self) -> Res<(), R::Error> {
         let read_units = self.pending_from_log || self.empty_unverified;
         if read_units {
             // Known erased only from what the log or a header area said:
-            // damage since could have left bytes there.
+            // read all of it now (a unit left by a cut erase, not damage, may
+            // be among them, and must not outlive the commit).
             for k in self.pending..self.geo.erase_units() {
                 let (from, to) = self.unit_range(k);
                 if !self.is_erased(from, to).await? {
@@ -824,20 +848,29 @@ impl<R: Region> Journal<R> {
             self.empty_unverified = false;
         }
         let all = self.pending == self.geo.erase_units();
-        let to = self.pending.saturating_mul(self.geo.erase_unit);
-        let d = self.layout.data_start();
-        if to > 0 {
-            self.region.erase(0, to).await.map_err(Fail::Region)?;
-        } else if !read_units && !self.is_erased(0, d).await? {
-            // Erased ahead earlier and not read since: damage may have left
-            // bytes where the switch programs the header and the commit.
-            // Programmed over them, neither would read valid, and an open
-            // would then refuse the store. The units they span (one, unless
-            // erase units are smaller than the area) hold nothing yet.
-            let e = self.geo.erase_unit;
-            let end = d.div_ceil(e).saturating_mul(e).min(self.geo.size);
-            self.region.erase(0, end).await.map_err(Fail::Region)?;
+        let size = self.geo.size;
+        let e = self.geo.erase_unit;
+        let fresh = self.pending.saturating_mul(e).min(size);
+        if fresh > 0 {
+            self.region.erase(0, fresh).await.map_err(Fail::Region)?;
         }
+        if read_units {
+            self.verified_to = size;
+        } else {
+            // The units the header area spans (one, unless erase units are
+            // smaller than the area), past those just erased.
+            let head = self
+                .layout
+                .data_start()
+                .div_ceil(e)
+                .saturating_mul(e)
+                .min(size);
+            if head > fresh && !self.is_erased(fresh, head).await? {
+                self.region.erase(fresh, head).await.map_err(Fail::Region)?;
+            }
+            self.verified_to = fresh.max(head);
+        }
+        self.erase_again = self.verified_to < size;
         self.erased_past_use = all || self.pending_known;
         self.pending = 0;
         self.pending_known = true;

@@ -622,6 +622,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let a = &mut self.pair.a;
         a.classify(true, &mut RegionClass::Empty).await?;
         a.start_log();
+        // Committed with an empty log, and read in full just now.
+        a.committed(a.data_start());
         // B may be an erase cut short as well: erase it before its first use.
         self.pair.b.set_all_pending();
         Ok(())
