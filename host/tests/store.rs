@@ -623,3 +623,62 @@ fn typed_values() {
     s.set("bad", [0xFF, 0xFF]).unwrap();
     assert!(matches!(s.get_as::<Window>("bad"), Err(Error::Encoding(_))));
 }
+
+/// A bit flipped, while the store is open, in erased space of the inactive
+/// region's file past what its last log used: the next `compact` copies
+/// more live data than that log held, into the flipped unit. The switch
+/// reads each unit of its target before the copy programs into it and
+/// erases it again (FORMAT.md §7, step 2). Before, the copy's program over
+/// the byte failed ("program over bytes that are not erased") and the store
+/// refused every call until it was reopened.
+#[cfg(unix)]
+#[test]
+fn a_flip_in_erased_space_of_the_inactive_file_does_not_fail_the_switch() {
+    use std::os::unix::fs::FileExt;
+    let (_d, base) = tmp();
+    let opts = || Options::new().region_size(65_536).limits(16, 64);
+    let mut s = Store::open(&base, opts()).unwrap();
+    let mut model = BTreeMap::new();
+    let mut put = |s: &mut Store, k: u32| {
+        let (key, value) = (format!("key-{k:05}"), format!("value-{k}"));
+        s.set(&key, &value).unwrap();
+        model.insert(key.into_bytes(), value.into_bytes());
+    };
+    for k in 0..10 {
+        put(&mut s, k);
+    }
+    // A → B → A → B: A was last the target of a switch, which erased all
+    // of it, and its log then used few units; only those are erased again
+    // at the next switch into A.
+    for _ in 0..3 {
+        s.compact().unwrap();
+    }
+    assert_eq!(s.stats().unwrap().active, twinkv_host::core::RegionId::B);
+    let (a, _) = twinkv_host::region_paths(&base);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .read(true)
+        .open(&a)
+        .unwrap();
+    let at = 40_000;
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, at).unwrap();
+    assert_eq!(byte[0], 0xFF, "A is erased there");
+    file.write_all_at(&[0xFE], at).unwrap();
+    // Live data past the flipped byte, then a copy of it into A.
+    let mut k = 10;
+    while s.stats().unwrap().used_bytes < 42_000 {
+        put(&mut s, k);
+        k += 1;
+    }
+    assert_eq!(s.stats().unwrap().active, twinkv_host::core::RegionId::B);
+    s.compact().unwrap();
+    assert_eq!(s.stats().unwrap().active, twinkv_host::core::RegionId::A);
+    assert!(s.stats().unwrap().used_bytes > 40_000);
+    assert_eq!(contents(&s), model);
+    s.set("after", "switch").unwrap();
+    drop(s);
+    let s = Store::open(&base, opts()).unwrap();
+    model.insert(b"after".to_vec(), b"switch".to_vec());
+    assert_eq!(contents(&s), model);
+}

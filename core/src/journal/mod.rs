@@ -350,7 +350,7 @@ impl<R: Region> Journal<R> {
     /// ([`Region::lend`]) and the range lies inside the region. Every read
     /// below takes this path when it can; the checks made on the bytes are
     /// the same either way.
-    fn lent(&self, off: u32, len: u32) -> Option<&[u8]> {
+    pub(super) fn lent(&self, off: u32, len: u32) -> Option<&[u8]> {
         let end = off.checked_add(len).filter(|&e| e <= self.geo.size)?;
         self.region.lend()?.get(off as usize..end as usize)
     }
