@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use twinkv_core::testkit::asynch::Front;
+use twinkv_core::testkit::asynch::{DynStore, Front};
 use twinkv_core::testkit::flash::{config, open, open_as, sim, FlashStore, Sim, StoreError};
 use twinkv_core::testkit::{
     check_store, recover, resume_at, run_until_cut, varied_key as key, varied_universe as universe,
@@ -549,6 +549,28 @@ fn switch_once<S: KvStore + ?Sized>(s: &mut S, incremental: bool, ctx: &str) {
     }
 }
 
+/// Writes `value-2` to keys `0..20` in turn until the store has switched to
+/// B and erase ahead has erased all of A. Returns how many were written
+/// (keys `0..n.min(20)` hold `value-2`).
+fn erase_a_ahead<S: KvStore + ?Sized>(s: &mut S, ctx: &str) -> u32 {
+    let mut n = 0u32;
+    while s.stats().active == RegionId::A || s.stats().erase_pending > 0 {
+        s.set(&damage_key((n % 20) as u8), b"value-2").unwrap();
+        n += 1;
+        assert!(n < 5000, "{ctx}: A not erased ahead");
+    }
+    n
+}
+
+/// [`twenty_keys`] through either store (`front`), without the offset.
+fn twenty_keys_as(front: Front, flash: &RefCell<Sim4>) -> DynStore<'_, FlashError<SimError>> {
+    let mut s = open_as::<4>(front, flash, config()).unwrap();
+    for k in 0..20 {
+        s.set(&damage_key(k), b"value-1").unwrap();
+    }
+    s
+}
+
 /// Key `k`'s value (`None`: absent) or error.
 fn read_key<S: KvStore<E = FlashError<SimError>> + ?Sized>(
     s: &mut S,
@@ -759,13 +781,7 @@ fn a_damaged_erased_header_area_of_the_target_is_erased_again() {
                     flash.borrow_mut().set_reprogram(Reprogram::And);
                 }
                 let (mut s, _) = twenty_keys(&flash, 0);
-                // A switch to B, and erase ahead through all of A.
-                let mut n = 0u32;
-                while s.stats().active == RegionId::A || s.stats().erase_pending > 0 {
-                    s.set(&damage_key((n % 20) as u8), b"value-2").unwrap();
-                    n += 1;
-                    assert!(n < 5000, "{ctx}: A not erased ahead");
-                }
+                erase_a_ahead(&mut s, &ctx);
                 flash.borrow_mut().flip_bit(at, (at % 8) as u8).unwrap();
                 switch_once(&mut s, incremental, &ctx);
                 assert_eq!(s.stats().active, RegionId::A, "{ctx}");
@@ -810,17 +826,8 @@ fn a_damaged_erased_data_area_of_the_target_is_read_before_use() {
                     if and {
                         flash.borrow_mut().set_reprogram(Reprogram::And);
                     }
-                    let mut s = open_as::<4>(front, &flash, config()).unwrap();
-                    for k in 0..20 {
-                        s.set(&damage_key(k), b"value-1").unwrap();
-                    }
-                    // A switch to B, and erase ahead through all of A.
-                    let mut n = 0u32;
-                    while s.stats().active == RegionId::A || s.stats().erase_pending > 0 {
-                        s.set(&damage_key((n % 20) as u8), b"value-2").unwrap();
-                        n += 1;
-                        assert!(n < 5000, "{ctx}: A not erased ahead");
-                    }
+                    let mut s = twenty_keys_as(front, &flash);
+                    erase_a_ahead(&mut *s, &ctx);
                     flash.borrow_mut().flip_bit(at, (at % 8) as u8).unwrap();
                     switch_once(&mut s, incremental, &ctx);
                     assert_eq!(s.stats().active, RegionId::A, "{ctx}");
@@ -883,19 +890,21 @@ fn a_cut_while_a_damaged_target_unit_is_erased_again_recovers() {
                         if and {
                             flash.borrow_mut().set_reprogram(Reprogram::And);
                         }
-                        let mut s = open_as::<4>(front, &flash, config()).unwrap();
-                        for k in 0..20 {
-                            s.set(&damage_key(k), b"value-1").unwrap();
-                        }
-                        let mut acked: BTreeMap<u8, Vec<u8>> =
-                            (0..20).map(|k| (k, b"value-1".to_vec())).collect();
-                        let mut n = 0u32;
-                        while s.stats().active == RegionId::A || s.stats().erase_pending > 0 {
-                            let k = (n % 20) as u8;
-                            s.set(&damage_key(k), b"value-2").unwrap();
-                            acked.insert(k, b"value-2".to_vec());
-                            n += 1;
-                        }
+                        let mut s = twenty_keys_as(front, &flash);
+                        let n = erase_a_ahead(&mut *s, &ctx);
+                        let mut acked: BTreeMap<u8, Vec<u8>> = (0..20)
+                            .map(|k| {
+                                (
+                                    k,
+                                    if u32::from(k) < n {
+                                        "value-2"
+                                    } else {
+                                        "value-1"
+                                    },
+                                )
+                            })
+                            .map(|(k, v)| (k, v.as_bytes().to_vec()))
+                            .collect();
                         flash.borrow_mut().flip_bit(at, 5).unwrap();
                         // Step 0: the erase again cut short; then every step.
                         if step == 0 {

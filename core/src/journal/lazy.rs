@@ -112,7 +112,7 @@ impl<R: Region> Journal<R> {
             // unit boundary past everything programmed, and the units from
             // it were erased before the switch (FORMAT.md §7, step 2).
             self.region
-                .erase(self.verified_to, to)
+                .erase(from, to)
                 .await
                 .map_err(crate::error::Fail::Region)?;
             self.verified_to = to;
