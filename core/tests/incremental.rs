@@ -800,9 +800,9 @@ fn a_damaged_erased_header_area_of_the_target_is_erased_again() {
 /// erased (the target holds nothing there yet). Before, the copy programmed
 /// over the flipped bit: on flash that refuses such a write (ECC parts, the
 /// default `SimFlash`) the switch failed with `NotErased` and poisoned the
-/// store (1,616 of the 3,928 cases on that flash); on flash that ANDs the
-/// write into the cells, a copied record did not read valid and
-/// acknowledged writes read `Corrupted` (16 of 3,928).
+/// store (blocking store: 1,616 of its 3,928 cases on that flash); on flash
+/// that ANDs the write into the cells, a copied record did not read valid
+/// and acknowledged writes read `Corrupted` (16 of 3,928).
 ///
 /// Every byte of the data area, both kinds of flash, `compact` and an
 /// incremental switch, the blocking and the async store; then writes until
