@@ -581,24 +581,34 @@ fn read_key<S: KvStore<E = FlashError<SimError>> + ?Sized>(
         .map(|n| n.map(|n| buf[..n].to_vec()))
 }
 
-/// Sets keys `0..20` to `value-3` (each write acknowledged), drops the
-/// store and reopens it: every key must read `value-3`. Returns the reopened
-/// store and the region that was active before the drop.
+/// Sets keys `0..20` to `value-3`, each write acknowledged.
+fn rewrite<S: KvStore + ?Sized>(s: &mut S) {
+    for k in 0..20 {
+        s.set(&damage_key(k), b"value-3").unwrap();
+    }
+}
+
+/// Every key of `0..20` reads `value-3`.
+fn all_rewritten<S: KvStore<E = FlashError<SimError>> + ?Sized>(s: &mut S, ctx: &str) {
+    for k in 0..20 {
+        let want = Ok(Some(b"value-3".to_vec()));
+        assert_eq!(read_key(s, k), want, "{ctx}: key {k}");
+    }
+}
+
+/// [`rewrite`]s, drops the store and reopens it: every key must read
+/// `value-3`. Returns the reopened store and the region that was active
+/// before the drop.
 fn rewrite_and_reopen<'a>(
     flash: &'a RefCell<Sim4>,
     mut s: Store4<'a>,
     ctx: &str,
 ) -> (Store4<'a>, RegionId) {
-    for k in 0..20 {
-        s.set(&damage_key(k), b"value-3").unwrap();
-    }
+    rewrite(&mut s);
     let active = s.stats().active;
     drop(s);
     let mut s = open(flash, config()).unwrap();
-    for k in 0..20 {
-        let want = Ok(Some(b"value-3".to_vec()));
-        assert_eq!(read_key(&mut s, k), want, "{ctx}: key {k}");
-    }
+    all_rewritten(&mut s, ctx);
     (s, active)
 }
 
@@ -833,13 +843,8 @@ fn a_damaged_erased_data_area_of_the_target_is_read_before_use() {
                     assert_eq!(s.stats().active, RegionId::A, "{ctx}");
                     // The log grows through A up to the next switch.
                     switch_once(&mut s, true, &ctx);
-                    for k in 0..20 {
-                        s.set(&damage_key(k), b"value-3").unwrap();
-                    }
-                    for k in 0..20 {
-                        let want = Ok(Some(b"value-3".to_vec()));
-                        assert_eq!(read_key(&mut s, k), want, "{ctx}: key {k} in session");
-                    }
+                    rewrite(&mut *s);
+                    all_rewritten(&mut *s, &format!("{ctx}, in session"));
                     drop(s);
                     let mut s = open_as::<4>(front, &flash, config()).unwrap();
                     let reported = s.stats().damage_found_at_open > 0;
@@ -957,15 +962,10 @@ fn a_cut_while_a_damaged_target_unit_is_erased_again_recovers() {
                             assert!(fine, "{ctx}: key {k} reads {got:?}");
                         }
                         switch_once(&mut s, true, &ctx);
-                        for k in 0..20 {
-                            s.set(&damage_key(k), b"value-3").unwrap();
-                        }
+                        rewrite(&mut *s);
                         drop(s);
                         let mut s = open_as::<4>(front, &flash, config()).unwrap();
-                        for k in 0..20 {
-                            let want = Ok(Some(b"value-3".to_vec()));
-                            assert_eq!(read_key(&mut s, k), want, "{ctx}: key {k}");
-                        }
+                        all_rewritten(&mut *s, &ctx);
                         tried += 1;
                     }
                 }
