@@ -7,6 +7,7 @@
 use twinkv_core::format::marker::Marker;
 use twinkv_core::format::record::Kind;
 use twinkv_core::format::{RegionHeader, Seal};
+use twinkv_core::testkit::asynch::{DynStore, Front};
 use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, Op, RamError};
 
@@ -793,13 +794,15 @@ fn bytes_found_while_a_switch_copies(in_unit: usize) {
 /// unit and by the read before an append in later units, and counted.
 #[test]
 fn a_flip_past_the_log_end_covers_no_key_from_r_into_its_unit() {
-    // Log ends at 244 (R past it is in the next unit) and at 404.
-    for keys in [4, 12] {
-        flip_past_the_log_end(keys);
+    // Log ends at 244 (R past it is in the next unit) and at 540.
+    for front in Front::BOTH {
+        for keys in [4, 12] {
+            flip_past_the_log_end(keys, front);
+        }
     }
 }
 
-fn flip_past_the_log_end(keys: u32) {
+fn flip_past_the_log_end(keys: u32, front: Front) {
     let (size, e) = (4096usize, 256usize);
     let end = {
         let power = Power::default();
@@ -823,7 +826,7 @@ fn flip_past_the_log_end(keys: u32) {
         }
         rig.a.ram.data_mut()[at] ^= 0x10;
         let ambiguous = at >= end + R && at % e < R;
-        let mut s = rig.open().unwrap();
+        let mut s = rig.open_as(front).unwrap();
         let at_open = s.stats().stray_bytes_found;
         let mut written = Vec::new();
         for n in 0..200u32 {
@@ -837,7 +840,11 @@ fn flip_past_the_log_end(keys: u32) {
         }
         assert_eq!(s.stats().switches, 1, "byte {at}");
         let strays = s.stats().stray_bytes_found;
-        let check = |s: &mut TestStore<'_, '_>| {
+        let check = |s: &mut DynStore<'_, RamError>| {
+            let get = |s: &mut DynStore<'_, RamError>, k: &[u8]| {
+                let mut buf = [0u8; 32];
+                s.get(k, &mut buf).map(|o| o.map(|n| buf[..n].to_vec()))
+            };
             for i in 0..keys {
                 match get(s, &key(i)) {
                     Ok(Some(v)) => assert_eq!(v, value(i, 0), "key{i}, byte {at}"),
@@ -861,7 +868,7 @@ fn flip_past_the_log_end(keys: u32) {
         check(&mut s);
         let damaged = s.stats().damaged_keys > 0;
         drop(s);
-        let mut s = rig.open().unwrap();
+        let mut s = rig.open_as(front).unwrap();
         check(&mut s);
         match (ambiguous, at < end + R) {
             // Found when the log reached its unit: the keys are covered.
@@ -885,7 +892,7 @@ fn flip_past_the_log_end(keys: u32) {
         }
     }
     eprintln!(
-        "log end {end}: {torn} within R of it, {stray_at_open} stray found by open, \
+        "{front:?}, log end {end}: {torn} within R of it, {stray_at_open} stray found by open, \
          {stray_later} stray found later, {covered} covering the keys, {unreached} \
          not reached before the switch"
     );
