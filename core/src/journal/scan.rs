@@ -696,6 +696,7 @@ async fn stray_past<R: Region>(
 ) -> Res<bool, R::Error> {
     let e = j.geo.erase_unit;
     if max_record >= e {
+        // No byte lies `R` into its unit: nothing to read.
         return Ok(false);
     }
     let size = j.size();
