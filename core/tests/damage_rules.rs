@@ -7,7 +7,6 @@
 use twinkv_core::format::marker::Marker;
 use twinkv_core::format::record::Kind;
 use twinkv_core::format::{RegionHeader, Seal};
-use twinkv_core::testkit::asynch::{DynStore, Front};
 use twinkv_core::testkit::*;
 use twinkv_core::{Config, Error, Op, RamError};
 
@@ -608,23 +607,16 @@ fn erased_span_mid_log_is_found_by_the_probe() {
     assert!(kept > 0, "some newest records lie after the wiped unit");
 }
 
-/// The largest record of `config()` (`R`, FORMAT.md §6.2): a short header
-/// (8 bytes), an 8-byte key and a 24-byte value.
-const R: usize = 40;
-
 /// Regions in order: bytes programmed past the log's end away from the
 /// start of an erase unit escape the probes at open (FORMAT.md §10.2). They
 /// are read before the log grows into their unit — by an append, or by
-/// `maintain` — and then nothing is programmed over them and the log is
-/// left by a switch. Within `R` of their unit's start they could be the
-/// rest of a log that went on past a wiped unit: every key not written
-/// since open reports `Corrupted` (they could hide newer values of it),
-/// across a reopen too. From `R` on they are stray bytes: counted, and
-/// every key keeps its value. What was written since open is kept in both.
+/// `maintain` — and then nothing is programmed over them, the log is left
+/// by a switch, and every key not written since open reports `Corrupted`
+/// (they could hide newer values of it), across a reopen too. What was
+/// written since open is kept.
 #[test]
 fn bytes_past_the_probes_are_found_before_an_append() {
-    for (by_maintain, in_unit) in [(false, 20), (true, 20), (false, 100), (true, 100)] {
-        let stray = in_unit >= R;
+    for by_maintain in [false, true] {
         let power = Power::default();
         let mut rig = Rig::new(&power, 4096, 4, config());
         {
@@ -635,7 +627,7 @@ fn bytes_past_the_probes_are_found_before_an_append() {
             assert!(s.stats().used_bytes < 512);
         }
         // Stray bits in unit 6, past its first 8 bytes.
-        let (from, to) = (6 * 256 + in_unit, 6 * 256 + in_unit + 4);
+        let (from, to) = (6 * 256 + 100, 6 * 256 + 104);
         rig.a.ram.data_mut()[from..to].fill(0x00);
         let mut s = rig.open().unwrap();
         assert_eq!(s.stats().damage_found_at_open, 0, "escapes the probes");
@@ -657,28 +649,17 @@ fn bytes_past_the_probes_are_found_before_an_append() {
                 }
             }
         }
-        let what = format!("by_maintain={by_maintain}, {in_unit} bytes into the unit");
-        assert_eq!(s.stats().switches, 1, "{what}");
-        assert_eq!(s.stats().damaged_keys > 0, !stray, "{what}");
-        assert_eq!(s.stats().stray_bytes_found, u32::from(stray), "{what}");
+        assert_eq!(s.stats().switches, 1, "by_maintain={by_maintain}");
+        assert!(s.stats().damaged_keys > 0);
         let check = |s: &mut TestStore<'_, '_>| {
             for i in 0..4 {
-                let got = get(s, &key(i));
-                if stray {
-                    assert_eq!(got.unwrap().unwrap(), value(i, 0), "key{i}: {what}");
-                } else {
-                    assert!(
-                        matches!(got, Err(Error::Corrupted)),
-                        "key{i}: written before open, not since: {what}"
-                    );
-                }
+                assert!(
+                    matches!(get(s, &key(i)), Err(Error::Corrupted)),
+                    "key{i}: written before open, not since"
+                );
             }
             for &i in &written {
-                assert_eq!(
-                    get(s, &key(i)).unwrap().unwrap(),
-                    value(i, 1),
-                    "key{i}: {what}"
-                );
+                assert_eq!(get(s, &key(i)).unwrap().unwrap(), value(i, 1), "key{i}");
             }
         };
         check(&mut s);
@@ -688,29 +669,19 @@ fn bytes_past_the_probes_are_found_before_an_append() {
         for (i, &b) in a[6 * 256..7 * 256].iter().enumerate() {
             let at = 6 * 256 + i;
             let want = if (from..to).contains(&at) { 0x00 } else { 0xFF };
-            assert_eq!(b, want, "byte {at}: {what}");
+            assert_eq!(b, want, "byte {at}");
         }
         let mut s = rig.open().unwrap();
         check(&mut s);
-        assert_eq!(s.stats().damage_found_at_open, 0, "{what}");
     }
 }
 
 /// As above, while an incremental switch copies (FORMAT.md §7.4): the lazy
-/// read finds the bytes during the copy. Within `R` of their unit's start,
-/// the records already copied are covered by an every-key damage record in
-/// the target, the write folds into the switch's end, and no key reads a
-/// value older than its newest. From `R` on (stray bytes) the write folds
-/// into the switch's end too, and every key keeps its newest value.
+/// read finds the bytes during the copy; the records already copied are
+/// covered by an every-key damage record in the target, the write folds
+/// into the switch's end, and no key reads a value older than its newest.
 #[test]
 fn bytes_past_the_probes_found_while_a_switch_copies() {
-    for in_unit in [20, 100] {
-        bytes_found_while_a_switch_copies(in_unit);
-    }
-}
-
-fn bytes_found_while_a_switch_copies(in_unit: usize) {
-    let stray = in_unit >= R;
     let power = Power::default();
     let mut rig = Rig::new(&power, 4096, 4, config().with_ratios(5000, 5000));
     let val = |i: u32, round: u32| {
@@ -719,14 +690,11 @@ fn bytes_found_while_a_switch_copies(in_unit: usize) {
         v
     };
     let keys = 30;
-    // The newest round of each key.
-    let mut newest = vec![None; keys as usize];
     {
         let mut s = rig.open().unwrap();
         'fill: for round in 0.. {
             for i in 0..keys {
                 s.set(&key(i), &val(i, round)).unwrap();
-                newest[i as usize] = Some(round);
                 if s.stats().used_bytes > 2950 {
                     break 'fill;
                 }
@@ -736,41 +704,36 @@ fn bytes_found_while_a_switch_copies(in_unit: usize) {
         assert!(!s.stats().switching);
     }
     // Stray bits in unit 14, past its first 8 bytes: beyond what open reads.
-    let (from, to) = (14 * 256 + in_unit, 14 * 256 + in_unit + 4);
+    let (from, to) = (14 * 256 + 100, 14 * 256 + 104);
     rig.a.ram.data_mut()[from..to].fill(0x00);
     let mut s = rig.open().unwrap();
     assert_eq!(s.stats().damage_found_at_open, 0);
     let mut copying_seen = false;
-    let mut last = 0;
+    let mut written = Vec::new();
     for n in 0..100 {
         let i = n % keys;
         s.set(&key(i), &val(i, 1000 + n)).unwrap();
-        newest[i as usize] = Some(1000 + n);
-        last = i;
+        written.retain(|&(k, _)| k != i);
+        written.push((i, 1000 + n));
         if s.stats().switches > 0 {
             break;
         }
         copying_seen |= s.stats().switching;
     }
-    assert!(copying_seen, "the finding came while the switch copies");
+    assert!(copying_seen, "the finding came while the switch copied");
     assert_eq!(s.stats().switches, 1);
-    assert_eq!(s.stats().stray_bytes_found, u32::from(stray));
+    let last = written.last().unwrap().0;
     let check = |s: &mut TestStore<'_, '_>| {
         for i in 0..keys {
-            let round = newest[i as usize].unwrap();
-            match get(s, &key(i)) {
-                Ok(Some(v)) => assert_eq!(v, val(i, round), "key{i}: {in_unit}"),
-                // Copied before the finding: covered by the damage record.
-                Err(Error::Corrupted) => {
-                    assert!(!stray, "key{i}: {in_unit} bytes into the unit");
-                    assert_ne!(i, last, "the write acknowledged last");
-                }
-                other => panic!("key{i}: {other:?}, {in_unit} bytes into the unit"),
+            let since = written.iter().find(|&&(k, _)| k == i);
+            match (get(s, &key(i)), since) {
+                (Ok(Some(v)), Some(&(_, round))) => assert_eq!(v, val(i, round), "key{i}"),
+                (Err(Error::Corrupted), _) => assert_ne!(i, last, "the write acknowledged last"),
+                (other, _) => panic!("key{i}: {other:?}, written since open: {since:?}"),
             }
         }
     };
     check(&mut s);
-    assert_eq!(s.stats().damaged_keys > 0, !stray);
     drop(s);
     let (a, _) = rig.snapshot();
     for (i, &b) in a[14 * 256..15 * 256].iter().enumerate() {
@@ -780,125 +743,4 @@ fn bytes_found_while_a_switch_copies(in_unit: usize) {
     }
     let mut s = rig.open().unwrap();
     check(&mut s);
-}
-
-/// Regions in order: a bit flipped at every byte past the log's end, in
-/// erased space, then a reopen, writes until a switch leaves the region,
-/// and another reopen (FORMAT.md §6.2). Every acknowledged value reads back
-/// in every case, except where the flipped byte lies within `R` of its erase
-/// unit's start and at least `R` past the log's end: there it could be the
-/// rest of a log that went on past a wiped unit, and the keys written
-/// before the first reopen report `Corrupted`, never an older value. Within
-/// `R` of the log's end a flip is what a cut can leave (a dirty tail); from
-/// `R` into its unit on it is stray bytes, found by open in the log end's
-/// unit and by the read before an append in later units, and counted.
-#[test]
-fn a_flip_past_the_log_end_covers_no_key_from_r_into_its_unit() {
-    // Log ends at 244 (R past it is in the next unit) and at 540.
-    for front in Front::BOTH {
-        for keys in [4, 12] {
-            flip_past_the_log_end(keys, front);
-        }
-    }
-}
-
-fn flip_past_the_log_end(keys: u32, front: Front) {
-    let (size, e) = (4096usize, 256usize);
-    let end = {
-        let power = Power::default();
-        let mut rig = Rig::new(&power, size as u32, 4, config());
-        let mut s = rig.open().unwrap();
-        for i in 0..keys {
-            s.set(&key(i), &value(i, 0)).unwrap();
-        }
-        D + s.stats().used_bytes as usize
-    };
-    let (mut stray_at_open, mut stray_later, mut covered, mut torn) = (0, 0, 0, 0);
-    let mut unreached = 0;
-    for at in end..size {
-        let power = Power::default();
-        let mut rig = Rig::new(&power, size as u32, 4, config());
-        {
-            let mut s = rig.open().unwrap();
-            for i in 0..keys {
-                s.set(&key(i), &value(i, 0)).unwrap();
-            }
-        }
-        rig.a.ram.data_mut()[at] ^= 0x10;
-        let ambiguous = at >= end + R && at % e < R;
-        let mut s = rig.open_as(front).unwrap();
-        let at_open = s.stats().stray_bytes_found;
-        let mut written = Vec::new();
-        for n in 0..200u32 {
-            let i = 100 + n % 40;
-            s.set(&key(i), &value(i, n)).unwrap();
-            written.retain(|&(k, _)| k != i);
-            written.push((i, n));
-            if s.stats().switches > 0 {
-                break;
-            }
-        }
-        assert_eq!(s.stats().switches, 1, "byte {at}");
-        let strays = s.stats().stray_bytes_found;
-        let check = |s: &mut DynStore<'_, RamError>| {
-            let get = |s: &mut DynStore<'_, RamError>, k: &[u8]| {
-                let mut buf = [0u8; 32];
-                s.get(k, &mut buf).map(|o| o.map(|n| buf[..n].to_vec()))
-            };
-            for i in 0..keys {
-                match get(s, &key(i)) {
-                    Ok(Some(v)) => assert_eq!(v, value(i, 0), "key{i}, byte {at}"),
-                    Err(Error::Corrupted) => assert!(ambiguous, "key{i}, byte {at}"),
-                    other => panic!("key{i}, byte {at}: {other:?}"),
-                }
-            }
-            let last = written.last().map(|&(k, _)| k);
-            for &(i, n) in &written {
-                match get(s, &key(i)) {
-                    Ok(Some(v)) => assert_eq!(v, value(i, n), "key{i}, byte {at}"),
-                    // Copied by a switch before the finding: covered by the
-                    // every-key damage record the target carries.
-                    Err(Error::Corrupted) => {
-                        assert!(ambiguous && Some(i) != last, "key{i}, byte {at}")
-                    }
-                    other => panic!("key{i}, byte {at}: {other:?}"),
-                }
-            }
-        };
-        check(&mut s);
-        let damaged = s.stats().damaged_keys > 0;
-        drop(s);
-        let mut s = rig.open_as(front).unwrap();
-        check(&mut s);
-        match (ambiguous, at < end + R) {
-            // Found when the log reached its unit: the keys are covered.
-            (true, _) if damaged => covered += 1,
-            // The switch came before the log reached its unit.
-            (true, _) => unreached += 1,
-            (false, true) => {
-                // A cut's reach: a dirty tail at open, nothing reported.
-                assert_eq!((strays, damaged), (0, false), "byte {at}");
-                torn += 1;
-            }
-            (false, false) => {
-                assert!(!damaged, "byte {at}");
-                match (at_open, strays) {
-                    (1, 1) => stray_at_open += 1,
-                    (0, 1) => stray_later += 1,
-                    (0, 0) => unreached += 1,
-                    other => panic!("byte {at}: stray bytes found {other:?}"),
-                }
-            }
-        }
-    }
-    eprintln!(
-        "{front:?}, log end {end}: {torn} within R of it, {stray_at_open} stray found by open, \
-         {stray_later} stray found later, {covered} covering the keys, {unreached} \
-         not reached before the switch"
-    );
-    // In the log end's unit, everything from `end + R` on is read by open.
-    assert_eq!(stray_at_open, ((end / e + 1) * e).saturating_sub(end + R));
-    assert_eq!(torn, R);
-    // Per unit the log reached: R bytes cover the keys, e − R are stray.
-    assert!(covered > 0 && stray_later >= (e - R) / R * covered);
 }

@@ -9,8 +9,6 @@
 //! continues past a wiped unit (every unit it fills starts with a header or
 //! with record bytes), otherwise when an append reaches it: the log is then
 //! sealed, nothing is programmed over the bytes, and the store reports it.
-//! Bytes that start `R` or more into their erase unit are stray bytes,
-//! none of the log's: they cover no key ([`stray`]).
 
 use super::Journal;
 use super::{io, Region};
@@ -120,53 +118,9 @@ impl<R: Region> Journal<R> {
             self.verified_to = to;
             return Ok(true);
         }
-        self.found_past_log(from, to).await?;
-        Ok(false)
-    }
-
-    /// After a lazy read of `from..to` found bytes past the log's end:
-    /// seals the log and keeps the finding, stray bytes or not (FORMAT.md
-    /// §6.2). Out of line: damage is rare, and its locals stay out of the
-    /// frames of every append.
-    #[inline(never)]
-    async fn found_past_log(&mut self, from: u32, to: u32) -> Res<(), R::Error> {
         self.sealed = true;
-        let stray = match self.first_programmed(from, to).await? {
-            Some(x) => stray(self.loaded_end, x, self.reach, self.geo.erase_unit),
-            None => false,
-        };
-        self.found_beyond = Some(stray);
-        Ok(())
-    }
-
-    /// The first write unit in `from..to` (both multiples of `W`) that
-    /// does not read erased, or `None` if all do: the first erase unit that
-    /// does not, then halves of it.
-    pub(crate) async fn first_programmed(
-        &mut self,
-        from: u32,
-        to: u32,
-    ) -> Res<Option<u32>, R::Error> {
-        let (e, w) = (self.geo.erase_unit, self.geo.write_unit);
-        let mut at = from;
-        while at < to {
-            let end = (at / e).saturating_add(1).saturating_mul(e).min(to);
-            if !self.is_erased(at, end).await? {
-                // `at..hi` holds a unit that does not read erased.
-                let (mut lo, mut hi) = (at, end);
-                while hi - lo > w {
-                    let mid = lo + (hi - lo) / 2 / w * w;
-                    if self.is_erased(lo, mid).await? {
-                        lo = mid;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                return Ok(Some(lo));
-            }
-            at = end;
-        }
-        Ok(None)
+        self.found_beyond = true;
+        Ok(false)
     }
 
     /// Reads the next erase unit past the verified offset, as an append
@@ -185,37 +139,14 @@ impl<R: Region> Journal<R> {
         !self.sealed && self.verified_to < self.geo.size
     }
 
-    /// Once, after a lazy read found bytes past the log's end: stray bytes,
-    /// or the offset where open found the log's end (every key whose newest
-    /// record precedes it is covered by the damage, FORMAT.md §6.2).
-    pub(crate) fn take_found_beyond(&mut self) -> Option<Beyond> {
-        Some(match self.found_beyond.take()? {
-            true => Beyond::Stray,
-            false => Beyond::Log(self.loaded_end),
-        })
+    /// Once, after a lazy read found bytes past the log's end: the offset
+    /// where open found the log's end (every key whose newest record
+    /// precedes it is covered by the damage, FORMAT.md §6.2).
+    pub(crate) fn take_found_beyond(&mut self) -> Option<u32> {
+        if core::mem::take(&mut self.found_beyond) {
+            Some(self.loaded_end)
+        } else {
+            None
+        }
     }
-}
-
-/// What a read past the log's end found (FORMAT.md §6.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Beyond {
-    /// Bytes that can be no part of the log (*stray bytes*): they cover no
-    /// key.
-    Stray,
-    /// Bytes that may be a log that went on past a wiped stretch: every key
-    /// whose newest record precedes this offset (where open found the
-    /// log's end) is covered.
-    Log(u32),
-}
-
-/// Whether bytes that do not read erased at `x` (the first such write unit
-/// past the log's end `p`, everything from `p` up to it reading erased) are
-/// *stray bytes* (FORMAT.md §6.2): at least `R` (`reach`) past `p` and past
-/// the start of their erase unit (`e` bytes). A log that went on past a
-/// wiped stretch did so from the stretch's end, an erase unit's start, and
-/// within `R` of it a record's header begins, whose first byte never reads
-/// `0xFF`; so bytes preceded by `R` erased ones in their unit (and after
-/// `p`, where the log had no record) are none of the log's.
-pub(crate) fn stray(p: u32, x: u32, reach: u32, e: u32) -> bool {
-    reach > 0 && x >= p.saturating_add(reach) && x % e >= reach
 }

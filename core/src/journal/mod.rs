@@ -3,7 +3,7 @@
 //! FORMAT.md §5, §6). The store owns two of these for its whole life and
 //! changes their state only through the operations here.
 
-pub(crate) mod lazy;
+mod lazy;
 pub(crate) mod scan;
 mod unreadable;
 mod window;
@@ -75,10 +75,8 @@ pub(crate) struct Journal<R: Region> {
     /// Where open found the log's end (FORMAT.md §6.2: the damage entry a
     /// lazy read that finds bytes registers).
     loaded_end: u32,
-    /// A lazy read found bytes past the log's end, stray ones (`true`) or
-    /// not; not yet reported. (One byte: the journal is in every store's
-    /// frame twice.)
-    found_beyond: Option<bool>,
+    /// A lazy read found bytes past the log's end; not yet reported.
+    found_beyond: bool,
     /// The most one program call spans (`R`, FORMAT.md §6.2), as the scan
     /// that verified the log's end knew it.
     reach: u32,
@@ -107,7 +105,7 @@ impl<R: Region> Journal<R> {
             verified_to: geo.size,
             erase_again: false,
             loaded_end: d,
-            found_beyond: None,
+            found_beyond: false,
             reach: 0,
         }
     }
@@ -128,7 +126,7 @@ impl<R: Region> Journal<R> {
         self.verified_to = self.geo.size;
         self.erase_again = false;
         self.loaded_end = d;
-        self.found_beyond = None;
+        self.found_beyond = false;
     }
 
     /// Where the next record goes.
@@ -167,7 +165,7 @@ impl<R: Region> Journal<R> {
         // A log that a switch or a format starts: the region past it was
         // erased or read before, or is read unit by unit until the commit
         // (`erase_for_format`, FORMAT.md §7 step 2).
-        self.found_beyond = None;
+        self.found_beyond = false;
     }
 
     /// The log as a replay of it found it (FORMAT.md §6).
@@ -176,7 +174,7 @@ impl<R: Region> Journal<R> {
         self.sealed = !outcome.clean;
         self.last_sync = outcome.last_sync;
         self.loaded_end = outcome.end;
-        self.found_beyond = None;
+        self.found_beyond = false;
         if self.sealed {
             self.verified_to = self.geo.size;
         }

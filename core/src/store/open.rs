@@ -161,7 +161,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             switches: 0,
             unfinished_switch: false,
             damage_at_open: 0,
-            strays: 0,
             salvaged: false,
             formatted: false,
             suspects: false,
@@ -199,7 +198,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.tally = Tally::default();
         self.unfinished_switch = false;
         self.damage_at_open = 0;
-        self.strays = 0;
         self.salvaged = false;
         self.formatted = false;
     }
@@ -784,7 +782,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let j = self.pair.active_mut();
         j.load(outcome);
         self.damage_at_open = outcome.damaged;
-        self.strays = u32::from(outcome.stray);
         for d in self.damage.entries() {
             tally.live_bytes = tally
                 .live_bytes
