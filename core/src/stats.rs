@@ -51,6 +51,13 @@ pub struct Stats {
     /// if the active region's commit marker no longer reads valid (a weak
     /// cell after a cut, or damage; FORMAT.md §8).
     pub damage_found_at_open: u32,
+    /// Times bytes were found past the active log's end that can be no
+    /// part of the log (*stray bytes*, e.g. a bit flipped in erased flash;
+    /// FORMAT.md §6.2) since open: by open (then also counted in
+    /// `damage_found_at_open`) or by the read before an append reaches
+    /// them. They cover no key: the log is closed before them (the next
+    /// write switches, and the region is erased before its next use).
+    pub stray_bytes_found: u32,
     /// The active log ended in a dirty tail (the next write switches).
     pub dirty_tail: bool,
     /// Read-only open found a switch whose "superseded" marker is missing.

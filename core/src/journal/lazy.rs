@@ -9,6 +9,8 @@
 //! continues past a wiped unit (every unit it fills starts with a header or
 //! with record bytes), otherwise when an append reaches it: the log is then
 //! sealed, nothing is programmed over the bytes, and the store reports it.
+//! Bytes that start `R` or more into their erase unit are stray bytes,
+//! none of the log's: they cover no key ([`stray`]).
 
 use super::Journal;
 use super::{io, Region};
@@ -118,9 +120,76 @@ impl<R: Region> Journal<R> {
             self.verified_to = to;
             return Ok(true);
         }
-        self.sealed = true;
-        self.found_beyond = true;
+        self.found_past_log(from, to).await?;
         Ok(false)
+    }
+
+    /// After a lazy read of `from..to` found bytes past the log's end:
+    /// seals the log and keeps the finding, stray bytes or not (FORMAT.md
+    /// §6.2). Out of line: damage is rare, and its locals stay out of the
+    /// frames of every append.
+    #[inline(never)]
+    async fn found_past_log(&mut self, from: u32, to: u32) -> Res<(), R::Error> {
+        self.sealed = true;
+        let stray = match self.first_programmed(from, to).await? {
+            Some(x) => stray(self.loaded_end, x, self.reach, self.geo.erase_unit),
+            None => false,
+        };
+        self.found_beyond = Some(if stray { Found::Stray } else { Found::Log });
+        Ok(())
+    }
+
+    /// Before a program at the append position `off` of a region that
+    /// persists in order: whether the log's tail was erased while the
+    /// store was open (a stray erase of its unit), so that a record torn
+    /// at `off` would look like stray bytes at the next open (FORMAT.md
+    /// §6.2). Only where `off` lies `R` or more into its erase unit (else
+    /// such a record is never taken for stray bytes): then the log's last
+    /// record lies in `off − R .. off`, and its header's first byte never
+    /// reads `0xFF`. If that span reads erased, the log is sealed and the
+    /// finding kept for [`take_found_beyond`](Self::take_found_beyond).
+    pub(super) async fn tail_wiped(&mut self, off: u32) -> Res<bool, R::Error> {
+        let r = self.reach;
+        let wiped = self.region.persists_in_order()
+            && r > 0
+            && off % self.geo.erase_unit >= r
+            && off >= self.data_start().saturating_add(r)
+            && self.is_erased(off - r, off).await?;
+        if wiped {
+            self.sealed = true;
+            self.found_beyond = Some(Found::Wiped);
+        }
+        Ok(wiped)
+    }
+
+    /// The first write unit in `from..to` (both multiples of `W`) that
+    /// does not read erased, or `None` if all do: the first erase unit that
+    /// does not, then halves of it.
+    pub(crate) async fn first_programmed(
+        &mut self,
+        from: u32,
+        to: u32,
+    ) -> Res<Option<u32>, R::Error> {
+        let (e, w) = (self.geo.erase_unit, self.geo.write_unit);
+        let mut at = from;
+        while at < to {
+            let end = (at / e).saturating_add(1).saturating_mul(e).min(to);
+            if !self.is_erased(at, end).await? {
+                // `at..hi` holds a unit that does not read erased.
+                let (mut lo, mut hi) = (at, end);
+                while hi - lo > w {
+                    let mid = lo + (hi - lo) / 2 / w * w;
+                    if self.is_erased(lo, mid).await? {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                return Ok(Some(lo));
+            }
+            at = end;
+        }
+        Ok(None)
     }
 
     /// Reads the next erase unit past the verified offset, as an append
@@ -139,14 +208,54 @@ impl<R: Region> Journal<R> {
         !self.sealed && self.verified_to < self.geo.size
     }
 
-    /// Once, after a lazy read found bytes past the log's end: the offset
-    /// where open found the log's end (every key whose newest record
-    /// precedes it is covered by the damage, FORMAT.md §6.2).
-    pub(crate) fn take_found_beyond(&mut self) -> Option<u32> {
-        if core::mem::take(&mut self.found_beyond) {
-            Some(self.loaded_end)
-        } else {
-            None
-        }
+    /// Once, after a lazy read found bytes past the log's end: stray bytes,
+    /// or the offset where open found the log's end (every key whose newest
+    /// record precedes it is covered by the damage, FORMAT.md §6.2).
+    pub(crate) fn take_found_beyond(&mut self) -> Option<Beyond> {
+        Some(match self.found_beyond.take()? {
+            Found::Stray => Beyond::Stray,
+            Found::Log => Beyond::Log(self.loaded_end),
+            Found::Wiped => Beyond::Wiped,
+        })
     }
+}
+
+/// What a read before an append found, as the journal keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Stray bytes past the log's end.
+    Stray,
+    /// Bytes past the log's end that may be more log.
+    Log,
+    /// The log's tail no longer reads.
+    Wiped,
+}
+
+/// What a read past the log's end found (FORMAT.md §6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Beyond {
+    /// Bytes that can be no part of the log (*stray bytes*): they cover no
+    /// key.
+    Stray,
+    /// Bytes that may be a log that went on past a wiped stretch: every key
+    /// whose newest record precedes this offset (where open found the
+    /// log's end) is covered.
+    Log(u32),
+    /// The log's last record no longer reads (its unit erased while the
+    /// store was open): nothing is appended after it. The keys whose
+    /// records it held read `Corrupted` through their checks, and the
+    /// switch that follows copies them as damage records.
+    Wiped,
+}
+
+/// Whether bytes that do not read erased at `x` (the first such write unit
+/// past the log's end `p`, everything from `p` up to it reading erased) are
+/// *stray bytes* (FORMAT.md §6.2): at least `R` (`reach`) past `p` and past
+/// the start of their erase unit (`e` bytes). A log that went on past a
+/// wiped stretch did so from the stretch's end, an erase unit's start, and
+/// within `R` of it a record's header begins, whose first byte never reads
+/// `0xFF`; so bytes preceded by `R` erased ones in their unit (and after
+/// `p`, where the log had no record) are none of the log's.
+pub(crate) fn stray(p: u32, x: u32, reach: u32, e: u32) -> bool {
+    reach > 0 && x >= p.saturating_add(reach) && x % e >= reach
 }

@@ -3,7 +3,7 @@
 //! FORMAT.md §5, §6). The store owns two of these for its whole life and
 //! changes their state only through the operations here.
 
-mod lazy;
+pub(crate) mod lazy;
 pub(crate) mod scan;
 mod unreadable;
 mod window;
@@ -75,17 +75,19 @@ pub(crate) struct Journal<R: Region> {
     /// Where open found the log's end (FORMAT.md §6.2: the damage entry a
     /// lazy read that finds bytes registers).
     loaded_end: u32,
-    /// A lazy read found bytes past the log's end; not yet reported.
-    found_beyond: bool,
-    /// The most one program call spans (`R`, FORMAT.md §6.2), as the scan
-    /// that verified the log's end knew it.
+    /// What a read before an append found and the store has not yet
+    /// handled (FORMAT.md §6.2). (One byte: the journal is in every
+    /// store's frame twice.)
+    found_beyond: Option<lazy::Found>,
+    /// The most one program call spans: the largest record's stored
+    /// length (`R`, FORMAT.md §6.2).
     reach: u32,
 }
 
 #[io]
 impl<R: Region> Journal<R> {
     #[inline(always)]
-    pub(crate) fn new(region: R) -> Self {
+    pub(crate) fn new(region: R, reach: u32) -> Self {
         let geo = region.geometry();
         let layout = Layout::new(geo.write_unit);
         let d = layout.data_start();
@@ -105,8 +107,8 @@ impl<R: Region> Journal<R> {
             verified_to: geo.size,
             erase_again: false,
             loaded_end: d,
-            found_beyond: false,
-            reach: 0,
+            found_beyond: None,
+            reach,
         }
     }
 
@@ -126,7 +128,7 @@ impl<R: Region> Journal<R> {
         self.verified_to = self.geo.size;
         self.erase_again = false;
         self.loaded_end = d;
-        self.found_beyond = false;
+        self.found_beyond = None;
     }
 
     /// Where the next record goes.
@@ -165,7 +167,7 @@ impl<R: Region> Journal<R> {
         // A log that a switch or a format starts: the region past it was
         // erased or read before, or is read unit by unit until the commit
         // (`erase_for_format`, FORMAT.md §7 step 2).
-        self.found_beyond = false;
+        self.found_beyond = None;
     }
 
     /// The log as a replay of it found it (FORMAT.md §6).
@@ -174,7 +176,7 @@ impl<R: Region> Journal<R> {
         self.sealed = !outcome.clean;
         self.last_sync = outcome.last_sync;
         self.loaded_end = outcome.end;
-        self.found_beyond = false;
+        self.found_beyond = None;
         if self.sealed {
             self.verified_to = self.geo.size;
         }
@@ -791,6 +793,12 @@ impl<R: Region> Journal<R> {
         }
         if self.needs_verify(end) && !self.verify_ahead(end).await? {
             // Bytes past the log's end: never programmed over (FORMAT.md §6.2).
+            return Err(Fail::Corrupted);
+        }
+        if self.tail_wiped(off).await? {
+            // The log's last record no longer reads: its erase unit was
+            // erased while the store was open. Nothing is programmed after
+            // it (FORMAT.md §6.2, stray bytes).
             return Err(Fail::Corrupted);
         }
         if let Err(e) = self.region.program(off, data).await {

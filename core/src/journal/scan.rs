@@ -55,6 +55,9 @@ pub(crate) struct Outcome {
     pub(crate) last_sync: u32,
     /// Problems registered as mid-log damage.
     pub(crate) damaged: u32,
+    /// The log ends before stray bytes (FORMAT.md §6.2), counted in
+    /// `damaged`; it is not clean.
+    pub(crate) stray: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -84,6 +87,8 @@ struct Walk {
     /// committed (FORMAT.md §6.2, "unproven records").
     unproven: bool,
     problems: u32,
+    /// The log ended before stray bytes (FORMAT.md §6.2).
+    stray: bool,
 }
 
 /// Replays region `j` (committed, data end `data_end`) into `sink`. On a
@@ -105,6 +110,7 @@ pub(crate) async fn replay<R: Region, S: Sink<R>>(
             clean: true,
             last_sync: first.last_sync,
             damaged: 0,
+            stray: false,
         });
     }
     let mut pending = first.pending;
@@ -136,6 +142,7 @@ pub(crate) async fn replay<R: Region, S: Sink<R>>(
         clean: first.clean && pending.is_none(),
         last_sync: first.last_sync.min(end),
         damaged: second.problems,
+        stray: second.stray,
     })
 }
 
@@ -163,6 +170,7 @@ async fn walk<R: Region, S: Sink<R>>(
         in_order,
         unproven: false,
         problems: 0,
+        stray: false,
     };
     // The most a single program call (one record) can span.
     let max_record = record::stored_len(
@@ -215,6 +223,20 @@ async fn walk<R: Region, S: Sink<R>>(
                     return Ok(s);
                 }
                 s.clean = true;
+                unproven_end(sink, &mut s, pos);
+                return Ok(s);
+            }
+            Slot::Erased
+                if in_order
+                    && pos >= s.last_sync
+                    && stray_past(j, pos, max_record, sealed, limits).await? =>
+            {
+                // Stray bytes past the log's end (FORMAT.md §6.2): damage
+                // that covers no key. The log ends here, as if clean, but
+                // nothing is appended before them: the next write switches.
+                problem(&mut s, pos, false, false, pos);
+                s.stray = true;
+                s.stop = pos;
                 unproven_end(sink, &mut s, pos);
                 return Ok(s);
             }
@@ -659,6 +681,40 @@ async fn inner_torn<R: Region>(
         pos += h.stored_len(w).ok_or_else(|| bug!())?;
     }
     Ok(false)
+}
+
+/// Whether the scan, at an erased slot at `p` with bytes past it that do
+/// not read erased (the log is not clean there), meets stray bytes
+/// (FORMAT.md §6.2): no intact record follows `p`, and the first write
+/// unit that does not read erased lies at least `R` past `p` and past the
+/// start of its erase unit. Regions that persist in order only. Out of
+/// line: its locals stay out of [`walk`]'s frame.
+#[io]
+#[inline(never)]
+async fn stray_past<R: Region>(
+    j: &mut Journal<R>,
+    p: u32,
+    max_record: u32,
+    sealed: SealState,
+    limits: Limits,
+) -> Res<bool, R::Error> {
+    let e = j.geo.erase_unit;
+    if max_record >= e {
+        // No byte lies `R` into its unit: nothing to read.
+        return Ok(false);
+    }
+    let size = j.size();
+    let Some(x) = j.first_programmed(p, size).await? else {
+        return Ok(false);
+    };
+    if !super::lazy::stray(p, x, max_record, e) {
+        return Ok(false);
+    }
+    // Nothing of the log after them: no intact record of this region's
+    // seal follows `p`.
+    Ok(resync(j, p + j.geo.write_unit, sealed, limits)
+        .await?
+        .is_none())
 }
 
 /// The next offset after `from` that holds an intact record of a known kind.

@@ -27,6 +27,7 @@ mod tally;
 mod typed;
 mod write;
 
+use super::journal::lazy::Beyond;
 use super::journal::scan::{self, Outcome, Sink};
 use super::journal::{Journal, RegionClass, Window};
 use super::{io, MappedRegion, Region};
@@ -96,6 +97,9 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     switches: u32,
     unfinished_switch: bool,
     damage_at_open: u32,
+    /// Stray bytes found past the active log's end since open (FORMAT.md
+    /// §6.2): at open, or by a read before an append.
+    strays: u32,
     salvaged: bool,
     /// Opening formatted the regions as a new store (generation 1).
     formatted: bool,
@@ -314,6 +318,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             live_keys: self.tally.live_keys,
             damaged_keys: self.tally.damaged_keyed + self.damage.entries().len(),
             damage_found_at_open: self.damage_at_open,
+            stray_bytes_found: self.strays,
             dirty_tail: j.sealed() && !self.poisoned,
             unfinished_switch: self.unfinished_switch,
             erase_pending: self.pair.inactive().pending(),

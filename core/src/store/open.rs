@@ -145,8 +145,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             store_id: config.store_id,
             generation: 0,
         };
+        let reach = config.max_record_len(a.geometry().write_unit).unwrap_or(0);
         Store {
-            pair: Pair::new(a, b),
+            pair: Pair::new(a, b, reach),
             index,
             damage: DamageList::default(),
             scratch,
@@ -161,6 +162,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             switches: 0,
             unfinished_switch: false,
             damage_at_open: 0,
+            strays: 0,
             salvaged: false,
             formatted: false,
             suspects: false,
@@ -198,6 +200,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.tally = Tally::default();
         self.unfinished_switch = false;
         self.damage_at_open = 0;
+        self.strays = 0;
         self.salvaged = false;
         self.formatted = false;
     }
@@ -782,6 +785,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let j = self.pair.active_mut();
         j.load(outcome);
         self.damage_at_open = outcome.damaged;
+        self.strays = u32::from(outcome.stray);
         for d in self.damage.entries() {
             tally.live_bytes = tally
                 .live_bytes

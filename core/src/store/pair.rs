@@ -14,11 +14,12 @@ pub(crate) struct Pair<R: Region> {
 }
 
 impl<R: Region> Pair<R> {
+    /// `reach`: the largest record's stored length (`R`, FORMAT.md §6.2).
     #[inline(always)]
-    pub(crate) fn new(a: R, b: R) -> Self {
+    pub(crate) fn new(a: R, b: R, reach: u32) -> Self {
         Pair {
-            a: Journal::new(a),
-            b: Journal::new(b),
+            a: Journal::new(a, reach),
+            b: Journal::new(b, reach),
             active: RegionId::A,
         }
     }

@@ -466,8 +466,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// every-key damage record appended to the target. Returns whether there
     /// was such a finding.
     pub(super) async fn take_found_beyond(&mut self) -> Res<bool, R::Error> {
-        let Some(offset) = self.pair.active_mut().take_found_beyond() else {
-            return Ok(false);
+        let offset = match self.pair.active_mut().take_found_beyond() {
+            None => return Ok(false),
+            // Damage that covers no key: the log stays sealed, the caller
+            // switches away from it.
+            Some(Beyond::Stray) => {
+                self.strays = self.strays.saturating_add(1);
+                return Ok(true);
+            }
+            Some(Beyond::Wiped) => return Ok(true),
+            Some(Beyond::Log(offset)) => offset,
         };
         let w = self.pair.active().geo.write_unit;
         let d = Damage {
