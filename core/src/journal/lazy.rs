@@ -148,9 +148,12 @@ impl<R: Region> Journal<R> {
     /// record lies in `off − R .. off`, and its header's first byte never
     /// reads `0xFF`. If that span reads erased, the log is sealed and the
     /// finding kept for [`take_found_beyond`](Self::take_found_beyond).
+    /// Not in a switch's target before its commit: open never reads that
+    /// log as the active one (the copy's appends read nothing more).
     pub(super) async fn tail_wiped(&mut self, off: u32) -> Res<bool, R::Error> {
         let r = self.reach;
         let wiped = self.region.persists_in_order()
+            && !self.erase_again
             && r > 0
             && off % self.geo.erase_unit >= r
             && off >= self.data_start().saturating_add(r)
