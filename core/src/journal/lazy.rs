@@ -135,7 +135,7 @@ impl<R: Region> Journal<R> {
             Some(x) => stray(self.loaded_end, x, self.reach, self.geo.erase_unit),
             None => false,
         };
-        self.found_beyond = Some(if stray { Found::Stray } else { Found::Log });
+        self.found_beyond = Some(if stray { Beyond::Stray } else { Beyond::Log });
         Ok(())
     }
 
@@ -160,7 +160,7 @@ impl<R: Region> Journal<R> {
             && self.is_erased(off - r, off).await?;
         if wiped {
             self.sealed = true;
-            self.found_beyond = Some(Found::Wiped);
+            self.found_beyond = Some(Beyond::Wiped);
         }
         Ok(wiped)
     }
@@ -211,39 +211,29 @@ impl<R: Region> Journal<R> {
         !self.sealed && self.verified_to < self.geo.size
     }
 
-    /// Once, after a lazy read found bytes past the log's end: stray bytes,
-    /// or the offset where open found the log's end (every key whose newest
-    /// record precedes it is covered by the damage, FORMAT.md §6.2).
+    /// Once, after a read before an append found something (FORMAT.md
+    /// §6.2): what it was.
     pub(crate) fn take_found_beyond(&mut self) -> Option<Beyond> {
-        Some(match self.found_beyond.take()? {
-            Found::Stray => Beyond::Stray,
-            Found::Log => Beyond::Log(self.loaded_end),
-            Found::Wiped => Beyond::Wiped,
-        })
+        self.found_beyond.take()
+    }
+
+    /// Where open found the log's end.
+    pub(crate) fn loaded_end(&self) -> u32 {
+        self.loaded_end
     }
 }
 
-/// What a read before an append found, as the journal keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Found {
-    /// Stray bytes past the log's end.
-    Stray,
-    /// Bytes past the log's end that may be more log.
-    Log,
-    /// The log's tail no longer reads.
-    Wiped,
-}
-
-/// What a read past the log's end found (FORMAT.md §6.2).
+/// What a read before an append found (FORMAT.md §6.2). One byte: the
+/// journal keeps it, and every store's frame holds two journals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Beyond {
     /// Bytes that can be no part of the log (*stray bytes*): they cover no
     /// key.
     Stray,
     /// Bytes that may be a log that went on past a wiped stretch: every key
-    /// whose newest record precedes this offset (where open found the
-    /// log's end) is covered.
-    Log(u32),
+    /// whose newest record precedes where open found the log's end
+    /// ([`Journal::loaded_end`]) is covered.
+    Log,
     /// The log's last record no longer reads (its unit erased while the
     /// store was open): nothing is appended after it. The keys whose
     /// records it held read `Corrupted` through their checks, and the

@@ -76,9 +76,8 @@ pub(crate) struct Journal<R: Region> {
     /// lazy read that finds bytes registers).
     loaded_end: u32,
     /// What a read before an append found and the store has not yet
-    /// handled (FORMAT.md §6.2). (One byte: the journal is in every
-    /// store's frame twice.)
-    found_beyond: Option<lazy::Found>,
+    /// handled (FORMAT.md §6.2).
+    found_beyond: Option<lazy::Beyond>,
     /// The most one program call spans: the largest record's stored
     /// length (`R`, FORMAT.md §6.2).
     reach: u32,

@@ -475,7 +475,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Ok(true);
             }
             Some(Beyond::Wiped) => return Ok(true),
-            Some(Beyond::Log(offset)) => offset,
+            Some(Beyond::Log) => self.pair.active().loaded_end(),
         };
         let w = self.pair.active().geo.write_unit;
         let d = Damage {
