@@ -231,9 +231,10 @@ async fn walk<R: Region, S: Sink<R>>(
                     && pos >= s.last_sync
                     && stray_past(j, pos, max_record, sealed, limits).await? =>
             {
-                // Stray bytes past the log's end (FORMAT.md §6.2): damage
-                // that covers no key. The log ends here, as if clean, but
-                // nothing is appended before them: the next write switches.
+                // Stray bytes past the log's end (FORMAT.md §6.2), which
+                // ends at or after the last sync point: damage that covers
+                // no key. The log ends here, as if clean, but nothing is
+                // appended before them: the next write switches.
                 problem(&mut s, pos, false, false, pos);
                 s.stray = true;
                 s.stop = pos;

@@ -463,8 +463,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// written since open), so that those keys answer `Corrupted` rather
     /// than values the bytes may have overwritten; a switch carries it.
     /// While a switch copies, the records already copied are covered by an
-    /// every-key damage record appended to the target. Returns whether there
-    /// was such a finding.
+    /// every-key damage record appended to the target. Stray bytes (counted)
+    /// and a wiped log tail (the copy meets the lost records through the
+    /// index) register nothing. Returns whether there was a finding: the
+    /// log is then sealed, and the caller switches.
     pub(super) async fn take_found_beyond(&mut self) -> Res<bool, R::Error> {
         let offset = match self.pair.active_mut().take_found_beyond() {
             None => return Ok(false),
