@@ -139,34 +139,25 @@ impl<R: Region> Journal<R> {
         Ok(())
     }
 
-    /// Before a program of `len` bytes at the append position `off` of a
-    /// region that persists in order: whether the log's tail was erased
-    /// while the store was open (a stray erase of its unit), so that a
-    /// record torn at `off` would look like stray bytes at the next open
-    /// (FORMAT.md §6.2). Only where the record reaches `R` or more into its
-    /// erase unit (else no byte of it is ever taken for stray bytes) and
-    /// bytes of the log precede it in that unit: those from `off − R` (or
-    /// the unit's start) to `off` are read. If the unit was erased they
-    /// read erased; if not, they hold the log's last record's header
-    /// (first byte never `0xFF`) or, when that record began in an earlier
-    /// unit, its last bytes, which read all `0xFF` only if they are `0xFF`
-    /// data (then the write switches needlessly). If they read erased, the
-    /// log is sealed and the finding kept for
-    /// [`take_found_beyond`](Self::take_found_beyond). Not in a switch's
-    /// target before its commit: open never reads that log as the active
-    /// one (the copy's appends read nothing more).
-    pub(super) async fn tail_wiped(&mut self, off: u32, len: u32) -> Res<bool, R::Error> {
+    /// Before a program at the append position `off` of a region that
+    /// persists in order: whether the log's tail was erased while the
+    /// store was open (a stray erase of its unit), so that a record torn
+    /// at `off` would look like stray bytes at the next open (FORMAT.md
+    /// §6.2). Only where `off` lies `R` or more into its erase unit (else
+    /// such a record is never taken for stray bytes): then the log's last
+    /// record lies in `off − R .. off`, and its header's first byte never
+    /// reads `0xFF`. If that span reads erased, the log is sealed and the
+    /// finding kept for [`take_found_beyond`](Self::take_found_beyond).
+    /// Not in a switch's target before its commit: open never reads that
+    /// log as the active one (the copy's appends read nothing more).
+    pub(super) async fn tail_wiped(&mut self, off: u32) -> Res<bool, R::Error> {
         let r = self.reach;
-        let into = off % self.geo.erase_unit;
-        let from = (off - into)
-            .max(off.saturating_sub(r))
-            .max(self.data_start());
         let wiped = self.region.persists_in_order()
             && !self.erase_again
             && r > 0
-            && into.saturating_add(len) > r
-            && from < off
-            && self.is_erased(from, off).await?;
+            && off % self.geo.erase_unit >= r
+            && off >= self.data_start().saturating_add(r)
+            && self.is_erased(off - r, off).await?;
         if wiped {
             self.sealed = true;
             self.found_beyond = Some(Beyond::Wiped);

@@ -794,7 +794,7 @@ impl<R: Region> Journal<R> {
             // Bytes past the log's end: never programmed over (FORMAT.md §6.2).
             return Err(Fail::Corrupted);
         }
-        if self.tail_wiped(off, len).await? {
+        if self.tail_wiped(off).await? {
             // The log's last record no longer reads: its erase unit was
             // erased while the store was open. Nothing is programmed after
             // it (FORMAT.md §6.2, stray bytes).
