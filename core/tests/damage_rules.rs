@@ -927,77 +927,75 @@ fn a_unit_erased_while_open_is_found_before_the_next_append() {
         cuts.iter()
             .flat_map(move |&c| (0..if c.is_some() { 4 } else { 1 }).map(move |k| (n, c, k)))
     }) {
+        let power = Power::default();
+        let mut rig = Rig::new(&power, 4096, 4, config());
+        let mut history: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 8];
+        let end;
+        let acked;
         {
-            let power = Power::default();
-            let mut rig = Rig::new(&power, 4096, 4, config());
-            let mut history: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 8];
-            let end;
-            let acked;
-            {
-                let mut s = rig.open().unwrap();
-                for k in 0..n {
-                    let i = k % 8;
-                    // 8 to 24 bytes: the log's end lands at every offset.
-                    let mut v = value(i, k);
-                    v.resize(8 + (k as usize * 7) % 17, b'.');
-                    s.set(&key(i), &v).unwrap();
-                    history[i as usize].push(v);
-                }
-                if s.stats().switches > 0 {
-                    continue;
-                }
-                end = D + s.stats().used_bytes as usize;
-                if end <= 256 {
-                    // Unit 0 holds the region's header too (refused as
-                    // `Unrecognised` once erased).
-                    continue;
-                }
-                power.strike(Strike {
-                    region: 0,
-                    kind: StrikeKind::EraseUnit,
-                    offset: (end - 1) as u32,
-                });
-                if let Some(c) = cut {
-                    power.cut_after(c, TearMode::Subset, u64::from(n) * 8 + seed);
-                }
-                acked = s.set(b"new", &new).is_ok();
-                found += usize::from(acked && s.stats().switches > 0);
-                if cut.is_none() && end % 256 >= R {
-                    // The record would start `R` into the wiped unit: not
-                    // programmed there; the set switched instead.
-                    assert_eq!(s.stats().switches, 1, "{n} sets, log end {end}");
-                }
-            }
-            rig.restore();
-            cases += 1;
-            let what = format!("{n} sets, log end {end}, cut {cut:?}, seed {seed}");
             let mut s = rig.open().unwrap();
-            strays += s.stats().stray_bytes_found;
-            if end % 256 >= R {
-                assert_eq!(s.stats().stray_bytes_found, 0, "{what}");
+            for k in 0..n {
+                let i = k % 8;
+                // 8 to 24 bytes: the log's end lands at every offset.
+                let mut v = value(i, k);
+                v.resize(8 + (k as usize * 7) % 17, b'.');
+                s.set(&key(i), &v).unwrap();
+                history[i as usize].push(v);
             }
-            for i in 0..8 {
-                let h = &history[i as usize];
-                match get(&mut s, &key(i)) {
-                    Ok(Some(v)) => assert!(h.contains(&v), "key{i}: {v:?}, {what}"),
-                    Ok(None) => assert!(cut.is_some() || h.is_empty(), "key{i} absent, {what}"),
-                    Err(Error::Corrupted) => {}
-                    other => panic!("key{i}: {other:?}, {what}"),
-                }
-                if cut.is_none() {
-                    // No cut: the newest value or `Corrupted`, never older.
-                    if let Ok(Some(v)) = get(&mut s, &key(i)) {
-                        assert_eq!(Some(&v), h.last(), "key{i}, {what}");
-                    }
+            if s.stats().switches > 0 {
+                continue;
+            }
+            end = D + s.stats().used_bytes as usize;
+            if end <= 256 {
+                // Unit 0 holds the region's header too (refused as
+                // `Unrecognised` once erased).
+                continue;
+            }
+            power.strike(Strike {
+                region: 0,
+                kind: StrikeKind::EraseUnit,
+                offset: (end - 1) as u32,
+            });
+            if let Some(c) = cut {
+                power.cut_after(c, TearMode::Subset, u64::from(n) * 8 + seed);
+            }
+            acked = s.set(b"new", &new).is_ok();
+            found += usize::from(acked && s.stats().switches > 0);
+            if cut.is_none() && end % 256 >= R {
+                // The record would start `R` into the wiped unit: not
+                // programmed there; the set switched instead.
+                assert_eq!(s.stats().switches, 1, "{n} sets, log end {end}");
+            }
+        }
+        rig.restore();
+        cases += 1;
+        let what = format!("{n} sets, log end {end}, cut {cut:?}, seed {seed}");
+        let mut s = rig.open().unwrap();
+        strays += s.stats().stray_bytes_found;
+        if end % 256 >= R {
+            assert_eq!(s.stats().stray_bytes_found, 0, "{what}");
+        }
+        for i in 0..8 {
+            let h = &history[i as usize];
+            match get(&mut s, &key(i)) {
+                Ok(Some(v)) => assert!(h.contains(&v), "key{i}: {v:?}, {what}"),
+                Ok(None) => assert!(cut.is_some() || h.is_empty(), "key{i} absent, {what}"),
+                Err(Error::Corrupted) => {}
+                other => panic!("key{i}: {other:?}, {what}"),
+            }
+            if cut.is_none() {
+                // No cut: the newest value or `Corrupted`, never older.
+                if let Ok(Some(v)) = get(&mut s, &key(i)) {
+                    assert_eq!(Some(&v), h.last(), "key{i}, {what}");
                 }
             }
-            if acked {
-                // Or `Corrupted`: sets after a gap are unproven records
-                // (FORMAT.md §6.2) when nothing but sets follows them.
-                match get(&mut s, b"new") {
-                    Ok(v) => assert_eq!(v.as_deref(), Some(&new[..]), "{what}"),
-                    Err(e) => assert!(matches!(e, Error::Corrupted), "{what}"),
-                }
+        }
+        if acked {
+            // Or `Corrupted`: sets after a gap are unproven records
+            // (FORMAT.md §6.2) when nothing but sets follows them.
+            match get(&mut s, b"new") {
+                Ok(v) => assert_eq!(v.as_deref(), Some(&new[..]), "{what}"),
+                Err(e) => assert!(matches!(e, Error::Corrupted), "{what}"),
             }
         }
     }
