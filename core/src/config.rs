@@ -220,6 +220,9 @@ impl Config {
         if let Err(e) = self.check() {
             return Err(e);
         }
+        if a.size > crate::MAX_REGION_SIZE || b.size > crate::MAX_REGION_SIZE {
+            return Err(ConfigError::RegionTooLarge);
+        }
         if !a.is_valid() || !b.is_valid() {
             return Err(ConfigError::Geometry);
         }
@@ -262,6 +265,9 @@ pub enum ConfigError {
     UnitsDiffer,
     /// A region is no larger than its header area.
     RegionTooSmall,
+    /// A region is larger than [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE)
+    /// (1 GiB).
+    RegionTooLarge,
     /// One largest record does not fit in capacity × max-fill.
     RecordTooLarge,
 }
@@ -279,6 +285,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::Geometry => "invalid region geometry",
             ConfigError::UnitsDiffer => "the regions' write or erase units differ",
             ConfigError::RegionTooSmall => "a region is no larger than its header area",
+            ConfigError::RegionTooLarge => "a region is larger than 1 GiB (MAX_REGION_SIZE)",
             ConfigError::RecordTooLarge => "one largest record does not fit in capacity x max-fill",
         })
     }
@@ -539,6 +546,15 @@ mod tests {
                 ConfigError::RegionTooSmall,
             ),
             (ok.with_limits(16, 2000), G, G, ConfigError::RecordTooLarge),
+            (
+                ok,
+                G,
+                Geometry {
+                    size: crate::MAX_REGION_SIZE + 4096,
+                    ..G
+                },
+                ConfigError::RegionTooLarge,
+            ),
         ];
         for (c, a, b, want) in cases {
             assert_eq!(c.check_fit(a, b), Err(want), "{c:?} {a:?}");
@@ -548,5 +564,18 @@ mod tests {
             ok.with_ratios(9500, 9000).validate(),
             Err(ConfigError::HighWater)
         );
+        // 1 GiB is the largest region: index offsets keep a record's
+        // offset in 30 bits.
+        let largest = Geometry {
+            size: crate::MAX_REGION_SIZE,
+            ..G
+        };
+        assert!(largest.is_valid());
+        assert!(ok.fits(largest, largest));
+        assert!(!Geometry {
+            size: crate::MAX_REGION_SIZE + 4096,
+            ..G
+        }
+        .is_valid());
     }
 }

@@ -127,7 +127,8 @@ pub use medium::flash::{
 };
 pub use medium::ram::{RamError, RamRegion, RamStats};
 pub use medium::region::{
-    all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, WRITE_UNITS,
+    all_erased, Geometry, MappedRegion, Region, ERASED, MAX_ERASE_UNIT, MAX_REGION_SIZE,
+    WRITE_UNITS,
 };
 #[cfg(feature = "embedded-storage")]
 pub use medium::share::FlashCell;

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use twinkv_core::format::marker::Marker;
 use twinkv_core::format::Seal;
 use twinkv_core::testkit::*;
-use twinkv_core::{Config, Error, FixedIndex, Geometry, RamRegion, Store};
+use twinkv_core::{Config, Error, FixedIndex, Geometry, RamRegion, Region, Store};
 
 fn config() -> Config {
     Config::new(0x0B3A).with_limits(8, 24)
@@ -242,6 +242,62 @@ fn invalid_configuration_fails_at_construction() {
         open(geo, geo, Config { store_id: 0, ..ok }, 256),
         Err(Error::InvalidConfig)
     );
+}
+
+/// A region that claims `size` bytes and holds none: any I/O fails the test.
+struct Claims(u32);
+
+impl Region for Claims {
+    type Error = core::convert::Infallible;
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            size: self.0,
+            read_unit: 1,
+            write_unit: 4,
+            erase_unit: 4096,
+        }
+    }
+    fn persists_in_order(&self) -> bool {
+        true
+    }
+    fn read(&mut self, offset: u32, _: &mut [u8]) -> Result<(), Self::Error> {
+        panic!("read at {offset} of a region refused at construction")
+    }
+    fn program(&mut self, offset: u32, _: &[u8]) -> Result<(), Self::Error> {
+        panic!("program at {offset} of a region refused at construction")
+    }
+    fn erase(&mut self, from: u32, _: u32) -> Result<(), Self::Error> {
+        panic!("erase at {from} of a region refused at construction")
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        panic!("sync of a region refused at construction")
+    }
+}
+
+/// Regions of more than 1 GiB are refused before anything is read (the
+/// index keeps a record's offset in 30 bits; with larger regions a record
+/// past 1 GiB read from the other region).
+#[test]
+fn a_region_larger_than_1_gib_is_refused_at_construction() {
+    let too_large = twinkv_core::MAX_REGION_SIZE + 4096;
+    for (a, b) in [
+        (too_large, 1 << 20),
+        (1 << 20, too_large),
+        (too_large, too_large),
+    ] {
+        let r = Store::open(
+            Claims(a),
+            Claims(b),
+            FixedIndex::<8>::new(),
+            vec![0u8; 4096],
+            config(),
+        );
+        assert!(matches!(r, Err(Error::InvalidConfig)), "{a} / {b}");
+        assert_eq!(
+            config().check_fit(Claims(a).geometry(), Claims(b).geometry()),
+            Err(twinkv_core::ConfigError::RegionTooLarge)
+        );
+    }
 }
 
 #[test]

@@ -18,9 +18,10 @@ pub const DEFAULT_COMPACT_ON_CLOSE_BP: u32 = 20_000;
 /// millisecond, less than the compaction's erase and syncs would cost.
 pub const COMPACT_ON_CLOSE_MIN_GARBAGE: u32 = 64 * 1024;
 
-/// Largest region size: the largest multiple of 512 below 4 GiB (the format
-/// records sizes as `u32`). The default [`Options::max_region_size`].
-pub const MAX_REGION_SIZE: u32 = u32::MAX / ERASE_UNIT * ERASE_UNIT;
+/// Largest region size: 1 GiB per file, core's
+/// [`MAX_REGION_SIZE`](twinkv_core::MAX_REGION_SIZE) (its index keeps a
+/// record's offset in 30 bits). The default [`Options::max_region_size`].
+pub const MAX_REGION_SIZE: u32 = twinkv_core::MAX_REGION_SIZE;
 
 /// When writes become durable.
 ///
@@ -269,12 +270,13 @@ impl Options {
     }
 
     /// The largest region size growth may reach (default and upper bound
-    /// [`MAX_REGION_SIZE`]; rounded down to a multiple of 512). A store at it
+    /// [`MAX_REGION_SIZE`]: a larger value is taken as it; rounded down to a
+    /// multiple of 512). A store at it
     /// that cannot take a write answers [`Error::Full`]. Not recorded in the
     /// store: it applies to this open only. [`Store::resize`](crate::Store::resize)
     /// ignores it.
     pub fn max_region_size(mut self, bytes: u32) -> Self {
-        self.max_region_size = Some(bytes / ERASE_UNIT * ERASE_UNIT);
+        self.max_region_size = Some(bytes.min(MAX_REGION_SIZE) / ERASE_UNIT * ERASE_UNIT);
         self
     }
 
@@ -358,7 +360,7 @@ pub(crate) fn recorded_config(h: &RegionHeader) -> Config {
 /// The smallest region size (a multiple of 512) that `c`'s limits fit.
 pub fn min_region_size(c: &Config) -> Option<u32> {
     let mut lo = 1u32;
-    let mut hi = u32::MAX / ERASE_UNIT;
+    let mut hi = MAX_REGION_SIZE / ERASE_UNIT;
     let fits = |units: u32| {
         let g = MmapRegion::geometry_for(units * ERASE_UNIT);
         c.fits(g, g)
@@ -387,6 +389,11 @@ pub(crate) fn check_config(c: &Config, size: u32) -> Result<()> {
     if size == 0 || !size.is_multiple_of(ERASE_UNIT) {
         return Err(Error::InvalidOptions(format!(
             "region size {size} is not a positive multiple of {ERASE_UNIT}"
+        )));
+    }
+    if size > MAX_REGION_SIZE {
+        return Err(Error::InvalidOptions(format!(
+            "region size {size} is larger than {MAX_REGION_SIZE} bytes (1 GiB), the largest twinkv takes"
         )));
     }
     let g = MmapRegion::geometry_for(size);

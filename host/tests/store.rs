@@ -177,6 +177,25 @@ fn options_are_adopted_and_conflicts_refused() {
     assert_eq!(before, file_hashes(&base));
 }
 
+/// A region file extended past 1 GiB (the largest region) is refused, and
+/// left as it is.
+#[test]
+fn region_files_longer_than_1_gib_are_refused_unchanged() {
+    let (_d, base) = tmp();
+    Store::open(&base, small()).unwrap().set("k", "v").unwrap();
+    let (a, _) = twinkv_host::region_paths(&base);
+    let long = u64::from(twinkv_host::MAX_REGION_SIZE) + 512;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_len(long)
+        .unwrap();
+    let e = Store::open(&base, small()).unwrap_err();
+    assert!(matches!(e, Error::NotARegion { .. }), "{e}");
+    assert_eq!(std::fs::metadata(&a).unwrap().len(), long);
+}
+
 #[test]
 fn invalid_options() {
     let (_d, base) = tmp();
@@ -187,10 +206,17 @@ fn invalid_options() {
         // A max-fill of 1.0 leaves no headroom.
         Options::new().ratios(9000, 10_000),
         Options::new().high_water(10_000),
+        // Regions hold at most 1 GiB.
+        Options::new().region_size(twinkv_host::MAX_REGION_SIZE + 512),
     ] {
         let e = Store::open(&base, o).unwrap_err();
         assert!(matches!(e, Error::InvalidOptions(_)), "{e}");
     }
+    let e = Options::new()
+        .region_size(twinkv_host::MAX_REGION_SIZE + 512)
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("1 GiB"), "{e}");
     let e = Options::new().ratios(8000, 10_000).validate().unwrap_err();
     assert!(e.to_string().contains("headroom"), "{e}");
     assert!(!twinkv_host::region_paths(&base).0.exists());

@@ -32,11 +32,17 @@ pub const WRITE_UNITS: [u32; 6] = [1, 2, 4, 8, 16, 32];
 /// Largest erase unit twinkv accepts (bytes).
 pub const MAX_ERASE_UNIT: u32 = 1 << 20;
 
+/// Largest region twinkv accepts (bytes): 1 GiB. The store's index keeps a
+/// record's offset in the low 30 bits of a `u32`; the two bits above mark
+/// a record of a switch's target and a batch's staged op.
+pub const MAX_REGION_SIZE: u32 = 1 << 30;
+
 /// Shape of a region. All sizes are in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Geometry {
-    /// Total size of the region; a multiple of `erase_unit`.
+    /// Total size of the region; a multiple of `erase_unit`, at most
+    /// [`MAX_REGION_SIZE`].
     pub size: u32,
     /// Read granularity the medium prefers. Informational: [`Region::read`]
     /// must accept any offset and length (an adapter bounces unaligned reads).
@@ -60,6 +66,7 @@ impl Geometry {
             && self.erase_unit >= w
             && self.erase_unit <= MAX_ERASE_UNIT
             && self.size > 0
+            && self.size <= MAX_REGION_SIZE
             && self.size.is_multiple_of(self.erase_unit)
     }
 

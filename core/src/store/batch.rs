@@ -45,7 +45,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// records take, its effect on the live data and the most index entries
     /// it adds at any point (see [`BatchScan`]).
     pub(super) async fn batch_scan(&mut self, ops: &[Op<'_>]) -> Res<BatchScan, R::Error> {
-        let mut keys = BatchKeys::new(ops, self.can_stage());
+        let mut keys = BatchKeys::new(ops);
         let r = self.batch_scan_staged(ops, &mut keys).await;
         keys.finish(&mut self.index, ops);
         r
@@ -108,12 +108,6 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         Ok(scan)
     }
 
-    /// Whether record offsets leave the top bit of an index offset free for
-    /// [`BatchKeys`] to stage a batch's keys in the index.
-    pub(super) fn can_stage(&self) -> bool {
-        self.pair.active().size() <= STAGED && self.pair.inactive().size() <= STAGED
-    }
-
     /// Appends `ops` to the active log as a batch (begin, records, commit)
     /// and then updates the index; if a program fails or does not read back,
     /// folds the whole batch into a switch instead (and returns `false`).
@@ -124,7 +118,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     ) -> Res<bool, R::Error> {
         let w = self.pair.active().geo.write_unit;
         let begin = self.pair.active().append_at();
-        let mut keys = BatchKeys::new(ops, self.can_stage());
+        let mut keys = BatchKeys::new(ops);
         let written = self.append_batch_records(ops, scan, &mut keys).await;
         keys.finish(&mut self.index, ops);
         if !written? {
@@ -133,7 +127,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         // Only now, with the commit written, do the writes become visible.
         let first = begin + record::stored_len(0, 8, w).ok_or_else(|| bug!())?;
-        let mut keys = BatchKeys::new(ops, self.can_stage());
+        let mut keys = BatchKeys::new(ops);
         let r = self.index_batch(ops, first, &mut keys).await;
         keys.finish(&mut self.index, ops);
         r.map(|()| true)
@@ -276,7 +270,7 @@ fn record_len<E>(op: &Op<'_>, needed: bool, w: u32) -> Res<Option<u32>, E> {
 
 /// An index offset with this bit set is a batch's staged key (the low bits
 /// are an op's position in the batch); record offsets stay below it (regions
-/// of at most 2 GiB, see [`Store::can_stage`]).
+/// are at most [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE), 1 GiB).
 pub(super) const STAGED: u32 = 1 << 31;
 
 /// Offsets from here on are never staged (the index's free mark).
@@ -298,8 +292,7 @@ pub(super) fn staged_op(off: u32) -> Option<usize> {
 ///
 /// The index needs room for one staged entry per distinct key next to the
 /// records' entries. Where it has none (a [`FixedIndex`](crate::FixedIndex)
-/// near full), where a region is larger than 2 GiB, or for a batch of 2^31
-/// ops, the batch falls back to a 1024-bit filter of key hashes seen twice and
+/// near full), or for a batch of 2^31 ops, the batch falls back to a 1024-bit filter of key hashes seen twice and
 /// an exact search among the ops for keys whose bit is set: no RAM either,
 /// but quadratic in time once the filter saturates (past ~1,000 keys).
 pub(super) struct BatchKeys {
@@ -315,10 +308,10 @@ pub(super) struct BatchKeys {
 }
 
 impl BatchKeys {
-    /// `stage`: see [`Store::can_stage`]. Nothing is staged yet.
-    pub(super) fn new(ops: &[Op<'_>], stage: bool) -> Self {
+    /// Nothing is staged yet.
+    pub(super) fn new(ops: &[Op<'_>]) -> Self {
         BatchKeys {
-            staged: stage && ops.len() < (STAGED_END & !STAGED) as usize,
+            staged: ops.len() < (STAGED_END & !STAGED) as usize,
             deletes: ops.iter().any(|o| matches!(o, Op::Delete(_))),
             taken: false,
             twice: None,

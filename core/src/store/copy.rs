@@ -18,8 +18,8 @@ use super::*;
 use crate::error::bug;
 
 /// An index offset with this bit names a record of the switch's target
-/// (record offsets stay below it: regions of at most 1 GiB, see
-/// [`Store::can_copy_incrementally`]).
+/// (record offsets stay below it: regions are at most
+/// [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE), 1 GiB).
 pub(super) const IN_TARGET: u32 = 1 << 30;
 
 /// Whether index offset `off` names a record of the target.
@@ -141,14 +141,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         matches!(self.copy, CopyState::Copying(_))
     }
 
-    /// Whether a switch may copy over several writes: configured, room in
-    /// the index offsets for [`IN_TARGET`], and a max-fill below 1 (the
-    /// copy's pace is `1 / (1 − max-fill)` bytes per byte written).
+    /// Whether a switch may copy over several writes: configured, and a
+    /// max-fill below 1 (the copy's pace is `1 / (1 − max-fill)` bytes per
+    /// byte written).
     pub(super) fn can_copy_incrementally(&self) -> bool {
-        self.config.incremental_switch
-            && self.config.max_fill_bp < crate::config::BP_ONE
-            && self.pair.a.size() < IN_TARGET
-            && self.pair.b.size() < IN_TARGET
+        self.config.incremental_switch && self.config.max_fill_bp < crate::config::BP_ONE
     }
 
     /// The entry of a record at `off` (header `h`) leaves the index or

@@ -233,7 +233,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// that no later op of the batch overwrites. Never inlined (see there).
     #[inline(never)]
     async fn step4_write_batch(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
-        let mut batch_keys = BatchKeys::new(ops, self.can_stage());
+        let mut batch_keys = BatchKeys::new(ops);
         batch_keys.stage_all(&mut self.index, ops);
         let mut r = Ok(());
         for (i, op) in ops.iter().enumerate() {
@@ -417,7 +417,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let limits = self.limits();
         let mut off = fold_start;
-        let mut batch_keys = BatchKeys::new(ops, self.can_stage());
+        let mut batch_keys = BatchKeys::new(ops);
         batch_keys.stage_all(&mut self.index, ops);
         for (i, op) in ops.iter().enumerate() {
             let hash = key_hash(op.key());

@@ -81,16 +81,18 @@ impl MmapRegion {
     /// Maps the first `len` bytes of `file`, which may be longer (the
     /// partly written tail of an interrupted resize, which the store settles
     /// only after it has opened). `len` must be a non-zero multiple of
-    /// [`ERASE_UNIT`] below 4 GiB and at most the file's length.
+    /// [`ERASE_UNIT`] of at most 1 GiB
+    /// ([`MAX_REGION_SIZE`](twinkv_core::MAX_REGION_SIZE)) and at most the
+    /// file's length.
     pub fn with_len(file: File, writable: bool, len: u64) -> io::Result<Self> {
         if len > file.metadata()?.len() {
             return Err(invalid("mapping length beyond the end of the file"));
         }
         let size = u32::try_from(len)
             .ok()
-            .filter(|&s| s > 0 && s % ERASE_UNIT == 0)
+            .filter(|&s| s > 0 && s % ERASE_UNIT == 0 && s <= twinkv_core::MAX_REGION_SIZE)
             .ok_or_else(|| {
-                invalid("region file length must be a non-zero multiple of 512 below 4 GiB")
+                invalid("region file length must be a non-zero multiple of 512 of at most 1 GiB")
             })?;
         let map = if writable {
             // SAFETY: memmap2 requires that the file is not modified or
