@@ -8,25 +8,16 @@
 //! for a one-shot switch, so a cut anywhere leaves the old state and every
 //! write acknowledged in it.
 //!
-//! While a copy is under way an index offset with [`IN_TARGET`] set names a
-//! record of the target (the inactive region); any other offset one of the
-//! active region. [`CopyState::Copying`] counts the entries still to copy.
+//! While a copy is under way an index offset names a record of the target
+//! (the inactive region) or of the active region by its
+//! [`REGION_BIT`] ([`Pair::in_target`](super::pair::Pair::in_target)).
+//! [`CopyState::Copying`] counts the entries still to copy.
 
+use super::pair::REGION_BIT;
 use super::read::readable;
 use super::switch::Fold;
 use super::*;
 use crate::error::bug;
-
-/// An index offset with this bit names a record of the switch's target
-/// (record offsets stay below it: regions are at most
-/// [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE), 1 GiB).
-pub(super) const IN_TARGET: u32 = 1 << 30;
-
-/// Whether index offset `off` names a record of the target.
-#[inline]
-pub(super) fn in_target(off: u32) -> bool {
-    off & (IN_TARGET | batch::STAGED) == IN_TARGET
-}
 
 /// Whether a switch is under way, and what it has left.
 #[allow(clippy::large_enum_variant)]
@@ -153,7 +144,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     pub(super) async fn entry_leaves(&mut self, off: u32, h: &RecordHeader) -> Res<(), R::Error> {
         let w = self.pair.active().geo.write_unit;
         if let CopyState::Copying(c) = &mut self.copy {
-            if in_target(off) {
+            if self.pair.in_target(off) {
                 c.tally.count_header(h, w, false);
             } else {
                 c.left = c.left.checked_sub(1).ok_or_else(|| bug!())?;
@@ -187,10 +178,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             CopyState::Idle => None,
         };
         match (newest, copying) {
-            (Some(off), Some(c)) if in_target(off) => {
-                c.new_damage.covers(short, Some(off & !IN_TARGET))
+            (Some(off), Some(c)) if self.pair.in_target(off) => {
+                c.new_damage.covers(short, Some(off & !REGION_BIT))
             }
-            (Some(off), _) => self.damage.covers(short, Some(off)),
+            (Some(off), _) => self.damage.covers(short, Some(off & !REGION_BIT)),
             (None, c) => {
                 self.damage.covers(short, None)
                     || c.is_some_and(|c| c.new_damage.covers(short, None))
@@ -323,9 +314,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 c.cursor = 0;
             }
             let pos = scramble(c.cursor, n);
-            let off = match self.index.entry(pos) {
-                Some((_, off)) if off & (IN_TARGET | batch::STAGED) == 0 => off,
-                _ => {
+            let off = match self
+                .index
+                .entry(pos)
+                .and_then(|(_, o)| self.pair.in_active(o))
+            {
+                Some(off) => off,
+                None => {
                     c.cursor += 1;
                     idle += 1;
                     continue;
@@ -388,12 +383,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         };
         let limits = self.limits();
         let seal = SealState::new(self.seal());
-        let (index, j) = (&self.index, self.pair.active_mut());
+        let (index, pair) = (&self.index, &mut self.pair);
         let mut cursor = 0;
         while let Some((p, off)) = index.next_match(hash, &mut cursor) {
-            if p == pos || off & (IN_TARGET | batch::STAGED) != 0 {
+            let Some(off) = pair.in_active(off).filter(|_| p != pos) else {
                 continue;
-            }
+            };
+            let j = pair.active_mut();
             let h = readable(j.header_at(off, limits.max_key, limits.max_value).await)?;
             // Unreadable: fails as a whole.
             let Some(h) = h else {
@@ -515,7 +511,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Ok(true);
         }
         c.tally.count(nh.kind, true, out.len() as u32, true);
-        self.index.set_offset(pos, new_off | IN_TARGET);
+        self.index.set_offset(pos, self.pair.target_off(new_off));
         Ok(false)
     }
 }

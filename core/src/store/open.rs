@@ -749,6 +749,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let Some(data_end) = l.data_end else {
             return Err(bug!());
         };
+        // The replay indexes plain offsets of the active region.
+        if !self.pair.tag_is_plain() {
+            return Err(bug!());
+        }
         let limits = self.limits();
         // The seal cached by `loading`, by reference: no copy of it in this
         // frame, under the replay.

@@ -5,7 +5,7 @@
 //! write and 5–9.
 
 use super::batch::BatchKeys;
-use super::copy::{CopyState, Copying, IN_TARGET};
+use super::copy::{CopyState, Copying};
 use super::*;
 use crate::error::bug;
 
@@ -361,19 +361,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if erased_recorded {
             src.set_pending_recorded();
         }
+        // Every entry names a record of the target: with the flip, of the
+        // active region (no pass over the index).
         self.pair.flip();
         self.generation = generation;
         self.cache_seal();
         self.switches += 1;
-        // Every entry names a record of the target, now the active region.
-        for pos in 0..self.index.positions() {
-            if let Some((_, off)) = self.index.entry(pos) {
-                if off & IN_TARGET == 0 || batch::staged_op(off).is_some() {
-                    return Err(bug!());
-                }
-                self.index.set_offset(pos, off & !IN_TARGET);
-            }
-        }
         Ok(resumed)
     }
 

@@ -300,6 +300,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if keep {
             self.entry_joins(add);
         }
+        let off = self.pair.active_off(off);
         match (found, keep) {
             (Some((pos, _, _)), true) => self.index.set_offset(pos, off),
             (Some((pos, _, _)), false) => self.index.remove(pos),
@@ -550,6 +551,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.tally.count_header(&h, w, true);
             self.entry_joins(h.stored_len(w).unwrap_or(0));
         }
+        let off = self.pair.active_off(off);
         match (old, new_h) {
             (Some((pos, _, _)), None) => self.index.remove(pos),
             (Some((pos, _, _)), Some(_)) => self.index.set_offset(pos, off),
