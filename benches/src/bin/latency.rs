@@ -7,6 +7,7 @@
 //! cargo run --release -p twinkv-benches --bin latency -- quick     # CI: < 60 s, small sizes
 //! cargo run --release -p twinkv-benches --bin latency -- reopen 5  # the host reopen table alone
 //! cargo run --release -p twinkv-benches --features peers-embedded --bin latency -- sim  # tables 1–3 alone (long)
+//! cargo run --release -p twinkv-benches --features peers-host --bin latency -- host   # table 4's overwrites alone (long)
 //! ```
 //!
 //! 1. Simulator, per geometry, per store: every `set` of a steady-state run
@@ -970,6 +971,11 @@ fn main() {
         reopens(&reopen_cases(false), reps, &disk);
         return;
     }
+    if args.get(1).map(String::as_str) == Some("host") {
+        // The host latency table alone (long mode): `latency host`.
+        host_latency(false);
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("sim") {
         // The simulator tables alone (long mode): `latency sim`.
         let t0 = Instant::now();
@@ -983,7 +989,7 @@ fn main() {
         Some("long") => false,
         None => quick(),
         Some(other) => {
-            eprintln!("usage: latency [quick|long|sim|reopen [reps]] (got {other:?})");
+            eprintln!("usage: latency [quick|long|sim|host|reopen [reps]] (got {other:?})");
             std::process::exit(2);
         }
     };
