@@ -292,9 +292,10 @@ pub(super) fn staged_op(off: u32) -> Option<usize> {
 ///
 /// The index needs room for one staged entry per distinct key next to the
 /// records' entries. Where it has none (a [`FixedIndex`](crate::FixedIndex)
-/// near full), or for a batch of 2^31 ops, the batch falls back to a 1024-bit filter of key hashes seen twice and
-/// an exact search among the ops for keys whose bit is set: no RAM either,
-/// but quadratic in time once the filter saturates (past ~1,000 keys).
+/// near full), or for a batch of 2^31 ops, the batch falls back to a
+/// 1024-bit filter of key hashes seen twice and an exact search among the
+/// ops for keys whose bit is set: no RAM either, but quadratic in time once
+/// the filter saturates (past ~1,000 keys).
 pub(super) struct BatchKeys {
     staged: bool,
     /// Whether the batch has a delete (without, every op writes a record).

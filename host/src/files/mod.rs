@@ -342,15 +342,12 @@ pub(crate) fn new_store_id() -> Result<u64> {
 
 /// A usable region length (a non-zero multiple of 512, at most 1 GiB).
 fn region_len(path: &Path, len: u64) -> Result<u32> {
-    u32::try_from(len)
-        .ok()
-        .filter(|&s| s > 0 && s % ERASE_UNIT == 0 && s <= twinkv_core::MAX_REGION_SIZE)
-        .ok_or_else(|| {
-            Error::not_region(
-                path,
-                format!("length {len} is not a non-zero multiple of {ERASE_UNIT} of at most 1 GiB"),
-            )
-        })
+    crate::region::usable_len(len).ok_or_else(|| {
+        Error::not_region(
+            path,
+            format!("length {len} is not a non-zero multiple of {ERASE_UNIT} of at most 1 GiB"),
+        )
+    })
 }
 
 fn check_geometry(path: &Path, h: &RegionHeader) -> Result<()> {

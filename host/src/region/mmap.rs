@@ -15,6 +15,15 @@ use std::io;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use twinkv_core::{Geometry, MappedRegion, Region};
 
+/// `len` as a region size, if it is one: a non-zero multiple of
+/// [`ERASE_UNIT`] of at most 1 GiB
+/// ([`MAX_REGION_SIZE`](twinkv_core::MAX_REGION_SIZE)).
+pub(crate) fn usable_len(len: u64) -> Option<u32> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&s| s > 0 && s % ERASE_UNIT == 0 && s <= twinkv_core::MAX_REGION_SIZE)
+}
+
 /// Write (program) unit of memory-mapped regions, bytes.
 pub const WRITE_UNIT: u32 = 4;
 /// Erase unit of memory-mapped regions, bytes. Region files are a multiple of it.
@@ -88,12 +97,9 @@ impl MmapRegion {
         if len > file.metadata()?.len() {
             return Err(invalid("mapping length beyond the end of the file"));
         }
-        let size = u32::try_from(len)
-            .ok()
-            .filter(|&s| s > 0 && s % ERASE_UNIT == 0 && s <= twinkv_core::MAX_REGION_SIZE)
-            .ok_or_else(|| {
-                invalid("region file length must be a non-zero multiple of 512 of at most 1 GiB")
-            })?;
+        let size = usable_len(len).ok_or_else(|| {
+            invalid("region file length must be a non-zero multiple of 512 of at most 1 GiB")
+        })?;
         let map = if writable {
             // SAFETY: memmap2 requires that the file is not modified or
             // truncated by anyone else while mapped. It holds for twinkv

@@ -10,4 +10,5 @@ mod mmap;
 
 pub(crate) use mem::AnyRegion;
 pub use mem::MemRegion;
+pub(crate) use mmap::usable_len;
 pub use mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
