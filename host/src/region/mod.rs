@@ -5,7 +5,7 @@
 //! file) and `AnyRegion`, the one of the two that the store's core runs on.
 
 mod mem;
-#[allow(unsafe_code)] // the project's only `unsafe`: creating the mapping
+#[allow(unsafe_code)] // the project's only `unsafe`: creating the mapping, and the write-back hint
 mod mmap;
 
 pub(crate) use mem::AnyRegion;
