@@ -1009,3 +1009,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_program_without_a_cut_armed_counts_as_one_with_a_cut_far_off() {
+    // `program` takes a shorter path when no cut is armed; its bytes,
+    // program counts, steps and statistics are those of the per-unit path
+    // that runs when a cut is armed (here far beyond the program).
+    for &w in &WRITE_UNITS {
+        let data = pattern(8 * w as usize, u64::from(w));
+        let mut plain = ram(512, w, 256);
+        let mut armed = ram(512, w, 256);
+        armed.cut_power_after(1_000_000, TearMode::Prefix, 1);
+        for r in [&mut plain, &mut armed] {
+            r.program(2 * w, &data).unwrap();
+        }
+        assert_eq!(plain.as_bytes(), armed.as_bytes());
+        assert_eq!(plain.steps_taken(), armed.steps_taken());
+        assert_eq!(plain.steps_taken(), 8);
+        for u in 0..12 {
+            let expect = u32::from((2..10).contains(&u));
+            assert_eq!(
+                plain.program_count(u * w),
+                Some(expect as u8),
+                "w {w} unit {u}"
+            );
+            assert_eq!(
+                armed.program_count(u * w),
+                Some(expect as u8),
+                "w {w} unit {u}"
+            );
+        }
+        assert_eq!(plain.stats(), armed.stats());
+    }
+}
