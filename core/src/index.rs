@@ -76,6 +76,23 @@ pub trait Index {
     }
     /// Removes the entry at `pos`.
     fn remove(&mut self, pos: usize);
+    /// Keeps `pos` on a short list for the store to take back with
+    /// [`take_noted`](Self::take_noted). Only a hint: a table may keep a
+    /// few positions, drop what does not fit, and forget them all when its
+    /// positions move (a growth); the store checks each one it takes. The
+    /// store notes the entries a write gives a new record while a switch
+    /// copies (FORMAT.md §7.4), so that the copy takes them again without
+    /// a pass over every position: on a large table such a pass was the
+    /// longest `set`. The default keeps none (a small table's pass is
+    /// short).
+    fn note(&mut self, pos: usize) {
+        let _ = pos;
+    }
+    /// A position noted and not yet taken (the last noted first), or
+    /// `None`. The default has none.
+    fn take_noted(&mut self) -> Option<usize> {
+        None
+    }
 }
 
 /// A borrowed index: the store can use a table that lives elsewhere (e.g. a
@@ -145,6 +162,12 @@ impl<I: Index + ?Sized> Index for &mut I {
     }
     fn remove(&mut self, pos: usize) {
         (**self).remove(pos)
+    }
+    fn note(&mut self, pos: usize) {
+        (**self).note(pos)
+    }
+    fn take_noted(&mut self) -> Option<usize> {
+        (**self).take_noted()
     }
 }
 

@@ -24,7 +24,16 @@ const EMPTY: [u32; 2] = [0, FREE];
 pub struct VecIndex {
     slots: Vec<[u32; 2]>,
     len: usize,
+    /// Positions noted for the store ([`Index::note`]), the last noted
+    /// last; `noted_len` of them hold one.
+    noted: [u32; NOTED],
+    noted_len: u8,
 }
+
+/// Positions [`VecIndex`] keeps noted. A store notes at most one per write
+/// and takes them back in the copy slice that follows it, so a few
+/// suffice; more are dropped (the store's copy then finds them by a pass).
+const NOTED: usize = 8;
 
 impl VecIndex {
     /// An empty index (allocates on the first insert).
@@ -32,6 +41,8 @@ impl VecIndex {
         VecIndex {
             slots: Vec::new(),
             len: 0,
+            noted: [0; NOTED],
+            noted_len: 0,
         }
     }
 
@@ -56,6 +67,8 @@ impl VecIndex {
             }
         }
         self.slots = slots;
+        // Every entry may have moved.
+        self.noted_len = 0;
         Ok(())
     }
 }
@@ -106,6 +119,7 @@ impl Index for VecIndex {
     fn clear(&mut self) {
         self.slots.fill(EMPTY);
         self.len = 0;
+        self.noted_len = 0;
     }
     fn positions(&self) -> usize {
         self.slots.len()
@@ -232,6 +246,17 @@ impl Index for VecIndex {
             next = (next + 1) & (n - 1);
         }
         self.len -= 1;
+    }
+    fn note(&mut self, pos: usize) {
+        let n = usize::from(self.noted_len);
+        if let (Some(slot), Ok(pos)) = (self.noted.get_mut(n), u32::try_from(pos)) {
+            *slot = pos;
+            self.noted_len += 1;
+        }
+    }
+    fn take_noted(&mut self) -> Option<usize> {
+        self.noted_len = self.noted_len.checked_sub(1)?;
+        Some(self.noted[usize::from(self.noted_len)] as usize)
     }
 }
 
@@ -377,5 +402,28 @@ mod tests {
         idx.clear();
         assert!(idx.is_empty());
         assert_eq!(idx.find::<()>(5, |_| Ok(true)).unwrap(), None);
+    }
+
+    #[test]
+    fn notes_come_back_last_first_up_to_eight_and_go_with_a_growth() {
+        let mut idx = VecIndex::new();
+        assert_eq!(idx.take_noted(), None);
+        for p in 0..10 {
+            idx.note(p);
+        }
+        // Eight kept (the first eight), the last noted first.
+        for p in (0..8).rev() {
+            assert_eq!(idx.take_noted(), Some(p));
+        }
+        assert_eq!(idx.take_noted(), None);
+        // A growth moves every entry: the notes are dropped.
+        idx.note(3);
+        for i in 0..100u32 {
+            idx.insert(i.wrapping_mul(2_654_435_761), i).unwrap();
+        }
+        assert_eq!(idx.take_noted(), None);
+        idx.note(4);
+        idx.clear();
+        assert_eq!(idx.take_noted(), None);
     }
 }

@@ -307,28 +307,55 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if c.left == 0 {
                 return Ok(budget);
             }
-            if idle > 2 * n + 1 {
-                return Err(bug!());
+            // First an entry a write noted (it named a new record of the
+            // active region, see `Index::note`): found without visiting
+            // positions. A noted position that no longer holds such an entry
+            // is passed over; the count `left` keeps the copy exact whatever
+            // the index kept noted.
+            let mut noted = None;
+            while let Some(p) = self.index.take_noted() {
+                let off = self
+                    .index
+                    .entry(p)
+                    .and_then(|(_, o)| self.pair.in_active(o));
+                if let Some(off) = off {
+                    noted = Some((p, off));
+                    break;
+                }
             }
-            if c.cursor >= n {
-                c.cursor = 0;
-            }
-            let pos = scramble(c.cursor, n);
-            let off = match self
-                .index
-                .entry(pos)
-                .and_then(|(_, o)| self.pair.in_active(o))
-            {
-                Some(off) => off,
+            let (pos, off, from_cursor) = match noted {
+                Some((p, off)) => (p, off, false),
                 None => {
-                    c.cursor += 1;
-                    idle += 1;
-                    continue;
+                    if idle > 2 * n + 1 {
+                        return Err(bug!());
+                    }
+                    if c.cursor >= n {
+                        c.cursor = 0;
+                    }
+                    let pos = scramble(c.cursor, n);
+                    match self
+                        .index
+                        .entry(pos)
+                        .and_then(|(_, o)| self.pair.in_active(o))
+                    {
+                        Some(off) => (pos, off, true),
+                        None => {
+                            c.cursor += 1;
+                            idle += 1;
+                            continue;
+                        }
+                    }
                 }
             };
             let (pos, off, h) = match self.failing_twin(pos).await? {
                 // A damaged record of the same key hash goes first.
-                Some(twin) => twin,
+                Some(twin) => {
+                    if !from_cursor {
+                        // The noted entry itself is still to copy.
+                        self.index.note(pos);
+                    }
+                    twin
+                }
                 None => {
                     let h = self
                         .pair
@@ -345,11 +372,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 None => u64::from(w),
             };
             if len > budget {
+                if !from_cursor {
+                    self.index.note(pos);
+                }
                 return Ok(budget);
             }
             budget -= len;
             idle = 0;
-            if !self.copy_entry(pos, off, h.as_ref()).await? {
+            if !self.copy_entry(pos, off, h.as_ref()).await? && from_cursor {
                 // Still there: the next position. (A removed entry's place
                 // may now hold the entry after it: look again.)
                 if let CopyState::Copying(c) = &mut self.copy {

@@ -302,7 +302,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         let off = self.pair.active_off(off);
         match (found, keep) {
-            (Some((pos, _, _)), true) => self.index.set_offset(pos, off),
+            (Some((pos, _, _)), true) => {
+                self.index.set_offset(pos, off);
+                if self.copying() {
+                    // Copied again in the next slice, without a pass.
+                    self.index.note(pos);
+                }
+            }
             (Some((pos, _, _)), false) => self.index.remove(pos),
             (None, true) => self.index.insert(hash, off).map_err(|_| bug!())?,
             (None, false) => {}
@@ -554,7 +560,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let off = self.pair.active_off(off);
         match (old, new_h) {
             (Some((pos, _, _)), None) => self.index.remove(pos),
-            (Some((pos, _, _)), Some(_)) => self.index.set_offset(pos, off),
+            (Some((pos, _, _)), Some(_)) => {
+                self.index.set_offset(pos, off);
+                if self.copying() {
+                    self.index.note(pos);
+                }
+            }
             (None, None) => {}
             (None, Some(_)) => self.index.insert(hash, off).map_err(|_| Fail::IndexFull)?,
         }

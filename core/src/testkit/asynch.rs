@@ -13,9 +13,7 @@ use std::rc::Rc;
 use super::front::KvStore;
 use super::model::{batch_ops, Write};
 use super::power::{AsyncTestStore, Rig};
-use crate::{
-    AsyncRegion, AsyncStore, Error, FixedIndex, Geometry, Index, Op, RamError, Region, Stats,
-};
+use crate::{AsyncRegion, AsyncStore, Error, Geometry, Index, Op, RamError, Region, Stats};
 
 /// Runs `w` on the async store as one future stopped by `gate`: `None`
 /// when the gate stopped it (the future is then dropped, as an executor
@@ -348,7 +346,7 @@ impl<'p> Rig<'p> {
         block_on(AsyncStore::open_read_only(
             a,
             b,
-            FixedIndex::new(),
+            super::noting::NotingIndex::new(),
             scratch,
             self.config,
         ))

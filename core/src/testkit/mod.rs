@@ -19,6 +19,8 @@
 //!   `async`) [`asynch`]: the async store driven through them, regions that
 //!   suspend at every call or stop at a gate (cancellation), a flash that
 //!   reads blocking and writes async.
+//! - [`noting`]: [`NotingIndex`](noting::NotingIndex), the index of
+//!   [`power`]'s stores: `FixedIndex` keeping the positions a copy notes.
 //! - [`damage`]: the damage harness's medium-independent half (lifecycle
 //!   scripts, traces, faults, the oracle and the result table).
 //!
@@ -50,6 +52,7 @@ pub mod damage;
 pub mod flash;
 pub mod front;
 pub mod model;
+pub mod noting;
 pub mod power;
 pub mod workload;
 

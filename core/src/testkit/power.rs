@@ -14,13 +14,12 @@
 //! on its region at that region's next call, before the call does anything:
 //! between two operations, as if it had happened right after the last one.
 
+use super::noting::NotingIndex;
 use std::cell::Cell;
 use std::vec;
 use std::vec::Vec;
 
-use crate::{
-    Config, Error, FixedIndex, Geometry, MappedRegion, RamError, RamRegion, Region, Store, TearMode,
-};
+use crate::{Config, Error, Geometry, MappedRegion, RamError, RamRegion, Region, Store, TearMode};
 /// A power supply: counts the steps of both regions and cuts after a budget.
 #[derive(Debug, Default)]
 pub struct Power {
@@ -232,12 +231,15 @@ impl Region for CutRegion<'_> {
 }
 
 /// A store on a pair of [`CutRegion`]s.
-pub type TestStore<'r, 'p> = Store<&'r mut CutRegion<'p>, FixedIndex<64>, Vec<u8>>;
+pub type TestStore<'r, 'p> = Store<&'r mut CutRegion<'p>, NotingIndex<64>, Vec<u8>>;
 
 /// The async store on a pair of [`CutRegion`]s, driven by the test kit.
 #[cfg(feature = "async")]
-pub type AsyncTestStore<'r, 'p> =
-    super::asynch::Blocked<super::asynch::Yielding<&'r mut CutRegion<'p>>, FixedIndex<64>, Vec<u8>>;
+pub type AsyncTestStore<'r, 'p> = super::asynch::Blocked<
+    super::asynch::Yielding<&'r mut CutRegion<'p>>,
+    NotingIndex<64>,
+    Vec<u8>,
+>;
 
 /// Two regions on one power supply, with the configuration a test opens them
 /// with.
@@ -281,7 +283,7 @@ impl<'p> Rig<'p> {
         Store::open(
             &mut self.a,
             &mut self.b,
-            FixedIndex::new(),
+            NotingIndex::new(),
             scratch,
             self.config,
         )
@@ -307,7 +309,7 @@ impl<'p> Rig<'p> {
         block_on(crate::AsyncStore::open(
             a,
             b,
-            FixedIndex::new(),
+            NotingIndex::new(),
             scratch,
             self.config,
         ))
@@ -319,7 +321,7 @@ impl<'p> Rig<'p> {
         Store::open_read_only(
             &mut self.a,
             &mut self.b,
-            FixedIndex::new(),
+            NotingIndex::new(),
             scratch,
             self.config,
         )

@@ -1,0 +1,61 @@
+//! The slowest single `set`s of the host RAM overwrite workload, each with
+//! the store's state around it: which `set` of a switch's life they are.
+//!
+//! `cargo run --release -p twinkv-benches --bin slowest [LIVE [SETS [TOP]]]`
+//! (defaults 100000, 500000, 15): LIVE keys of 16 B with 16 B values on a
+//! RAM store (regions sized as `latency host` sizes them), then SETS
+//! overwrites of random keys, one `Instant` pair per `set`. Prints the TOP
+//! slowest: nanoseconds, the `set`'s number, whether a switch was copying
+//! before and after it, switches so far, erase units pending, bytes the
+//! switch under way had left to copy, used bytes.
+
+use std::time::Instant;
+
+use twinkv_benches::{key, ram_config, ram_store, region_for, value};
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("usage: slowest [LIVE [SETS [TOP]]]"))
+        .collect();
+    let live = args.first().copied().unwrap_or(100_000);
+    let sets = args.get(1).copied().unwrap_or(500_000);
+    let top = args.get(2).copied().unwrap_or(15);
+    let mut s = ram_store(region_for(live, 16, 16, 0.25), ram_config());
+    for i in 0..live as u64 {
+        s.set(&key(i), &value(i, 16)).expect("set");
+    }
+    let vals: Vec<Vec<u8>> = (0..64).map(|i| value(i + 99, 16)).collect();
+    // xorshift64: the key of each `set`.
+    let mut x: u64 = 0x1A7E;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut rows = Vec::with_capacity(sets);
+    for i in 0..sets {
+        let k = key(next() % live as u64);
+        let copying_before = s.stats().switching;
+        let t = Instant::now();
+        s.set(&k, &vals[i % 64]).expect("set");
+        let ns = t.elapsed().as_nanos();
+        let st = s.stats();
+        rows.push((
+            ns,
+            i,
+            copying_before,
+            st.switching,
+            st.switches,
+            st.erase_pending,
+            st.switch_pending,
+            st.used_bytes,
+        ));
+    }
+    rows.sort_unstable();
+    println!("ns, set, copying before, copying after, switches, erase units pending, bytes left to copy, used bytes");
+    for r in rows.iter().rev().take(top) {
+        println!("{r:?}");
+    }
+}
