@@ -71,9 +71,9 @@ use std::collections::BTreeMap;
 use arbitrary::{Arbitrary, Unstructured};
 use twinkv_core::format::record::{self, stored_len, Slot};
 use twinkv_core::format::{Layout, Marker, MarkerState, RegionHeader, Seal, HEADER_LEN};
+use twinkv_core::testkit::noting::NotingIndex;
 use twinkv_core::{
-    Config, Error, FixedIndex, Geometry, MappedRegion, RamError, RegionId, Stats, Store, TearMode,
-    WRITE_UNITS,
+    Config, Error, Geometry, MappedRegion, RamError, RegionId, Stats, Store, TearMode, WRITE_UNITS,
 };
 
 use crate::image::{region_size, ERASE_UNIT};
@@ -441,7 +441,10 @@ pub type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 /// A write as the model sees it: key, value (`None`: delete).
 type Write = (Vec<u8>, Option<Vec<u8>>);
 
-type S<'r, 'p, const N: usize> = Store<&'r mut CutRegion<'p>, FixedIndex<N>, Vec<u8>>;
+/// The store under test: its index keeps two noted positions (as the
+/// host's keeps eight), so an incremental switch's copy takes entries
+/// written again from notes and, once notes are dropped, by its pass.
+type S<'r, 'p, const N: usize> = Store<&'r mut CutRegion<'p>, NotingIndex<N>, Vec<u8>>;
 
 struct Env {
     config: Config,
@@ -478,8 +481,11 @@ fn open<'r, 'p, const N: usize>(
     env: &Env,
 ) -> Result<S<'r, 'p, N>, Error<RamError>> {
     let scratch =
-        vec![0u8; Store::<&mut CutRegion, FixedIndex<N>, Vec<u8>>::scratch_len(&env.config, env.w)];
-    Store::open(a, b, FixedIndex::<N>::new(), scratch, env.config)
+        vec![
+            0u8;
+            Store::<&mut CutRegion, NotingIndex<N>, Vec<u8>>::scratch_len(&env.config, env.w)
+        ];
+    Store::open(a, b, NotingIndex::<N>::new(), scratch, env.config)
 }
 
 fn session_with<const N: usize>(
