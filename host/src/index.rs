@@ -14,15 +14,36 @@ const EMPTY: [u32; 2] = [0, FREE];
 /// Each position holds its hash and offset side by side, so a probe touches
 /// one cache line, not two.
 ///
+/// **Growth is spread over inserts.** A doubling allocates the new table
+/// and from then on each insert moves whole runs of entries (at least
+/// [`MOVE_STEP`] positions) from the old table into it; lookups search both
+/// tables until the old one is empty. Moving 900,000 entries in one insert
+/// took 20 ms (a `set` of a host store adding its 917,505th key); now an
+/// insert moves at most [`MOVE_STEP`] entries. Until the move ends, positions
+/// `0..n` are the new table's and `n..n + m` the old one's.
+///
 /// Memory: 8 bytes per position (a `u32` hash and a `u32` offset), positions a
 /// power of two kept between 7/16 and 7/8 full: 9.1 to 18.3 heap bytes per key
-/// (16.8 at 1,000,000 keys, in 2^21 positions); a reopen may reserve the
-/// positions for the number of keys it estimates at once ([`Index::reserve`]),
-/// sparser than that only as far as the estimate is high. The index stores no keys:
+/// (16.8 at 1,000,000 keys, in 2^21 positions), and the old table's 4.6 to
+/// 9.1 more while a growth moves it; a reopen may reserve the positions for
+/// the number of keys it estimates at once ([`Index::reserve`]), sparser
+/// than that only as far as the estimate is high. The index stores no keys:
 /// lookups compare the key stored in the region.
 #[derive(Clone, Debug, Default)]
 pub struct VecIndex {
+    /// The table inserts go to.
     slots: Vec<[u32; 2]>,
+    /// The next growth's table, allocated from 3/4 load on and made free
+    /// a few positions per insert (filling 16 MB at once took most of a
+    /// growth's time: the first touch of each page).
+    next: Vec<[u32; 2]>,
+    /// The table a growth is emptying into `slots` (empty when none).
+    old: Vec<[u32; 2]>,
+    /// Where the move through `old` began (a position free then), and how
+    /// many positions from there it has emptied.
+    old_start: usize,
+    old_done: usize,
+    /// Entries in both tables.
     len: usize,
     /// Positions noted for the store ([`Index::note`]), the last noted
     /// last; `noted_len` of them hold one.
@@ -35,42 +56,173 @@ pub struct VecIndex {
 /// suffice; more are dropped (the store's copy then finds them by a pass).
 const NOTED: usize = 8;
 
+/// Positions of the next growth's table each insert makes free, from 3/4
+/// load on: `n / 8` inserts take the table from 3/4 to 7/8, and the next
+/// table has `2n` positions, so 16 would just do; 32 leaves room for
+/// removals.
+const INIT_STEP: usize = 32;
+
+/// Old-table positions each insert empties while a growth moves entries.
+/// The new table has twice the positions and starts 7/16 full; 16 per
+/// insert empties the old one after `m / 16` inserts, long before the new
+/// one reaches 7/8.
+const MOVE_STEP: usize = 16;
+
 impl VecIndex {
     /// An empty index (allocates on the first insert).
     pub const fn new() -> Self {
         VecIndex {
             slots: Vec::new(),
+            next: Vec::new(),
+            old: Vec::new(),
+            old_start: 0,
+            old_done: 0,
             len: 0,
             noted: [0; NOTED],
             noted_len: 0,
         }
     }
 
-    /// Heap bytes held by the table.
+    /// Heap bytes held by the tables.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * core::mem::size_of::<[u32; 2]>()
+        (self.slots.capacity() + self.next.capacity() + self.old.capacity())
+            * core::mem::size_of::<[u32; 2]>()
     }
 
+    /// Begins a doubling: the current table becomes the old one, emptied
+    /// by the inserts that follow ([`move_some`](Self::move_some)).
     fn grow(&mut self) -> Result<(), IndexFull> {
-        self.rehash((self.slots.len() * 2).max(MIN_POSITIONS))
+        if !self.old.is_empty() {
+            // Not reached (see `MOVE_STEP`), but never two old tables.
+            self.move_some(usize::MAX);
+        }
+        let n = (self.slots.len() * 2).max(MIN_POSITIONS);
+        // (`next` is dropped whenever the table changes size otherwise.)
+        let slots = if self.next.capacity() >= n && self.next.len() <= n {
+            // Prepared by the inserts since 3/4 load; what is left, now.
+            let mut next = core::mem::take(&mut self.next);
+            next.resize(n, EMPTY);
+            next
+        } else {
+            self.next = Vec::new();
+            empty_table(n)?
+        };
+        let old = core::mem::replace(&mut self.slots, slots);
+        // A free position to move back from (it stays free: nothing is
+        // inserted into the old table).
+        self.old_start = old.iter().position(|s| s[1] == FREE).unwrap_or(0);
+        self.old_done = 0;
+        self.old = if self.len == 0 { Vec::new() } else { old };
+        self.noted_len = 0;
+        Ok(())
+    }
+
+    /// Past 3/4 load (and no growth moving entries): the next growth's
+    /// table allocated (not touched: a failed allocation is retried by the
+    /// growth, which reports it) and [`INIT_STEP`] more of its positions
+    /// made free.
+    fn prepare_next(&mut self) {
+        let n = self.slots.len();
+        if n < MIN_POSITIONS || !self.old.is_empty() || (self.len + 1) * 4 <= n * 3 {
+            return;
+        }
+        if self.next.capacity() < 2 * n {
+            self.next = Vec::new();
+            if self.next.try_reserve_exact(2 * n).is_err() {
+                return;
+            }
+        }
+        let more = INIT_STEP.min(2 * n - self.next.len());
+        self.next.resize(self.next.len() + more, EMPTY);
+    }
+
+    /// Empties the next `count` old positions (or all that are left) into
+    /// the new table, back to front from `old_start`: each position visited
+    /// is then the last occupied one of its run (the positions after it are
+    /// free or emptied), so emptying it leaves every other old entry's
+    /// probe sequence whole. Drops the old table once it is empty.
+    fn move_some(&mut self, count: usize) {
+        let m = self.old.len();
+        let mut visited = 0;
+        while self.old_done < m && visited < count {
+            let pos = (self.old_start + m - 1 - self.old_done) & (m - 1);
+            let [h, o] = core::mem::replace(&mut self.old[pos], EMPTY);
+            if o != FREE {
+                // The new table has room (at most 7/8 full with every entry).
+                let _placed = put(&mut self.slots, h, o);
+                debug_assert!(_placed, "the new table is full");
+            }
+            self.old_done += 1;
+            visited += 1;
+        }
+        if self.old_done >= m {
+            self.old = Vec::new();
+            self.old_done = 0;
+        }
     }
 
     /// Moves every entry into a table of `n` positions (a power of two that
-    /// holds them all).
+    /// holds them all) at once.
     fn rehash(&mut self, n: usize) -> Result<(), IndexFull> {
-        let mut slots = Vec::new();
-        slots.try_reserve_exact(n).map_err(|_| IndexFull)?;
-        slots.resize(n, EMPTY);
-        for &[h, o] in &self.slots {
+        let mut slots = empty_table(n)?;
+        for &[h, o] in self.slots.iter().chain(&self.old) {
             if o != FREE && !put(&mut slots, h, o) {
                 return Err(IndexFull);
             }
         }
         self.slots = slots;
+        self.next = Vec::new();
+        self.old = Vec::new();
+        self.old_done = 0;
         // Every entry may have moved.
         self.noted_len = 0;
         Ok(())
     }
+
+    /// [`Index::next_match`] in the old table, while a growth moves
+    /// entries (the cursor past `2n`, see there).
+    #[inline(never)]
+    fn next_match_old(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
+        let n = self.slots.len();
+        if self.old.is_empty() || *cursor <= 2 * n {
+            return None;
+        }
+        let mut step = *cursor - (2 * n + 1);
+        if let Some((q, off)) = probe_next(&self.old, hash, &mut step) {
+            *cursor = 2 * n + 1 + step;
+            return Some((n + q, off));
+        }
+        *cursor = usize::MAX;
+        None
+    }
+
+    /// `(table, position in it, its size)` of index position `pos`.
+    fn table_of(&self, pos: usize) -> Option<(&[[u32; 2]], usize)> {
+        let n = self.slots.len();
+        if pos < n {
+            Some((&self.slots, pos))
+        } else {
+            let q = pos - n;
+            (q < self.old.len()).then_some((&self.old[..], q))
+        }
+    }
+
+    fn slot_mut(&mut self, pos: usize) -> Option<&mut [u32; 2]> {
+        let n = self.slots.len();
+        if pos < n {
+            self.slots.get_mut(pos)
+        } else {
+            self.old.get_mut(pos - n)
+        }
+    }
+}
+
+/// A table of `n` free positions; `IndexFull` if it cannot be allocated.
+fn empty_table(n: usize) -> Result<Vec<[u32; 2]>, IndexFull> {
+    let mut slots = Vec::new();
+    slots.try_reserve_exact(n).map_err(|_| IndexFull)?;
+    slots.resize(n, EMPTY);
+    Ok(slots)
 }
 
 /// Inserts into the first free position from the home position; false when
@@ -90,6 +242,57 @@ fn put(slots: &mut [[u32; 2]], hash: u32, offset: u32) -> bool {
         pos = (pos + 1) & (n - 1);
     }
     false
+}
+
+/// The next entry with `hash` in `slots` from probe step `*step` on, as
+/// `(position, offset)`; `None` at the first free position (then `*step`
+/// is the number of steps probed).
+#[inline]
+fn probe_next(slots: &[[u32; 2]], hash: u32, step: &mut usize) -> Option<(usize, u32)> {
+    let n = slots.len();
+    if n == 0 {
+        return None;
+    }
+    let home = probe::home(hash, n);
+    // At most 7/8 of the positions are taken, so a free one ends every
+    // probe within `n` steps.
+    while *step < n {
+        let pos = (home + *step) & (n - 1);
+        *step += 1;
+        let [h, off] = slots[pos];
+        if off == FREE {
+            return None;
+        }
+        if h == hash {
+            return Some((pos, off));
+        }
+    }
+    None
+}
+
+/// Backward-shift deletion (no tombstones) of position `pos` of `slots`, as
+/// `probe::remove`.
+fn shift_out(slots: &mut [[u32; 2]], pos: usize) {
+    let n = slots.len();
+    let mut hole = pos;
+    slots[hole] = EMPTY;
+    let mut next = (hole + 1) & (n - 1);
+    for _ in 0..n {
+        let [h, off] = slots[next];
+        if off == FREE {
+            break;
+        }
+        // Move `next` into the hole if its home is not in (hole, next].
+        let home = probe::home(h, n);
+        let dist_next = next.wrapping_sub(home) & (n - 1);
+        let dist_hole = next.wrapping_sub(hole) & (n - 1);
+        if dist_next >= dist_hole {
+            slots[hole] = slots[next];
+            slots[next] = EMPTY;
+            hole = next;
+        }
+        next = (next + 1) & (n - 1);
+    }
 }
 
 impl Index for VecIndex {
@@ -118,51 +321,59 @@ impl Index for VecIndex {
     }
     fn clear(&mut self) {
         self.slots.fill(EMPTY);
+        self.next = Vec::new();
+        self.old = Vec::new();
+        self.old_done = 0;
         self.len = 0;
         self.noted_len = 0;
     }
     fn positions(&self) -> usize {
-        self.slots.len()
+        self.slots.len() + self.old.len()
     }
     fn entry(&self, pos: usize) -> Option<(u32, u32)> {
-        match self.slots.get(pos) {
-            Some(&[h, o]) if o != FREE => Some((h, o)),
+        let (t, q) = self.table_of(pos)?;
+        match t[q] {
+            [h, o] if o != FREE => Some((h, o)),
             _ => None,
         }
     }
     fn set_offset(&mut self, pos: usize, offset: u32) {
-        if let Some(slot) = self.slots.get_mut(pos) {
+        if let Some(slot) = self.slot_mut(pos) {
             slot[1] = offset;
         }
     }
     #[inline]
     fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
-        // As `probe::next_match`: the cursor counts probe steps from home.
+        // The cursor counts probe steps from home in the new table (`0..n`);
+        // after a miss there it is `n + 1 +` the free position's step (where
+        // the probe stopped, for `insert_after_miss`) when no growth is
+        // moving entries, else the old table's probe follows, its steps
+        // counted from `2n + 1` (and `usize::MAX` once it missed too).
         let n = self.slots.len();
-        if n == 0 {
-            return None;
-        }
-        let home = probe::home(hash, n);
-        if *cursor >= n {
-            return None;
-        }
-        // At most 7/8 of the positions are taken (`insert`), so a free one
-        // ends every probe within `n` steps: no bound to check per step.
-        loop {
-            debug_assert!(*cursor < n, "a full table");
-            let pos = (home + *cursor) & (n - 1);
-            *cursor += 1;
-            let [h, off] = self.slots[pos];
-            if off == FREE {
-                // Done; past `n`, the cursor keeps where the probe stopped
-                // (`insert_after_miss`).
-                *cursor += n;
-                return None;
+        if *cursor < n {
+            let home = probe::home(hash, n);
+            // At most 7/8 of the positions are taken (`insert`), so a free
+            // one ends every probe within `n` steps: no bound to check per
+            // step.
+            loop {
+                debug_assert!(*cursor < n, "a full table");
+                let pos = (home + *cursor) & (n - 1);
+                *cursor += 1;
+                let [h, off] = self.slots[pos];
+                if off == FREE {
+                    if self.old.is_empty() {
+                        *cursor += n;
+                        return None;
+                    }
+                    *cursor = 2 * n + 1;
+                    break;
+                }
+                if h == hash {
+                    return Some((pos, off));
+                }
             }
-            if h == hash {
-                return Some((pos, off));
-            }
         }
+        self.next_match_old(hash, cursor)
     }
     fn find<E>(
         &self,
@@ -170,7 +381,14 @@ impl Index for VecIndex {
         mut is_key: impl FnMut(u32) -> Result<bool, E>,
     ) -> Result<Option<usize>, E> {
         let n = self.slots.len();
-        if n == 0 {
+        if n == 0 || !self.old.is_empty() {
+            // Both tables (or none): through `next_match`.
+            let mut cursor = 0;
+            while let Some((pos, off)) = self.next_match(hash, &mut cursor) {
+                if is_key(off)? {
+                    return Ok(Some(pos));
+                }
+            }
             return Ok(None);
         }
         let mut pos = probe::home(hash, n);
@@ -187,9 +405,13 @@ impl Index for VecIndex {
         Ok(None)
     }
     fn insert(&mut self, hash: u32, offset: u32) -> Result<(), IndexFull> {
+        self.prepare_next();
         // Keep load at most 7/8: positions × 7 / 8 ≥ len + 1.
         if (self.len + 1) * 8 > self.slots.len() * 7 {
             self.grow()?;
+        }
+        if !self.old.is_empty() {
+            self.move_some(MOVE_STEP);
         }
         if !put(&mut self.slots, hash, offset) {
             return Err(IndexFull);
@@ -207,10 +429,10 @@ impl Index for VecIndex {
         // `next_match` stopped at a free position, step `cursor - n - 1`
         // from home: the first free one from home, where `put` would probe
         // to. Only if the table has not grown since (its size is in the
-        // cursor) and does not grow now.
+        // cursor), does not grow now and moves nothing.
         let n = self.slots.len();
         let step = cursor.wrapping_sub(n + 1);
-        if step < n && (self.len + 1) * 8 <= n * 7 {
+        if step < n && self.old.is_empty() && (self.len + 1) * 8 <= n * 7 {
             let pos = (probe::home(hash, n) + step) & (n - 1);
             if let Some(slot) = self.slots.get_mut(pos).filter(|s| s[1] == FREE) {
                 *slot = [hash, offset];
@@ -224,26 +446,14 @@ impl Index for VecIndex {
         if self.entry(pos).is_none() {
             return;
         }
-        // Backward-shift deletion (no tombstones), as `probe::remove`.
         let n = self.slots.len();
-        let mut hole = pos;
-        self.slots[hole] = EMPTY;
-        let mut next = (hole + 1) & (n - 1);
-        for _ in 0..n {
-            let [h, off] = self.slots[next];
-            if off == FREE {
-                break;
-            }
-            // Move `next` into the hole if its home is not in (hole, next].
-            let home = probe::home(h, n);
-            let dist_next = next.wrapping_sub(home) & (n - 1);
-            let dist_hole = next.wrapping_sub(hole) & (n - 1);
-            if dist_next >= dist_hole {
-                self.slots[hole] = self.slots[next];
-                self.slots[next] = EMPTY;
-                hole = next;
-            }
-            next = (next + 1) & (n - 1);
+        if pos < n {
+            shift_out(&mut self.slots, pos);
+        } else {
+            // A run of the old table not yet moved: the positions after it
+            // are free (the move goes back to front), so its later entries
+            // shift back within it.
+            shift_out(&mut self.old, pos - n);
         }
         self.len -= 1;
     }
@@ -425,5 +635,117 @@ mod tests {
         idx.note(4);
         idx.clear();
         assert_eq!(idx.take_noted(), None);
+    }
+
+    /// Every entry of `model` reachable by `next_match` and `find`, and
+    /// the positions holding exactly the model's entries.
+    fn check(idx: &VecIndex, model: &[(u32, u32)], ctx: &str) {
+        assert_eq!(idx.len(), model.len(), "{ctx}");
+        let mut held: Vec<(u32, u32)> = (0..idx.positions()).filter_map(|p| idx.entry(p)).collect();
+        let mut want = model.to_vec();
+        held.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(held, want, "{ctx}");
+        for &(h, o) in model {
+            let mut cursor = 0;
+            let mut found = false;
+            while let Some((pos, off)) = idx.next_match(h, &mut cursor) {
+                assert_eq!(idx.entry(pos), Some((h, off)), "{ctx}");
+                found |= off == o;
+            }
+            assert!(found, "{ctx}: ({h}, {o}) unreachable");
+            let pos = idx.find::<()>(h, |off| Ok(off == o)).unwrap();
+            assert_eq!(pos.and_then(|p| idx.entry(p)), Some((h, o)), "{ctx}");
+        }
+    }
+
+    #[test]
+    fn growth_moves_entries_over_later_inserts_and_loses_none() {
+        // Inserts, removals and offset changes in random order while
+        // growths move entries (most of the time one is under way): hashes
+        // from a small set (long runs, wrapping around the table's end) and
+        // from a wide one. Checked after every operation.
+        // With 7 hashes the table is a few long runs, each moved at once;
+        // with wide hashes a growth lasts many inserts.
+        for (seed, hashes, steps, during) in [
+            (0x1234_5678u32, 7u32, 6_000u32, 20),
+            (0x9E37_79B9, u32::MAX, 20_000, 300),
+        ] {
+            let mut idx = VecIndex::new();
+            let mut model: Vec<(u32, u32)> = Vec::new();
+            let mut x = seed;
+            let (mut moving, mut removed_old) = (0, 0);
+            for step in 0..steps {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let hash = x % hashes;
+                match x >> 29 {
+                    0..=4 => {
+                        idx.insert(hash, step).unwrap();
+                        model.push((hash, step));
+                    }
+                    5 | 6 if !model.is_empty() => {
+                        let k = (x as usize >> 9) % model.len();
+                        let (h, o) = model.swap_remove(k);
+                        let pos = idx
+                            .find::<()>(h, |off| Ok(off == o))
+                            .unwrap()
+                            .expect("entry lost");
+                        removed_old += usize::from(pos >= idx.slots.len());
+                        idx.remove(pos);
+                    }
+                    _ if !model.is_empty() => {
+                        let k = (x as usize >> 9) % model.len();
+                        let (h, o) = model[k];
+                        let pos = idx
+                            .find::<()>(h, |off| Ok(off == o))
+                            .unwrap()
+                            .expect("entry lost");
+                        idx.set_offset(pos, o | 1 << 31);
+                        model[k].1 = o | 1 << 31;
+                    }
+                    _ => {}
+                }
+                moving += usize::from(!idx.old.is_empty());
+                if step % 97 == 0 || !idx.old.is_empty() {
+                    check(&idx, &model, &format!("seed {seed:x} step {step}"));
+                }
+            }
+            assert!(moving > during, "{moving} operations during a growth");
+            assert!(
+                removed_old > during / 20,
+                "{removed_old} removals from an old table"
+            );
+            // Never more than 7/8 of the new table's positions taken.
+            assert!(idx.len() * 8 <= idx.slots.len() * 7);
+        }
+    }
+
+    #[test]
+    fn no_insert_moves_more_than_move_step_entries() {
+        // 100,000 entries with distinct hashes: each growth finds its table
+        // made free by the inserts before it, and each insert empties
+        // MOVE_STEP old positions (the last one of a growth fewer).
+        let mut idx = VecIndex::new();
+        let mut worst = 0;
+        let mut growths = 0;
+        for i in 0..100_000u32 {
+            let before = idx.old.len() - idx.old_done.min(idx.old.len());
+            let was_moving = !idx.old.is_empty();
+            let n = idx.slots.len();
+            if n >= MIN_POSITIONS && (idx.len() + 1) * 8 > n * 7 {
+                // A growth now: its table was made free by earlier inserts.
+                assert_eq!(idx.next.len(), 2 * n, "{i}");
+                growths += 1;
+            }
+            idx.insert(i.wrapping_mul(2_654_435_761), i).unwrap();
+            if was_moving && !idx.old.is_empty() {
+                let after = idx.old.len() - idx.old_done;
+                worst = worst.max(before - after);
+            }
+        }
+        assert!(growths >= 12, "{growths}");
+        assert_eq!(worst, MOVE_STEP);
     }
 }

@@ -1,10 +1,11 @@
 //! The slowest single `set`s of the host RAM overwrite workload, each with
 //! the store's state around it: which `set` of a switch's life they are.
 //!
-//! `cargo run --release -p twinkv-benches --bin slowest [LIVE [SETS [TOP]]]`
+//! `cargo run --release -p twinkv-benches --bin slowest [LIVE [SETS [TOP [new]]]]`
 //! (defaults 100000, 500000, 15): LIVE keys of 16 B with 16 B values on a
 //! RAM store (regions sized as `latency host` sizes them), then SETS
-//! overwrites of random keys, one `Instant` pair per `set`. Prints the TOP
+//! overwrites of random keys (with `new`: SETS new keys, which grow the
+//! index), one `Instant` pair per `set`. Prints the TOP
 //! slowest: nanoseconds, the `set`'s number, whether a switch was copying
 //! before and after it, switches so far, erase units pending, bytes the
 //! switch under way had left to copy, used bytes.
@@ -14,9 +15,14 @@ use std::time::Instant;
 use twinkv_benches::{key, ram_config, ram_store, region_for, value};
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("usage: slowest [LIVE [SETS [TOP]]]"))
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let new_keys = args.last().is_some_and(|a| a == "new");
+    if new_keys {
+        args.pop();
+    }
+    let args: Vec<usize> = args
+        .iter()
+        .map(|a| a.parse().expect("usage: slowest [LIVE [SETS [TOP [new]]]]"))
         .collect();
     let live = args.first().copied().unwrap_or(100_000);
     let sets = args.get(1).copied().unwrap_or(500_000);
@@ -36,7 +42,11 @@ fn main() {
     };
     let mut rows = Vec::with_capacity(sets);
     for i in 0..sets {
-        let k = key(next() % live as u64);
+        let k = if new_keys {
+            key((live + i) as u64)
+        } else {
+            key(next() % live as u64)
+        };
         let copying_before = s.stats().switching;
         let t = Instant::now();
         s.set(&k, &vals[i % 64]).expect("set");
