@@ -608,6 +608,78 @@ fn erased_span_mid_log_is_found_by_the_probe() {
     assert!(kept > 0, "some newest records lie after the wiped unit");
 }
 
+/// As [`erased_span_mid_log_is_found_by_the_probe`], with the log's next
+/// unit beginning inside a record's value whose bytes there read `0xFF`: no
+/// header among its first 8 bytes. Open reads one largest record past the
+/// end of the unit where the scan met the erased slot, not 8 bytes, so it
+/// finds the continuation there all the same: the wiped span is mid-log
+/// damage, never a key's older value. (With an 8-byte probe, found by the
+/// `ops_with_power_loss` fuzzer, seed 20261217: keys read older values.)
+#[test]
+fn a_wiped_unit_followed_by_0xff_value_bytes_is_found_at_open() {
+    let (unit, e) = (3usize, 256usize);
+    // Values of 24 bytes: the round, then 0xFF.
+    let val = |round: u32| {
+        let mut v = vec![0xFFu8; 24];
+        v[0] = round as u8;
+        v
+    };
+    let mut cases = 0;
+    // Filler records of 16 bytes shift where the unit boundary falls in
+    // the 40-byte records.
+    for filler in 0..5u8 {
+        let power = Power::default();
+        let mut rig = Rig::new(&power, 4096, 4, config());
+        let end;
+        {
+            let mut s = rig.open().unwrap();
+            for f in 0..filler {
+                s.set(b"fill", &[f]).unwrap();
+            }
+            for round in 0..5 {
+                for i in 0..12 {
+                    s.set(&key(i), &val(round)).unwrap();
+                }
+            }
+            s.apply(&[Op::Set(b"proof-a", b"1"), Op::Set(b"proof-b", b"2")])
+                .unwrap();
+            assert_eq!(s.stats().switches, 0);
+            end = D + s.stats().used_bytes as usize;
+        }
+        let (a, _) = rig.snapshot();
+        let next = (unit + 1) * e;
+        let recs = record_offsets(&a, end);
+        let straddles = recs.iter().any(|&(o, l)| o < next && o + l > next + 8);
+        if !straddles || a[next..next + 8] != [0xFF; 8] {
+            continue;
+        }
+        cases += 1;
+        let newest = newest_sets(&a, end);
+        let (r, _) = *recs.iter().find(|&&(o, _)| o >= unit * e).unwrap();
+        rig.a.ram.data_mut()[r..next].fill(0xFF);
+        let mut s = rig.open().unwrap();
+        assert!(s.stats().damage_found_at_open > 0, "filler {filler}");
+        let mut kept = 0;
+        for i in 0..12 {
+            let at = newest.iter().find(|(k, _)| *k == key(i)).unwrap().1;
+            match get(&mut s, &key(i)) {
+                Ok(Some(v)) => assert_eq!(v, val(4), "filler {filler} key{i}: an older value"),
+                Err(Error::Corrupted) => assert!(at < next, "filler {filler} key{i}"),
+                other => panic!("filler {filler} key{i}: {other:?}"),
+            }
+            kept += usize::from(at >= next);
+        }
+        assert!(
+            kept > 0,
+            "filler {filler}: some newest records lie after the wiped unit"
+        );
+    }
+    assert!(
+        cases > 0,
+        "no layout put 0xFF value bytes at the unit's start"
+    );
+}
+
 /// The largest record of `config()` (`R`, FORMAT.md §6.2): a short header
 /// (8 bytes), an 8-byte key and a 24-byte value.
 const R: usize = 40;

@@ -1,13 +1,16 @@
 //! Erased space past the log, read lazily (FORMAT.md §6.2): on regions that
 //! persist in order, open reads past the log's end only what a cut can have
-//! torn (one largest record, at least the rest of the erase unit) and a
-//! probe at the start of every later erase unit; the rest of each unit is
-//! read once, before an append first programs into it.
+//! torn (one largest record) and on to one largest record past the end of
+//! that erase unit, then a probe at the start of every later erase unit;
+//! the rest of each unit is read once, before an append first programs
+//! into it.
 //!
 //! Crash: a cut tears only the last program call, inside `p .. p + R`,
-//! which is read in full. Damage past it is found by a probe when a log
-//! continues past a wiped unit (every unit it fills starts with a header or
-//! with record bytes), otherwise when an append reaches it: the log is then
+//! which is read in full. Damage past it is found at open when a log
+//! continues past a wiped unit (within `R` of the next unit's start some
+//! byte does not read erased; a probe finds a continuation past a wiped
+//! span of several units unless its first 8 bytes are `0xFF` record bytes),
+//! otherwise when an append reaches it: the log is then
 //! sealed, nothing is programmed over the bytes, and the store reports it.
 //! Bytes that start `R` or more into their erase unit are stray bytes,
 //! none of the log's: they cover no key ([`stray`]).
@@ -40,7 +43,13 @@ impl<R: Region> Journal<R> {
         let e = self.geo.erase_unit;
         let unit_end = (p / e).saturating_add(1).saturating_mul(e);
         let c = if in_order {
-            p.saturating_add(reach).max(unit_end).min(size)
+            // One largest record past the end of `p`'s unit (which is past
+            // `p + R`): a log that went on past a unit wiped from `p` on
+            // resumes at that end, and some byte of its first `R` does not
+            // read erased (a record header, or the rest of a record that
+            // reaches into the unit), whatever its key and value bytes; an
+            // 8-byte probe there could read `0xFF` key or value bytes.
+            unit_end.saturating_add(reach).min(size)
         } else {
             size
         };
