@@ -976,66 +976,13 @@ fn a_cut_while_a_damaged_target_unit_is_erased_again_recovers() {
     assert!(erased_again >= 16, "{erased_again}");
 }
 
-/// An index that counts the positions the store reads ([`Index::entry`]:
-/// the copy's pass visits positions with it) and keeps up to `keep` noted
-/// positions.
-struct Counting {
-    inner: twinkv_core::FixedIndex<1024>,
-    keep: usize,
-    noted: Vec<usize>,
-    entries: std::rc::Rc<std::cell::Cell<u64>>,
-    taken: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-impl twinkv_core::Index for Counting {
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-    fn has_room(&self, additional: usize) -> bool {
-        self.inner.has_room(additional)
-    }
-    fn clear(&mut self) {
-        self.inner.clear();
-        self.noted.clear();
-    }
-    fn positions(&self) -> usize {
-        self.inner.positions()
-    }
-    fn entry(&self, pos: usize) -> Option<(u32, u32)> {
-        self.entries.set(self.entries.get() + 1);
-        self.inner.entry(pos)
-    }
-    fn set_offset(&mut self, pos: usize, offset: u32) {
-        self.inner.set_offset(pos, offset)
-    }
-    fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
-        self.inner.next_match(hash, cursor)
-    }
-    fn insert(&mut self, hash: u32, offset: u32) -> Result<(), twinkv_core::IndexFull> {
-        self.inner.insert(hash, offset)
-    }
-    fn remove(&mut self, pos: usize) {
-        self.inner.remove(pos)
-    }
-    fn note(&mut self, pos: usize) {
-        if self.noted.len() < self.keep {
-            self.noted.push(pos);
-        }
-    }
-    fn take_noted(&mut self) -> Option<usize> {
-        let p = self.noted.pop()?;
-        self.taken.set(self.taken.get() + 1);
-        Some(p)
-    }
-}
-
-/// Positions the copy visits over whole incremental switches of 700 keys
-/// (1,024 positions) while random keys are written again, with an index
-/// that keeps `keep` noted positions; and how many notes it took. Every
-/// value is checked after each switch.
+/// Index positions read ([`Index::entry`](twinkv_core::Index::entry): the
+/// copy's pass reads one per position it visits) per switch, over whole
+/// incremental switches of 700 keys (1,024 positions) while random keys are
+/// written again, with an index that keeps `keep` noted positions; and how
+/// many notes it took. Every value is checked after each switch.
 fn visits_per_switch(keep: usize) -> (f64, u64) {
-    use std::cell::Cell;
-    use std::rc::Rc;
+    use twinkv_core::testkit::noting::{entries_read, notes_taken, NotingIndex};
     use twinkv_core::testkit::XorShift;
     use twinkv_core::{Geometry, RamRegion, Store};
     let geo = Geometry {
@@ -1047,16 +994,11 @@ fn visits_per_switch(keep: usize) -> (f64, u64) {
     let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
     let ra = RamRegion::new(vec![0u8; len], geo).unwrap();
     let rb = RamRegion::new(vec![0u8; len], geo).unwrap();
-    let (entries, taken) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-    let index = Counting {
-        inner: twinkv_core::FixedIndex::new(),
-        keep,
-        noted: Vec::new(),
-        entries: Rc::clone(&entries),
-        taken: Rc::clone(&taken),
-    };
+    let index = NotingIndex::<1024>::keeping(keep);
+    let taken0 = notes_taken();
     let cfg = Config::new(0x0E7E).with_limits(16, 32);
-    let scratch = vec![0u8; Store::<RamRegion<Vec<u8>>, Counting, Vec<u8>>::scratch_len(&cfg, 4)];
+    let scratch =
+        vec![0u8; Store::<RamRegion<Vec<u8>>, NotingIndex<1024>, Vec<u8>>::scratch_len(&cfg, 4)];
     let mut s = Store::open(ra, rb, index, scratch, cfg).unwrap();
     let k = |i: u64| format!("key{i:05}").into_bytes();
     let mut model = std::collections::BTreeMap::new();
@@ -1069,14 +1011,14 @@ fn visits_per_switch(keep: usize) -> (f64, u64) {
     let mut n = 0u64;
     while switches < 4 {
         let before = s.stats();
-        let e0 = entries.get();
+        let e0 = entries_read();
         let i = rng.next() % 700;
         n += 1;
         s.set(&k(i), &n.to_le_bytes()).unwrap();
         model.insert(k(i), n.to_le_bytes().to_vec());
         let after = s.stats();
         if before.switching || after.switching {
-            visits += entries.get() - e0;
+            visits += entries_read() - e0;
         }
         if after.switches > before.switches {
             switches += 1;
@@ -1088,7 +1030,7 @@ fn visits_per_switch(keep: usize) -> (f64, u64) {
         }
     }
     assert_eq!(s.stats().live_keys, 700);
-    (visits as f64 / f64::from(switches), taken.get())
+    (visits as f64 / f64::from(switches), notes_taken() - taken0)
 }
 
 #[test]

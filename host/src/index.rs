@@ -356,7 +356,8 @@ impl Index for VecIndex {
             let home = probe::home(hash, n);
             // At most 7/8 of the positions are taken (`insert`), so a free
             // one ends every probe within `n` steps: no bound to check per
-            // step.
+            // step. (`probe_next` here, with its bound, cost a reopen of
+            // 100k keys 1.9 % more instructions.)
             loop {
                 debug_assert!(*cursor < n, "a full table");
                 let pos = (home + *cursor) & (n - 1);
@@ -533,16 +534,7 @@ mod tests {
                     .expect("entry lost");
                 idx.remove(pos);
             }
-            assert_eq!(idx.len(), model.len());
-            for &(h, o) in &model {
-                let mut cursor = 0;
-                let mut found = false;
-                while let Some((pos, off)) = idx.next_match(h, &mut cursor) {
-                    assert_eq!(idx.entry(pos), Some((h, off)));
-                    found |= off == o;
-                }
-                assert!(found, "step {step}: ({h}, {o}) unreachable");
-            }
+            check(&idx, &model, &format!("step {step}"));
         }
     }
 

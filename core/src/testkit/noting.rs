@@ -14,6 +14,7 @@ pub const NOTED: usize = 2;
 
 std::thread_local! {
     static TAKEN: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    static READ: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
 /// Notes taken back from every [`NotingIndex`] of this thread so far: a test
@@ -22,19 +23,40 @@ pub fn notes_taken() -> u64 {
     TAKEN.with(core::cell::Cell::get)
 }
 
-/// [`FixedIndex<N>`] keeping up to [`NOTED`] noted positions.
-#[derive(Clone, Debug, Default)]
+/// Positions read ([`Index::entry`]) from every [`NotingIndex`] of this
+/// thread so far: what a copy's pass over the positions costs.
+pub fn entries_read() -> u64 {
+    READ.with(core::cell::Cell::get)
+}
+
+/// [`FixedIndex<N>`] keeping up to [`NOTED`] noted positions (or as many
+/// as [`keeping`](Self::keeping) says).
+#[derive(Clone, Debug)]
 pub struct NotingIndex<const N: usize> {
     inner: FixedIndex<N>,
     noted: Vec<usize>,
+    keep: usize,
+}
+
+impl<const N: usize> Default for NotingIndex<N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<const N: usize> NotingIndex<N> {
-    /// An empty index.
+    /// An empty index keeping [`NOTED`] notes.
     pub fn new() -> Self {
+        Self::keeping(NOTED)
+    }
+
+    /// An empty index keeping up to `keep` notes (0: none, as
+    /// `FixedIndex`).
+    pub fn keeping(keep: usize) -> Self {
         NotingIndex {
             inner: FixedIndex::new(),
             noted: Vec::new(),
+            keep,
         }
     }
 }
@@ -54,6 +76,7 @@ impl<const N: usize> Index for NotingIndex<N> {
         self.inner.positions()
     }
     fn entry(&self, pos: usize) -> Option<(u32, u32)> {
+        READ.with(|r| r.set(r.get() + 1));
         self.inner.entry(pos)
     }
     fn set_offset(&mut self, pos: usize, offset: u32) {
@@ -70,7 +93,7 @@ impl<const N: usize> Index for NotingIndex<N> {
         self.inner.remove(pos)
     }
     fn note(&mut self, pos: usize) {
-        if self.noted.len() < NOTED {
+        if self.noted.len() < self.keep {
             self.noted.push(pos);
         }
     }
