@@ -526,13 +526,8 @@ mod tests {
                 idx.insert(hash, step).unwrap();
                 model.push((hash, step));
             } else if !model.is_empty() {
-                let k = (x as usize >> 9) % model.len();
-                let (h, o) = model.swap_remove(k);
-                let pos = idx
-                    .find::<()>(h, |off| Ok(off == o))
-                    .unwrap()
-                    .expect("entry lost");
-                idx.remove(pos);
+                let (h, o) = model.swap_remove((x as usize >> 9) % model.len());
+                idx.remove(position(&idx, h, o));
             }
             check(&idx, &model, &format!("step {step}"));
         }
@@ -631,6 +626,13 @@ mod tests {
         assert_eq!(idx.take_noted(), None);
     }
 
+    /// The position of entry `(h, o)`, which the index must hold.
+    fn position(idx: &VecIndex, h: u32, o: u32) -> usize {
+        idx.find::<()>(h, |off| Ok(off == o))
+            .unwrap()
+            .expect("entry lost")
+    }
+
     /// Every entry of `model` reachable by `next_match` and `find`, and
     /// the positions holding exactly the model's entries.
     fn check(idx: &VecIndex, model: &[(u32, u32)], ctx: &str) {
@@ -680,22 +682,15 @@ mod tests {
                         model.push((hash, step));
                     }
                     5 | 6 if !model.is_empty() => {
-                        let k = (x as usize >> 9) % model.len();
-                        let (h, o) = model.swap_remove(k);
-                        let pos = idx
-                            .find::<()>(h, |off| Ok(off == o))
-                            .unwrap()
-                            .expect("entry lost");
+                        let (h, o) = model.swap_remove((x as usize >> 9) % model.len());
+                        let pos = position(&idx, h, o);
                         removed_old += usize::from(pos >= idx.slots.len());
                         idx.remove(pos);
                     }
                     _ if !model.is_empty() => {
                         let k = (x as usize >> 9) % model.len();
                         let (h, o) = model[k];
-                        let pos = idx
-                            .find::<()>(h, |off| Ok(off == o))
-                            .unwrap()
-                            .expect("entry lost");
+                        let pos = position(&idx, h, o);
                         idx.set_offset(pos, o | 1 << 31);
                         model[k].1 = o | 1 << 31;
                     }
