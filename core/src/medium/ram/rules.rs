@@ -76,51 +76,48 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Region for RamRegion<S> {
             return Err(RamError::Injected);
         }
         if self.cut.is_none() {
-            // No cut armed: the loop below without its per-unit fuel check.
+            // No cut armed: the per-unit loop below without its fuel check.
             // Every byte was erased (`b & n == n`) and every count 0, both
             // checked above.
             target.copy_from_slice(data);
             counts.fill(1);
             self.steps = self.steps.saturating_add(counts.len() as u64);
-            self.stats.programs = self.stats.programs.saturating_add(1);
-            self.stats.bytes_programmed =
-                self.stats.bytes_programmed.saturating_add(u64::from(len));
-            return Ok(());
-        }
-        let units = target
-            .chunks_exact_mut(us(w))
-            .zip(data.chunks_exact(us(w)))
-            .zip(counts.iter_mut());
-        for (k, ((dst, new), count)) in units.enumerate() {
-            if let Some(cut) = &mut self.cut {
-                if cut.fuel == 0 {
-                    // A memory-mapped file is written by a front-to-back
-                    // copy of whole bytes: a cut leaves a prefix of the new
-                    // bytes, never a mix of bits or a scattered subset
-                    // (FORMAT.md §10.1).
-                    let mode = if self.in_order {
-                        cut.mode
-                    } else {
-                        TearMode::Prefix
-                    };
-                    if tear_program(dst, new, mode, &mut cut.rng) {
-                        *count = count.saturating_add(1);
+        } else {
+            let units = target
+                .chunks_exact_mut(us(w))
+                .zip(data.chunks_exact(us(w)))
+                .zip(counts.iter_mut());
+            for (k, ((dst, new), count)) in units.enumerate() {
+                if let Some(cut) = &mut self.cut {
+                    if cut.fuel == 0 {
+                        // A memory-mapped file is written by a front-to-back
+                        // copy of whole bytes: a cut leaves a prefix of the new
+                        // bytes, never a mix of bits or a scattered subset
+                        // (FORMAT.md §10.1).
+                        let mode = if self.in_order {
+                            cut.mode
+                        } else {
+                            TearMode::Prefix
+                        };
+                        if tear_program(dst, new, mode, &mut cut.rng) {
+                            *count = count.saturating_add(1);
+                        }
+                        self.cut = None;
+                        self.power_lost = true;
+                        self.last_fault = Some(Fault::TornProgram {
+                            offset: offset + (k as u32) * w,
+                            mode,
+                        });
+                        return Err(RamError::PowerLost);
                     }
-                    self.cut = None;
-                    self.power_lost = true;
-                    self.last_fault = Some(Fault::TornProgram {
-                        offset: offset + (k as u32) * w,
-                        mode,
-                    });
-                    return Err(RamError::PowerLost);
+                    cut.fuel -= 1;
                 }
-                cut.fuel -= 1;
+                for (d, n) in dst.iter_mut().zip(new) {
+                    *d &= *n;
+                }
+                *count = count.saturating_add(1);
+                self.steps = self.steps.saturating_add(1);
             }
-            for (d, n) in dst.iter_mut().zip(new) {
-                *d &= *n;
-            }
-            *count = count.saturating_add(1);
-            self.steps = self.steps.saturating_add(1);
         }
         self.stats.programs = self.stats.programs.saturating_add(1);
         self.stats.bytes_programmed = self.stats.bytes_programmed.saturating_add(u64::from(len));
