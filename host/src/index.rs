@@ -198,17 +198,18 @@ impl VecIndex {
         None
     }
 
-    /// `(table, position in it, its size)` of index position `pos`.
-    fn table_of(&self, pos: usize) -> Option<(&[[u32; 2]], usize)> {
+    /// The slot at index position `pos` (the new table's, then the old
+    /// one's).
+    fn slot(&self, pos: usize) -> Option<&[u32; 2]> {
         let n = self.slots.len();
         if pos < n {
-            Some((&self.slots, pos))
+            self.slots.get(pos)
         } else {
-            let q = pos - n;
-            (q < self.old.len()).then_some((&self.old[..], q))
+            self.old.get(pos - n)
         }
     }
 
+    /// [`slot`](Self::slot), mutable.
     fn slot_mut(&mut self, pos: usize) -> Option<&mut [u32; 2]> {
         let n = self.slots.len();
         if pos < n {
@@ -333,8 +334,7 @@ impl Index for VecIndex {
         self.slots.len() + self.old.len()
     }
     fn entry(&self, pos: usize) -> Option<(u32, u32)> {
-        let (t, q) = self.table_of(pos)?;
-        match t[q] {
+        match *self.slot(pos)? {
             [h, o] if o != FREE => Some((h, o)),
             _ => None,
         }
