@@ -11,7 +11,8 @@
 //! N live keys, used = 4 × live), `rescan-ram N` (reopen + switch, same
 //! state), `get-ram N` (N random gets), `set-ram N` (N random overwrites),
 //! `get-file N` / `get-hashmap N` (N random gets from a host store on
-//! files / a std `HashMap` of the same keys), `time-get N` (both timed,
+//! files / a std `HashMap` of the same keys), `set-file N` (N random
+//! overwrites in a host store on files), `time-get N` (both timed,
 //! 7 interleaved rounds), `open-file N [R [close|batch]]` (open of a file store of N
 //! live keys, used = R × live, default 4, as a crash leaves it; with `close`,
 //! after a close that compacts it; with `batch`, the first N records written
@@ -135,6 +136,23 @@ fn main() {
                     );
                 }
             }
+        }
+        "set-file" => {
+            // N random-order overwrites of 16 B values in a host store on
+            // files of N keys, as the latency table's file rows
+            // (`Durability::Default`, 16 B values, live = 25 %).
+            let dir = bench_dir();
+            let base = dir.path().join("s");
+            let opts = twinkv_host::Options::new().region_size(region_for(n, 16, 16, 0.25));
+            let mut s = twinkv_host::Store::open(&base, opts).expect("open");
+            bulk_load(&mut s, n, 16);
+            let keys: Vec<[u8; 16]> = shuffled(n, 9).iter().map(|&i| key(i)).collect();
+            let v = value(1, 16);
+            measured(|| {
+                for k in &keys {
+                    s.set(k, &v).expect("set");
+                }
+            });
         }
         "open-file" | "time-open" => {
             // `open-file N [R [close|batch]]`: the log holds R × N records
