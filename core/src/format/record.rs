@@ -14,7 +14,7 @@
 //! ```
 //! Then key, value, and `0xFF` padding up to the write unit.
 
-use super::checks::{Crc32cDigest, CRC16, CRC32C, CRC8};
+use super::checks::{Crc32cDigest, CRC16, CRC32C};
 use super::header::u32_at;
 use super::{align_up, Seal};
 
@@ -245,6 +245,29 @@ pub fn encode(
     value: &[u8],
     write_unit: u32,
 ) -> Option<u32> {
+    encode_sealed(
+        out,
+        SealState::new(seal),
+        kind,
+        hash,
+        key,
+        value,
+        write_unit,
+    )
+}
+
+/// [`encode`] from the seal's state: the store keeps its seal's state, so
+/// a write does not feed the seal's 16 bytes again. Key and value are fed to
+/// the record check in one piece, from `out`, where they lie side by side.
+pub fn encode_sealed(
+    out: &mut [u8],
+    state: SealState,
+    kind: Kind,
+    hash: u8,
+    key: &[u8],
+    value: &[u8],
+    write_unit: u32,
+) -> Option<u32> {
     let key_len = u32::try_from(key.len()).ok()?;
     let value_len = u32::try_from(value.len()).ok()?;
     let len = stored_len(key_len, value_len, write_unit)?;
@@ -262,11 +285,12 @@ pub fn encode(
     // so none of these fails), so that the writes below need no bounds
     // checks of their own.
     let (head, body) = out.split_at_mut_checked(h)?;
-    let (k, rest) = body.split_at_mut_checked(key.len())?;
-    let (v, pad) = rest.split_at_mut_checked(value.len())?;
+    let (kv, pad) = body.split_at_mut_checked(key.len() + value.len())?;
+    let (k, v) = kv.split_at_mut(key.len());
     k.copy_from_slice(key);
     v.copy_from_slice(value);
     pad.fill(0xFF);
+    let kv: &[u8] = kv;
     if long {
         let head: &mut [u8; 16] = head.try_into().ok()?;
         head[0] = kind.code() | 0x10;
@@ -277,22 +301,28 @@ pub fn encode(
         head[8..10].copy_from_slice(&hc.to_le_bytes());
         head[10] = 0;
         head[11] = 0;
-        let mut c = RecordCheck::new(seal, true);
+        let mut c = RecordCheck::sealed(state, true);
         c.update(&head[..12]);
-        c.update(key);
-        c.update(value);
+        c.update(kv);
         head[12..16].copy_from_slice(&c.finalize().to_le_bytes());
     } else {
         let head: &mut [u8; 8] = head.try_into().ok()?;
         let word =
             u32::from(kind.code()) | (key_len << 5) | (value_len << 11) | (u32::from(hash) << 24);
         head[0..4].copy_from_slice(&word.to_le_bytes());
-        head[4] = CRC8.checksum(&head[..4]);
-        let mut c = RecordCheck::new(seal, false);
-        c.update(&head[..5]);
-        c.update(key);
-        c.update(value);
-        head[5..8].copy_from_slice(&c.finalize().to_le_bytes()[..3]);
+        head[4] = super::checks::crc8_word(word);
+        let covered = head.first_chunk::<5>()?;
+        #[cfg(feature = "fast-crc")]
+        let check =
+            super::checks::append(!super::checks::feed5(!state.0, covered), kv) & SHORT_CHECK_MASK;
+        #[cfg(not(feature = "fast-crc"))]
+        let check = {
+            let mut c = RecordCheck::sealed(state, false);
+            c.update(covered);
+            c.update(kv);
+            c.finalize()
+        };
+        head[5..8].copy_from_slice(&check.to_le_bytes()[..3]);
     }
     Some(len)
 }
@@ -635,6 +665,59 @@ mod tests {
         };
         let len = encode(&mut out, SEAL, kind, hash, key, value, w).unwrap();
         (out, len)
+    }
+
+    /// The record check `encode_sealed` writes (key and value fed as one
+    /// piece) is FORMAT.md §4's: CRC-32C of the seal's 16 bytes, the
+    /// covered header bytes, key and value, computed here by the `crc`
+    /// crate's catalogue algorithm, for both header forms, every key length
+    /// of the short form's edge and values around the lanes' step sizes.
+    #[test]
+    fn encode_sealed_writes_the_check_of_seal_header_key_and_value() {
+        let reference = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let keys: std::vec::Vec<u8> = (0..70u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
+        for key_len in [0usize, 1, 3, 15, 16, 17, 63, 64, 70] {
+            for value_len in [0usize, 1, 4, 7, 8, 15, 16, 31, 32, 33, 100] {
+                let key = &keys[..key_len];
+                let value: std::vec::Vec<u8> = (0..value_len).map(|i| i as u8 ^ 0xC3).collect();
+                let mut out = [0u8; 256];
+                let len = encode_sealed(
+                    &mut out,
+                    SealState::new(SEAL),
+                    Kind::Set,
+                    0x42,
+                    key,
+                    &value,
+                    4,
+                )
+                .unwrap();
+                let mut again = [0u8; 256];
+                assert_eq!(
+                    encode(&mut again, SEAL, Kind::Set, 0x42, key, &value, 4),
+                    Some(len)
+                );
+                assert_eq!(out, again);
+                let long = !fits_short(key_len as u32, value_len as u32);
+                let (covered, at, head) = if long { (12, 12, 16) } else { (5, 5, 8) };
+                let mut d = reference.digest();
+                d.update(&SEAL.bytes());
+                d.update(&out[..covered]);
+                d.update(&out[head..head + key_len + value_len]);
+                let want = d.finalize();
+                let stored = if long {
+                    u32::from_le_bytes(out[at..at + 4].try_into().unwrap())
+                } else {
+                    u32::from_le_bytes([out[at], out[at + 1], out[at + 2], 0])
+                };
+                let mask = if long { u32::MAX } else { SHORT_CHECK_MASK };
+                assert_eq!(stored, want & mask, "key {key_len} value {value_len}");
+                assert_eq!(&out[head..head + key_len], key);
+                assert_eq!(&out[head + key_len..head + key_len + value_len], &value[..]);
+                assert!(out[head + key_len + value_len..len as usize]
+                    .iter()
+                    .all(|&b| b == 0xFF));
+            }
+        }
     }
 
     #[test]

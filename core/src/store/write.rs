@@ -438,9 +438,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         value: &[u8],
     ) -> Res<Option<u32>, R::Error> {
         let w = self.pair.active().geo.write_unit;
-        let seal = self.seal();
+        let state = self.seal_state();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
-        let len = record::encode(scratch, seal, kind, hash, key, value, w).ok_or_else(|| bug!())?;
+        let len = record::encode_sealed(scratch, state, kind, hash, key, value, w)
+            .ok_or_else(|| bug!())?;
         if j.append_at() + len > j.size() {
             return Err(bug!());
         }
