@@ -21,9 +21,14 @@ pub const ERASED: u8 = 0xFF;
 /// outlined for flash size.
 #[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub fn all_erased(bytes: &[u8]) -> bool {
-    bytes
-        .chunks(4096)
-        .all(|block| block.iter().fold(ERASED, |acc, &b| acc & b) == ERASED)
+    bytes.chunks(4096).all(|block| {
+        // Eight bytes a step, then the bytes that do not fill a word.
+        let (words, tail) = block.as_chunks::<8>();
+        let acc = words
+            .iter()
+            .fold(u64::MAX, |acc, w| acc & u64::from_le_bytes(*w));
+        acc == u64::MAX && tail.iter().fold(ERASED, |acc, &b| acc & b) == ERASED
+    })
 }
 
 /// The write units (program granularity, bytes) twinkv supports.
@@ -222,5 +227,30 @@ impl<R: Region + ?Sized> Region for &mut R {
 impl<R: MappedRegion + ?Sized> MappedRegion for &mut R {
     fn as_bytes(&self) -> &[u8] {
         (**self).as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length around the word and block sizes, erased and with one
+    /// byte not erased at every position (each bit cleared in turn), at
+    /// every alignment of the slice.
+    #[test]
+    fn all_erased_finds_any_byte_that_is_not_erased() {
+        let mut buf = [ERASED; 4096 + 64];
+        for start in 0..8 {
+            for len in (0..=40).chain([4095, 4096, 4097, 4096 + 17]) {
+                assert!(all_erased(&buf[start..start + len]), "{start} {len}");
+                for at in 0..len {
+                    for bit in 0..8 {
+                        buf[start + at] = !(1 << bit);
+                        assert!(!all_erased(&buf[start..start + len]), "{start} {len} {at}");
+                        buf[start + at] = ERASED;
+                    }
+                }
+            }
+        }
     }
 }

@@ -42,6 +42,10 @@ const PREAD_THRESHOLD: usize = 4096;
 /// Chunk size of `pread` / `pwrite` loops.
 #[cfg(unix)]
 const CHUNK: usize = 64 * 1024;
+/// An erase of at most this many bytes fills the mapping; a larger one
+/// writes through the page cache.
+#[cfg(unix)]
+const MAPPED_ERASE_MAX: usize = 16 * 1024;
 
 /// Writing filled pages back ahead of a sync (Linux): the store fills a
 /// region in order (appends and a switch's copy front to back, erase ahead
@@ -309,7 +313,7 @@ impl Region for MmapRegion {
             return Err(invalid("program not aligned to the write unit"));
         }
         let dst = &mut self.map_mut()?[start..end];
-        if dst.iter().any(|&b| b != twinkv_core::ERASED) {
+        if !twinkv_core::all_erased(dst) {
             return Err(invalid("program over bytes that are not erased"));
         }
         #[cfg(feature = "_test-hooks")]
@@ -345,7 +349,12 @@ impl Region for MmapRegion {
             crate::hooks::die();
         }
         #[cfg(unix)]
-        {
+        if end - start <= MAPPED_ERASE_MAX {
+            // A few erase units (erase ahead takes one at a time): through
+            // the mapping, without a system call. The pages were mostly
+            // written through it already (the log being erased).
+            self.map_mut()?[start..end].fill(twinkv_core::ERASED);
+        } else {
             // Through the page cache rather than the mapping: erasing a large
             // region does not fault its pages into the resident set. Linux,
             // the BSDs and macOS keep `pwrite` and shared mappings coherent.
@@ -510,5 +519,54 @@ mod on_a_file {
         let again = MmapRegion::new(file, false).unwrap();
         assert!(again.as_bytes()[..4096].iter().all(|&b| b == 0xFF));
         assert_eq!(&again.as_bytes()[4096..], &data[..]);
+    }
+
+    /// Erases through the mapping (up to `MAPPED_ERASE_MAX`) and through
+    /// the page cache (larger) both read erased through the mapping, a new
+    /// mapping and the file, and touch nothing outside their range; a
+    /// program over a byte that is not erased is refused, whichever of its
+    /// bytes it is.
+    #[test]
+    fn erases_of_both_sizes_read_erased_everywhere() {
+        use std::os::unix::fs::FileExt;
+        let mut file = tempfile::tempfile().unwrap();
+        let size = 256 << 10;
+        file.write_all(&vec![0x5Au8; size]).unwrap();
+        let mut r = MmapRegion::new(file.try_clone().unwrap(), true).unwrap();
+        let small = (4096, 4096 + 512);
+        let edge = (8192, 8192 + super::MAPPED_ERASE_MAX as u32);
+        let large = (65536, 65536 + 2 * super::MAPPED_ERASE_MAX as u32 + 512);
+        for (from, to) in [small, edge, large] {
+            r.erase(from, to).unwrap();
+        }
+        let erased = |at: usize| {
+            [small, edge, large]
+                .iter()
+                .any(|&(f, t)| (f..t).contains(&(at as u32)))
+        };
+        let check = |bytes: &[u8]| {
+            for (at, &b) in bytes.iter().enumerate() {
+                assert_eq!(b, if erased(at) { 0xFF } else { 0x5A }, "byte {at}");
+            }
+        };
+        check(r.as_bytes());
+        r.sync().unwrap();
+        let mut read = vec![0u8; size];
+        file.read_exact_at(&mut read, 0).unwrap();
+        check(&read);
+        check(
+            MmapRegion::new(file.try_clone().unwrap(), false)
+                .unwrap()
+                .as_bytes(),
+        );
+        // Twelve bytes: one word and four bytes past it.
+        for k in 0..12 {
+            let at = 4096 + 16 * k as u32;
+            let mut one = [0xFFu8; 12];
+            one[k] = 0xFE;
+            r.program(at, &one).unwrap();
+            assert!(r.program(at, &[0xFF; 12]).is_err(), "byte {k}");
+            assert_eq!(r.as_bytes()[at as usize + k], 0xFE);
+        }
     }
 }
