@@ -76,6 +76,7 @@ fn run_model(w: u32, size: u32, in_order: bool, steps: &[Step]) -> Result<(), Te
         let st = store.stats();
         prop_assert!(st.live_bytes <= st.fill_limit);
         prop_assert!(!st.dirty_tail);
+        prop_assert_eq!(store.fill(), (st.active, st.live_bytes, st.fill_limit));
     }
     switches += store.stats().switches;
     if std::env::var_os("TWINKV_VERBOSE").is_some() {

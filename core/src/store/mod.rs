@@ -292,6 +292,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.tally.live_keys == 0
     }
 
+    /// The fill figures of [`stats`](Self::stats) without the rest of a
+    /// snapshot, for a caller that checks them before every write (the host
+    /// store's growth): the active region, the live bytes and the fill
+    /// limit.
+    pub fn fill(&self) -> (RegionId, u32, u32) {
+        (self.pair.active, self.tally.live_bytes, self.fill_limit())
+    }
+
     /// The index (e.g. to measure its memory).
     pub fn index(&self) -> &I {
         &self.index

@@ -110,10 +110,10 @@ impl Store {
         if !self.grow.on || self.grow.failed.is_some() {
             return Ok(());
         }
-        let st = self.stats()?;
-        let (act, inact) = self.active_sizes(st.active);
+        let (active, live, limit) = self.inner()?.fill();
+        let (act, inact) = self.active_sizes(active);
         let small = act.min(inact);
-        let (live, limit) = (u64::from(st.live_bytes), u64::from(st.fill_limit));
+        let (live, limit) = (u64::from(live), u64::from(limit));
         if self.grow.target <= small {
             if 2 * (live + add) <= limit {
                 return Ok(());
@@ -132,7 +132,7 @@ impl Store {
             // share of what is left.
             let until = if act < target { limit / 4 * 3 } else { limit };
             let room = until.saturating_sub(live).max(1);
-            let inactive = st.active.other();
+            let inactive = active.other();
             let len = self.file(inactive)?.len()?;
             let remaining = u64::from(target).saturating_sub(len);
             let share = remaining.saturating_mul(add.max(1)).div_ceil(room);
