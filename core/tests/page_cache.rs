@@ -182,7 +182,8 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
             );
             if let Ok(mut s) = opened {
                 for w in wl.iter().skip(i).take(run_for) {
-                    let gen = s.stats().generation;
+                    let before = s.stats();
+                    let gen = before.generation;
                     let r = w.run(&mut s);
                     let mut m = history.last().unwrap().clone();
                     w.apply_to(&mut m);
@@ -196,9 +197,16 @@ fn page_cache_loss_keeps_synced_data_and_a_prefix_of_the_rest() {
                         i += 1;
                         break;
                     }
-                    // A returned sync, and every switch, is a durable point.
-                    if matches!(w, Write::Sync) || s.stats().generation != gen {
+                    // A returned sync, and every switch, is a durable point:
+                    // the state after the call, or before it when the call
+                    // only committed a switch prepared by the write before
+                    // it (FORMAT.md §7.4), its own record appended after
+                    // the commit.
+                    let after = s.stats().generation;
+                    if matches!(w, Write::Sync) || after > gen + u64::from(before.commit_pending) {
                         durable = history.len() - 1;
+                    } else if after != gen {
+                        durable = history.len() - 2;
                     }
                     i += 1;
                 }

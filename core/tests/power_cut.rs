@@ -122,7 +122,10 @@ fn cut_at_every_step_every_tear_mode_w4() {
 
 /// The same scenario through the async store: every region call suspends
 /// once, the cut lands at each step as above, recovery opens through the
-/// async store too.
+/// async store too. 70 writes: on the region that does not persist in
+/// order, a `compact` that meets a commit the write before it prepared
+/// (FORMAT.md §7.4) commits it rather than switching again, and 50 writes
+/// switched only four times.
 #[test]
 fn cut_at_every_step_through_the_async_store() {
     let mut total = 0;
@@ -131,7 +134,7 @@ fn cut_at_every_step_through_the_async_store() {
         (16, TearMode::RandomBits, true),
         (4, TearMode::Prefix, false),
     ] {
-        total += exhaustive_through(Front::Async, w, mode, in_order, 5, 50).cut_points;
+        total += exhaustive_through(Front::Async, w, mode, in_order, 5, 70).cut_points;
     }
     eprintln!("async store: {total} cut points, 0 acknowledged writes lost");
 }

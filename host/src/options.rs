@@ -30,9 +30,15 @@ pub const MAX_REGION_SIZE: u32 = twinkv_core::MAX_REGION_SIZE;
 /// | `Default` | yes (it is in the shared mapping) | after the next [`Store::sync`](crate::Store::sync), [`Store::close`](crate::Store::close), drop of the store, or switch |
 /// | `SyncEveryWrite` | yes | yes |
 ///
-/// A switch (compaction) syncs before and after its commit in every mode; in
-/// `SyncEveryWrite` mode a write that switched is synced after its folded
-/// records too, and [`Store::compact`](crate::Store::compact) ends synced.
+/// A switch (compaction) syncs before and after its commit in every mode:
+/// when writes end its copy (FORMAT.md §7.4), the write that copies the
+/// last record syncs the copy and the next write (or sync) commits it, so
+/// that no write syncs twice; a write that commits a switch is itself as
+/// durable as any other write after it. In `SyncEveryWrite` mode a write
+/// that switched is synced after its folded records too, and
+/// [`Store::compact`](crate::Store::compact) ends synced. "Superseded" in
+/// the region a switch leaves is synced by the next [`Store::sync`](crate::Store::sync)
+/// (until then a power cut leaves the switch's new state all the same).
 /// Against damage (a flipped bit, a zeroed sector) no mode helps: damage is
 /// reported as `Corrupted`, never answered with an older value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

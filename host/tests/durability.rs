@@ -136,6 +136,110 @@ fn assert_durable(log: &[Ev], upto: usize, ack: usize, what: &str) {
 const COMMIT_SLOT: u32 = 60; // H + M for W = 4 (FORMAT.md §1)
 const SUPERSEDED_SLOT: u32 = 72;
 
+/// A store of two recording regions of 4 KiB on files in `dir`.
+fn recording_store(dir: &std::path::Path, log: &Log) -> Store<Recording, VecIndex, Vec<u8>> {
+    let mut regions = Vec::new();
+    for (id, name) in [(0u8, "a"), (1, "b")] {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![0xFF; 4096]).unwrap();
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        f.try_lock().unwrap();
+        regions.push(Recording {
+            inner: MmapRegion::new(f, true).unwrap(),
+            id,
+            log: log.clone(),
+        });
+    }
+    let rb = regions.pop().unwrap();
+    let ra = regions.pop().unwrap();
+    let config = Config::new(0x5EED).with_limits(16, 64);
+    let scratch = vec![0u8; Store::<Recording, VecIndex, Vec<u8>>::scratch_len(&config, 4)];
+    Store::open(ra, rb, VecIndex::new(), scratch, config).unwrap()
+}
+
+/// Issue 13: no `set` syncs more than once, switches included. An
+/// incremental switch's copy ends with the target's sync (step 5) in one
+/// write and commits (steps 6 and 7, one sync) in the next; "superseded"
+/// (step 8) is synced by the next `sync()`. Before, the write that ended
+/// the copy synced three times.
+#[test]
+fn a_set_syncs_at_most_once_through_switches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Log = Rc::default();
+    let mut store = recording_store(dir.path(), &log);
+    let fsyncs = |from: usize| {
+        log.borrow()[from..]
+            .iter()
+            .filter(|e| matches!(e, Ev::Fsync { .. }))
+            .count()
+    };
+    let (mut commits, mut prepares, mut deferred) = (0, 0, 0);
+    for i in 0..3000u32 {
+        let before = store.stats();
+        let mark = log.borrow().len();
+        store
+            .set(
+                format!("key{}", i % 31).as_bytes(),
+                format!("value {i}").as_bytes(),
+            )
+            .unwrap();
+        let after = store.stats();
+        assert!(fsyncs(mark) <= 1, "set {i}: {} syncs", fsyncs(mark));
+        commits += usize::from(after.generation != before.generation);
+        prepares += usize::from(after.commit_pending);
+        if after.generation != before.generation {
+            // Committed at the start of this set: the switch the set before
+            // prepared.
+            assert!(before.commit_pending, "set {i}");
+            assert_eq!(fsyncs(mark), 1, "set {i}");
+        }
+        if i % 500 == 499 {
+            // A sync makes the last commit's "superseded" durable too.
+            let mark = log.borrow().len();
+            store.sync().unwrap();
+            let l = log.borrow();
+            let synced: Vec<u8> = l[mark..]
+                .iter()
+                .filter_map(|e| match *e {
+                    Ev::Fsync { region } => Some(region),
+                    _ => None,
+                })
+                .collect();
+            let superseded_unsynced = l[..mark]
+                .iter()
+                .rposition(|e| {
+                    matches!(
+                        *e,
+                        Ev::Program {
+                            offset: SUPERSEDED_SLOT,
+                            ..
+                        }
+                    )
+                })
+                .is_some_and(|p| {
+                    let r = region_of(&l[p]);
+                    !l[p..mark].contains(&Ev::Fsync { region: r })
+                });
+            if superseded_unsynced {
+                assert_eq!(synced.len(), 2, "sync after set {i}: {synced:?}");
+                deferred += 1;
+            }
+        }
+    }
+    assert!(commits > 20, "only {commits} switches");
+    let pending = usize::from(store.stats().commit_pending);
+    assert_eq!(
+        commits + pending,
+        prepares,
+        "every commit was prepared by the set before"
+    );
+    assert!(deferred > 0, "no sync met a \"superseded\" left to it");
+}
+
 #[test]
 fn acknowledged_bytes_were_flushed_and_fsynced_first() {
     let dir = tempfile::tempdir().unwrap();

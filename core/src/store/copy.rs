@@ -55,6 +55,12 @@ pub(super) struct Copying {
     /// The copy began in an earlier call: the target may hold copies of any
     /// key.
     pub(super) resumed: bool,
+    /// Steps 4 and 5 are done, the commit is next (a write's copy slice
+    /// ended the copy on a region that does not persist in order, FORMAT.md
+    /// §7.4): the target's data end and whether its erased record was
+    /// written. The next call that writes commits first
+    /// ([`Store::commit_if_prepared`]).
+    pub(super) prepared: Option<(u32, bool)>,
 }
 
 impl Copying {
@@ -70,6 +76,7 @@ impl Copying {
             cursor: 0,
             credit: 0,
             resumed: false,
+            prepared: None,
         }
     }
 
@@ -97,6 +104,12 @@ impl CopyState {
             CopyState::Idle => 0,
             CopyState::Copying(c) => c.left_bytes,
         }
+    }
+
+    /// Whether the copy is done and synced, its commit next (see
+    /// [`Copying::prepared`]).
+    pub(super) fn prepared(&self) -> bool {
+        matches!(self, CopyState::Copying(c) if c.prepared.is_some())
     }
 
     /// The seal of the target's records, while a copy is under way.
@@ -259,6 +272,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let slice = crate::config::copy_slice(add, self.config.max_fill_bp) + 1;
         let credit = match &mut self.copy {
+            // A write commits a prepared switch before it appends.
+            CopyState::Copying(c) if c.prepared.is_some() => return Err(bug!()),
             CopyState::Copying(c) => {
                 c.credit = c.credit.saturating_add(slice);
                 c.credit
@@ -270,8 +285,16 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             c.credit = left;
         }
         let largest = self.config.max_record_len(w).unwrap_or(u32::MAX);
-        if self.copy.left_entries() == 0 || self.target_lacks_room(largest) {
+        if self.target_lacks_room(largest) {
             self.finish_switch(Fold::Ops(&[])).await?;
+        } else if self.copy.left_entries() == 0 {
+            if self.pair.active().region.persists_in_order() {
+                self.finish_switch(Fold::Ops(&[])).await?;
+            } else {
+                // Steps 4 and 5 now, the commit in the next call that
+                // writes: each of the two syncs in a call of its own.
+                self.prepare_commit().await?;
+            }
         }
         Ok(())
     }

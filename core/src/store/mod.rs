@@ -110,6 +110,10 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     /// damaged one of the same key hash, and the copy puts the damaged one
     /// first (`failing_twin`).
     suspects: bool,
+    /// The inactive region holds a "superseded" marker programmed by the
+    /// last commit and not synced since (regions that do not persist in
+    /// order, FORMAT.md §7 step 8): [`Store::sync`] syncs it.
+    inactive_unsynced: bool,
 }
 
 /// How [`Store`] is opened (FORMAT.md §8).
@@ -332,6 +336,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             erase_pending: self.pair.inactive().pending(),
             switch_pending: self.copy.left_bytes(),
             switching: self.copying(),
+            commit_pending: self.copy.prepared(),
             read_only: self.read_only,
             salvaged: self.salvaged,
         }

@@ -166,6 +166,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             salvaged: false,
             formatted: false,
             suspects: false,
+            inactive_unsynced: false,
             copy: CopyState::Idle,
         }
     }

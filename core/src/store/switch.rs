@@ -166,6 +166,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The rest of step 4 (what is left to copy, the folded write, the
     /// erased record for the region left), then steps 5 to 9.
     pub(super) async fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
+        if !self.pair.active().region.persists_in_order() && self.copy.prepared() {
+            // The end of a switch a write prepared (`compact`, `clear`,
+            // `repair`, `maintain`): its commit. A write or sync commits it
+            // first; a fold here would come after its erased record.
+            if !matches!(fold, Fold::Ops([])) {
+                return Err(bug!());
+            }
+            return self.commit_if_prepared().await;
+        }
         if let Fold::Ops(ops) = fold {
             for op in ops {
                 let hash = key_hash(op.key());
@@ -309,17 +318,80 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Steps 5 to 7: sync the copy, program the commit (data end), sync.
     async fn step5_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Res<(), R::Error> {
+        self.pair.inactive_mut().sync().await?;
+        self.step6_7_commit(new_seal, data_end).await
+    }
+
+    /// Steps 6 and 7: program the commit (data end), sync.
+    async fn step6_7_commit(&mut self, new_seal: Seal, data_end: u32) -> Res<(), R::Error> {
         let dst = self.pair.inactive_mut();
-        dst.sync().await?;
         dst.program_marker(Marker::Commit, new_seal, data_end)
             .await?;
         dst.sync().await
     }
 
-    /// Step 8: "superseded" in the old region, synced; not programmed over
-    /// a slot that no longer reads erased (damaged while the store was
-    /// open), which an open reads as this step cut short (FORMAT.md §8), as
-    /// step 1 leaves a "switching" slot that is not erased.
+    /// The end of a write's copy slice that copied the last entry, on a
+    /// region that does not persist in order (FORMAT.md §7.4): steps 4 (the
+    /// erased record) and 5 (sync) now, steps 6 to 9 in the next call that
+    /// writes ([`commit_if_prepared`](Self::commit_if_prepared)), so that neither call syncs the
+    /// target twice. Nothing is written to the old region in between.
+    pub(super) async fn prepare_commit(&mut self) -> Res<(), R::Error> {
+        let erased_recorded = self.step4_write_erased().await?;
+        let data_end = self.pair.inactive().append_at();
+        self.pair.inactive_mut().sync().await?;
+        let CopyState::Copying(c) = &mut self.copy else {
+            return Err(bug!());
+        };
+        c.prepared = Some((data_end, erased_recorded));
+        Ok(())
+    }
+
+    /// Commits a prepared switch ([`prepare_commit`](Self::prepare_commit)):
+    /// steps 6 to 9. A write or sync calls it first, after its checks;
+    /// `compact`, `clear`, `repair` and `maintain` end the switch under way
+    /// as they would any ([`finish_switch`](Self::finish_switch)), which
+    /// commits a prepared one. Nothing else is written to the old region.
+    pub(super) async fn commit_if_prepared(&mut self) -> Res<(), R::Error> {
+        // Never prepared on a region that persists in order (flash: the
+        // compiler drops the rest).
+        if self.pair.active().region.persists_in_order() {
+            return Ok(());
+        }
+        let CopyState::Copying(c) = &self.copy else {
+            return Ok(());
+        };
+        let Some((data_end, erased_recorded)) = c.prepared else {
+            return Ok(());
+        };
+        let (old_seal, new_seal) = (c.old_seal(), c.new_seal);
+        let r = self
+            .commit_prepared(old_seal, new_seal, data_end, erased_recorded)
+            .await;
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    async fn commit_prepared(
+        &mut self,
+        old_seal: Seal,
+        new_seal: Seal,
+        data_end: u32,
+        erased_recorded: bool,
+    ) -> Res<(), R::Error> {
+        self.step6_7_commit(new_seal, data_end).await?;
+        self.step8_supersede(old_seal).await?;
+        self.step9_activate(data_end, erased_recorded).await?;
+        Ok(())
+    }
+
+    /// Step 8: "superseded" in the old region; not programmed over a slot
+    /// that no longer reads erased (damaged while the store was open),
+    /// which an open reads as this step cut short (FORMAT.md §8), as step 1
+    /// leaves a "switching" slot that is not erased. Synced here on a
+    /// region that persists in order; on one that does not, by the store's
+    /// next sync (FORMAT.md §7.2, row 7 until then).
     async fn step8_supersede(&mut self, old_seal: Seal) -> Res<(), R::Error> {
         let src = self.pair.active_mut();
         if !src
@@ -329,7 +401,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         {
             src.program_marker(Marker::Superseded, old_seal, 0).await?;
         }
-        src.sync().await
+        if src.region.persists_in_order() {
+            src.sync().await
+        } else {
+            self.inactive_unsynced = true;
+            Ok(())
+        }
     }
 
     /// Step 9: the new region is active; the index and counters follow it.

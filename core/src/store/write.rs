@@ -189,6 +189,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     async fn sync_call(&mut self) -> Res<(), R::Error> {
         self.writable()?;
+        self.commit_if_prepared().await?;
+        if self.inactive_unsynced && !self.pair.active().region.persists_in_order() {
+            // The last commit's "superseded" (FORMAT.md §7 step 8).
+            self.pair.inactive_mut().sync().await?;
+            self.inactive_unsynced = false;
+        }
         let w = self.pair.active().geo.write_unit;
         let seal = self.seal();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
@@ -212,8 +218,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Refuses writes on a read-only or poisoned store and input that can
-    /// never be written (empty or oversized keys, oversized values).
-    pub(super) async fn write_checked(&self, ops: &[Op<'_>]) -> Res<(), R::Error> {
+    /// never be written (empty or oversized keys, oversized values); then
+    /// commits a prepared switch ([`commit_if_prepared`](Self::commit_if_prepared)).
+    pub(super) async fn write_checked(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         self.writable()?;
         for op in ops {
             self.check_key(op.key())?;
@@ -223,7 +230,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        Ok(())
+        self.commit_if_prepared().await
     }
 
     /// One set or delete, with one index lookup. Returns whether the key had
