@@ -265,12 +265,24 @@ fn once(t: &mut Trace, b: &mut impl Builder, step: &Write, sync_every_write: boo
     b.run(step);
     let after = b.stats();
     let image = b.image();
-    record(t, step, &before, &after, sync_every_write);
+    let commit_end = commit_end(&image[idx(after.active)], t.write_unit);
+    record(t, step, &before, &after, sync_every_write, commit_end);
     if t.older.last() != Some(&image) {
         t.older.push(image.clone());
     }
     t.image = image;
     after.generation != before.generation
+}
+
+/// The data end the commit marker of `region` (an active region's bytes)
+/// holds, if it reads valid.
+fn commit_end(region: &[u8], write_unit: u32) -> Option<u32> {
+    let layout = crate::format::Layout::new(write_unit);
+    let area = crate::format::read_header_area(region, layout, region.len() as u32).ok()?;
+    match area.commit {
+        crate::format::marker::MarkerState::Valid(end) => Some(end),
+        _ => None,
+    }
 }
 
 fn idx(r: RegionId) -> usize {
@@ -280,7 +292,14 @@ fn idx(r: RegionId) -> usize {
     }
 }
 
-fn record(t: &mut Trace, step: &Write, before: &Stats, after: &Stats, sync_every_write: bool) {
+fn record(
+    t: &mut Trace,
+    step: &Write,
+    before: &Stats,
+    after: &Stats,
+    sync_every_write: bool,
+    commit_end: Option<u32>,
+) {
     let d = t.data_start;
     step.apply_to(&mut t.model);
     if let Write::Set(k, v) = step {
@@ -299,7 +318,39 @@ fn record(t: &mut Trace, step: &Write, before: &Stats, after: &Stats, sync_every
     }
     let switched = after.generation != before.generation || after.active != before.active;
     let end = d + after.used_bytes;
-    if switched {
+    // The commit's data end: the log's end, unless the call committed a
+    // switch the write before it prepared and then appended its own
+    // records (FORMAT.md §7.4), which lie past the sync point (unless the
+    // call synced them: a sync, or a write in sync-every-write mode).
+    let synced_end = match step {
+        _ if sync_every_write => end,
+        Write::Sync => end,
+        _ => commit_end.filter(|&c| c < end).unwrap_or(end),
+    };
+    if switched && synced_end < end {
+        t.switches += 1;
+        for k in t.history.keys() {
+            t.spans.insert(
+                k.clone(),
+                Span {
+                    start: d,
+                    end: synced_end,
+                },
+            );
+        }
+        for k in step.keys() {
+            t.spans.insert(
+                k,
+                Span {
+                    start: synced_end,
+                    end,
+                },
+            );
+        }
+        t.sync_point = synced_end;
+        t.syncs = vec![(d, synced_end)];
+        t.newest = synced_end;
+    } else if switched {
         t.switches += 1;
         for k in t.history.keys() {
             t.spans.insert(k.clone(), Span { start: d, end });
