@@ -30,6 +30,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
             return Err(Fail::IndexFull);
         }
+        // Accepted: a prepared switch is committed first (FORMAT.md §7.4).
+        self.commit_if_prepared().await?;
         match self.trigger(add, live_after) {
             Trigger::Switch => return self.switch(Fold::Ops(ops)).await,
             Trigger::Begin => self.begin_incremental().await?,

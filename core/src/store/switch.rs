@@ -169,7 +169,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if !self.pair.active().region.persists_in_order() && self.copy.prepared() {
             // The end of a switch a write prepared (`compact`, `clear`,
             // `repair`, `maintain`): its commit. A write or sync commits it
-            // first; a fold here would come after its erased record.
+            // before it appends; a fold here would come after its erased
+            // record.
             if !matches!(fold, Fold::Ops([])) {
                 return Err(bug!());
             }
@@ -347,7 +348,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Commits a prepared switch ([`prepare_commit`](Self::prepare_commit)):
-    /// steps 6 to 9. A write or sync calls it first, after its checks;
+    /// steps 6 to 9. A write calls it once it is accepted (after its
+    /// checks, `Full` and `IndexFull` included: a refused write writes
+    /// nothing) and before it appends; a sync calls it first;
     /// `compact`, `clear`, `repair` and `maintain` end the switch under way
     /// as they would any ([`finish_switch`](Self::finish_switch)), which
     /// commits a prepared one. Nothing else is written to the old region.

@@ -218,9 +218,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     }
 
     /// Refuses writes on a read-only or poisoned store and input that can
-    /// never be written (empty or oversized keys, oversized values); then
-    /// commits a prepared switch ([`commit_if_prepared`](Self::commit_if_prepared)).
-    pub(super) async fn write_checked(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
+    /// never be written (empty or oversized keys, oversized values).
+    pub(super) async fn write_checked(&self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         self.writable()?;
         for op in ops {
             self.check_key(op.key())?;
@@ -230,7 +229,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
             }
         }
-        self.commit_if_prepared().await
+        Ok(())
     }
 
     /// One set or delete, with one index lookup. Returns whether the key had
@@ -288,6 +287,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if e.entries > 0 && !self.index.has_room(1) {
             return Err(Fail::IndexFull);
         }
+        // Accepted: a switch the write before prepared is committed first
+        // (FORMAT.md §7.4; the entry found names its copy from then on).
+        self.commit_if_prepared().await?;
         let add = set_len(key, value, w)?;
         match self.trigger(add, live_after) {
             Trigger::Switch => return Ok((had, Then::Fold)),
