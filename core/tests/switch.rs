@@ -551,6 +551,66 @@ fn full_index_refuses_new_keys_without_writing() {
     assert_eq!(s.len(), 4);
 }
 
+/// On a region that does not persist in order, the write whose copy slice
+/// ends an incremental switch leaves its commit to the next write
+/// (FORMAT.md §7.4). A write refused then (`IndexFull`, `Full`) writes
+/// nothing and leaves the commit pending; the next accepted write commits
+/// first, syncing once, and its own record goes to the new region.
+#[test]
+fn a_refused_write_leaves_a_prepared_commit_alone() {
+    use twinkv_core::{FixedIndex, Geometry, RamRegion, Store};
+    let geo = Geometry {
+        size: 1024,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit: 256,
+    };
+    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
+    let mut ra = RamRegion::new(vec![0u8; len], geo).unwrap();
+    let mut rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+    ra.set_in_order(false);
+    rb.set_in_order(false);
+    let config = Config::new(31).with_limits(8, 24);
+    let mut s = Store::open(ra, rb, FixedIndex::<4>::new(), vec![0u8; 256], config).unwrap();
+    for i in 0..4u8 {
+        s.set(&[i], b"v").unwrap();
+    }
+    let mut n = 0u32;
+    while !s.stats().commit_pending {
+        n += 1;
+        assert!(n < 2000, "no switch prepared");
+        s.set(&[(n % 4) as u8], format!("v{n}").as_bytes()).unwrap();
+    }
+    let counts = |s: &Store<RamRegion<Vec<u8>>, FixedIndex<4>, Vec<u8>>| {
+        let (a, b) = s.regions();
+        let (a, b) = (a.stats(), b.stats());
+        (
+            a.programs + b.programs,
+            a.erases + b.erases,
+            a.syncs + b.syncs,
+        )
+    };
+    let before = counts(&s);
+    let generation = s.stats().generation;
+    assert_eq!(s.set(b"x", b"v"), Err(Error::IndexFull));
+    assert_eq!(
+        s.apply(&[Op::Set(b"y", b"1"), Op::Set(b"z", b"2")]),
+        Err(Error::IndexFull)
+    );
+    assert_eq!(counts(&s), before, "a refused write wrote");
+    assert!(s.stats().commit_pending);
+    assert_eq!(s.stats().generation, generation);
+    s.set(&[0], b"after").unwrap();
+    let after = counts(&s);
+    assert_eq!(after.2 - before.2, 1, "the commit syncs once");
+    let st = s.stats();
+    assert_eq!(st.generation, generation + 1);
+    assert!(!st.commit_pending && !st.switching);
+    let mut buf = [0u8; 24];
+    assert_eq!(s.get(&[0], &mut buf).unwrap(), Some(5));
+    assert_eq!(&buf[..5], b"after");
+}
+
 /// Whole switches that fold a single set or delete (no batch key tracking:
 /// one op is the last on its key) and batches with repeated keys, with the
 /// index full (a batch cannot stage its keys there) and with room: every
