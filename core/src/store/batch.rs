@@ -15,23 +15,32 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     pub(super) async fn write_batch(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         self.write_checked(ops).await?;
         let w = self.pair.active().geo.write_unit;
-        let scan = self.batch_scan(ops).await?;
-        if scan.lens == 0 {
-            return Ok(());
-        }
-        let add = scan.lens
-            + record::stored_len(0, 8, w).ok_or_else(|| bug!())?
-            + record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
-        let live_after = i64::from(self.tally.live_bytes) + scan.effect.live;
-        let live_after = u32::try_from(live_after).map_err(|_| bug!())?;
-        if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
-            return Err(Fail::Full);
-        }
-        if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
-            return Err(Fail::IndexFull);
-        }
-        // Accepted: a prepared switch is committed first (FORMAT.md §7.4).
-        self.commit_if_prepared().await?;
+        // Twice at most: again after committing a prepared switch.
+        let (scan, add, live_after) = loop {
+            let scan = self.batch_scan(ops).await?;
+            if scan.lens == 0 {
+                return Ok(());
+            }
+            let add = scan.lens
+                + record::stored_len(0, 8, w).ok_or_else(|| bug!())?
+                + record::stored_len(0, 16, w).ok_or_else(|| bug!())?;
+            let live_after = i64::from(self.tally.live_bytes) + scan.effect.live;
+            let live_after = u32::try_from(live_after).map_err(|_| bug!())?;
+            if live_after > self.fill_limit() && live_after > self.tally.live_bytes {
+                return Err(Fail::Full);
+            }
+            if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
+                return Err(Fail::IndexFull);
+            }
+            if self.copy.prepared() && !self.pair.active().region.persists_in_order() {
+                // Accepted: the switch the write before prepared is
+                // committed first (FORMAT.md §7.4), then the batch is
+                // decided again on the new region (its tally and damage).
+                self.commit_if_prepared().await?;
+                continue;
+            }
+            break (scan, add, live_after);
+        };
         match self.trigger(add, live_after) {
             Trigger::Switch => return self.switch(Fold::Ops(ops)).await,
             Trigger::Begin => self.begin_incremental().await?,

@@ -32,7 +32,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let op = Op::Set(key, value);
         self.write_checked(core::slice::from_ref(&op)).await?;
         let before = self.switches;
-        let (_, then) = self.set_record(key, value).await?;
+        let (_, mut then) = self.set_record(key, value).await?;
+        if let Then::Again = then {
+            then = self.set_record(key, value).await?.1;
+        }
         self.write_one_then(&op, then).await?;
         self.erase_ahead_after_write(before).await
     }
@@ -242,7 +245,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// effect) is not on the stack under the switch where it is not inlined
     /// (`set` never inlines it: [`set_record`](Self::set_record)).
     pub(super) async fn write_one(&mut self, op: &Op<'_>) -> Res<bool, R::Error> {
-        let (had, then) = self.write_one_record(op).await?;
+        let (mut had, mut then) = self.write_one_record(op).await?;
+        if let Then::Again = then {
+            (had, then) = self.write_one_record(op).await?;
+        }
         self.write_one_then(op, then).await?;
         Ok(had)
     }
@@ -254,6 +260,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Then::Done => Ok(()),
             Then::Copy(add) => self.copy_after_write(add).await,
             Then::Fold => self.switch(Fold::Ops(core::slice::from_ref(op))).await,
+            // A write is decided again once after a commit, never twice.
+            Then::Again => Err(bug!()),
         }
     }
 
@@ -287,9 +295,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if e.entries > 0 && !self.index.has_room(1) {
             return Err(Fail::IndexFull);
         }
-        // Accepted: a switch the write before prepared is committed first
-        // (FORMAT.md §7.4; the entry found names its copy from then on).
-        self.commit_if_prepared().await?;
+        if self.copy.prepared() && !self.pair.active().region.persists_in_order() {
+            // Accepted: the switch the write before prepared is committed
+            // first (FORMAT.md §7.4). The commit replaces the tally, the
+            // damage list and the active region: the caller decides the
+            // write again, on the new region.
+            self.commit_if_prepared().await?;
+            return Ok((had, Then::Again));
+        }
         let add = set_len(key, value, w)?;
         match self.trigger(add, live_after) {
             Trigger::Switch => return Ok((had, Then::Fold)),
@@ -594,6 +607,9 @@ enum Then {
     Copy(u32),
     /// Fold the write into a switch (no record appended).
     Fold,
+    /// Nothing written yet but the commit of a switch the write before
+    /// prepared: decide the write again.
+    Again,
 }
 
 /// What a write does before it appends ([`Store::trigger`]).
