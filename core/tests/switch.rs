@@ -510,6 +510,25 @@ fn open_finishes_superseded() {
     );
 }
 
+/// Two fresh RAM regions of `size` bytes (write unit 4, erase unit 256).
+fn ram_pair(
+    size: u32,
+) -> (
+    twinkv_core::RamRegion<Vec<u8>>,
+    twinkv_core::RamRegion<Vec<u8>>,
+) {
+    use twinkv_core::{Geometry, RamRegion};
+    let geo = Geometry {
+        size,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit: 256,
+    };
+    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
+    let region = || RamRegion::new(vec![0u8; len], geo).unwrap();
+    (region(), region())
+}
+
 fn rig_a_programs(s: &TestStore<'_, '_>) -> u64 {
     s.regions().0.ram.stats().programs
 }
@@ -517,16 +536,8 @@ fn rig_a_programs(s: &TestStore<'_, '_>) -> u64 {
 /// A full index is an error that changes nothing; overwrites still work.
 #[test]
 fn full_index_refuses_new_keys_without_writing() {
-    use twinkv_core::{FixedIndex, Geometry, RamRegion, Store};
-    let geo = Geometry {
-        size: 2048,
-        read_unit: 1,
-        write_unit: 4,
-        erase_unit: 256,
-    };
-    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-    let ra = RamRegion::new(vec![0u8; len], geo).unwrap();
-    let rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+    use twinkv_core::{FixedIndex, Store};
+    let (ra, rb) = ram_pair(2048);
     let mut s = Store::open(
         ra,
         rb,
@@ -553,21 +564,13 @@ fn full_index_refuses_new_keys_without_writing() {
 
 /// On a region that does not persist in order, the write whose copy slice
 /// ends an incremental switch leaves its commit to the next write
-/// (FORMAT.md §7.4). A write refused then (`IndexFull`, `Full`) writes
+/// (FORMAT.md §7.4). A write refused then (here `IndexFull`) writes
 /// nothing and leaves the commit pending; the next accepted write commits
 /// first, syncing once, and its own record goes to the new region.
 #[test]
 fn a_refused_write_leaves_a_prepared_commit_alone() {
-    use twinkv_core::{FixedIndex, Geometry, RamRegion, Store};
-    let geo = Geometry {
-        size: 1024,
-        read_unit: 1,
-        write_unit: 4,
-        erase_unit: 256,
-    };
-    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-    let mut ra = RamRegion::new(vec![0u8; len], geo).unwrap();
-    let mut rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+    use twinkv_core::{FixedIndex, RamRegion, Store};
+    let (mut ra, mut rb) = ram_pair(1024);
     ra.set_in_order(false);
     rb.set_in_order(false);
     let config = Config::new(31).with_limits(8, 24);
@@ -618,17 +621,9 @@ fn a_refused_write_leaves_a_prepared_commit_alone() {
 #[test]
 fn folded_single_writes_and_batches_with_a_full_index() {
     use std::collections::BTreeMap;
-    use twinkv_core::{FixedIndex, Geometry, Index, RamRegion, Store};
+    use twinkv_core::{FixedIndex, Index, Store};
     fn run<I: Index>(index: I) {
-        let geo = Geometry {
-            size: 1024,
-            read_unit: 1,
-            write_unit: 4,
-            erase_unit: 256,
-        };
-        let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-        let ra = RamRegion::new(vec![0u8; len], geo).unwrap();
-        let rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+        let (ra, rb) = ram_pair(1024);
         let config = Config::new(21)
             .with_limits(8, 24)
             .with_incremental_switch(false);

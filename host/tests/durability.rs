@@ -244,27 +244,7 @@ fn a_set_syncs_at_most_once_through_switches() {
 fn acknowledged_bytes_were_flushed_and_fsynced_first() {
     let dir = tempfile::tempdir().unwrap();
     let log: Log = Rc::default();
-    let mut regions = Vec::new();
-    for (id, name) in [(0u8, "a"), (1, "b")] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, vec![0xFF; 4096]).unwrap();
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
-        f.try_lock().unwrap();
-        regions.push(Recording {
-            inner: MmapRegion::new(f, true).unwrap(),
-            id,
-            log: log.clone(),
-        });
-    }
-    let rb = regions.pop().unwrap();
-    let ra = regions.pop().unwrap();
-    let config = Config::new(0x5EED).with_limits(16, 64);
-    let scratch = vec![0u8; Store::<Recording, VecIndex, Vec<u8>>::scratch_len(&config, 4)];
-    let mut store = Store::open(ra, rb, VecIndex::new(), scratch, config).unwrap();
+    let mut store = recording_store(dir.path(), &log);
     let mut acks = 0;
     for i in 0..2000u32 {
         store
