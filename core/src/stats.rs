@@ -73,9 +73,9 @@ pub struct Stats {
     /// live records are copied to the other one, a slice per write.
     pub switching: bool,
     /// The switch under way has copied everything and synced its target;
-    /// the next call that writes (or syncs) commits it first (FORMAT.md
-    /// §7.4: on regions that do not persist in order, the commit's two
-    /// syncs go to two calls).
+    /// the next call that writes commits it once the write is accepted, and
+    /// a `sync` first (FORMAT.md §7.4: on regions that do not persist in
+    /// order, the commit's two syncs go to two calls).
     pub commit_pending: bool,
     /// The store was opened read-only.
     pub read_only: bool,

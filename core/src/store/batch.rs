@@ -32,7 +32,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             if scan.inserts > 0 && !self.index.has_room(scan.inserts) {
                 return Err(Fail::IndexFull);
             }
-            if self.copy.prepared() && !self.pair.active().region.persists_in_order() {
+            if self.commit_is_prepared() {
                 // Accepted: the switch the write before prepared is
                 // committed first (FORMAT.md §7.4), then the batch is
                 // decided again on the new region (its tally and damage).

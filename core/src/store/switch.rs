@@ -166,7 +166,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The rest of step 4 (what is left to copy, the folded write, the
     /// erased record for the region left), then steps 5 to 9.
     pub(super) async fn finish_switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
-        if !self.pair.active().region.persists_in_order() && self.copy.prepared() {
+        if self.commit_is_prepared() {
             // The end of a switch a write prepared (`compact`, `clear`,
             // `repair`, `maintain`): its commit. A write or sync commits it
             // before it appends; a fold here would come after its erased
@@ -334,8 +334,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The end of a write's copy slice that copied the last entry, on a
     /// region that does not persist in order (FORMAT.md §7.4): steps 4 (the
     /// erased record) and 5 (sync) now, steps 6 to 9 in the next call that
-    /// writes ([`commit_if_prepared`](Self::commit_if_prepared)), so that neither call syncs the
-    /// target twice. Nothing is written to the old region in between.
+    /// writes ([`commit_if_prepared`](Self::commit_if_prepared)), so that
+    /// neither call syncs the target twice. Nothing is written to the old
+    /// region in between.
     pub(super) async fn prepare_commit(&mut self) -> Res<(), R::Error> {
         let erased_recorded = self.step4_write_erased().await?;
         let data_end = self.pair.inactive().append_at();
@@ -355,9 +356,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// as they would any ([`finish_switch`](Self::finish_switch)), which
     /// commits a prepared one. Nothing else is written to the old region.
     pub(super) async fn commit_if_prepared(&mut self) -> Res<(), R::Error> {
-        // Never prepared on a region that persists in order (flash: the
-        // compiler drops the rest).
-        if self.pair.active().region.persists_in_order() {
+        if !self.commit_is_prepared() {
             return Ok(());
         }
         let CopyState::Copying(c) = &self.copy else {
@@ -374,6 +373,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             self.poisoned = true;
         }
         r
+    }
+
+    /// Whether a switch's commit is prepared
+    /// ([`prepare_commit`](Self::prepare_commit)). Never on a region that
+    /// persists in order, which is checked first: on flash the compiler
+    /// drops every branch this guards.
+    pub(super) fn commit_is_prepared(&self) -> bool {
+        !self.pair.active().region.persists_in_order() && self.copy.prepared()
     }
 
     async fn commit_prepared(

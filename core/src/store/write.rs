@@ -296,7 +296,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if e.entries > 0 && !self.index.has_room(1) {
             return Err(Fail::IndexFull);
         }
-        if self.copy.prepared() && !self.pair.active().region.persists_in_order() {
+        if self.commit_is_prepared() {
             // Accepted: the switch the write before prepared is committed
             // first (FORMAT.md §7.4). The commit replaces the tally, the
             // damage list and the active region: the caller decides the
