@@ -377,10 +377,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 
     /// Whether a switch's commit is prepared
     /// ([`prepare_commit`](Self::prepare_commit)). Never on a region that
-    /// persists in order, which is checked first: on flash the compiler
+    /// persists in order, which the check includes: on flash the compiler
     /// drops every branch this guards.
     pub(super) fn commit_is_prepared(&self) -> bool {
-        !self.pair.active().region.persists_in_order() && self.copy.prepared()
+        self.copy.prepared() && !self.pair.active().region.persists_in_order()
     }
 
     async fn commit_prepared(

@@ -34,7 +34,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let before = self.switches;
         let (_, mut then) = self.set_record(key, value).await?;
         // Never on flash (the compiler drops it there): see `Then::Again`.
-        if !self.pair.active().region.persists_in_order() && matches!(then, Then::Again) {
+        if matches!(then, Then::Again) && !self.pair.active().region.persists_in_order() {
             then = self.set_record(key, value).await?.1;
         }
         self.write_one_then(&op, then).await?;
@@ -247,7 +247,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// (`set` never inlines it: [`set_record`](Self::set_record)).
     pub(super) async fn write_one(&mut self, op: &Op<'_>) -> Res<bool, R::Error> {
         let (mut had, mut then) = self.write_one_record(op).await?;
-        if !self.pair.active().region.persists_in_order() && matches!(then, Then::Again) {
+        if matches!(then, Then::Again) && !self.pair.active().region.persists_in_order() {
             (had, then) = self.write_one_record(op).await?;
         }
         self.write_one_then(op, then).await?;
