@@ -607,7 +607,14 @@ fn session_with<const N: usize>(
                 }
             }
             let was_sync = next > 0 && matches!(steps[next - 1], Step::Sync);
-            tail.track(&s.stats(), env.data_start, &before, was_sync);
+            let st = s.stats();
+            tail.track(
+                &st,
+                env.data_start,
+                commit_end(&s, &st, &env),
+                &before,
+                was_sync,
+            );
             verify(&mut s, &m, &mut env, "open");
         }
         while next < steps.len() {
@@ -696,9 +703,11 @@ fn session_with<const N: usize>(
                 Ran::Abandon => return report,
                 Ran::Done => {
                     verify(&mut s, &m, &mut env, "step");
+                    let st = s.stats();
                     tail.track(
-                        &s.stats(),
+                        &st,
                         env.data_start,
+                        commit_end(&s, &st, &env),
                         &before,
                         matches!(step, Step::Sync),
                     );
@@ -1089,7 +1098,17 @@ struct Tail {
 }
 
 impl Tail {
-    fn track(&mut self, st: &Stats, data_start: u32, before: &Map, was_sync: bool) {
+    /// `commit_end`: the active region's commit marker's data end. A call
+    /// that commits a switch the write before it prepared (FORMAT.md §7.4)
+    /// appends its own records past it.
+    fn track(
+        &mut self,
+        st: &Stats,
+        data_start: u32,
+        commit_end: Option<u32>,
+        before: &Map,
+        was_sync: bool,
+    ) {
         let append = data_start + st.used_bytes;
         let at = Some((st.active, st.generation));
         if trace() {
@@ -1101,7 +1120,15 @@ impl Tail {
         if at != self.at {
             self.at = at;
             self.entries.clear();
-            self.data_end = append;
+            self.data_end = commit_end.map_or(append, |c| c.min(append));
+            if self.data_end < append {
+                self.entries.push(Entry {
+                    start: self.data_end,
+                    end: append,
+                    before: before.clone(),
+                    sync: was_sync,
+                });
+            }
         } else if append > self.append {
             self.entries.push(Entry {
                 start: self.append,
@@ -1293,6 +1320,12 @@ impl Dmg {
 /// dirty tail starts) before its commit's data end, a sync point on every
 /// medium.
 fn tail_before_commit_end<const N: usize>(s: &S<'_, '_, N>, st: &Stats, env: &Env) -> bool {
+    commit_end(s, st, env).is_some_and(|data_end| env.data_start + st.used_bytes < data_end)
+}
+
+/// The data end the active region's commit marker holds, if it reads
+/// valid.
+fn commit_end<const N: usize>(s: &S<'_, '_, N>, st: &Stats, env: &Env) -> Option<u32> {
     let (ra, rb) = s.regions();
     let img = if st.active == RegionId::A { ra } else { rb }
         .ram
@@ -1305,8 +1338,8 @@ fn tail_before_commit_end<const N: usize>(s: &S<'_, '_, N>, st: &Stats, env: &En
     };
     let slot = &img[at..at + layout.marker_slot as usize];
     match Marker::Commit.read(seal, slot) {
-        MarkerState::Valid(data_end) => env.data_start + st.used_bytes < data_end,
-        _ => false,
+        MarkerState::Valid(data_end) => Some(data_end),
+        _ => None,
     }
 }
 
