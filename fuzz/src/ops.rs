@@ -607,14 +607,7 @@ fn session_with<const N: usize>(
                 }
             }
             let was_sync = next > 0 && matches!(steps[next - 1], Step::Sync);
-            let st = s.stats();
-            tail.track(
-                &st,
-                env.data_start,
-                commit_end(&s, &st, &env),
-                &before,
-                was_sync,
-            );
+            tail.track(&s, &env, &before, was_sync);
             verify(&mut s, &m, &mut env, "open");
         }
         while next < steps.len() {
@@ -703,14 +696,7 @@ fn session_with<const N: usize>(
                 Ran::Abandon => return report,
                 Ran::Done => {
                     verify(&mut s, &m, &mut env, "step");
-                    let st = s.stats();
-                    tail.track(
-                        &st,
-                        env.data_start,
-                        commit_end(&s, &st, &env),
-                        &before,
-                        matches!(step, Step::Sync),
-                    );
+                    tail.track(&s, &env, &before, matches!(step, Step::Sync));
                 }
                 Ran::Reopen => unreachable!("exact steps reopen in place"),
                 Ran::Lost(after) => {
@@ -1098,18 +1084,14 @@ struct Tail {
 }
 
 impl Tail {
-    /// `commit_end`: the active region's commit marker's data end. A call
+    /// The store's state after a step (or an open). After a switch the
+    /// sync point is the active region's commit marker's data end: a call
     /// that commits a switch the write before it prepared (FORMAT.md §7.4)
     /// appends its own records past it.
-    fn track(
-        &mut self,
-        st: &Stats,
-        data_start: u32,
-        commit_end: Option<u32>,
-        before: &Map,
-        was_sync: bool,
-    ) {
-        let append = data_start + st.used_bytes;
+    fn track<const N: usize>(&mut self, s: &S<'_, '_, N>, env: &Env, before: &Map, was_sync: bool) {
+        let st = &s.stats();
+        let commit_end = commit_end(s, st, env);
+        let append = env.data_start + st.used_bytes;
         let at = Some((st.active, st.generation));
         if trace() {
             eprintln!(
