@@ -93,6 +93,36 @@ pub trait Index {
     fn take_noted(&mut self) -> Option<usize> {
         None
     }
+    /// [`next_match`](Self::next_match) with the entry's
+    /// [`fingerprint`](Self::fingerprint): `(position, offset,
+    /// fingerprint)`. A table that keeps fingerprints has them at hand
+    /// where it found the entry.
+    fn next_match_seen(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32, u32)> {
+        let (pos, off) = self.next_match(hash, cursor)?;
+        Some((pos, off, self.fingerprint(pos)))
+    }
+    /// The fingerprint left on the entry at `pos` by
+    /// [`set_fingerprint`](Self::set_fingerprint) since its offset last
+    /// changed, or 0 for none. The default keeps none.
+    fn fingerprint(&self, pos: usize) -> u32 {
+        let _ = pos;
+        0
+    }
+    /// Leaves `fingerprint` (never 0) on the entry at `pos`, through a
+    /// shared reference: a `get` from a mapped region that has checked the
+    /// entry's record against its record check leaves a value that says so
+    /// (the second such `get`: the fingerprint of the bytes it checked), and
+    /// later `get`s of the entry compare the bytes against it instead of
+    /// computing the record check again (the check again whenever they
+    /// differ). The value is the store's; a table only keeps it. A table
+    /// that keeps them (in an atomic or a cell per position) must answer 0
+    /// once the entry's offset changes (`insert`, `set_offset`, `remove`,
+    /// `clear`); an entry it moves keeps its fingerprint. The default keeps
+    /// none: every `get` computes the record check, as [`FixedIndex`] does
+    /// on a device (whose regions are not mapped).
+    fn set_fingerprint(&self, pos: usize, fingerprint: u32) {
+        let _ = (pos, fingerprint);
+    }
 }
 
 /// A borrowed index: the store can use a table that lives elsewhere (e.g. a
@@ -168,6 +198,18 @@ impl<I: Index + ?Sized> Index for &mut I {
     }
     fn take_noted(&mut self) -> Option<usize> {
         (**self).take_noted()
+    }
+    #[inline]
+    fn next_match_seen(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32, u32)> {
+        (**self).next_match_seen(hash, cursor)
+    }
+    #[inline]
+    fn fingerprint(&self, pos: usize) -> u32 {
+        (**self).fingerprint(pos)
+    }
+    #[inline]
+    fn set_fingerprint(&self, pos: usize, fingerprint: u32) {
+        (**self).set_fingerprint(pos, fingerprint)
     }
 }
 

@@ -48,6 +48,7 @@ mod aliases;
 mod config;
 mod damage;
 mod error;
+mod fingerprint;
 pub mod format;
 mod index;
 mod medium;

@@ -607,6 +607,56 @@ pub(crate) fn short_hit<'a>(
     Some(if set { Hit::Set(value) } else { Hit::Delete })
 }
 
+/// A short header's stored length (header, key and value, unpadded) from
+/// its first word, as [`decode_header`] reads the lengths.
+#[inline(always)]
+const fn short_len(word: u32) -> usize {
+    SHORT_HEADER_LEN as usize + ((word >> 5) & 0x3F) as usize + ((word >> 11) & 0x1FFF) as usize
+}
+
+/// The fingerprint ([`crate::fingerprint`]) that [`short_seen`] compares,
+/// of the short record at the start of `rec`: of its header (the first 8
+/// bytes) and its value; its key is compared with the caller's key
+/// instead. `None` if the record does not fit in `rec`.
+#[inline]
+pub(crate) fn short_fingerprint(rec: &[u8]) -> Option<u32> {
+    let head = u64::from_le_bytes(*rec.first_chunk::<8>()?);
+    let word = head as u32;
+    let key_end = SHORT_HEADER_LEN as usize + ((word >> 5) & 0x3F) as usize;
+    let value = rec.get(key_end..short_len(word))?;
+    Some(crate::fingerprint::fingerprint(head, value))
+}
+
+/// [`short_hit`] of a record that a `get` checked before, leaving
+/// `fingerprint` ([`short_fingerprint`]): a short set or deletion whose
+/// header and value still have that fingerprint and whose stored key equals
+/// `key` is answered without computing its header and record checks again
+/// (its bytes are those that passed them, but for a chance of about
+/// 2^-32; its key bytes are compared with `key` itself). `None` for
+/// anything else, the caller's cue to check the record ([`short_hit`],
+/// then the general way).
+#[inline(always)]
+pub(crate) fn short_seen<'a>(rec: &'a [u8], key: &[u8], fingerprint: u32) -> Option<Hit<'a>> {
+    let head = u64::from_le_bytes(*rec.first_chunk::<8>()?);
+    let word = head as u32;
+    let set = match word & 0x1F {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    if ((word >> 5) & 0x3F) as usize != key.len() {
+        return None;
+    }
+    let body = rec.get(SHORT_HEADER_LEN as usize..short_len(word))?;
+    let (stored_key, value) = body.split_at(key.len());
+    if crate::fingerprint::fingerprint(head, value) != fingerprint
+        || !super::same_bytes(stored_key, key)
+    {
+        return None;
+    }
+    Some(if set { Hit::Set(value) } else { Hit::Delete })
+}
+
 /// Value of a batch begin record: count, inner length.
 pub fn batch_begin_value(count: u32, inner_len: u32) -> [u8; 8] {
     let mut v = [0u8; 8];
@@ -928,10 +978,60 @@ mod tests {
                         c[bit / 8] ^= 1 << (bit % 8);
                         assert!(!check(&c[..end], key, state, 63, 4096), "{ctx:?} {bit}");
                     }
+                    if whole {
+                        seen_answers_as_hit(&out, end, key, &other_key, hash, state);
+                    }
                 }
             }
         }
         assert_eq!(hits, 2 * 6 * 4);
+    }
+
+    /// `short_seen` with the fingerprint of an intact short record (`out`,
+    /// `end` bytes long) answers as `short_hit`; with the record changed in
+    /// any one bit or byte, cut short, or asked for another key or with
+    /// another fingerprint, it answers `None` (the caller then checks the
+    /// record).
+    fn seen_answers_as_hit(
+        out: &[u8],
+        end: usize,
+        key: &[u8],
+        other_key: &[u8],
+        hash: u32,
+        state: SealState,
+    ) {
+        let ctx = (key.len(), end);
+        let fp = short_fingerprint(&out[..end]).expect("fits");
+        assert_eq!(short_fingerprint(out), Some(fp), "{ctx:?}");
+        assert_eq!(short_fingerprint(&out[..end - 1]), None, "{ctx:?}");
+        let hit = short_hit(&out[..end], key, hash, state, 63, 4096);
+        assert!(hit.is_some());
+        assert_eq!(short_seen(&out[..end], key, fp), hit, "{ctx:?}");
+        assert_eq!(short_seen(out, key, fp), hit, "{ctx:?}");
+        assert_eq!(short_seen(&out[..end - 1], key, fp), None, "{ctx:?}");
+        assert_eq!(short_seen(&out[..end], other_key, fp), None, "{ctx:?}");
+        assert_eq!(short_seen(&out[..end], &key[1..], fp), None, "{ctx:?}");
+        assert_eq!(short_seen(&out[..end], key, fp ^ 1), None, "{ctx:?}");
+        let mut c = out.to_vec();
+        for at in 0..end {
+            for mask in [0x01u8, 0x02, 0x10, 0x80, 0x5A, 0xFF] {
+                c[at] ^= mask;
+                assert_eq!(
+                    short_seen(&c, key, fp),
+                    None,
+                    "{ctx:?} byte {at} ^ {mask:#x}"
+                );
+                c[at] ^= mask;
+            }
+            for v in [0x00u8, 0xFF] {
+                let b = c[at];
+                c[at] = v;
+                if v != b {
+                    assert_eq!(short_seen(&c, key, fp), None, "{ctx:?} byte {at} = {v:#x}");
+                }
+                c[at] = b;
+            }
+        }
     }
 
     #[test]

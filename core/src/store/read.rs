@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::bug;
+use crate::fingerprint::READ_ONCE;
 
 #[io]
 impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
@@ -249,7 +250,7 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.check_key(key)?;
         let hash = key_hash(key);
         let mut cursor = 0;
-        let Some((_, off)) = self.index.next_match(hash, &mut cursor) else {
+        let Some((pos, off, seen)) = self.index.next_match_seen(hash, &mut cursor) else {
             // No entry with this hash.
             return if self.damage_covers(short_hash(hash), None) {
                 Err(Fail::Corrupted)
@@ -264,8 +265,21 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         // entry: `get_ref_checked`, which answers every case alike.
         let (j, at, in_target) = self.pair.at(off);
         if !in_target {
-            let limits = self.limits();
             let rec = j.region.as_bytes().get(at as usize..).unwrap_or_default();
+            // Checked by earlier `get`s (the entry unchanged since): its
+            // bytes compared against the fingerprint the second one left.
+            if seen > READ_ONCE {
+                if let Some(hit) = record::short_seen(rec, key, seen) {
+                    if self.damaged(short_hash(hash), off) {
+                        return Err(Fail::Corrupted);
+                    }
+                    return Ok(match hit {
+                        record::Hit::Set(value) => Some(value),
+                        record::Hit::Delete => None,
+                    });
+                }
+            }
+            let limits = self.limits();
             let hit = record::short_hit(
                 rec,
                 key,
@@ -278,6 +292,15 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 // A damage entry may cover the key's newest record.
                 if self.damaged(short_hash(hash), off) {
                     return Err(Fail::Corrupted);
+                }
+                // The first `get` marks the entry read, the second leaves
+                // the fingerprint of the bytes it checked.
+                let fp = match seen {
+                    0 => Some(READ_ONCE),
+                    _ => record::short_fingerprint(rec),
+                };
+                if let Some(fp) = fp {
+                    self.index.set_fingerprint(pos, fp);
                 }
                 return Ok(match hit {
                     record::Hit::Set(value) => Some(value),
