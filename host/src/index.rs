@@ -1,18 +1,85 @@
 //! [`VecIndex`]: core's [`Index`] on a growable heap table.
 
-use twinkv_core::{probe, Index, IndexFull};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use twinkv_core::{Index, IndexFull};
 
 /// Marks a free position (core's probe helpers use the same value).
 const FREE: u32 = u32::MAX;
 /// Positions of a new, non-empty table.
 const MIN_POSITIONS: usize = 16;
-/// A free position: `[hash, offset]`.
-const EMPTY: [u32; 2] = [0, FREE];
+
+/// The positions of the table after a growth of one of `n`: twice as many.
+const fn grown(n: usize) -> usize {
+    let g = n.saturating_mul(2);
+    if g < MIN_POSITIONS {
+        MIN_POSITIONS
+    } else {
+        g
+    }
+}
+
+/// The home position of `hash` in a table of `n` positions (a power of
+/// two): core's.
+#[inline(always)]
+fn home(hash: u32, n: usize) -> usize {
+    twinkv_core::probe::home(hash, n)
+}
+
+/// `pos` wrapped into a table of `n` positions (a power of two).
+#[inline(always)]
+fn wrap(pos: usize, n: usize) -> usize {
+    pos & (n - 1)
+}
+
+/// One position: an entry's key hash and record offset (`offset` is
+/// [`FREE`] at a free position), and the fingerprint a `get` left on the
+/// entry ([`Index::set_fingerprint`]; 0: none), which a `get` sets through
+/// a shared reference. 12 bytes.
+#[derive(Debug)]
+struct Slot {
+    hash: u32,
+    offset: u32,
+    seen: AtomicU32,
+}
+
+impl Slot {
+    /// An entry without a fingerprint.
+    const fn new(hash: u32, offset: u32) -> Self {
+        Slot {
+            hash,
+            offset,
+            seen: AtomicU32::new(0),
+        }
+    }
+    /// A free position.
+    const fn free() -> Self {
+        Slot::new(0, FREE)
+    }
+}
+
+/// A copy keeps the fingerprint (the same entry, moved).
+impl Clone for Slot {
+    fn clone(&self) -> Self {
+        Slot {
+            hash: self.hash,
+            offset: self.offset,
+            seen: AtomicU32::new(self.seen.load(Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for Slot {
+    fn eq(&self, other: &Self) -> bool {
+        (self.hash, self.offset, self.seen.load(Relaxed))
+            == (other.hash, other.offset, other.seen.load(Relaxed))
+    }
+}
 
 /// An open-addressing table of `(key hash, record offset)` with linear probing
-/// from core's [`probe::home`], doubling when an insert would pass 7/8 load.
-/// Each position holds its hash and offset side by side, so a probe touches
-/// one cache line, not two.
+/// from core's [`probe::home`](twinkv_core::probe::home), doubling when an
+/// insert would pass 7/8 load. Each position holds its hash and offset side
+/// by side, so a probe touches one cache line, not two.
 ///
 /// **Growth is spread over inserts.** From 3/4 load each insert makes 32
 /// positions of the next table (twice as many positions) free; the insert
@@ -24,23 +91,33 @@ const EMPTY: [u32; 2] = [0, FREE];
 /// the old table. Until then, positions `0..n` are the new table's and
 /// `n..n + m` the old one's.
 ///
-/// Memory: 8 bytes per position (a `u32` hash and a `u32` offset), positions a
-/// power of two kept between 7/16 and 7/8 full: 9.1 to 18.3 heap bytes per key
-/// (16.8 at 1,000,000 keys, in 2^21 positions), and the old table's 4.6 to
-/// 9.1 more while a growth moves it; a reopen may reserve the positions for
-/// the number of keys it estimates at once ([`Index::reserve`]), sparser
-/// than that only as far as the estimate is high. The index stores no keys:
-/// lookups compare the key stored in the region.
+/// **Fingerprints.** Each position also keeps the fingerprint a `get` left
+/// on its entry after checking the entry's record
+/// ([`Index::set_fingerprint`], in an atomic: a `get` takes `&self`), so
+/// that the next `get` of the entry compares the record's bytes against it
+/// rather than computing the record's CRC-32C again; it is forgotten when
+/// the entry's offset changes.
+///
+/// Memory: 12 bytes per position (a `u32` hash, a `u32` offset and the
+/// fingerprint), positions a power of two kept between 7/16 and 7/8 full:
+/// 13.7 to 27.4 heap bytes per key (24.6 at 1,000 keys, 15.7 at 100,000,
+/// 25.2 at 1,000,000), the next growth's table twice that from 3/4 load
+/// on (prepared a few positions per insert), and the old table's half as
+/// much while a growth moves it; a reopen may
+/// reserve the positions for the number of keys it estimates at once
+/// ([`Index::reserve`]), sparser than that only as far as the estimate is
+/// high. The index stores no keys: lookups compare the key stored in the
+/// region.
 #[derive(Clone, Debug, Default)]
 pub struct VecIndex {
     /// The table inserts go to.
-    slots: Vec<[u32; 2]>,
+    slots: Vec<Slot>,
     /// The next growth's table, allocated from 3/4 load on and made free
     /// a few positions per insert (filling 16 MB at once took most of a
     /// growth's time: the first touch of each page).
-    next: Vec<[u32; 2]>,
+    next: Vec<Slot>,
     /// The table a growth is emptying into `slots` (empty when none).
-    old: Vec<[u32; 2]>,
+    old: Vec<Slot>,
     /// Where the move through `old` began (a position free then), and how
     /// many positions from there it has emptied.
     old_start: usize,
@@ -88,7 +165,7 @@ impl VecIndex {
     /// Heap bytes held by the tables.
     pub fn heap_bytes(&self) -> usize {
         (self.slots.capacity() + self.next.capacity() + self.old.capacity())
-            * core::mem::size_of::<[u32; 2]>()
+            * core::mem::size_of::<Slot>()
     }
 
     /// Begins a doubling: the current table becomes the old one, emptied
@@ -98,12 +175,12 @@ impl VecIndex {
             // Not reached (see `MOVE_STEP`), but never two old tables.
             self.move_some(usize::MAX);
         }
-        let n = (self.slots.len() * 2).max(MIN_POSITIONS);
+        let n = grown(self.slots.len());
         // (`next` is dropped whenever the table changes size otherwise.)
         let slots = if self.next.capacity() >= n && self.next.len() <= n {
             // Prepared by the inserts since 3/4 load; what is left, now.
             let mut next = core::mem::take(&mut self.next);
-            next.resize(n, EMPTY);
+            next.resize_with(n, Slot::free);
             next
         } else {
             self.next = Vec::new();
@@ -112,7 +189,7 @@ impl VecIndex {
         let old = core::mem::replace(&mut self.slots, slots);
         // A free position to move back from (it stays free: nothing is
         // inserted into the old table).
-        self.old_start = old.iter().position(|s| s[1] == FREE).unwrap_or(0);
+        self.old_start = old.iter().position(|s| s.offset == FREE).unwrap_or(0);
         self.old_done = 0;
         self.old = if self.len == 0 { Vec::new() } else { old };
         self.noted_len = 0;
@@ -128,14 +205,15 @@ impl VecIndex {
         if n < MIN_POSITIONS || !self.old.is_empty() || (self.len + 1) * 4 <= n * 3 {
             return;
         }
-        if self.next.capacity() < 2 * n {
+        let g = grown(n);
+        if self.next.capacity() < g {
             self.next = Vec::new();
-            if self.next.try_reserve_exact(2 * n).is_err() {
+            if self.next.try_reserve_exact(g).is_err() {
                 return;
             }
         }
-        let more = INIT_STEP.min(2 * n - self.next.len());
-        self.next.resize(self.next.len() + more, EMPTY);
+        let more = INIT_STEP.min(g.saturating_sub(self.next.len()));
+        self.next.resize_with(self.next.len() + more, Slot::free);
     }
 
     /// Empties the next `count` old positions (or all that are left) into
@@ -147,11 +225,11 @@ impl VecIndex {
         let m = self.old.len();
         let mut visited = 0;
         while self.old_done < m && visited < count {
-            let pos = (self.old_start + m - 1 - self.old_done) & (m - 1);
-            let [h, o] = core::mem::replace(&mut self.old[pos], EMPTY);
-            if o != FREE {
+            let pos = wrap(self.old_start + m - 1 - self.old_done, m);
+            let slot = core::mem::replace(&mut self.old[pos], Slot::free());
+            if slot.offset != FREE {
                 // The new table has room (at most 7/8 full with every entry).
-                let _placed = put(&mut self.slots, h, o);
+                let _placed = put(&mut self.slots, slot);
                 debug_assert!(_placed, "the new table is full");
             }
             self.old_done += 1;
@@ -167,8 +245,8 @@ impl VecIndex {
     /// holds them all) at once.
     fn rehash(&mut self, n: usize) -> Result<(), IndexFull> {
         let mut slots = empty_table(n)?;
-        for &[h, o] in self.slots.iter().chain(&self.old) {
-            if o != FREE && !put(&mut slots, h, o) {
+        for s in self.slots.iter().chain(&self.old) {
+            if s.offset != FREE && !put(&mut slots, s.clone()) {
                 return Err(IndexFull);
             }
         }
@@ -184,23 +262,59 @@ impl VecIndex {
     /// [`Index::next_match`] in the old table, while a growth moves
     /// entries (the cursor past `2n`, see there).
     #[inline(never)]
-    fn next_match_old(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
+    fn next_match_old(&self, hash: u32, cursor: &mut usize) -> Option<(usize, &Slot)> {
         let n = self.slots.len();
         if self.old.is_empty() || *cursor <= 2 * n {
             return None;
         }
         let mut step = *cursor - (2 * n + 1);
-        if let Some((q, off)) = probe_next(&self.old, hash, &mut step) {
+        if let Some((q, slot)) = probe_next(&self.old, hash, &mut step) {
             *cursor = 2 * n + 1 + step;
-            return Some((n + q, off));
+            return Some((n + q, slot));
         }
         *cursor = usize::MAX;
         None
     }
 
+    /// [`Index::next_match`], with the entry's slot.
+    #[inline(always)]
+    fn next_slot(&self, hash: u32, cursor: &mut usize) -> Option<(usize, &Slot)> {
+        // The cursor counts probe steps from home in the new table (`0..n`);
+        // after a miss there it is `n + 1 +` the free position's step (where
+        // the probe stopped, for `insert_after_miss`) when no growth is
+        // moving entries, else the old table's probe follows, its steps
+        // counted from `2n + 1` (and `usize::MAX` once it missed too).
+        let n = self.slots.len();
+        if *cursor < n {
+            let home = home(hash, n);
+            // At most 7/8 of the positions are taken (`insert`), so a free
+            // one ends every probe within `n` steps: no bound to check per
+            // step. (`probe_next` here, with its bound, cost a reopen of
+            // 100k keys 1.9 % more instructions.)
+            loop {
+                debug_assert!(*cursor < n, "a full table");
+                let pos = wrap(home + *cursor, n);
+                *cursor += 1;
+                let slot = &self.slots[pos];
+                if slot.offset == FREE {
+                    if self.old.is_empty() {
+                        *cursor += n;
+                        return None;
+                    }
+                    *cursor = 2 * n + 1;
+                    break;
+                }
+                if slot.hash == hash {
+                    return Some((pos, slot));
+                }
+            }
+        }
+        self.next_match_old(hash, cursor)
+    }
+
     /// The slot at index position `pos` (the new table's, then the old
     /// one's).
-    fn slot(&self, pos: usize) -> Option<&[u32; 2]> {
+    fn slot(&self, pos: usize) -> Option<&Slot> {
         let n = self.slots.len();
         if pos < n {
             self.slots.get(pos)
@@ -210,7 +324,7 @@ impl VecIndex {
     }
 
     /// [`slot`](Self::slot), mutable.
-    fn slot_mut(&mut self, pos: usize) -> Option<&mut [u32; 2]> {
+    fn slot_mut(&mut self, pos: usize) -> Option<&mut Slot> {
         let n = self.slots.len();
         if pos < n {
             self.slots.get_mut(pos)
@@ -221,28 +335,28 @@ impl VecIndex {
 }
 
 /// A table of `n` free positions; `IndexFull` if it cannot be allocated.
-fn empty_table(n: usize) -> Result<Vec<[u32; 2]>, IndexFull> {
+fn empty_table(n: usize) -> Result<Vec<Slot>, IndexFull> {
     let mut slots = Vec::new();
     slots.try_reserve_exact(n).map_err(|_| IndexFull)?;
-    slots.resize(n, EMPTY);
+    slots.resize_with(n, Slot::free);
     Ok(slots)
 }
 
-/// Inserts into the first free position from the home position; false when
-/// the table is full.
-fn put(slots: &mut [[u32; 2]], hash: u32, offset: u32) -> bool {
+/// Puts `entry` into the first free position from its hash's home
+/// position; false when the table is full.
+fn put(slots: &mut [Slot], entry: Slot) -> bool {
     let n = slots.len();
     if n == 0 {
         return false;
     }
-    let mut pos = probe::home(hash, n);
+    let mut pos = home(entry.hash, n);
     for _ in 0..n {
         let slot = &mut slots[pos];
-        if slot[1] == FREE {
-            *slot = [hash, offset];
+        if slot.offset == FREE {
+            *slot = entry;
             return true;
         }
-        pos = (pos + 1) & (n - 1);
+        pos = wrap(pos + 1, n);
     }
     false
 }
@@ -251,50 +365,55 @@ fn put(slots: &mut [[u32; 2]], hash: u32, offset: u32) -> bool {
 /// `(position, offset)`; `None` at the first free position (then `*step`
 /// is the number of steps probed).
 #[inline]
-fn probe_next(slots: &[[u32; 2]], hash: u32, step: &mut usize) -> Option<(usize, u32)> {
+fn probe_next<'a>(slots: &'a [Slot], hash: u32, step: &mut usize) -> Option<(usize, &'a Slot)> {
     let n = slots.len();
     if n == 0 {
         return None;
     }
-    let home = probe::home(hash, n);
+    let home = home(hash, n);
     // At most 7/8 of the positions are taken, so a free one ends every
     // probe within `n` steps.
     while *step < n {
-        let pos = (home + *step) & (n - 1);
+        let pos = wrap(home + *step, n);
         *step += 1;
-        let [h, off] = slots[pos];
-        if off == FREE {
+        let slot = &slots[pos];
+        if slot.offset == FREE {
             return None;
         }
-        if h == hash {
-            return Some((pos, off));
+        if slot.hash == hash {
+            return Some((pos, slot));
         }
     }
     None
 }
 
 /// Backward-shift deletion (no tombstones) of position `pos` of `slots`, as
-/// `probe::remove`.
-fn shift_out(slots: &mut [[u32; 2]], pos: usize) {
+/// core's `probe::remove`.
+fn shift_out(slots: &mut [Slot], pos: usize) {
     let n = slots.len();
     let mut hole = pos;
-    slots[hole] = EMPTY;
-    let mut next = (hole + 1) & (n - 1);
+    slots[hole] = Slot::free();
+    let mut next = wrap(hole + 1, n);
     for _ in 0..n {
-        let [h, off] = slots[next];
+        let Slot {
+            hash: h,
+            offset: off,
+            ..
+        } = slots[next];
         if off == FREE {
             break;
         }
         // Move `next` into the hole if its home is not in (hole, next].
-        let home = probe::home(h, n);
-        let dist_next = next.wrapping_sub(home) & (n - 1);
-        let dist_hole = next.wrapping_sub(hole) & (n - 1);
+        let home = home(h, n);
+        let dist_next = wrap(next.wrapping_sub(home), n);
+        let dist_hole = wrap(next.wrapping_sub(hole), n);
         if dist_next >= dist_hole {
-            slots[hole] = slots[next];
-            slots[next] = EMPTY;
+            // The hole is free: the entry moves there (with its
+            // fingerprint), and its position is free.
+            slots.swap(hole, next);
             hole = next;
         }
-        next = (next + 1) & (n - 1);
+        next = wrap(next + 1, n);
     }
 }
 
@@ -313,17 +432,16 @@ impl Index for VecIndex {
         let Some(want) = self.len.checked_add(additional) else {
             return;
         };
-        let n = want
-            .saturating_mul(8)
-            .div_ceil(7)
-            .max(MIN_POSITIONS)
-            .checked_next_power_of_two();
+        let Some(need) = want.checked_mul(8).map(|w| w.div_ceil(7)) else {
+            return;
+        };
+        let n = need.max(MIN_POSITIONS).checked_next_power_of_two();
         if let Some(n) = n.filter(|&n| n > self.slots.len()) {
             let _ = self.rehash(n);
         }
     }
     fn clear(&mut self) {
-        self.slots.fill(EMPTY);
+        self.slots.fill_with(Slot::free);
         self.next = Vec::new();
         self.old = Vec::new();
         self.old_done = 0;
@@ -335,48 +453,26 @@ impl Index for VecIndex {
     }
     fn entry(&self, pos: usize) -> Option<(u32, u32)> {
         match *self.slot(pos)? {
-            [h, o] if o != FREE => Some((h, o)),
+            Slot {
+                hash, offset: o, ..
+            } if o != FREE => Some((hash, o)),
             _ => None,
         }
     }
     fn set_offset(&mut self, pos: usize, offset: u32) {
         if let Some(slot) = self.slot_mut(pos) {
-            slot[1] = offset;
+            // Another record: its fingerprint is not known.
+            *slot = Slot::new(slot.hash, offset);
         }
     }
     #[inline]
     fn next_match(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32)> {
-        // The cursor counts probe steps from home in the new table (`0..n`);
-        // after a miss there it is `n + 1 +` the free position's step (where
-        // the probe stopped, for `insert_after_miss`) when no growth is
-        // moving entries, else the old table's probe follows, its steps
-        // counted from `2n + 1` (and `usize::MAX` once it missed too).
-        let n = self.slots.len();
-        if *cursor < n {
-            let home = probe::home(hash, n);
-            // At most 7/8 of the positions are taken (`insert`), so a free
-            // one ends every probe within `n` steps: no bound to check per
-            // step. (`probe_next` here, with its bound, cost a reopen of
-            // 100k keys 1.9 % more instructions.)
-            loop {
-                debug_assert!(*cursor < n, "a full table");
-                let pos = (home + *cursor) & (n - 1);
-                *cursor += 1;
-                let [h, off] = self.slots[pos];
-                if off == FREE {
-                    if self.old.is_empty() {
-                        *cursor += n;
-                        return None;
-                    }
-                    *cursor = 2 * n + 1;
-                    break;
-                }
-                if h == hash {
-                    return Some((pos, off));
-                }
-            }
-        }
-        self.next_match_old(hash, cursor)
+        self.next_slot(hash, cursor).map(|(pos, s)| (pos, s.offset))
+    }
+    #[inline]
+    fn next_match_seen(&self, hash: u32, cursor: &mut usize) -> Option<(usize, u32, u32)> {
+        self.next_slot(hash, cursor)
+            .map(|(pos, s)| (pos, s.offset, s.seen.load(Relaxed)))
     }
     fn find<E>(
         &self,
@@ -394,16 +490,20 @@ impl Index for VecIndex {
             }
             return Ok(None);
         }
-        let mut pos = probe::home(hash, n);
+        let mut pos = home(hash, n);
         for _ in 0..n {
-            let [h, off] = self.slots[pos];
+            let Slot {
+                hash: h,
+                offset: off,
+                ..
+            } = self.slots[pos];
             if off == FREE {
                 return Ok(None);
             }
             if h == hash && is_key(off)? {
                 return Ok(Some(pos));
             }
-            pos = (pos + 1) & (n - 1);
+            pos = wrap(pos + 1, n);
         }
         Ok(None)
     }
@@ -416,7 +516,7 @@ impl Index for VecIndex {
         if !self.old.is_empty() {
             self.move_some(MOVE_STEP);
         }
-        if !put(&mut self.slots, hash, offset) {
+        if !put(&mut self.slots, Slot::new(hash, offset)) {
             return Err(IndexFull);
         }
         self.len += 1;
@@ -436,9 +536,9 @@ impl Index for VecIndex {
         let n = self.slots.len();
         let step = cursor.wrapping_sub(n + 1);
         if step < n && self.old.is_empty() && (self.len + 1) * 8 <= n * 7 {
-            let pos = (probe::home(hash, n) + step) & (n - 1);
-            if let Some(slot) = self.slots.get_mut(pos).filter(|s| s[1] == FREE) {
-                *slot = [hash, offset];
+            let pos = wrap(home(hash, n) + step, n);
+            if let Some(slot) = self.slots.get_mut(pos).filter(|s| s.offset == FREE) {
+                *slot = Slot::new(hash, offset);
                 self.len += 1;
                 return Ok(());
             }
@@ -470,6 +570,25 @@ impl Index for VecIndex {
     fn take_noted(&mut self) -> Option<usize> {
         self.noted_len = self.noted_len.checked_sub(1)?;
         Some(self.noted[usize::from(self.noted_len)] as usize)
+    }
+    #[inline]
+    fn fingerprint(&self, pos: usize) -> u32 {
+        // `get` asks for the position `next_match` just returned: in the
+        // new table unless a growth is moving entries.
+        match self.slots.get(pos) {
+            Some(s) => s.seen.load(Relaxed),
+            None => self.slot(pos).map_or(0, |s| s.seen.load(Relaxed)),
+        }
+    }
+    #[inline]
+    fn set_fingerprint(&self, pos: usize, fingerprint: u32) {
+        let slot = match self.slots.get(pos) {
+            Some(s) => Some(s),
+            None => self.slot(pos),
+        };
+        if let Some(s) = slot.filter(|s| s.offset != FREE) {
+            s.seen.store(fingerprint, Relaxed);
+        }
     }
 }
 
@@ -626,6 +745,62 @@ mod tests {
         assert_eq!(idx.take_noted(), None);
     }
 
+    #[test]
+    fn fingerprints_stay_with_their_entry_until_its_offset_changes() {
+        // Entries with few hashes (runs that shift on removal) through
+        // growths that move them: each keeps the fingerprint set on it,
+        // wherever it moves, until its offset changes or it is removed.
+        let h = |i: u32| i % 13;
+        let fp = |o: u32| o.wrapping_mul(0x9E37_79B9) | 1;
+        let mut idx = VecIndex::new();
+        let mut model: Vec<(u32, u32, u32)> = Vec::new(); // (hash, offset, fingerprint)
+        let mut x = 0x2545_F491u32;
+        for step in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match x % 8 {
+                0..=3 => {
+                    idx.insert(h(step), step).unwrap();
+                    let pos = position(&idx, h(step), step);
+                    assert_eq!(idx.fingerprint(pos), 0, "a new entry has none");
+                    let f = if x & 0x100 != 0 { fp(step) } else { 0 };
+                    if f != 0 {
+                        idx.set_fingerprint(pos, f);
+                    }
+                    model.push((h(step), step, f));
+                }
+                4 | 5 if !model.is_empty() => {
+                    let (hh, o, _) = model.swap_remove((x as usize >> 9) % model.len());
+                    idx.remove(position(&idx, hh, o));
+                }
+                6 if !model.is_empty() => {
+                    let k = (x as usize >> 9) % model.len();
+                    let (hh, o, _) = model[k];
+                    let pos = position(&idx, hh, o);
+                    idx.set_offset(pos, o | 1 << 31);
+                    assert_eq!(idx.fingerprint(pos), 0, "step {step}: another record");
+                    model[k] = (hh, o | 1 << 31, 0);
+                }
+                _ => {}
+            }
+            if step % 61 == 0 || !idx.old.is_empty() {
+                for &(hh, o, f) in &model {
+                    let pos = position(&idx, hh, o);
+                    assert_eq!(idx.fingerprint(pos), f, "step {step}: ({hh}, {o})");
+                }
+                // A free position takes none.
+                if let Some(free) = (0..idx.positions()).find(|&p| idx.entry(p).is_none()) {
+                    idx.set_fingerprint(free, 7);
+                    assert_eq!(idx.fingerprint(free), 0, "step {step}");
+                }
+            }
+        }
+        assert!(model.len() > 1_000);
+        idx.clear();
+        assert!((0..idx.positions()).all(|p| idx.fingerprint(p) == 0));
+    }
+
     /// The position of entry `(h, o)`, which the index must hold.
     fn position(idx: &VecIndex, h: u32, o: u32) -> usize {
         idx.find::<()>(h, |off| Ok(off == o))
@@ -725,7 +900,7 @@ mod tests {
             let n = idx.slots.len();
             if n >= MIN_POSITIONS && (idx.len() + 1) * 8 > n * 7 {
                 // A growth now: its table was made free by earlier inserts.
-                assert_eq!(idx.next.len(), 2 * n, "{i}");
+                assert_eq!(idx.next.len(), grown(n), "{i}");
                 growths += 1;
             }
             idx.insert(i.wrapping_mul(2_654_435_761), i).unwrap();
