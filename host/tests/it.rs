@@ -15,9 +15,9 @@
 
 mod compact_on_close;
 mod damage_files;
-mod deleted_damage;
 mod durability;
 mod growth;
+mod mapped_damage;
 mod million;
 mod model;
 mod reopen_settle;

@@ -1,8 +1,13 @@
-//! A deletion record damaged on a mapped file while the store is open, in
-//! the one case the index keeps a deletion (its key has a damage entry):
-//! `get` (core's `get_ref`, bytes borrowed from the mapping), `contains_key`
-//! and `iter` answer `Corrupted`, never "absent". Core's
-//! `tests/deleted_damage.rs` checks the copying reads on flash.
+//! Records damaged on a mapped file while the store is open:
+//!
+//! - a value that `get` has read before (which left a fingerprint on its
+//!   index entry, so that later `get`s compare the record's bytes against
+//!   it rather than computing its CRC-32C again): the next `get` answers
+//!   `Corrupted`, whichever byte changed;
+//! - a deletion, in the one case the index keeps one (its key has a damage
+//!   entry): `get` (core's `get_ref`, bytes borrowed from the mapping),
+//!   `contains_key` and `iter` answer `Corrupted`, never "absent". Core's
+//!   `tests/deleted_damage.rs` checks the copying reads on flash.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -88,4 +93,49 @@ fn damaged_deletion_on_a_mapping_reads_as_corrupted() {
         assert_eq!(s.get(key(0)).unwrap(), Some(&b"value"[..]), "{ctx}");
         drop(s);
     }
+}
+
+/// A value that `get` has read (once, or many times), then damaged on the
+/// mapping in any byte of its record (header, key or value) by any of
+/// several masks: the next `get` answers `Corrupted`, never the damaged
+/// bytes or "absent"; with the byte restored, the value again. The other
+/// keys read their values throughout.
+#[test]
+fn a_value_damaged_after_gets_reads_as_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("s");
+    let mut s = Store::open(&base, options()).unwrap();
+    let value = |k: u8| format!("value-{k}").into_bytes();
+    for k in 0..3 {
+        s.set(key(k), value(k)).unwrap();
+    }
+    s.sync().unwrap();
+    let (a, b) = twinkv_host::region_paths(&base);
+    let file = [&a, &b]
+        .into_iter()
+        .find(|p| find(p, &key(1)).len() == 1)
+        .expect("one file holds key 1")
+        .clone();
+    // The short header's 8 bytes precede the key.
+    let start = find(&file, &key(1))[0] - 8;
+    let len = 8 + key(1).len() as u64 + value(1).len() as u64;
+    for byte in 0..len {
+        for mask in [0x01u8, 0x80, 0x24, 0xFF] {
+            let ctx = format!("byte {byte} ^ {mask:#x}");
+            for _ in 0..2 {
+                assert_eq!(s.get(key(1)).unwrap(), Some(&value(1)[..]), "{ctx}");
+            }
+            flip(&file, start + byte, mask);
+            match s.get(key(1)) {
+                Err(e) if e.is_corruption() => {}
+                other => panic!("{ctx}: {other:?}"),
+            }
+            assert!(s.contains_key(key(1)).unwrap_err().is_corruption(), "{ctx}");
+            flip(&file, start + byte, mask);
+            for k in [0, 2] {
+                assert_eq!(s.get(key(k)).unwrap(), Some(&value(k)[..]), "{ctx}");
+            }
+        }
+    }
+    assert_eq!(s.get(key(1)).unwrap(), Some(&value(1)[..]));
 }
