@@ -551,12 +551,7 @@ pub(crate) fn short_hit<'a>(
 ) -> Option<Hit<'a>> {
     let w = u64::from_le_bytes(*rec.first_chunk::<8>()?);
     let word = w as u32;
-    // Kind and form in the low 5 bits: a short set (1) or deletion (2).
-    let set = match word & 0x1F {
-        1 => true,
-        2 => false,
-        _ => return None,
-    };
+    let set = short_set(word)?;
     let key_len = (word >> 5) & 0x3F;
     let value_len = (word >> 11) & 0x1FFF;
     // As `decode_header`: system values may pass a small value limit.
@@ -607,6 +602,17 @@ pub(crate) fn short_hit<'a>(
     Some(if set { Hit::Set(value) } else { Hit::Delete })
 }
 
+/// Whether a short header's first word is a set (`Some(true)`) or a
+/// deletion (`Some(false)`): kind and form in its low 5 bits, 1 or 2.
+#[inline(always)]
+const fn short_set(word: u32) -> Option<bool> {
+    match word & 0x1F {
+        1 => Some(true),
+        2 => Some(false),
+        _ => None,
+    }
+}
+
 /// A short header's stored length (header, key and value, unpadded) from
 /// its first word, as [`decode_header`] reads the lengths.
 #[inline(always)]
@@ -639,11 +645,7 @@ pub(crate) fn short_fingerprint(rec: &[u8]) -> Option<u32> {
 pub(crate) fn short_seen<'a>(rec: &'a [u8], key: &[u8], fingerprint: u32) -> Option<Hit<'a>> {
     let head = u64::from_le_bytes(*rec.first_chunk::<8>()?);
     let word = head as u32;
-    let set = match word & 0x1F {
-        1 => true,
-        2 => false,
-        _ => return None,
-    };
+    let set = short_set(word)?;
     if ((word >> 5) & 0x3F) as usize != key.len() {
         return None;
     }
