@@ -2,35 +2,12 @@
 
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use twinkv_core::{Index, IndexFull};
+use twinkv_core::{probe, Index, IndexFull};
 
 /// Marks a free position (core's probe helpers use the same value).
 const FREE: u32 = u32::MAX;
 /// Positions of a new, non-empty table.
 const MIN_POSITIONS: usize = 16;
-
-/// The positions of the table after a growth of one of `n`: twice as many.
-const fn grown(n: usize) -> usize {
-    let g = n.saturating_mul(2);
-    if g < MIN_POSITIONS {
-        MIN_POSITIONS
-    } else {
-        g
-    }
-}
-
-/// The home position of `hash` in a table of `n` positions (a power of
-/// two): core's.
-#[inline(always)]
-fn home(hash: u32, n: usize) -> usize {
-    twinkv_core::probe::home(hash, n)
-}
-
-/// `pos` wrapped into a table of `n` positions (a power of two).
-#[inline(always)]
-fn wrap(pos: usize, n: usize) -> usize {
-    pos & (n - 1)
-}
 
 /// One position: an entry's key hash and record offset (`offset` is
 /// [`FREE`] at a free position), and the fingerprint a `get` left on the
@@ -77,9 +54,9 @@ impl PartialEq for Slot {
 }
 
 /// An open-addressing table of `(key hash, record offset)` with linear probing
-/// from core's [`probe::home`](twinkv_core::probe::home), doubling when an
-/// insert would pass 7/8 load. Each position holds its hash and offset side
-/// by side, so a probe touches one cache line, not two.
+/// from core's [`probe::home`], doubling when an insert would pass 7/8 load.
+/// Each position holds its hash and offset side by side, so a probe touches
+/// one cache line, not two.
 ///
 /// **Growth is spread over inserts.** From 3/4 load each insert makes 32
 /// positions of the next table (twice as many positions) free; the insert
@@ -91,12 +68,12 @@ impl PartialEq for Slot {
 /// the old table. Until then, positions `0..n` are the new table's and
 /// `n..n + m` the old one's.
 ///
-/// **Fingerprints.** Each position also keeps the fingerprint a `get` left
-/// on its entry after checking the entry's record
-/// ([`Index::set_fingerprint`], in an atomic: a `get` takes `&self`), so
-/// that the next `get` of the entry compares the record's bytes against it
-/// rather than computing the record's CRC-32C again; it is forgotten when
-/// the entry's offset changes.
+/// **Fingerprints.** Each position also keeps what a `get` left on its
+/// entry ([`Index::set_fingerprint`], in an atomic: a `get` takes `&self`):
+/// a mark that it was read, then the fingerprint of its record, which
+/// later `get`s compare the record's bytes against rather than computing
+/// the record's CRC-32C again; both are forgotten when the entry's offset
+/// changes.
 ///
 /// Memory: 12 bytes per position (a `u32` hash, a `u32` offset and the
 /// fingerprint), positions a power of two kept between 7/16 and 7/8 full:
@@ -175,7 +152,7 @@ impl VecIndex {
             // Not reached (see `MOVE_STEP`), but never two old tables.
             self.move_some(usize::MAX);
         }
-        let n = grown(self.slots.len());
+        let n = (self.slots.len() * 2).max(MIN_POSITIONS);
         // (`next` is dropped whenever the table changes size otherwise.)
         let slots = if self.next.capacity() >= n && self.next.len() <= n {
             // Prepared by the inserts since 3/4 load; what is left, now.
@@ -205,14 +182,13 @@ impl VecIndex {
         if n < MIN_POSITIONS || !self.old.is_empty() || (self.len + 1) * 4 <= n * 3 {
             return;
         }
-        let g = grown(n);
-        if self.next.capacity() < g {
+        if self.next.capacity() < 2 * n {
             self.next = Vec::new();
-            if self.next.try_reserve_exact(g).is_err() {
+            if self.next.try_reserve_exact(2 * n).is_err() {
                 return;
             }
         }
-        let more = INIT_STEP.min(g.saturating_sub(self.next.len()));
+        let more = INIT_STEP.min(2 * n - self.next.len());
         self.next.resize_with(self.next.len() + more, Slot::free);
     }
 
@@ -225,7 +201,7 @@ impl VecIndex {
         let m = self.old.len();
         let mut visited = 0;
         while self.old_done < m && visited < count {
-            let pos = wrap(self.old_start + m - 1 - self.old_done, m);
+            let pos = (self.old_start + m - 1 - self.old_done) & (m - 1);
             let slot = core::mem::replace(&mut self.old[pos], Slot::free());
             if slot.offset != FREE {
                 // The new table has room (at most 7/8 full with every entry).
@@ -286,14 +262,14 @@ impl VecIndex {
         // counted from `2n + 1` (and `usize::MAX` once it missed too).
         let n = self.slots.len();
         if *cursor < n {
-            let home = home(hash, n);
+            let home = probe::home(hash, n);
             // At most 7/8 of the positions are taken (`insert`), so a free
             // one ends every probe within `n` steps: no bound to check per
             // step. (`probe_next` here, with its bound, cost a reopen of
             // 100k keys 1.9 % more instructions.)
             loop {
                 debug_assert!(*cursor < n, "a full table");
-                let pos = wrap(home + *cursor, n);
+                let pos = (home + *cursor) & (n - 1);
                 *cursor += 1;
                 let slot = &self.slots[pos];
                 if slot.offset == FREE {
@@ -349,14 +325,14 @@ fn put(slots: &mut [Slot], entry: Slot) -> bool {
     if n == 0 {
         return false;
     }
-    let mut pos = home(entry.hash, n);
+    let mut pos = probe::home(entry.hash, n);
     for _ in 0..n {
         let slot = &mut slots[pos];
         if slot.offset == FREE {
             *slot = entry;
             return true;
         }
-        pos = wrap(pos + 1, n);
+        pos = (pos + 1) & (n - 1);
     }
     false
 }
@@ -370,11 +346,11 @@ fn probe_next<'a>(slots: &'a [Slot], hash: u32, step: &mut usize) -> Option<(usi
     if n == 0 {
         return None;
     }
-    let home = home(hash, n);
+    let home = probe::home(hash, n);
     // At most 7/8 of the positions are taken, so a free one ends every
     // probe within `n` steps.
     while *step < n {
-        let pos = wrap(home + *step, n);
+        let pos = (home + *step) & (n - 1);
         *step += 1;
         let slot = &slots[pos];
         if slot.offset == FREE {
@@ -393,7 +369,7 @@ fn shift_out(slots: &mut [Slot], pos: usize) {
     let n = slots.len();
     let mut hole = pos;
     slots[hole] = Slot::free();
-    let mut next = wrap(hole + 1, n);
+    let mut next = (hole + 1) & (n - 1);
     for _ in 0..n {
         let Slot {
             hash: h,
@@ -404,16 +380,16 @@ fn shift_out(slots: &mut [Slot], pos: usize) {
             break;
         }
         // Move `next` into the hole if its home is not in (hole, next].
-        let home = home(h, n);
-        let dist_next = wrap(next.wrapping_sub(home), n);
-        let dist_hole = wrap(next.wrapping_sub(hole), n);
+        let home = probe::home(h, n);
+        let dist_next = next.wrapping_sub(home) & (n - 1);
+        let dist_hole = next.wrapping_sub(hole) & (n - 1);
         if dist_next >= dist_hole {
             // The hole is free: the entry moves there (with its
             // fingerprint), and its position is free.
             slots.swap(hole, next);
             hole = next;
         }
-        next = wrap(next + 1, n);
+        next = (next + 1) & (n - 1);
     }
 }
 
@@ -432,10 +408,11 @@ impl Index for VecIndex {
         let Some(want) = self.len.checked_add(additional) else {
             return;
         };
-        let Some(need) = want.checked_mul(8).map(|w| w.div_ceil(7)) else {
-            return;
-        };
-        let n = need.max(MIN_POSITIONS).checked_next_power_of_two();
+        let n = want
+            .saturating_mul(8)
+            .div_ceil(7)
+            .max(MIN_POSITIONS)
+            .checked_next_power_of_two();
         if let Some(n) = n.filter(|&n| n > self.slots.len()) {
             let _ = self.rehash(n);
         }
@@ -490,7 +467,7 @@ impl Index for VecIndex {
             }
             return Ok(None);
         }
-        let mut pos = home(hash, n);
+        let mut pos = probe::home(hash, n);
         for _ in 0..n {
             let Slot {
                 hash: h,
@@ -503,7 +480,7 @@ impl Index for VecIndex {
             if h == hash && is_key(off)? {
                 return Ok(Some(pos));
             }
-            pos = wrap(pos + 1, n);
+            pos = (pos + 1) & (n - 1);
         }
         Ok(None)
     }
@@ -536,7 +513,7 @@ impl Index for VecIndex {
         let n = self.slots.len();
         let step = cursor.wrapping_sub(n + 1);
         if step < n && self.old.is_empty() && (self.len + 1) * 8 <= n * 7 {
-            let pos = wrap(home(hash, n) + step, n);
+            let pos = (probe::home(hash, n) + step) & (n - 1);
             if let Some(slot) = self.slots.get_mut(pos).filter(|s| s.offset == FREE) {
                 *slot = Slot::new(hash, offset);
                 self.len += 1;
@@ -900,7 +877,7 @@ mod tests {
             let n = idx.slots.len();
             if n >= MIN_POSITIONS && (idx.len() + 1) * 8 > n * 7 {
                 // A growth now: its table was made free by earlier inserts.
-                assert_eq!(idx.next.len(), grown(n), "{i}");
+                assert_eq!(idx.next.len(), 2 * n, "{i}");
                 growths += 1;
             }
             idx.insert(i.wrapping_mul(2_654_435_761), i).unwrap();
