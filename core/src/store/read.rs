@@ -268,31 +268,21 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let rec = j.region.as_bytes().get(at as usize..).unwrap_or_default();
             // Checked by earlier `get`s (the entry unchanged since): its
             // bytes compared against the fingerprint the second one left.
-            if seen > READ_ONCE {
-                if let Some(hit) = record::short_seen(rec, key, seen) {
-                    if self.damaged(short_hash(hash), off) {
-                        return Err(Fail::Corrupted);
-                    }
-                    return Ok(match hit {
-                        record::Hit::Set(value) => Some(value),
-                        record::Hit::Delete => None,
-                    });
-                }
-            }
-            let limits = self.limits();
-            let hit = record::short_hit(
-                rec,
-                key,
-                hash,
-                self.seal_state(),
-                limits.max_key,
-                limits.max_value,
-            );
-            if let Some(hit) = hit {
-                // A damage entry may cover the key's newest record.
-                if self.damaged(short_hash(hash), off) {
-                    return Err(Fail::Corrupted);
-                }
+            let seen_hit = if seen > READ_ONCE {
+                record::short_seen(rec, key, seen)
+            } else {
+                None
+            };
+            let hit = seen_hit.or_else(|| {
+                let limits = self.limits();
+                let hit = record::short_hit(
+                    rec,
+                    key,
+                    hash,
+                    self.seal_state(),
+                    limits.max_key,
+                    limits.max_value,
+                )?;
                 // The first `get` marks the entry read, the second leaves
                 // the fingerprint of the bytes it checked.
                 let fp = match seen {
@@ -301,6 +291,13 @@ impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 };
                 if let Some(fp) = fp {
                     self.index.set_fingerprint(pos, fp);
+                }
+                Some(hit)
+            });
+            if let Some(hit) = hit {
+                // A damage entry may cover the key's newest record.
+                if self.damaged(short_hash(hash), off) {
+                    return Err(Fail::Corrupted);
                 }
                 return Ok(match hit {
                     record::Hit::Set(value) => Some(value),
