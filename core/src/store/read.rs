@@ -240,7 +240,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
 #[io]
 impl<R: MappedRegion, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The value of `key`, borrowed from the mapped region (no copy). The
-    /// record's check is verified on every call.
+    /// record is checked on every call: against its header and record
+    /// checks, or, from the third `get` of an entry on with an index that
+    /// keeps fingerprints ([`Index::set_fingerprint`]), against the
+    /// fingerprint of the bytes the second one checked (any difference
+    /// sends it back to the checks).
     pub async fn get_ref(&self, key: &[u8]) -> Result<Option<&[u8]>, R::Error> {
         Ok(self.get_ref_call(key).await?)
     }

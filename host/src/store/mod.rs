@@ -354,8 +354,11 @@ impl Store {
 
     // ----- reads -----------------------------------------------------------
 
-    /// The value of `key`, borrowed from the mapping (no copy); its check is
-    /// verified on every call. `Ok(None)` when the key has no value.
+    /// The value of `key`, borrowed from the mapping (no copy); its record
+    /// is checked on every call (from the third `get` of a key since it was
+    /// written, against the fingerprint the index keeps of it: see
+    /// [`VecIndex`](crate::VecIndex)). `Ok(None)` when the key has no
+    /// value.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<&[u8]>> {
         Ok(self.inner()?.get_ref(key.as_ref())?)
     }
