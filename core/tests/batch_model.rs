@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use twinkv_core::{Config, Error, FixedIndex, Geometry, Op, RamRegion, Store};
+use twinkv_core::{Config, Error, FixedIndex, Op, RamRegion, Store};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -51,15 +51,7 @@ fn peak_entries(model: &Model, ops: &[(u8, Option<Vec<u8>>)]) -> usize {
 }
 
 fn run<const N: usize>(size: u32, keys: u8, steps: &[Step]) -> Result<(), TestCaseError> {
-    let geo = Geometry {
-        size,
-        read_unit: 1,
-        write_unit: 4,
-        erase_unit: 256,
-    };
-    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-    let mut a = RamRegion::new(vec![0u8; len], geo).unwrap();
-    let mut b = RamRegion::new(vec![0u8; len], geo).unwrap();
+    let (mut a, mut b) = twinkv_core::testkit::ram_pair(size, 256);
     let config = Config::new(0xBA7C).with_limits(8, 16);
     let mut model = Model::new();
     let mut store = open::<N>(&mut a, &mut b, config);

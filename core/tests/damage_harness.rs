@@ -240,15 +240,7 @@ fn damage_then_power_cut(front: Front) {
 
 /// Regions shaped like the host's files: W = 4, erase unit 512, not in order.
 fn file_like(size: u32) -> (RamRegion<Vec<u8>>, RamRegion<Vec<u8>>) {
-    let geo = Geometry {
-        size,
-        read_unit: 1,
-        write_unit: 4,
-        erase_unit: 512,
-    };
-    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-    let mut a = RamRegion::new(vec![0u8; len], geo).unwrap();
-    let mut b = RamRegion::new(vec![0u8; len], geo).unwrap();
+    let (mut a, mut b) = twinkv_core::testkit::ram_pair(size, 512);
     a.set_in_order(false);
     b.set_in_order(false);
     (a, b)

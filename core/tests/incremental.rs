@@ -984,16 +984,8 @@ fn a_cut_while_a_damaged_target_unit_is_erased_again_recovers() {
 fn visits_per_switch(keep: usize) -> (f64, u64) {
     use twinkv_core::testkit::noting::{entries_read, notes_taken, NotingIndex};
     use twinkv_core::testkit::XorShift;
-    use twinkv_core::{Geometry, RamRegion, Store};
-    let geo = Geometry {
-        size: 96 * 1024,
-        read_unit: 1,
-        write_unit: 4,
-        erase_unit: 512,
-    };
-    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-    let ra = RamRegion::new(vec![0u8; len], geo).unwrap();
-    let rb = RamRegion::new(vec![0u8; len], geo).unwrap();
+    use twinkv_core::{RamRegion, Store};
+    let (ra, rb) = twinkv_core::testkit::ram_pair(96 * 1024, 512);
     let index = NotingIndex::<1024>::keeping(keep);
     let taken0 = notes_taken();
     let cfg = Config::new(0x0E7E).with_limits(16, 32);

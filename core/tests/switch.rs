@@ -510,25 +510,6 @@ fn open_finishes_superseded() {
     );
 }
 
-/// Two fresh RAM regions of `size` bytes (write unit 4, erase unit 256).
-fn ram_pair(
-    size: u32,
-) -> (
-    twinkv_core::RamRegion<Vec<u8>>,
-    twinkv_core::RamRegion<Vec<u8>>,
-) {
-    use twinkv_core::{Geometry, RamRegion};
-    let geo = Geometry {
-        size,
-        read_unit: 1,
-        write_unit: 4,
-        erase_unit: 256,
-    };
-    let len = RamRegion::<Vec<u8>>::storage_len_for(&geo);
-    let region = || RamRegion::new(vec![0u8; len], geo).unwrap();
-    (region(), region())
-}
-
 fn rig_a_programs(s: &TestStore<'_, '_>) -> u64 {
     s.regions().0.ram.stats().programs
 }
@@ -537,7 +518,7 @@ fn rig_a_programs(s: &TestStore<'_, '_>) -> u64 {
 #[test]
 fn full_index_refuses_new_keys_without_writing() {
     use twinkv_core::{FixedIndex, Store};
-    let (ra, rb) = ram_pair(2048);
+    let (ra, rb) = twinkv_core::testkit::ram_pair(2048, 256);
     let mut s = Store::open(
         ra,
         rb,
@@ -570,7 +551,7 @@ fn full_index_refuses_new_keys_without_writing() {
 #[test]
 fn a_refused_write_leaves_a_prepared_commit_alone() {
     use twinkv_core::{FixedIndex, RamRegion, Store};
-    let (mut ra, mut rb) = ram_pair(1024);
+    let (mut ra, mut rb) = twinkv_core::testkit::ram_pair(1024, 256);
     ra.set_in_order(false);
     rb.set_in_order(false);
     let config = Config::new(31).with_limits(8, 24);
@@ -623,7 +604,7 @@ fn folded_single_writes_and_batches_with_a_full_index() {
     use std::collections::BTreeMap;
     use twinkv_core::{FixedIndex, Index, Store};
     fn run<I: Index>(index: I) {
-        let (ra, rb) = ram_pair(1024);
+        let (ra, rb) = twinkv_core::testkit::ram_pair(1024, 256);
         let config = Config::new(21)
             .with_limits(8, 24)
             .with_incremental_switch(false);

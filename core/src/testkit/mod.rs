@@ -63,3 +63,24 @@ pub use model::{batch_ops, check_store, universe, Model, Write};
 pub use power::AsyncTestStore;
 pub use power::{CutRegion, Power, Rig, Strike, StrikeKind, TestStore};
 pub use workload::{varied_key, varied_universe, varied_workload, workload, Rng, XorShift};
+
+/// Two fresh RAM regions of `size` bytes with the host's write unit (4
+/// bytes) and an erase unit of `erase_unit` bytes, read unit 1: the pair
+/// most store tests open.
+pub fn ram_pair(
+    size: u32,
+    erase_unit: u32,
+) -> (
+    crate::RamRegion<std::vec::Vec<u8>>,
+    crate::RamRegion<std::vec::Vec<u8>>,
+) {
+    let geo = crate::Geometry {
+        size,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit,
+    };
+    let len = crate::RamRegion::<std::vec::Vec<u8>>::storage_len_for(&geo);
+    let region = || crate::RamRegion::new(std::vec![0u8; len], geo).expect("a valid geometry");
+    (region(), region())
+}
