@@ -550,20 +550,11 @@ impl Index for VecIndex {
     }
     #[inline]
     fn fingerprint(&self, pos: usize) -> u32 {
-        // `get` asks for the position `next_match` just returned: in the
-        // new table unless a growth is moving entries.
-        match self.slots.get(pos) {
-            Some(s) => s.seen.load(Relaxed),
-            None => self.slot(pos).map_or(0, |s| s.seen.load(Relaxed)),
-        }
+        self.slot(pos).map_or(0, |s| s.seen.load(Relaxed))
     }
     #[inline]
     fn set_fingerprint(&self, pos: usize, fingerprint: u32) {
-        let slot = match self.slots.get(pos) {
-            Some(s) => Some(s),
-            None => self.slot(pos),
-        };
-        if let Some(s) = slot.filter(|s| s.offset != FREE) {
+        if let Some(s) = self.slot(pos).filter(|s| s.offset != FREE) {
             s.seen.store(fingerprint, Relaxed);
         }
     }
