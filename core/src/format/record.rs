@@ -613,11 +613,17 @@ const fn short_set(word: u32) -> Option<bool> {
     }
 }
 
-/// A short header's stored length (header, key and value, unpadded) from
-/// its first word, as [`decode_header`] reads the lengths.
+/// A short record's first 8 bytes (little-endian) and its stored key and
+/// value, where the lengths in its first word put them (as
+/// [`decode_header`] reads them); `None` if they do not fit in `rec`.
 #[inline(always)]
-const fn short_len(word: u32) -> usize {
-    SHORT_HEADER_LEN as usize + ((word >> 5) & 0x3F) as usize + ((word >> 11) & 0x1FFF) as usize
+fn short_parts(rec: &[u8]) -> Option<(u64, &[u8], &[u8])> {
+    let head = u64::from_le_bytes(*rec.first_chunk::<8>()?);
+    let word = head as u32;
+    let key_len = ((word >> 5) & 0x3F) as usize;
+    let end = SHORT_HEADER_LEN as usize + key_len + ((word >> 11) & 0x1FFF) as usize;
+    let (key, value) = rec.get(SHORT_HEADER_LEN as usize..end)?.split_at(key_len);
+    Some((head, key, value))
 }
 
 /// The fingerprint ([`crate::fingerprint`]) that [`short_seen`] compares,
@@ -626,10 +632,7 @@ const fn short_len(word: u32) -> usize {
 /// instead. `None` if the record does not fit in `rec`.
 #[inline]
 pub(crate) fn short_fingerprint(rec: &[u8]) -> Option<u32> {
-    let head = u64::from_le_bytes(*rec.first_chunk::<8>()?);
-    let word = head as u32;
-    let key_end = SHORT_HEADER_LEN as usize + ((word >> 5) & 0x3F) as usize;
-    let value = rec.get(key_end..short_len(word))?;
+    let (head, _, value) = short_parts(rec)?;
     Some(crate::fingerprint::fingerprint(head, value))
 }
 
@@ -643,14 +646,8 @@ pub(crate) fn short_fingerprint(rec: &[u8]) -> Option<u32> {
 /// then the general way).
 #[inline(always)]
 pub(crate) fn short_seen<'a>(rec: &'a [u8], key: &[u8], fingerprint: u32) -> Option<Hit<'a>> {
-    let head = u64::from_le_bytes(*rec.first_chunk::<8>()?);
-    let word = head as u32;
-    let set = short_set(word)?;
-    if ((word >> 5) & 0x3F) as usize != key.len() {
-        return None;
-    }
-    let body = rec.get(SHORT_HEADER_LEN as usize..short_len(word))?;
-    let (stored_key, value) = body.split_at(key.len());
+    let (head, stored_key, value) = short_parts(rec)?;
+    let set = short_set(head as u32)?;
     if crate::fingerprint::fingerprint(head, value) != fingerprint
         || !super::same_bytes(stored_key, key)
     {
