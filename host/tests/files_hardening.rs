@@ -738,12 +738,14 @@ fn sync_every_write_ends_synced_after_a_switch() {
     st.compact().unwrap();
     assert_eq!(hooks::last_op(), Some(hooks::Op::Fsync));
     let stats = st.stats().unwrap();
-    // The live records and the erased record the switch commits for the
-    // region it left (FORMAT.md §7.3): nothing after the commit.
+    // The live records, the erased record the switch commits for the
+    // region it left (FORMAT.md §7.3) and its covering marker (§6.4):
+    // nothing after the commit.
     let erased = twinkv_core::format::record::stored_len(0, 8, 4).unwrap();
+    let cover = erased;
     assert_eq!(
         stats.used_bytes,
-        stats.live_bytes + erased,
+        stats.live_bytes + erased + cover,
         "nothing after the commit"
     );
     drop(st);

@@ -14,6 +14,7 @@
 //! reopen stores all the time.
 
 mod compact_on_close;
+mod covered_switch;
 mod damage_files;
 mod durability;
 mod growth;

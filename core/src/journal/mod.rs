@@ -14,15 +14,25 @@ use super::{io, Region};
 use crate::error::bug;
 use crate::error::{Fail, Res};
 use crate::format::marker::{Marker, MarkerState, MARKER_LEN};
-use crate::format::record::{self, RecordCheck, RecordHeader, SealState, Slot, LONG_HEADER_LEN};
+use crate::format::record::{
+    self, Kind, RecordCheck, RecordHeader, SealState, Slot, LONG_HEADER_LEN,
+};
 pub(crate) use crate::format::RegionClass;
 use crate::format::{
-    area, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN,
+    area, checks::Crc32cDigest, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal,
+    HEADER_LEN,
 };
 use crate::Geometry;
 
 /// Bytes read per chunk when a record is streamed through the stack.
 const CHUNK: usize = 64;
+
+/// The longest span a covering marker may vouch for (FORMAT.md §6.4):
+/// longer ones are walked record by record.
+const MAX_COVERED: u32 = 256 << 20;
+
+/// A sync marker's value: previous sync point and coverage, `u32` each.
+const SYNC_VALUE_LEN: u32 = 8;
 
 /// How many identical reads make a commit marker valid.
 pub(crate) const STABLE_READS: usize = 4;
@@ -81,6 +91,15 @@ pub(crate) struct Journal<R: Region> {
     /// The most one program call spans: the largest record's stored
     /// length (`R`, FORMAT.md §6.2).
     reach: u32,
+    /// The CRC-32C of every byte [`append`](Self::append) programmed since
+    /// the data start, kept while a switch fills this region on a medium
+    /// that does not persist in order: the coverage of the switch's
+    /// covering marker (FORMAT.md §6.4), while `covering`. (A `u32` and a
+    /// `bool` rather than an `Option<u32>`: the flag packs with the other
+    /// flags, 4 bytes less per journal on a firmware's stack.)
+    cover: u32,
+    /// `cover` is being kept.
+    covering: bool,
 }
 
 #[io]
@@ -108,6 +127,8 @@ impl<R: Region> Journal<R> {
             loaded_end: d,
             found_beyond: None,
             reach,
+            cover: 0,
+            covering: false,
         }
     }
 
@@ -128,6 +149,7 @@ impl<R: Region> Journal<R> {
         self.erase_again = false;
         self.loaded_end = d;
         self.found_beyond = None;
+        self.covering = false;
     }
 
     /// Where the next record goes.
@@ -167,6 +189,24 @@ impl<R: Region> Journal<R> {
         // erased or read before, or is read unit by unit until the commit
         // (`erase_for_format`, FORMAT.md §7 step 2).
         self.found_beyond = None;
+        self.covering = false;
+    }
+
+    /// Starts the coverage of a switch's copy into this region (its log
+    /// just started): on a medium that does not persist in order, every
+    /// byte appended from here on is fed to it (FORMAT.md §6.4).
+    pub(crate) fn start_cover(&mut self) {
+        if !self.region.persists_in_order() && self.append == self.data_start() {
+            self.cover = 0;
+            self.covering = true;
+        }
+    }
+
+    /// The coverage of everything appended since [`start_cover`]
+    /// (Self::start_cover), which ends.
+    pub(crate) fn take_cover(&mut self) -> Option<u32> {
+        let covering = core::mem::replace(&mut self.covering, false);
+        covering.then_some(self.cover)
     }
 
     /// The log as a replay of it found it (FORMAT.md §6).
@@ -576,6 +616,72 @@ impl<R: Region> Journal<R> {
         Some((h, len, intact, key_hash))
     }
 
+    /// [`lent_record`](Self::lent_record) of a record that starts before
+    /// `covered`, where a covering marker whose coverage matched ends its
+    /// span (FORMAT.md §6.4): its header decoded and checked and, if the
+    /// record ends inside the span, taken as intact without its record
+    /// check, the CRC-32C of its key computed. `None` for one that reaches
+    /// past the span (or whose header does not decode): the walk then reads
+    /// and checks it as on a region that does not lend its bytes.
+    pub(crate) fn lent_covered(
+        &self,
+        off: u32,
+        covered: u32,
+        max_key: u32,
+        max_value: u32,
+    ) -> Option<(RecordHeader, u32, bool, u32)> {
+        let bytes = self.region.lend()?;
+        let (h, len) = lent_header_len(bytes, off, self.geo, max_key, max_value)?;
+        if off + h.unaligned_len() > covered {
+            // Never so for the records a switch wrote; the walk then reads
+            // and checks it through its window, as on other regions.
+            return None;
+        }
+        let key = bytes.get(off as usize..)?.get(h.key_range())?;
+        Some((h, len, true, crate::format::key_hash(key)))
+    }
+
+    /// Where the covering marker of the switch that wrote this region
+    /// (FORMAT.md §6.4) ends the span it covers, if there is one and the
+    /// bytes from the data start to it have its coverage check; else the
+    /// data start. `data_end` is the commit's. Only on a region that lends
+    /// its bytes and does not persist in order.
+    pub(crate) fn covered_to(
+        &self,
+        data_end: u32,
+        seal: SealState,
+        max_key: u32,
+        max_value: u32,
+    ) -> u32 {
+        let d = self.data_start();
+        if self.region.persists_in_order() {
+            return d;
+        }
+        let Some(bytes) = self.region.lend() else {
+            return d;
+        };
+        let Some(len) = record::stored_len(0, SYNC_VALUE_LEN, self.geo.write_unit) else {
+            return d;
+        };
+        let Some(at) = data_end
+            .checked_sub(len)
+            .filter(|&at| at > d && at - d <= MAX_COVERED)
+        else {
+            return d;
+        };
+        let Some((h, n, true, _)) = self.lent_record(at, max_key, max_value, seal) else {
+            return d;
+        };
+        if h.kind != Kind::SyncMarker || n != len {
+            return d;
+        }
+        let value = bytes.get((at + h.header_len() + h.key_len) as usize..);
+        match value.and_then(area::SyncMarker::from_value) {
+            Some(m) if m.prev_sync == d && m.covers(bytes, at, d) => at,
+            _ => d,
+        }
+    }
+
     /// Streams the record at `off` through its check, from the state of the
     /// region's seal. Returns whether it is intact and the CRC-32C of its key
     /// (the index hash).
@@ -802,7 +908,15 @@ impl<R: Region> Journal<R> {
         }
         if let Err(e) = self.region.program(off, data).await {
             self.sealed = true;
+            self.covering = false;
             return Err(Fail::Region(e));
+        }
+        // (Never on media in order: compiled out with their regions.)
+        if self.covering && !self.region.persists_in_order() {
+            // What was programmed, not read back (FORMAT.md §6.4).
+            let mut d = Crc32cDigest::resume(self.cover);
+            d.update(data);
+            self.cover = d.finalize();
         }
         self.append = end;
         Ok(())

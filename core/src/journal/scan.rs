@@ -181,6 +181,9 @@ async fn walk<R: Region, S: Sink<R>>(
     .ok_or_else(|| bug!())?;
     // Every record check of the region starts from its seal's state.
     let sealed = SealState::new(*seal);
+    // Records before it were checked at once by the switch's covering
+    // marker (FORMAT.md §6.4); the data start when there is none.
+    let covered = j.covered_to(data_end, sealed, limits.max_key, limits.max_value);
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
     let mut pos = j.data_start();
@@ -200,7 +203,11 @@ async fn walk<R: Region, S: Sink<R>>(
         }
         // In place on a region that lends its bytes: the header, its stored
         // length and the record check in one call.
-        let lent = j.lent_record(pos, limits.max_key, limits.max_value, sealed);
+        let lent = if pos < covered {
+            j.lent_covered(pos, covered, limits.max_key, limits.max_value)
+        } else {
+            j.lent_record(pos, limits.max_key, limits.max_value, sealed)
+        };
         let slot = match lent {
             Some((h, ..)) => Slot::Header(h),
             None => {

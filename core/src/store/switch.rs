@@ -38,18 +38,29 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Ok(());
             }
         }
-        self.begin_switch(fold).await?;
+        self.begin_switch(fold, true).await?;
         self.finish_switch(fold).await
     }
 
     /// Steps 1 to 3 and the start of step 4 (the keyless damage records):
     /// the switch's plan is fixed, the target prepared; the live records are
-    /// copied next. Keys a clear drops leave the index first.
-    pub(super) async fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
+    /// copied next. Keys a clear drops leave the index first. With `cover`
+    /// (a switch that copies in this call), on a medium that does not
+    /// persist in order, what the switch appends is fed to its covering
+    /// marker (FORMAT.md §6.4); a copy spread over writes is not covered, so
+    /// that their slices do not pay for it.
+    pub(super) async fn begin_switch(
+        &mut self,
+        fold: Fold<'_, '_>,
+        cover: bool,
+    ) -> Res<(), R::Error> {
         let state = self.plan_switch(fold).await?;
         self.step1_mark_switching(&state).await?;
         self.step2_erase_target().await?;
         self.step3_program_header(state.new_seal.generation).await?;
+        if cover {
+            self.pair.inactive_mut().start_cover();
+        }
         self.copy = CopyState::Copying(state);
         if !matches!(fold, Fold::Clear) {
             self.write_damage_records().await?;
@@ -314,7 +325,34 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         if recorded {
             dst.append(scratch, len).await?;
         }
+        self.step4_write_cover(new_seal).await?;
         Ok(recorded)
+    }
+
+    /// Step 4's last record, on a medium that does not persist in order:
+    /// the covering sync marker (FORMAT.md §6.4), previous sync point the
+    /// data start, coverage what the switch appended since (fed as it
+    /// programmed, never read back). Omitted when the target has no room
+    /// left for it.
+    async fn step4_write_cover(&mut self, seal: Seal) -> Res<(), R::Error> {
+        let w = self.pair.active().geo.write_unit;
+        let dst = self.pair.inactive_mut();
+        if dst.region.persists_in_order() {
+            // Never covered (compiled out with their regions).
+            return Ok(());
+        }
+        let Some(coverage) = dst.take_cover() else {
+            return Ok(());
+        };
+        let value = record::sync_value(dst.data_start(), coverage);
+        let scratch = self.scratch.as_mut();
+        let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
+            .ok_or_else(|| bug!())?;
+        let dst = self.pair.inactive_mut();
+        if dst.append_at() + len <= dst.size() {
+            dst.append(scratch, len).await?;
+        }
+        Ok(())
     }
 
     /// Steps 5 to 7: sync the copy, program the commit (data end), sync.

@@ -763,7 +763,8 @@ pub fn build_all() -> Vec<Fixture> {
             (s.generation, s.active, s.dirty_tail),
             (2, RegionId::B, false)
         );
-        assert!(r[1].contains("sync=2") && r[1].contains("batch_begin=1"));
+        // Two sync() markers and the switch's covering marker (FORMAT.md §6.4).
+        assert!(r[1].contains("sync=3") && r[1].contains("batch_begin=1"));
     }));
 
     // File: torn unsynced record.
