@@ -19,7 +19,9 @@
 //! live keys, used = R × live, default 4, as a crash leaves it; with `close`,
 //! after a close that compacts it; with `batch`, the first N records written
 //! by `set_many` batches of 1,000, as the reopen table's stores are),
-//! `time-open N [R [close]]` (the same store, 7 opens timed by wall clock).
+//! `time-open N [R [close]]` (the same store, 7 opens timed by wall clock),
+//! `compact-file N` (one compaction of a file store of N live keys at used
+//! = 2 × live).
 use std::hint::black_box;
 
 use twinkv_benches::*;
@@ -216,6 +218,22 @@ fn main() {
             let s = measured(|| {
                 twinkv_host::Store::open(&base, twinkv_host::Options::new()).expect("open")
             });
+            assert_eq!(s.len(), n);
+        }
+        "compact-file" => {
+            // `compact-file N`: one compaction (a switch in one call) of a
+            // file store of N live keys at used = 2 × live.
+            let dir = bench_dir();
+            let base = dir.path().join("p");
+            let size = round512((n as f64 * 40.0 * 2.0 / 0.75) as u64 + 65_536);
+            let opts = twinkv_host::Options::new()
+                .region_size(size)
+                .compact_on_close(None);
+            let mut s = twinkv_host::Store::open(&base, opts).expect("open");
+            for i in 0..(2 * n) as u64 {
+                s.set(key(i % n as u64), value(i, 16)).expect("set");
+            }
+            measured(|| s.compact().expect("compact"));
             assert_eq!(s.len(), n);
         }
         other => panic!("unknown scenario {other}"),
