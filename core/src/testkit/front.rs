@@ -1,7 +1,7 @@
 //! [`KvStore`]: the calls the test kit makes on a store, so one scenario
 //! (the power-cut runner, [`check_store`](super::check_store), a workload's
-//! writes) drives the blocking [`Store`] and, through
-//! [`Blocked`](super::asynch::Blocked), the async one alike; a boxed
+//! writes) drives the blocking [`Store`] and, through `asynch::Blocked`
+//! (with `async`), the async one alike; a boxed
 //! `dyn KvStore` is one too, so a scenario can open either front (see
 //! `asynch::Front`) and drive what it got without naming its type.
 

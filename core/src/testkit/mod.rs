@@ -13,10 +13,10 @@
 //! - [`cut`]: run a workload until the power fails and judge the reboot,
 //!   over any region a test opens (a store factory), so one scenario runs
 //!   over `RamRegion` and `SimFlash` alike.
-//! - [`flash`] (with `flash-sim`): stores on `SimFlash` through the
+//! - `flash` (with `flash-sim`): stores on `SimFlash` through the
 //!   embedded-storage adapter.
 //! - [`front`]: [`KvStore`], the calls the kit makes on a store, and (with
-//!   `async`) [`asynch`]: the async store driven through them, regions that
+//!   `async`) `asynch`: the async store driven through them, regions that
 //!   suspend at every call or stop at a gate (cancellation), a flash that
 //!   reads blocking and writes async.
 //! - [`noting`]: [`NotingIndex`](noting::NotingIndex), the index of

@@ -16,10 +16,10 @@ use twinkv_core::format::{RegionHeader, HEADER_LEN};
 use super::lock::{try_lock, LockError};
 use super::region_paths;
 use crate::error::{Error, Result};
-use crate::region::ERASE_UNIT;
+use crate::region::{ERASED_CHUNK, ERASE_UNIT};
 
-/// Bytes written per call when filling a file with `0xFF`.
-const FILL_CHUNK: usize = 64 * 1024;
+/// Bytes read per call when checking a file.
+const READ_CHUNK: usize = 64 * 1024;
 
 pub(super) fn read_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
     #[cfg(unix)]
@@ -59,10 +59,10 @@ pub(crate) fn all_erased(path: &Path, file: &File) -> Result<bool> {
 /// Whether the file reads `0xFF` from `from` to its end.
 pub(crate) fn erased_from(path: &Path, file: &File, from: u64) -> Result<bool> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut buf = vec![0u8; FILL_CHUNK];
+    let mut buf = vec![0u8; READ_CHUNK];
     let mut at = from;
     while at < len {
-        let n = (len - at).min(FILL_CHUNK as u64) as usize;
+        let n = (len - at).min(READ_CHUNK as u64) as usize;
         read_at(file, &mut buf[..n], at).map_err(|e| Error::io(path, e))?;
         if !erased(&buf[..n]) {
             return Ok(false);
@@ -77,7 +77,7 @@ pub(crate) fn erased_from(path: &Path, file: &File, from: u64) -> Result<bool> {
 fn write_ones(file: &File, from: u64, to: u64) -> io::Result<()> {
     #[cfg(feature = "_test-hooks")]
     let fail = crate::hooks::fill();
-    let ones = vec![0xFFu8; FILL_CHUNK];
+    let ones = &ERASED_CHUNK;
     let mut at = from;
     while at < to {
         #[cfg(feature = "_test-hooks")]
@@ -86,7 +86,7 @@ fn write_ones(file: &File, from: u64, to: u64) -> io::Result<()> {
                 return Err(io::Error::new(e.kind(), e.to_string()));
             }
         }
-        let n = (to - at).min(FILL_CHUNK as u64) as usize;
+        let n = (to - at).min(ones.len() as u64) as usize;
         write_at(file, &ones[..n], at)?;
         at += n as u64;
     }

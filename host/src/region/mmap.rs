@@ -40,11 +40,10 @@ pub const ERASE_UNIT: u32 = 512;
 #[cfg(unix)]
 const PREAD_THRESHOLD: usize = 4096;
 /// Chunk size of `pread` / `pwrite` loops.
-#[cfg(unix)]
 const CHUNK: usize = 64 * 1024;
-/// What an erase writes, [`CHUNK`] bytes at a time, through the page cache.
-#[cfg(unix)]
-static ERASED_CHUNK: [u8; CHUNK] = [twinkv_core::ERASED; CHUNK];
+/// What an erase writes, [`CHUNK`] bytes at a time, through the page cache
+/// (and what `files` fills new and grown region files with).
+pub(crate) static ERASED_CHUNK: [u8; CHUNK] = [twinkv_core::ERASED; CHUNK];
 
 /// Writing filled pages back ahead of a sync (Linux): the store fills a
 /// region in order (appends and a switch's copy front to back, erase ahead

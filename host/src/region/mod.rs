@@ -10,5 +10,5 @@ mod mmap;
 
 pub(crate) use mem::AnyRegion;
 pub use mem::MemRegion;
-pub(crate) use mmap::usable_len;
+pub(crate) use mmap::{usable_len, ERASED_CHUNK};
 pub use mmap::{MmapRegion, ERASE_UNIT, WRITE_UNIT};
