@@ -171,12 +171,13 @@ fn main() {
             // (default 4), as a crash leaves it (no compaction on close); with
             // `close`, the store is closed with compaction on close first;
             // with `batch`, its first N records are `set_many` batches.
-            let ratio: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
+            // R may be fractional (`1.9`): the log then holds R × N records.
+            let ratio: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4.0);
             let close = args.get(4).map(String::as_str) == Some("close");
             let batch = args.get(4).map(String::as_str) == Some("batch");
             let dir = bench_dir();
             let base = dir.path().join("p");
-            let size = round512((n as f64 * 40.0 * ratio as f64 / 0.75) as u64 + 65_536);
+            let size = round512((n as f64 * 40.0 * ratio / 0.75) as u64 + 65_536);
             {
                 let mut opts = twinkv_host::Options::new().region_size(size);
                 if !close {
@@ -189,7 +190,7 @@ fn main() {
                 } else {
                     0
                 };
-                for i in first..(ratio * n) as u64 {
+                for i in first..(ratio * n as f64) as u64 {
                     s.set(key(i % n as u64), value(i, 16)).expect("set");
                 }
                 s.close().expect("close");
