@@ -479,6 +479,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Err(bug!());
         };
         let short = short_hash(hash);
+        // The active region's: the seal of the records copied.
+        let old_state = self.seal_state();
         let CopyState::Copying(c) = &mut self.copy else {
             return Err(bug!());
         };
@@ -498,7 +500,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 c.left_bytes = c.left_bytes.saturating_sub(len);
                 let rec = rec.get_mut(..len as usize).ok_or_else(|| bug!())?;
                 src.read(off, rec).await?;
-                record::verify(rec, h, c.old_seal()).then_some((h, rec))
+                record::verify_sealed(rec, h, old_state).then_some((h, rec))
             }
             None => None,
         };
@@ -541,7 +543,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Ok(true);
             }
             Some((h, rec)) => {
-                record::reseal(rec, h, c.new_seal);
+                record::reseal_from(rec, h, old_state, c.new_seal);
                 rec
             }
         };
