@@ -35,6 +35,13 @@ pub struct Stats {
     pub capacity: u32,
     /// Record bytes in the active region's log (live or not).
     pub used_bytes: u32,
+    /// Of `used_bytes`, those an open checks record by record: all of
+    /// them, except the span a switch's covering marker vouches for at
+    /// once (FORMAT.md §6.4; only on regions that lend their bytes and do
+    /// not persist in order, such as the host's files). What a reopen's
+    /// cost follows besides the record count; the host store compacts on
+    /// close when it grows large.
+    pub uncovered_bytes: u32,
     /// Bytes a compaction would write: the live records and damage records.
     pub live_bytes: u32,
     /// Bytes left for appends in the active region.

@@ -109,14 +109,20 @@ fn history(in_order: bool) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Everything an open of `a` and `b` shows: its error, or its statistics
-/// and every key's answer through `get` and `get_ref`.
+/// and every key's answer through `get` and `get_ref`. Only the lent open
+/// uses a covering marker, so the statistics leave out `uncovered_bytes`
+/// ([`uncovered`] reads it).
 fn outcome<R: MappedRegion<Error = RamError>>(ra: R, rb: R) -> String {
     let mut scratch = [0u8; 256];
     let mut s = match Store::open(ra, rb, FixedIndex::<64>::new(), &mut scratch[..], config()) {
         Ok(s) => s,
         Err(e) => return format!("open: {e:?}"),
     };
-    let mut out = format!("{:?} len {}\n", s.stats(), s.len());
+    let stats = twinkv_core::Stats {
+        uncovered_bytes: 0,
+        ..s.stats()
+    };
+    let mut out = format!("{stats:?} len {}\n", s.len());
     for i in 0..KEYS + 3 {
         let k = key(i);
         let mut buf = [0u8; 32];
@@ -126,6 +132,31 @@ fn outcome<R: MappedRegion<Error = RamError>>(ra: R, rb: R) -> String {
         out += &format!("{i}: {got:?} {by_ref:?} {:?}\n", s.contains_key(&k));
     }
     out
+}
+
+/// `Stats::uncovered_bytes` and `used_bytes` after an open of `a` and `b`
+/// (regions not in order), lent or not.
+fn uncovered(a: &[u8], b: &[u8], lend: bool) -> (u32, u32) {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    let mut ra = RamRegion::with_contents(&mut a[..], geo()).unwrap();
+    let mut rb = RamRegion::with_contents(&mut b[..], geo()).unwrap();
+    ra.set_in_order(false);
+    rb.set_in_order(false);
+    let mut scratch = [0u8; 256];
+    let st = if lend {
+        let s = Store::open(
+            Lending(ra),
+            Lending(rb),
+            FixedIndex::<64>::new(),
+            &mut scratch[..],
+            config(),
+        );
+        s.unwrap().stats()
+    } else {
+        let s = Store::open(ra, rb, FixedIndex::<64>::new(), &mut scratch[..], config());
+        s.unwrap().stats()
+    };
+    (st.uncovered_bytes, st.used_bytes)
 }
 
 fn both(a: &[u8], b: &[u8], in_order: bool) -> (String, String) {
@@ -248,6 +279,11 @@ fn lent_reads_answer_as_copied_reads_under_a_covering_marker() {
         active[at + 16..at + 20] != [0xFF; 4],
         "records after the commit"
     );
+    // Only the lent open takes the span on the marker: what it leaves to
+    // check record by record starts at the marker.
+    let (lent, used) = uncovered(&active, &other, true);
+    assert_eq!(lent, used + 84 - at as u32, "lent");
+    assert_eq!(uncovered(&active, &other, false), (used, used), "copied");
     damage_every_byte(&active, &other, false);
 }
 
@@ -274,6 +310,8 @@ fn a_matching_coverage_spares_the_record_checks_at_open() {
     let n = record::encode(&mut rec, seal, Kind::SyncMarker, 0, &[], &value, 4).unwrap();
     active[at..at + n as usize].copy_from_slice(&rec[..n as usize]);
     let (copied, lent) = both(&active, &other, false);
+    let (uncovered, used) = uncovered(&active, &other, true);
+    assert!(uncovered < used, "the span is taken on the forged coverage");
     assert!(lent.contains("damage_found_at_open: 0"), "{lent}");
     assert!(!copied.contains("damage_found_at_open: 0"), "{copied}");
     assert!(lent.contains("Corrupted"), "{lent}");

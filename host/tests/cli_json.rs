@@ -156,6 +156,7 @@ fn stats_json() {
             "generation",
             "capacity",
             "used_bytes",
+            "uncovered_bytes",
             "live_bytes",
             "free_bytes",
             "high_water_bp",

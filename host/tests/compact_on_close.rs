@@ -1,7 +1,8 @@
 //! Compaction on close (`Options::compact_on_close`, see "Compaction on
 //! close" in `Options`): a clean close compacts a log that is mostly
-//! garbage, leaves any other log as it was, and a failure of that
-//! compaction is returned by `close` and loses nothing.
+//! garbage or mostly checked record by record at open, leaves any other
+//! log as it was, and a failure of that compaction is returned by `close`
+//! and loses nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,40 +76,117 @@ fn a_garbage_heavy_log_is_compacted_on_close() {
 
 #[test]
 fn a_log_under_the_ratio_or_the_minimum_is_left_as_it_was() {
-    // (keys, overwrites): used ≈ 1.7 × live with 72 KB of garbage; used ≈
-    // 100 × live with 40 KB of garbage (under the 64 KiB minimum).
-    for (keys, overwrites) in [(2_500, 1_800), (10, 1_000)] {
-        let d = tempfile::tempdir().unwrap();
-        let base = d.path().join("kv");
-        let (s, model) = build(&base, Options::new(), keys, overwrites);
-        let before = figures(&s);
-        assert!(!s.would_compact_on_close(), "{before:?}");
-        s.close().unwrap();
-        let after = reopen_check(&base, &model);
-        assert_eq!(after, before, "{keys} keys, {overwrites} overwrites");
-        assert!(!compacted(after));
-    }
+    // used ≈ 100 × live with 40 KB of garbage, all of it checked record by
+    // record at open: under the 64 KiB minimum of both rules.
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("kv");
+    let (s, model) = build(&base, Options::new(), 10, 1_000);
+    let before = figures(&s);
+    assert!(!s.would_compact_on_close(), "{before:?}");
+    s.close().unwrap();
+    let after = reopen_check(&base, &model);
+    assert_eq!(after, before);
+    assert!(!compacted(after));
+}
+
+/// A log no compaction wrote is checked record by record at open: a close
+/// compacts it once it passes 64 KiB and 1/16 of the live bytes, even
+/// without garbage, and the reopen finds only the covering marker
+/// unchecked.
+#[test]
+fn a_log_checked_record_by_record_is_compacted_on_close() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("kv");
+    // 3,000 keys written once: 120 KB, no garbage.
+    let (s, model) = build(&base, Options::new(), 3_000, 0);
+    let st = s.stats().unwrap();
+    assert!(st.used_bytes <= st.live_bytes + 64, "no garbage: {st:?}");
+    assert_eq!(st.uncovered_bytes, st.used_bytes);
+    assert!(st.uncovered_bytes >= COMPACT_ON_CLOSE_MIN_GARBAGE);
+    assert!(s.would_compact_on_close());
+    s.close().unwrap();
+    let after = reopen_check(&base, &model);
+    assert!(compacted(after), "{after:?}");
+    assert_eq!(after.0, st.generation + 1, "one switch");
+    let s = Store::open(&base, Options::new()).unwrap();
+    let covered = s.stats().unwrap();
+    assert!(covered.uncovered_bytes <= 16, "{covered:?}");
+    assert!(!s.would_compact_on_close(), "compacted again: {covered:?}");
+    s.close().unwrap();
+    assert_eq!(figures(&Store::open(&base, Options::new()).unwrap()), after);
+}
+
+/// After a compaction, writes add bytes an open checks record by record: a
+/// close leaves them while they stay under 1/16 of the live bytes, and
+/// compacts once they pass it.
+#[test]
+fn a_covered_log_is_compacted_once_its_tail_passes_a_sixteenth_of_the_live_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("kv");
+    // 30,000 keys (1.2 MB live), compacted; then 1,700 overwrites (68 KB:
+    // over the 64 KiB minimum, under 1/16 of the live bytes).
+    let (mut s, mut model) = build(&base, Options::new(), 30_000, 0);
+    s.compact().unwrap();
+    let overwrite = |s: &mut Store, model: &mut Model, n: usize, round: usize| {
+        for i in 0..n {
+            s.set(key(i), value(i, round)).unwrap();
+            model.insert(key(i), value(i, round));
+        }
+    };
+    overwrite(&mut s, &mut model, 1_700, 1);
+    s.sync().unwrap();
+    let st = s.stats().unwrap();
+    assert!(st.uncovered_bytes >= COMPACT_ON_CLOSE_MIN_GARBAGE, "{st:?}");
+    assert!(st.uncovered_bytes * 16 <= st.live_bytes, "{st:?}");
+    assert!(!s.would_compact_on_close());
+    let before = figures(&s);
+    s.close().unwrap();
+    assert_eq!(reopen_check(&base, &model), before, "left as it was");
+    // 300 more: 80 KB, over 1/16 of the live bytes.
+    let mut s = Store::open(&base, Options::new()).unwrap();
+    assert_eq!(s.stats().unwrap().uncovered_bytes, st.uncovered_bytes);
+    overwrite(&mut s, &mut model, 300, 2);
+    let st = s.stats().unwrap();
+    assert!(st.uncovered_bytes * 16 > st.live_bytes, "{st:?}");
+    assert!(s.would_compact_on_close());
+    s.close().unwrap();
+    assert!(compacted(reopen_check(&base, &model)));
 }
 
 #[test]
 fn the_ratio_is_a_knob() {
-    // used ≈ 1.7 × live: not compacted at the default 2.0, compacted at 1.5.
-    let d = tempfile::tempdir().unwrap();
-    let base = d.path().join("kv");
-    let (s, model) = build(
-        &base,
-        Options::new().compact_on_close(Some(15_000)),
-        2_500,
-        1_800,
-    );
-    let (_, used, live) = figures(&s);
-    assert!(
-        used * 2 < 4 * live && used * 2 > 3 * live,
-        "{used} / {live}"
-    );
-    assert!(s.would_compact_on_close());
-    s.close().unwrap();
-    assert!(compacted(reopen_check(&base, &model)));
+    // A compacted log of 1,000 values of 400 B, then 400 of them removed:
+    // used ≈ 1.7 × live, with 170 KB of garbage inside the covered span and
+    // 11 KB of removals after it. Not compacted at the default 2.0,
+    // compacted at 1.5.
+    for (bp, compacts) in [(None, false), (Some(15_000), true)] {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("kv");
+        let options = bp.map_or(Options::new(), |bp| {
+            Options::new().compact_on_close(Some(bp))
+        });
+        let mut s = Store::open(&base, options).unwrap();
+        let mut model = Model::new();
+        for i in 0..1_000 {
+            s.set(key(i), vec![b'v'; 400]).unwrap();
+            model.insert(key(i), vec![b'v'; 400]);
+        }
+        s.compact().unwrap();
+        for i in 0..400 {
+            s.remove(key(i)).unwrap();
+            model.remove(&key(i));
+        }
+        let st = s.stats().unwrap();
+        let (used, live) = (st.used_bytes, st.live_bytes);
+        assert!(
+            used * 2 < 4 * live && used * 2 > 3 * live,
+            "{used} / {live}"
+        );
+        assert!(st.uncovered_bytes < COMPACT_ON_CLOSE_MIN_GARBAGE, "{st:?}");
+        assert_eq!(s.would_compact_on_close(), compacts, "{bp:?}");
+        s.close().unwrap();
+        assert_eq!(compacted(reopen_check(&base, &model)), compacts, "{bp:?}");
+    }
 }
 
 #[test]

@@ -130,17 +130,24 @@ fn a_switch_on_files_ends_its_copy_with_a_covering_marker() {
 /// A switch whose copy is spread over writes writes no covering marker, so
 /// that its slices do not pay for the coverage: the copy ends with the
 /// erased record, as on media in order.
-#[test]
-fn a_switch_spread_over_writes_is_not_covered() {
-    let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().join("s");
-    let mut st = Store::open(&base, options().compact_on_close(None)).unwrap();
+/// A store at `base` written until a switch spread over its writes has
+/// committed.
+fn spread_switch(base: &Path) -> Store {
+    let mut st = Store::open(base, options().compact_on_close(None)).unwrap();
     let mut i = 0;
     while st.stats().unwrap().switches == 0 || st.stats().unwrap().commit_pending {
         st.set(key(i % KEYS), value(i, i)).unwrap();
         i += 1;
         assert!(i < 10_000, "no switch");
     }
+    st
+}
+
+#[test]
+fn a_switch_spread_over_writes_is_not_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("s");
+    let st = spread_switch(&base);
     let active = st.stats().unwrap().active;
     st.close().unwrap();
     let (a, b) = twinkv_host::region_paths(&base);
@@ -151,4 +158,58 @@ fn a_switch_spread_over_writes_is_not_covered() {
         panic!("no record before the data end");
     };
     assert_eq!(h.kind, Kind::Erased);
+}
+
+/// `Stats::uncovered_bytes`: what an open checks record by record. After a
+/// one-call switch only the covering marker itself and what was appended
+/// since; the same after a reopen that found the marker's coverage
+/// matching; all of the log when it does not match, and after a switch
+/// spread over writes.
+#[test]
+fn uncovered_bytes_follow_the_covered_span() {
+    let marker = record::stored_len(0, 8, W).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("s");
+    let path = compacted(&base);
+    let mut st = Store::open(&base, options().compact_on_close(None)).unwrap();
+    let s = st.stats().unwrap();
+    assert_eq!(s.uncovered_bytes, marker, "after a reopen: {s:?}");
+    assert!(s.used_bytes > 20 * marker);
+    st.set(key(0), value(0, 2)).unwrap();
+    let one = record::stored_len(key(0).len() as u32, value(0, 2).len() as u32, W).unwrap();
+    assert_eq!(st.stats().unwrap().uncovered_bytes, marker + one);
+    st.compact().unwrap();
+    assert_eq!(st.stats().unwrap().uncovered_bytes, marker, "after compact");
+    st.close().unwrap();
+
+    // A value byte changed inside the span: the coverage no longer matches,
+    // the whole log is checked record by record.
+    let path = {
+        let (a, b) = twinkv_host::region_paths(&base);
+        if path == a {
+            b
+        } else {
+            a
+        }
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (_, data_end) = committed(&bytes);
+    let d = Layout::new(W).data_start();
+    let Slot::Header(h) = record::decode_header(&bytes[d as usize..], 16, 64) else {
+        panic!("no first record");
+    };
+    assert!(h.value_len > 0 && data_end > d);
+    bytes[(d + h.header_len() + h.key_len) as usize] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let st = Store::open(&base, options().compact_on_close(None)).unwrap();
+    let s = st.stats().unwrap();
+    assert_eq!(s.damage_found_at_open, 1, "{s:?}");
+    assert_eq!(s.uncovered_bytes, s.used_bytes, "damaged span: {s:?}");
+    drop(st);
+
+    // A switch spread over writes: nothing covered.
+    let dir = tempfile::tempdir().unwrap();
+    let st = spread_switch(&dir.path().join("s"));
+    let s = st.stats().unwrap();
+    assert_eq!(s.uncovered_bytes, s.used_bytes, "{s:?}");
 }

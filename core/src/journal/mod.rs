@@ -91,15 +91,29 @@ pub(crate) struct Journal<R: Region> {
     /// The most one program call spans: the largest record's stored
     /// length (`R`, FORMAT.md §6.2).
     reach: u32,
-    /// The CRC-32C of every byte [`append`](Self::append) programmed since
-    /// the data start, kept while a switch fills this region on a medium
-    /// that does not persist in order: the coverage of the switch's
-    /// covering marker (FORMAT.md §6.4), while `covering`. (A `u32` and a
-    /// `bool` rather than an `Option<u32>`: the flag packs with the other
-    /// flags, 4 bytes less per journal on a firmware's stack.)
+    /// While `covering` is [`Cover::Feeding`]: the CRC-32C of every byte
+    /// [`append`](Self::append) programmed since the data start, kept while
+    /// a switch fills this region on a medium that does not persist in
+    /// order (the coverage of the switch's covering marker, FORMAT.md
+    /// §6.4). While [`Cover::Spans`]: where the span that marker covers
+    /// ends. (One `u32` and a one-byte state rather than two `Option<u32>`:
+    /// the state packs with the flags above, 8 bytes less per journal on a
+    /// firmware's stack.)
     cover: u32,
-    /// `cover` is being kept.
-    covering: bool,
+    /// What `cover` holds.
+    covering: Cover,
+}
+
+/// What [`Journal`]'s `cover` holds (FORMAT.md §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cover {
+    /// Nothing: no part of the log is known covered.
+    Off,
+    /// The coverage of a switch's copy, fed as it programs.
+    Feeding,
+    /// The end of the span a covering marker whose coverage matched (or
+    /// that this open wrote) covers, from the data start.
+    Spans,
 }
 
 #[io]
@@ -128,7 +142,7 @@ impl<R: Region> Journal<R> {
             found_beyond: None,
             reach,
             cover: 0,
-            covering: false,
+            covering: Cover::Off,
         }
     }
 
@@ -149,7 +163,7 @@ impl<R: Region> Journal<R> {
         self.erase_again = false;
         self.loaded_end = d;
         self.found_beyond = None;
-        self.covering = false;
+        self.covering = Cover::Off;
     }
 
     /// Where the next record goes.
@@ -189,7 +203,7 @@ impl<R: Region> Journal<R> {
         // erased or read before, or is read unit by unit until the commit
         // (`erase_for_format`, FORMAT.md §7 step 2).
         self.found_beyond = None;
-        self.covering = false;
+        self.covering = Cover::Off;
     }
 
     /// Starts the coverage of a switch's copy into this region (its log
@@ -198,15 +212,41 @@ impl<R: Region> Journal<R> {
     pub(crate) fn start_cover(&mut self) {
         if !self.region.persists_in_order() && self.append == self.data_start() {
             self.cover = 0;
-            self.covering = true;
+            self.covering = Cover::Feeding;
         }
     }
 
     /// The coverage of everything appended since [`start_cover`]
     /// (Self::start_cover), which ends.
     pub(crate) fn take_cover(&mut self) -> Option<u32> {
-        let covering = core::mem::replace(&mut self.covering, false);
-        covering.then_some(self.cover)
+        let feeding = core::mem::replace(&mut self.covering, Cover::Off) == Cover::Feeding;
+        feeding.then_some(self.cover)
+    }
+
+    /// The log's records before `end` are covered by a covering marker
+    /// there (FORMAT.md §6.4): one that open found with a matching
+    /// coverage, or that a switch into this region just appended. Noted
+    /// only where open would use it (a region that lends its bytes and
+    /// does not persist in order).
+    pub(crate) fn note_covered(&mut self, end: u32) {
+        if end > self.data_start()
+            && !self.region.persists_in_order()
+            && self.region.lend().is_some()
+        {
+            self.cover = end;
+            self.covering = Cover::Spans;
+        }
+    }
+
+    /// Bytes of the log from the end of its covered span (the data start
+    /// when none is noted, see [`note_covered`](Self::note_covered)) to the
+    /// append position: what an open checks record by record.
+    pub(crate) fn uncovered(&self) -> u32 {
+        let from = match self.covering {
+            Cover::Spans => self.cover,
+            Cover::Off | Cover::Feeding => self.data_start(),
+        };
+        self.append.saturating_sub(from)
     }
 
     /// The log as a replay of it found it (FORMAT.md §6).
@@ -908,11 +948,11 @@ impl<R: Region> Journal<R> {
         }
         if let Err(e) = self.region.program(off, data).await {
             self.sealed = true;
-            self.covering = false;
+            self.covering = Cover::Off;
             return Err(Fail::Region(e));
         }
         // (Never on media in order: compiled out with their regions.)
-        if self.covering && !self.region.persists_in_order() {
+        if self.covering == Cover::Feeding && !self.region.persists_in_order() {
             // What was programmed, not read back (FORMAT.md §6.4).
             let mut d = Crc32cDigest::resume(self.cover);
             d.update(data);

@@ -187,6 +187,7 @@ async fn walk<R: Region, S: Sink<R>>(
     // passed in from `replay`, one more argument made the reboot
     // firmware's peak stack 2,052 B, over 2 KiB.)
     let covered = j.covered_to(data_end, sealed, limits.max_key, limits.max_value);
+    j.note_covered(covered);
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
     let mut pos = j.data_start();

@@ -319,6 +319,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             store_id: self.store_id,
             capacity: j.capacity(),
             used_bytes: j.append_at() - d,
+            uncovered_bytes: j.uncovered(),
             live_bytes: self.tally.live_bytes,
             free_bytes: if j.sealed() {
                 0

@@ -349,8 +349,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
             .ok_or_else(|| bug!())?;
         let dst = self.pair.inactive_mut();
-        if dst.append_at() + len <= dst.size() {
+        let at = dst.append_at();
+        if at + len <= dst.size() {
             dst.append(scratch, len).await?;
+            // What the next open checks at once (`Stats::uncovered_bytes`).
+            dst.note_covered(at);
         }
         Ok(())
     }

@@ -85,6 +85,7 @@ pub(crate) fn stats(s: &Store) -> Result<Value, Failure> {
         "generation": st.generation,
         "capacity": st.capacity,
         "used_bytes": st.used_bytes,
+        "uncovered_bytes": st.uncovered_bytes,
         "live_bytes": st.live_bytes,
         "free_bytes": st.free_bytes,
         "high_water_bp": c.high_water_bp,

@@ -56,6 +56,10 @@ pub(crate) fn stats(out: Out<'_>, s: &Store) -> Result<(), Failure> {
         bar(st.used_bytes, st.capacity)
     ))?;
     w(format!(
+        "uncovered     {:>10} B (of used: checked record by record at open)",
+        st.uncovered_bytes
+    ))?;
+    w(format!(
         "live          {:>10} B {}",
         st.live_bytes,
         bar(st.live_bytes, st.capacity)
