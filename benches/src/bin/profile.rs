@@ -177,7 +177,13 @@ fn main() {
             let batch = args.get(4).map(String::as_str) == Some("batch");
             let dir = bench_dir();
             let base = dir.path().join("p");
-            let size = round512((n as f64 * 40.0 * ratio / 0.75) as u64 + 65_536);
+            // `TWINKV_PROFILE_REGION` (bytes): a larger region, so that no
+            // growth switch (which covers what it copies) runs before the
+            // open.
+            let size = std::env::var("TWINKV_PROFILE_REGION")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| round512((n as f64 * 40.0 * ratio / 0.75) as u64 + 65_536));
             {
                 let mut opts = twinkv_host::Options::new().region_size(size);
                 if !close {
@@ -193,7 +199,14 @@ fn main() {
                 for i in first..(ratio * n as f64) as u64 {
                     s.set(key(i % n as u64), value(i, 16)).expect("set");
                 }
+                let compacts = s.would_compact_on_close();
+                let start = std::time::Instant::now();
                 s.close().expect("close");
+                eprintln!(
+                    "close{}: {:.2} ms",
+                    if compacts { " (compacting)" } else { "" },
+                    start.elapsed().as_secs_f64() * 1e3
+                );
             }
             if what == "time-open" {
                 // Wall clock: 7 opens of the same files, each closed without
@@ -220,6 +233,11 @@ fn main() {
                 twinkv_host::Store::open(&base, twinkv_host::Options::new()).expect("open")
             });
             assert_eq!(s.len(), n);
+            let st = s.stats().expect("stats");
+            eprintln!(
+                "capacity {} B, used {} B, live {} B, uncovered {} B, generation {}",
+                st.capacity, st.used_bytes, st.live_bytes, st.uncovered_bytes, st.generation
+            );
         }
         "compact-file" => {
             // `compact-file N`: one compaction (a switch in one call) of a
