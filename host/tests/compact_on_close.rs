@@ -304,3 +304,31 @@ fn a_close_during_a_growth_compacts_and_the_reopen_settles_the_files() {
     let (la, lb) = file_lens();
     assert_eq!(la, lb, "the reopen settles both files on one size");
 }
+
+/// A switch spread over writes covers its copy too (FORMAT.md §6.4): a
+/// close soon after it does not compact the log again.
+#[test]
+fn a_close_after_a_switch_spread_over_writes_does_not_compact_again() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("kv");
+    let options = Options::new().region_size(1 << 20).auto_grow(false);
+    let mut s = Store::open(&base, options).unwrap();
+    let mut model = Model::new();
+    // 5,000 keys (200 KB live), overwritten until a switch has committed.
+    let mut j = 0;
+    while s.stats().unwrap().switches == 0 || s.stats().unwrap().switching {
+        let (i, v) = (j % 5_000, value(j % 5_000, j / 5_000));
+        s.set(key(i), &v).unwrap();
+        model.insert(key(i), v);
+        j += 1;
+        assert!(j < 1_000_000, "no switch");
+    }
+    s.sync().unwrap();
+    let st = s.stats().unwrap();
+    assert!(st.used_bytes >= st.live_bytes, "{st:?}");
+    assert!(st.uncovered_bytes * 16 <= st.live_bytes, "{st:?}");
+    assert!(!s.would_compact_on_close(), "{st:?}");
+    let before = figures(&s);
+    s.close().unwrap();
+    assert_eq!(reopen_check(&base, &model), before);
+}

@@ -127,9 +127,6 @@ fn a_switch_on_files_ends_its_copy_with_a_covering_marker() {
     assert_eq!(st.stats().unwrap().damage_found_at_open, 0);
 }
 
-/// A switch whose copy is spread over writes writes no covering marker, so
-/// that its slices do not pay for the coverage: the copy ends with the
-/// erased record, as on media in order.
 /// A store at `base` written until a switch spread over its writes has
 /// committed.
 fn spread_switch(base: &Path) -> Store {
@@ -143,28 +140,48 @@ fn spread_switch(base: &Path) -> Store {
     st
 }
 
+/// A switch whose copy is spread over writes ends it with a covering marker
+/// too, fed slice by slice: the record before the commit's data end is the
+/// marker, with the copied span's coverage.
 #[test]
-fn a_switch_spread_over_writes_is_not_covered() {
+fn a_switch_spread_over_writes_is_covered_too() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("s");
     let st = spread_switch(&base);
     let active = st.stats().unwrap().active;
+    let values: Vec<_> = (0..KEYS)
+        .map(|i| st.get(key(i)).unwrap().map(|v| v.to_vec()))
+        .collect();
     st.close().unwrap();
     let (a, b) = twinkv_host::region_paths(&base);
     let bytes = std::fs::read(if active == RegionId::A { a } else { b }).unwrap();
-    let (_, data_end) = committed(&bytes);
-    let Slot::Header(h) = record::decode_header(&bytes[marker_at(data_end) as usize..], 16, 64)
-    else {
+    let (seal, data_end) = committed(&bytes);
+    let at = marker_at(data_end);
+    let Slot::Header(h) = record::decode_header(&bytes[at as usize..], 16, 64) else {
         panic!("no record before the data end");
     };
-    assert_eq!(h.kind, Kind::Erased);
+    assert_eq!(h.kind, Kind::SyncMarker);
+    assert!(record::verify(&bytes[at as usize..], &h, seal), "intact");
+    let m = SyncMarker::from_value(&bytes[(at + h.header_len()) as usize..][..8]).unwrap();
+    let d = Layout::new(W).data_start();
+    assert_eq!(m.prev_sync, d);
+    assert!(m.covers(&bytes, at, d), "its coverage is the copied span's");
+    let st = Store::open(&base, options()).unwrap();
+    assert_eq!(st.stats().unwrap().damage_found_at_open, 0);
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(
+            &st.get(key(i as u32)).unwrap().map(|v| v.to_vec()),
+            v,
+            "key {i}"
+        );
+    }
 }
 
 /// `Stats::uncovered_bytes`: what an open checks record by record. After a
 /// one-call switch only the covering marker itself and what was appended
 /// since; the same after a reopen that found the marker's coverage
-/// matching; all of the log when it does not match, and after a switch
-/// spread over writes.
+/// matching; all of the log when it does not match. A switch spread over
+/// writes covers its copy the same way.
 #[test]
 fn uncovered_bytes_follow_the_covered_span() {
     let marker = record::stored_len(0, 8, W).unwrap();
@@ -207,9 +224,16 @@ fn uncovered_bytes_follow_the_covered_span() {
     assert_eq!(s.uncovered_bytes, s.used_bytes, "damaged span: {s:?}");
     drop(st);
 
-    // A switch spread over writes: nothing covered.
+    // A switch spread over writes: its copy is covered too; the writes
+    // since its commit are not.
     let dir = tempfile::tempdir().unwrap();
-    let st = spread_switch(&dir.path().join("s"));
+    let base = dir.path().join("s");
+    let mut st = spread_switch(&base);
+    st.sync().unwrap();
     let s = st.stats().unwrap();
-    assert_eq!(s.uncovered_bytes, s.used_bytes, "{s:?}");
+    assert!(s.uncovered_bytes >= marker, "{s:?}");
+    assert!(s.uncovered_bytes < s.used_bytes / 2, "{s:?}");
+    st.close().unwrap();
+    let st = Store::open(&base, options().compact_on_close(None)).unwrap();
+    assert_eq!(st.stats().unwrap().uncovered_bytes, s.uncovered_bytes);
 }

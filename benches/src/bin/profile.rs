@@ -160,11 +160,17 @@ fn main() {
             bulk_load(&mut s, n, 16);
             let keys: Vec<[u8; 16]> = shuffled(n, 9).iter().map(|&i| key(i)).collect();
             let v = value(1, 16);
+            // `set-file N ROUNDS`: ROUNDS × N overwrites (default 1): from 3
+            // rounds on, the store switches (incrementally) while measured.
+            let rounds: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
             measured(|| {
-                for k in &keys {
-                    s.set(k, &v).expect("set");
+                for _ in 0..rounds {
+                    for k in &keys {
+                        s.set(k, &v).expect("set");
+                    }
                 }
             });
+            eprintln!("switches {}", s.stats().expect("stats").switches);
         }
         "open-file" | "time-open" => {
             // `open-file N [R [close|batch]]`: the log holds R × N records

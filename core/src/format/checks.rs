@@ -206,6 +206,26 @@ pub(crate) fn append(crc: u32, bytes: &[u8]) -> u32 {
     !feed(!crc, bytes)
 }
 
+/// CRC-32C of `bytes` appended to bytes whose CRC-32C is `crc` (the
+/// finished value), for a running checksum fed piece by piece, such as a
+/// covering marker's (FORMAT.md §6.4). With `hw-crc`, every piece goes to
+/// the `crc32c` crate (the CPU's CRC instructions, found at run time), short
+/// ones too: it leaves the 16-lane tables out of the caller's cache (a
+/// switch's slice feeds one record at a time, inside a `set`).
+#[inline]
+pub(crate) fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
+    #[cfg(feature = "hw-crc")]
+    {
+        crc32c::crc32c_append(crc, bytes)
+    }
+    #[cfg(not(feature = "hw-crc"))]
+    {
+        let mut d = Crc32cDigest::resume(crc);
+        d.update(bytes);
+        d.finalize()
+    }
+}
+
 /// Whether [`feed`] is the CPU's `crc32` instruction inline (`hw-crc` built
 /// with SSE4.2): a key's bytes then cost no more than [`zeros`] over them,
 /// so a record's key and value are best fed in one pass.

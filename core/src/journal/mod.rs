@@ -19,8 +19,7 @@ use crate::format::record::{
 };
 pub(crate) use crate::format::RegionClass;
 use crate::format::{
-    area, checks::Crc32cDigest, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal,
-    HEADER_LEN,
+    area, checks, checks::CRC32C, header::HeaderError, Layout, RegionHeader, Seal, HEADER_LEN,
 };
 use crate::Geometry;
 
@@ -954,9 +953,7 @@ impl<R: Region> Journal<R> {
         // (Never on media in order: compiled out with their regions.)
         if self.covering == Cover::Feeding && !self.region.persists_in_order() {
             // What was programmed, not read back (FORMAT.md §6.4).
-            let mut d = Crc32cDigest::resume(self.cover);
-            d.update(data);
-            self.cover = d.finalize();
+            self.cover = checks::crc32c_append(self.cover, data);
         }
         self.append = end;
         Ok(())

@@ -217,7 +217,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// the write is appended to the active log; the write's slice of the
     /// copy follows it ([`copy_after_write`](Self::copy_after_write)).
     pub(super) async fn begin_incremental(&mut self) -> Res<(), R::Error> {
-        let r = self.begin_switch(Fold::Ops(&[]), false).await;
+        let r = self.begin_switch(Fold::Ops(&[])).await;
         if r.is_err() {
             self.poisoned = true;
         }

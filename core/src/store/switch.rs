@@ -38,29 +38,22 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 return Ok(());
             }
         }
-        self.begin_switch(fold, true).await?;
+        self.begin_switch(fold).await?;
         self.finish_switch(fold).await
     }
 
     /// Steps 1 to 3 and the start of step 4 (the keyless damage records):
     /// the switch's plan is fixed, the target prepared; the live records are
-    /// copied next. Keys a clear drops leave the index first. With `cover`
-    /// (a switch that copies in this call), on a medium that does not
-    /// persist in order, what the switch appends is fed to its covering
-    /// marker (FORMAT.md §6.4); a copy spread over writes is not covered, so
-    /// that their slices do not pay for it.
-    pub(super) async fn begin_switch(
-        &mut self,
-        fold: Fold<'_, '_>,
-        cover: bool,
-    ) -> Res<(), R::Error> {
+    /// copied next. Keys a clear drops leave the index first. On a medium
+    /// that does not persist in order, what the switch appends from here
+    /// on, in this call or in the slices of later writes, is fed to its
+    /// covering marker (FORMAT.md §6.4).
+    pub(super) async fn begin_switch(&mut self, fold: Fold<'_, '_>) -> Res<(), R::Error> {
         let state = self.plan_switch(fold).await?;
         self.step1_mark_switching(&state).await?;
         self.step2_erase_target().await?;
         self.step3_program_header(state.new_seal.generation).await?;
-        if cover {
-            self.pair.inactive_mut().start_cover();
-        }
+        self.pair.inactive_mut().start_cover();
         self.copy = CopyState::Copying(state);
         if !matches!(fold, Fold::Clear) {
             self.write_damage_records().await?;
