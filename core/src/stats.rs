@@ -39,8 +39,8 @@ pub struct Stats {
     /// them, except the span a switch's covering marker vouches for at
     /// once (FORMAT.md §6.4; only on regions that lend their bytes and do
     /// not persist in order, such as the host's files). What a reopen's
-    /// cost follows besides the record count; the host store compacts on
-    /// close when it grows large.
+    /// cost follows besides the record count; the host store weighs it in
+    /// deciding whether a close compacts.
     pub uncovered_bytes: u32,
     /// Bytes a compaction would write: the live records and damage records.
     pub live_bytes: u32,

@@ -82,7 +82,7 @@ pub use files::region_paths;
 pub use index::VecIndex;
 pub use options::{
     min_region_size, Durability, Options, COMPACT_ON_CLOSE_MIN_GARBAGE,
-    COMPACT_ON_CLOSE_UNCOVERED_BP, DEFAULT_COMPACT_ON_CLOSE_BP, DEFAULT_REGION_SIZE,
+    COMPACT_ON_CLOSE_UNCOVERED_EIGHTHS, DEFAULT_COMPACT_ON_CLOSE_BP, DEFAULT_REGION_SIZE,
     MAX_REGION_SIZE,
 };
 pub use region::{MemRegion, MmapRegion, ERASE_UNIT, WRITE_UNIT};

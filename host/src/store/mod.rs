@@ -191,13 +191,10 @@ impl Store {
 
     /// Whether a close would compact the log now (see [Compaction on
     /// close](Options#compaction-on-close)): a writable store with the
-    /// option on, no switch under way, and a log holding more than the
-    /// ratio × the live bytes and at least
-    /// [`COMPACT_ON_CLOSE_MIN_GARBAGE`](crate::COMPACT_ON_CLOSE_MIN_GARBAGE)
-    /// bytes of garbage, or one whose uncovered bytes (twinkv-core's
-    /// `Stats::uncovered_bytes`) exceed
-    /// [`COMPACT_ON_CLOSE_UNCOVERED_BP`](crate::COMPACT_ON_CLOSE_UNCOVERED_BP)
-    /// of the live bytes and that minimum.
+    /// option on, no switch under way, and a next open whose estimated work
+    /// (used bytes + 3/8 of twinkv-core's `Stats::uncovered_bytes`) exceeds
+    /// the ratio × the live bytes, and them by at least
+    /// [`COMPACT_ON_CLOSE_MIN_GARBAGE`](crate::COMPACT_ON_CLOSE_MIN_GARBAGE).
     pub fn would_compact_on_close(&self) -> bool {
         let (Some(bp), Mode::Write, Some(inner)) = (self.compact_on_close, self.mode, &self.inner)
         else {
@@ -206,12 +203,11 @@ impl Store {
         let st = inner.stats();
         let (used, live) = (u64::from(st.used_bytes), u64::from(st.live_bytes));
         let uncovered = u64::from(st.uncovered_bytes);
-        let min = u64::from(crate::COMPACT_ON_CLOSE_MIN_GARBAGE);
-        let one = u64::from(twinkv_core::BP_ONE);
-        let garbage = used.saturating_sub(live) >= min && used * one > live * u64::from(bp);
-        let unchecked = uncovered >= min
-            && uncovered * one > live * u64::from(crate::COMPACT_ON_CLOSE_UNCOVERED_BP);
-        !st.switching && !st.read_only && (garbage || unchecked)
+        let work = used + uncovered * u64::from(crate::COMPACT_ON_CLOSE_UNCOVERED_EIGHTHS) / 8;
+        !st.switching
+            && !st.read_only
+            && work.saturating_sub(live) >= u64::from(crate::COMPACT_ON_CLOSE_MIN_GARBAGE)
+            && work * u64::from(twinkv_core::BP_ONE) > live * u64::from(bp)
     }
 
     /// The compaction of a clean close, when [`would_compact_on_close`](Self::would_compact_on_close):
