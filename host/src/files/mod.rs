@@ -57,6 +57,10 @@ pub(crate) struct RegionFile {
     /// interrupted grow, whose partly filled tail is mapped only up to the
     /// last whole erase unit (the store settles its length after opening).
     pub(crate) map_len: u64,
+    /// Its header says it is the active region (the newest committed, not
+    /// superseded): the one an open replays, whose erased tail the store
+    /// looks for while core opens (`MmapRegion::scan_erased_tail`).
+    pub(crate) likely_active: bool,
 }
 
 impl RegionFile {
@@ -163,6 +167,7 @@ fn attempt(base: &Path, opts: &Options, write: bool) -> Result<Attempt> {
                 path: path.clone(),
                 file,
                 map_len,
+                likely_active: false,
             })
         })
         .transpose()
@@ -318,6 +323,7 @@ fn complete(
             path: path.to_path_buf(),
             file,
             map_len: u64::from(size),
+            likely_active: false,
         })),
         Err(Error::Locked(_)) => {
             // Another process opened the new file first: it is theirs now.
@@ -465,6 +471,7 @@ fn check_both(
         .max_by_key(|(_, p, h)| (p.committed() && !p.superseded.is_set(), h.generation));
     if let Some((first, p, h)) = best {
         let r = if first { &mut *a } else { &mut *b };
+        r.likely_active = p.committed() && !p.superseded.is_set();
         if p.committed() && !p.superseded.is_set() && u64::from(h.region_size) != p.len {
             // A file longer than its committed region, erased past it: a
             // growth step had extended it while it was inactive (the

@@ -152,6 +152,10 @@ pub struct MmapRegion {
     size: u32,
     #[cfg(target_os = "linux")]
     ahead: WriteBack,
+    /// Where the file's erased tail begins, while no write has changed it
+    /// ([`scan_erased_tail`](Self::scan_erased_tail)).
+    #[cfg(unix)]
+    tail: super::tail::ErasedTail,
 }
 
 fn invalid(msg: &'static str) -> io::Error {
@@ -207,7 +211,28 @@ impl MmapRegion {
             size,
             #[cfg(target_os = "linux")]
             ahead: WriteBack::default(),
+            #[cfg(unix)]
+            tail: super::tail::ErasedTail::None,
         })
+    }
+
+    /// Starts finding where the file's erased tail begins, in a thread of
+    /// its own (Unix; nothing elsewhere): an [`is_erased`](Region::is_erased)
+    /// of a range reaching the region's end then waits for that answer
+    /// instead of reading the range, until the first write. For an open,
+    /// whose replay ends by checking the log's unused end (FORMAT.md §6.2).
+    pub(crate) fn scan_erased_tail(&mut self) {
+        #[cfg(unix)]
+        if let Ok(dup) = self.file.try_clone() {
+            self.tail = super::tail::ErasedTail::start(dup, self.size as usize);
+        }
+    }
+
+    /// Asks a scan started by [`scan_erased_tail`](Self::scan_erased_tail)
+    /// to stop, if it is still under way: the open it served is over.
+    pub(crate) fn stop_erased_tail(&self) {
+        #[cfg(unix)]
+        self.tail.stop();
     }
 
     /// The geometry of every memory-mapped region of `size` bytes.
@@ -261,9 +286,12 @@ impl MmapRegion {
         }
     }
 
-    /// Notes a write of `start..end` for [`WriteBack`] (Linux; nothing
-    /// elsewhere).
+    /// Notes a write of `start..end`: for [`WriteBack`] (Linux), and as
+    /// the end of an erased-tail answer (Unix).
     fn wrote(&mut self, start: usize, end: usize) {
+        // The erased tail found before this write may no longer be.
+        #[cfg(unix)]
+        self.tail.drop_answer();
         #[cfg(target_os = "linux")]
         if let Some((from, to)) = self.ahead.wrote(start, end) {
             WriteBack::hand_over(&self.file, from, to);
@@ -379,6 +407,12 @@ impl Region for MmapRegion {
         #[cfg(unix)]
         {
             use std::os::unix::fs::FileExt;
+            // Bytes `e..size` read erased and byte `e - 1` does not.
+            match self.tail.offset() {
+                Some(e) if start >= e || start == end => return Ok(true),
+                Some(_) if end == self.size as usize => return Ok(false),
+                Some(_) | None => {}
+            }
             let mut buf = vec![0u8; CHUNK.min(end - start)];
             let mut at = start;
             while at < end {
@@ -515,6 +549,49 @@ mod on_a_file {
         let again = MmapRegion::new(file, false).unwrap();
         assert!(again.as_bytes()[..4096].iter().all(|&b| b == 0xFF));
         assert_eq!(&again.as_bytes()[4096..], &data[..]);
+    }
+
+    /// With an erased-tail scan started, `is_erased` answers every range as
+    /// a read does: before any write, after a program past the tail's start
+    /// and after an erase (each write drops the scan's answer), and after a
+    /// scan asked to stop.
+    #[test]
+    fn is_erased_with_a_tail_scan_answers_as_a_read_does() {
+        let size: u32 = 4 * super::CHUNK as u32 + 1024;
+        let mut file = tempfile::tempfile().unwrap();
+        let mut bytes = vec![0xFFu8; size as usize];
+        bytes[..3000].fill(0x11);
+        bytes[70_000] = 0x7F;
+        file.write_all(&bytes).unwrap();
+        let ranges: Vec<(u32, u32)> = [0, 1, 2999, 3000, 3001, 69_999, 70_000, 70_001, size - 1]
+            .iter()
+            .flat_map(|&f| [f, f + 1, 70_001, size - 512, size].map(move |t| (f, t)))
+            .filter(|&(f, t)| f <= t && t <= size)
+            .collect();
+        let answers = |r: &mut MmapRegion| -> Vec<bool> {
+            ranges
+                .iter()
+                .map(|&(f, t)| r.is_erased(f, t).unwrap())
+                .collect()
+        };
+        let read = |r: &MmapRegion| -> Vec<bool> {
+            let b = r.as_bytes();
+            ranges
+                .iter()
+                .map(|&(f, t)| b[f as usize..t as usize].iter().all(|&x| x == 0xFF))
+                .collect()
+        };
+        let mut r = MmapRegion::new(file.try_clone().unwrap(), true).unwrap();
+        r.scan_erased_tail();
+        assert_eq!(answers(&mut r), read(&r), "the scan's answer");
+        r.program(200_000, &[0u8; 4]).unwrap();
+        assert_eq!(answers(&mut r), read(&r), "after a program");
+        r.scan_erased_tail();
+        r.erase(69_632, 70_144).unwrap();
+        assert_eq!(answers(&mut r), read(&r), "after an erase");
+        r.scan_erased_tail();
+        r.stop_erased_tail();
+        assert_eq!(answers(&mut r), read(&r), "after a stop");
     }
 
     /// Erases of one unit, one chunk and more than two chunks (through the

@@ -7,6 +7,8 @@
 mod mem;
 #[allow(unsafe_code)] // the project's only `unsafe`: creating the mapping, and the write-back hint
 mod mmap;
+#[cfg(unix)]
+mod tail;
 
 pub(crate) use mem::AnyRegion;
 pub use mem::MemRegion;

@@ -278,8 +278,12 @@ impl Store {
             match (f, partner) {
                 (Some(f), _) => {
                     let dup = f.file.try_clone().map_err(|e| Error::io(&f.path, e))?;
-                    let r = MmapRegion::with_len(dup, write, f.map_len)
+                    let mut r = MmapRegion::with_len(dup, write, f.map_len)
                         .map_err(|e| Error::io(&f.path, e))?;
+                    // The replay's last read, on the other core meanwhile.
+                    if f.likely_active {
+                        r.scan_erased_tail();
+                    }
                     Ok(AnyRegion::Mapped(r))
                 }
                 // Read-only open of a store whose partner file is missing or
@@ -303,6 +307,11 @@ impl Store {
                 }
                 (e, _) => e.at_open(&self.base),
             })?;
+        for r in [inner.regions().0, inner.regions().1] {
+            if let AnyRegion::Mapped(m) = r {
+                m.stop_erased_tail();
+            }
+        }
         self.inner = Some(inner);
         #[cfg(feature = "_test-hooks")]
         crate::hooks::core_opened();
