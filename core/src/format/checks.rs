@@ -210,8 +210,9 @@ pub(crate) fn append(crc: u32, bytes: &[u8]) -> u32 {
 /// finished value), for a running checksum fed piece by piece, such as a
 /// covering marker's (FORMAT.md §6.4). With `hw-crc`, every piece goes to
 /// the `crc32c` crate (the CPU's CRC instructions, found at run time), short
-/// ones too: it leaves the 16-lane tables out of the caller's cache (a
-/// switch's slice feeds one record at a time, inside a `set`).
+/// ones too, unlike `append`: feeding a switch's copied 40-byte records
+/// one by one cost 157 instructions a record that way, 178 through the
+/// 16-lane tables (callgrind, `profile set-file 100000 5`).
 #[inline]
 pub(crate) fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
     #[cfg(feature = "hw-crc")]

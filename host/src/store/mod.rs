@@ -307,7 +307,8 @@ impl Store {
                 }
                 (e, _) => e.at_open(&self.base),
             })?;
-        for r in [inner.regions().0, inner.regions().1] {
+        let (a, b) = inner.regions();
+        for r in [a, b] {
             if let AnyRegion::Mapped(m) = r {
                 m.stop_erased_tail();
             }
