@@ -26,6 +26,11 @@
 # same flash (the replay), reads the last values, sets the 3 keys and reads
 # them.
 #
+# Every twinkv row is built without core's default feature `batch` (atomic
+# batches, which none of these firmwares writes), except the row of that
+# feature: the blocking row's firmware with core's default features, to show
+# what leaving them on costs.
+#
 # The rows of twinkv features (the async front end: bin `twinkv-async`,
 # feature `async`; typed values: bin `twinkv-typed`, feature `typed`, which
 # enable twinkv-core's `async` and `serde`) are each built in a build of
@@ -53,17 +58,18 @@ thumb_qemu_tools "$TARGET"
 
 # ----- rows -----------------------------------------------------------------------
 
-# bin|feature of this crate ("-": none)|label
+# row|bin|feature of this crate ("-": none)|label
 ROWS=(
-    "baseline|-|baseline: start-up, flash, report; no store"
-    "twinkv|-|twinkv, blocking; FixedIndex<64>"
-    "twinkv-switching|-|twinkv, blocking, writes that switch (1,000 incremental, 400 whole)"
-    "twinkv-reopen|-|twinkv, blocking, a reboot: open reads a log of 600 sets"
-    "twinkv-async|async|twinkv, async front end, embassy_futures::block_on"
-    "twinkv-typed|typed|twinkv, blocking, typed values (serde, postcard)"
-    "seq|-|sequential-storage 8, no cache"
-    "seq-cache|-|sequential-storage 8, 64-key pointer cache"
-    "ekv|-|ekv 1, 12 pages of 4 KiB"
+    "baseline|baseline|-|baseline: start-up, flash, report; no store"
+    "twinkv|twinkv|-|twinkv, blocking; FixedIndex<64>"
+    "twinkv-batch|twinkv|batch|twinkv, blocking, default features (\`batch\` in: the same firmware)"
+    "twinkv-switching|twinkv-switching|-|twinkv, blocking, writes that switch (1,000 incremental, 400 whole)"
+    "twinkv-reopen|twinkv-reopen|-|twinkv, blocking, a reboot: open reads a log of 600 sets"
+    "twinkv-async|twinkv-async|async|twinkv, async front end, embassy_futures::block_on"
+    "twinkv-typed|twinkv-typed|typed|twinkv, blocking, typed values (serde, postcard)"
+    "seq|seq|-|sequential-storage 8, no cache"
+    "seq-cache|seq-cache|-|sequential-storage 8, 64-key pointer cache"
+    "ekv|ekv|-|ekv 1, 12 pages of 4 KiB"
 )
 
 export CARGO_TARGET_DIR="$HERE/target"
@@ -74,22 +80,22 @@ cd "$HERE"
 
 plain=()
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r bin feature _ <<<"$row"
+    IFS='|' read -r _ bin feature _ <<<"$row"
     [ "$feature" = - ] && plain+=(--bin "$bin")
 done
 echo "--- building ${plain[*]}"
 cargo build --release "${plain[@]}"
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r bin feature _ <<<"$row"
-    [ "$feature" = - ] && cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
+    IFS='|' read -r key bin feature _ <<<"$row"
+    [ "$feature" = - ] && cp "$BIN_DIR/$bin" "$OUT_DIR/$key"
 done
 
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r bin feature _ <<<"$row"
+    IFS='|' read -r key bin feature _ <<<"$row"
     [ "$feature" = - ] && continue
     echo "--- building $bin with feature $feature"
     cargo build --release --bin "$bin" --features "$feature"
-    cp "$BIN_DIR/$bin" "$OUT_DIR/$bin"
+    cp "$BIN_DIR/$bin" "$OUT_DIR/$key"
 done
 
 # ----- measure ---------------------------------------------------------------------
@@ -118,9 +124,9 @@ stack() {
 
 declare -A FLASH STACK
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r bin _ _ <<<"$row"
-    FLASH[$bin]=$(flash "$OUT_DIR/$bin")
-    STACK[$bin]=$(stack "$OUT_DIR/$bin")
+    IFS='|' read -r key _ _ _ <<<"$row"
+    FLASH[$key]=$(flash "$OUT_DIR/$key")
+    STACK[$key]=$(stack "$OUT_DIR/$key")
 done
 
 # ----- table -------------------------------------------------------------------------
@@ -132,10 +138,10 @@ echo "| firmware | flash | over baseline | peak stack |"
 echo "|---|---:|---:|---:|"
 base=${FLASH[baseline]}
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r bin _ label <<<"$row"
-    if [ "$bin" = baseline ]; then
-        echo "| $label | ${FLASH[$bin]} B | – | ${STACK[$bin]} B |"
+    IFS='|' read -r key _ _ label <<<"$row"
+    if [ "$key" = baseline ]; then
+        echo "| $label | ${FLASH[$key]} B | – | ${STACK[$key]} B |"
     else
-        echo "| $label | ${FLASH[$bin]} B | $((FLASH[$bin] - base)) B | ${STACK[$bin]} B |"
+        echo "| $label | ${FLASH[$key]} B | $((FLASH[$key] - base)) B | ${STACK[$key]} B |"
     fi
 done

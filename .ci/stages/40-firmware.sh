@@ -5,9 +5,11 @@
 # with apt-get, as root or through sudo; the thumbv7m-none-eabi target with
 # rustup: .ci/lib/thumb-qemu-tools.sh), checks the firmware crate (fmt,
 # clippy -D warnings), builds it
-# (firmware/ is its own workspace, outside the main one), runs both binaries
-# under QEMU with a timeout (exit code 0 only if every value checks out) and
-# prints their sizes (.text/.data/.bss) and measured peak stack.
+# (firmware/ is its own workspace, outside the main one), runs its binaries
+# under QEMU with a timeout (exit code 0 only if every value checks out:
+# the demo, the minimal build, and `batch-fixture`, which opens a log that
+# holds a batch in a build without core's `batch` feature) and prints the
+# sizes (.text/.data/.bss) and measured peak stack of the first two.
 #
 # Long mode also runs the ≥ 1M-write wear test of the flash simulator
 # (core/tests/flash_wear.rs, #[ignore]d by default), optimised.
@@ -67,6 +69,8 @@ run() {
 declare -A PEAK
 run demo
 run minimal
+# Built without core's `batch` feature: opens a log holding a batch.
+run batch-fixture
 
 # ----- footprint -----------------------------------------------------------------
 

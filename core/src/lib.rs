@@ -13,8 +13,13 @@
 //!
 //! # Features
 //!
-//! All additive, none on by default.
+//! All additive; only `batch` is on by default.
 //!
+//! - `batch` (default): atomic batches, `Store::apply` of two or more
+//!   operations. A firmware that writes one key at a time can build without
+//!   it (`default-features = false`) and links none of the batch planning
+//!   and key tracking (1,492 B of flash in `footprint/`'s blocking
+//!   firmware). Logs that hold batches open and read the same either way.
 //! - `embedded-storage`: `FlashRegion`, `SharedFlashRegion`,
 //!   `flash_geometry` and `flash_scratch_len`, regions over any
 //!   `embedded_storage::nor_flash::NorFlash`, and the `FlashStore` alias.

@@ -3,6 +3,7 @@
 //! it, and [`BatchKeys`], which finds a batch's repeated keys in linear time
 //! through the store's own index.
 
+use super::staged::{staged_op, STAGED, STAGED_END};
 use super::switch::Fold;
 use super::write::Trigger;
 use super::write::{effect, Effect};
@@ -277,21 +278,6 @@ fn record_len<E>(op: &Op<'_>, needed: bool, w: u32) -> Res<Option<u32>, E> {
         Op::Delete(k) if needed => Some(set_len(k, &[], w)?),
         Op::Delete(_) => None,
     })
-}
-
-/// An index offset with this bit set is a batch's staged key (the low bits
-/// are an op's position in the batch); record offsets stay below it (regions
-/// are at most [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE), 1 GiB).
-pub(super) const STAGED: u32 = 1 << 31;
-
-/// Offsets from here on are never staged (the index's free mark).
-const STAGED_END: u32 = u32::MAX - 1;
-
-/// The op position a staged index offset holds, `None` for a record offset
-/// (and for the index's free mark).
-#[inline]
-pub(super) fn staged_op(off: u32) -> Option<usize> {
-    (off & STAGED != 0 && off < STAGED_END).then_some((off & !STAGED) as usize)
 }
 
 /// Finds, for each op of a batch, the other ops on the same key, in O(1)

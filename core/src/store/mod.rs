@@ -3,7 +3,8 @@
 //! One room per part of FORMAT.md: [`open`](self::open) holds the open
 //! decision table (§8) and the first format; `salvage` what a salvage open
 //! presents; `read` the lookups; `write` single writes and the trigger rule
-//! (§7.1); `batch` atomic batches (§5) and their linear-time key tracking;
+//! (§7.1); `batch` atomic batches (§5) and their linear-time key tracking
+//! (feature `batch`), `staged` the index offsets that tracking borrows;
 //! `switch` the switch (§7, one function per step of its crash table);
 //! `copy` its step 4, at once or a slice per write (§7.4); `ahead` erase
 //! ahead (§7.3), one erase unit at a time; `pair` the two
@@ -13,6 +14,7 @@
 //! by a configuration; `typed` postcard values (feature `serde`).
 
 mod ahead;
+#[cfg(feature = "batch")]
 mod batch;
 mod copy;
 mod open;
@@ -21,6 +23,7 @@ mod read;
 mod renamed;
 mod replay;
 mod salvage;
+mod staged;
 mod switch;
 mod tally;
 #[cfg(feature = "serde")]

@@ -2,7 +2,7 @@
 
 use super::super::journal::Journal;
 use super::super::Region;
-use super::batch::STAGED;
+use super::staged::STAGED;
 use super::RegionId;
 
 /// The bit of an index offset that tells the regions apart: an offset whose

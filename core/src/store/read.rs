@@ -45,7 +45,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let mut suspect = false;
         let mut cursor = 0;
         while let Some((pos, off)) = index.next_match(hash, &mut cursor) {
-            if batch::staged_op(off).is_some() {
+            if staged::staged_op(off).is_some() {
                 continue; // a batch's staged key, not a record
             }
             let (j, at, in_target) = pair.at_mut(off);

@@ -4,6 +4,7 @@
 //! (`copy`, §7.4); [`Store::finish_switch`] ends it with steps 4's folded
 //! write and 5–9.
 
+#[cfg(feature = "batch")]
 use super::batch::BatchKeys;
 use super::copy::{CopyState, Copying};
 use super::*;
@@ -238,13 +239,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                     self.step4_write_op(op).await?;
                 }
             }
+            #[cfg(feature = "batch")]
             Fold::Ops(ops) => self.step4_write_batch(ops).await?,
+            // Only `apply` folds two or more ops.
+            #[cfg(not(feature = "batch"))]
+            Fold::Ops(_) => return Err(bug!()),
         }
         Ok(fold_start)
     }
 
     /// [`step4_write_fold`](Self::step4_write_fold) for a batch: each op
     /// that no later op of the batch overwrites. Never inlined (see there).
+    #[cfg(feature = "batch")]
     #[inline(never)]
     async fn step4_write_batch(&mut self, ops: &[Op<'_>]) -> Res<(), R::Error> {
         let mut batch_keys = BatchKeys::new(ops);
@@ -512,7 +518,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 }
                 Ok(())
             }
+            #[cfg(feature = "batch")]
             Fold::Ops(ops) => self.step9_index_batch(ops, resumed, fold_start).await,
+            // Only `apply` folds two or more ops.
+            #[cfg(not(feature = "batch"))]
+            Fold::Ops(_) => Err(bug!()),
             Fold::Repair | Fold::Clear => Ok(()),
         }
     }
@@ -521,6 +531,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// `fold_start`: the last op on each key is indexed. Never inlined: its
     /// batch tracking (`BatchKeys`, 136 B) stays out of the single ops'
     /// chain.
+    #[cfg(feature = "batch")]
     #[inline(never)]
     async fn step9_index_batch(
         &mut self,
