@@ -185,13 +185,19 @@ fn main() {
             let base = dir.path().join("p");
             // `TWINKV_PROFILE_REGION` (bytes): a larger region, so that no
             // growth switch (which covers what it copies) runs before the
-            // open.
-            let size = std::env::var("TWINKV_PROFILE_REGION")
-                .ok()
+            // open. `TWINKV_PROFILE_REGION=default`: the default options
+            // (1 MiB regions that grow, switching into each larger file, as
+            // a user's store does).
+            let region = std::env::var("TWINKV_PROFILE_REGION").ok();
+            let default_options = region.as_deref() == Some("default");
+            let size = region
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| round512((n as f64 * 40.0 * ratio / 0.75) as u64 + 65_536));
             {
-                let mut opts = twinkv_host::Options::new().region_size(size);
+                let mut opts = twinkv_host::Options::new();
+                if !default_options {
+                    opts = opts.region_size(size);
+                }
                 if !close {
                     opts = opts.compact_on_close(None);
                 }
