@@ -381,3 +381,112 @@ fn a_failed_erase_leaves_the_unit_pending() {
     s.set(&key(1), b"y").unwrap();
     assert_eq!(s.stats().erase_pending, p - 1);
 }
+
+/// On regions that do not persist in order (memory-mapped files), a write
+/// records once that nothing of the partner is pending when the active log
+/// does not say so for the partner's size: after an open that read the
+/// partner in full, or after the partner was replaced by a larger one
+/// (`replace_inactive(.., true)`, as the host grows a store). The next open
+/// then reads only the partner's header area (FORMAT.md §7.3); without the
+/// record it reads all of it.
+#[test]
+fn files_record_an_erased_partner_so_that_the_next_open_reads_only_its_header() {
+    use twinkv_core::{FixedIndex, Geometry, MappedRegion, RamRegion, RegionId, Store};
+    type S = Store<RamRegion<Vec<u8>>, FixedIndex<64>, Vec<u8>>;
+    // Write unit 4, erase units of 256 bytes, read unit 1; any size.
+    const UNITS: Geometry = Geometry {
+        size: 0,
+        read_unit: 1,
+        write_unit: 4,
+        erase_unit: 256,
+    };
+    let geo = |size| Geometry { size, ..UNITS };
+    // A region holding `bytes`, erased past them, that does not persist in
+    // order.
+    let ram = |bytes: &[u8], size: u32| {
+        let mut storage = vec![0xFFu8; RamRegion::<Vec<u8>>::storage_len(size, 4, 256)];
+        storage[..bytes.len()].copy_from_slice(bytes);
+        let mut r = RamRegion::with_contents(storage, geo(size)).unwrap();
+        r.set_in_order(false);
+        r
+    };
+    let config = Config::new(0xE5A).with_limits(8, 24);
+    let scratch = || vec![0u8; S::scratch_len(&config, 4)];
+    fn partner(s: &S) -> &RamRegion<Vec<u8>> {
+        match s.stats().active {
+            RegionId::A => s.regions().1,
+            RegionId::B => s.regions().0,
+        }
+    }
+    // Reopens `s`; returns it and the bytes its open read of the partner.
+    let reopen = |s: S| -> (S, u64) {
+        let (mut a, mut b, index, scr) = s.into_parts();
+        a.reset_stats();
+        b.reset_stats();
+        let s = S::open(a, b, index, scr, config).unwrap();
+        let read = partner(&s).stats().bytes_read;
+        (s, read)
+    };
+    let check = |s: &mut S, n: u8| {
+        for i in 0..n {
+            let mut v = [0u8; 24];
+            assert_eq!(s.get(&[b'k', i], &mut v).unwrap(), Some(20), "key {i}");
+        }
+    };
+
+    let mut s = S::open(
+        ram(&[], 2048),
+        ram(&[], 2048),
+        FixedIndex::new(),
+        scratch(),
+        config,
+    )
+    .unwrap();
+    for i in 0..8u8 {
+        s.set(&[b'k', i], &[i; 20]).unwrap();
+    }
+    s.compact().unwrap();
+    while s.maintain(1).unwrap() {}
+    assert_eq!(s.stats().erase_pending, 0);
+    // The partner, erased ahead, replaced by a larger one: the log's erased
+    // record names the old size. The next write records the new one, once.
+    let bigger = ram(partner(&s).as_bytes(), 4096);
+    s.replace_inactive(bigger, true).unwrap();
+    let used = s.stats().used_bytes;
+    s.set(&[b'k', 8], &[8; 20]).unwrap();
+    let first = s.stats().used_bytes - used;
+    let used = s.stats().used_bytes;
+    s.set(&[b'k', 9], &[9; 20]).unwrap();
+    let plain = s.stats().used_bytes - used;
+    assert!(plain < first, "the erased record is written once");
+    let (mut s, read) = reopen(s);
+    assert!(read < 256, "only the header area read ({read} B)");
+    check(&mut s, 10);
+
+    // Without a write after the replacement, no record names its size: the
+    // open reads all of it.
+    let bigger = ram(partner(&s).as_bytes(), 8192);
+    s.replace_inactive(bigger, true).unwrap();
+    let (mut s, read) = reopen(s);
+    assert!(read >= 8192, "read in full ({read} B)");
+    check(&mut s, 10);
+    // What that open read is recorded at the next write (when nothing is
+    // pending, by this record; else before erase ahead touches the partner).
+    s.set(&[b'k', 10], &[10; 20]).unwrap();
+    while s.maintain(1).unwrap() {}
+    let (mut s, read) = reopen(s);
+    assert!(read < 256, "only the header area read ({read} B)");
+    check(&mut s, 11);
+
+    // Regions that persist in order (flash) write no such record: a write
+    // there programs its own record only.
+    let in_order = |mut r: RamRegion<Vec<u8>>| {
+        r.set_in_order(true);
+        r
+    };
+    let (a, b, index, scr) = s.into_parts();
+    let mut s = S::open(in_order(a), in_order(b), index, scr, config).unwrap();
+    let used = s.stats().used_bytes;
+    s.set(&[b'k', 11], &[11; 20]).unwrap();
+    assert_eq!(s.stats().used_bytes - used, plain, "no erased record");
+}

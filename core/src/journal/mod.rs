@@ -301,10 +301,15 @@ impl<R: Region> Journal<R> {
     /// old size and reads erased past it, so what is known about erasing it
     /// carries over; otherwise nothing is known and all of it is pending.
     pub(crate) fn replace_region(&mut self, region: R, extends: bool) -> R {
+        let resized = region.geometry().size != self.geo.size;
         self.geo = region.geometry();
         if !extends {
             self.set_all_pending();
             self.erased_past_use = false;
+        } else if resized {
+            // The active log's erased record names the old size: an open
+            // would not take it for this region (FORMAT.md §7.3).
+            self.pending_recorded = false;
         }
         core::mem::replace(&mut self.region, region)
     }

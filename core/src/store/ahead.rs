@@ -111,10 +111,21 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     #[cfg_attr(not(feature = "async"), inline(never))]
     pub(super) async fn erase_ahead_step(&mut self) -> Res<bool, R::Error> {
         let pending = self.pair.inactive().pending();
-        if pending == 0 {
+        let recorded = self.pair.inactive().pending_recorded();
+        // Nothing pending, but the active log does not say so for the
+        // partner's size (a partner replaced by a larger one that reads
+        // erased past its old size, or one that an open read in full): on
+        // regions that do not persist in order, an erased record says it,
+        // not synced, so that the next open need not read all of the
+        // partner again (FORMAT.md §7.3; lost in a crash, that open reads
+        // it, as before). Through the same append as below: a second one
+        // gave the async engine's future another state (+416 B of flash).
+        let say_erased =
+            pending == 0 && !recorded && !self.pair.active().region.persists_in_order();
+        if pending == 0 && !say_erased {
             return Ok(false);
         }
-        if !self.pair.inactive().pending_recorded() {
+        if !recorded {
             // Before the partner is touched, the active log must say that it
             // is ours to erase (FORMAT.md §8): a cut erase can leave it
             // unrecognisable. Synced, on every medium.
@@ -123,8 +134,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
                 Appended::NoRoom => return Ok(false),
                 Appended::Failed => return self.switch_after_failed_append().await,
             }
-            self.pair.active_mut().sync().await?;
+            if !say_erased {
+                self.pair.active_mut().sync().await?;
+            }
             self.pair.inactive_mut().set_pending_recorded();
+        }
+        if say_erased {
+            return Ok(false);
         }
         if pending == 1 {
             // The partner's header unit goes last: once it is erased, the
