@@ -617,67 +617,102 @@ fn erased_span_mid_log_is_found_by_the_probe() {
 /// `ops_with_power_loss` fuzzer, seed 20261217: keys read older values.)
 #[test]
 fn a_wiped_unit_followed_by_0xff_value_bytes_is_found_at_open() {
-    let (unit, e) = (3usize, 256usize);
+    wiped_spans_followed_by_0xff_value_bytes(4096, 256, 3, 1..=1, 5);
+}
+
+/// As [`a_wiped_unit_followed_by_0xff_value_bytes_is_found_at_open`], with
+/// a span of two or three erase units wiped. Open reads the first `P`
+/// bytes of every erase unit past the span it reads in full, `P` = one
+/// largest record (`R`) where the region's probes of that length read at
+/// most one erase unit together (FORMAT.md §6.2): here 8 units of 1 KiB, so
+/// `R` (40 B) each. The log resumes where the span ends with at most the
+/// rest of one record, then a header, so that probe finds it whatever the
+/// value bytes: the span is mid-log damage, never a key's older value.
+/// (With 8-byte probes every such case here read older values.)
+#[test]
+fn a_wiped_span_of_units_followed_by_0xff_value_bytes_is_found_at_open() {
+    wiped_spans_followed_by_0xff_value_bytes(8192, 1024, 1, 2..=3, 10);
+}
+
+/// Regions of `size` bytes in erase units of `e`; a log of 12 keys set
+/// `rounds` times to 24-byte values that are `0xFF` but for the first byte
+/// (after 0 to 4 filler records of 16 bytes, which shift where the unit
+/// boundaries fall in the 40-byte records), then a batch (a record of
+/// another kind than set after the span proves the sets between were no
+/// batch, FORMAT.md §6.2). For each span of units in `spans` wiped from the
+/// first record starting in unit `unit`, the layouts where the log resumes
+/// inside a value with 8 bytes of `0xFF`: open finds the damage, every key
+/// reads its newest value or, if its newest record lay before the span's
+/// end, `Corrupted`, and some newest records after the span are kept.
+fn wiped_spans_followed_by_0xff_value_bytes(
+    size: u32,
+    e: usize,
+    unit: usize,
+    spans: core::ops::RangeInclusive<usize>,
+    rounds: u32,
+) {
     // Values of 24 bytes: the round, then 0xFF.
     let val = |round: u32| {
         let mut v = vec![0xFFu8; 24];
         v[0] = round as u8;
         v
     };
-    let mut cases = 0;
-    // Filler records of 16 bytes shift where the unit boundary falls in
-    // the 40-byte records.
-    for filler in 0..5u8 {
-        let power = Power::default();
-        let mut rig = Rig::new(&power, 4096, 4, config());
-        let end;
-        {
-            let mut s = rig.open().unwrap();
-            for f in 0..filler {
-                s.set(b"fill", &[f]).unwrap();
-            }
-            for round in 0..5 {
-                for i in 0..12 {
-                    s.set(&key(i), &val(round)).unwrap();
+    for span in spans {
+        let mut cases = 0;
+        for filler in 0..5u8 {
+            let power = Power::default();
+            let mut rig = Rig::with_erase_unit(&power, size, 4, e as u32, config());
+            let end;
+            {
+                let mut s = rig.open().unwrap();
+                for f in 0..filler {
+                    s.set(b"fill", &[f]).unwrap();
                 }
+                for round in 0..rounds {
+                    for i in 0..12 {
+                        s.set(&key(i), &val(round)).unwrap();
+                    }
+                }
+                s.apply(&[Op::Set(b"proof-a", b"1"), Op::Set(b"proof-b", b"2")])
+                    .unwrap();
+                assert_eq!(s.stats().switches, 0);
+                end = D + s.stats().used_bytes as usize;
             }
-            s.apply(&[Op::Set(b"proof-a", b"1"), Op::Set(b"proof-b", b"2")])
-                .unwrap();
-            assert_eq!(s.stats().switches, 0);
-            end = D + s.stats().used_bytes as usize;
-        }
-        let (a, _) = rig.snapshot();
-        let next = (unit + 1) * e;
-        let recs = record_offsets(&a, end);
-        let straddles = recs.iter().any(|&(o, l)| o < next && o + l > next + 8);
-        if !straddles || a[next..next + 8] != [0xFF; 8] {
-            continue;
-        }
-        cases += 1;
-        let newest = newest_sets(&a, end);
-        let (r, _) = *recs.iter().find(|&&(o, _)| o >= unit * e).unwrap();
-        rig.a.ram.data_mut()[r..next].fill(0xFF);
-        let mut s = rig.open().unwrap();
-        assert!(s.stats().damage_found_at_open > 0, "filler {filler}");
-        let mut kept = 0;
-        for i in 0..12 {
-            let at = newest.iter().find(|(k, _)| *k == key(i)).unwrap().1;
-            match get(&mut s, &key(i)) {
-                Ok(Some(v)) => assert_eq!(v, val(4), "filler {filler} key{i}: an older value"),
-                Err(Error::Corrupted) => assert!(at < next, "filler {filler} key{i}"),
-                other => panic!("filler {filler} key{i}: {other:?}"),
+            // The log resumes at `next`, after `span` units wiped.
+            let next = (unit + span) * e;
+            assert!(end > next + 200, "the log goes on past the wiped span");
+            let (a, _) = rig.snapshot();
+            let recs = record_offsets(&a, end);
+            let straddles = recs.iter().any(|&(o, l)| o < next && o + l > next + 8);
+            if !straddles || a[next..next + 8] != [0xFF; 8] {
+                continue;
             }
-            kept += usize::from(at >= next);
+            cases += 1;
+            let newest = newest_sets(&a, end);
+            let (r, _) = *recs.iter().find(|&&(o, _)| o >= unit * e).unwrap();
+            rig.a.ram.data_mut()[r..next].fill(0xFF);
+            let mut s = rig.open().unwrap();
+            let case = format!("span {span}, filler {filler}");
+            assert!(s.stats().damage_found_at_open > 0, "{case}");
+            let mut kept = 0;
+            for i in 0..12 {
+                let at = newest.iter().find(|(k, _)| *k == key(i)).unwrap().1;
+                match get(&mut s, &key(i)) {
+                    Ok(Some(v)) => {
+                        assert_eq!(v, val(rounds - 1), "{case} key{i}: an older value")
+                    }
+                    Err(Error::Corrupted) => assert!(at < next, "{case} key{i}"),
+                    other => panic!("{case} key{i}: {other:?}"),
+                }
+                kept += usize::from(at >= next);
+            }
+            assert!(kept > 0, "{case}: some newest records lie after the span");
         }
         assert!(
-            kept > 0,
-            "filler {filler}: some newest records lie after the wiped unit"
+            cases > 0,
+            "span {span}: no layout put 0xFF value bytes at the unit's start"
         );
     }
-    assert!(
-        cases > 0,
-        "no layout put 0xFF value bytes at the unit's start"
-    );
 }
 
 /// The largest record of `config()` (`R`, FORMAT.md §6.2): a short header

@@ -1,7 +1,7 @@
 //! What an open reads (FORMAT.md §6.2, §8 "What open reads"): the header
 //! areas, the active log once, past its end one erase unit (or one largest
-//! record) in full and a probe of 8 bytes per later erase unit — not the
-//! unused part of the region. Counted with the RAM region's read counter.
+//! record) in full and a probe per later erase unit — not the unused part
+//! of the region. Counted with the RAM region's read counter.
 
 use twinkv_core::{Config, FixedIndex, Geometry, RamRegion, Store};
 
@@ -9,8 +9,13 @@ const E: u32 = 4096;
 const W: u32 = 4;
 /// Data start at W = 4 (FORMAT.md §1).
 const D: u64 = 84;
-/// Bytes of each probe (FORMAT.md §6.2).
-const PROBE: u64 = 8;
+/// Bytes of each probe (FORMAT.md §6.2): one largest record where the
+/// region's probes of that length read at most one erase unit together,
+/// else the erase unit over the number of units, and at least 8.
+fn probe(config: &Config, w: u32, size: u32) -> u64 {
+    let r = config.max_record_len(w).unwrap();
+    u64::from((E / (size / E)).max(8).min(r).min(E))
+}
 
 type S = Store<RamRegion<Vec<u8>>, FixedIndex<64>, Vec<u8>>;
 
@@ -92,7 +97,11 @@ fn open_reads_the_log_not_the_region() {
     let (read, used, units) = reopen_cost(size, 8);
     // Both header areas, the commit read four times over (FORMAT.md §3).
     let header_areas = 2 * 2 * D;
-    let bound = used + used / 10 + header_areas + u64::from(E) + PROBE * units;
+    let probes = probe(&config(false), W, size) * units;
+    // The probes of a region read at most one erase unit together (or 8
+    // bytes each): 16 bytes here.
+    assert!(probes <= u64::from(E).max(8 * units), "{probes}");
+    let bound = used + used / 10 + header_areas + u64::from(E) + probes;
     assert!(
         read <= bound,
         "open read {read} B for a log of {used} B in a {size} B region (bound {bound})"
@@ -102,14 +111,50 @@ fn open_reads_the_log_not_the_region() {
     assert!(read < u64::from(size) / 64, "open read {read} B");
 }
 
-/// Growing the region by `n` erase units adds exactly `n` probes to what an
-/// open of the same log reads.
+/// Growing the region by `n` erase units of 8-byte probes (regions of 512
+/// or more units here) adds exactly `n` probes to what an open of the same
+/// log reads.
 #[test]
 fn open_cost_grows_by_one_probe_per_erase_unit() {
-    let (small, used_small, units_small) = reopen_cost(64 << 10, 6);
+    let (small, used_small, units_small) = reopen_cost(2 << 20, 6);
     let (large, used_large, units_large) = reopen_cost(4 << 20, 6);
     assert_eq!(used_small, used_large, "the same log");
-    assert_eq!(large - small, PROBE * (units_large - units_small));
+    assert_eq!(probe(&config(false), W, 2 << 20), 8);
+    assert_eq!(probe(&config(false), W, 4 << 20), 8);
+    assert_eq!(large - small, 8 * (units_large - units_small));
+}
+
+/// The same log in regions of 16 to 1,024 erase units: past the span read
+/// in full (to one largest record past the end of the unit where the log
+/// ends, `c`), an open reads `P` bytes at the start of each later unit,
+/// `P` = one largest record (624 B here) while the region's probes of that
+/// length read at most one erase unit together, else 4 KiB over the
+/// number of units, at least 8: 256, 128, 16 and 8 bytes below. The rest
+/// of what it reads does not depend on the region's size.
+#[test]
+fn probes_read_at_most_one_erase_unit_together() {
+    let cfg = config(false);
+    let r = u64::from(cfg.max_record_len(W).unwrap());
+    let mut rest = Vec::new();
+    for size in [64u32 << 10, 128 << 10, 1 << 20, 4 << 20] {
+        let (read, used, units) = reopen_cost(size, 6);
+        // The log ends at `D + used`; `c` as FORMAT.md §6.2 has it.
+        let p = D + used;
+        let c = ((p / u64::from(E)) + 1) * u64::from(E) + r;
+        let probed = units - c.div_ceil(u64::from(E));
+        let probes = probe(&cfg, W, size) * probed;
+        assert!(probes <= u64::from(E).max(8 * units), "{size}: {probes}");
+        rest.push(read - probes);
+    }
+    assert_eq!(
+        [
+            probe(&cfg, W, 64 << 10),
+            probe(&cfg, W, 128 << 10),
+            probe(&cfg, W, 1 << 20)
+        ],
+        [256, 128, 16]
+    );
+    assert!(rest.windows(2).all(|w| w[0] == w[1]), "{rest:?}");
 }
 
 /// Small records (FORMAT.md §8, "What open reads"): on a region that does
@@ -201,7 +246,7 @@ mod small_records {
     /// the probes: what an open reads besides the log (FORMAT.md §8).
     fn besides_log(w: u32) -> u64 {
         let d = u64::from(Layout::new(w).data_start());
-        2 * 2 * d + u64::from(E) + PROBE * u64::from(SIZE / E)
+        2 * 2 * d + u64::from(E) + probe(&cfg(), w, SIZE) * u64::from(SIZE / E)
     }
 
     /// Reads an open may make besides those of the log: header areas and

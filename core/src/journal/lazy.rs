@@ -1,15 +1,16 @@
 //! Erased space past the log, read lazily (FORMAT.md §6.2): on regions that
 //! persist in order, open reads past the log's end only what a cut can have
 //! torn (one largest record) and on to one largest record past the end of
-//! that erase unit, then a probe at the start of every later erase unit;
-//! the rest of each unit is read once, before an append first programs
-//! into it.
+//! that erase unit, then a probe at the start of every later erase unit
+//! ([`probe_len`]); the rest of each unit is read once, before an append
+//! first programs into it.
 //!
 //! Crash: a cut tears only the last program call, inside `p .. p + R`,
 //! which is read in full. Damage past it is found at open when a log
 //! continues past a wiped unit (within `R` of the next unit's start some
-//! byte does not read erased; a probe finds a continuation past a wiped
-//! span of several units unless its first 8 bytes are `0xFF` record bytes),
+//! byte does not read erased), or past a wiped span of several units
+//! (found by the probe of the unit where it resumes: always when probes
+//! are `R` long, else unless their bytes there are `0xFF` record bytes),
 //! otherwise when an append reaches it: the log is then
 //! sealed, nothing is programmed over the bytes, and the store reports it.
 //! Bytes that start `R` or more into their erase unit are stray bytes,
@@ -20,9 +21,20 @@ use super::{io, Region};
 use crate::all_erased;
 use crate::error::Res;
 
-/// Bytes read at the start of each erase unit past the span read in full:
-/// one short header's worth.
-pub(crate) const PROBE: u32 = 8;
+/// The least probe: one short header's worth.
+const PROBE_MIN: u32 = 8;
+
+/// Bytes read at the start of each erase unit past the span open reads in
+/// full (FORMAT.md §6.2): one largest record (`reach`, `R`) where the
+/// region's `units` probes of that length read at most one erase unit
+/// (`e`) together, else `e / units`, and at least 8. A log that went on
+/// past a wiped span of units resumes at the start of one of them with at
+/// most the rest of one record, then a header, whose first byte never
+/// reads `0xFF`: a probe of `R` bytes there finds it whatever the key and
+/// value bytes; a shorter one can read `0xFF` key or value bytes only.
+pub(crate) fn probe_len(reach: u32, e: u32, units: u32) -> u32 {
+    (e / units.max(1)).max(PROBE_MIN).min(reach).min(e)
+}
 
 #[io]
 impl<R: Region> Journal<R> {
@@ -60,7 +72,7 @@ impl<R: Region> Journal<R> {
         if !in_order {
             return Ok(true);
         }
-        let probe = PROBE.min(e);
+        let probe = probe_len(reach, e, size / e);
         let mut u = u64::from(c.div_ceil(e)) * u64::from(e);
         while u < u64::from(size) {
             // `u < size`, a `u32`.

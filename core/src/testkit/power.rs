@@ -258,11 +258,15 @@ pub struct Rig<'p> {
 impl<'p> Rig<'p> {
     /// Two fresh regions of `size` bytes, write unit `w`, erase unit 256.
     pub fn new(power: &'p Power, size: u32, w: u32, config: Config) -> Self {
+        Rig::with_erase_unit(power, size, w, 256, config)
+    }
+    /// Two fresh regions of `size` bytes, write unit `w`, erase unit `e`.
+    pub fn with_erase_unit(power: &'p Power, size: u32, w: u32, e: u32, config: Config) -> Self {
         let geo = Geometry {
             size,
             read_unit: 1,
             write_unit: w,
-            erase_unit: 256,
+            erase_unit: e,
         };
         Rig {
             a: CutRegion::new(geo, power, 0),
