@@ -708,3 +708,139 @@ fn a_flip_in_erased_space_of_the_inactive_file_does_not_fail_the_switch() {
     model.insert(b"after".to_vec(), b"switch".to_vec());
     assert_eq!(contents(&s), model);
 }
+
+/// A store of 10 keys after three switches, closed: its active region and
+/// its entries.
+fn switched_store(base: &Path) -> (twinkv_host::core::RegionId, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let mut s = Store::open(base, small().auto_grow(false)).unwrap();
+    let mut round = 0;
+    while s.stats().unwrap().generation < 4 {
+        for i in 0..10 {
+            s.set(format!("k{i}"), format!("value {i} round {round}"))
+                .unwrap();
+        }
+        round += 1;
+    }
+    let active = s.stats().unwrap().active;
+    let want = contents(&s);
+    s.close().unwrap();
+    (active, want)
+}
+
+/// `open_salvage` on a store that opens normally: the same entries as a
+/// snapshot, not flagged, nothing written.
+#[test]
+fn salvage_of_a_sound_store_is_a_snapshot() {
+    let (_d, base) = tmp();
+    let (_, want) = switched_store(&base);
+    let before = file_hashes(&base);
+    let s = Store::open_salvage(&base).unwrap();
+    assert_eq!(contents(&s), want);
+    assert!(!s.stats().unwrap().salvaged);
+    assert!(s.stats().unwrap().read_only);
+    drop(s);
+    assert_eq!(file_hashes(&base), before);
+}
+
+/// The inactive file cut to a length no region has (damage, not a crash:
+/// files are never truncated so): every open refuses and names the file;
+/// `open_salvage` reads the active file with the other as erased, flagged
+/// as salvaged (that file may have held a newer state), and writes
+/// nothing. With the active file cut instead, what is left is the older
+/// region's state, flagged too.
+#[test]
+fn salvage_reads_past_a_file_of_no_region_length() {
+    for cut_active in [false, true] {
+        let (_d, base) = tmp();
+        let (active, want) = switched_store(&base);
+        let (pa, pb) = twinkv_host::region_paths(&base);
+        let cut = match (active, cut_active) {
+            (twinkv_host::core::RegionId::A, false) | (twinkv_host::core::RegionId::B, true) => pb,
+            _ => pa,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&cut)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let before = file_hashes(&base);
+        let e = Store::open(&base, small()).unwrap_err();
+        assert!(
+            matches!(e, twinkv_host::Error::NotARegion { ref path, .. } if *path == cut),
+            "{e}"
+        );
+        assert!(Store::open_read_only(&base).is_err());
+        let s = Store::open_salvage(&base).unwrap();
+        let st = s.stats().unwrap();
+        assert!(st.salvaged && st.read_only, "cut active {cut_active}");
+        let got = contents(&s);
+        if cut_active {
+            // The older region's state: every key, an older round's value.
+            assert_eq!(got.len(), want.len());
+            assert_ne!(got, want);
+        } else {
+            assert_eq!(got, want);
+        }
+        drop(s);
+        assert_eq!(file_hashes(&base), before, "salvage wrote nothing");
+    }
+}
+
+/// The newest region's header damaged: open refuses (never falls back to
+/// the older region); `open_salvage` reads the newest state through its
+/// valid commit (core's salvage), flagged, and writes nothing.
+#[test]
+fn salvage_reads_a_store_whose_newest_header_is_damaged() {
+    let (_d, base) = tmp();
+    let (active, want) = switched_store(&base);
+    let (pa, pb) = twinkv_host::region_paths(&base);
+    let newest = if active == twinkv_host::core::RegionId::A {
+        pa
+    } else {
+        pb
+    };
+    let mut bytes = std::fs::read(&newest).unwrap();
+    bytes[20] ^= 0x40; // inside the 48-byte header, covered by its check
+    std::fs::write(&newest, &bytes).unwrap();
+    let before = file_hashes(&base);
+    let e = Store::open(&base, small()).unwrap_err();
+    assert!(
+        e.is_corruption() || matches!(e.core_cause(), Some(twinkv_host::core::Error::Unrecognised)),
+        "{e}"
+    );
+    let s = Store::open_salvage(&base).unwrap();
+    assert!(s.stats().unwrap().salvaged);
+    assert_eq!(contents(&s), want);
+    drop(s);
+    assert_eq!(file_hashes(&base), before);
+}
+
+/// Nothing to salvage: both files of no region length, or one cut and the
+/// other never written (a store that never switched has its data in the
+/// cut one). A clean error, nothing written.
+#[test]
+fn salvage_with_nothing_left_is_a_clean_error() {
+    let (_d, base) = tmp();
+    let (pa, pb) = twinkv_host::region_paths(&base);
+    std::fs::write(&pa, vec![7u8; 5000]).unwrap();
+    std::fs::write(&pb, vec![7u8; 5000]).unwrap();
+    assert!(matches!(
+        Store::open_salvage(&base),
+        Err(twinkv_host::Error::NotARegion { .. })
+    ));
+    let (_d, base) = tmp();
+    let mut s = Store::open(&base, small()).unwrap();
+    s.set("k", "v").unwrap();
+    s.close().unwrap();
+    let (pa, _) = twinkv_host::region_paths(&base);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pa)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let before = file_hashes(&base);
+    assert!(Store::open_salvage(&base).is_err());
+    assert_eq!(file_hashes(&base), before);
+}

@@ -33,6 +33,11 @@ enum Mode {
     Write,
     ReadOnly,
     Snapshot,
+    /// [`Store::open_salvage`]'s copies; `dropped`: a file was read as
+    /// missing because no region has its length.
+    Salvage {
+        dropped: bool,
+    },
 }
 
 /// A crash-resilient persistent map from byte keys to byte values, kept in two
@@ -422,8 +427,16 @@ impl Store {
 
     /// The store's state: active region, generation, used, live and free
     /// bytes, switches since open, keys, damaged keys, and what open found.
+    ///
+    /// On a store from [`Store::open_salvage`] that read a file as missing
+    /// (no region has its length), `salvaged` is set: the other file may
+    /// have held a newer state.
     pub fn stats(&self) -> Result<Stats> {
-        Ok(self.inner()?.stats())
+        let mut stats = self.inner()?.stats();
+        if self.mode == (Mode::Salvage { dropped: true }) {
+            stats.salvaged = true;
+        }
+        Ok(stats)
     }
 
     // ----- writes ----------------------------------------------------------

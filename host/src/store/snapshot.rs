@@ -1,6 +1,8 @@
 //! Snapshots: [`Store::open_snapshot`] reads both files of a store another
 //! process may be writing, with plain reads and no lock, until their header
 //! areas read the same before and after, and opens core on the copies.
+//! [`Store::open_salvage`] reads them the same way and opens core's salvage
+//! on the copies.
 
 use std::path::Path;
 
@@ -24,7 +26,75 @@ impl Store {
         let (ra, rb) = snapshot_regions(&base, a, b)?;
         let config = snapshot_config(&base, &ra, &rb)?;
         let inner = open_core(ra, rb, config, false).map_err(|e| e.at_open(&base))?;
-        Ok(Store {
+        Ok(Store::on_copies(base, config, inner, Mode::Snapshot))
+    }
+
+    /// Opens what can still be read of a store that [`Store::open`] refuses
+    /// because its newest state is damaged ([`Error::Core`] with core's
+    /// `Corrupted` or `Unrecognised`, or a region file of a length no region
+    /// has), read-only, for saving its data elsewhere (`twinkv export
+    /// --salvage`). It presents the best state that can still be read
+    /// (core's `Store::open_salvage`: the newer region read with the store
+    /// id and generation its commit proves, else the older committed
+    /// region) and sets [`Stats::salvaged`](twinkv_core::Stats::salvaged)
+    /// when it had to: that state **may be older than the last acknowledged
+    /// write**. A region file whose length is not a whole number of 512-byte
+    /// erase units is read as if it were missing (erased), when its partner
+    /// is readable; `salvaged` is then set too (it may have held the newer
+    /// state). On a store that opens normally it is
+    /// [`Store::open_snapshot`]. Like a snapshot it reads both files with
+    /// plain reads, takes no lock and never writes to them.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let base = dir.path().join("settings");
+    /// use twinkv_host::{Options, Store};
+    ///
+    /// let mut store = Store::open(&base, Options::new())?;
+    /// store.set("volume", "7")?;
+    /// store.close()?;
+    /// // The partner file cut short (damage, not a crash): open refuses.
+    /// let (_, b) = twinkv_host::region_paths(&base);
+    /// std::fs::OpenOptions::new().write(true).open(&b)?.set_len(100)?;
+    /// assert!(Store::open(&base, Options::new()).is_err());
+    /// let saved = Store::open_salvage(&base)?;
+    /// assert_eq!(saved.get("volume")?, Some(&b"7"[..]));
+    /// assert!(saved.stats()?.salvaged); // B may have held a newer state
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_salvage(path: impl AsRef<Path>) -> Result<Store> {
+        let base = path.as_ref().to_path_buf();
+        let (a, b) = read_snapshot(&base)?;
+        // A file no region can be: read as missing, if its partner can be.
+        let whole = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|v| region_len(v).is_some());
+        let (a, b, dropped) = match (whole(&a), whole(&b)) {
+            (true, false) => (a, None, b.is_some()),
+            (false, true) => (None, b, a.is_some()),
+            _ => (a, b, false),
+        };
+        let (ra, rb) = snapshot_regions(&base, a, b)?;
+        let config = snapshot_config(&base, &ra, &rb)?;
+        let scratch = vec![0u8; super::Inner::scratch_len(&config, crate::region::WRITE_UNIT)];
+        let inner = super::Inner::open_salvage(ra, rb, crate::VecIndex::new(), scratch, config)
+            .map_err(|e| Error::from(e).at_open(&base))?;
+        Ok(Store::on_copies(
+            base,
+            config,
+            inner,
+            Mode::Salvage { dropped },
+        ))
+    }
+
+    /// A read-only store on in-memory copies of its files.
+    fn on_copies(
+        base: std::path::PathBuf,
+        config: Config,
+        inner: super::Inner,
+        mode: Mode,
+    ) -> Store {
+        Store {
             inner: Some(inner),
             base,
             a: None,
@@ -32,14 +102,22 @@ impl Store {
             config,
             durability: Durability::Default,
             grow: Growth::off(),
-            mode: Mode::Snapshot,
+            mode,
             suspect: None,
             sync_on_close: false,
             unsynced: false,
             created: false,
             compact_on_close: None,
-        })
+        }
     }
+}
+
+/// The region size of a file of these bytes: a non-zero whole number of
+/// erase units that fits a `u32`.
+fn region_len(v: &[u8]) -> Option<u32> {
+    u32::try_from(v.len())
+        .ok()
+        .filter(|&s| s > 0 && s % ERASE_UNIT == 0)
 }
 
 /// Header area bytes compared before and after a snapshot read.
@@ -87,12 +165,9 @@ fn snapshot_regions(
     let partner = size_of(&a).or(size_of(&b)).unwrap_or(0);
     let mk = |v: Option<Vec<u8>>, p: &Path| -> Result<AnyRegion> {
         let v = v.unwrap_or_else(|| vec![0xFF; partner]);
-        let size = u32::try_from(v.len())
-            .ok()
-            .filter(|s| s % ERASE_UNIT == 0)
-            .ok_or_else(|| {
-                Error::not_region(p, format!("length {} is not a multiple of 512", v.len()))
-            })?;
+        let size = region_len(&v).ok_or_else(|| {
+            Error::not_region(p, format!("length {} is not a multiple of 512", v.len()))
+        })?;
         let r = MemRegion::new(v, MmapRegion::geometry_for(size), false)
             .map_err(|e| Error::not_region(p, e.to_string()))?;
         Ok(AnyRegion::Mem(r))

@@ -89,8 +89,9 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             store,
             json,
             snapshot,
+            salvage,
         } => {
-            let s = open_reader(&store, snapshot)?;
+            let s = open_reader_or_salvage(&store, snapshot, salvage)?;
             let entries = sorted(&s)?;
             if json {
                 write_json(out, &entries)?;
@@ -99,11 +100,13 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
                     writeln!(out, "{} = {}", show_key(k), show_value(v)).map_err(out_err)?;
                 }
             }
+            salvaged_check(out, &store, &s)?;
             damaged_check(out, &s)
         }
         Command::Export {
             store,
             snapshot,
+            salvage,
             write_size,
             erase_size,
             region_size,
@@ -130,8 +133,9 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
                 write_json(out, &r.entries)?;
                 return image_damage_check(out, r);
             }
-            let s = open_reader(&store, snapshot)?;
+            let s = open_reader_or_salvage(&store, snapshot, salvage)?;
             write_json(out, &sorted(&s)?)?;
+            salvaged_check(out, &store, &s)?;
             damaged_check(out, &s)
         }
         Command::Import {
@@ -332,6 +336,38 @@ fn create_options(c: &CreateOpts) -> Result<Options, Failure> {
     }
     o.validate()?;
     Ok(o)
+}
+
+fn open_reader_or_salvage(store: &Path, snapshot: bool, salvage: bool) -> Result<Store, Failure> {
+    if salvage {
+        return Store::open_salvage(store).map_err(|e| match e {
+            // Neither file is a region: the remedy the error names is this.
+            e @ twinkv_host::Error::NotARegion { .. } => {
+                Failure::new(exit::ERROR, format!("{e}: nothing to salvage"))
+            }
+            e => e.into(),
+        });
+    }
+    open_reader(store, snapshot)
+}
+
+/// After the output of a salvage that had to fall back (core's `salvaged`):
+/// exit 3, saying that the state shown may be older than the last
+/// acknowledged write.
+fn salvaged_check(out: Out<'_>, store: &Path, s: &Store) -> Result<(), Failure> {
+    if !s.stats()?.salvaged {
+        return Ok(());
+    }
+    out.flush().map_err(out_err)?;
+    Err(Failure::new(
+        exit::CORRUPT,
+        format!(
+            "{}: salvaged: its newest state is damaged or one of its files unreadable; \
+             the entries above are the best state left and may be older than the last \
+             acknowledged write (`twinkv import NEW FILE` puts them in a new store)",
+            store.display()
+        ),
+    ))
 }
 
 fn open_reader(store: &Path, snapshot: bool) -> Result<Store, Failure> {

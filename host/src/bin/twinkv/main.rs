@@ -132,6 +132,12 @@ pub(crate) enum Command {
         /// Read a copy without locking (beside a live writer).
         #[arg(long)]
         snapshot: bool,
+        /// Read what can still be read of a store that does not open (its
+        /// newest state damaged, or a file of a length no region has): the
+        /// best state left, which may be older than the last acknowledged
+        /// write (exit 3 when it is). Writes nothing, takes no lock.
+        #[arg(long, conflicts_with = "snapshot")]
+        salvage: bool,
     },
     /// Set every entry of a JSON file (as `dump --json` writes) in one atomic batch.
     Import {
@@ -152,6 +158,13 @@ pub(crate) enum Command {
         /// Read a copy without locking (beside a live writer).
         #[arg(long, conflicts_with = "write_size")]
         snapshot: bool,
+        /// Read what can still be read of a store that does not open (its
+        /// newest state damaged, or a file of a length no region has): the
+        /// best state left, which may be older than the last acknowledged
+        /// write (exit 3 when it is; save it, then `import` it into a new
+        /// store). Writes nothing, takes no lock.
+        #[arg(long, conflicts_with_all = ["snapshot", "write_size"])]
+        salvage: bool,
         /// STORE is a device image: the device's write unit in bytes.
         #[arg(long, value_parser = parse::parse_size, requires = "erase_size")]
         write_size: Option<u32>,
@@ -322,7 +335,8 @@ impl From<twinkv_host::Error> for Failure {
             E::Open { cause, .. } => match cause {
                 Core::Corrupted => {
                     ": run `twinkv verify` to see what is damaged \
-                     (`repair` cannot rewrite a damaged newest region)"
+                     (`repair` cannot rewrite a damaged newest region; \
+                     `twinkv export --salvage` saves what can still be read)"
                 }
                 Core::ReadOnly => {
                     ": run `twinkv verify` to see what the files hold; \
@@ -330,7 +344,8 @@ impl From<twinkv_host::Error> for Failure {
                 }
                 Core::Unrecognised => {
                     ": run `twinkv verify` to see what the files hold \
-                     (`twinkv inspect` reads raw device images)"
+                     (`twinkv export --salvage` reads what a damaged header \
+                     leaves; `twinkv inspect` reads raw device images)"
                 }
                 Core::ForeignStore => ": STORE.a and STORE.b must come from the same store",
                 Core::UnsupportedFormat => ": read it with a newer twinkv",
@@ -341,6 +356,10 @@ impl From<twinkv_host::Error> for Failure {
             E::Locked(_) => {
                 " (try again when it is done; list, dump, export, stats and verify \
                  read a copy beside it with --snapshot)"
+            }
+            E::NotARegion { .. } => {
+                " (`twinkv export --salvage` reads the store's other file \
+                 without this one)"
             }
             E::NewerRegionMissing { .. } => {
                 ": put the missing file back (`twinkv verify` shows what the other holds)"
