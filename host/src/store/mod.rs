@@ -305,13 +305,17 @@ impl Store {
         };
         let ra = region(&self.a, &self.b)?;
         let rb = region(&self.b, &self.a)?;
-        let inner =
-            open_core(ra, rb, self.config, write).map_err(|e| match (e, &self.suspect) {
-                (Error::Core(twinkv_core::Error::Unrecognised), Some(p)) => {
-                    Error::not_region(p, "not a twinkv region file")
-                }
-                (e, _) => e.at_open(&self.base),
-            })?;
+        let how = if write {
+            CoreOpen::Write
+        } else {
+            CoreOpen::ReadOnly
+        };
+        let inner = open_core(ra, rb, self.config, how).map_err(|e| match (e, &self.suspect) {
+            (Error::Core(twinkv_core::Error::Unrecognised), Some(p)) => {
+                Error::not_region(p, "not a twinkv region file")
+            }
+            (e, _) => e.at_open(&self.base),
+        })?;
         let (a, b) = inner.regions();
         for r in [a, b] {
             if let AnyRegion::Mapped(m) = r {
@@ -575,12 +579,22 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn open_core(ra: AnyRegion, rb: AnyRegion, config: Config, write: bool) -> Result<Inner> {
+/// How [`open_core`] opens core.
+#[derive(Clone, Copy)]
+enum CoreOpen {
+    Write,
+    ReadOnly,
+    /// Core's `open_salvage` (read-only).
+    Salvage,
+}
+
+fn open_core(ra: AnyRegion, rb: AnyRegion, config: Config, how: CoreOpen) -> Result<Inner> {
     let scratch = vec![0u8; Inner::scratch_len(&config, WRITE_UNIT)];
-    let r = if write {
-        Inner::open(ra, rb, VecIndex::new(), scratch, config)
-    } else {
-        Inner::open_read_only(ra, rb, VecIndex::new(), scratch, config)
+    let index = VecIndex::new();
+    let r = match how {
+        CoreOpen::Write => Inner::open(ra, rb, index, scratch, config),
+        CoreOpen::ReadOnly => Inner::open_read_only(ra, rb, index, scratch, config),
+        CoreOpen::Salvage => Inner::open_salvage(ra, rb, index, scratch, config),
     };
     Ok(r?)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use twinkv_core::Config;
 
-use super::{open_core, Growth, Mode, Store};
+use super::{open_core, CoreOpen, Growth, Mode, Store};
 use crate::error::{Error, Result};
 use crate::files::{self, region_paths};
 use crate::options::recorded_config;
@@ -25,7 +25,7 @@ impl Store {
         let (a, b) = read_snapshot(&base)?;
         let (ra, rb) = snapshot_regions(&base, a, b)?;
         let config = snapshot_config(&base, &ra, &rb)?;
-        let inner = open_core(ra, rb, config, false).map_err(|e| e.at_open(&base))?;
+        let inner = open_core(ra, rb, config, CoreOpen::ReadOnly).map_err(|e| e.at_open(&base))?;
         Ok(Store::on_copies(base, config, inner, Mode::Snapshot))
     }
 
@@ -76,9 +76,7 @@ impl Store {
         };
         let (ra, rb) = snapshot_regions(&base, a, b)?;
         let config = snapshot_config(&base, &ra, &rb)?;
-        let scratch = vec![0u8; super::Inner::scratch_len(&config, crate::region::WRITE_UNIT)];
-        let inner = super::Inner::open_salvage(ra, rb, crate::VecIndex::new(), scratch, config)
-            .map_err(|e| Error::from(e).at_open(&base))?;
+        let inner = open_core(ra, rb, config, CoreOpen::Salvage).map_err(|e| e.at_open(&base))?;
         Ok(Store::on_copies(
             base,
             config,
