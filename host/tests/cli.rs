@@ -386,11 +386,19 @@ fn export_salvage_reads_a_store_that_does_not_open() {
     assert!(o.stderr.contains("nothing to salvage"), "{}", o.stderr);
 }
 
-#[test]
-fn inspect_a_device_image() {
-    let _serial = crate::serial();
+/// The core store a device image is written with.
+type ImageStore<'a> = twinkv_host::core::Store<
+    twinkv_host::core::RamRegion<&'a mut [u8]>,
+    twinkv_host::core::FixedIndex<16>,
+    &'a mut [u8],
+>;
+
+/// A device image (region A then region B, 8 KiB each, write unit 8, erase
+/// unit 4 KiB) of a store core wrote with `work`, and its active region.
+fn core_image(
+    work: impl for<'a> FnOnce(&mut ImageStore<'a>),
+) -> (Vec<u8>, twinkv_host::core::RegionId) {
     use twinkv_host::core::{Config, FixedIndex, Geometry, RamRegion, Store as CoreStore};
-    let d = tempfile::tempdir().unwrap();
     let geo = Geometry {
         size: 8192,
         read_unit: 1,
@@ -399,7 +407,7 @@ fn inspect_a_device_image() {
     };
     let len = RamRegion::<&mut [u8]>::storage_len(8192, 8, 4096);
     let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
-    {
+    let active = {
         let ra = RamRegion::new(&mut a[..], geo).unwrap();
         let rb = RamRegion::new(&mut b[..], geo).unwrap();
         let mut scratch = [0u8; 1024];
@@ -411,12 +419,68 @@ fn inspect_a_device_image() {
             Config::new(7).with_limits(16, 64),
         )
         .unwrap();
+        work(&mut st);
+        st.stats().active
+    };
+    let mut image = a[..8192].to_vec();
+    image.extend_from_slice(&b[..8192]);
+    (image, active)
+}
+
+/// `export --salvage` of a device image whose newest region's header is
+/// damaged: plain `export` refuses (exit 3, naming `--salvage`); with it the
+/// newest state is read through its commit (core's salvage) and printed,
+/// exit 3. On the sound image `--salvage` prints what `export` prints, exit 0.
+#[test]
+fn export_salvage_of_a_device_image() {
+    let _serial = crate::serial();
+    let d = tempfile::tempdir().unwrap();
+    let (mut image, active) = core_image(|st| {
+        let mut round = 0u32;
+        while st.stats().generation < 2 {
+            st.set(b"mode", format!("eco {round}").as_bytes()).unwrap();
+            round += 1;
+        }
+        st.set(b"temp", b"21.5").unwrap();
+    });
+    let path = d.path().join("flash.bin");
+    std::fs::write(&path, &image).unwrap();
+    let p = s(&path);
+    let args = ["export", p, "--write-size", "8", "--erase-size", "4096"];
+    let sound = twinkv(&args, None);
+    assert_eq!(sound.code, 0, "{}", sound.stderr);
+    let o = twinkv(&[&args[..], &["--salvage"]].concat(), None);
+    assert_eq!((o.code, &o.stdout), (0, &sound.stdout), "{}", o.stderr);
+    // The newest region's header: one bit inside it.
+    let at = if active == twinkv_host::core::RegionId::A {
+        20
+    } else {
+        8192 + 20
+    };
+    image[at] ^= 0x40;
+    std::fs::write(&path, &image).unwrap();
+    let o = twinkv(&args, None);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("--salvage"), "{}", o.stderr);
+    let o = twinkv(&[&args[..], &["--salvage"]].concat(), None);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("salvaged"), "{}", o.stderr);
+    assert_eq!(
+        o.stdout, sound.stdout,
+        "the newest state, through its commit"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), image, "nothing written");
+}
+
+#[test]
+fn inspect_a_device_image() {
+    let _serial = crate::serial();
+    let d = tempfile::tempdir().unwrap();
+    let (mut image, _) = core_image(|st| {
         st.set(b"temp", b"21.5").unwrap();
         st.set(b"mode", b"eco").unwrap();
         st.remove(b"temp").unwrap();
-    }
-    let mut image = a[..8192].to_vec();
-    image.extend_from_slice(&b[..8192]);
+    });
     let path = d.path().join("flash.bin");
     std::fs::write(&path, &image).unwrap();
     let p = s(&path);

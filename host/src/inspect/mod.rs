@@ -12,7 +12,7 @@ use twinkv_core::format::record::Kind;
 use twinkv_core::format::Layout;
 use twinkv_core::{Geometry, RegionId, Stats};
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::files::region_paths;
 use crate::options::recorded_config;
 use crate::region::{AnyRegion, MemRegion};
@@ -99,6 +99,77 @@ pub fn verify_image(
     erase_unit: u32,
     region_size: Option<u32>,
 ) -> Result<Report> {
+    let (a, b) = image_halves(image, write_unit, erase_unit, region_size)?;
+    verify_bytes(
+        [("A".to_string(), Some(a)), ("B".to_string(), Some(b))],
+        write_unit,
+        erase_unit,
+        true,
+    )
+}
+
+/// What [`salvage_image`] could still read.
+#[derive(Clone, Debug)]
+pub struct Salvaged {
+    /// Core's statistics of the state read; `salvaged` is set when it may be
+    /// older than the last acknowledged write (core's `open_salvage`).
+    pub stats: Stats,
+    /// Live values that fail their check (left out of `entries`).
+    pub unreadable: usize,
+    /// The intact live entries, sorted.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Reads what can still be read of a raw image (as [`verify_image`] takes
+/// it) whose store core refuses to open because its newest state is
+/// damaged: core's `open_salvage`, which presents the newer region read
+/// with the store id and generation its commit proves, else the older
+/// committed region, and flags the state as possibly older than the last
+/// acknowledged write. On an image that opens normally, its live entries.
+/// Reads only its argument.
+pub fn salvage_image(
+    image: &[u8],
+    write_unit: u32,
+    erase_unit: u32,
+    region_size: Option<u32>,
+) -> Result<Salvaged> {
+    let (a, b) = image_halves(image, write_unit, erase_unit, region_size)?;
+    let (ra, rb) = (
+        analyze_region(&a, write_unit),
+        analyze_region(&b, write_unit),
+    );
+    let g = geometry(a.len(), write_unit, erase_unit);
+    let (stats, unreadable, entries) =
+        open_copies(&ra, &rb, [a, b], [g, g], true, true).map_err(|u| match u {
+            Unopened::Core(e) => Error::Core(e),
+            // Nothing of a store to read: what core says of such regions.
+            Unopened::BothEmpty => Error::Core(CoreError::ReadOnly),
+            Unopened::NoHeader => Error::Core(CoreError::Unrecognised),
+        })?;
+    Ok(Salvaged {
+        stats,
+        unreadable,
+        entries,
+    })
+}
+
+/// The geometry of a region of `len` bytes.
+fn geometry(len: usize, write_unit: u32, erase_unit: u32) -> Geometry {
+    Geometry {
+        size: u32::try_from(len).unwrap_or(0),
+        read_unit: 1,
+        write_unit,
+        erase_unit,
+    }
+}
+
+/// Regions A and B of an image, checked against the geometry.
+fn image_halves(
+    image: &[u8],
+    write_unit: u32,
+    erase_unit: u32,
+    region_size: Option<u32>,
+) -> Result<(Vec<u8>, Vec<u8>)> {
     let total = image.len();
     let rs = match region_size {
         Some(s) => s as usize,
@@ -109,27 +180,14 @@ pub fn verify_image(
             "two regions of {rs} bytes do not fit an image of {total} bytes"
         )));
     }
-    let g = Geometry {
-        size: u32::try_from(rs).unwrap_or(0),
-        read_unit: 1,
-        write_unit,
-        erase_unit,
-    };
-    if !g.is_valid() {
+    if !geometry(rs, write_unit, erase_unit).is_valid() {
         return Err(Error::InvalidOptions(format!(
             "write unit {write_unit} (one of 1, 2, 4, 8, 16, 32), erase unit {erase_unit} \
              (a power of two from the write unit to 1 MiB) and region size {rs} \
              (a multiple of the erase unit) do not make a valid geometry"
         )));
     }
-    let a = image[..rs].to_vec();
-    let b = image[rs..2 * rs].to_vec();
-    verify_bytes(
-        [("A".to_string(), Some(a)), ("B".to_string(), Some(b))],
-        write_unit,
-        erase_unit,
-        true,
-    )
+    Ok((image[..rs].to_vec(), image[rs..2 * rs].to_vec()))
 }
 
 fn verify_bytes(
@@ -144,13 +202,7 @@ fn verify_bytes(
     let b = b.unwrap_or_else(|| vec![0xFF; partner]);
     let ra = analyze_region(&a, w);
     let rb = analyze_region(&b, w);
-    let geometry = |len: usize| Geometry {
-        size: u32::try_from(len).unwrap_or(0),
-        read_unit: 1,
-        write_unit: w,
-        erase_unit: e,
-    };
-    let (ga, gb) = (geometry(a.len()), geometry(b.len()));
+    let (ga, gb) = (geometry(a.len(), w, e), geometry(b.len(), w, e));
     let mut findings_bad = Vec::new();
     let mut findings_ok = Vec::new();
     let mut damaged = Vec::new();
@@ -161,7 +213,7 @@ fn verify_bytes(
             b.len()
         ))
     } else {
-        open_copies(&ra, &rb, a, b, ga, gb, in_order)
+        open_copies(&ra, &rb, [a, b], [ga, gb], in_order, false).map_err(|u| u.to_string())
     };
     let both_empty = ra.header == HeaderState::Empty && rb.header == HeaderState::Empty;
     match &open {
@@ -276,15 +328,36 @@ fn verify_bytes(
 /// (images only) the intact live entries, sorted.
 type Opened = (Stats, usize, Vec<(Vec<u8>, Vec<u8>)>);
 
+/// Why [`open_copies`] opened nothing.
+enum Unopened {
+    /// Core refused.
+    Core(CoreError),
+    /// Both regions are empty.
+    BothEmpty,
+    /// Neither region has a valid header to take the configuration from.
+    NoHeader,
+}
+
+impl core::fmt::Display for Unopened {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Unopened::Core(e) => write!(f, "{e}"),
+            Unopened::BothEmpty => f.write_str("both regions are empty (nothing written yet)"),
+            Unopened::NoHeader => f.write_str("neither region has a valid twinkv header"),
+        }
+    }
+}
+
+/// Opens core read-only on copies of both regions (`salvage`: core's
+/// `open_salvage`), with the configuration the best header records.
 fn open_copies(
     ra: &RegionReport,
     rb: &RegionReport,
-    a: Vec<u8>,
-    b: Vec<u8>,
-    ga: Geometry,
-    gb: Geometry,
+    [a, b]: [Vec<u8>; 2],
+    [ga, gb]: [Geometry; 2],
     in_order: bool,
-) -> std::result::Result<Opened, String> {
+    salvage: bool,
+) -> std::result::Result<Opened, Unopened> {
     let best = [ra, rb]
         .into_iter()
         .filter_map(|r| {
@@ -294,15 +367,15 @@ fn open_copies(
         .max_by_key(|(c, h)| (*c, h.generation));
     let Some((_, h)) = best else {
         if ra.header == HeaderState::Empty && rb.header == HeaderState::Empty {
-            return Err("both regions are empty (nothing written yet)".to_string());
+            return Err(Unopened::BothEmpty);
         }
-        return Err("neither region has a valid twinkv header".to_string());
+        return Err(Unopened::NoHeader);
     };
     let config = recorded_config(&h).adopting_store_id();
     let region = |v: Vec<u8>, g: Geometry| {
         MemRegion::new(v, g, in_order)
             .map(AnyRegion::Mem)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Unopened::Core(CoreError::Region(e)))
     };
     let scratch = vec![
         0u8;
@@ -311,14 +384,13 @@ fn open_copies(
             ga.write_unit
         )
     ];
-    let store = twinkv_core::Store::open_read_only(
-        region(a, ga)?,
-        region(b, gb)?,
-        crate::VecIndex::new(),
-        scratch,
-        config,
-    )
-    .map_err(|e| e.to_string())?;
+    let (ra, rb, index) = (region(a, ga)?, region(b, gb)?, crate::VecIndex::new());
+    let store = if salvage {
+        twinkv_core::Store::open_salvage(ra, rb, index, scratch, config)
+    } else {
+        twinkv_core::Store::open_read_only(ra, rb, index, scratch, config)
+    }
+    .map_err(Unopened::Core)?;
     let stats = store.stats();
     // Every live value, checked; an image's are kept (a store's files are
     // read through the store API instead).

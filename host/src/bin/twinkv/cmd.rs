@@ -8,7 +8,7 @@ use twinkv_host::inspect::{self, show_key, Verdict};
 use twinkv_host::{Options, Store};
 
 use crate::entries::{plain_key, read_entries, show_value, sorted, write_json};
-use crate::images::{image_create, image_damage_check, not_an_image, read_image};
+use crate::images::{image_bytes, image_create, image_damage_check, not_an_image, read_image};
 use crate::{exit, out_err, Command, CreateOpts, Failure, ImageCommand};
 
 pub(crate) type Out<'a> = &'a mut dyn Write;
@@ -112,6 +112,39 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
             region_size,
             offset,
         } => {
+            if let (Some(w), Some(e), true) = (write_size, erase_size, salvage) {
+                let bytes = image_bytes(&store, offset.unwrap_or(0))?;
+                let s = inspect::salvage_image(&bytes, w, e, region_size).map_err(|e| match e {
+                    e @ twinkv_host::Error::InvalidOptions(_) => Failure::from(e),
+                    e => Failure::new(
+                        exit::CORRUPT,
+                        format!("{}: nothing to salvage: {e}", store.display()),
+                    ),
+                })?;
+                write_json(out, &s.entries)?;
+                if s.stats.salvaged || s.unreadable > 0 {
+                    out.flush().map_err(out_err)?;
+                    return Err(Failure::new(
+                        exit::CORRUPT,
+                        format!(
+                            "{}: salvaged: {} the entries above are the best state left{} \
+                             (`twinkv image create` or `import` writes them anew)",
+                            store.display(),
+                            if s.stats.salvaged {
+                                "its newest state is damaged;"
+                            } else {
+                                "some values failed their check and were left out;"
+                            },
+                            if s.stats.salvaged {
+                                " and may be older than the last acknowledged write"
+                            } else {
+                                ""
+                            },
+                        ),
+                    ));
+                }
+                return Ok(exit::OK);
+            }
             if let (Some(w), Some(e)) = (write_size, erase_size) {
                 let image = read_image(&store, w, e, region_size, offset.unwrap_or(0))?;
                 let r = &image.report;
@@ -125,7 +158,8 @@ pub(crate) fn run(command: Command, no_sync: bool, out: Out<'_>) -> Res {
                         exit::CORRUPT,
                         format!(
                             "{}: the image cannot be opened: {msg}; run `twinkv inspect` \
-                             with the same options to see what it holds",
+                             with the same options to see what it holds (`--salvage` \
+                             exports what can still be read)",
                             store.display()
                         ),
                     ));

@@ -65,20 +65,35 @@ pub(crate) fn read_image(
 ) -> Result<Image, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", path.display())))?;
-    let Some(rest) = bytes.get(offset as usize..) else {
-        return Err(Failure::usage(
+    let report = inspect::verify_image(
+        from_offset(path, &bytes, offset)?,
+        write_size,
+        erase_size,
+        region_size,
+    )?;
+    Ok(Image {
+        file_size: bytes.len() as u64,
+        report,
+    })
+}
+
+/// The bytes of the image file at `path` from `offset` on.
+pub(crate) fn image_bytes(path: &Path, offset: u32) -> Result<Vec<u8>, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{}: {e}", path.display())))?;
+    Ok(from_offset(path, &bytes, offset)?.to_vec())
+}
+
+fn from_offset<'b>(path: &Path, bytes: &'b [u8], offset: u32) -> Result<&'b [u8], Failure> {
+    bytes.get(offset as usize..).ok_or_else(|| {
+        Failure::usage(
             clap::error::ErrorKind::ValueValidation,
             format!(
                 "--offset {offset} is past the end of {} ({} bytes)",
                 path.display(),
                 bytes.len()
             ),
-        ));
-    };
-    let report = inspect::verify_image(rest, write_size, erase_size, region_size)?;
-    Ok(Image {
-        file_size: bytes.len() as u64,
-        report,
+        )
     })
 }
 

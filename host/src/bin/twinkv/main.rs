@@ -162,8 +162,9 @@ pub(crate) enum Command {
         /// newest state damaged, or a file of a length no region has): the
         /// best state left, which may be older than the last acknowledged
         /// write (exit 3 when it is; save it, then `import` it into a new
-        /// store). Writes nothing, takes no lock.
-        #[arg(long, conflicts_with_all = ["snapshot", "write_size"])]
+        /// store). Writes nothing, takes no lock. With --write-size and
+        /// --erase-size: of a device image.
+        #[arg(long, conflicts_with = "snapshot")]
         salvage: bool,
         /// STORE is a device image: the device's write unit in bytes.
         #[arg(long, value_parser = parse::parse_size, requires = "erase_size")]
