@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::files::{self, region_paths};
 use crate::options::recorded_config;
 use crate::options::Durability;
-use crate::region::{AnyRegion, MemRegion, MmapRegion, ERASE_UNIT};
+use crate::region::{usable_len, AnyRegion, MemRegion, MmapRegion, ERASE_UNIT};
 
 impl Store {
     /// Opens a consistent in-memory copy of the store without taking any
@@ -38,9 +38,9 @@ impl Store {
     /// id and generation its commit proves, else the older committed
     /// region) and sets [`Stats::salvaged`](twinkv_core::Stats::salvaged)
     /// when it had to: that state **may be older than the last acknowledged
-    /// write**. A region file whose length is not a whole number of 512-byte
-    /// erase units is read as if it were missing (erased), when its partner
-    /// is readable; `salvaged` is then set too (it may have held the newer
+    /// write**. A region file of a length no region has (not a non-zero
+    /// multiple of 512 bytes of at most 1 GiB) is read as if it were missing
+    /// (erased), when its partner is readable; `salvaged` is then set too (it may have held the newer
     /// state). On a store that opens normally it is
     /// [`Store::open_snapshot`]. Like a snapshot it reads both files with
     /// plain reads, takes no lock and never writes to them.
@@ -68,7 +68,10 @@ impl Store {
         let base = path.as_ref().to_path_buf();
         let (a, b) = read_snapshot(&base)?;
         // A file no region can be: read as missing, if its partner can be.
-        let whole = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|v| region_len(v).is_some());
+        let whole = |v: &Option<Vec<u8>>| {
+            v.as_ref()
+                .is_some_and(|v| usable_len(v.len() as u64).is_some())
+        };
         let (a, b, dropped) = match (whole(&a), whole(&b)) {
             (true, false) => (a, None, b.is_some()),
             (false, true) => (None, b, a.is_some()),
@@ -108,14 +111,6 @@ impl Store {
             compact_on_close: None,
         }
     }
-}
-
-/// The region size of a file of these bytes: a non-zero whole number of
-/// erase units that fits a `u32`.
-fn region_len(v: &[u8]) -> Option<u32> {
-    u32::try_from(v.len())
-        .ok()
-        .filter(|&s| s > 0 && s % ERASE_UNIT == 0)
 }
 
 /// Header area bytes compared before and after a snapshot read.
@@ -163,8 +158,14 @@ fn snapshot_regions(
     let partner = size_of(&a).or(size_of(&b)).unwrap_or(0);
     let mk = |v: Option<Vec<u8>>, p: &Path| -> Result<AnyRegion> {
         let v = v.unwrap_or_else(|| vec![0xFF; partner]);
-        let size = region_len(&v).ok_or_else(|| {
-            Error::not_region(p, format!("length {} is not a multiple of 512", v.len()))
+        let size = usable_len(v.len() as u64).ok_or_else(|| {
+            Error::not_region(
+                p,
+                format!(
+                    "length {} is not a non-zero multiple of {ERASE_UNIT} of at most 1 GiB",
+                    v.len()
+                ),
+            )
         })?;
         let r = MemRegion::new(v, MmapRegion::geometry_for(size), false)
             .map_err(|e| Error::not_region(p, e.to_string()))?;
