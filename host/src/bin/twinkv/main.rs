@@ -42,11 +42,17 @@ Commands that write (set, rm, import, compact, resize, repair) sync before
 they exit, so what they did survives power loss; --no-sync skips that (the
 writes still survive a crash of the process), for scripts that batch.
 
+A store that cannot be opened is read with `export --salvage` (or `dump
+--salvage`; an image with `export --salvage` and its sizes): the best state
+left, which `import` puts into a new store; the damaged files are not
+written.
+
 Exit codes:
   0  success (verify: clean, or recoverable leftovers of a crash, named on stdout)
   1  key absent (get, rm)
   2  usage error (bad arguments, options or input; nothing was created or written)
-  3  corruption found (also: the newest region is damaged and the store cannot be opened)
+  3  corruption found (also: the newest region is damaged and the store cannot be opened;
+     --salvage: what was printed may be older than the last acknowledged write)
   4  any other error (one line on stderr with the cause)";
 
 /// Look into, check, edit and repair twinkv stores (crash-resilient A/B
