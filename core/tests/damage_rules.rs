@@ -538,7 +538,8 @@ fn newest_sets(bytes: &[u8], end: usize) -> Vec<(Vec<u8>, usize)> {
     let mut out: Vec<(Vec<u8>, usize)> = Vec::new();
     for (at, _) in record_offsets(bytes, end) {
         let word = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-        if word & 0x0F != Kind::Set.code() as u32 {
+        // A set, stored as a set or as an update (FORMAT.md §4.3).
+        if Kind::from_code(word as u8 & 0x0F) != Some(Kind::Set) {
             continue;
         }
         let key_len = ((word >> 5) & 0x3F) as usize;

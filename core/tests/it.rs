@@ -54,6 +54,7 @@ mod replay_sizing;
 mod switch;
 #[cfg(feature = "serde")]
 mod typed;
+mod updates;
 
 /// Every `tests/*.rs` file is a module of this binary or a test target of
 /// its own in Cargo.toml: with `autotests = false`, cargo would silently

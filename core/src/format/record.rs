@@ -50,8 +50,21 @@ pub enum Kind {
     Damaged,
     /// Erase ahead's progress through the partner region (FORMAT.md §7.3).
     Erased,
-    /// A kind reserved for a later minor version (9..=14).
+    /// A kind reserved for a later minor version (10..=14).
     Reserved(u8),
+}
+
+/// The stored number of an **update**: a set whose writer's index held a set
+/// of the same key with the same stored length (FORMAT.md §4.3). It decodes
+/// as [`Kind::Set`] and reads exactly as a set; an open may take the claim
+/// instead of reading the older record's key (FORMAT.md §6.5), which it
+/// tells from the record's first byte ([`is_update`]).
+pub const UPDATE_CODE: u8 = 9;
+
+/// Whether a record whose first byte is `first` is stored as an update
+/// ([`UPDATE_CODE`]), in either header form.
+pub const fn is_update(first: u8) -> bool {
+    first & 0x0F == UPDATE_CODE
 }
 
 impl Kind {
@@ -69,10 +82,11 @@ impl Kind {
             Kind::Reserved(c) => c,
         }
     }
-    /// The kind for a stored number, `None` for 0 and 15 (never valid).
+    /// The kind for a stored number, `None` for 0 and 15 (never valid). An
+    /// update ([`UPDATE_CODE`]) is a set.
     pub const fn from_code(c: u8) -> Option<Kind> {
         Some(match c {
-            1 => Kind::Set,
+            1 | UPDATE_CODE => Kind::Set,
             2 => Kind::Delete,
             3 => Kind::BatchBegin,
             4 => Kind::BatchCommit,
@@ -80,7 +94,7 @@ impl Kind {
             6 => Kind::SyncMarker,
             7 => Kind::Damaged,
             8 => Kind::Erased,
-            9..=14 => Kind::Reserved(c),
+            10..=14 => Kind::Reserved(c),
             _ => return None,
         })
     }
@@ -268,6 +282,23 @@ pub fn encode_sealed(
     value: &[u8],
     write_unit: u32,
 ) -> Option<u32> {
+    encode_as(out, state, kind, false, hash, key, value, write_unit)
+}
+
+/// [`encode_sealed`], of a set stored as an update ([`UPDATE_CODE`]) if
+/// `update` (FORMAT.md §4.3: the writer's index holds a set of its key
+/// stored in as many bytes); of `kind` otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_as(
+    out: &mut [u8],
+    state: SealState,
+    kind: Kind,
+    update: bool,
+    hash: u8,
+    key: &[u8],
+    value: &[u8],
+    write_unit: u32,
+) -> Option<u32> {
     let key_len = u32::try_from(key.len()).ok()?;
     let value_len = u32::try_from(value.len()).ok()?;
     let len = stored_len(key_len, value_len, write_unit)?;
@@ -291,9 +322,10 @@ pub fn encode_sealed(
     v.copy_from_slice(value);
     pad.fill(0xFF);
     let kv: &[u8] = kv;
+    let code = if update { UPDATE_CODE } else { kind.code() };
     if long {
         let head: &mut [u8; 16] = head.try_into().ok()?;
-        head[0] = kind.code() | 0x10;
+        head[0] = code | 0x10;
         head[1] = hash;
         head[2..4].copy_from_slice(&(key_len as u16).to_le_bytes());
         head[4..8].copy_from_slice(&value_len.to_le_bytes());
@@ -307,8 +339,7 @@ pub fn encode_sealed(
         head[12..16].copy_from_slice(&c.finalize().to_le_bytes());
     } else {
         let head: &mut [u8; 8] = head.try_into().ok()?;
-        let word =
-            u32::from(kind.code()) | (key_len << 5) | (value_len << 11) | (u32::from(hash) << 24);
+        let word = u32::from(code) | (key_len << 5) | (value_len << 11) | (u32::from(hash) << 24);
         head[0..4].copy_from_slice(&word.to_le_bytes());
         head[4] = super::checks::crc8_word(word);
         let covered = head.first_chunk::<5>()?;
@@ -1186,9 +1217,10 @@ mod tests {
     fn kinds_zero_and_fifteen_are_invalid() {
         assert_eq!(Kind::from_code(0), None);
         assert_eq!(Kind::from_code(15), None);
-        for c in 1..=14 {
+        for c in (1..=14).filter(|&c| c != UPDATE_CODE) {
             assert_eq!(Kind::from_code(c).map(Kind::code), Some(c));
         }
+        assert_eq!(Kind::from_code(UPDATE_CODE), Some(Kind::Set));
     }
 
     /// The column of the short record check for each covered bit, nearest

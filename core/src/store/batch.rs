@@ -158,7 +158,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let begin = self.pair.active().append_at();
         let v = record::batch_begin_value(scan.count, scan.lens);
         if self
-            .append_encoded(Kind::BatchBegin, 0, &[], &v)
+            .append_encoded(Kind::BatchBegin, false, 0, &[], &v)
             .await?
             .is_none()
         {
@@ -174,7 +174,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             };
             let hash = short_hash(key_hash(op.key()));
             if self
-                .append_encoded(kind, hash, op.key(), value)
+                .append_encoded(kind, false, hash, op.key(), value)
                 .await?
                 .is_none()
             {
@@ -184,7 +184,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         }
         let v = record::batch_commit_value(begin, scan.count, scan.lens, batch_check.finalize());
         Ok(self
-            .append_encoded(Kind::BatchCommit, 0, &[], &v)
+            .append_encoded(Kind::BatchCommit, false, 0, &[], &v)
             .await?
             .is_some())
     }

@@ -30,6 +30,10 @@ pub(super) struct Loading {
     /// The partner is formatted for the same store id and the next
     /// generation, without a valid commit: a switch's target.
     partner_next: bool,
+    /// Its commit is its own: updates past its data end may be taken on
+    /// their claim (FORMAT.md §6.5). Not so for a region salvaged as if
+    /// its commit said "nothing copied".
+    pub(super) claims: bool,
 }
 
 /// An active region decided on, not yet loaded.
@@ -734,6 +738,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             switching: switching.is_set(),
             partner_empty: matches!(partner, RegionClass::Empty),
             partner_next,
+            claims: true,
         })
     }
 
@@ -774,6 +779,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             erased: None,
             copied_end: data_end,
             seen: 0,
+            claims_from: if l.claims { data_end } else { u32::MAX },
         };
         let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink, scratch).await?;
         if sink.overflow {

@@ -20,6 +20,10 @@ pub(super) struct IndexSink<'a, I: Index> {
     pub(super) copied_end: u32,
     /// Records fed so far in this walk, while `copied_end` is not 0.
     pub(super) seen: u32,
+    /// Where the commit says the records a switch copied end: an update at
+    /// or past it may be taken on its claim (FORMAT.md §6.5); one copied
+    /// with the rest was claimed against another region's index.
+    pub(super) claims_from: u32,
 }
 
 impl<I: Index> IndexSink<'_, I> {
@@ -49,6 +53,34 @@ impl<I: Index> IndexSink<'_, I> {
         self.index
             .reserve(usize::try_from(additional).unwrap_or(usize::MAX));
     }
+    /// An update's claim (FORMAT.md §6.5): for the record at `off` with
+    /// header `h` and first byte `first`, stored as an update, the position
+    /// of the only entry of its 32-bit key hash, which is then its key's
+    /// older set of the same stored length, and where the probe for the
+    /// hash stopped. `None` where the claim may not be taken: before
+    /// `claims_from`, with damage that could cover the key, or with no or
+    /// several entries of the hash (the caller then compares keys, as for a
+    /// set). Not inlined on devices: one call in the replay's loop.
+    #[cfg_attr(feature = "fast-crc", inline(always))]
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
+    fn claimed(
+        &self,
+        off: u32,
+        first: Option<&u8>,
+        h: &RecordHeader,
+        key_hash: u32,
+    ) -> Option<(usize, usize)> {
+        if !record::is_update(*first?) || off < self.claims_from || self.damage.touches(h.hash) {
+            return None;
+        }
+        let mut cursor = 0;
+        let (p, _) = self.index.next_match(key_hash, &mut cursor)?;
+        let mut more = cursor;
+        match self.index.next_match(key_hash, &mut more) {
+            None => Some((p, cursor)),
+            Some(_) => None,
+        }
+    }
     fn forget(&mut self) {
         self.index.clear();
         self.damage.clear();
@@ -73,6 +105,13 @@ impl<I: Index> IndexSink<'_, I> {
         key_hash: u32,
         key: &[u8],
     ) -> Res<(), R::Error> {
+        let first = j.region.lend().and_then(|b| b.get(off as usize));
+        if let Some((p, cursor)) = self.claimed(off, first, h, key_hash) {
+            // The older set of the key, stored in as many bytes.
+            let w = j.geo.write_unit;
+            self.settle(w, off, h, Some(len), key_hash, Some(*h), Some(p), cursor);
+            return Ok(());
+        }
         let mut old = None;
         let mut pos = None;
         let mut cursor = 0;
@@ -159,16 +198,21 @@ impl<R: Region, I: Index> Sink<R> for IndexSink<'_, I> {
             return self.record_lent(j, off, h, len, key_hash, key);
         }
         let limits = self.limits;
-        let mut old = None;
-        let mut pos = None;
-        let mut cursor = 0;
-        while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
-            if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
-                old = Some(oh);
-                pos = Some(p);
-                break;
+        // The replay checked the record in `w`.
+        let first = w.get(off, 1).and_then(<[u8]>::first);
+        let (old, pos, cursor) = 'found: {
+            if let Some((p, cursor)) = self.claimed(off, first, h, key_hash) {
+                // The older set of the key, stored in as many bytes: not read.
+                break 'found (Some(*h), Some(p), cursor);
             }
-        }
+            let mut cursor = 0;
+            while let Some((p, o)) = self.index.next_match(key_hash, &mut cursor) {
+                if let Some(oh) = j.same_key(o, off, h, limits, w).await? {
+                    break 'found (Some(oh), Some(p), cursor);
+                }
+            }
+            (None, None, cursor)
+        };
         // The stored length from `h` again: the walk's `len` kept for the
         // tally across this loop made the replay's frame on flash 40 B
         // deeper (the footprint's reboot row 2,068 B, over 2 KiB).

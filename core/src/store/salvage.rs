@@ -91,7 +91,10 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             *commit = MarkerState::Valid(d);
         }
         self.salvaged = true;
-        let loading = self.loading(&active, &partner)?;
+        let mut loading = self.loading(&active, &partner)?;
+        // Its records may be a switch's copies, whose updates were claimed
+        // against the index of the region they were copied from.
+        loading.claims = false;
         self.load_active(loading).await.map(|_| ())
     }
 }

@@ -317,7 +317,14 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             Trigger::Begin => self.begin_incremental().await?,
             Trigger::Append => {}
         }
-        let Some(off) = self.append_encoded(kind, short, key, value).await? else {
+        // An update (FORMAT.md §4.3): the index holds a set of this key
+        // with a value as long (so stored in as many bytes), and no damage
+        // could cover the key, so a replay may take the claim instead of
+        // reading that record's key.
+        let update = kind == Kind::Set
+            && !touches
+            && matches!(old, Some(oh) if oh.kind == Kind::Set && oh.value_len as usize == value.len());
+        let Some(off) = self.append_encoded(kind, update, short, key, value).await? else {
             return Ok((had, Then::Fold));
         };
         if kind == Kind::Delete {
@@ -463,6 +470,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     pub(super) async fn append_encoded(
         &mut self,
         kind: Kind,
+        update: bool,
         hash: u8,
         key: &[u8],
         value: &[u8],
@@ -470,7 +478,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let w = self.pair.active().geo.write_unit;
         let state = self.seal_state();
         let (j, scratch) = (self.pair.active_mut(), self.scratch.as_mut());
-        let len = record::encode_sealed(scratch, state, kind, hash, key, value, w)
+        let len = record::encode_as(scratch, state, kind, update, hash, key, value, w)
             .ok_or_else(|| bug!())?;
         if j.append_at() + len > j.size() {
             return Err(bug!());
