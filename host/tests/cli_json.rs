@@ -319,6 +319,38 @@ fn verify_json_clean_and_corrupt() {
         .any(|r| r["kind"] == "sync" && r.get("key").is_none()));
 }
 
+/// A set over a set with a value as long is stored as an update (FORMAT.md
+/// §4.3): `verify -v` lists it as `update`, in JSON and in text.
+#[test]
+fn verify_lists_updates_as_such() {
+    let _serial = crate::serial();
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("st");
+    store(
+        &base,
+        &[(b"mode", b"eco"), (b"mode", b"ice"), (b"mode", b"boost")],
+    );
+    let v = json(
+        &["verify", s(&base), "--json", "--snapshot", "-v"],
+        0,
+        "twinkv.verify.v1",
+    );
+    let kinds: Vec<&str> = v["regions"][0]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["key"] == "mode")
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["set", "update", "set"]);
+    let out = twinkv(&["verify", s(&base), "--snapshot", "-v"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| l.contains("mode")).collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(lines[1].contains(" update "), "{}", out.stdout);
+    assert!(lines[2].contains(" set "), "{}", out.stdout);
+}
+
 /// An image made by `image create`, inspected; then damaged.
 #[test]
 fn inspect_json_and_text() {

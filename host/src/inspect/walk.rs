@@ -32,6 +32,9 @@ pub struct RecordInfo {
     pub len: u32,
     /// Kind.
     pub kind: Kind,
+    /// A set stored as an update (kind 9, FORMAT.md §4.3): `kind` is then
+    /// [`Kind::Set`].
+    pub update: bool,
     /// The key bytes (empty for system records).
     pub key: Vec<u8>,
     /// Value length.
@@ -234,6 +237,7 @@ pub fn analyze_region(bytes: &[u8], write_unit: u32) -> RegionReport {
             offset: pos as u32,
             len: len as u32,
             kind: rh.kind,
+            update: record::is_update(rec[0]),
             key,
             value_len: rh.value_len,
             intact,

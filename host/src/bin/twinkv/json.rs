@@ -203,7 +203,12 @@ fn region(name: &str, r: &RegionReport, records: bool) -> Value {
                 let mut m = Map::new();
                 m.insert("offset".into(), x.offset.into());
                 m.insert("stored_len".into(), x.len.into());
-                m.insert("kind".into(), kind(x.kind).into());
+                let k = if x.update {
+                    "update".into()
+                } else {
+                    kind(x.kind)
+                };
+                m.insert("kind".into(), k.into());
                 if !x.key.is_empty() {
                     put_bytes(&mut m, "key", &x.key);
                 }

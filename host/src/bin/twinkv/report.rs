@@ -174,7 +174,11 @@ fn region(out: Out<'_>, name: &str, r: &RegionReport, records: bool) -> Result<(
             w(format!(
                 "    @{:<8} {:<12}{key} value {} B, {} B stored, {}",
                 x.offset,
-                kind(x.kind),
+                if x.update {
+                    "update".into()
+                } else {
+                    kind(x.kind)
+                },
                 x.value_len,
                 x.len,
                 if x.intact { "intact" } else { "DAMAGED" }
