@@ -41,11 +41,24 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn run_model(w: u32, size: u32, in_order: bool, steps: &[Step]) -> Result<(), TestCaseError> {
+    run_model_of(w, size, in_order, steps, key, 14)
+}
+
+/// [`run_model`] over the keys `key_of(0 .. n)`.
+fn run_model_of(
+    w: u32,
+    size: u32,
+    in_order: bool,
+    steps: &[Step],
+    key_of: fn(u8) -> Vec<u8>,
+    n: u8,
+) -> Result<(), TestCaseError> {
+    let key = key_of;
     let power = Power::default();
     let config = Config::new(0x0DE1).with_limits(8, 24);
     let mut rig = Rig::new(&power, size, w, config);
     rig.set_in_order(in_order);
-    let keys: Vec<Vec<u8>> = (0..14).map(key).collect();
+    let keys: Vec<Vec<u8>> = (0..n).map(key).collect();
     let mut model = Model::new();
     let mut store = rig.open().unwrap();
     let mut switches = 0;
@@ -88,8 +101,51 @@ fn run_model(w: u32, size: u32, in_order: bool, steps: &[Step]) -> Result<(), Te
     Ok(())
 }
 
+/// Key `k` of the update model: the two keys of one 32-bit CRC-32C,
+/// `yokzxonb` and `xyphecky`, then `u2` to `u5`.
+fn update_key(k: u8) -> Vec<u8> {
+    match k {
+        0 => b"yokzxonb".to_vec(),
+        1 => b"xyphecky".to_vec(),
+        k => format!("u{k}").into_bytes(),
+    }
+}
+
+/// Steps whose sets mostly write a value of a length fixed by the key, so
+/// that most overwrites are updates (FORMAT.md §4.3), over keys two of which
+/// share their 32-bit hash, with frequent reopens and compactions: the
+/// claims each reopen takes (§6.5) must rebuild the model's state.
+fn update_step() -> impl Strategy<Value = Step> {
+    let set = (0u8..6, any::<u8>(), 0u8..10, 0usize..=24).prop_map(|(k, b, odd, len)| {
+        let len = if odd == 0 { len } else { 4 + usize::from(k) };
+        Step::Write(Write::Set(update_key(k), vec![b; len]))
+    });
+    prop_oneof![
+        30 => set,
+        4 => (0u8..6).prop_map(|k| Step::Write(Write::Delete(update_key(k)))),
+        3 => (0u8..6, 0u8..6).prop_map(|(a, b)| Step::Write(Write::Batch(vec![
+            (update_key(a), Some(vec![a; 4 + usize::from(a)])),
+            (update_key(b), None),
+        ]))),
+        6 => (0u8..6).prop_map(Step::Get),
+        8 => Just(Step::Reopen),
+        3 => Just(Step::Write(Write::Compact)),
+        2 => Just(Step::Write(Write::Sync)),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn model_w4_updates(steps in prop::collection::vec(update_step(), 1..160)) {
+        run_model_of(4, 1024, true, &steps, update_key, 6)?;
+    }
+
+    #[test]
+    fn model_w8_updates_not_in_order(steps in prop::collection::vec(update_step(), 1..160)) {
+        run_model_of(8, 1024, false, &steps, update_key, 6)?;
+    }
 
     #[test]
     fn model_w1(steps in prop::collection::vec(step(), 1..160)) {
