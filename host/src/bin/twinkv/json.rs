@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use twinkv_host::core::format::record::Kind;
 use twinkv_host::core::format::MarkerState;
 use twinkv_host::core::{fill_limit, RegionId};
-use twinkv_host::inspect::{HeaderState, ProblemKind, RegionReport, Report};
+use twinkv_host::inspect::{HeaderState, ProblemKind, RecordInfo, RegionReport, Report};
 use twinkv_host::{Stats, Store};
 
 use crate::{exit, out_err, Failure};
@@ -122,8 +122,11 @@ fn marker(m: MarkerState) -> &'static str {
     }
 }
 
-fn kind(k: Kind) -> String {
-    match k {
+/// A record's kind as shown: a set stored as an update (FORMAT.md §4.3)
+/// is shown as one.
+fn kind(x: &RecordInfo) -> String {
+    match x.kind {
+        Kind::Set if x.update => "update".into(),
         Kind::Set => "set".into(),
         Kind::Delete => "delete".into(),
         Kind::BatchBegin => "batch_begin".into(),
@@ -203,12 +206,7 @@ fn region(name: &str, r: &RegionReport, records: bool) -> Value {
                 let mut m = Map::new();
                 m.insert("offset".into(), x.offset.into());
                 m.insert("stored_len".into(), x.len.into());
-                let k = if x.update {
-                    "update".into()
-                } else {
-                    kind(x.kind)
-                };
-                m.insert("kind".into(), k.into());
+                m.insert("kind".into(), kind(x).into());
                 if !x.key.is_empty() {
                     put_bytes(&mut m, "key", &x.key);
                 }

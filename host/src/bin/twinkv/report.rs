@@ -5,7 +5,7 @@ use std::io::Write;
 use twinkv_host::core::format::record::Kind;
 use twinkv_host::core::format::MarkerState;
 use twinkv_host::core::{fill_limit, BP_ONE};
-use twinkv_host::inspect::{show_key, HeaderState, RegionReport, Report, Verdict};
+use twinkv_host::inspect::{show_key, HeaderState, RecordInfo, RegionReport, Report, Verdict};
 use twinkv_host::Store;
 
 use crate::{out_err, Failure};
@@ -112,8 +112,11 @@ fn marker(m: MarkerState) -> String {
     }
 }
 
-fn kind(k: Kind) -> String {
-    match k {
+/// A record's kind as shown: a set stored as an update (FORMAT.md §4.3)
+/// is shown as one.
+fn kind(x: &RecordInfo) -> String {
+    match x.kind {
+        Kind::Set if x.update => "update".into(),
         Kind::Set => "set".into(),
         Kind::Delete => "delete".into(),
         Kind::BatchBegin => "batch-begin".into(),
@@ -174,11 +177,7 @@ fn region(out: Out<'_>, name: &str, r: &RegionReport, records: bool) -> Result<(
             w(format!(
                 "    @{:<8} {:<12}{key} value {} B, {} B stored, {}",
                 x.offset,
-                if x.update {
-                    "update".into()
-                } else {
-                    kind(x.kind)
-                },
+                kind(x),
                 x.value_len,
                 x.len,
                 if x.intact { "intact" } else { "DAMAGED" }
