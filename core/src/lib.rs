@@ -31,6 +31,11 @@
 //!   same names write.
 //! - `flash-sim`: `SimFlash`, a fault-injecting NOR flash simulator (no_std,
 //!   no alloc); implies `embedded-storage`.
+//! - `checkpoint`: index checkpoints (FORMAT.md §11), `Store::checkpoint_len`,
+//!   `Store::write_checkpoint` and `Store::open_with_checkpoint`: an open
+//!   given one loads the index from it and replays the log only from where it
+//!   was taken, if the log before that point is unchanged. The host store
+//!   keeps one in a file beside its regions.
 //! - `defmt`: `defmt::Format` for the public types.
 //! - `crc-tables`: one 256-entry lookup table per CRC (1.75 KiB in all);
 //!   without it every CRC is computed bit by bit, with no table in the image.

@@ -101,8 +101,54 @@ fn expected(name: &str) -> Vec<u8> {
             v.extend(rec_hash(Kind::Damaged, 0, b"", &[1]));
             v
         }
+        "checkpoint" => checkpoint_golden(),
         other => panic!("FORMAT.md has an unknown golden block `{other}`"),
     }
+}
+
+/// The head of FORMAT.md §11's golden checkpoint.
+fn checkpoint_head() -> twinkv_core::format::checkpoint::CheckpointHead {
+    twinkv_core::format::checkpoint::CheckpointHead {
+        active: twinkv_core::RegionId::B,
+        store_id: SEAL.store_id,
+        generation: 7,
+        region_size: 4096,
+        data_end: 84,
+        position: 212,
+        last_sync: 200,
+        prefix_check: 0xDEAD_BEEF,
+        covered_end: Some(128),
+        erased: Some((2, 4096)),
+        live_bytes: 96,
+        live_keys: 2,
+        entries: 2,
+    }
+}
+
+fn checkpoint_golden() -> Vec<u8> {
+    use twinkv_core::format::checkpoint as c;
+    let mut out = vec![0u8; c::CheckpointHead::encoded_len(2).unwrap()];
+    checkpoint_head().encode(&mut out).unwrap();
+    c::put_entry(&mut out[c::CHECKPOINT_HEAD_LEN..], 0, 0x1122_3344, 84).unwrap();
+    c::put_entry(&mut out[c::CHECKPOINT_HEAD_LEN..], 1, 0x5566_7788, 172).unwrap();
+    c::seal_entries(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_golden_checkpoint_decodes() {
+    use twinkv_core::format::checkpoint as c;
+    let golden = goldens()
+        .into_iter()
+        .find(|(n, _)| n == "checkpoint")
+        .expect("FORMAT.md §11 has a golden checkpoint")
+        .1;
+    let (head, body) = c::CheckpointHead::decode(&golden).unwrap();
+    assert_eq!(head, checkpoint_head());
+    assert_eq!(
+        c::entries(body).collect::<Vec<_>>(),
+        [(0x1122_3344, 84), (0x5566_7788, 172)]
+    );
 }
 
 fn batch() -> Vec<u8> {
@@ -163,6 +209,8 @@ fn golden_blocks_decode_back() {
             "marker-superseded" => {
                 assert_eq!(Marker::Superseded.read(SEAL, &bytes), MarkerState::Valid(0))
             }
+            // Not records: `the_golden_checkpoint_decodes`.
+            "checkpoint" => {}
             _ => {
                 // A run of records: each decodes, verifies, and the lengths add up.
                 let mut at = 0;

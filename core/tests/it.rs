@@ -16,6 +16,7 @@
 mod async_model;
 mod batch_model;
 mod cancel;
+mod checkpoint;
 mod config_headroom;
 mod damage;
 #[cfg(feature = "flash-sim")]

@@ -5,6 +5,8 @@
 //! module touches a region, so an async front end can reuse it unchanged.
 
 pub mod area;
+#[cfg(feature = "checkpoint")]
+pub mod checkpoint;
 pub mod checks;
 mod class;
 pub mod header;

@@ -101,6 +101,13 @@ pub(crate) struct Journal<R: Region> {
     cover: u32,
     /// What `cover` holds.
     covering: Cover,
+    /// The data end of the commit this log started from (FORMAT.md §11).
+    #[cfg(feature = "checkpoint")]
+    data_end: u32,
+    /// The newest erased record of this log, (pending units, partner
+    /// size): what a replay of it would find (FORMAT.md §11).
+    #[cfg(feature = "checkpoint")]
+    log_erased: Option<(u32, u32)>,
 }
 
 /// What [`Journal`]'s `cover` holds (FORMAT.md §6.4).
@@ -142,6 +149,10 @@ impl<R: Region> Journal<R> {
             reach,
             cover: 0,
             covering: Cover::Off,
+            #[cfg(feature = "checkpoint")]
+            data_end: d,
+            #[cfg(feature = "checkpoint")]
+            log_erased: None,
         }
     }
 
@@ -163,6 +174,11 @@ impl<R: Region> Journal<R> {
         self.loaded_end = d;
         self.found_beyond = None;
         self.covering = Cover::Off;
+        #[cfg(feature = "checkpoint")]
+        {
+            self.data_end = d;
+            self.log_erased = None;
+        }
     }
 
     /// Where the next record goes.
@@ -203,6 +219,11 @@ impl<R: Region> Journal<R> {
         // (`erase_for_format`, FORMAT.md §7 step 2).
         self.found_beyond = None;
         self.covering = Cover::Off;
+        #[cfg(feature = "checkpoint")]
+        {
+            self.data_end = d;
+            self.log_erased = None;
+        }
     }
 
     /// Starts the coverage of a switch's copy into this region (its log
@@ -248,6 +269,51 @@ impl<R: Region> Journal<R> {
         self.append.saturating_sub(from)
     }
 
+    /// The data end of the commit this log started from.
+    #[cfg(feature = "checkpoint")]
+    pub(crate) fn data_end(&self) -> u32 {
+        self.data_end
+    }
+
+    /// The log replayed at open started from the commit's `data_end` and
+    /// its newest erased record said `erased`.
+    #[cfg(feature = "checkpoint")]
+    pub(crate) fn set_loaded(&mut self, data_end: u32, erased: Option<(u32, u32)>) {
+        self.data_end = data_end;
+        self.log_erased = erased;
+    }
+
+    /// The newest erased record of this log (FORMAT.md §11).
+    #[cfg(feature = "checkpoint")]
+    pub(crate) fn log_erased(&self) -> Option<(u32, u32)> {
+        self.log_erased
+    }
+
+    /// The end of the span a covering marker covers, if one is noted.
+    #[cfg(feature = "checkpoint")]
+    pub(crate) fn covered_span(&self) -> Option<u32> {
+        (self.covering == Cover::Spans).then_some(self.cover)
+    }
+
+    /// A read before an append found bytes the store has not handled yet.
+    #[cfg(feature = "checkpoint")]
+    pub(crate) fn beyond_found(&self) -> bool {
+        self.found_beyond.is_some()
+    }
+
+    /// Keeps what an erased record just appended (`data`) says.
+    #[cfg(feature = "checkpoint")]
+    fn note_erased(&mut self, data: &[u8]) {
+        if let Slot::Header(h) = record::decode_header(data, 0, 8) {
+            if h.kind == record::Kind::Erased {
+                let v = data.get(h.header_len() as usize..).unwrap_or(&[]);
+                if let (Some(p), Some(s)) = (record::value_u32(v, 0), record::value_u32(v, 1)) {
+                    self.log_erased = Some((p, s));
+                }
+            }
+        }
+    }
+
     /// The log as a replay of it found it (FORMAT.md §6).
     pub(crate) fn load(&mut self, outcome: scan::Outcome) {
         self.append = outcome.end;
@@ -264,6 +330,10 @@ impl<R: Region> Journal<R> {
     /// synced up to `data_end`.
     pub(crate) fn committed(&mut self, data_end: u32) {
         self.last_sync = data_end;
+        #[cfg(feature = "checkpoint")]
+        {
+            self.data_end = data_end;
+        }
         // Past the copy, the units stay as erased before the switch, as
         // the active log's erased space always was: an append reads back
         // what it programmed, and seals the log if that fails.
@@ -960,6 +1030,8 @@ impl<R: Region> Journal<R> {
             // What was programmed, not read back (FORMAT.md §6.4).
             self.cover = checks::crc32c_append(self.cover, data);
         }
+        #[cfg(feature = "checkpoint")]
+        self.note_erased(data);
         self.append = end;
         Ok(())
     }
@@ -1038,6 +1110,32 @@ impl<R: Region> Journal<R> {
         self.pending = 0;
         self.pending_known = true;
         Ok(())
+    }
+
+    /// The CRC-32C of bytes whose CRC-32C is `crc`, followed by the
+    /// region's bytes `from..to` (an index checkpoint's prefix check
+    /// carried on from the last one, FORMAT.md §11).
+    #[cfg(feature = "checkpoint")]
+    pub(crate) async fn crc_continue(
+        &mut self,
+        crc: u32,
+        from: u32,
+        to: u32,
+    ) -> Res<u32, R::Error> {
+        let mut d = checks::Crc32cDigest::resume(crc);
+        if let Some(bytes) = self.lent(from, to.saturating_sub(from)) {
+            d.update(bytes);
+            return Ok(d.finalize());
+        }
+        let mut buf = [0u8; CHUNK];
+        let mut at = from;
+        while at < to {
+            let n = core::cmp::min(CHUNK as u32, to - at) as usize;
+            self.read(at, &mut buf[..n]).await?;
+            d.update(&buf[..n]);
+            at += n as u32;
+        }
+        Ok(d.finalize())
     }
 
     /// CRC-32C over `from..to` of the region (sync marker coverage, batch check).

@@ -64,6 +64,10 @@ pub(crate) struct Outcome {
 enum Pass {
     /// Optimistic walk that also finds sync points and problems.
     First,
+    /// [`Pass::First`] from a checkpoint's position, with its last sync
+    /// point (FORMAT.md §11).
+    #[cfg(feature = "checkpoint")]
+    Resume { from: u32, last_sync: u32 },
     /// Walk up to `limit`; every problem is mid-log damage.
     Second { limit: u32 },
 }
@@ -146,6 +150,39 @@ pub(crate) async fn replay<R: Region, S: Sink<R>>(
     })
 }
 
+/// [`replay`] from `from.0`, where an index checkpoint was taken (FORMAT.md
+/// §11), the last sync point before it `from.1`: the sink holds what a
+/// replay up to it fed. `None` if the walk from
+/// there meets any problem or does not end clean: the caller then resets
+/// the sink and replays from the data start.
+#[cfg(feature = "checkpoint")]
+#[io]
+pub(crate) async fn replay_from<R: Region, S: Sink<R>>(
+    j: &mut Journal<R>,
+    seal: &Seal,
+    limits: Limits,
+    data_end: u32,
+    from: (u32, u32),
+    sink: &mut S,
+    scratch: &mut [u8],
+) -> Res<Option<Outcome>, R::Error> {
+    let pass = Pass::Resume {
+        from: from.0,
+        last_sync: from.1,
+    };
+    let walked = walk(j, seal, limits, data_end, sink, pass, scratch).await?;
+    if walked.problems != 0 || !walked.clean {
+        return Ok(None);
+    }
+    Ok(Some(Outcome {
+        end: walked.stop,
+        clean: true,
+        last_sync: walked.last_sync,
+        damaged: 0,
+        stray: false,
+    }))
+}
+
 #[io]
 async fn walk<R: Region, S: Sink<R>>(
     j: &mut Journal<R>,
@@ -186,11 +223,31 @@ async fn walk<R: Region, S: Sink<R>>(
     // again by the second walk, which only a log with problems takes:
     // passed in from `replay`, one more argument made the reboot
     // firmware's peak stack 2,052 B, over 2 KiB.)
-    let covered = j.covered_to(data_end, sealed, limits.max_key, limits.max_value);
-    j.note_covered(covered);
+    #[cfg(feature = "checkpoint")]
+    let resume_from = match pass {
+        Pass::Resume { from, last_sync } => Some((from, last_sync)),
+        _ => None,
+    };
+    #[cfg(not(feature = "checkpoint"))]
+    let resume_from: Option<(u32, u32)> = None;
+    let covered = match resume_from {
+        // Past any covered span (the caller notes the checkpoint's).
+        Some(_) => 0,
+        None => {
+            let covered = j.covered_to(data_end, sealed, limits.max_key, limits.max_value);
+            j.note_covered(covered);
+            covered
+        }
+    };
     // Records inside a batch do not make sync points until its commit.
     let mut batch_until: u32 = 0;
     let mut pos = j.data_start();
+    if let Some((from, last_sync)) = resume_from {
+        // The walk goes on as it would have there.
+        pos = from;
+        s.stop = from;
+        s.last_sync = last_sync;
+    }
     loop {
         if let Pass::Second { limit } = pass {
             if pos >= limit {
@@ -350,7 +407,7 @@ async fn walk<R: Region, S: Sink<R>>(
             }
             Kind::Clear => sink.clear(),
             Kind::BatchBegin => {
-                if let Pass::First = pass {
+                if !matches!(pass, Pass::Second { .. }) {
                     match batch_commit(j, &win, pos, &h, *seal, limits, in_order).await? {
                         Batch::Committed(commit_end) => batch_until = commit_end,
                         Batch::Uncommitted { expected_end, torn } => {

@@ -16,6 +16,8 @@
 mod ahead;
 #[cfg(feature = "batch")]
 mod batch;
+#[cfg(feature = "checkpoint")]
+mod checkpoint;
 mod copy;
 mod open;
 mod pair;
@@ -117,6 +119,17 @@ pub struct Store<R: Region, I: Index, B: AsMut<[u8]>> {
     /// last commit and not synced since (regions that do not persist in
     /// order, FORMAT.md §7 step 8): [`Store::sync`] syncs it.
     inactive_unsynced: bool,
+    /// A checkpoint this open was given, until the replay takes or drops it.
+    #[cfg(feature = "checkpoint")]
+    resume: Option<checkpoint::Resume>,
+    /// The open took a checkpoint.
+    #[cfg(feature = "checkpoint")]
+    resumed: bool,
+    /// The last prefix check computed (an index checkpoint's, FORMAT.md
+    /// §11): generation, active region, position and CRC-32C, so that the
+    /// next checkpoint of the same log feeds only the bytes after it.
+    #[cfg(feature = "checkpoint")]
+    prefix: Option<(u64, RegionId, u32, u32)>,
 }
 
 /// How [`Store`] is opened (FORMAT.md §8).

@@ -125,7 +125,12 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// configuration fits the regions, and the scratch buffer is long
     /// enough (the length is the public error's, hence not in
     /// [`build`](Self::build): the engine's errors carry none).
-    fn check_parts(a: &R, b: &R, scratch: &mut B, config: Config) -> Result<(), R::Error> {
+    pub(super) fn check_parts(
+        a: &R,
+        b: &R,
+        scratch: &mut B,
+        config: Config,
+    ) -> Result<(), R::Error> {
         let (ga, gb) = (a.geometry(), b.geometry());
         if !config.fits(ga, gb) {
             return Err(Error::InvalidConfig);
@@ -140,7 +145,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
     /// The store as the open starts from it, on parts that
     /// [`check_parts`](Self::check_parts) accepted.
     #[inline(always)]
-    fn build(a: R, b: R, index: I, scratch: B, config: Config, mode: OpenMode) -> Self {
+    pub(super) fn build(a: R, b: R, index: I, scratch: B, config: Config, mode: OpenMode) -> Self {
         // The seal cache starts with the store's own seal (generation 0):
         // an all-zero one made the store's start 24 zero bytes in a row,
         // which a firmware cleared with `__aeabi_memclr8` (174 B) for this
@@ -172,12 +177,18 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             suspects: false,
             inactive_unsynced: false,
             copy: CopyState::Idle,
+            #[cfg(feature = "checkpoint")]
+            resume: None,
+            #[cfg(feature = "checkpoint")]
+            resumed: false,
+            #[cfg(feature = "checkpoint")]
+            prefix: None,
         }
     }
 
     /// Opens the store [`Store::build`] made: the decision of FORMAT.md §8,
     /// made again on full reads if a lazily judged partner holds bytes.
-    async fn open_built(&mut self, mode: OpenMode) -> Res<(), R::Error> {
+    pub(super) async fn open_built(&mut self, mode: OpenMode) -> Res<(), R::Error> {
         // One call of `open_reading` (in a loop), so that it can be inlined.
         let mut full = false;
         loop {
@@ -208,6 +219,13 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         self.strays = 0;
         self.salvaged = false;
         self.formatted = false;
+        #[cfg(feature = "checkpoint")]
+        {
+            // Decided again on full reads: replayed from the data start.
+            self.resume = None;
+            self.resumed = false;
+            self.prefix = None;
+        }
     }
 
     /// Opens the store built by [`Store::open_mode`], classifying a region
@@ -304,7 +322,15 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let salvage = mode == OpenMode::Salvage;
         let format = mode == OpenMode::Format;
         let store = self;
-        store.index.clear();
+        // A checkpoint's entries stay in the index until the replay takes
+        // or drops them.
+        #[cfg(feature = "checkpoint")]
+        let keep = store.resume.is_some();
+        #[cfg(not(feature = "checkpoint"))]
+        let keep = false;
+        if !keep {
+            store.index.clear();
+        }
         let (mut ca, mut cb) = (RegionClass::Empty, RegionClass::Empty);
         store.pair.a.classify(full, &mut ca).await?;
         store.pair.b.classify(full, &mut cb).await?;
@@ -760,6 +786,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Err(bug!());
         }
         let limits = self.limits();
+        #[cfg(feature = "checkpoint")]
+        let start = self.resume_start(data_end).await?;
         // The seal cached by `loading`, by reference: no copy of it in this
         // frame, under the replay.
         debug_assert!(self.sealed.0 == self.seal());
@@ -781,6 +809,44 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             seen: 0,
             claims_from: if l.claims { data_end } else { u32::MAX },
         };
+        #[cfg(feature = "checkpoint")]
+        let resumed = match start {
+            Some(start) => {
+                // FORMAT.md §11: the walk goes on from the checkpoint's
+                // position; any problem there drops the checkpoint, and so
+                // does anything else but a region error (an entry that
+                // does not name its key's record, more keys than the index
+                // holds): the whole log is then replayed, as without one.
+                sink.tally = start.tally;
+                sink.erased = start.erased;
+                sink.copied_end = 0;
+                let from = (start.position, start.last_sync);
+                match scan::replay_from(j, seal, limits, data_end, from, &mut sink, scratch).await {
+                    Ok(Some(o)) if !sink.overflow && sink.damage.entries().is_empty() => {
+                        Some((o, start.covered_end))
+                    }
+                    Err(Fail::Region(e)) => return Err(Fail::Region(e)),
+                    _ => {
+                        Sink::<R>::reset(&mut sink);
+                        sink.copied_end = data_end;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        #[cfg(feature = "checkpoint")]
+        let outcome: Outcome = match resumed {
+            Some((o, covered)) => {
+                if let Some(c) = covered {
+                    j.note_covered(c);
+                }
+                self.resumed = true;
+                o
+            }
+            None => scan::replay(j, seal, limits, data_end, &mut sink, scratch).await?,
+        };
+        #[cfg(not(feature = "checkpoint"))]
         let outcome: Outcome = scan::replay(j, seal, limits, data_end, &mut sink, scratch).await?;
         if sink.overflow {
             // More keys than the index holds: the writer never needed them
@@ -795,6 +861,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let sink_erased = sink.erased;
         let j = self.pair.active_mut();
         j.load(outcome);
+        #[cfg(feature = "checkpoint")]
+        j.set_loaded(data_end, sink_erased);
         self.damage_at_open = outcome.damaged;
         self.strays = u32::from(outcome.stray);
         for d in self.damage.entries() {

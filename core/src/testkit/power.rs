@@ -319,6 +319,23 @@ impl<'p> Rig<'p> {
         ))
         .map(Blocked)
     }
+    /// Opens a store given an index checkpoint (FORMAT.md §11).
+    #[cfg(feature = "checkpoint")]
+    pub fn open_with_checkpoint(
+        &mut self,
+        checkpoint: &[u8],
+    ) -> Result<TestStore<'_, 'p>, Error<RamError>> {
+        let w = self.a.ram.geometry().write_unit;
+        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
+        Store::open_with_checkpoint(
+            &mut self.a,
+            &mut self.b,
+            NotingIndex::new(),
+            scratch,
+            self.config,
+            checkpoint,
+        )
+    }
     /// Opens a store read-only.
     pub fn open_read_only(&mut self) -> Result<TestStore<'_, 'p>, Error<RamError>> {
         let scratch = vec![0u8; 4096];
