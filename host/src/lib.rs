@@ -78,7 +78,7 @@ mod region;
 mod store;
 
 pub use error::{CoreError, Error, GrowthStop, Result};
-pub use files::region_paths;
+pub use files::{checkpoint_path, region_paths};
 pub use index::VecIndex;
 pub use options::{
     min_region_size, Durability, Options, COMPACT_ON_CLOSE_MIN_GARBAGE,

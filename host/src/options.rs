@@ -195,6 +195,8 @@ pub struct Options {
     /// [`Options::compact_on_close`]: unset is the default
     /// ([`DEFAULT_COMPACT_ON_CLOSE_BP`]), `Some(None)` off.
     pub(crate) compact_on_close: Option<Option<u32>>,
+    /// No index checkpoint is written or read (`index_checkpoint(false)`).
+    pub(crate) no_checkpoint: bool,
 }
 
 impl Options {
@@ -273,6 +275,18 @@ impl Options {
     /// or less compacts whenever the excess reaches the minimum.
     pub fn compact_on_close(mut self, used_over_live_bp: Option<u32>) -> Self {
         self.compact_on_close = Some(used_over_live_bp);
+        self
+    }
+
+    /// Whether a clean close (or drop) writes an index checkpoint to
+    /// `<path>.ckpt` and an open reads it (default true; see
+    /// [`checkpoint_path`](crate::checkpoint_path)). The checkpoint lets the
+    /// next open load the index instead of replaying the log up to where the
+    /// store was closed (FORMAT.md §11); one that does not match the files
+    /// is ignored, and losing it costs one full replay. Off, no third file
+    /// is written or read.
+    pub fn index_checkpoint(mut self, on: bool) -> Self {
+        self.no_checkpoint = !on;
         self
     }
 

@@ -13,6 +13,7 @@
 //! store a test has just closed, until it execs; the tests here close and
 //! reopen stores all the time.
 
+mod checkpoint_file;
 mod compact_on_close;
 mod covered_switch;
 mod damage_files;

@@ -49,6 +49,47 @@ pub fn region_paths(base: &Path) -> (PathBuf, PathBuf) {
     (with(".a"), with(".b"))
 }
 
+/// The index checkpoint file of the store at `base` (FORMAT.md §11):
+/// `base` with `.ckpt` appended (`/data/settings` → `/data/settings.ckpt`).
+/// Written when a store is closed, read when it is opened; it only saves an
+/// open work, and deleting it loses nothing.
+pub fn checkpoint_path(base: &Path) -> PathBuf {
+    let mut s: OsString = base.as_os_str().to_owned();
+    s.push(".ckpt");
+    PathBuf::from(s)
+}
+
+/// The largest checkpoint file an open reads: 76 + 8 bytes per key of an
+/// index at 7/8 load of a 1 GiB region's smallest records, rounded up.
+/// Anything larger is not one of ours and is left unread.
+const MAX_CHECKPOINT_LEN: u64 = 1 << 30;
+
+/// The bytes of the checkpoint file at `base`, if it is a regular file
+/// (behind symbolic links) of a plausible length that reads in full;
+/// `None` otherwise (absent, a FIFO or device, unreadable). Only ever a
+/// hint to core, which checks it (FORMAT.md §11).
+pub(crate) fn read_checkpoint(base: &Path) -> Option<Vec<u8>> {
+    let path = checkpoint_path(base);
+    let meta = std::fs::metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_CHECKPOINT_LEN {
+        return None;
+    }
+    std::fs::read(&path).ok()
+}
+
+/// Replaces the checkpoint file at `base` with `bytes`, without a sync
+/// (a checkpoint torn or lost in a crash fails its checks and costs one
+/// full replay). Best effort: nothing is written where the path holds
+/// anything but a regular file, and errors are ignored.
+pub(crate) fn write_checkpoint(base: &Path, bytes: &[u8]) {
+    let path = checkpoint_path(base);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() => return,
+        _ => {}
+    }
+    let _ = std::fs::write(&path, bytes);
+}
+
 /// A region file, opened and locked by this process.
 pub(crate) struct RegionFile {
     pub(crate) path: PathBuf,

@@ -85,6 +85,12 @@ pub struct Store {
     created: bool,
     /// [`Options::compact_on_close`] in basis points (`None`: off).
     compact_on_close: Option<u32>,
+    /// [`Options::index_checkpoint`]: a close writes one, an open reads it.
+    checkpoint: bool,
+    /// Bytes written since the last index checkpoint (estimated as the
+    /// writes' encoded lengths), and how many make the next one due.
+    since_checkpoint: u64,
+    checkpoint_due: u64,
 }
 
 fn closed() -> Error {
@@ -145,6 +151,9 @@ impl Store {
             unsynced: false,
             created,
             compact_on_close: options.compact_on_close_bp(),
+            checkpoint: !options.no_checkpoint,
+            since_checkpoint: 0,
+            checkpoint_due: CHECKPOINT_MIN_BYTES,
         };
         let r = (|| {
             if !options.create && !opened.committed {
@@ -156,7 +165,8 @@ impl Store {
                 store.mode = Mode::Write;
                 probe?;
             }
-            store.map()?;
+            store.map_at_open(true)?;
+            store.note_open_replay();
             store.converge()
         })();
         if let Err(e) = r {
@@ -191,7 +201,69 @@ impl Store {
             self.finish_switch()?;
         }
         self.compact_on_close()?;
-        self.sync_if_written()
+        self.sync_if_written()?;
+        self.save_checkpoint();
+        Ok(())
+    }
+
+    /// Whether this open loaded the index from the checkpoint a close
+    /// wrote ([`Options::index_checkpoint`], FORMAT.md §11), replaying only
+    /// the log written after it; false when there was none or it did not
+    /// match the files (then the whole log was replayed).
+    pub fn opened_from_checkpoint(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(Inner::opened_from_checkpoint)
+    }
+
+    /// Writes the index checkpoint of a writable store whose log is synced
+    /// (FORMAT.md §11) to [`checkpoint_path`](crate::checkpoint_path),
+    /// replacing what the file held. Best effort: the checkpoint only saves
+    /// the next open work, so a failure to write it (or a store that may
+    /// not write one now) leaves the file as it was, and an open ignores a
+    /// checkpoint that does not match the files.
+    fn save_checkpoint(&mut self) {
+        if !self.checkpoint || self.mode != Mode::Write {
+            return;
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let Some(len) = inner.checkpoint_len() else {
+            return;
+        };
+        let mut buf = vec![0u8; len];
+        if let Ok(Some(n)) = inner.write_checkpoint(&mut buf) {
+            files::write_checkpoint(&self.base, &buf[..n]);
+            let live = u64::from(inner.fill().1);
+            self.since_checkpoint = 0;
+            self.checkpoint_due = (live / 2).max(CHECKPOINT_MIN_BYTES);
+        }
+    }
+
+    /// After the open: a log replayed in full (no checkpoint taken) counts
+    /// as written since the last checkpoint, so that the first write of a
+    /// long one writes one (and the next open after a crash does not
+    /// replay it all again).
+    fn note_open_replay(&mut self) {
+        if let Some(inner) = &self.inner {
+            let st = inner.stats();
+            self.checkpoint_due = (u64::from(st.live_bytes) / 2).max(CHECKPOINT_MIN_BYTES);
+            if !inner.opened_from_checkpoint() {
+                self.since_checkpoint = u64::from(st.used_bytes);
+            }
+        }
+    }
+
+    /// An index checkpoint while the store is open, once the writes since
+    /// the last one add up to half the live bytes (at least
+    /// [`CHECKPOINT_MIN_BYTES`]): what an open after a crash replays is then
+    /// at most about that much of the log (FORMAT.md §11).
+    fn checkpoint_if_due(&mut self, added: u64) {
+        self.since_checkpoint = self.since_checkpoint.saturating_add(added);
+        if self.since_checkpoint >= self.checkpoint_due {
+            self.save_checkpoint();
+        }
     }
 
     /// Whether a close would compact the log now (see [Compaction on
@@ -266,6 +338,9 @@ impl Store {
             unsynced: false,
             created: false,
             compact_on_close: None,
+            checkpoint: false,
+            since_checkpoint: 0,
+            checkpoint_due: CHECKPOINT_MIN_BYTES,
         };
         store.map()?;
         Ok(store)
@@ -273,6 +348,12 @@ impl Store {
 
     /// Maps the files and opens core on them.
     fn map(&mut self) -> Result<()> {
+        self.map_at_open(false)
+    }
+
+    /// [`map`](Self::map); `at_open`: the store's open, which reads the
+    /// index checkpoint (not a growth or resize mapping new files).
+    fn map_at_open(&mut self, at_open: bool) -> Result<()> {
         self.inner = None;
         #[cfg(feature = "_test-hooks")]
         if let Some(e) = crate::hooks::map_failure() {
@@ -310,11 +391,18 @@ impl Store {
         } else {
             CoreOpen::ReadOnly
         };
-        let inner = open_core(ra, rb, self.config, how).map_err(|e| match (e, &self.suspect) {
-            (Error::Core(twinkv_core::Error::Unrecognised), Some(p)) => {
-                Error::not_region(p, "not a twinkv region file")
+        // At open only (not when growth maps new files).
+        let checkpoint = match how {
+            CoreOpen::Write if self.checkpoint && at_open => files::read_checkpoint(&self.base),
+            _ => None,
+        };
+        let inner = open_core(ra, rb, self.config, how, checkpoint).map_err(|e| {
+            match (e, &self.suspect) {
+                (Error::Core(twinkv_core::Error::Unrecognised), Some(p)) => {
+                    Error::not_region(p, "not a twinkv region file")
+                }
+                (e, _) => e.at_open(&self.base),
             }
-            (e, _) => e.at_open(&self.base),
         })?;
         let (a, b) = inner.regions();
         for r in [a, b] {
@@ -552,9 +640,14 @@ impl Store {
         if self.durability == Durability::SyncEveryWrite {
             self.sync()?;
         }
+        self.checkpoint_if_due(add);
         Ok(())
     }
 }
+
+/// The least a store writes between two index checkpoints while it is open
+/// (see `Store::checkpoint_if_due`): 1 MiB.
+const CHECKPOINT_MIN_BYTES: u64 = 1 << 20;
 
 /// A writable store syncs when dropped if anything was written since the
 /// last sync, and compacts a log that is mostly garbage (see [Compaction on
@@ -564,7 +657,9 @@ impl Drop for Store {
     fn drop(&mut self) {
         if self.sync_on_close {
             let _ = self.compact_on_close();
-            let _ = self.sync_if_written();
+            if self.sync_if_written().is_ok() {
+                self.save_checkpoint();
+            }
         }
     }
 }
@@ -588,13 +683,24 @@ enum CoreOpen {
     Salvage,
 }
 
-fn open_core(ra: AnyRegion, rb: AnyRegion, config: Config, how: CoreOpen) -> Result<Inner> {
+/// Opens core on two regions; a writable open given a `checkpoint`
+/// (FORMAT.md §11) loads the index from it if it matches.
+fn open_core(
+    ra: AnyRegion,
+    rb: AnyRegion,
+    config: Config,
+    how: CoreOpen,
+    checkpoint: Option<Vec<u8>>,
+) -> Result<Inner> {
     let scratch = vec![0u8; Inner::scratch_len(&config, WRITE_UNIT)];
     let index = VecIndex::new();
-    let r = match how {
-        CoreOpen::Write => Inner::open(ra, rb, index, scratch, config),
-        CoreOpen::ReadOnly => Inner::open_read_only(ra, rb, index, scratch, config),
-        CoreOpen::Salvage => Inner::open_salvage(ra, rb, index, scratch, config),
+    let r = match (how, checkpoint) {
+        (CoreOpen::Write, Some(c)) => {
+            Inner::open_with_checkpoint(ra, rb, index, scratch, config, &c)
+        }
+        (CoreOpen::Write, None) => Inner::open(ra, rb, index, scratch, config),
+        (CoreOpen::ReadOnly, _) => Inner::open_read_only(ra, rb, index, scratch, config),
+        (CoreOpen::Salvage, _) => Inner::open_salvage(ra, rb, index, scratch, config),
     };
     Ok(r?)
 }

@@ -25,7 +25,8 @@ impl Store {
         let (a, b) = read_snapshot(&base)?;
         let (ra, rb) = snapshot_regions(&base, a, b)?;
         let config = snapshot_config(&base, &ra, &rb)?;
-        let inner = open_core(ra, rb, config, CoreOpen::ReadOnly).map_err(|e| e.at_open(&base))?;
+        let inner =
+            open_core(ra, rb, config, CoreOpen::ReadOnly, None).map_err(|e| e.at_open(&base))?;
         Ok(Store::on_copies(base, config, inner, Mode::Snapshot))
     }
 
@@ -79,7 +80,8 @@ impl Store {
         };
         let (ra, rb) = snapshot_regions(&base, a, b)?;
         let config = snapshot_config(&base, &ra, &rb)?;
-        let inner = open_core(ra, rb, config, CoreOpen::Salvage).map_err(|e| e.at_open(&base))?;
+        let inner =
+            open_core(ra, rb, config, CoreOpen::Salvage, None).map_err(|e| e.at_open(&base))?;
         Ok(Store::on_copies(
             base,
             config,
@@ -109,6 +111,9 @@ impl Store {
             unsynced: false,
             created: false,
             compact_on_close: None,
+            checkpoint: false,
+            since_checkpoint: 0,
+            checkpoint_due: super::CHECKPOINT_MIN_BYTES,
         }
     }
 }

@@ -351,6 +351,9 @@ impl Writer {
                 let (a, b) = s.file_paths();
                 let _ = std::fs::remove_file(a);
                 let _ = std::fs::remove_file(b);
+                // The index checkpoint its drop writes goes too.
+                drop(s);
+                let _ = std::fs::remove_file(twinkv_host::checkpoint_path(store));
             }
             return Err(e);
         }
