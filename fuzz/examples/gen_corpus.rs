@@ -266,6 +266,62 @@ fn active(w: u32, a: &[u8], b: &[u8]) -> RegionId {
     s.stats().active
 }
 
+/// `open_checkpoint` seeds: per write unit, the images of a store written
+/// after it wrote a checkpoint, with that checkpoint as it was, with an
+/// entry's offset moved (checks fixed up: taken, with a wrong entry), and
+/// cut short.
+fn open_checkpoint_seeds(out: &mut Out) {
+    use twinkv_fuzz::checkpoint::{self, FIX_ALL};
+    for w in WRITE_UNITS {
+        let (ga, gb) = (geo(1024, w), geo(2048, w));
+        let (mut sa, mut sb) = (
+            image::storage(ga, &[0xFF; 1024]),
+            image::storage(gb, &[0xFF; 2048]),
+        );
+        let ckpt = {
+            let ra = RamRegion::with_contents(&mut sa[..], ga).expect("geometry");
+            let rb = RamRegion::with_contents(&mut sb[..], gb).expect("geometry");
+            let scratch = vec![0u8; image::scratch_len(&cfg(), w)];
+            let mut s =
+                Store::open(ra, rb, FixedIndex::<INDEX>::new(), scratch, cfg()).expect("open");
+            let put = |s: &mut Store<_, _, _>, i: u8| {
+                let key = format!("k{}", i % 6);
+                s.set(key.as_bytes(), &vec![i; 4 + usize::from(i % 12)])
+                    .expect("set");
+            };
+            for i in 0..24 {
+                put(&mut s, i);
+            }
+            s.remove(b"k3").expect("remove");
+            let mut c = vec![0u8; s.checkpoint_len().expect("a checkpoint")];
+            s.write_checkpoint(&mut c).expect("write").expect("written");
+            for i in 24..30 {
+                put(&mut s, i);
+            }
+            c
+        };
+        let (a, b) = (sa[..1024].to_vec(), sb[..2048].to_vec());
+        let mut moved = ckpt.clone();
+        let first = twinkv_core::format::checkpoint::CHECKPOINT_HEAD_LEN + 4;
+        moved[first] = moved[first].wrapping_add(4);
+        for (name, flags, bytes) in [
+            ("as-written", 0, &ckpt[..]),
+            ("entry-moved", FIX_ALL & 0b11, &moved[..]),
+            ("cut-short", FIX_ALL, &ckpt[..ckpt.len() / 2]),
+        ] {
+            let mut rest = vec![flags];
+            rest.extend_from_slice(bytes);
+            let input = ImageInput::new(w, &a, &b, cfg(), &rest);
+            let encoded = input.to_bytes();
+            assert_eq!(ImageInput::from_bytes(&encoded).as_ref(), Some(&input));
+            checkpoint::check(&input);
+            let name = format!("w{w}-{name}");
+            out.put("open_checkpoint", &name, &encoded);
+            println!("open_checkpoint/{name}: {} bytes", encoded.len());
+        }
+    }
+}
+
 fn open_image_seeds(out: &mut Out) {
     let work = workload();
     for w in WRITE_UNITS {
@@ -830,6 +886,7 @@ fn main() {
         written: BTreeMap::new(),
     };
     open_image_seeds(&mut out);
+    open_checkpoint_seeds(&mut out);
     record_seeds(&mut out);
     ops_seeds(&mut out);
     for (target, n) in &out.written {

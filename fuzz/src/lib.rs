@@ -9,6 +9,8 @@
 //! - [`record`]: `record_roundtrip`, the record, region header and marker
 //!   codecs.
 //! - [`image`]: `open_image`, opening arbitrary region images.
+//! - [`checkpoint`]: `open_checkpoint`, opening them with an arbitrary
+//!   index checkpoint, and with one the store wrote.
 //! - [`script`]: operation scripts and the acknowledged-writes model, for
 //!   targets that drive an open store.
 //! - [`ops`]: `ops` and `ops_with_power_loss`, scripts on a fresh store
@@ -17,6 +19,7 @@
 //!   `ops_with_power_loss`): core's test kit, `twinkv_core::testkit::power`,
 //!   the same model as core's power-cut tests.
 
+pub mod checkpoint;
 pub mod image;
 pub mod ops;
 pub use twinkv_core::testkit::power;

@@ -50,6 +50,18 @@ fn open_image_corpus() {
 }
 
 #[test]
+fn open_checkpoint_corpus() {
+    let seeds = inputs("corpus", "open_checkpoint");
+    assert!(!seeds.is_empty(), "no committed seeds for open_checkpoint");
+    for (name, bytes) in seeds.iter().chain(&inputs("artifacts", "open_checkpoint")) {
+        eprintln!("{name}");
+        if let Some(input) = twinkv_fuzz::image::ImageInput::from_bytes(bytes) {
+            twinkv_fuzz::checkpoint::check(&input);
+        }
+    }
+}
+
+#[test]
 fn ops_corpus() {
     let seeds = inputs("corpus", "ops");
     assert!(!seeds.is_empty(), "no committed seeds for ops");
