@@ -16,11 +16,14 @@
 //! before: see `VecIndex` on fingerprints), `set-file N` (N random
 //! overwrites in a host store on files), `time-get N` (both timed,
 //! 7 interleaved rounds), `open-file N [R [close|batch]]` (open of a file store of N
-//! live keys, used = R × live, default 4, as a crash leaves it; with `close`,
+//! live keys, used = R × live, default 4, as a crash leaves it (dropped
+//! without a close: only the index checkpoints its writes made, FORMAT.md
+//! §11; `TWINKV_PROFILE_NO_CHECKPOINT=1`: none written or read); with `close`,
 //! after a close that compacts it; with `batch`, the first N records written
 //! by `set_many` batches of 1,000, as the reopen table's stores are),
 //! `time-open N [R [close]]` (the same store, 7 opens timed by wall clock),
-//! `compact-file N` (one compaction of a file store of N live keys at used
+//! `checkpoint-file N` (the close of a store of N live keys at used = 2 ×
+//! live: its index checkpoint, FORMAT.md §11), `compact-file N` (one compaction of a file store of N live keys at used
 //! = 2 × live).
 use std::hint::black_box;
 
@@ -190,11 +193,19 @@ fn main() {
             // a user's store does).
             let region = std::env::var("TWINKV_PROFILE_REGION").ok();
             let default_options = region.as_deref() == Some("default");
+            // `TWINKV_PROFILE_NO_CHECKPOINT=1`: no index checkpoint is
+            // written or read (the whole log is replayed, as before them).
+            let checkpoint = std::env::var_os("TWINKV_PROFILE_NO_CHECKPOINT").is_none();
             let size = region
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| round512((n as f64 * 40.0 * ratio / 0.75) as u64 + 65_536));
             {
-                let mut opts = twinkv_host::Options::new();
+                // A crash: the store is dropped without a close (its writes
+                // are in the shared mapping; only the index checkpoints its
+                // writes made are there, no close's).
+                let mut opts = twinkv_host::Options::new()
+                    .index_checkpoint(checkpoint)
+                    .sync_on_close(close);
                 if !default_options {
                     opts = opts.region_size(size);
                 }
@@ -208,12 +219,28 @@ fn main() {
                 } else {
                     0
                 };
+                // The longest set (one that writes an index checkpoint, or
+                // switches).
+                let mut longest = 0f64;
+                let all = std::time::Instant::now();
+                let sets = (ratio * n as f64) as u64 - first;
                 for i in first..(ratio * n as f64) as u64 {
+                    let t = std::time::Instant::now();
                     s.set(key(i % n as u64), value(i, 16)).expect("set");
+                    longest = longest.max(t.elapsed().as_secs_f64());
                 }
+                eprintln!(
+                    "longest set: {:.2} ms; mean {:.0} ns over {sets} sets",
+                    longest * 1e3,
+                    all.elapsed().as_secs_f64() * 1e9 / sets.max(1) as f64
+                );
                 let compacts = s.would_compact_on_close();
                 let start = std::time::Instant::now();
-                s.close().expect("close");
+                if close {
+                    s.close().expect("close");
+                } else {
+                    drop(s);
+                }
                 eprintln!(
                     "close{}: {:.2} ms",
                     if compacts { " (compacting)" } else { "" },
@@ -226,14 +253,21 @@ fn main() {
                 let mut t = Vec::new();
                 let mut faults = Vec::new();
                 for _ in 0..7 {
-                    let opts = twinkv_host::Options::new().compact_on_close(None);
+                    // Each open left as the first found it: after a crash,
+                    // dropped without a close (no checkpoint of its own).
+                    let opts = twinkv_host::Options::new()
+                        .compact_on_close(None)
+                        .index_checkpoint(checkpoint)
+                        .sync_on_close(close);
                     let f0 = minor_faults();
                     let start = std::time::Instant::now();
                     let s = twinkv_host::Store::open(&base, opts).expect("open");
                     t.push(start.elapsed().as_secs_f64() * 1e3);
                     faults.push(minor_faults().saturating_sub(f0));
                     assert_eq!(s.len(), n);
-                    s.close().expect("close");
+                    if close {
+                        s.close().expect("close");
+                    }
                 }
                 let m = median(&mut t);
                 println!("open of {n} live keys, used {ratio} x live{}: {:.2} / {m:.2} ms (min / median of 7); minor page faults per open {faults:?}", if close { " after a clean close" } else { " after a crash" }, t[0]);
@@ -242,13 +276,42 @@ fn main() {
             // Only the open is measured: the store is dropped (which may
             // compact on close) outside.
             let s = measured(|| {
-                twinkv_host::Store::open(&base, twinkv_host::Options::new()).expect("open")
+                let opts = twinkv_host::Options::new()
+                    .index_checkpoint(checkpoint)
+                    .sync_on_close(false);
+                twinkv_host::Store::open(&base, opts).expect("open")
             });
+            eprintln!("opened from a checkpoint: {}", s.opened_from_checkpoint());
             assert_eq!(s.len(), n);
             let st = s.stats().expect("stats");
             eprintln!(
                 "capacity {} B, used {} B, live {} B, uncovered {} B, generation {}",
                 st.capacity, st.used_bytes, st.live_bytes, st.uncovered_bytes, st.generation
+            );
+        }
+        "checkpoint-file" => {
+            // `checkpoint-file N`: the close of a file store of N live keys
+            // at used = 2 × live, without compaction: its sync and the
+            // index checkpoint it writes (none during the sets).
+            let dir = bench_dir();
+            let base = dir.path().join("p");
+            let size = round512((n as f64 * 40.0 * 2.0 / 0.75) as u64 + 65_536);
+            let opts = twinkv_host::Options::new()
+                .region_size(size as u32)
+                .compact_on_close(None)
+                .index_checkpoint(false);
+            let mut s = twinkv_host::Store::open(&base, opts).expect("open");
+            for i in 0..2 * n as u64 {
+                s.set(key(i % n as u64), value(i, 16)).expect("set");
+            }
+            s.close().expect("close");
+            let opts = twinkv_host::Options::new().compact_on_close(None);
+            let s = twinkv_host::Store::open(&base, opts).expect("open");
+            let start = std::time::Instant::now();
+            measured(|| s.close().expect("close"));
+            eprintln!(
+                "close with a checkpoint: {:.2} ms",
+                start.elapsed().as_secs_f64() * 1e3
             );
         }
         "compact-file" => {
