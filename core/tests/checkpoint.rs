@@ -138,19 +138,29 @@ fn seen(
 }
 
 /// Opens `images` without and with each of `checkpoints`; every open must
-/// show the same. Returns how many checkpoints were taken.
+/// show the same. With `same_bytes` off, the bytes the writes after the
+/// open program may differ (see `run`). Returns how many checkpoints were
+/// taken.
 fn all_the_same(
     rig: &mut Rig<'_>,
     images: &Images,
     checkpoints: &[Vec<u8>],
     what: &str,
+    same_bytes: bool,
 ) -> Result<usize, TestCaseError> {
-    let (plain, _) = seen(rig, images, None);
+    let blank = |seen: Result<Seen, Error<RamError>>| match seen {
+        Ok(s) if !same_bytes => Ok(Seen {
+            after: s.after.map(|_| 0),
+            ..s
+        }),
+        other => other,
+    };
+    let plain = blank(seen(rig, images, None).0);
     let mut taken = 0;
     for (i, c) in checkpoints.iter().enumerate() {
         let (with, resumed) = seen(rig, images, Some(c));
         prop_assert_eq!(
-            &with,
+            &blank(with),
             &plain,
             "{}: checkpoint {} of {}",
             what,
@@ -250,7 +260,7 @@ fn run(w: u32, in_order: bool, steps: &[Step], end: &End) -> Result<(), TestCase
             Step::Reopen(k) => {
                 drop(s);
                 let images = image_of(&rig);
-                all_the_same(&mut rig, &images, &captured, &format!("step {i}"))?;
+                all_the_same(&mut rig, &images, &captured, &format!("step {i}"), true)?;
                 s = match captured.get(k.checked_rem(captured.len()).unwrap_or(0)) {
                     Some(c) => rig.open_with_checkpoint(c).unwrap(),
                     None => rig.open().unwrap(),
@@ -260,7 +270,7 @@ fn run(w: u32, in_order: bool, steps: &[Step], end: &End) -> Result<(), TestCase
             Step::Compare => {
                 drop(s);
                 let images = image_of(&rig);
-                all_the_same(&mut rig, &images, &captured, &format!("step {i}"))?;
+                all_the_same(&mut rig, &images, &captured, &format!("step {i}"), true)?;
                 s = rig.open().unwrap();
             }
         }
@@ -284,7 +294,20 @@ fn run(w: u32, in_order: bool, steps: &[Step], end: &End) -> Result<(), TestCase
         End::Nothing => drop(s),
     }
     let images = image_of(&rig);
-    all_the_same(&mut rig, &images, &captured, &format!("end {end:?}"))?;
+    // A flipped bit past the log's end is found by the lazy read of an
+    // append (FORMAT.md §6.2); how far past the end an open read depends on
+    // where its reads began (the replay reads through the scratch window
+    // from the data start, a walk from a checkpoint from its position), so
+    // the append that finds it, and the bytes programmed from there, may
+    // differ; the state each reaches may not.
+    let same_bytes = !matches!(end, End::Flip(..));
+    all_the_same(
+        &mut rig,
+        &images,
+        &captured,
+        &format!("end {end:?}"),
+        same_bytes,
+    )?;
     Ok(())
 }
 
@@ -376,7 +399,7 @@ fn the_tail_after_the_checkpoint_is_replayed() {
         check_store(&mut s, &model, KEYS).unwrap();
         drop(s);
         let images = image_of(&rig);
-        let taken = all_the_same(&mut rig, &images, &[c], "tail").unwrap();
+        let taken = all_the_same(&mut rig, &images, &[c], "tail", true).unwrap();
         assert_eq!(taken, 1);
     }
 }
@@ -578,5 +601,44 @@ fn checkpoints_carried_on_from_the_last_are_taken() {
             "in order {in_order}: after an open"
         );
         check_store(&mut s, &model, KEYS).unwrap();
+    }
+}
+
+/// The async front end: a checkpoint the async store wrote is taken by a
+/// blocking open and the other way round, with the same answers.
+#[test]
+fn the_async_store_writes_and_takes_the_same_checkpoints() {
+    use twinkv_core::testkit::asynch::block_on;
+    let power = Power::default();
+    let mut rig = Rig::new(&power, 4096, 4, config());
+    rig.set_in_order(false);
+    let mut model = Model::new();
+    let from_async = {
+        let mut s = rig.open_async().unwrap();
+        for k in 0..8 {
+            let wr = Write::Set(key(k), vec![k; 6]);
+            wr.run(&mut s).unwrap();
+            wr.apply_to(&mut model);
+        }
+        let mut c = vec![0u8; s.0.checkpoint_len().unwrap()];
+        block_on(s.0.write_checkpoint(&mut c)).unwrap().unwrap();
+        c
+    };
+    let from_blocking = {
+        let mut s = rig.open_with_checkpoint(&from_async).unwrap();
+        assert!(s.opened_from_checkpoint());
+        check_store(&mut s, &model, KEYS).unwrap();
+        let wr = Write::Delete(key(3));
+        wr.run(&mut s).unwrap();
+        wr.apply_to(&mut model);
+        capture(&mut s, false).unwrap()
+    };
+    let s = rig.open_async_with_checkpoint(&from_blocking).unwrap();
+    assert!(s.0.opened_from_checkpoint());
+    let mut s = s;
+    for k in 0..KEYS {
+        let mut buf = [0u8; 32];
+        let got = block_on(s.0.get(&key(k), &mut buf)).map(|o| o.map(|n| buf[..n].to_vec()));
+        assert_eq!(got, Ok(model.get(&key(k)).cloned()), "key {k}");
     }
 }

@@ -336,6 +336,29 @@ impl<'p> Rig<'p> {
             checkpoint,
         )
     }
+    /// The async store given an index checkpoint (as
+    /// [`open_async`](Self::open_async)).
+    #[cfg(all(feature = "async", feature = "checkpoint"))]
+    pub fn open_async_with_checkpoint(
+        &mut self,
+        checkpoint: &[u8],
+    ) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
+        use super::asynch::{block_on, Blocked, Gate, Yielding};
+        let w = self.a.ram.geometry().write_unit;
+        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
+        let gate = Gate::never();
+        let a = Yielding::new(&mut self.a, std::rc::Rc::clone(&gate));
+        let b = Yielding::new(&mut self.b, gate);
+        block_on(crate::AsyncStore::open_with_checkpoint(
+            a,
+            b,
+            NotingIndex::new(),
+            scratch,
+            self.config,
+            checkpoint,
+        ))
+        .map(Blocked)
+    }
     /// Opens a store read-only.
     pub fn open_read_only(&mut self) -> Result<TestStore<'_, 'p>, Error<RamError>> {
         let scratch = vec![0u8; 4096];
