@@ -276,3 +276,33 @@ fn off_no_checkpoint_is_written_or_read() {
     assert!(!r.opened_from_checkpoint());
     check(&r, &model, 100, "read-only");
 }
+
+#[test]
+fn the_write_that_commits_a_switch_writes_one() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("s");
+    let mut model = Model::new();
+    // Killed at the end: no close writes one.
+    let mut s = Store::open(&base, options().sync_on_close(false)).unwrap();
+    let g0 = s.stats().unwrap().generation;
+    let mut i = 0;
+    // Until a switch (the store grows past 1 MiB) has committed.
+    while s.stats().unwrap().generation == g0 || s.stats().unwrap().switching {
+        let v = format!("value-{i}").into_bytes();
+        s.set(key(i % 20_000), &v).unwrap();
+        model.insert(key(i % 20_000), v);
+        i += 1;
+        assert!(i < 1_000_000, "no switch");
+    }
+    // Less than 1 MiB was written: the write that committed the switch
+    // wrote the checkpoint, of the new generation.
+    let generation = s.stats().unwrap().generation;
+    let c = std::fs::read(checkpoint_path(&base)).unwrap();
+    assert_eq!(c[20..28], generation.to_le_bytes());
+    s.set(key(0), b"after the switch").unwrap();
+    model.insert(key(0), b"after the switch".to_vec());
+    drop(s);
+    let s = Store::open(&base, options()).unwrap();
+    assert!(s.opened_from_checkpoint());
+    same_as_without(&base, s, &model, 20_000, "after a switch and a crash");
+}

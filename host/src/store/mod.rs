@@ -1,11 +1,13 @@
 //! [`Store`]: a persistent byte map in a pair of memory-mapped files.
 //!
 //! This file holds the facade: the type, its opens, reads and writes. The
-//! rest of the room: `grow.rs` (growth of the files before and during
+//! rest of the room: `checkpoint.rs` (when the index checkpoint file is
+//! written, FORMAT.md §11), `grow.rs` (growth of the files before and during
 //! writes), `resize.rs` ([`Store::resize`] and settling an interrupted one),
 //! `snapshot.rs` ([`Store::open_snapshot`] and the lock-free read of a pair),
 //! `typed.rs` (postcard values, feature `serde`).
 
+mod checkpoint;
 mod grow;
 mod resize;
 mod snapshot;
@@ -22,6 +24,7 @@ use crate::files::{self, region_paths, RegionFile};
 use crate::index::VecIndex;
 use crate::options::{Durability, Options, MAX_REGION_SIZE};
 use crate::region::{AnyRegion, MemRegion, MmapRegion, WRITE_UNIT};
+use checkpoint::Checkpoints;
 use grow::{ops_len, Growth};
 pub(crate) use snapshot::read_snapshot;
 
@@ -85,12 +88,9 @@ pub struct Store {
     created: bool,
     /// [`Options::compact_on_close`] in basis points (`None`: off).
     compact_on_close: Option<u32>,
-    /// [`Options::index_checkpoint`]: a close writes one, an open reads it.
-    checkpoint: bool,
-    /// Bytes written since the last index checkpoint (estimated as the
-    /// writes' encoded lengths), and how many make the next one due.
-    since_checkpoint: u64,
-    checkpoint_due: u64,
+    /// Index checkpoints ([`Options::index_checkpoint`]): when the next is
+    /// due.
+    checkpoints: Checkpoints,
 }
 
 fn closed() -> Error {
@@ -117,7 +117,10 @@ impl Store {
     ///   the inactive one takes the active region's size, the old size if the
     ///   resize's switch had not committed, the new one if it had.
     ///
-    /// Reopening never erases data.
+    /// Reopening never erases data. If `<path>.ckpt` holds an index
+    /// checkpoint of the active log ([`Options::index_checkpoint`],
+    /// FORMAT.md §11), the open loads the index from it and replays only
+    /// the log written after it ([`opened_from_checkpoint`](Self::opened_from_checkpoint)).
     ///
     /// Refusals happen before anything is written: anything at either path
     /// that is not a regular file (device, FIFO, socket, directory, also
@@ -151,9 +154,7 @@ impl Store {
             unsynced: false,
             created,
             compact_on_close: options.compact_on_close_bp(),
-            checkpoint: !options.no_checkpoint,
-            since_checkpoint: 0,
-            checkpoint_due: CHECKPOINT_MIN_BYTES,
+            checkpoints: Checkpoints::new(!options.no_checkpoint),
         };
         let r = (|| {
             if !options.create && !opened.committed {
@@ -189,8 +190,10 @@ impl Store {
     /// Finishes a switch under way (its remaining copy and commit, see
     /// twinkv-core's `Stats::switching`), syncs (when anything was written
     /// since the last sync), compacts a log that is mostly garbage (see
-    /// [Compaction on close](Options#compaction-on-close)) and closes the
-    /// store, returning the error that dropping it would ignore.
+    /// [Compaction on close](Options#compaction-on-close)), writes the index
+    /// checkpoint (see [`Options::index_checkpoint`]) and closes the
+    /// store, returning the error that dropping it would ignore (the
+    /// checkpoint is best effort: failing to write it is no error).
     pub fn close(mut self) -> Result<()> {
         // Done here, with its errors returned: not again by the drop.
         self.sync_on_close = false;
@@ -214,56 +217,6 @@ impl Store {
         self.inner
             .as_ref()
             .is_some_and(Inner::opened_from_checkpoint)
-    }
-
-    /// Writes the index checkpoint of a writable store whose log is synced
-    /// (FORMAT.md §11) to [`checkpoint_path`](crate::checkpoint_path),
-    /// replacing what the file held. Best effort: the checkpoint only saves
-    /// the next open work, so a failure to write it (or a store that may
-    /// not write one now) leaves the file as it was, and an open ignores a
-    /// checkpoint that does not match the files.
-    fn save_checkpoint(&mut self) {
-        if !self.checkpoint || self.mode != Mode::Write {
-            return;
-        }
-        let Some(inner) = self.inner.as_mut() else {
-            return;
-        };
-        let Some(len) = inner.checkpoint_len() else {
-            return;
-        };
-        let mut buf = vec![0u8; len];
-        if let Ok(Some(n)) = inner.write_checkpoint(&mut buf) {
-            files::write_checkpoint(&self.base, &buf[..n]);
-            let live = u64::from(inner.fill().1);
-            self.since_checkpoint = 0;
-            self.checkpoint_due = (live / 2).max(CHECKPOINT_MIN_BYTES);
-        }
-    }
-
-    /// After the open: a log replayed in full (no checkpoint taken) counts
-    /// as written since the last checkpoint, so that the first write of a
-    /// long one writes one (and the next open after a crash does not
-    /// replay it all again).
-    fn note_open_replay(&mut self) {
-        if let Some(inner) = &self.inner {
-            let st = inner.stats();
-            self.checkpoint_due = (u64::from(st.live_bytes) / 2).max(CHECKPOINT_MIN_BYTES);
-            if !inner.opened_from_checkpoint() {
-                self.since_checkpoint = u64::from(st.used_bytes);
-            }
-        }
-    }
-
-    /// An index checkpoint while the store is open, once the writes since
-    /// the last one add up to half the live bytes (at least
-    /// [`CHECKPOINT_MIN_BYTES`]): what an open after a crash replays is then
-    /// at most about that much of the log (FORMAT.md §11).
-    fn checkpoint_if_due(&mut self, added: u64) {
-        self.since_checkpoint = self.since_checkpoint.saturating_add(added);
-        if self.since_checkpoint >= self.checkpoint_due {
-            self.save_checkpoint();
-        }
     }
 
     /// Whether a close would compact the log now (see [Compaction on
@@ -338,9 +291,7 @@ impl Store {
             unsynced: false,
             created: false,
             compact_on_close: None,
-            checkpoint: false,
-            since_checkpoint: 0,
-            checkpoint_due: CHECKPOINT_MIN_BYTES,
+            checkpoints: Checkpoints::new(false),
         };
         store.map()?;
         Ok(store)
@@ -393,7 +344,9 @@ impl Store {
         };
         // At open only (not when growth maps new files).
         let checkpoint = match how {
-            CoreOpen::Write if self.checkpoint && at_open => files::read_checkpoint(&self.base),
+            CoreOpen::Write if self.checkpoints.on && at_open => {
+                files::read_checkpoint(&self.base).filter(|c| self.may_be_of_the_active(c))
+            }
             _ => None,
         };
         let inner = open_core(ra, rb, self.config, how, checkpoint).map_err(|e| {
@@ -644,10 +597,6 @@ impl Store {
         Ok(())
     }
 }
-
-/// The least a store writes between two index checkpoints while it is open
-/// (see `Store::checkpoint_if_due`): 1 MiB.
-const CHECKPOINT_MIN_BYTES: u64 = 1 << 20;
 
 /// A writable store syncs when dropped if anything was written since the
 /// last sync, and compacts a log that is mostly garbage (see [Compaction on

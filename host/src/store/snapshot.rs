@@ -111,9 +111,7 @@ impl Store {
             unsynced: false,
             created: false,
             compact_on_close: None,
-            checkpoint: false,
-            since_checkpoint: 0,
-            checkpoint_due: super::CHECKPOINT_MIN_BYTES,
+            checkpoints: super::Checkpoints::new(false),
         }
     }
 }
