@@ -1112,39 +1112,17 @@ impl<R: Region> Journal<R> {
         Ok(())
     }
 
-    /// The CRC-32C of bytes whose CRC-32C is `crc`, followed by the
-    /// region's bytes `from..to` (an index checkpoint's prefix check
-    /// carried on from the last one, FORMAT.md §11).
-    #[cfg(feature = "checkpoint")]
-    pub(crate) async fn crc_continue(
-        &mut self,
-        crc: u32,
-        from: u32,
-        to: u32,
-    ) -> Res<u32, R::Error> {
-        let mut d = checks::Crc32cDigest::resume(crc);
+    /// CRC-32C over `from..to` of the region (sync marker coverage, batch
+    /// check), continuing bytes whose CRC-32C is `after` (0: none; an index
+    /// checkpoint's prefix check carried on from the last one, FORMAT.md
+    /// §11).
+    pub(crate) async fn crc_range(&mut self, after: u32, from: u32, to: u32) -> Res<u32, R::Error> {
+        let mut d = checks::Crc32cDigest::resume(after);
         if let Some(bytes) = self.lent(from, to.saturating_sub(from)) {
             d.update(bytes);
             return Ok(d.finalize());
         }
         let mut buf = [0u8; CHUNK];
-        let mut at = from;
-        while at < to {
-            let n = core::cmp::min(CHUNK as u32, to - at) as usize;
-            self.read(at, &mut buf[..n]).await?;
-            d.update(&buf[..n]);
-            at += n as u32;
-        }
-        Ok(d.finalize())
-    }
-
-    /// CRC-32C over `from..to` of the region (sync marker coverage, batch check).
-    pub(crate) async fn crc_range(&mut self, from: u32, to: u32) -> Res<u32, R::Error> {
-        if let Some(bytes) = self.lent(from, to.saturating_sub(from)) {
-            return Ok(CRC32C.checksum(bytes));
-        }
-        let mut buf = [0u8; CHUNK];
-        let mut d = CRC32C.digest();
         let mut at = from;
         while at < to {
             let n = core::cmp::min(CHUNK as u32, to - at) as usize;

@@ -712,7 +712,9 @@ async fn batch_commit<R: Region>(
             torn: false,
         });
     }
-    if !in_order && j.crc_range(b + begin_len, c).await? != record::value_u32(&cv, 3).unwrap_or(0) {
+    if !in_order
+        && j.crc_range(0, b + begin_len, c).await? != record::value_u32(&cv, 3).unwrap_or(0)
+    {
         // The commit is durable but an inner record is not what was written:
         // a lost page reads (partly) erased; anything else is damage.
         return Ok(Batch::Uncommitted {

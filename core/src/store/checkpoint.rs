@@ -143,9 +143,9 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         let j = self.pair.active_mut();
         let crc = match self.prefix {
             Some((g, a, at, crc)) if g == gen && a == active && at <= p => {
-                j.crc_continue(crc, at, p).await?
+                j.crc_range(crc, at, p).await?
             }
-            _ => j.crc_range(j.data_start(), p).await?,
+            _ => j.crc_range(0, j.data_start(), p).await?,
         };
         self.prefix = Some((gen, active, p, crc));
         Ok(crc)
@@ -204,7 +204,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         };
         let fits = self.fits_checkpoint(&head, data_end);
         let j = self.pair.active_mut();
-        if fits && j.crc_range(j.data_start(), head.position).await? == head.prefix_check {
+        if fits && j.crc_range(0, j.data_start(), head.position).await? == head.prefix_check {
             self.prefix = Some((
                 head.generation,
                 head.active,

@@ -214,7 +214,7 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             return Ok(());
         }
         let prev = j.last_sync();
-        let coverage = j.crc_range(prev, j.append_at()).await?;
+        let coverage = j.crc_range(0, prev, j.append_at()).await?;
         let value = record::sync_value(prev, coverage);
         let len = record::encode(scratch, seal, Kind::SyncMarker, 0, &[], &value, w)
             .ok_or_else(|| bug!())?;
