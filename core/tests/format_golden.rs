@@ -129,8 +129,9 @@ fn checkpoint_golden() -> Vec<u8> {
     use twinkv_core::format::checkpoint as c;
     let mut out = vec![0u8; c::CheckpointHead::encoded_len(2).unwrap()];
     checkpoint_head().encode(&mut out).unwrap();
-    c::put_entry(&mut out[c::CHECKPOINT_HEAD_LEN..], 0, 0x1122_3344, 84).unwrap();
-    c::put_entry(&mut out[c::CHECKPOINT_HEAD_LEN..], 1, 0x5566_7788, 172).unwrap();
+    let h = c::CHECKPOINT_HEAD_LEN;
+    out[h..h + 8].copy_from_slice(&c::entry_bytes(0x1122_3344, 84));
+    out[h + 8..h + 16].copy_from_slice(&c::entry_bytes(0x5566_7788, 172));
     c::seal_entries(&mut out).unwrap();
     out
 }

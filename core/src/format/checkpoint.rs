@@ -175,13 +175,12 @@ impl CheckpointHead {
     }
 }
 
-/// Writes entry `k` (key hash, record offset) into the entries' bytes.
-pub fn put_entry(entries: &mut [u8], k: usize, hash: u32, offset: u32) -> Option<()> {
-    let at = k.checked_mul(CHECKPOINT_ENTRY_LEN)?;
-    let e = entries.get_mut(at..at + CHECKPOINT_ENTRY_LEN)?;
+/// The 8 bytes of an entry: key hash, then record offset.
+pub fn entry_bytes(hash: u32, offset: u32) -> [u8; CHECKPOINT_ENTRY_LEN] {
+    let mut e = [0u8; CHECKPOINT_ENTRY_LEN];
     e[..4].copy_from_slice(&hash.to_le_bytes());
     e[4..].copy_from_slice(&offset.to_le_bytes());
-    Some(())
+    e
 }
 
 /// The entries of a decoded checkpoint, in order: (key hash, record offset).
@@ -230,8 +229,8 @@ mod tests {
     fn encoded() -> [u8; 96] {
         let mut out = [0u8; 96];
         head().encode(&mut out).unwrap();
-        put_entry(&mut out[76..92], 0, 0x1122_3344, 84).unwrap();
-        put_entry(&mut out[76..92], 1, 0x5566_7788, 172).unwrap();
+        out[76..84].copy_from_slice(&entry_bytes(0x1122_3344, 84));
+        out[84..92].copy_from_slice(&entry_bytes(0x5566_7788, 172));
         seal_entries(&mut out).unwrap();
         out
     }

@@ -301,9 +301,15 @@ impl<R: Region> Journal<R> {
         self.found_beyond.is_some()
     }
 
-    /// Keeps what an erased record just appended (`data`) says.
+    /// Keeps what an erased record just appended (`data`) says. Any other
+    /// record is told by its first byte's kind (FORMAT.md §4.3), not
+    /// decoded.
     #[cfg(feature = "checkpoint")]
     fn note_erased(&mut self, data: &[u8]) {
+        let erased = record::Kind::Erased.code();
+        if data.first().is_none_or(|b| b & 0x0F != erased) {
+            return;
+        }
         if let Slot::Header(h) = record::decode_header(data, 0, 8) {
             if h.kind == record::Kind::Erased {
                 let v = data.get(h.header_len() as usize..).unwrap_or(&[]);

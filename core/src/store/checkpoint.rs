@@ -115,7 +115,8 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
         head.prefix_check = self.prefix_check(head.position).await?;
         let (head_bytes, rest) = out.split_at_mut(ckpt::CHECKPOINT_HEAD_LEN);
         head.encode(head_bytes).ok_or_else(|| Error::from(bug!()))?;
-        let mut k = 0;
+        // One 8-byte slot per entry: as many as the head says.
+        let mut slots = rest.chunks_exact_mut(ckpt::CHECKPOINT_ENTRY_LEN);
         for pos in 0..self.index.positions() {
             let Some((hash, off)) = self.index.entry(pos) else {
                 continue;
@@ -123,10 +124,11 @@ impl<R: Region, I: Index, B: AsMut<[u8]>> Store<R, I, B> {
             let Some(at) = self.pair.in_active(off) else {
                 return Ok(None);
             };
-            ckpt::put_entry(rest, k, hash, at).ok_or_else(|| Error::from(bug!()))?;
-            k += 1;
+            let slot = slots.next().ok_or_else(|| Error::from(bug!()))?;
+            slot.copy_from_slice(&ckpt::entry_bytes(hash, at));
         }
-        if k != head.entries as usize {
+        // Every slot filled (the 4 bytes left over are the entries check).
+        if slots.next().is_some() {
             return Err(Error::from(bug!()));
         }
         ckpt::seal_entries(out).ok_or_else(|| Error::from(bug!()))?;
