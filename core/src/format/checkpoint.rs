@@ -120,6 +120,20 @@ impl CheckpointHead {
         Some(())
     }
 
+    /// The region a checkpoint names (field 10), if `bytes` start with the
+    /// magic; no check verified. For a caller that only filters (the host
+    /// hands core no checkpoint of the region it knows is not active).
+    pub fn active_of(bytes: &[u8]) -> Option<RegionId> {
+        if bytes.get(..8)? != CHECKPOINT_MAGIC {
+            return None;
+        }
+        match bytes.get(10)? {
+            0 => Some(RegionId::A),
+            1 => Some(RegionId::B),
+            _ => None,
+        }
+    }
+
     /// Reads a whole checkpoint: its head, and the entries' bytes (both
     /// checks and the length verified).
     pub fn decode(bytes: &[u8]) -> Result<(CheckpointHead, &[u8]), CheckpointError> {
@@ -240,6 +254,8 @@ mod tests {
         let out = encoded();
         let (h, body) = CheckpointHead::decode(&out).unwrap();
         assert_eq!(h, head());
+        assert_eq!(CheckpointHead::active_of(&out), Some(RegionId::A));
+        assert_eq!(CheckpointHead::active_of(&out[1..]), None);
         let mut it = entries(body);
         assert_eq!(it.next(), Some((0x1122_3344, 84)));
         assert_eq!(it.next(), Some((0x5566_7788, 172)));

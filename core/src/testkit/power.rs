@@ -280,10 +280,33 @@ impl<'p> Rig<'p> {
         self.a.ram.set_in_order(in_order);
         self.b.ram.set_in_order(in_order);
     }
+    /// A scratch buffer sized for the configuration at the regions' write
+    /// unit.
+    fn scratch(&self) -> Vec<u8> {
+        let w = self.a.ram.geometry().write_unit;
+        vec![0u8; TestStore::scratch_len(&self.config, w)]
+    }
+    /// Both regions behind `gate`, each call suspending once, and a
+    /// scratch buffer: what the async store is opened on.
+    #[cfg(feature = "async")]
+    #[allow(clippy::type_complexity)]
+    fn yielding(
+        &mut self,
+        gate: std::rc::Rc<super::asynch::Gate>,
+    ) -> (
+        super::asynch::Yielding<&mut CutRegion<'p>>,
+        super::asynch::Yielding<&mut CutRegion<'p>>,
+        Vec<u8>,
+    ) {
+        use super::asynch::Yielding;
+        let scratch = self.scratch();
+        let a = Yielding::new(&mut self.a, std::rc::Rc::clone(&gate));
+        let b = Yielding::new(&mut self.b, gate);
+        (a, b, scratch)
+    }
     /// Opens a store on both regions (scratch sized for the configuration).
     pub fn open(&mut self) -> Result<TestStore<'_, 'p>, Error<RamError>> {
-        let w = self.a.ram.geometry().write_unit;
-        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
+        let scratch = self.scratch();
         Store::open(
             &mut self.a,
             &mut self.b,
@@ -305,17 +328,15 @@ impl<'p> Rig<'p> {
         &mut self,
         gate: std::rc::Rc<super::asynch::Gate>,
     ) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
-        use super::asynch::{block_on, Blocked, Yielding};
-        let w = self.a.ram.geometry().write_unit;
-        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
-        let a = Yielding::new(&mut self.a, std::rc::Rc::clone(&gate));
-        let b = Yielding::new(&mut self.b, gate);
+        use super::asynch::{block_on, Blocked};
+        let config = self.config;
+        let (a, b, scratch) = self.yielding(gate);
         block_on(crate::AsyncStore::open(
             a,
             b,
             NotingIndex::new(),
             scratch,
-            self.config,
+            config,
         ))
         .map(Blocked)
     }
@@ -325,8 +346,7 @@ impl<'p> Rig<'p> {
         &mut self,
         checkpoint: &[u8],
     ) -> Result<TestStore<'_, 'p>, Error<RamError>> {
-        let w = self.a.ram.geometry().write_unit;
-        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
+        let scratch = self.scratch();
         Store::open_with_checkpoint(
             &mut self.a,
             &mut self.b,
@@ -343,18 +363,15 @@ impl<'p> Rig<'p> {
         &mut self,
         checkpoint: &[u8],
     ) -> Result<AsyncTestStore<'_, 'p>, Error<RamError>> {
-        use super::asynch::{block_on, Blocked, Gate, Yielding};
-        let w = self.a.ram.geometry().write_unit;
-        let scratch = vec![0u8; TestStore::scratch_len(&self.config, w)];
-        let gate = Gate::never();
-        let a = Yielding::new(&mut self.a, std::rc::Rc::clone(&gate));
-        let b = Yielding::new(&mut self.b, gate);
+        use super::asynch::{block_on, Blocked, Gate};
+        let config = self.config;
+        let (a, b, scratch) = self.yielding(Gate::never());
         block_on(crate::AsyncStore::open_with_checkpoint(
             a,
             b,
             NotingIndex::new(),
             scratch,
-            self.config,
+            config,
             checkpoint,
         ))
         .map(Blocked)

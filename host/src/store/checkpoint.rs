@@ -1,6 +1,7 @@
 //! The index checkpoint file `<path>.ckpt` (FORMAT.md §11): when a store
 //! writes one, and how.
 
+use twinkv_core::format::checkpoint::CheckpointHead;
 use twinkv_core::RegionId;
 
 use super::{Mode, Store};
@@ -74,9 +75,13 @@ impl Store {
     /// before finding that out. Only a filter: core checks what it takes.
     pub(super) fn may_be_of_the_active(&self, c: &[u8]) -> bool {
         let likely = |f: &Option<files::RegionFile>| f.as_ref().is_some_and(|f| f.likely_active);
-        match c.get(10) {
-            Some(0) if likely(&self.b) && !likely(&self.a) => false,
-            Some(1) if likely(&self.a) && !likely(&self.b) => false,
+        let active = match (likely(&self.a), likely(&self.b)) {
+            (true, false) => Some(RegionId::A),
+            (false, true) => Some(RegionId::B),
+            _ => None,
+        };
+        match (active, CheckpointHead::active_of(c)) {
+            (Some(active), Some(named)) => active == named,
             _ => true,
         }
     }
